@@ -1,0 +1,89 @@
+/*
+ * err.c — filling struct kerf_err. See err.h for the convention.
+ *
+ * Messages are truncated, never overflowed: vsnprintf bounds every write, and join() builds the new
+ * text in a scratch buffer first because the old message is one of its own inputs.
+ */
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int kerf_err_set(struct kerf_err *err, enum kerf_errcode code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return -1;
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void join(struct kerf_err *err, const char *ctx, const char *sep)
+{
+	char joined[KERF_ERR_MSG_MAX];
+
+	snprintf(joined, sizeof(joined), "%s%s%s", ctx, sep, err->msg);
+	memcpy(err->msg, joined, sizeof(err->msg));
+}
+
+int kerf_err_prefix(struct kerf_err *err, const char *fmt, ...)
+{
+	char ctx[KERF_ERR_MSG_MAX];
+	va_list ap;
+
+	if (err == NULL)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	join(err, ctx, ": ");
+	return -1;
+}
+
+int kerf_err_path(struct kerf_err *err, const char *fmt, ...)
+{
+	char ctx[KERF_ERR_MSG_MAX];
+	va_list ap;
+
+	if (err == NULL)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	join(err, ctx, err->msg[0] == '[' ? "" : ".");
+	return -1;
+}
+
+void kerf_err_clear(struct kerf_err *err)
+{
+	if (err == NULL)
+		return;
+	err->code = KERF_OK;
+	err->msg[0] = '\0';
+}
+
+const char *kerf_errcode_name(enum kerf_errcode code)
+{
+	static const char *const names[] = {
+		[KERF_OK] = "ok",
+		[KERF_EINVAL] = "invalid",
+		[KERF_ENOTFOUND] = "not-found",
+		[KERF_EBUSY] = "busy",
+		[KERF_ECONFLICT] = "conflict",
+		[KERF_EUNSUPPORTED] = "unsupported",
+		[KERF_EPERM] = "permission",
+		[KERF_EIO] = "io",
+		[KERF_ENOMEM] = "no-memory",
+		[KERF_ETIMEOUT] = "timeout",
+		[KERF_EINTERNAL] = "internal",
+	};
+
+	if ((unsigned)code < sizeof(names) / sizeof(names[0]) && names[code] != NULL)
+		return names[code];
+	return "unknown";
+}

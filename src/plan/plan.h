@@ -1,0 +1,118 @@
+/*
+ * plan.h — the planner: which pending pods go to which node, and which free MIG slices to re-cut so they fit.
+ *
+ * Pure functions over plain data, no I/O and no globals: the controller, `kerf plan` and the simulator all
+ * call plan_run() with the same input and get the same output, byte for byte (ties break on input order).
+ *
+ * Objective, in this order (docs/planner.md explains the method and how far from optimal it can be):
+ *   1. the most pods placed, higher priority first: the count placed at the highest priority is
+ *      maximised first, then at the next priority, and so on;
+ *   2. the fewest free instances destroyed;
+ *   3. the fewest GPUs touched (a GPU is touched when its layout changes);
+ *   4. the most useful free capacity left (the largest profiles still placeable on the changed GPUs).
+ *
+ * Safety, guaranteed by construction and checked by the property tests:
+ *   - every instance with used = true appears in the output layout of its GPU unchanged (profile and start);
+ *   - every output layout passes mig_layout_check();
+ *   - a pod is assigned at most once, to one node, and its bindings name distinct free instances of that
+ *     node's output layouts whose resources match its demands exactly.
+ *
+ * Ownership: the caller owns the input (and the models it points to) for the duration of plan_run();
+ * plan_run() allocates the output, which plan_output_free() releases.
+ */
+#ifndef KERF_PLAN_H
+#define KERF_PLAN_H
+
+#include <stdbool.h>
+
+#include "err.h"
+#include "mig.h"
+
+#define PLAN_NAME_MAX 256  /* "namespace/name" of a pod, or a node name (DNS-1123: ≤ 253) */
+#define PLAN_MAX_DEMANDS 8 /* distinct MIG resources one pod may request */
+#define PLAN_REASON_MAX 256
+
+struct plan_gpu {
+	unsigned index;                /* the GPU's index on its node (NVML index), as reported */
+	const struct mig_model *model; /* from a catalog that outlives the call */
+	struct mig_layout layout;      /* current instances; used ones are fixed */
+};
+
+struct plan_node {
+	char name[PLAN_NAME_MAX];
+	unsigned n_gpus;
+	struct plan_gpu *gpus;
+};
+
+struct plan_demand {
+	char resource[MIG_RESOURCE_MAX]; /* "nvidia.com/mig-2g.20gb" */
+	unsigned count;                  /* ≥ 1 */
+};
+
+struct plan_pod {
+	char name[PLAN_NAME_MAX]; /* "namespace/name" */
+	int priority;             /* larger = more important (Kubernetes PriorityClass value) */
+	unsigned n_demands;
+	struct plan_demand demands[PLAN_MAX_DEMANDS]; /* distinct resources */
+};
+
+struct plan_input {
+	unsigned n_nodes;
+	struct plan_node *nodes;
+	unsigned n_pods;
+	struct plan_pod *pods;
+};
+
+/* One instance a pod will get: on GPU gpus[gpu] of its node, the instance of `profile` at `start`. */
+struct plan_binding {
+	unsigned gpu;   /* position in plan_node.gpus (not the NVML index) */
+	uint8_t profile;
+	uint8_t start;
+};
+
+struct plan_assignment {
+	unsigned pod;  /* position in plan_input.pods */
+	unsigned node; /* position in plan_input.nodes */
+	unsigned n_bindings;
+	struct plan_binding *bindings; /* one per requested instance, in demand order */
+};
+
+/* The complete desired layout of one GPU whose layout changes. */
+struct plan_change {
+	unsigned node; /* position in plan_input.nodes */
+	unsigned gpu;  /* position in plan_node.gpus */
+	struct mig_layout layout; /* sorted (mig_layout_sort); used flags carried over; new instances free */
+	unsigned destroyed;       /* free instances of the current layout that this change removes */
+	unsigned created;         /* instances this change adds */
+};
+
+struct plan_unplaced {
+	unsigned pod;
+	char reason[PLAN_REASON_MAX]; /* a sentence a person can act on */
+};
+
+struct plan_output {
+	unsigned n_changes;
+	struct plan_change *changes; /* ordered by node, then gpu */
+	unsigned n_assignments;
+	struct plan_assignment *assignments; /* ordered by pod */
+	unsigned n_unplaced;
+	struct plan_unplaced *unplaced; /* ordered by pod */
+	/* Totals, for reports and the simulator. */
+	unsigned destroyed;
+	unsigned created;
+	unsigned gpus_touched;
+};
+
+/*
+ * Plans. Fails (-1) only on input it cannot plan with: a GPU without a model, a current layout that breaks
+ * the hardware rules (err names nodes[i].gpus[j] and the rule), a demand that is not a MIG resource or has
+ * count 0, or a pod with too many demands; and on out-of-memory. A pod that cannot be placed is not an
+ * error: it is listed in out->unplaced with the reason.
+ */
+int plan_run(const struct plan_input *in, struct plan_output *out, struct kerf_err *err);
+
+/* Releases everything plan_run() allocated in out, and zeroes it. Safe on a zeroed output. */
+void plan_output_free(struct plan_output *out);
+
+#endif
