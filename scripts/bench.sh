@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every benchmark: each subsystem's bench/<subsystem>/run.sh, given the build folder as $1.
+# Figures go to stdout; docs/benchmarks.md records them with this command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+for r in bench/*/run.sh; do
+	[ -x "$r" ] || continue
+	echo "=== $r"
+	"$r" "$build"
+done
