@@ -1,0 +1,220 @@
+/*
+ * node.c — one node: the cheapest way to serve a demand vector with the node's GPUs.
+ *
+ * A set of pods fits on a node exactly when the sum of their demands is covered by the free instances
+ * of some combination of reachable layouts, one per GPU (a pod's instances may sit on several GPUs of
+ * its node). pl_node_cost() finds the cheapest such combination by dynamic programming over the GPUs,
+ * the state being the demand still uncovered: at most prod(d[r] + 1) states, a few dozen in practice.
+ * Each GPU's options are first projected onto the demanded resources (and clipped to the demand), which
+ * collapses hundreds of layouts into a handful of distinct offers.
+ *
+ * Costs are packed (internal.h), so the DP minimises destroyed, then touched, then created, exactly and
+ * lexicographically. Ties keep the earlier option, and options are sorted with the most useful layouts
+ * first (gpu.c), which is where objective 4 is decided.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Demands whose DP would need more states than this are treated as not fitting: it takes a node asked
+ * for hundreds of instances of many kinds at once, far beyond what 8 GPUs hold. */
+#define NODE_MAX_STATES (1u << 18)
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	void *np;
+	size_t ncap;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap : 64;
+	while (ncap < need)
+		ncap *= 2;
+	np = realloc(*p, ncap * elem);
+	if (np == NULL)
+		return -1;
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
+static int ensure_dp(struct pl_ctx *c, size_t states, size_t from_states)
+{
+	size_t cap = c->dp_cap;
+
+	if (grow((void **)&c->dp_a, &cap, states, sizeof(uint64_t)) != 0)
+		return -1;
+	cap = c->dp_cap;
+	if (grow((void **)&c->dp_b, &cap, states, sizeof(uint64_t)) != 0)
+		return -1;
+	c->dp_cap = cap;
+	if (from_states > 0) {
+		cap = c->from_cap;
+		if (grow((void **)&c->dp_from, &cap, from_states, sizeof(uint32_t)) != 0)
+			return -1;
+		cap = c->from_cap;
+		if (grow((void **)&c->dp_opt, &cap, from_states, sizeof(uint16_t)) != 0)
+			return -1;
+		c->from_cap = cap;
+	}
+	return 0;
+}
+
+/* Projects state s's options onto the k demanded resources res[] (clipped to want[]); keeps the offers
+ * that no earlier, nowhere costlier offer matches or beats. Sets *n_out; -1 on ENOMEM. */
+static int project(struct pl_ctx *c, const struct pl_state *s, const unsigned *res, const uint16_t *want, unsigned k,
+		   unsigned *n_out)
+{
+	const struct pl_model *pm = &c->models[s->model];
+	int prof[PLAN_MAX_DEMANDS * 64];
+	size_t cap;
+	unsigned n = 0;
+
+	for (unsigned j = 0; j < k; j++) {
+		prof[j] = -1;
+		for (unsigned p = 0; p < pm->m->n_profiles; p++)
+			if (pm->res[p] == (int)res[j])
+				prof[j] = (int)p;
+	}
+	if (grow((void **)&c->proj, &c->proj_cap, (size_t)(s->n_options + 1) * k, sizeof(uint16_t)) != 0)
+		return -1;
+	cap = c->projn_cap;
+	if (grow((void **)&c->proj_cost, &cap, s->n_options + 1, sizeof(uint64_t)) != 0)
+		return -1;
+	cap = c->projn_cap;
+	if (grow((void **)&c->proj_opt, &cap, s->n_options + 1, sizeof(uint16_t)) != 0)
+		return -1;
+	c->projn_cap = cap;
+	for (unsigned o = 0; o < s->n_options; o++) {
+		const struct pl_option *op = &s->options[o];
+		uint16_t *v = &c->proj[(size_t)n * k];
+		unsigned q;
+
+		for (unsigned j = 0; j < k; j++) {
+			unsigned have = prof[j] >= 0 ? op->cap[prof[j]] : 0;
+			v[j] = (uint16_t)(have < want[j] ? have : want[j]);
+		}
+		for (q = 0; q < n; q++) {
+			const uint16_t *w = &c->proj[(size_t)q * k];
+			uint64_t qc = c->proj_cost[q];
+			unsigned j;
+
+			if (PL_COST_D(qc) > PL_COST_D(op->cost) || PL_COST_T(qc) > PL_COST_T(op->cost) ||
+			    PL_COST_C(qc) > PL_COST_C(op->cost))
+				continue;
+			for (j = 0; j < k && w[j] >= v[j]; j++)
+				;
+			if (j == k)
+				break;
+		}
+		if (q < n)
+			continue;
+		c->proj_cost[n] = op->cost;
+		c->proj_opt[n] = (uint16_t)o;
+		n++;
+	}
+	*n_out = n;
+	return 0;
+}
+
+static int fast_fit(const struct pl_ctx *c, const struct pl_node *nd, const uint16_t *d)
+{
+	for (unsigned r = 0; r < c->n_res; r++)
+		if (d[r] > nd->freecap[r])
+			return 0;
+	return 1;
+}
+
+/* One DP layer: from every live state in a, take every offer of this GPU into b. */
+static void layer(struct pl_ctx *c, size_t n_states, const uint16_t *want, const size_t *stride, unsigned k,
+		  unsigned n_offers, size_t from_base, int track)
+{
+	uint64_t *a = c->dp_a, *b = c->dp_b;
+
+	for (size_t s = 0; s < n_states; s++)
+		b[s] = PL_INFEASIBLE;
+	for (size_t s = 0; s < n_states; s++) {
+		unsigned rem[PLAN_MAX_DEMANDS * 64];
+
+		if (a[s] == PL_INFEASIBLE)
+			continue;
+		for (unsigned j = 0; j < k; j++)
+			rem[j] = (unsigned)((s / stride[j]) % ((size_t)want[j] + 1));
+		for (unsigned o = 0; o < n_offers; o++) {
+			const uint16_t *v = &c->proj[(size_t)o * k];
+			uint64_t nc = a[s] + c->proj_cost[o];
+			size_t t = 0;
+
+			for (unsigned j = 0; j < k; j++)
+				t += (rem[j] > v[j] ? rem[j] - v[j] : 0) * stride[j];
+			if (nc < b[t]) {
+				b[t] = nc;
+				if (track) {
+					c->dp_from[from_base + t] = (uint32_t)s;
+					c->dp_opt[from_base + t] = c->proj_opt[o];
+				}
+			}
+		}
+	}
+	c->dp_a = b;
+	c->dp_b = a;
+}
+
+int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost, unsigned *choice,
+		 struct kerf_err *err)
+{
+	const struct pl_node *nd = &c->nodes[n];
+	unsigned res[PLAN_MAX_DEMANDS * 64];
+	uint16_t want[PLAN_MAX_DEMANDS * 64];
+	size_t stride[PLAN_MAX_DEMANDS * 64];
+	size_t n_states = 1, start = 0;
+	unsigned k = 0;
+
+	c->work++;
+	if (fast_fit(c, nd, d)) {
+		*cost = 0;
+		for (unsigned g = 0; choice != NULL && g < nd->n_gpus; g++)
+			choice[g] = PL_UNCHANGED;
+		return 0;
+	}
+	for (unsigned r = 0; r < c->n_res; r++) {
+		if (d[r] == 0)
+			continue;
+		if (k == sizeof(res) / sizeof(res[0]) || n_states * ((size_t)d[r] + 1) > NODE_MAX_STATES) {
+			*cost = PL_INFEASIBLE;
+			return 0;
+		}
+		res[k] = r;
+		want[k] = d[r];
+		stride[k] = n_states;
+		start += d[r] * n_states;
+		n_states *= (size_t)d[r] + 1;
+		k++;
+	}
+	if (ensure_dp(c, n_states, choice ? n_states * nd->n_gpus : 0) != 0)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory planning node %s", c->in->nodes[n].name);
+	for (size_t s = 0; s < n_states; s++)
+		c->dp_a[s] = PL_INFEASIBLE;
+	c->dp_a[start] = 0;
+	for (unsigned g = 0; g < nd->n_gpus; g++) {
+		struct pl_state *st = &c->states[c->gpu_state[nd->first + g]];
+		unsigned n_offers;
+
+		if (pl_state_options(c, st, err) != 0)
+			return -1;
+		if (project(c, st, res, want, k, &n_offers) != 0)
+			return kerf_err_set(err, KERF_ENOMEM, "out of memory planning node %s", c->in->nodes[n].name);
+		layer(c, n_states, want, stride, k, n_offers, (size_t)g * n_states, choice != NULL);
+	}
+	*cost = c->dp_a[0];
+	if (choice != NULL && *cost != PL_INFEASIBLE) {
+		size_t s = 0;
+
+		for (unsigned g = nd->n_gpus; g-- > 0;) {
+			choice[g] = c->dp_opt[(size_t)g * n_states + s];
+			s = c->dp_from[(size_t)g * n_states + s];
+		}
+	}
+	return 0;
+}
