@@ -143,7 +143,7 @@ static int parse_gpu(const json_t *v, const struct mig_catalog *cat, struct plan
 	}
 	/* The layout rules' messages already start with "instances[k]" where they concern one instance. */
 	if (mig_layout_check(g->model, &g->layout, err) != 0)
-		return kerf_err_path(err, "%s", strncmp(err->msg, "instances[", 10) == 0 ? "" : "instances");
+		return strncmp(err->msg, "instances[", 10) == 0 ? -1 : kerf_err_path(err, "instances");
 	for (unsigned a = 0; a < g->layout.n; a++)
 		for (unsigned b = 0; b < a; b++)
 			if (g->layout.inst[a].profile == g->layout.inst[b].profile &&
