@@ -74,10 +74,9 @@ static void emit(struct walk *w)
 {
 	struct pl_model *pm = w->pm;
 	struct pl_layout *l;
-	unsigned grow = 0;
 
 	if (pm->n_layouts == w->cap) {
-		size_t ncap = w->cap ? w->cap * 2 : 256;
+		size_t ncap = w->cap ? w->cap * 2 : 1024;
 		struct pl_layout *nl = realloc(pm->layouts, ncap * sizeof(*nl));
 
 		if (nl == NULL) {
@@ -87,13 +86,33 @@ static void emit(struct walk *w)
 		pm->layouts = nl;
 		w->cap = ncap;
 	}
-	for (unsigned k = 0; k < w->n_pl; k++)
-		if (w->m->profiles[PL_PROFILE(w->pl[k])].memory_slices > grow && can_add(w, w->pl[k]))
-			grow = w->m->profiles[PL_PROFILE(w->pl[k])].memory_slices;
 	l = &pm->layouts[pm->n_layouts++];
 	l->bits = w->bits;
 	memcpy(l->count, w->count, sizeof(l->count));
+	l->grow = PL_GROW_UNKNOWN; /* computed when a state keeps this layout (layout_grow) */
+}
+
+/* Memory slices of the largest profile that could still be added to layout li. */
+static unsigned layout_grow(struct pl_model *pm, uint32_t li)
+{
+	struct pl_layout *l = &pm->layouts[li];
+	const struct mig_model *m = pm->m;
+	struct walk w;
+	unsigned grow = 0;
+
+	if (l->grow != PL_GROW_UNKNOWN)
+		return l->grow;
+	memset(&w, 0, sizeof(w));
+	w.m = m;
+	for (unsigned id = 0; id < PL_WORDS * 64; id++)
+		if (pl_bits_has(&l->bits, id))
+			push(&w, id, 1);
+	for (unsigned p = 0; p < m->n_profiles; p++)
+		for (unsigned k = 0; k < m->profiles[p].n_starts; k++)
+			if (m->profiles[p].memory_slices > grow && can_add(&w, PL_ID(p, m->profiles[p].starts[k])))
+				grow = m->profiles[p].memory_slices;
 	l->grow = (uint8_t)grow;
+	return grow;
 }
 
 static void walk(struct walk *w, unsigned from)
@@ -151,11 +170,13 @@ static unsigned popcount_bits(const struct pl_bits *b)
 
 struct sort_item {
 	struct pl_option opt;
+	uint64_t key; /* a hash of cap, to find equal offers */
 	uint8_t grow;
 };
 
-/* Cheapest first; among equal costs the layout that leaves the largest profile still placeable, then
- * enumeration order, so that the choice is deterministic. */
+/* The order the DP sees: cheapest first; among equal costs the layout that leaves the largest profile
+ * still placeable, then enumeration order, so that ties are decided towards objective 4 and always the
+ * same way. */
 static int cmp_item(const void *a, const void *b)
 {
 	const struct sort_item *x = a, *y = b;
@@ -167,10 +188,10 @@ static int cmp_item(const void *a, const void *b)
 	return x->opt.layout < y->opt.layout ? -1 : x->opt.layout > y->opt.layout;
 }
 
-static int dominated(const struct pl_option *kept, unsigned n_kept, const struct pl_option *o, unsigned n_prof)
+static int dominated(const struct sort_item *kept, unsigned n_kept, const struct pl_option *o, unsigned n_prof)
 {
 	for (unsigned k = 0; k < n_kept; k++) {
-		const struct pl_option *q = &kept[k];
+		const struct pl_option *q = &kept[k].opt;
 		unsigned p;
 
 		if (PL_COST_D(q->cost) > PL_COST_D(o->cost) || PL_COST_T(q->cost) > PL_COST_T(o->cost) ||
@@ -184,60 +205,160 @@ static int dominated(const struct pl_option *kept, unsigned n_kept, const struct
 	return 0;
 }
 
-int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err)
+static uint64_t fnv(const uint8_t *b, unsigned n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (unsigned i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static int contains(const struct pl_bits *big, const struct pl_bits *small)
+{
+	for (unsigned i = 0; i < PL_WORDS; i++)
+		if ((big->w[i] & small->w[i]) != small->w[i])
+			return 0;
+	return 1;
+}
+
+void pl_state_max(struct pl_ctx *c, struct pl_state *s)
 {
 	const struct pl_model *pm = &c->models[s->model];
-	unsigned n_prof = pm->m->n_profiles;
-	struct pl_bits freeb;
-	struct sort_item *items;
-	unsigned n = 0;
 
-	if (s->have_options)
-		return 0;
+	if (s->have_max)
+		return;
+	memset(s->max_count, 0, sizeof(s->max_count));
+	for (uint32_t li = 0; li < pm->n_layouts; li++) {
+		const struct pl_layout *l = &pm->layouts[li];
+
+		if (!contains(&l->bits, &s->used))
+			continue;
+		for (unsigned p = 0; p < pm->m->n_profiles; p++)
+			if (l->count[p] - s->used_count[p] > s->max_count[p])
+				s->max_count[p] = (uint8_t)(l->count[p] - s->used_count[p]);
+	}
+	s->have_max = 1;
+}
+
+#define RANKS (17u * 17u) /* d, c <= 16 (MIG_MAX_INSTANCES) */
+
+/* The reachable layouts of s, bucketed by cost (a counting sort: stable, so enumeration order is kept
+ * within a bucket). Returns how many; items is filled in cost order. */
+static unsigned reachable_by_cost(const struct pl_model *pm, const struct pl_state *s, struct sort_item *items,
+				  uint32_t *tmp_idx, uint16_t *tmp_rank)
+{
+	unsigned n_prof = pm->m->n_profiles, n = 0;
+	unsigned start[RANKS + 1] = { 0 };
+	struct pl_bits freeb;
+
 	for (unsigned i = 0; i < PL_WORDS; i++)
 		freeb.w[i] = s->cur.w[i] & ~s->used.w[i];
-	items = malloc((pm->n_layouts ? pm->n_layouts : 1) * sizeof(*items));
-	if (items == NULL)
-		return kerf_err_set(err, KERF_ENOMEM, "out of memory listing reachable layouts");
 	for (uint32_t li = 0; li < pm->n_layouts; li++) {
 		const struct pl_layout *l = &pm->layouts[li];
 		struct pl_bits gone, fresh;
-		unsigned i, d, cr;
+		unsigned d, cr;
 
-		for (i = 0; i < PL_WORDS && (l->bits.w[i] & s->used.w[i]) == s->used.w[i]; i++)
-			;
-		if (i < PL_WORDS)
+		if (!contains(&l->bits, &s->used))
 			continue; /* would move or destroy a used instance */
-		for (i = 0; i < PL_WORDS; i++) {
+		for (unsigned i = 0; i < PL_WORDS; i++) {
 			gone.w[i] = freeb.w[i] & ~l->bits.w[i];
 			fresh.w[i] = l->bits.w[i] & ~s->cur.w[i];
 		}
 		d = popcount_bits(&gone);
 		cr = popcount_bits(&fresh);
-		items[n].opt.layout = li;
-		items[n].opt.cost = PL_COST(d, (d | cr) != 0, cr);
-		for (unsigned p = 0; p < MIG_MAX_PROFILES; p++)
-			items[n].opt.cap[p] = (uint8_t)(l->count[p] - s->used_count[p]);
-		items[n].grow = l->grow;
+		tmp_idx[n] = li;
+		tmp_rank[n] = (uint16_t)(d * 17u + cr);
+		start[tmp_rank[n] + 1]++;
 		n++;
 	}
-	qsort(items, n, sizeof(*items), cmp_item);
-	s->options = malloc((n ? n : 1) * sizeof(*s->options));
-	if (s->options == NULL) {
-		free(items);
-		return kerf_err_set(err, KERF_ENOMEM, "out of memory listing reachable layouts");
-	}
-	s->n_options = 0;
-	memset(s->max_count, 0, sizeof(s->max_count));
+	for (unsigned r = 0; r < RANKS; r++)
+		start[r + 1] += start[r];
 	for (unsigned i = 0; i < n; i++) {
-		if (dominated(s->options, s->n_options, &items[i].opt, n_prof))
-			continue;
-		s->options[s->n_options++] = items[i].opt;
+		const struct pl_layout *l = &pm->layouts[tmp_idx[i]];
+		struct sort_item *it = &items[start[tmp_rank[i]]++];
+		unsigned d = tmp_rank[i] / 17u, cr = tmp_rank[i] % 17u;
+
+		memset(it, 0, sizeof(*it));
+		it->opt.layout = tmp_idx[i];
+		it->opt.cost = PL_COST(d, (d | cr) != 0, cr);
 		for (unsigned p = 0; p < n_prof; p++)
-			if (items[i].opt.cap[p] > s->max_count[p])
-				s->max_count[p] = items[i].opt.cap[p];
+			it->opt.cap[p] = (uint8_t)(l->count[p] - s->used_count[p]);
+		it->key = fnv(it->opt.cap, n_prof);
 	}
-	free(items);
-	s->have_options = 1;
+	return n;
+}
+
+/* True if an earlier item of the same cost (stamp) has the same capacities; else remembers this one. */
+static int seen_offer(const struct sort_item *items, unsigned i, uint32_t *table, unsigned mask, uint32_t stamp,
+		      uint32_t *stamps, unsigned n_prof)
+{
+	unsigned h = (unsigned)items[i].key & mask;
+
+	for (; stamps[h] == stamp; h = (h + 1) & mask)
+		if (items[table[h]].key == items[i].key && memcmp(items[table[h]].opt.cap, items[i].opt.cap, n_prof) == 0)
+			return 1;
+	stamps[h] = stamp;
+	table[h] = i;
 	return 0;
+}
+
+int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err)
+{
+	struct pl_model *pm = &c->models[s->model];
+	unsigned n_prof = pm->m->n_profiles;
+	size_t cap = pm->n_layouts ? pm->n_layouts : 1;
+	unsigned tsize = 16, n, kept = 0;
+	struct sort_item *items = NULL;
+	uint32_t *tmp_idx = NULL, *table = NULL, *stamps = NULL;
+	uint16_t *tmp_rank = NULL;
+	int rc = -1;
+
+	if (s->have_options)
+		return 0;
+	while (tsize < cap * 2)
+		tsize *= 2;
+	items = malloc(cap * sizeof(*items));
+	tmp_idx = malloc(cap * sizeof(*tmp_idx));
+	tmp_rank = malloc(cap * sizeof(*tmp_rank));
+	table = malloc(tsize * sizeof(*table));
+	stamps = calloc(tsize, sizeof(*stamps));
+	if (!items || !tmp_idx || !tmp_rank || !table || !stamps) {
+		kerf_err_set(err, KERF_ENOMEM, "out of memory listing reachable layouts");
+		goto out;
+	}
+	n = reachable_by_cost(pm, s, items, tmp_idx, tmp_rank);
+	/* Pareto filter, in place. In cost order an offer can only be beaten by one already kept; an offer
+	 * equal to an earlier one of the same cost is dropped at the price of one hash probe. */
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t bucket = PL_COST_D(items[i].opt.cost) * 17u + PL_COST_C(items[i].opt.cost) + 1u;
+
+		if (seen_offer(items, i, table, tsize - 1, bucket, stamps, n_prof))
+			continue;
+		if (dominated(items, kept, &items[i].opt, n_prof))
+			continue;
+		items[kept] = items[i];
+		items[kept].grow = (uint8_t)layout_grow(pm, items[i].opt.layout);
+		kept++;
+	}
+	qsort(items, kept, sizeof(*items), cmp_item);
+	s->options = malloc((kept ? kept : 1) * sizeof(*s->options));
+	if (s->options == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "out of memory listing reachable layouts");
+		goto out;
+	}
+	s->n_options = kept;
+	for (unsigned i = 0; i < kept; i++)
+		s->options[i] = items[i].opt;
+	s->have_options = 1;
+	rc = 0;
+out:
+	free(items);
+	free(tmp_idx);
+	free(tmp_rank);
+	free(table);
+	free(stamps);
+	return rc;
 }

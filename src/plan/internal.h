@@ -29,6 +29,8 @@
 #define PL_COST_T(x) ((unsigned)(((x) >> 20) & 0xFFFFFu))
 #define PL_COST_C(x) ((unsigned)((x)&0xFFFFFu))
 #define PL_INFEASIBLE UINT64_MAX
+#define PL_COST_RANK(d, c) ((d) * 512u + (c)) /* orders costs of one state: touched follows from d, c */
+#define PL_GROW_UNKNOWN 0xFF
 #define PL_UNCHANGED 0xFFFFFFFFu /* a node_cost choice: the GPU keeps its current layout */
 
 struct pl_bits {
@@ -39,7 +41,7 @@ struct pl_bits {
 struct pl_layout {
 	struct pl_bits bits;
 	uint8_t count[MIG_MAX_PROFILES]; /* instances per profile */
-	uint8_t grow;                    /* memory slices of the largest profile that could still be added */
+	uint8_t grow; /* memory slices of the largest profile that could still be added, or PL_GROW_UNKNOWN */
 };
 
 struct pl_model {
@@ -47,6 +49,7 @@ struct pl_model {
 	unsigned n_layouts;
 	struct pl_layout *layouts;
 	int res[MIG_MAX_PROFILES]; /* resource number of each profile, -1 when no pending pod asks for it */
+	int shared;                /* layouts belong to an earlier model of the same geometry */
 };
 
 /* A reachable layout of a state, with what reaching it costs. */
@@ -63,6 +66,7 @@ struct pl_state {
 	uint8_t free_count[MIG_MAX_PROFILES]; /* free instances of the current layout, per profile */
 	uint8_t max_count[MIG_MAX_PROFILES];  /* most free instances of each profile any option offers */
 	int have_options;                     /* 0 not yet, 1 computed */
+	int have_max;                         /* max_count computed (pl_state_max) */
 	unsigned n_options;
 	struct pl_option *options; /* sorted by cost, then usefulness; Pareto-filtered */
 };
@@ -73,6 +77,8 @@ struct pl_node {
 	unsigned cls;      /* nodes with the same cls have the same GPU states in the same order */
 	uint16_t *freecap; /* n_res: free instances of each resource in the current layouts */
 	uint16_t *load;    /* n_res: demand of the pods assigned so far */
+	uint16_t *maxcap;  /* n_res: most of each resource any layouts could offer; NULL until needed */
+	uint16_t *spare;   /* n_res: free instances the layouts chosen for load leave over (greedy only) */
 	uint64_t cost;     /* cost of serving load */
 	uint32_t version;  /* bumped whenever load changes */
 };
@@ -104,7 +110,10 @@ struct pl_ctx {
 	unsigned n_sigs;
 	int *assign; /* per decision-order pod: node, or -1 */
 	/* scratch for node_cost */
-	uint64_t *dp_a, *dp_b;
+	uint64_t *dp_a, *dp_b;      /* cost per DP state (all infeasible between calls) */
+	uint32_t *live_a, *live_b;  /* the states of dp_a / dp_b that are reachable */
+	uint16_t *rem_a, *rem_b;    /* ... and the demand each leaves uncovered, k per state */
+	size_t rem_cap;
 	uint32_t *dp_from;  /* materialisation only: per GPU and state, the predecessor state */
 	uint16_t *dp_opt;   /* ... and the option taken */
 	size_t dp_cap;      /* states the dp arrays hold */
@@ -121,6 +130,8 @@ struct pl_ctx {
 int pl_model_build(struct pl_model *pm, const struct mig_model *m, struct kerf_err *err);
 void pl_model_free(struct pl_model *pm);
 int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err);
+/* Fills s->max_count only: one pass over the model's layouts, much cheaper than the options. */
+void pl_state_max(struct pl_ctx *c, struct pl_state *s);
 void pl_bits_set(struct pl_bits *b, unsigned id);
 int pl_bits_has(const struct pl_bits *b, unsigned id);
 

@@ -48,6 +48,12 @@ static int ensure_dp(struct pl_ctx *c, size_t states, size_t from_states)
 	cap = c->dp_cap;
 	if (grow((void **)&c->dp_b, &cap, states, sizeof(uint64_t)) != 0)
 		return -1;
+	cap = c->dp_cap;
+	if (grow((void **)&c->live_a, &cap, states, sizeof(uint32_t)) != 0)
+		return -1;
+	cap = c->dp_cap;
+	if (grow((void **)&c->live_b, &cap, states, sizeof(uint32_t)) != 0)
+		return -1;
 	c->dp_cap = cap;
 	if (from_states > 0) {
 		cap = c->from_cap;
@@ -58,6 +64,19 @@ static int ensure_dp(struct pl_ctx *c, size_t states, size_t from_states)
 			return -1;
 		c->from_cap = cap;
 	}
+	return 0;
+}
+
+static int ensure_rem(struct pl_ctx *c, size_t n)
+{
+	size_t cap = c->rem_cap;
+
+	if (grow((void **)&c->rem_a, &cap, n, sizeof(uint16_t)) != 0)
+		return -1;
+	cap = c->rem_cap;
+	if (grow((void **)&c->rem_b, &cap, n, sizeof(uint16_t)) != 0)
+		return -1;
+	c->rem_cap = cap;
 	return 0;
 }
 
@@ -118,6 +137,14 @@ static int project(struct pl_ctx *c, const struct pl_state *s, const unsigned *r
 	return 0;
 }
 
+static int zero(const uint16_t *v, unsigned k)
+{
+	for (unsigned j = 0; j < k; j++)
+		if (v[j] != 0)
+			return 0;
+	return 1;
+}
+
 static int fast_fit(const struct pl_ctx *c, const struct pl_node *nd, const uint16_t *d)
 {
 	for (unsigned r = 0; r < c->n_res; r++)
@@ -126,28 +153,58 @@ static int fast_fit(const struct pl_ctx *c, const struct pl_node *nd, const uint
 	return 1;
 }
 
-/* One DP layer: from every live state in a, take every offer of this GPU into b. */
-static void layer(struct pl_ctx *c, size_t n_states, const uint16_t *want, const size_t *stride, unsigned k,
-		  unsigned n_offers, size_t from_base, int track)
+/* The per-resource upper bound of what node n can offer, summed over its GPUs' best layouts. */
+static int node_maxcap(struct pl_ctx *c, unsigned n)
+{
+	struct pl_node *nd = &c->nodes[n];
+
+	if (nd->maxcap != NULL)
+		return 0;
+	nd->maxcap = calloc(c->n_res + 1, sizeof(uint16_t));
+	if (nd->maxcap == NULL)
+		return -1;
+	for (unsigned g = 0; g < nd->n_gpus; g++) {
+		struct pl_state *s = &c->states[c->gpu_state[nd->first + g]];
+		const struct pl_model *pm = &c->models[s->model];
+
+		pl_state_max(c, s);
+		for (unsigned p = 0; p < pm->m->n_profiles; p++)
+			if (pm->res[p] >= 0)
+				nd->maxcap[pm->res[p]] = (uint16_t)(nd->maxcap[pm->res[p]] + s->max_count[p]);
+	}
+	return 0;
+}
+
+/* One DP layer: from every live state in a (listed in live_a, with its uncovered demand in rem_a), take
+ * every offer of this GPU into b, listing b's live states in live_b / rem_b. Only live states are
+ * visited: most of the prod(d + 1) states of a loaded node are never reached. Leaves a all-infeasible
+ * again for reuse. Returns b's live count. */
+static size_t layer(struct pl_ctx *c, size_t n_live, const size_t *stride, unsigned k, unsigned n_offers,
+		    size_t from_base, int track)
 {
 	uint64_t *a = c->dp_a, *b = c->dp_b;
+	uint32_t *live_a = c->live_a, *live_b = c->live_b;
+	uint16_t *rem_a = c->rem_a, *rem_b = c->rem_b;
+	size_t n_b = 0;
 
-	for (size_t s = 0; s < n_states; s++)
-		b[s] = PL_INFEASIBLE;
-	for (size_t s = 0; s < n_states; s++) {
-		unsigned rem[PLAN_MAX_DEMANDS * 64];
+	for (size_t i = 0; i < n_live; i++) {
+		size_t s = live_a[i];
+		const uint16_t *rem = &rem_a[i * k];
 
-		if (a[s] == PL_INFEASIBLE)
-			continue;
-		for (unsigned j = 0; j < k; j++)
-			rem[j] = (unsigned)((s / stride[j]) % ((size_t)want[j] + 1));
 		for (unsigned o = 0; o < n_offers; o++) {
 			const uint16_t *v = &c->proj[(size_t)o * k];
 			uint64_t nc = a[s] + c->proj_cost[o];
 			size_t t = 0;
 
 			for (unsigned j = 0; j < k; j++)
-				t += (rem[j] > v[j] ? rem[j] - v[j] : 0) * stride[j];
+				t += (size_t)(rem[j] > v[j] ? rem[j] - v[j] : 0) * stride[j];
+			if (b[t] == PL_INFEASIBLE) {
+				uint16_t *r = &rem_b[n_b * k];
+
+				for (unsigned j = 0; j < k; j++)
+					r[j] = (uint16_t)(rem[j] > v[j] ? rem[j] - v[j] : 0);
+				live_b[n_b++] = (uint32_t)t;
+			}
 			if (nc < b[t]) {
 				b[t] = nc;
 				if (track) {
@@ -157,8 +214,15 @@ static void layer(struct pl_ctx *c, size_t n_states, const uint16_t *want, const
 			}
 		}
 	}
+	for (size_t i = 0; i < n_live; i++)
+		a[live_a[i]] = PL_INFEASIBLE;
 	c->dp_a = b;
 	c->dp_b = a;
+	c->live_a = live_b;
+	c->live_b = live_a;
+	c->rem_a = rem_b;
+	c->rem_b = rem_a;
+	return n_b;
 }
 
 int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost, unsigned *choice,
@@ -168,7 +232,7 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 	unsigned res[PLAN_MAX_DEMANDS * 64];
 	uint16_t want[PLAN_MAX_DEMANDS * 64];
 	size_t stride[PLAN_MAX_DEMANDS * 64];
-	size_t n_states = 1, start = 0;
+	size_t n_states = 1, start = 0, n_live;
 	unsigned k = 0;
 
 	c->work++;
@@ -178,9 +242,16 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 			choice[g] = PL_UNCHANGED;
 		return 0;
 	}
+	if (node_maxcap(c, n) != 0)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory planning node %s", c->in->nodes[n].name);
 	for (unsigned r = 0; r < c->n_res; r++) {
 		if (d[r] == 0)
 			continue;
+		if (d[r] > nd->maxcap[r]) {
+			/* Even the best layout of every GPU for this one resource falls short. */
+			*cost = PL_INFEASIBLE;
+			return 0;
+		}
 		if (k == sizeof(res) / sizeof(res[0]) || n_states * ((size_t)d[r] + 1) > NODE_MAX_STATES) {
 			*cost = PL_INFEASIBLE;
 			return 0;
@@ -192,11 +263,14 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 		n_states *= (size_t)d[r] + 1;
 		k++;
 	}
-	if (ensure_dp(c, n_states, choice ? n_states * nd->n_gpus : 0) != 0)
+	if (ensure_dp(c, n_states, choice ? n_states * nd->n_gpus : 0) != 0 || ensure_rem(c, n_states * (k ? k : 1)) != 0)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory planning node %s", c->in->nodes[n].name);
 	for (size_t s = 0; s < n_states; s++)
-		c->dp_a[s] = PL_INFEASIBLE;
+		c->dp_a[s] = c->dp_b[s] = PL_INFEASIBLE;
 	c->dp_a[start] = 0;
+	c->live_a[0] = (uint32_t)start;
+	memcpy(c->rem_a, want, k * sizeof(uint16_t));
+	n_live = 1;
 	for (unsigned g = 0; g < nd->n_gpus; g++) {
 		struct pl_state *st = &c->states[c->gpu_state[nd->first + g]];
 		unsigned n_offers;
@@ -205,7 +279,9 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 			return -1;
 		if (project(c, st, res, want, k, &n_offers) != 0)
 			return kerf_err_set(err, KERF_ENOMEM, "out of memory planning node %s", c->in->nodes[n].name);
-		layer(c, n_states, want, stride, k, n_offers, (size_t)g * n_states, choice != NULL);
+		if (choice == NULL && n_offers == 1 && c->proj_cost[0] == 0 && zero(c->proj, k))
+			continue; /* this GPU can offer nothing demanded, and changing it would only cost */
+		n_live = layer(c, n_live, stride, k, n_offers, (size_t)g * n_states, choice != NULL);
 	}
 	*cost = c->dp_a[0];
 	if (choice != NULL && *cost != PL_INFEASIBLE) {

@@ -87,6 +87,22 @@ static int intern_resource(struct pl_ctx *c, const char *name)
 	return (int)c->n_res++;
 }
 
+static int same_geometry(const struct mig_model *a, const struct mig_model *b)
+{
+	if (a->slots != b->slots || a->compute_slices != b->compute_slices || a->max_instances != b->max_instances ||
+	    a->n_profiles != b->n_profiles)
+		return 0;
+	for (unsigned p = 0; p < a->n_profiles; p++) {
+		const struct mig_profile *x = &a->profiles[p], *y = &b->profiles[p];
+
+		if (x->compute_slices != y->compute_slices || x->memory_slices != y->memory_slices ||
+		    x->max_instances != y->max_instances || x->flags != y->flags || x->n_starts != y->n_starts ||
+		    memcmp(x->starts, y->starts, x->n_starts) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 static int model_index(struct pl_ctx *c, const struct mig_model *m, struct kerf_err *err)
 {
 	for (unsigned i = 0; i < c->n_models; i++)
@@ -94,7 +110,16 @@ static int model_index(struct pl_ctx *c, const struct mig_model *m, struct kerf_
 			return (int)i;
 	if (c->n_models == MIG_MAX_MODELS)
 		return kerf_err_set(err, KERF_EINVAL, "more than %d distinct GPU models", MIG_MAX_MODELS);
-	if (pl_model_build(&c->models[c->n_models], m, err) != 0)
+	/* Models of one family (A100, H100, H200, B200...) differ only in names: their layouts are the same
+	 * sets of placements, enumerated once and shared. */
+	for (unsigned i = 0; i < c->n_models; i++)
+		if (same_geometry(c->models[i].m, m)) {
+			c->models[c->n_models] = c->models[i];
+			c->models[c->n_models].m = m;
+			c->models[c->n_models].shared = 1;
+			break;
+		}
+	if (c->models[c->n_models].m != m && pl_model_build(&c->models[c->n_models], m, err) != 0)
 		return -1;
 	for (unsigned p = 0; p < m->n_profiles; p++) {
 		c->models[c->n_models].res[p] = -1;
@@ -191,7 +216,8 @@ static int build_nodes(struct pl_ctx *c, struct kerf_err *err)
 		nd->cls = i;
 		nd->freecap = calloc(c->n_res + 1, sizeof(uint16_t));
 		nd->load = calloc(c->n_res + 1, sizeof(uint16_t));
-		if (nd->freecap == NULL || nd->load == NULL)
+		nd->spare = calloc(c->n_res + 1, sizeof(uint16_t));
+		if (nd->freecap == NULL || nd->load == NULL || nd->spare == NULL)
 			return kerf_err_set(err, KERF_ENOMEM, "out of memory");
 		for (unsigned j = 0; j < nd->n_gpus; j++, g++) {
 			const struct pl_state *s = &c->states[c->gpu_state[g]];
@@ -320,12 +346,15 @@ static void mark_missing(struct pl_ctx *c)
 static void ctx_free(struct pl_ctx *c)
 {
 	for (unsigned i = 0; i < c->n_models; i++)
-		pl_model_free(&c->models[i]);
+		if (!c->models[i].shared)
+			pl_model_free(&c->models[i]);
 	for (unsigned i = 0; c->states != NULL && i < c->n_states; i++)
 		free(c->states[i].options);
 	for (unsigned i = 0; c->nodes != NULL && i < c->in->n_nodes; i++) {
 		free(c->nodes[i].freecap);
 		free(c->nodes[i].load);
+		free(c->nodes[i].maxcap);
+		free(c->nodes[i].spare);
 	}
 	free(c->res_name);
 	free(c->states);
@@ -335,6 +364,10 @@ static void ctx_free(struct pl_ctx *c)
 	free(c->assign);
 	free(c->dp_a);
 	free(c->dp_b);
+	free(c->live_a);
+	free(c->live_b);
+	free(c->rem_a);
+	free(c->rem_b);
 	free(c->dp_from);
 	free(c->dp_opt);
 	free(c->proj);
@@ -533,8 +566,7 @@ static int reason(struct pl_ctx *c, const struct pl_pod *p, char *out, size_t ou
 		return 0;
 	}
 	for (unsigned s = 0; s < c->n_states; s++)
-		if (pl_state_options(c, &c->states[s], err) != 0)
-			return -1;
+		pl_state_max(c, &c->states[s]);
 	for (unsigned j = 0; j < p->n_dem; j++) {
 		unsigned best = 0;
 

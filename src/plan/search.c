@@ -138,28 +138,46 @@ static int cost_with(struct pl_ctx *c, unsigned n, const struct pl_pod *p, uint6
 	const struct pl_node *nd = &c->nodes[n];
 	unsigned j;
 
-	/* Existing free instances cover it and the node is unchanged so far: nothing to compute. */
-	if (nd->cost == 0) {
-		for (j = 0; j < p->n_dem && nd->load[p->dem_res[j]] + p->dem_cnt[j] <= nd->freecap[p->dem_res[j]]; j++)
-			;
-		if (j == p->n_dem) {
-			*cost = 0;
-			return 0;
-		}
+	/* The layouts already chosen for the node's load have enough instances left over: same cost, and no
+	 * cheaper one exists because cost only grows with demand. */
+	for (j = 0; j < p->n_dem && p->dem_cnt[j] <= nd->spare[p->dem_res[j]]; j++)
+		;
+	if (j == p->n_dem) {
+		*cost = nd->cost;
+		return 0;
 	}
 	memcpy(c->tmp, nd->load, c->n_res * sizeof(uint16_t));
 	add_demand(c, c->tmp, p, 1);
 	return pl_node_cost(c, n, c->tmp, cost, NULL, err);
 }
 
-static void give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost)
+/* Gives pod i to node n and works out what the node's chosen layouts have left over (nd->spare). */
+static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigned *choice, struct kerf_err *err)
 {
 	struct pl_node *nd = &c->nodes[n];
+	uint64_t check;
 
 	add_demand(c, nd->load, &c->pods[i], 1);
 	nd->cost = cost;
 	nd->version++;
 	c->assign[i] = (int)n;
+	if (pl_node_cost(c, n, nd->load, &check, choice, err) != 0)
+		return -1;
+	memset(nd->spare, 0, c->n_res * sizeof(uint16_t));
+	for (unsigned g = 0; g < nd->n_gpus; g++) {
+		const struct pl_state *s = &c->states[c->gpu_state[nd->first + g]];
+		const struct pl_model *pm = &c->models[s->model];
+
+		for (unsigned p = 0; p < pm->m->n_profiles; p++) {
+			unsigned have = choice[g] == PL_UNCHANGED ? s->free_count[p] : s->options[choice[g]].cap[p];
+
+			if (pm->res[p] >= 0)
+				nd->spare[pm->res[p]] = (uint16_t)(nd->spare[pm->res[p]] + have);
+		}
+	}
+	for (unsigned r = 0; r < c->n_res; r++)
+		nd->spare[r] = (uint16_t)(nd->spare[r] - nd->load[r]);
+	return 0;
 }
 
 /* ---- greedy -------------------------------------------------------------------------------------- */
@@ -173,8 +191,19 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 {
 	size_t n_nodes = c->in->n_nodes;
 	struct cache_entry *cache = NULL;
+	unsigned *choice = NULL, *cursor = NULL, max_gpus = 1;
 	int rc = -1;
 
+	for (unsigned n = 0; n < n_nodes; n++) {
+		max_gpus = c->nodes[n].n_gpus > max_gpus ? c->nodes[n].n_gpus : max_gpus;
+		memcpy(c->nodes[n].spare, c->nodes[n].freecap, c->n_res * sizeof(uint16_t));
+	}
+	choice = malloc(max_gpus * sizeof(unsigned));
+	cursor = calloc(c->n_sigs + 1, sizeof(unsigned));
+	if (choice == NULL || cursor == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (n_nodes * c->n_sigs <= CACHE_MAX_ENTRIES)
 		cache = calloc(n_nodes * c->n_sigs + 1, sizeof(*cache));
 	for (unsigned i = 0; i < c->n_pods; i++) {
@@ -185,7 +214,9 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 		c->assign[i] = -1;
 		if (p->missing >= 0)
 			continue;
-		for (unsigned n = 0; n < n_nodes; n++) {
+		/* Next fit: the scan starts where the last pod of this shape went, so that the nodes filled
+		 * before are not visited again by every pod (ties between nodes are broken by this order). */
+		for (unsigned step = 0, n = cursor[p->sig]; step < n_nodes; step++, n = n + 1 == n_nodes ? 0 : n + 1) {
 			struct cache_entry *ce = cache ? &cache[(size_t)n * c->n_sigs + p->sig] : NULL;
 			uint64_t cost, delta;
 
@@ -211,12 +242,17 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 			if (PL_COST_D(delta) == 0 && PL_COST_T(delta) <= (delta != 0))
 				break;
 		}
-		if (best >= 0)
-			give(c, i, (unsigned)best, best_cost);
+		if (best < 0)
+			continue;
+		cursor[p->sig] = (unsigned)best;
+		if (give(c, i, (unsigned)best, best_cost, choice, err) != 0)
+			goto out;
 	}
 	rc = 0;
 out:
 	free(cache);
+	free(choice);
+	free(cursor);
 	return rc;
 }
 
