@@ -59,6 +59,16 @@ struct pl_option {
 	uint64_t cost;                  /* PL_COST(destroyed free instances, touched 0/1, created instances) */
 };
 
+/* The last projection of a state's options (node.c): query (resources, demand) and its offers. */
+struct pl_projcache {
+	void *block; /* one allocation holding the arrays below */
+	unsigned k, n;
+	uint16_t *key; /* k resources, then k wanted counts */
+	uint16_t *vec; /* n offers of k counts */
+	uint64_t *cost;
+	uint16_t *opt;
+};
+
 struct pl_state {
 	unsigned model; /* index into pl_ctx.models */
 	struct pl_bits cur, used;
@@ -69,6 +79,7 @@ struct pl_state {
 	int have_max;                         /* max_count computed (pl_state_max) */
 	unsigned n_options;
 	struct pl_option *options; /* sorted by cost, then usefulness; Pareto-filtered */
+	struct pl_projcache pc;
 };
 
 struct pl_node {
@@ -79,6 +90,7 @@ struct pl_node {
 	uint16_t *load;    /* n_res: demand of the pods assigned so far */
 	uint16_t *maxcap;  /* n_res: most of each resource any layouts could offer; NULL until needed */
 	uint16_t *spare;   /* n_res: free instances the layouts chosen for load leave over (greedy only) */
+	unsigned *plan;    /* n_gpus: the option chosen for load per GPU, or PL_UNCHANGED (greedy only) */
 	uint64_t cost;     /* cost of serving load */
 	uint32_t version;  /* bumped whenever load changes */
 };

@@ -82,8 +82,8 @@ static int ensure_rem(struct pl_ctx *c, size_t n)
 
 /* Projects state s's options onto the k demanded resources res[] (clipped to want[]); keeps the offers
  * that no earlier, nowhere costlier offer matches or beats. Sets *n_out; -1 on ENOMEM. */
-static int project(struct pl_ctx *c, const struct pl_state *s, const unsigned *res, const uint16_t *want, unsigned k,
-		   unsigned *n_out)
+static int project_compute(struct pl_ctx *c, const struct pl_state *s, const unsigned *res, const uint16_t *want,
+			   unsigned k, unsigned *n_out)
 {
 	const struct pl_model *pm = &c->models[s->model];
 	int prof[PLAN_MAX_DEMANDS * 64];
@@ -143,6 +143,55 @@ static int zero(const uint16_t *v, unsigned k)
 		if (v[j] != 0)
 			return 0;
 	return 1;
+}
+
+/* Like project_compute(), but remembers the last query per state: while the greedy pass looks for a
+ * node for one pod, every GPU in the same state is asked the same question. */
+static int project(struct pl_ctx *c, struct pl_state *s, const unsigned *res, const uint16_t *want, unsigned k,
+		   unsigned *n_out)
+{
+	struct pl_projcache *pc = &s->pc;
+	size_t bytes;
+	char *blk;
+	unsigned n;
+
+	if (pc->block != NULL && pc->k == k) {
+		unsigned j;
+
+		for (j = 0; j < k && pc->key[j] == res[j] && pc->key[k + j] == want[j]; j++)
+			;
+		if (j == k) {
+			if (grow((void **)&c->proj, &c->proj_cap, (size_t)(pc->n + 1) * k, sizeof(uint16_t)) != 0)
+				return -1;
+			memcpy(c->proj, pc->vec, (size_t)pc->n * k * sizeof(uint16_t));
+			memcpy(c->proj_cost, pc->cost, pc->n * sizeof(uint64_t));
+			memcpy(c->proj_opt, pc->opt, pc->n * sizeof(uint16_t));
+			*n_out = pc->n;
+			return 0;
+		}
+	}
+	if (project_compute(c, s, res, want, k, n_out) != 0)
+		return -1;
+	n = *n_out;
+	bytes = n * sizeof(uint64_t) + (2 * (size_t)k + (size_t)n * k + n) * sizeof(uint16_t);
+	blk = realloc(pc->block, bytes ? bytes : 1);
+	if (blk == NULL)
+		return -1;
+	pc->block = blk;
+	pc->k = k;
+	pc->n = n;
+	pc->cost = (uint64_t *)blk;
+	pc->key = (uint16_t *)(blk + n * sizeof(uint64_t));
+	pc->vec = pc->key + 2 * (size_t)k;
+	pc->opt = pc->vec + (size_t)n * k;
+	for (unsigned j = 0; j < k; j++) {
+		pc->key[j] = (uint16_t)res[j];
+		pc->key[k + j] = want[j];
+	}
+	memcpy(pc->vec, c->proj, (size_t)n * k * sizeof(uint16_t));
+	memcpy(pc->cost, c->proj_cost, n * sizeof(uint64_t));
+	memcpy(pc->opt, c->proj_opt, n * sizeof(uint16_t));
+	return 0;
 }
 
 static int fast_fit(const struct pl_ctx *c, const struct pl_node *nd, const uint16_t *d)

@@ -217,7 +217,8 @@ static int build_nodes(struct pl_ctx *c, struct kerf_err *err)
 		nd->freecap = calloc(c->n_res + 1, sizeof(uint16_t));
 		nd->load = calloc(c->n_res + 1, sizeof(uint16_t));
 		nd->spare = calloc(c->n_res + 1, sizeof(uint16_t));
-		if (nd->freecap == NULL || nd->load == NULL || nd->spare == NULL)
+		nd->plan = calloc(nd->n_gpus + 1, sizeof(unsigned));
+		if (nd->freecap == NULL || nd->load == NULL || nd->spare == NULL || nd->plan == NULL)
 			return kerf_err_set(err, KERF_ENOMEM, "out of memory");
 		for (unsigned j = 0; j < nd->n_gpus; j++, g++) {
 			const struct pl_state *s = &c->states[c->gpu_state[g]];
@@ -348,13 +349,16 @@ static void ctx_free(struct pl_ctx *c)
 	for (unsigned i = 0; i < c->n_models; i++)
 		if (!c->models[i].shared)
 			pl_model_free(&c->models[i]);
-	for (unsigned i = 0; c->states != NULL && i < c->n_states; i++)
+	for (unsigned i = 0; c->states != NULL && i < c->n_states; i++) {
 		free(c->states[i].options);
+		free(c->states[i].pc.block);
+	}
 	for (unsigned i = 0; c->nodes != NULL && i < c->in->n_nodes; i++) {
 		free(c->nodes[i].freecap);
 		free(c->nodes[i].load);
 		free(c->nodes[i].maxcap);
 		free(c->nodes[i].spare);
+		free(c->nodes[i].plan);
 	}
 	free(c->res_name);
 	free(c->states);

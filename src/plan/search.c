@@ -132,8 +132,74 @@ static void add_demand(const struct pl_ctx *c, uint16_t *v, const struct pl_pod 
 		v[p->dem_res[j]] = (uint16_t)(v[p->dem_res[j]] + sign * p->dem_cnt[j]);
 }
 
-/* Cost of node n serving its load plus pod p, or PL_INFEASIBLE. */
-static int cost_with(struct pl_ctx *c, unsigned n, const struct pl_pod *p, uint64_t *cost, struct kerf_err *err)
+/*
+ * The cheapest way to make room for pod p on node n by changing the layout chosen for one GPU only,
+ * keeping the others as chosen: GPU g must then offer what the others leave uncovered, i.e.
+ * need[r] = dem[r] - spare[r] + (what g's chosen layout offers of r). Options are sorted by cost, so the
+ * first that covers need is g's cheapest. This is the move a person would make and costs one pass over
+ * the options instead of the node DP; it may miss a cheaper change of two GPUs at once, and then only
+ * costs the greedy pass a little quality (the exact search, on small inputs, does not use it).
+ * Sets *cost to the node's new cost, or PL_INFEASIBLE when no single GPU can do it.
+ */
+static int one_gpu_recut(struct pl_ctx *c, unsigned n, const struct pl_pod *p, uint64_t *cost, struct kerf_err *err)
+{
+	const struct pl_node *nd = &c->nodes[n];
+	uint64_t best = PL_INFEASIBLE;
+
+	for (unsigned g = 0; g < nd->n_gpus; g++) {
+		struct pl_state *s = &c->states[c->gpu_state[nd->first + g]];
+		const struct pl_model *pm = &c->models[s->model];
+		int need[MIG_MAX_PROFILES] = { 0 };
+		const uint8_t *now;
+		uint64_t now_cost;
+		unsigned j;
+
+		if (pl_state_options(c, s, err) != 0)
+			return -1;
+		now = nd->plan[g] == PL_UNCHANGED ? s->free_count : s->options[nd->plan[g]].cap;
+		now_cost = nd->plan[g] == PL_UNCHANGED ? 0 : s->options[nd->plan[g]].cost;
+		for (j = 0; j < p->n_dem; j++) {
+			unsigned q;
+
+			for (q = 0; q < pm->m->n_profiles && pm->res[q] != (int)p->dem_res[j]; q++)
+				;
+			if (q == pm->m->n_profiles && p->dem_cnt[j] > nd->spare[p->dem_res[j]])
+				break; /* g cannot offer this resource and the others do not have enough */
+		}
+		if (j < p->n_dem)
+			continue;
+		for (unsigned q = 0; q < pm->m->n_profiles; q++) {
+			int r = pm->res[q];
+
+			if (r < 0)
+				continue;
+			need[q] = (int)now[q] - (int)nd->spare[r];
+			for (j = 0; j < p->n_dem; j++)
+				if (p->dem_res[j] == r)
+					need[q] += p->dem_cnt[j];
+		}
+		for (unsigned o = 0; o < s->n_options; o++) {
+			const struct pl_option *op = &s->options[o];
+			unsigned q;
+
+			if (nd->cost - now_cost + op->cost >= best)
+				break; /* sorted by cost: nothing later is cheaper */
+			for (q = 0; q < pm->m->n_profiles && (int)op->cap[q] >= need[q]; q++)
+				;
+			if (q == pm->m->n_profiles) {
+				best = nd->cost - now_cost + op->cost;
+				break;
+			}
+		}
+	}
+	*cost = best;
+	return 0;
+}
+
+/* Cost of node n serving its load plus pod p, or PL_INFEASIBLE: from the cheap moves, and when they fail
+ * and exact is set, from the node DP. */
+static int cost_with(struct pl_ctx *c, unsigned n, const struct pl_pod *p, int exact, uint64_t *cost,
+		     struct kerf_err *err)
 {
 	const struct pl_node *nd = &c->nodes[n];
 	unsigned j;
@@ -146,6 +212,10 @@ static int cost_with(struct pl_ctx *c, unsigned n, const struct pl_pod *p, uint6
 		*cost = nd->cost;
 		return 0;
 	}
+	if (one_gpu_recut(c, n, p, cost, err) != 0)
+		return -1;
+	if (*cost != PL_INFEASIBLE || !exact)
+		return 0;
 	memcpy(c->tmp, nd->load, c->n_res * sizeof(uint16_t));
 	add_demand(c, c->tmp, p, 1);
 	return pl_node_cost(c, n, c->tmp, cost, NULL, err);
@@ -157,12 +227,17 @@ static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigne
 	struct pl_node *nd = &c->nodes[n];
 	uint64_t check;
 
+	(void)cost;
 	add_demand(c, nd->load, &c->pods[i], 1);
-	nd->cost = cost;
 	nd->version++;
 	c->assign[i] = (int)n;
+	/* The exact cost and layouts for the new load; the scan's figure may have been an estimate. */
 	if (pl_node_cost(c, n, nd->load, &check, choice, err) != 0)
 		return -1;
+	if (check == PL_INFEASIBLE)
+		return kerf_err_set(err, KERF_EINTERNAL, "node %s: a pod that fitted no longer fits", c->in->nodes[n].name);
+	nd->cost = check;
+	memcpy(nd->plan, choice, nd->n_gpus * sizeof(unsigned));
 	memset(nd->spare, 0, c->n_res * sizeof(uint16_t));
 	for (unsigned g = 0; g < nd->n_gpus; g++) {
 		const struct pl_state *s = &c->states[c->gpu_state[nd->first + g]];
@@ -184,6 +259,7 @@ static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigne
 
 struct cache_entry {
 	uint32_t version; /* node version the cost was computed for, +1 (0 = empty) */
+	uint8_t exact;    /* cost is the DP's (or a feasible estimate), not "no cheap move" */
 	uint64_t cost;
 };
 
@@ -197,6 +273,8 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 	for (unsigned n = 0; n < n_nodes; n++) {
 		max_gpus = c->nodes[n].n_gpus > max_gpus ? c->nodes[n].n_gpus : max_gpus;
 		memcpy(c->nodes[n].spare, c->nodes[n].freecap, c->n_res * sizeof(uint16_t));
+		for (unsigned g = 0; g < c->nodes[n].n_gpus; g++)
+			c->nodes[n].plan[g] = PL_UNCHANGED;
 	}
 	choice = malloc(max_gpus * sizeof(unsigned));
 	cursor = calloc(c->n_sigs + 1, sizeof(unsigned));
@@ -215,32 +293,37 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 		if (p->missing >= 0)
 			continue;
 		/* Next fit: the scan starts where the last pod of this shape went, so that the nodes filled
-		 * before are not visited again by every pod (ties between nodes are broken by this order). */
-		for (unsigned step = 0, n = cursor[p->sig]; step < n_nodes; step++, n = n + 1 == n_nodes ? 0 : n + 1) {
-			struct cache_entry *ce = cache ? &cache[(size_t)n * c->n_sigs + p->sig] : NULL;
-			uint64_t cost, delta;
+		 * before are not visited again by every pod (ties between nodes are broken by this order).
+		 * Pass 0 tries the cheap moves (spare instances, re-cutting one GPU); only if no node can take
+		 * the pod that way does pass 1 run the node DP, which can re-cut several GPUs at once. */
+		for (int exact = 0; exact < 2 && best < 0; exact++) {
+			for (unsigned step = 0, n = cursor[p->sig]; step < n_nodes; step++, n = n + 1 == n_nodes ? 0 : n + 1) {
+				struct cache_entry *ce = cache ? &cache[(size_t)n * c->n_sigs + p->sig] : NULL;
+				uint64_t cost, delta;
 
-			if (ce != NULL && ce->version == c->nodes[n].version + 1) {
-				cost = ce->cost;
-			} else {
-				if (cost_with(c, n, p, &cost, err) != 0)
-					goto out;
-				if (ce != NULL) {
-					ce->version = c->nodes[n].version + 1;
-					ce->cost = cost;
+				if (ce != NULL && ce->version == c->nodes[n].version + 1 && (ce->exact || !exact)) {
+					cost = ce->cost;
+				} else {
+					if (cost_with(c, n, p, exact, &cost, err) != 0)
+						goto out;
+					if (ce != NULL) {
+						ce->version = c->nodes[n].version + 1;
+						ce->cost = cost;
+						ce->exact = (uint8_t)(exact || cost != PL_INFEASIBLE);
+					}
 				}
+				if (cost == PL_INFEASIBLE)
+					continue;
+				delta = cost - c->nodes[n].cost;
+				if (delta < best_delta) {
+					best_delta = delta;
+					best_cost = cost;
+					best = (int)n;
+				}
+				/* Nothing destroyed and at most one more GPU touched: no node can do much better. */
+				if (PL_COST_D(delta) == 0 && PL_COST_T(delta) <= (delta != 0))
+					break;
 			}
-			if (cost == PL_INFEASIBLE)
-				continue;
-			delta = cost - c->nodes[n].cost;
-			if (delta < best_delta) {
-				best_delta = delta;
-				best_cost = cost;
-				best = (int)n;
-			}
-			/* Nothing destroyed and at most one more GPU touched: no node can do much better. */
-			if (PL_COST_D(delta) == 0 && PL_COST_T(delta) <= (delta != 0))
-				break;
 		}
 		if (best < 0)
 			continue;
