@@ -107,6 +107,7 @@ struct pl_pod {
 
 struct pl_ctx {
 	const struct plan_input *in;
+	struct plan_cache *cache; /* may be NULL */
 	unsigned n_res;
 	const char **res_name; /* n_res, pointing into the input */
 	unsigned n_models;

@@ -274,45 +274,24 @@ static size_t layer(struct pl_ctx *c, size_t n_live, const size_t *stride, unsig
 	return n_b;
 }
 
-int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost, unsigned *choice,
-		 struct kerf_err *err)
+/* The DP over the GPUs gpus[0..n_g) of node n for the demand want[] of resources res[] (k of them). */
+static int dp_part(struct pl_ctx *c, unsigned n, const unsigned *gpus, unsigned n_g, const unsigned *res,
+		   const uint16_t *want, unsigned k, uint64_t *cost, unsigned *choice, struct kerf_err *err)
 {
 	const struct pl_node *nd = &c->nodes[n];
-	unsigned res[PLAN_MAX_DEMANDS * 64];
-	uint16_t want[PLAN_MAX_DEMANDS * 64];
-	size_t stride[PLAN_MAX_DEMANDS * 64];
+	size_t stride[MIG_MAX_PROFILES * MIG_MAX_MODELS];
 	size_t n_states = 1, start = 0, n_live;
-	unsigned k = 0;
 
-	c->work++;
-	if (fast_fit(c, nd, d)) {
-		*cost = 0;
-		for (unsigned g = 0; choice != NULL && g < nd->n_gpus; g++)
-			choice[g] = PL_UNCHANGED;
-		return 0;
-	}
-	if (node_maxcap(c, n) != 0)
-		return kerf_err_set(err, KERF_ENOMEM, "out of memory planning node %s", c->in->nodes[n].name);
-	for (unsigned r = 0; r < c->n_res; r++) {
-		if (d[r] == 0)
-			continue;
-		if (d[r] > nd->maxcap[r]) {
-			/* Even the best layout of every GPU for this one resource falls short. */
+	for (unsigned j = 0; j < k; j++) {
+		if (n_states * ((size_t)want[j] + 1) > NODE_MAX_STATES) {
 			*cost = PL_INFEASIBLE;
 			return 0;
 		}
-		if (k == sizeof(res) / sizeof(res[0]) || n_states * ((size_t)d[r] + 1) > NODE_MAX_STATES) {
-			*cost = PL_INFEASIBLE;
-			return 0;
-		}
-		res[k] = r;
-		want[k] = d[r];
-		stride[k] = n_states;
-		start += d[r] * n_states;
-		n_states *= (size_t)d[r] + 1;
-		k++;
+		stride[j] = n_states;
+		start += want[j] * n_states;
+		n_states *= (size_t)want[j] + 1;
 	}
-	if (ensure_dp(c, n_states, choice ? n_states * nd->n_gpus : 0) != 0 || ensure_rem(c, n_states * (k ? k : 1)) != 0)
+	if (ensure_dp(c, n_states, choice ? n_states * n_g : 0) != 0 || ensure_rem(c, n_states * (k ? k : 1)) != 0)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory planning node %s", c->in->nodes[n].name);
 	for (size_t s = 0; s < n_states; s++)
 		c->dp_a[s] = c->dp_b[s] = PL_INFEASIBLE;
@@ -320,8 +299,8 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 	c->live_a[0] = (uint32_t)start;
 	memcpy(c->rem_a, want, k * sizeof(uint16_t));
 	n_live = 1;
-	for (unsigned g = 0; g < nd->n_gpus; g++) {
-		struct pl_state *st = &c->states[c->gpu_state[nd->first + g]];
+	for (unsigned i = 0; i < n_g; i++) {
+		struct pl_state *st = &c->states[c->gpu_state[nd->first + gpus[i]]];
 		unsigned n_offers;
 
 		if (pl_state_options(c, st, err) != 0)
@@ -330,16 +309,109 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 			return kerf_err_set(err, KERF_ENOMEM, "out of memory planning node %s", c->in->nodes[n].name);
 		if (choice == NULL && n_offers == 1 && c->proj_cost[0] == 0 && zero(c->proj, k))
 			continue; /* this GPU can offer nothing demanded, and changing it would only cost */
-		n_live = layer(c, n_live, stride, k, n_offers, (size_t)g * n_states, choice != NULL);
+		n_live = layer(c, n_live, stride, k, n_offers, (size_t)i * n_states, choice != NULL);
 	}
 	*cost = c->dp_a[0];
 	if (choice != NULL && *cost != PL_INFEASIBLE) {
 		size_t s = 0;
 
-		for (unsigned g = nd->n_gpus; g-- > 0;) {
-			choice[g] = c->dp_opt[(size_t)g * n_states + s];
-			s = c->dp_from[(size_t)g * n_states + s];
+		for (unsigned i = n_g; i-- > 0;) {
+			choice[gpus[i]] = c->dp_opt[(size_t)i * n_states + s];
+			s = c->dp_from[(size_t)i * n_states + s];
 		}
 	}
+	return 0;
+}
+
+static int offers(const struct pl_model *pm, unsigned r)
+{
+	for (unsigned p = 0; p < pm->m->n_profiles; p++)
+		if (pm->res[p] == (int)r)
+			return 1;
+	return 0;
+}
+
+static unsigned find(unsigned *parent, unsigned x)
+{
+	while (parent[x] != x)
+		x = parent[x] = parent[parent[x]];
+	return x;
+}
+
+int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost, unsigned *choice,
+		 struct kerf_err *err)
+{
+	const struct pl_node *nd = &c->nodes[n];
+	unsigned parent[MIG_MAX_MODELS], present[MIG_MAX_MODELS], res[MIG_MAX_PROFILES * MIG_MAX_MODELS], gpus[256];
+	uint16_t want[MIG_MAX_PROFILES * MIG_MAX_MODELS];
+	uint64_t total = 0;
+
+	c->work++;
+	for (unsigned g = 0; choice != NULL && g < nd->n_gpus; g++)
+		choice[g] = PL_UNCHANGED;
+	if (fast_fit(c, nd, d)) {
+		*cost = 0;
+		return 0;
+	}
+	if (node_maxcap(c, n) != 0)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory planning node %s", c->in->nodes[n].name);
+	for (unsigned m = 0; m < c->n_models; m++) {
+		parent[m] = m;
+		present[m] = 0;
+	}
+	for (unsigned g = 0; g < nd->n_gpus; g++)
+		present[c->states[c->gpu_state[nd->first + g]].model] = 1;
+	/* GPUs of models that offer no common resource are independent: one small DP per group of models
+	 * linked by a shared resource, instead of one DP whose states multiply across all of them. */
+	for (unsigned r = 0; r < c->n_res; r++) {
+		int first = -1;
+
+		if (d[r] == 0)
+			continue;
+		if (d[r] > nd->maxcap[r]) {
+			*cost = PL_INFEASIBLE; /* even the best layout of every GPU falls short */
+			return 0;
+		}
+		for (unsigned g = 0; g < nd->n_gpus; g++) {
+			unsigned m = c->states[c->gpu_state[nd->first + g]].model;
+
+			if (!offers(&c->models[m], r))
+				continue;
+			if (first < 0)
+				first = (int)m;
+			else
+				parent[find(parent, m)] = find(parent, (unsigned)first);
+		}
+	}
+	for (unsigned root = 0; root < c->n_models; root++) {
+		unsigned k = 0, n_g = 0;
+		uint64_t part = 0;
+
+		if (!present[root] || find(parent, root) != root)
+			continue;
+		for (unsigned r = 0; r < c->n_res; r++) {
+			if (d[r] == 0)
+				continue;
+			for (unsigned m = 0; m < c->n_models; m++)
+				if (present[m] && find(parent, m) == root && offers(&c->models[m], r)) {
+					res[k] = r;
+					want[k++] = d[r];
+					break;
+				}
+		}
+		if (k == 0)
+			continue;
+		for (unsigned g = 0; g < nd->n_gpus && n_g < sizeof(gpus) / sizeof(gpus[0]); g++)
+			if (find(parent, c->states[c->gpu_state[nd->first + g]].model) == root)
+				gpus[n_g++] = g;
+		if (dp_part(c, n, gpus, n_g, res, want, k, &part, choice, err) != 0)
+			return -1;
+		if (part == PL_INFEASIBLE) {
+			*cost = PL_INFEASIBLE;
+			return 0;
+		}
+		total += part;
+	}
+	*cost = total;
 	return 0;
 }

@@ -103,6 +103,44 @@ static int same_geometry(const struct mig_model *a, const struct mig_model *b)
 	return 1;
 }
 
+/* ---- the optional cache of layout tables --------------------------------------------------------- */
+
+struct plan_cache {
+	unsigned n;
+	struct mig_model geom[MIG_MAX_MODELS]; /* copies: the caller's models need not outlive the cache */
+	struct pl_model tables[MIG_MAX_MODELS];
+};
+
+struct plan_cache *plan_cache_new(void)
+{
+	return calloc(1, sizeof(struct plan_cache));
+}
+
+void plan_cache_free(struct plan_cache *cache)
+{
+	if (cache == NULL)
+		return;
+	for (unsigned i = 0; i < cache->n; i++)
+		pl_model_free(&cache->tables[i]);
+	free(cache);
+}
+
+/* The layout table for m's geometry, built on first use. NULL on ENOMEM or when the cache is full. */
+static struct pl_model *cache_lookup(struct plan_cache *cache, const struct mig_model *m, struct kerf_err *err)
+{
+	for (unsigned i = 0; i < cache->n; i++)
+		if (same_geometry(&cache->geom[i], m))
+			return &cache->tables[i];
+	if (cache->n == MIG_MAX_MODELS) {
+		kerf_err_set(err, KERF_ENOMEM, "the planner cache holds %d GPU geometries already", MIG_MAX_MODELS);
+		return NULL;
+	}
+	cache->geom[cache->n] = *m;
+	if (pl_model_build(&cache->tables[cache->n], &cache->geom[cache->n], err) != 0)
+		return NULL;
+	return &cache->tables[cache->n++];
+}
+
 static int model_index(struct pl_ctx *c, const struct mig_model *m, struct kerf_err *err)
 {
 	for (unsigned i = 0; i < c->n_models; i++)
@@ -119,6 +157,15 @@ static int model_index(struct pl_ctx *c, const struct mig_model *m, struct kerf_
 			c->models[c->n_models].shared = 1;
 			break;
 		}
+	if (c->models[c->n_models].m != m && c->cache != NULL) {
+		struct pl_model *cached = cache_lookup(c->cache, m, err);
+
+		if (cached == NULL)
+			return -1;
+		c->models[c->n_models] = *cached;
+		c->models[c->n_models].m = m;
+		c->models[c->n_models].shared = 1;
+	}
 	if (c->models[c->n_models].m != m && pl_model_build(&c->models[c->n_models], m, err) != 0)
 		return -1;
 	for (unsigned p = 0; p < m->n_profiles; p++) {
@@ -380,12 +427,13 @@ static void ctx_free(struct pl_ctx *c)
 	free(c->tmp);
 }
 
-static int ctx_init(struct pl_ctx *c, const struct plan_input *in, struct kerf_err *err)
+static int ctx_init(struct pl_ctx *c, struct plan_cache *cache, const struct plan_input *in, struct kerf_err *err)
 {
 	size_t max_res = 1;
 
 	memset(c, 0, sizeof(*c));
 	c->in = in;
+	c->cache = cache;
 	for (unsigned i = 0; i < in->n_nodes; i++)
 		c->n_gpus += in->nodes[i].n_gpus;
 	for (unsigned i = 0; i < in->n_pods; i++)
@@ -739,13 +787,19 @@ out:
 
 int plan_run(const struct plan_input *in, struct plan_output *out, struct kerf_err *err)
 {
+	return plan_run_cached(NULL, in, out, err);
+}
+
+int plan_run_cached(struct plan_cache *cache, const struct plan_input *in, struct plan_output *out,
+		    struct kerf_err *err)
+{
 	struct pl_ctx c;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (check_input(in, err) != 0)
 		return -1;
-	if (ctx_init(&c, in, err) != 0)
+	if (ctx_init(&c, cache, in, err) != 0)
 		goto out;
 	if (pl_greedy(&c, err) != 0)
 		goto out;

@@ -115,6 +115,19 @@ int plan_run(const struct plan_input *in, struct plan_output *out, struct kerf_e
 /* Releases everything plan_run() allocated in out, and zeroes it. Safe on a zeroed output. */
 void plan_output_free(struct plan_output *out);
 
+/*
+ * Optional: what plan_run() computes afresh on every call and depends only on the GPU models (every
+ * valid layout of each model geometry, ~60 us per geometry) can be kept between calls in a cache.
+ * plan_run_cached(cache, ...) plans exactly as plan_run() (the same output, byte for byte); plan_run()
+ * is plan_run_cached(NULL, ...). A cache holds copies of what it needs, so models may come and go; it
+ * is not thread-safe (one per thread). plan_cache_new() returns NULL on ENOMEM.
+ */
+struct plan_cache;
+struct plan_cache *plan_cache_new(void);
+void plan_cache_free(struct plan_cache *cache);
+int plan_run_cached(struct plan_cache *cache, const struct plan_input *in, struct plan_output *out,
+		    struct kerf_err *err);
+
 /* ---- JSON form (plan_json.c; the formats are documented in docs/planner.md) -------------------------
  *
  * Input:  {"nodes": [{"name", "gpus": [{"index", "model", "instances": [{"profile", "start", "used"}]}]}],

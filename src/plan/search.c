@@ -234,8 +234,13 @@ static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigne
 	/* The exact cost and layouts for the new load; the scan's figure may have been an estimate. */
 	if (pl_node_cost(c, n, nd->load, &check, choice, err) != 0)
 		return -1;
-	if (check == PL_INFEASIBLE)
-		return kerf_err_set(err, KERF_EINTERNAL, "node %s: a pod that fitted no longer fits", c->in->nodes[n].name);
+	if (check == PL_INFEASIBLE) {
+		/* Only when the load outgrows the DP's state limit (node.c): leave the pod out rather than
+		 * plan what cannot be checked. */
+		add_demand(c, nd->load, &c->pods[i], -1);
+		c->assign[i] = -1;
+		return 0;
+	}
 	nd->cost = check;
 	memcpy(nd->plan, choice, nd->n_gpus * sizeof(unsigned));
 	memset(nd->spare, 0, c->n_res * sizeof(uint16_t));

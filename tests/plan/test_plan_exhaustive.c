@@ -253,6 +253,8 @@ static const struct gen_params small = {
 	.max_demands = 3, .max_count = 3, .max_levels = 4,
 };
 
+static struct plan_cache *cache;
+
 /* Returns 0 if the planner's placed counts equal the exhaustive optimum for this seed. */
 static int one_case(uint64_t seed, int verbose)
 {
@@ -279,7 +281,7 @@ static int one_case(uint64_t seed, int verbose)
 		if (n_levels == 0 || levels[n_levels - 1] != prios[i])
 			levels[n_levels++] = prios[i];
 	exhaustive(&c.in, want, n_levels, levels);
-	if (plan_run(&c.in, &out, &err) != 0) {
+	if (plan_run_cached(cache, &c.in, &out, &err) != 0) {
 		printf("seed %llu: plan_run failed: %s\n", (unsigned long long)seed, err.msg);
 		return -1;
 	}
@@ -312,12 +314,16 @@ static void test_planner_places_as_many_pods_per_priority_as_exhaustive_search(v
 	unsigned cases = case_count(3000, 300), failed = 0;
 
 	(void)state;
+	cache = plan_cache_new();
+	assert_non_null(cache);
 	if (have_seed) {
 		assert_int_equal(one_case(only_seed, 1), 0);
+		plan_cache_free(cache);
 		return;
 	}
 	for (unsigned s = 1; s <= cases; s++)
 		failed += one_case(s, 0) != 0;
+	plan_cache_free(cache);
 	printf("exhaustive comparison: %u random clusters (seeds 1..%u), %u mismatches\n", cases, cases, failed);
 	assert_int_equal(failed, 0);
 }
