@@ -654,8 +654,8 @@ static int reason(struct pl_ctx *c, const struct pl_pod *p, char *out, size_t ou
 			 c->in->nodes[first].name);
 	else
 		snprintf(out, outsz,
-			 "fits on %s and %u other nodes, but their free capacity went to pods of equal or higher priority; add MIG capacity or raise its priority",
-			 c->in->nodes[first].name, fits - 1);
+			 "fits on %s and %u other node%s, but their free capacity went to pods of equal or higher priority; add MIG capacity or raise its priority",
+			 c->in->nodes[first].name, fits - 1, fits == 2 ? "" : "s");
 	return 0;
 }
 
