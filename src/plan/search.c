@@ -141,7 +141,8 @@ static void add_demand(const struct pl_ctx *c, uint16_t *v, const struct pl_pod 
  * costs the greedy pass a little quality (the exact search, on small inputs, does not use it).
  * Sets *cost to the node's new cost, or PL_INFEASIBLE when no single GPU can do it.
  */
-static int one_gpu_recut(struct pl_ctx *c, unsigned n, const struct pl_pod *p, uint64_t *cost, struct kerf_err *err)
+static int one_gpu_recut(struct pl_ctx *c, unsigned n, const struct pl_pod *p, uint64_t *cost, unsigned *move_gpu,
+			 unsigned *move_opt, struct kerf_err *err)
 {
 	const struct pl_node *nd = &c->nodes[n];
 	uint64_t best = PL_INFEASIBLE;
@@ -188,6 +189,8 @@ static int one_gpu_recut(struct pl_ctx *c, unsigned n, const struct pl_pod *p, u
 				;
 			if (q == pm->m->n_profiles) {
 				best = nd->cost - now_cost + op->cost;
+				*move_gpu = g;
+				*move_opt = o;
 				break;
 			}
 		}
@@ -202,7 +205,7 @@ static int cost_with(struct pl_ctx *c, unsigned n, const struct pl_pod *p, int e
 		     struct kerf_err *err)
 {
 	const struct pl_node *nd = &c->nodes[n];
-	unsigned j;
+	unsigned j, move_gpu, move_opt;
 
 	/* The layouts already chosen for the node's load have enough instances left over: same cost, and no
 	 * cheaper one exists because cost only grows with demand. */
@@ -212,7 +215,7 @@ static int cost_with(struct pl_ctx *c, unsigned n, const struct pl_pod *p, int e
 		*cost = nd->cost;
 		return 0;
 	}
-	if (one_gpu_recut(c, n, p, cost, err) != 0)
+	if (one_gpu_recut(c, n, p, cost, &move_gpu, &move_opt, err) != 0)
 		return -1;
 	if (*cost != PL_INFEASIBLE || !exact)
 		return 0;
@@ -221,35 +224,15 @@ static int cost_with(struct pl_ctx *c, unsigned n, const struct pl_pod *p, int e
 	return pl_node_cost(c, n, c->tmp, cost, NULL, err);
 }
 
-/* Gives pod i to node n and works out what the node's chosen layouts have left over (nd->spare). */
-static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigned *choice, struct kerf_err *err)
+static void recompute_spare(struct pl_ctx *c, struct pl_node *nd)
 {
-	struct pl_node *nd = &c->nodes[n];
-	uint64_t check;
-
-	(void)cost;
-	add_demand(c, nd->load, &c->pods[i], 1);
-	nd->version++;
-	c->assign[i] = (int)n;
-	/* The exact cost and layouts for the new load; the scan's figure may have been an estimate. */
-	if (pl_node_cost(c, n, nd->load, &check, choice, err) != 0)
-		return -1;
-	if (check == PL_INFEASIBLE) {
-		/* Only when the load outgrows the DP's state limit (node.c): leave the pod out rather than
-		 * plan what cannot be checked. */
-		add_demand(c, nd->load, &c->pods[i], -1);
-		c->assign[i] = -1;
-		return 0;
-	}
-	nd->cost = check;
-	memcpy(nd->plan, choice, nd->n_gpus * sizeof(unsigned));
 	memset(nd->spare, 0, c->n_res * sizeof(uint16_t));
 	for (unsigned g = 0; g < nd->n_gpus; g++) {
 		const struct pl_state *s = &c->states[c->gpu_state[nd->first + g]];
 		const struct pl_model *pm = &c->models[s->model];
 
 		for (unsigned p = 0; p < pm->m->n_profiles; p++) {
-			unsigned have = choice[g] == PL_UNCHANGED ? s->free_count[p] : s->options[choice[g]].cap[p];
+			unsigned have = nd->plan[g] == PL_UNCHANGED ? s->free_count[p] : s->options[nd->plan[g]].cap[p];
 
 			if (pm->res[p] >= 0)
 				nd->spare[pm->res[p]] = (uint16_t)(nd->spare[pm->res[p]] + have);
@@ -257,6 +240,51 @@ static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigne
 	}
 	for (unsigned r = 0; r < c->n_res; r++)
 		nd->spare[r] = (uint16_t)(nd->spare[r] - nd->load[r]);
+}
+
+/*
+ * Gives pod i to node n, whose cost with it the scan found to be `cost`, and updates the node's chosen
+ * layouts (plan), cost and spare instances, as cheaply as the scan's answer allows: unchanged when spare
+ * instances cover the pod, one GPU's option when a one-GPU re-cut does it at that cost, else the node DP.
+ * The layouts output at the end come from the DP in any case (plan.c).
+ */
+static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigned *choice, struct kerf_err *err)
+{
+	struct pl_node *nd = &c->nodes[n];
+	const struct pl_pod *p = &c->pods[i];
+	unsigned j, move_gpu = 0, move_opt = 0;
+	uint64_t check;
+
+	for (j = 0; j < p->n_dem && p->dem_cnt[j] <= nd->spare[p->dem_res[j]]; j++)
+		;
+	if (j < p->n_dem && one_gpu_recut(c, n, p, &check, &move_gpu, &move_opt, err) != 0)
+		return -1;
+	add_demand(c, nd->load, p, 1);
+	nd->version++;
+	c->assign[i] = (int)n;
+	if (j == p->n_dem) {
+		for (j = 0; j < p->n_dem; j++)
+			nd->spare[p->dem_res[j]] = (uint16_t)(nd->spare[p->dem_res[j]] - p->dem_cnt[j]);
+		return 0;
+	}
+	if (check != PL_INFEASIBLE && check <= cost) {
+		nd->plan[move_gpu] = move_opt;
+		nd->cost = check;
+		recompute_spare(c, nd);
+		return 0;
+	}
+	if (pl_node_cost(c, n, nd->load, &check, choice, err) != 0)
+		return -1;
+	if (check == PL_INFEASIBLE) {
+		/* Only when the load outgrows the DP's state limit (node.c): leave the pod out rather than
+		 * plan what cannot be checked. */
+		add_demand(c, nd->load, p, -1);
+		c->assign[i] = -1;
+		return 0;
+	}
+	nd->cost = check;
+	memcpy(nd->plan, choice, nd->n_gpus * sizeof(unsigned));
+	recompute_spare(c, nd);
 	return 0;
 }
 
@@ -319,7 +347,8 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 				}
 				if (cost == PL_INFEASIBLE)
 					continue;
-				delta = cost - c->nodes[n].cost;
+				/* A node's cost after cheap moves is an upper bound; the DP may find less. */
+				delta = cost > c->nodes[n].cost ? cost - c->nodes[n].cost : 0;
 				if (delta < best_delta) {
 					best_delta = delta;
 					best_cost = cost;

@@ -311,7 +311,7 @@ static int have_seed;
 
 static void test_planner_places_as_many_pods_per_priority_as_exhaustive_search(void **state)
 {
-	unsigned cases = case_count(3000, 300), failed = 0;
+	unsigned cases = case_count(3000, 2000), failed = 0;
 
 	(void)state;
 	cache = plan_cache_new();
