@@ -73,6 +73,7 @@ struct pl_state {
 	unsigned model; /* index into pl_ctx.models */
 	struct pl_bits cur, used;
 	uint8_t used_count[MIG_MAX_PROFILES];
+	uint8_t room_slices, room_compute;    /* memory and compute slices not held by used instances */
 	uint8_t free_count[MIG_MAX_PROFILES]; /* free instances of the current layout, per profile */
 	uint8_t max_count[MIG_MAX_PROFILES];  /* most free instances of each profile any option offers */
 	int have_options;                     /* 0 not yet, 1 computed */

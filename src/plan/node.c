@@ -323,6 +323,44 @@ static int dp_part(struct pl_ctx *c, unsigned n, const unsigned *gpus, unsigned 
 	return 0;
 }
 
+/*
+ * A necessary condition, checked before any DP: the demand, counted in memory slices and in compute
+ * slices (each resource at its smallest size among the node's models), must fit in what the used
+ * instances leave of the node's GPUs. It ignores legal starts, so it never rejects a load that fits; it
+ * rejects most of what a full node is asked, at the cost of a few additions.
+ */
+static int room_enough(const struct pl_ctx *c, const struct pl_node *nd, const uint16_t *d)
+{
+	unsigned long need_mem = 0, need_cmp = 0, have_mem = 0, have_cmp = 0;
+
+	for (unsigned g = 0; g < nd->n_gpus; g++) {
+		const struct pl_state *s = &c->states[c->gpu_state[nd->first + g]];
+
+		have_mem += s->room_slices;
+		have_cmp += s->room_compute;
+	}
+	for (unsigned r = 0; r < c->n_res; r++) {
+		unsigned mem = ~0u, cmp = ~0u;
+
+		if (d[r] == 0)
+			continue;
+		for (unsigned g = 0; g < nd->n_gpus; g++) {
+			const struct pl_model *pm = &c->models[c->states[c->gpu_state[nd->first + g]].model];
+
+			for (unsigned p = 0; p < pm->m->n_profiles; p++)
+				if (pm->res[p] == (int)r) {
+					mem = pm->m->profiles[p].memory_slices < mem ? pm->m->profiles[p].memory_slices : mem;
+					cmp = pm->m->profiles[p].compute_slices < cmp ? pm->m->profiles[p].compute_slices : cmp;
+				}
+		}
+		if (mem == ~0u)
+			return 0;
+		need_mem += (unsigned long)d[r] * mem;
+		need_cmp += (unsigned long)d[r] * cmp;
+	}
+	return need_mem <= have_mem && need_cmp <= have_cmp;
+}
+
 static int offers(const struct pl_model *pm, unsigned r)
 {
 	for (unsigned p = 0; p < pm->m->n_profiles; p++)
@@ -355,6 +393,10 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 	}
 	if (node_maxcap(c, n) != 0)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory planning node %s", c->in->nodes[n].name);
+	if (!room_enough(c, nd, d)) {
+		*cost = PL_INFEASIBLE;
+		return 0;
+	}
 	for (unsigned m = 0; m < c->n_models; m++) {
 		parent[m] = m;
 		present[m] = 0;

@@ -229,6 +229,16 @@ static int build_states(struct pl_ctx *c, struct kerf_err *err)
 					s.free_count[in->profile]++;
 				}
 			}
+			{
+				struct mig_layout used = { 0 };
+
+				for (unsigned k = 0; k < pg->layout.n; k++)
+					if (pg->layout.inst[k].used)
+						used.inst[used.n++] = pg->layout.inst[k];
+				s.room_slices = (uint8_t)(pg->model->slots -
+							  (unsigned)__builtin_popcount(mig_layout_occupied(pg->model, &used)));
+				s.room_compute = (uint8_t)(pg->model->compute_slices - mig_layout_compute(pg->model, &used));
+			}
 			h = (size_t)hash_words(s.cur.w, PL_WORDS, hash_words(s.used.w, PL_WORDS, 0xcbf29ce484222325ull + s.model));
 			for (h &= cap - 1; table[h] >= 0; h = (h + 1) & (cap - 1)) {
 				const struct pl_state *t = &c->states[table[h]];
