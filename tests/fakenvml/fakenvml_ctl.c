@@ -73,39 +73,6 @@ static int parse_code(const char *s, int *out)
 	return 0;
 }
 
-/* Finds the compute profile that spans a GI of profile p: all its slices and all its SMs. */
-static unsigned full_ci_profile(const struct mig_model *m, const struct mig_profile *p)
-{
-	struct fk_ci_profile cps[FK_MAX_CI + 2];
-	unsigned n = fk_ci_profiles(m, p, cps, FK_MAX_CI + 2), best = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		if (cps[i].slices == p->compute_slices && cps[i].sms == fk_profile_sms(m, p))
-			best = cps[i].id;
-	return best;
-}
-
-static int cmd_create(struct fk_state *st, unsigned gpu, const char *text, struct kerf_err *err)
-{
-	const struct mig_model *m;
-	struct mig_layout l;
-
-	if (gpu >= st->n_gpus)
-		return kerf_err_set(err, KERF_EINVAL, "gpu %u: there are %u GPUs", gpu, st->n_gpus);
-	m = fk_model(&st->gpu[gpu]);
-	if (mig_layout_parse(m, text, &l, err) != 0)
-		return -1;
-	for (unsigned i = 0; i < l.n; i++) {
-		const struct mig_profile *p = &m->profiles[l.inst[i].profile];
-		unsigned gi;
-
-		if (fk_create(st, gpu, p->nvml_id, l.inst[i].start, &gi, err) != 0 ||
-		    fk_create_ci(st, gpu, gi, full_ci_profile(m, p), NULL, err) != 0)
-			return kerf_err_prefix(err, "%s@%u", p->name, l.inst[i].start);
-	}
-	return 0;
-}
-
 static int add_fault(struct fk_state *st, int argc, char **argv, struct kerf_err *err)
 {
 	struct fk_fault f;
@@ -155,7 +122,7 @@ static int run_locked(struct fk_state *st, int argc, char **argv, bool *save, st
 	if (strcmp(cmd, "create") == 0) {
 		if (argc != 3 || parse_uint(argv[1], &a) != 0)
 			return kerf_err_set(err, KERF_EINVAL, "create: want GPU LAYOUT");
-		return cmd_create(st, a, argv[2], err);
+		return fk_create_layout(st, a, argv[2], err);
 	}
 	if (strcmp(cmd, "process") == 0) {
 		if (argc != 4 || parse_uint(argv[1], &a) || parse_uint(argv[2], &b) || parse_uint(argv[3], &c))

@@ -355,3 +355,36 @@ void fk_print(const struct fk_state *st, FILE *f)
 	if (st->violations)
 		fprintf(f, "violations %u\n", st->violations);
 }
+
+/* The compute profile spanning a GI of profile p: all its slices and all its SMs. */
+static unsigned full_ci_profile(const struct mig_model *m, const struct mig_profile *p)
+{
+	struct fk_ci_profile cps[FK_MAX_CI + 2];
+	unsigned n = fk_ci_profiles(m, p, cps, FK_MAX_CI + 2), best = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (cps[i].slices == p->compute_slices && cps[i].sms == fk_profile_sms(m, p))
+			best = cps[i].id;
+	return best;
+}
+
+int fk_create_layout(struct fk_state *st, unsigned gpu, const char *text, struct kerf_err *err)
+{
+	const struct mig_model *m;
+	struct mig_layout l;
+
+	if (gpu >= st->n_gpus)
+		return kerf_err_set(err, KERF_EINVAL, "gpu %u: there are %u GPUs", gpu, st->n_gpus);
+	m = fk_model(&st->gpu[gpu]);
+	if (mig_layout_parse(m, text, &l, err) != 0)
+		return -1;
+	for (unsigned i = 0; i < l.n; i++) {
+		const struct mig_profile *p = &m->profiles[l.inst[i].profile];
+		unsigned gi;
+
+		if (fk_create(st, gpu, p->nvml_id, l.inst[i].start, &gi, err) != 0 ||
+		    fk_create_ci(st, gpu, gi, full_ci_profile(m, p), NULL, err) != 0)
+			return kerf_err_prefix(err, "%s@%u", p->name, l.inst[i].start);
+	}
+	return 0;
+}

@@ -112,6 +112,8 @@ int fk_create(struct fk_state *st, unsigned gpu, unsigned profile_id, unsigned s
 /* A CI of ci_profile_id in GI gi_id: EUNSUPPORTED if the GI does not offer it, ECONFLICT if it does not fit. */
 int fk_create_ci(struct fk_state *st, unsigned gpu, unsigned gi_id, unsigned ci_profile_id, unsigned *ci_id,
 		 struct kerf_err *err);
+/* Adds the instances of a layout text ("2g.20gb@0,1g.10gb@2"), each a GI plus its one full CI. */
+int fk_create_layout(struct fk_state *st, unsigned gpu, const char *text, struct kerf_err *err);
 int fk_set_pid(struct fk_state *st, unsigned gpu, unsigned start, unsigned pid, struct kerf_err *err);
 int fk_add_fault(struct fk_state *st, const struct fk_fault *f, struct kerf_err *err);
 
