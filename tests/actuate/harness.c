@@ -17,8 +17,13 @@
 
 void h_begin(struct harness *h)
 {
+	const char *tmp = getenv("TMPDIR");
+
+	/* The journal fsyncs every line; on tmpfs that costs nothing, which keeps the matrix fast. */
+	if (tmp == NULL || tmp[0] == '\0')
+		tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	memset(h, 0, sizeof(*h));
-	snprintf(h->dir, sizeof(h->dir), "/tmp/kerf-test-actuate-XXXXXX");
+	snprintf(h->dir, sizeof(h->dir), "%s/kerf-test-actuate-XXXXXX", tmp);
 	if (mkdtemp(h->dir) == NULL)
 		fail_msg("mkdtemp failed");
 	snprintf(h->state, sizeof(h->state), "%s/gpus", h->dir);
