@@ -324,6 +324,30 @@ static void test_failed_create_rolls_back_to_the_original_layout(void **state)
 	assert_true(h_layout_is(&H, two_destroys.orig));
 }
 
+static void test_a_failed_rollback_is_reported_and_finished_by_recovery(void **state)
+{
+	struct actuate_result res;
+	struct kerf_err err;
+	struct nvml *nv;
+
+	(void)state;
+	h_load(&H, &two_destroys);
+	/* the forward create fails, then so does the rollback's first restore */
+	h_fault(&H, "nvmlDeviceCreateGpuInstanceWithPlacement", 1, FK_FAIL, 23);
+	h_fault(&H, "nvmlDeviceCreateGpuInstanceWithPlacement", 2, FK_FAIL, 999);
+	assert_int_equal(apply_text(two_destroys.want, &res, &err), -1);
+	h_clear_faults(&H);
+	assert_int_equal(res.outcome, ACTUATE_FAILED);
+	assert_non_null(strstr(err.msg, "the rollback failed too"));
+	assert_false(h_no_journal(&H)); /* kept, so that the next start retries */
+	nv = h_open();
+	assert_int_equal(actuate_recover(nv, 0, &H.cfg, &res, &err), 0);
+	nvml_close(nv);
+	assert_int_equal(res.recovered, ACTUATE_ROLLED_BACK);
+	assert_true(h_layout_is(&H, two_destroys.orig));
+	assert_true(h_no_journal(&H));
+}
+
 static void run_child_killed(const char *func, unsigned nth, enum fk_action a)
 {
 	struct actuate_result res;
@@ -438,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_cannot_tell_counts_as_allocated),
 		cmocka_unit_test(test_a_process_started_after_planning_stops_the_destroy),
 		cmocka_unit_test(test_failed_create_rolls_back_to_the_original_layout),
+		cmocka_unit_test(test_a_failed_rollback_is_reported_and_finished_by_recovery),
 		cmocka_unit_test(test_a_run_killed_half_way_is_finished_on_the_next_start),
 		cmocka_unit_test(test_recover_rolls_back_what_cannot_be_finished),
 		cmocka_unit_test(test_an_invalid_layout_is_refused_with_the_broken_rule),
