@@ -187,12 +187,14 @@ const char *nvml_library(const struct nvml *nv)
 int nvml_gpu_count(struct nvml *nv, unsigned *count, struct kerf_err *err)
 {
 	nvmlReturn_t rc = nv->nvmlDeviceGetCount_v2(count);
+	const char *sentence;
+	enum kerf_errcode code;
 
-	if (rc != NVML_SUCCESS) {
-		nverr(nv, err, rc, 0, "nvmlDeviceGetCount_v2", "");
-		return kerf_err_set(err, err->code, "%s", err->msg + strlen("gpu 0: "));
-	}
-	return 0;
+	if (rc == NVML_SUCCESS)
+		return 0;
+	code = nvml_errcode(rc, &sentence);
+	return kerf_err_set(err, code, "nvmlDeviceGetCount_v2: %s (NVML %d, %s)", sentence, (int)rc,
+			    nv->nvmlErrorString(rc));
 }
 
 static int device(struct nvml *nv, unsigned index, nvmlDevice_t *dev, struct kerf_err *err)
