@@ -423,11 +423,10 @@ static int converge(struct run *r, const struct jlayout *target, bool rollback, 
 		if (guarded_destroy(r, &snap[k], err) != 0)
 			return -1;
 	}
+	/* r->gpu is fresh here and stays so: every change below re-reads it (nvml_create/_complete/_destroy). */
 	for (unsigned t = 0; t < target->n; t++) {
 		const struct nvml_instance *in = NULL;
 
-		if (nvml_read_instances(r->nv, r->gpu, err) != 0)
-			return -1;
 		for (unsigned k = 0; k < r->gpu->n_instances; k++)
 			if (r->gpu->inst[k].profile_id == target->i[t].id && r->gpu->inst[k].start == target->i[t].start)
 				in = &r->gpu->inst[k];
@@ -436,7 +435,7 @@ static int converge(struct run *r, const struct jlayout *target, bool rollback, 
 		if ((in != NULL ? complete_one(r, in, err) : create_one(r, target->i[t].id, target->i[t].start, err)) != 0)
 			return -1;
 	}
-	return nvml_read_instances(r->nv, r->gpu, err);
+	return 0;
 }
 
 /* Runs forward to r->want; on failure rolls back to r->orig. Sets the outcome; fills err on failure. */

@@ -23,7 +23,7 @@
  * with "gpu N:" and names the NVML call.
  *
  * Ownership: struct nvml is opaque, from nvml_open() to nvml_close(). struct nvml_gpu is plain data (about
- * 6 KiB: keep it off small stacks in loops); its model's profile indices are what layouts on that GPU use.
+ * 18 KiB: keep it off small stacks, as the CLI does with malloc); its model's profile indices are what layouts on that GPU use.
  * Not thread-safe: one struct nvml per thread.
  */
 #ifndef KERF_NVML_H
