@@ -11,9 +11,10 @@
  *
  * Which calls: a first, fault-free run of each scenario with call tracing on gives every NVML function and
  * how many times the run calls it. Calls that change the GPU, and the process query that guards every
- * destroy, are failed at every one of their uses; read-only calls at up to READ_SAMPLES uses spread over the
- * run (first and last included), unless KERF_FAULT_MATRIX=full asks for every use. The count of cases run
- * is printed; docs/actuator.md records it.
+ * destroy, are failed at every one of their uses, and so are read-only calls, unless KERF_FAULT_MATRIX=sampled
+ * asks for only READ_SAMPLES uses of each read spread over the run (first and last included): the
+ * sanitized build does that, as its forks cost four times as much. The count of cases run is printed;
+ * docs/actuator.md records it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -231,7 +232,7 @@ static int setup(void **state)
 	const char *mode = getenv("KERF_FAULT_MATRIX");
 
 	(void)state;
-	full = mode != NULL && strcmp(mode, "full") == 0;
+	full = mode == NULL || strcmp(mode, "sampled") != 0;
 	h_begin(&H);
 	return 0;
 }
