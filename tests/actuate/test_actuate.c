@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -31,21 +32,37 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Applies text on GPU 0 with H.cfg; returns actuate_apply's result. */
+/* Applies text on GPU 0 with H.cfg; -1 if anything fails. Safe in a forked child: it never fails the test. */
+static int try_apply(const char *text, struct actuate_result *res, struct kerf_err *err)
+{
+	struct nvml *nv = nvml_open(FAKENVML_LIB, err);
+	struct nvml_gpu *gpu;
+	struct mig_layout want;
+	int rc = -1;
+
+	if (nv == NULL)
+		return -1;
+	gpu = malloc(sizeof(*gpu));
+	if (gpu != NULL && nvml_read_gpu(nv, 0, gpu, err) == 0 && mig_layout_parse(&gpu->model, text, &want, err) == 0)
+		rc = actuate_apply(nv, 0, &want, &H.cfg, res, err);
+	free(gpu);
+	nvml_close(nv);
+	return rc;
+}
+
+/* try_apply in the test process: a failure to even start the actuator fails the test. */
 static int apply_text(const char *text, struct actuate_result *res, struct kerf_err *err)
 {
 	struct nvml *nv = h_open();
 	struct nvml_gpu *gpu = malloc(sizeof(*gpu));
 	struct mig_layout want;
-	int rc;
 
 	assert_non_null(gpu);
 	if (nvml_read_gpu(nv, 0, gpu, err) != 0 || mig_layout_parse(&gpu->model, text, &want, err) != 0)
 		fail_msg("%s", err->msg);
-	rc = actuate_apply(nv, 0, &want, &H.cfg, res, err);
 	free(gpu);
 	nvml_close(nv);
-	return rc;
+	return try_apply(text, res, err);
 }
 
 static void assert_intact(void)
@@ -360,7 +377,7 @@ static void run_child_killed(const char *func, unsigned nth, enum fk_action a)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		apply_text(two_destroys.want, &res, &err);
+		try_apply(two_destroys.want, &res, &err);
 		_exit(0);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -448,6 +465,92 @@ static void test_plan_lists_destroys_then_creates(void **state)
 	nvml_close(nv);
 }
 
+/* ---- property: random re-layouts with a random fault ------------------------------------------------- */
+
+static unsigned rnd(unsigned *seed, unsigned n)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return (*seed >> 16) % n;
+}
+
+/* Adds up to `tries` random instances to l that keep it valid. */
+static void grow(const struct mig_model *m, struct mig_layout *l, unsigned *seed, unsigned tries)
+{
+	for (unsigned t = 0; t < tries && l->n < m->max_instances; t++) {
+		const struct mig_profile *p;
+		struct kerf_err err;
+
+		l->inst[l->n].profile = (uint8_t)rnd(seed, m->n_profiles);
+		p = &m->profiles[l->inst[l->n].profile];
+		l->inst[l->n].start = p->starts[rnd(seed, p->n_starts)];
+		l->inst[l->n].used = false;
+		l->n++;
+		if (mig_layout_check(m, l, &err) != 0)
+			l->n--;
+	}
+}
+
+static void random_case(unsigned *seed, unsigned iter)
+{
+	static const char *const models[] = { "H100-80GB-SXM", "A30-24GB", "RTX-PRO-6000-Blackwell", "A100-40GB" };
+	static const char *const funcs[] = { "nvmlDeviceCreateGpuInstanceWithPlacement", "nvmlGpuInstanceCreateComputeInstance",
+					     "nvmlComputeInstanceDestroy", "nvmlGpuInstanceDestroy",
+					     "nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetGpuInstances" };
+	const struct mig_model *m = mig_catalog_find(mig_catalog_builtin(), models[rnd(seed, 4)], NULL);
+	struct mig_layout orig = { 0 }, want = { 0 };
+	char orig_text[256], want_text[256];
+	struct scenario s = { "random", m->name, orig_text, -1, -1, want_text };
+	struct actuate_result res;
+	struct kerf_err err;
+	struct nvml *nv;
+	const char *why;
+	int status;
+	pid_t pid;
+
+	grow(m, &orig, seed, 12);
+	if (orig.n > 0 && rnd(seed, 2))
+		s.busy_start = orig.inst[rnd(seed, orig.n)].start;
+	if (orig.n > 0 && rnd(seed, 2))
+		s.alloc_start = orig.inst[rnd(seed, orig.n)].start;
+	for (unsigned k = 0; k < orig.n; k++)
+		if ((int)orig.inst[k].start == s.busy_start || (int)orig.inst[k].start == s.alloc_start)
+			want.inst[want.n++] = orig.inst[k];
+	grow(m, &want, seed, 12);
+	mig_layout_format(m, &orig, orig_text, sizeof(orig_text));
+	mig_layout_format(m, &want, want_text, sizeof(want_text));
+	h_load(&H, &s);
+	if (rnd(seed, 4) != 0)
+		h_fault(&H, funcs[rnd(seed, 6)], 1 + rnd(seed, 6), (enum fk_action)rnd(seed, 3), rnd(seed, 2) ? 19 : 999);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(try_apply(want_text, &res, &err) == 0 ? 0 : 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	h_clear_faults(&H);
+	nv = h_open();
+	if (actuate_recover(nv, 0, &H.cfg, &res, &err) != 0)
+		fail_msg("iteration %u (%s: %s -> %s): recovery failed: %s", iter, m->name, orig_text, want_text, err.msg);
+	nvml_close(nv);
+	if ((why = h_used_intact(&H)) != NULL)
+		fail_msg("iteration %u (%s: %s -> %s): %s", iter, m->name, orig_text, want_text, why);
+	if (!h_layout_is(&H, want_text) && !h_layout_is(&H, orig_text))
+		fail_msg("iteration %u (%s: %s -> %s): neither layout after recovery", iter, m->name, orig_text, want_text);
+	if (apply_text(want_text, &res, &err) != 0 || !h_layout_is(&H, want_text))
+		fail_msg("iteration %u (%s: %s -> %s): did not converge: %s", iter, m->name, orig_text, want_text, err.msg);
+}
+
+static void test_random_relayouts_with_a_fault_keep_used_instances_and_converge(void **state)
+{
+	const char *env = getenv("KERF_SEED");
+	unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL), s = seed;
+
+	(void)state;
+	printf("random re-layouts: seed %u (rerun with KERF_SEED=%u)\n", seed, seed);
+	for (unsigned i = 0; i < 60; i++)
+		random_case(&s, i);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_recover_rolls_back_what_cannot_be_finished),
 		cmocka_unit_test(test_an_invalid_layout_is_refused_with_the_broken_rule),
 		cmocka_unit_test(test_plan_lists_destroys_then_creates),
+		cmocka_unit_test(test_random_relayouts_with_a_fault_keep_used_instances_and_converge),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
