@@ -61,9 +61,9 @@ const char *actuate_outcome_name(enum actuate_outcome o)
 	return "?";
 }
 
-static void logf_(const struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void logf_(const struct run *r, const char *fmt, ...)
+static void say(const struct run *r, const char *fmt, ...)
 {
 	char line[KERF_ERR_MSG_MAX + 64];
 	int n;
@@ -364,7 +364,7 @@ static int guarded_destroy(struct run *r, const struct nvml_instance *planned, s
 				    why);
 	if (jline(r, err, "destroy %u@%u %u", in.profile_id, in.start, in.gi_id) != 0)
 		return -1;
-	logf_(r, "destroy %s@%u (GPU instance %u)", name, in.start, in.gi_id);
+	say(r, "destroy %s@%u (GPU instance %u)", name, in.start, in.gi_id);
 	if (nvml_destroy(r->nv, r->gpu, in.gi_id, err) != 0)
 		return -1;
 	r->changes++;
@@ -382,7 +382,7 @@ static int create_one(struct run *r, unsigned id, unsigned start, struct kerf_er
 	jl_add(&r->created, id, start);
 	if (jline(r, err, "create %u@%u", id, start) != 0)
 		return -1;
-	logf_(r, "create %s@%u", r->gpu->model.profiles[p].name, start);
+	say(r, "create %s@%u", r->gpu->model.profiles[p].name, start);
 	if (nvml_create(r->nv, r->gpu, (unsigned)p, start, err) != 0)
 		return -1;
 	r->changes++;
@@ -394,7 +394,7 @@ static int complete_one(struct run *r, const struct nvml_instance *in, struct ke
 	jl_add(&r->created, in->profile_id, in->start);
 	if (jline(r, err, "create %u@%u", in->profile_id, in->start) != 0)
 		return -1;
-	logf_(r, "complete %s@%u (GPU instance %u had no compute instance)", pname(r->gpu, in->profile_id), in->start,
+	say(r, "complete %s@%u (GPU instance %u had no compute instance)", pname(r->gpu, in->profile_id), in->start,
 	      in->gi_id);
 	if (nvml_complete(r->nv, r->gpu, in->gi_id, err) != 0)
 		return -1;
@@ -450,9 +450,9 @@ static enum actuate_outcome run_transaction(struct run *r, bool already_rolling_
 			return ACTUATE_APPLIED;
 		}
 		failure = *err;
-		logf_(r, "failed: %s; rolling back", failure.msg);
+		say(r, "failed: %s; rolling back", failure.msg);
 		if (jline(r, &rb, "rollback") != 0)
-			logf_(r, "%s", rb.msg);
+			say(r, "%s", rb.msg);
 	} else {
 		kerf_err_set(&failure, KERF_EIO, "gpu %u: an interrupted run was rolling back", r->gpu->index);
 	}
@@ -576,13 +576,13 @@ static int recover(struct run *r, struct actuate_result *res, struct kerf_err *e
 		return kerf_err_set(err, KERF_EIO, "%s: %s", r->jpath, strerror(errno));
 	jl_text(&r->orig, o, sizeof(o));
 	jl_text(&r->want, w, sizeof(w));
-	logf_(r, "recovering an interrupted run (from %s to %s, %s)", o, w, rolling_back ? "rolling back" : "finishing");
+	say(r, "recovering an interrupted run (from %s to %s, %s)", o, w, rolling_back ? "rolling back" : "finishing");
 	res->recovered = run_transaction(r, rolling_back, err);
 	r->changes = 0;
 	if (res->recovered == ACTUATE_FAILED)
 		return kerf_err_prefix(err, "recovering the interrupted run");
 	if (res->recovered == ACTUATE_ROLLED_BACK)
-		logf_(r, "recovery rolled back: %s", err->msg);
+		say(r, "recovery rolled back: %s", err->msg);
 	kerf_err_clear(err);
 	return 0;
 }
