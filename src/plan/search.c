@@ -25,8 +25,8 @@
 
 #include "internal.h"
 
-#define EXACT_BUDGET_COUNTS 4000000u
-#define EXACT_BUDGET_COST 300000u
+#define EXACT_BUDGET_COUNTS 100000u
+#define EXACT_BUDGET_COST 30000u
 #define CACHE_MAX_ENTRIES (1u << 22)
 
 /* ---- a small open-addressing map from fixed-length uint16 keys to fixed-length values ---------------- */
