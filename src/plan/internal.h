@@ -19,6 +19,9 @@
 
 #include "plan.h"
 
+/* More GPUs than any server holds (16 today); checked by plan_run(). */
+#define PL_MAX_GPUS_PER_NODE 256
+
 #define PL_WORDS 4
 #define PL_ID(profile, start) ((unsigned)(profile) * MIG_MAX_SLOTS + (unsigned)(start))
 #define PL_PROFILE(id) ((id) / MIG_MAX_SLOTS)

@@ -86,7 +86,7 @@ static int project_compute(struct pl_ctx *c, const struct pl_state *s, const uns
 			   unsigned k, unsigned *n_out)
 {
 	const struct pl_model *pm = &c->models[s->model];
-	int prof[PLAN_MAX_DEMANDS * 64];
+	int prof[MIG_MAX_PROFILES * MIG_MAX_MODELS];
 	size_t cap;
 	unsigned n = 0;
 
@@ -380,7 +380,7 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 		 struct kerf_err *err)
 {
 	const struct pl_node *nd = &c->nodes[n];
-	unsigned parent[MIG_MAX_MODELS], present[MIG_MAX_MODELS], res[MIG_MAX_PROFILES * MIG_MAX_MODELS], gpus[256];
+	unsigned parent[MIG_MAX_MODELS], present[MIG_MAX_MODELS], res[MIG_MAX_PROFILES * MIG_MAX_MODELS], gpus[PL_MAX_GPUS_PER_NODE];
 	uint16_t want[MIG_MAX_PROFILES * MIG_MAX_MODELS];
 	uint64_t total = 0;
 

@@ -66,10 +66,14 @@ static int check_pod(const struct plan_pod *p, unsigned i, struct kerf_err *err)
 
 static int check_input(const struct plan_input *in, struct kerf_err *err)
 {
-	for (unsigned i = 0; i < in->n_nodes; i++)
+	for (unsigned i = 0; i < in->n_nodes; i++) {
+		if (in->nodes[i].n_gpus > PL_MAX_GPUS_PER_NODE)
+			return kerf_err_set(err, KERF_EINVAL, "nodes[%u].gpus: %u GPUs, at most %d on one node", i,
+					    in->nodes[i].n_gpus, PL_MAX_GPUS_PER_NODE);
 		for (unsigned j = 0; j < in->nodes[i].n_gpus; j++)
 			if (check_gpu(&in->nodes[i].gpus[j], i, j, err) != 0)
 				return -1;
+	}
 	for (unsigned i = 0; i < in->n_pods; i++)
 		if (check_pod(&in->pods[i], i, err) != 0)
 			return -1;
@@ -454,7 +458,6 @@ static int ctx_init(struct pl_ctx *c, struct plan_cache *cache, const struct pla
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
 	if (build_pods(c, err) != 0 || build_states(c, err) != 0 || build_nodes(c, err) != 0)
 		return -1;
-	classify_nodes(c);
 	mark_missing(c);
 	return 0;
 }
@@ -817,6 +820,7 @@ int plan_run_cached(struct plan_cache *cache, const struct plan_input *in, struc
 	    c.n_levels <= EXACT_MAX_LEVELS) {
 		int complete;
 
+		classify_nodes(&c);
 		if (pl_exact(&c, &complete, err) != 0)
 			goto out;
 	}

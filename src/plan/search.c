@@ -125,9 +125,8 @@ static uint64_t *map_get(struct map *m, const uint16_t *key, int *fresh)
 
 /* ---- shared helpers ------------------------------------------------------------------------------ */
 
-static void add_demand(const struct pl_ctx *c, uint16_t *v, const struct pl_pod *p, int sign)
+static void add_demand(uint16_t *v, const struct pl_pod *p, int sign)
 {
-	(void)c;
 	for (unsigned j = 0; j < p->n_dem; j++)
 		v[p->dem_res[j]] = (uint16_t)(v[p->dem_res[j]] + sign * p->dem_cnt[j]);
 }
@@ -220,7 +219,7 @@ static int cost_with(struct pl_ctx *c, unsigned n, const struct pl_pod *p, int e
 	if (*cost != PL_INFEASIBLE || !exact)
 		return 0;
 	memcpy(c->tmp, nd->load, c->n_res * sizeof(uint16_t));
-	add_demand(c, c->tmp, p, 1);
+	add_demand(c->tmp, p, 1);
 	return pl_node_cost(c, n, c->tmp, cost, NULL, err);
 }
 
@@ -259,7 +258,7 @@ static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigne
 		;
 	if (j < p->n_dem && one_gpu_recut(c, n, p, &check, &move_gpu, &move_opt, err) != 0)
 		return -1;
-	add_demand(c, nd->load, p, 1);
+	add_demand(nd->load, p, 1);
 	nd->version++;
 	c->assign[i] = (int)n;
 	if (j == p->n_dem) {
@@ -278,7 +277,7 @@ static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigne
 	if (check == PL_INFEASIBLE) {
 		/* Only when the load outgrows the DP's state limit (node.c): leave the pod out rather than
 		 * plan what cannot be checked. */
-		add_demand(c, nd->load, p, -1);
+		add_demand(nd->load, p, -1);
 		c->assign[i] = -1;
 		return 0;
 	}
@@ -412,7 +411,7 @@ static int node_cost_memo(struct bb *b, unsigned n, const struct pl_pod *p, uint
 
 	b->key[0] = (uint16_t)n;
 	memcpy(&b->key[1], nd->load, b->n_res * sizeof(uint16_t));
-	add_demand(b->c, &b->key[1], p, 1);
+	add_demand(&b->key[1], p, 1);
 	slot = map_get(&b->costs, b->key, &fresh);
 	if (slot == NULL)
 		return kerf_err_set(b->err, KERF_ENOMEM, "out of memory in the exact search");
@@ -526,7 +525,7 @@ static void dfs(struct bb *b, unsigned i)
 			}
 			if (cost == PL_INFEASIBLE)
 				continue;
-			add_demand(c, nd->load, p, 1);
+			add_demand(nd->load, p, 1);
 			nd->cost = cost;
 			b->cur_cost += cost - old;
 			b->cur[i] = (int)n;
@@ -536,7 +535,7 @@ static void dfs(struct bb *b, unsigned i)
 			b->cur[i] = -1;
 			b->cur_cost -= cost - old;
 			nd->cost = old;
-			add_demand(c, nd->load, p, -1);
+			add_demand(nd->load, p, -1);
 		}
 	}
 	b->cur[i] = -1;
@@ -634,7 +633,7 @@ int pl_exact(struct pl_ctx *c, int *complete, struct kerf_err *err)
 		/* recompute the cost of b.best */
 		for (unsigned i = 0; i < c->n_pods; i++)
 			if (b.best[i] >= 0)
-				add_demand(c, c->nodes[b.best[i]].load, &c->pods[i], 1);
+				add_demand(c->nodes[b.best[i]].load, &c->pods[i], 1);
 		for (unsigned n = 0; n < c->in->n_nodes; n++) {
 			uint64_t cost;
 
@@ -655,7 +654,7 @@ adopt:
 	for (unsigned i = 0; i < c->n_pods; i++) {
 		c->assign[i] = b.best[i];
 		if (b.best[i] >= 0)
-			add_demand(c, c->nodes[b.best[i]].load, &c->pods[i], 1);
+			add_demand(c->nodes[b.best[i]].load, &c->pods[i], 1);
 	}
 	for (unsigned n = 0; n < c->in->n_nodes; n++)
 		if (pl_node_cost(c, n, c->nodes[n].load, &c->nodes[n].cost, NULL, err) != 0)
