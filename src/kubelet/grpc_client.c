@@ -24,7 +24,7 @@ struct call {
 	size_t req_len, req_off;
 	size_t max_body;
 	uint8_t *body;
-	size_t body_len;
+	size_t body_len, body_cap;
 	int http_status;
 	int grpc_status; /* -1 until seen */
 	char grpc_message[256];
@@ -85,10 +85,20 @@ static int data_cb(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
 		return 0;
 	}
-	nb = realloc(c->body, c->body_len + len);
-	if (nb == NULL)
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	c->body = nb;
+	if (c->body_len + len > c->body_cap) {
+		/* grows geometrically: DATA arrives in chunks of at most 16 KiB */
+		size_t cap = c->body_cap ? c->body_cap : 4096;
+
+		while (cap < c->body_len + len)
+			cap *= 2;
+		if (cap > c->max_body)
+			cap = c->max_body;
+		nb = realloc(c->body, cap);
+		if (nb == NULL)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		c->body = nb;
+		c->body_cap = cap;
+	}
 	memcpy(c->body + c->body_len, data, len);
 	c->body_len += len;
 	return 0;

@@ -44,7 +44,7 @@ struct stream {
 	size_t header_bytes;
 	bool bad_method, bad_type, path_seen;
 	uint8_t *req;
-	size_t req_len;
+	size_t req_len, req_cap;
 	bool req_too_big, dispatched;
 	int64_t opened_ms;
 	/* response: the bytes of the message being sent */
@@ -339,13 +339,22 @@ static int data_chunk_cb(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 		st->req_too_big = true; /* keep reading (flow control) but keep nothing */
 		free(st->req);
 		st->req = NULL;
-		st->req_len = 0;
+		st->req_len = st->req_cap = 0;
 		return 0;
 	}
-	nb = realloc(st->req, st->req_len + len);
-	if (nb == NULL)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	st->req = nb;
+	if (st->req_len + len > st->req_cap) {
+		size_t cap = st->req_cap ? st->req_cap : 1024;
+
+		while (cap < st->req_len + len)
+			cap *= 2;
+		if (cap > KGRPC_MAX_MSG + KGRPC_HDR_LEN)
+			cap = KGRPC_MAX_MSG + KGRPC_HDR_LEN;
+		nb = realloc(st->req, cap);
+		if (nb == NULL)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		st->req = nb;
+		st->req_cap = cap;
+	}
 	memcpy(st->req + st->req_len, data, len);
 	st->req_len += len;
 	return 0;
