@@ -64,6 +64,7 @@ struct conn {
 	int listener;
 	nghttp2_session *s;
 	struct stream *streams;
+	int64_t last_ms;  /* last byte received */
 	bool dead;
 	struct conn *next;
 };
@@ -451,6 +452,7 @@ static void conn_accept(struct kgrpc_server *srv, int lid)
 		return;
 	}
 	c->srv = srv;
+	c->last_ms = kgrpc_now_ms();
 	c->fd = fd;
 	c->listener = lid;
 	nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
@@ -468,6 +470,7 @@ static void conn_read(struct conn *c)
 		c->dead = true;
 		return;
 	}
+	c->last_ms = kgrpc_now_ms();
 	/* Malformed HTTP/2 makes nghttp2 queue a GOAWAY and return an error; the connection ends after it. */
 	if (n > 0 && nghttp2_session_mem_recv(c->s, buf, (size_t)n) < 0)
 		c->dead = true;
@@ -492,9 +495,15 @@ static void conn_free(struct kgrpc_server *srv, struct conn *c)
 		report_progress(srv, lid);
 }
 
-/* Requests that never finish arriving would hold a stream slot for ever; they are reset. */
+/* Requests that never finish arriving would hold a stream slot for ever; they are reset. A connection
+ * with no stream open and nothing received for KGRPC_IDLE_TIMEOUT_MS is ended (GOAWAY), so that idle or
+ * silent clients cannot use up the KGRPC_MAX_CONNS slots; grpc-go reconnects on its next call. */
 static void expire_requests(struct conn *c, int64_t now)
 {
+	if (c->streams == NULL && now - c->last_ms > KGRPC_IDLE_TIMEOUT_MS) {
+		nghttp2_session_terminate_session(c->s, NGHTTP2_NO_ERROR);
+		return;
+	}
 	for (struct stream *st = c->streams; st != NULL; st = st->next)
 		if (!st->dispatched && now - st->opened_ms > KGRPC_REQUEST_TIMEOUT_MS) {
 			st->dispatched = true;

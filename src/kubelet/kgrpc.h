@@ -29,6 +29,7 @@
 #define KGRPC_MAX_CONNS 64
 #define KGRPC_MAX_STREAMS 32           /* advertised SETTINGS_MAX_CONCURRENT_STREAMS */
 #define KGRPC_REQUEST_TIMEOUT_MS 10000 /* a request must arrive whole within this time */
+#define KGRPC_IDLE_TIMEOUT_MS 60000    /* a connection with no open stream is ended after this */
 
 /* gRPC status codes (grpc/doc/statuscodes.md) that kerf sends or maps. */
 enum kgrpc_code {

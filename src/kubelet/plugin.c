@@ -92,58 +92,59 @@ static int allocate_one(struct kubelet_plugin *p, struct plugin_resource *r, con
 		len += strlen(cr->devices_ids[k]) + 1;
 	}
 	if (p->cfg.cdi) {
-		out->cdi_devices = calloc(cr->n_devices_ids, sizeof(*out->cdi_devices));
-		for (size_t k = 0; out->cdi_devices != NULL && k < cr->n_devices_ids; k++) {
-			V1beta1__CDIDevice *c = malloc(sizeof(*c));
+		out->cdi_devices = calloc(cr->n_devices_ids + 1, sizeof(*out->cdi_devices));
+		if (out->cdi_devices == NULL)
+			goto oom;
+		for (size_t k = 0; k < cr->n_devices_ids; k++) {
+			V1beta1__CDIDevice *c = calloc(1, sizeof(*c));
 			size_t n = strlen(p->cfg.cdi_kind) + strlen(cr->devices_ids[k]) + 2;
 
 			if (c == NULL)
-				break;
+				goto oom;
 			v1beta1__cdidevice__init(c);
-			c->name = malloc(n);
 			out->cdi_devices[out->n_cdi_devices++] = c;
+			c->name = malloc(n);
 			if (c->name == NULL)
-				break;
+				goto oom;
 			snprintf(c->name, n, "%s=%s", p->cfg.cdi_kind, cr->devices_ids[k]);
 		}
 		return 0;
 	}
+	out->envs = calloc(1, sizeof(*out->envs));
+	if (out->envs == NULL)
+		goto oom;
+	out->envs[0] = calloc(1, sizeof(**out->envs));
+	if (out->envs[0] == NULL)
+		goto oom;
+	v1beta1__container_allocate_response__envs_entry__init(out->envs[0]);
+	out->n_envs = 1;
+	out->envs[0]->key = (char *)"NVIDIA_VISIBLE_DEVICES";
 	list = calloc(1, len);
 	if (list == NULL)
-		return 0;
+		goto oom;
 	for (size_t k = 0; k < cr->n_devices_ids; k++) {
 		if (k > 0)
 			strcat(list, ",");
 		strcat(list, cr->devices_ids[k]);
 	}
-	out->envs = calloc(1, sizeof(*out->envs));
-	if (out->envs == NULL) {
-		free(list);
-		return 0;
-	}
-	out->envs[0] = malloc(sizeof(**out->envs));
-	if (out->envs[0] == NULL) {
-		free(list);
-		free(out->envs);
-		out->envs = NULL;
-		return 0;
-	}
-	v1beta1__container_allocate_response__envs_entry__init(out->envs[0]);
-	out->envs[0]->key = (char *)"NVIDIA_VISIBLE_DEVICES";
 	out->envs[0]->value = list;
-	out->n_envs = 1;
 	return 0;
+oom:
+	/* what was built so far is freed by free_container_response; nothing partial is sent */
+	kgrpc_reply_status(reply, KGRPC_RESOURCE_EXHAUSTED, "%s: out of memory building the answer", r->name);
+	return -1;
 }
 
 static void free_container_response(V1beta1__ContainerAllocateResponse *c)
 {
 	for (size_t i = 0; i < c->n_envs; i++) {
-		free(c->envs[i]->value);
+		if (c->envs[i] != NULL)
+			free(c->envs[i]->value);
 		free(c->envs[i]);
 	}
 	free(c->envs);
 	for (size_t i = 0; i < c->n_cdi_devices; i++) {
-		free(c->cdi_devices[i]->name);
+		free(c->cdi_devices[i]->name); /* entries are counted only once allocated */
 		free(c->cdi_devices[i]);
 	}
 	free(c->cdi_devices);
