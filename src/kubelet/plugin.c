@@ -48,6 +48,17 @@ static bool offered(const struct plugin_dev *d)
 
 /* ---- DevicePlugin handlers (server thread) ---- */
 
+/* Requests are matched against the inventory by linear scans (a node has tens of MIG devices), so the
+ * number of IDs and containers in one request is capped: a bigger request cannot be a real one. */
+static bool too_many(size_t n, struct kgrpc_reply *reply)
+{
+	if (n <= PLUGIN_MAX_REQUEST_ITEMS)
+		return false;
+	kgrpc_reply_status(reply, KGRPC_INVALID_ARGUMENT, "%zu entries in one request (at most %d)", n,
+			   PLUGIN_MAX_REQUEST_ITEMS);
+	return true;
+}
+
 static void h_options(void *ctx, const ProtobufCMessage *req, struct kgrpc_reply *reply)
 {
 	V1beta1__DevicePluginOptions o = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
@@ -165,6 +176,11 @@ static void h_allocate(void *ctx, const ProtobufCMessage *req, struct kgrpc_repl
 		kgrpc_reply_status(reply, KGRPC_RESOURCE_EXHAUSTED, "out of memory");
 		goto out;
 	}
+	if (too_many(ar->n_container_requests, reply))
+		goto out;
+	for (size_t i = 0; i < ar->n_container_requests; i++)
+		if (too_many(ar->container_requests[i]->n_devices_ids, reply))
+			goto out;
 	/* The check and the answer are made under the lock that withdraw takes: once withdraw has marked a
 	 * device, no Allocate decided after that point can hand it out. */
 	pthread_mutex_lock(&p->lock);
@@ -260,6 +276,13 @@ static void h_preferred(void *ctx, const ProtobufCMessage *req, struct kgrpc_rep
 		kgrpc_reply_status(reply, KGRPC_RESOURCE_EXHAUSTED, "out of memory");
 		goto out;
 	}
+	if (too_many(nc, reply))
+		goto out;
+	for (size_t k = 0; k < nc; k++)
+		if (too_many(pr->container_requests[k]->n_available_deviceids +
+				     pr->container_requests[k]->n_must_include_deviceids,
+			     reply))
+			goto out;
 	pthread_mutex_lock(&r->plugin->lock);
 	for (; i < nc; i++) {
 		const V1beta1__ContainerPreferredAllocationRequest *cr = pr->container_requests[i];

@@ -16,6 +16,7 @@
 #define PLUGIN_MAX_RESOURCES 24 /* every MIG profile of every supported model fits with room to spare */
 #define PLUGIN_ENDPOINT_MAX 128
 #define PLUGIN_PATH_MAX 108     /* sun_path */
+#define PLUGIN_MAX_REQUEST_ITEMS 1024 /* containers per request, device IDs per container */
 
 struct plugin_dev {
 	struct kubelet_device d;

@@ -348,6 +348,16 @@ static void test_malformed_and_oversized_requests_are_refused_and_the_plugin_kee
 	r = peer_call(&f->peer, "{\"op\":\"raw\",\"resource\":\"" R1 "\",\"method\":\"/v1beta1.DevicePlugin/Nope\","
 				"\"hex\":\"\"}");
 	assert_int_equal(json_integer_value(json_object_get(r, "code")), 12); /* UNIMPLEMENTED */
+	/* well-formed but absurd: more device IDs in one container than any node has */
+	{
+		char ids[1100 * 4 + 1];
+		size_t o = 0;
+
+		for (int i = 0; i < 1100; i++)
+			o += (size_t)snprintf(ids + o, sizeof(ids) - o, "%s\"a\"", i ? "," : "");
+		r = peer_call(&f->peer, "{\"op\":\"allocate\",\"resource\":\"" R1 "\",\"ids\":[%s]}", ids);
+		assert_int_equal(json_integer_value(json_object_get(r, "code")), 3); /* INVALID_ARGUMENT */
+	}
 	r = peer_call(&f->peer, "{\"op\":\"allocate\",\"resource\":\"" R1 "\",\"ids\":[\"MIG-aaaa\"]}");
 	assert_true(json_is_true(json_object_get(r, "ok")));
 }
