@@ -4,7 +4,7 @@
  * Debian's gcc has no libFuzzer, so CTest runs this instead: seeds are valid frames of every message
  * kerf receives, mutated (bit flips, byte overwrites with boundary values, varint-length tweaks,
  * truncation, splicing, prefix edits) by a seeded xorshift generator, for a bounded number of inputs.
- * The seed is printed; KERF_FUZZ_SEED and KERF_FUZZ_ITERS reproduce or extend a run.
+ * The seed is printed; KERF_FUZZ_SEED and KERF_FUZZ_ITERS (or argv[1]) reproduce or extend a run.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -175,13 +175,13 @@ static size_t mutate(uint8_t *b, size_t n, const struct seed *seeds, size_t n_se
 	return n;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct seed seeds[8];
 	size_t n_seeds = make_seeds(seeds);
 	const char *es = getenv("KERF_FUZZ_SEED"), *ei = getenv("KERF_FUZZ_ITERS");
 	uint64_t seed = es ? strtoull(es, NULL, 0) : 20261125; /* fixed: CTest runs are reproducible */
-	long iters = ei ? atol(ei) : 100000;
+	long iters = argc > 1 ? atol(argv[1]) : ei ? atol(ei) : 100000;
 	long accepted = 0;
 	static uint8_t buf[FUZZ_MAX_INPUT + 8];
 
