@@ -87,8 +87,9 @@ static void h_prestart(void *ctx, const ProtobufCMessage *req, struct kgrpc_repl
 
 /* Builds one container's answer: NVIDIA_VISIBLE_DEVICES=<uuids> (what the NVIDIA container toolkit reads
  * for MIG devices), or CDI names "<kind>=<uuid>" when configured. */
-static int allocate_one(struct kubelet_plugin *p, struct plugin_resource *r, const V1beta1__ContainerAllocateRequest *cr,
-			V1beta1__ContainerAllocateResponse *out, struct kgrpc_reply *reply)
+static int allocate_one(struct kubelet_plugin *p, struct plugin_resource *r,
+			const V1beta1__ContainerAllocateRequest *cr, V1beta1__ContainerAllocateResponse *out,
+			struct kgrpc_reply *reply)
 {
 	size_t len = 1;
 	char *list;
@@ -203,9 +204,72 @@ out:
 	free(ptrs);
 }
 
-/* Picks `want` devices for one container, all on one GPU when one GPU can hold them (preferring the GPU of
- * the must-include devices, then the GPU with the fewest free devices that still fits, so that bigger
- * groups stay whole). Falls back to the GPUs with the most free devices first. */
+static bool already_picked(char *const *picked, size_t n, const char *id)
+{
+	for (size_t t = 0; t < n; t++)
+		if (strcmp(picked[t], id) == 0)
+			return true;
+	return false;
+}
+
+/* How many of the request's available devices, not yet picked, sit on `gpu`. */
+static size_t free_on_gpu(struct plugin_resource *r, const V1beta1__ContainerPreferredAllocationRequest *cr,
+			  char *const *picked, size_t n, unsigned gpu)
+{
+	size_t cnt = 0;
+
+	for (size_t j = 0; j < cr->n_available_deviceids; j++) {
+		const struct plugin_dev *e = dev_find(r, cr->available_deviceids[j]);
+
+		cnt += e != NULL && e->d.gpu_index == gpu && !already_picked(picked, n, cr->available_deviceids[j]);
+	}
+	return cnt;
+}
+
+/* The GPU to take `need` more devices from: among GPUs that can hold them all, the one with the fewest
+ * free (bigger groups stay whole for bigger requests); if none can, the one with the most. -1 if none. */
+static long best_gpu(struct plugin_resource *r, const V1beta1__ContainerPreferredAllocationRequest *cr,
+		     char *const *picked, size_t n, size_t need)
+{
+	size_t best_count = 0;
+	long best = -1;
+
+	for (size_t i = 0; i < cr->n_available_deviceids; i++) {
+		const struct plugin_dev *d = dev_find(r, cr->available_deviceids[i]);
+		size_t cnt;
+		bool fits, best_fits = best_count >= need;
+
+		if (d == NULL)
+			continue;
+		cnt = free_on_gpu(r, cr, picked, n, d->d.gpu_index);
+		fits = cnt >= need;
+		if (best < 0 || (fits && !best_fits) || (fits && best_fits && cnt < best_count) ||
+		    (!fits && !best_fits && cnt > best_count)) {
+			best = (long)d->d.gpu_index;
+			best_count = cnt;
+		}
+	}
+	return best;
+}
+
+/* Appends available devices on `gpu` (any GPU when gpu < 0) until `want` are picked. */
+static void take(struct plugin_resource *r, const V1beta1__ContainerPreferredAllocationRequest *cr, char **picked,
+		 size_t *n, size_t want, long gpu)
+{
+	for (size_t i = 0; i < cr->n_available_deviceids && *n < want; i++) {
+		const char *id = cr->available_deviceids[i];
+		const struct plugin_dev *d = dev_find(r, id);
+
+		if (already_picked(picked, *n, id))
+			continue;
+		if (gpu < 0 || (d != NULL && (long)d->d.gpu_index == gpu))
+			picked[(*n)++] = cr->available_deviceids[i];
+	}
+}
+
+/* Picks `want` devices for one container, on one GPU when one GPU can hold them: the GPU of the
+ * must-include devices if there are any, else best_gpu(); what one GPU cannot hold is taken from the
+ * GPUs best_gpu() names next, and finally from anywhere. */
 static size_t prefer(struct plugin_resource *r, const V1beta1__ContainerPreferredAllocationRequest *cr,
 		     char **picked, size_t want)
 {
@@ -219,46 +283,19 @@ static size_t prefer(struct plugin_resource *r, const V1beta1__ContainerPreferre
 		if (d != NULL && gpu < 0)
 			gpu = (long)d->d.gpu_index;
 	}
-	for (int pass = 0; pass < 2 && n < want; pass++) {
-		if (gpu < 0 || pass == 1) {
-			size_t best_count = 0, need = want - n;
-			long best = -1;
+	if (gpu >= 0)
+		take(r, cr, picked, &n, want, gpu);
+	while (n < want) {
+		size_t before = n;
 
-			/* per GPU, count the available devices not yet picked */
-			for (size_t i = 0; i < cr->n_available_deviceids; i++) {
-				const struct plugin_dev *d = dev_find(r, cr->available_deviceids[i]);
-				size_t cnt = 0;
-
-				if (d == NULL)
-					continue;
-				for (size_t j = 0; j < cr->n_available_deviceids; j++) {
-					const struct plugin_dev *e = dev_find(r, cr->available_deviceids[j]);
-					bool taken = false;
-
-					for (size_t t = 0; t < n; t++)
-						taken |= strcmp(picked[t], cr->available_deviceids[j]) == 0;
-					cnt += e != NULL && !taken && e->d.gpu_index == d->d.gpu_index;
-				}
-				bool fits = cnt >= need, best_fits = best_count >= need;
-
-				if (best < 0 || (fits && !best_fits) || (fits && best_fits && cnt < best_count) ||
-				    (!fits && !best_fits && cnt > best_count)) {
-					best = (long)d->d.gpu_index;
-					best_count = cnt;
-				}
-			}
-			gpu = best;
-		}
-		for (size_t i = 0; i < cr->n_available_deviceids && n < want; i++) {
-			const struct plugin_dev *d = dev_find(r, cr->available_deviceids[i]);
-			bool taken = false;
-
-			for (size_t t = 0; t < n; t++)
-				taken |= strcmp(picked[t], cr->available_deviceids[i]) == 0;
-			if (!taken && (pass == 1 || (d != NULL && (long)d->d.gpu_index == gpu)))
-				picked[n++] = cr->available_deviceids[i];
-		}
+		gpu = best_gpu(r, cr, picked, n, want - n);
+		if (gpu < 0)
+			break;
+		take(r, cr, picked, &n, want, gpu);
+		if (n == before)
+			break;
 	}
+	take(r, cr, picked, &n, want, -1);
 	return n;
 }
 

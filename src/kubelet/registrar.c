@@ -37,7 +37,7 @@ static int register_one(struct kubelet_plugin *p, const char *endpoint, const ch
 }
 
 /* Registers every resource not yet registered; returns how many are still left. */
-static size_t register_pending(struct kubelet_plugin *p)
+static size_t register_pending(struct kubelet_plugin *p, bool quiet)
 {
 	size_t left = 0;
 
@@ -60,7 +60,8 @@ static size_t register_pending(struct kubelet_plugin *p)
 		if (!todo)
 			continue;
 		if (register_one(p, endpoint, name, &err) < 0) {
-			fprintf(stderr, "kerf device plugin: %s: %s (retrying)\n", name, err.msg);
+			if (!quiet)
+				fprintf(stderr, "kerf device plugin: %s: %s (retrying)\n", name, err.msg);
 			left++;
 			continue;
 		}
@@ -104,13 +105,20 @@ static bool saw_kubelet_socket(int fd)
 	return seen;
 }
 
+/* inotify reports kubelet.sock when the kubelet binds it, a moment before it listens: the first retries
+ * after a change come quickly and quietly, then every register_retry_ms with a log line. */
+#define FAST_RETRY_MS 20
+#define FAST_RETRIES 25
+
 static void *registrar_main(void *arg)
 {
 	struct kubelet_plugin *p = arg;
 	size_t left = 0;
+	int fast = 0;
 
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = p->reg_wake_fd, .events = POLLIN}, {.fd = p->inotify_fd, .events = POLLIN}};
+		int timeout = left == 0 ? -1 : fast > 0 ? FAST_RETRY_MS : p->cfg.register_retry_ms;
 		bool stop;
 
 		pthread_mutex_lock(&p->lock);
@@ -118,17 +126,22 @@ static void *registrar_main(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		if (stop)
 			break;
-		if (poll(pfd, 2, left > 0 ? p->cfg.register_retry_ms : -1) < 0 && errno != EINTR)
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents & POLLIN) {
 			uint64_t v;
 
 			if (read(p->reg_wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				perror("kerf device plugin: eventfd");
+			fast = FAST_RETRIES;
 		}
-		if ((pfd[1].revents & POLLIN) && saw_kubelet_socket(p->inotify_fd))
+		if ((pfd[1].revents & POLLIN) && saw_kubelet_socket(p->inotify_fd)) {
 			kubelet_restarted(p);
-		left = register_pending(p);
+			fast = FAST_RETRIES;
+		}
+		left = register_pending(p, fast > 0);
+		if (fast > 0)
+			fast--;
 	}
 	return NULL;
 }

@@ -236,6 +236,13 @@ static void test_preferred_allocation_stays_on_one_gpu(void **state)
 	assert_int_equal(json_array_size(json_object_get(r, "ids")), 2);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(r, "ids"), 0)), "MIG-g2c");
 	assert_string_equal(json_string_value(json_array_get(json_object_get(r, "ids"), 1)), "MIG-g2a");
+	/* four cannot fit one GPU: the biggest group whole, then the GPU that fits the rest most tightly */
+	r = peer_call(&f->peer, "{\"op\":\"preferred\",\"resource\":\"" R1 "\",\"size\":4,\"available\":"
+				"[\"MIG-g0a\",\"MIG-g1a\",\"MIG-g1b\",\"MIG-g2a\",\"MIG-g2b\",\"MIG-g2c\"]}");
+	assert_int_equal(json_array_size(json_object_get(r, "ids")), 4);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(r, "ids"), 0)), "MIG-g2a");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(r, "ids"), 2)), "MIG-g2c");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(r, "ids"), 3)), "MIG-g0a");
 }
 
 /*
