@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <nghttp2/nghttp2.h>
 
 #include "deviceplugin_v1beta1.pb-c.h"
 #include "kgrpc.h"
@@ -237,6 +238,92 @@ static void test_connections_beyond_the_limit_are_refused_and_service_resumes(vo
 	protobuf_c_message_free_unpacked(resp, NULL);
 }
 
+static ssize_t stuck_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *user)
+{
+	(void)s;
+	(void)flags;
+	return send(*(int *)user, data, len, MSG_NOSIGNAL);
+}
+
+static ssize_t stuck_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+			  nghttp2_data_source *src, void *user)
+{
+	(void)s;
+	(void)id;
+	(void)src;
+	(void)user;
+	assert_true(len >= 5);
+	memset(buf, 0, 5); /* an empty message: v1beta1.Empty */
+	*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return 5;
+}
+
+/*
+ * A kubelet that opens ListAndWatch but never lets kerf send (its HTTP/2 flow-control window is 0):
+ * withdraw cannot confirm the new list, so it fails with a timeout, and the device stays withdrawn.
+ */
+static void test_withdraw_times_out_when_the_kubelet_does_not_take_the_list_and_stays_withdrawn(void **state)
+{
+	struct fx *f = *state;
+	struct kubelet_plugin *p;
+	struct kubelet_plugin_config cfg = {.plugin_dir = f->dir, .socket_prefix = "stuck-", .timeout_ms = 300};
+	const struct kubelet_device d[] = {dev("MIG-s1", R1, 0)};
+	nghttp2_settings_entry zero = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0};
+	const nghttp2_nv hdrs[] = {
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
+		NV(":method", "POST"), NV(":scheme", "http"), NV(":path", "/v1beta1.DevicePlugin/ListAndWatch"),
+		NV(":authority", "x"), NV("content-type", "application/grpc"), NV("te", "trailers"),
+#undef NV
+	};
+	nghttp2_data_provider body = {.read_callback = stuck_body};
+	nghttp2_session_callbacks *cbs;
+	nghttp2_session *s;
+	struct kubelet_plugin_stats st;
+	struct kerf_err err;
+	char path[160];
+	int fd;
+
+	if (kubelet_plugin_start(&cfg, &p, &err) < 0 || kubelet_plugin_set_devices(p, d, 1, &err) < 0)
+		fail_msg("%s", err.msg);
+	snprintf(path, sizeof(path), "%s/stuck-mig-1g.10gb.sock", f->dir);
+	fd = raw_connect(path);
+	assert_int_equal(nghttp2_session_callbacks_new(&cbs), 0);
+	nghttp2_session_callbacks_set_send_callback(cbs, stuck_send);
+	assert_int_equal(nghttp2_session_client_new(&s, cbs, &fd), 0);
+	nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, &zero, 1);
+	assert_true(nghttp2_submit_request(s, NULL, hdrs, sizeof(hdrs) / sizeof(hdrs[0]), &body, NULL) > 0);
+	assert_int_equal(nghttp2_session_send(s), 0);
+	for (int tries = 0;; tries++) { /* the server thread opens the stream on its next turn */
+		kubelet_plugin_stats(p, &st);
+		if (st.watchers == 1 || tries == 500)
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 10000000L}, NULL);
+	}
+	assert_int_equal(st.watchers, 1);
+	assert_int_equal(kubelet_plugin_withdraw(p, "MIG-s1", &err), -1);
+	assert_int_equal(err.code, KERF_ETIMEOUT);
+	{
+		V1beta1__ContainerAllocateRequest cr = V1BETA1__CONTAINER_ALLOCATE_REQUEST__INIT;
+		V1beta1__ContainerAllocateRequest *crs[] = {&cr};
+		V1beta1__AllocateRequest req = V1BETA1__ALLOCATE_REQUEST__INIT;
+		char *ids[] = {(char *)"MIG-s1"};
+		ProtobufCMessage *resp = NULL;
+
+		cr.n_devices_ids = 1;
+		cr.devices_ids = ids;
+		req.n_container_requests = 1;
+		req.container_requests = crs;
+		assert_int_equal(kgrpc_unary(path, "/v1beta1.DevicePlugin/Allocate", &req.base,
+					     &v1beta1__allocate_response__descriptor, 4096, 5000, &resp, &err),
+				 -1);
+		assert_non_null(strstr(err.msg, "grpc-status 9"));
+	}
+	nghttp2_session_del(s);
+	nghttp2_session_callbacks_del(cbs);
+	close(fd);
+	kubelet_plugin_stop(p);
+}
+
 static void test_a_server_that_never_answers_times_out(void **state)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -379,6 +466,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_garbage_on_the_socket_ends_only_that_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections_beyond_the_limit_are_refused_and_service_resumes, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_withdraw_times_out_when_the_kubelet_does_not_take_the_list_and_stays_withdrawn, setup, teardown),
 		cmocka_unit_test(test_a_server_that_never_answers_times_out),
 		cmocka_unit_test(test_frame_decode_rejects_each_kind_of_bad_frame),
 		cmocka_unit_test(test_resource_names_follow_nvidia_mixed_strategy),
