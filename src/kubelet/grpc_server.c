@@ -655,8 +655,14 @@ int kgrpc_server_listen(struct kgrpc_server *srv, const char *path, const struct
 	if (id >= 0) {
 		struct listener *l = &srv->listeners[id];
 
-		*l = (struct listener){.used = true, .fd = -1, .pending_fd = fd, .methods = methods,
-				       .n_methods = n_methods, .ops = ops, .ctx = ctx};
+		/* field by field: `live` belongs to the server thread, which reads it without the lock */
+		l->used = true;
+		l->fd = -1;
+		l->pending_fd = fd;
+		l->methods = methods;
+		l->n_methods = n_methods;
+		l->ops = ops;
+		l->ctx = ctx;
 		snprintf(l->path, sizeof(l->path), "%s", path);
 	}
 	pthread_mutex_unlock(&srv->lock);
