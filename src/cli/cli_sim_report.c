@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli_sim.h"
+#include "cli_sim_report.h"
 
 /* ---- table --------------------------------------------------------------------------------------------- */
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "cli_sim.h"
+#include "cli_sim_report.h"
 
 #define SLOT_W 6
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "cli_sim.h"
+#include "cli_sim_report.h"
 #include "sim.h"
 
 #define MAX_POLICIES 16

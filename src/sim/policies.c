@@ -475,33 +475,6 @@ const struct sim_policy_ops sim_ops_nos = {
 
 /* ---- the drain-and-repack upper bound ------------------------------------------------------------------ */
 
-struct repack_state {
-	bool dirty; /* a pod left since the last full repack that placed nothing */
-};
-
-static int repack_init(struct sim *s, struct kerf_err *err)
-{
-	s->pstate = calloc(1, sizeof(struct repack_state));
-	return s->pstate ? 0 : kerf_err_set(err, KERF_ENOMEM, "out of memory for the repack policy");
-}
-
-static void repack_fini(struct sim *s)
-{
-	free(s->pstate);
-	s->pstate = NULL;
-}
-
-static int repack_depart(struct sim *s, unsigned g, unsigned inst, struct kerf_err *err)
-{
-	struct repack_state *st = s->pstate;
-
-	(void)g;
-	(void)inst;
-	(void)err;
-	st->dirty = true;
-	return 0;
-}
-
 /* The cheapest re-cut of GPU g's free slices that fits profile prof: the free instances it must destroy
  * (overlapping ones, or all free ones if the compute or instance budget needs it). Returns the count, or
  * -1 if even a GPU holding only its used instances has no room. */
@@ -613,21 +586,31 @@ struct item {
 	bool running;
 };
 
+struct order {
+	const struct sim *s;
+	bool running_first; /* the second ordering tried: running pods first, where a repack keeps them */
+};
+
 static int cmp_item(const void *a, const void *b, void *ctx)
 {
-	const struct sim *sort_sim = ctx;
+	const struct order *o = ctx;
+	const struct sim *sort_sim = o->s;
 	const struct item *x = a, *y = b;
 	const struct sim_pod *px = &sort_sim->pods[x->pod], *py = &sort_sim->pods[y->pod];
 	const struct sim_class *cx = &sort_sim->classes[px->cls], *cy = &sort_sim->classes[py->cls];
 
-	if (x->running != y->running)
-		return x->running ? -1 : 1; /* running pods first: a repack must keep every one of them */
+	if (o->running_first && x->running != y->running)
+		return x->running ? -1 : 1;
+	/* First-fit decreasing, higher priority first; at equal size a running pod goes first, so that a tie
+	 * never costs a pod that was already placed. */
 	if (px->priority != py->priority)
 		return px->priority > py->priority ? -1 : 1;
 	if (cx->memory_slices != cy->memory_slices)
 		return cx->memory_slices > cy->memory_slices ? -1 : 1;
 	if (cx->compute_slices != cy->compute_slices)
 		return cx->compute_slices > cy->compute_slices ? -1 : 1;
+	if (x->running != y->running)
+		return x->running ? -1 : 1;
 	return x->pod < y->pod ? -1 : x->pod > y->pod;
 }
 
@@ -722,17 +705,35 @@ static int repack_adopt(struct sim *s, const struct item *items, unsigned n, con
 	return 0;
 }
 
-/* Phase 2: drain and repack everything, first-fit decreasing; adopted only if it places more pods and keeps
- * every running one. */
+/* One packing of every running and waiting pod, first-fit decreasing in the given order. Returns how many
+ * waiting pods it places, or 0 if it would lose a running pod. */
+static unsigned pack(const struct sim *s, struct item *items, unsigned n, bool running_first, struct mig_layout *lay,
+		     int *wgpu, uint8_t *wstart)
+{
+	struct order o = { .s = s, .running_first = running_first };
+	unsigned gained = 0;
+
+	memset(lay, 0, s->n_gpus * sizeof(*lay));
+	qsort_r(items, n, sizeof(*items), cmp_item, &o);
+	ffd(s, items, n, lay, wgpu, wstart);
+	for (unsigned i = 0; i < n; i++) {
+		if (items[i].running && wgpu[i] < 0)
+			return 0;
+		gained += !items[i].running && wgpu[i] >= 0;
+	}
+	return gained;
+}
+
+/* Phase 2: drain and repack everything. Two orders are tried (pure first-fit decreasing, then running pods
+ * first); the first that places a waiting pod and keeps every running one is adopted. */
 static int repack_full(struct sim *s, struct kerf_err *err)
 {
-	unsigned n = 0, gained = 0;
+	unsigned n = 0;
 	struct item *items = calloc(s->n_pods, sizeof(*items));
 	struct mig_layout *lay = calloc(s->n_gpus, sizeof(*lay));
 	int *wgpu = calloc(s->n_pods, sizeof(int));
 	uint8_t *wstart = calloc(s->n_pods, 1);
 	int rc = -1;
-	bool keeps_all = true;
 
 	if (!items || !lay || !wgpu || !wstart) {
 		kerf_err_set(err, KERF_ENOMEM, "out of memory repacking");
@@ -741,16 +742,8 @@ static int repack_full(struct sim *s, struct kerf_err *err)
 	for (unsigned p = 0; p < s->n_pods; p++)
 		if (s->pods[p].state == POD_RUNNING || s->pods[p].state == POD_WAITING)
 			items[n++] = (struct item){ .pod = p, .running = s->pods[p].state == POD_RUNNING };
-	qsort_r(items, n, sizeof(*items), cmp_item, s);
-	ffd(s, items, n, lay, wgpu, wstart);
-	for (unsigned i = 0; i < n; i++) {
-		if (items[i].running && wgpu[i] < 0)
-			keeps_all = false;
-		if (!items[i].running && wgpu[i] >= 0)
-			gained++;
-	}
 	rc = 0;
-	if (keeps_all && gained > 0)
+	if (pack(s, items, n, false, lay, wgpu, wstart) > 0 || pack(s, items, n, true, lay, wgpu, wstart) > 0)
 		rc = repack_adopt(s, items, n, wgpu, wstart, err);
 out:
 	free(items);
@@ -762,19 +755,16 @@ out:
 
 static int repack_step(struct sim *s, struct kerf_err *err)
 {
-	struct repack_state *st = s->pstate;
-
 	if (repack_recut(s, err) != 0)
 		return -1;
 	sim_compact_waiting(s);
-	if (s->n_waiting == 0 || !st->dirty)
+	if (s->n_waiting == 0)
 		return 0;
-	st->dirty = false;
 	if (repack_full(s, err) != 0)
 		return -1;
 	return sim_schedule(s, err);
 }
 
 const struct sim_policy_ops sim_ops_repack = {
-	.init = repack_init, .step = repack_step, .depart = repack_depart, .fini = repack_fini,
+	.step = repack_step,
 };

@@ -45,7 +45,7 @@ int sim_cluster_parse(const struct mig_catalog *cat, const char *text, struct si
 		if (c->n_groups == SIM_MAX_GROUPS)
 			return kerf_err_set(err, KERF_EINVAL, "cluster: more than %d groups", SIM_MAX_GROUPS);
 		if (parse_group(cat, tok, &c->groups[c->n_groups], err) != 0)
-			return kerf_err_path(err, "cluster[%u]", c->n_groups);
+			return kerf_err_prefix(err, "cluster[%u]", c->n_groups);
 		c->n_groups++;
 	}
 	if (c->n_groups == 0)

@@ -1,10 +1,10 @@
 /*
- * cli_sim.h — the parts of `kerf simulate` that are not option parsing: the reports (terminal table, JSON,
+ * cli_sim_report.h — the parts of `kerf simulate` that are not option parsing: the reports (terminal table, JSON,
  * gnuplot plots), the progress bar, and the `--show` walk-through. Shared by cmd_simulate.c and the
  * cli_sim_*.c files only.
  */
-#ifndef KERF_CLI_SIM_H
-#define KERF_CLI_SIM_H
+#ifndef KERF_CLI_SIM_REPORT_H
+#define KERF_CLI_SIM_REPORT_H
 
 #include <stdbool.h>
 #include <stdio.h>
