@@ -17,22 +17,24 @@
 
 #define SLOT_W 6
 
-/* Two H100s; times chosen so that each arrival meets a different situation (see docs/simulator.md). */
+/* Two H100s; times chosen so that each arrival meets a different situation (docs/simulator.md walks
+ * through kerf's run). */
 static const char show_trace[] =
 	"# arrival_s,duration_s,profile\n"
-	"0,100,3g.40gb\n"  /* a */
+	"0,100,3g.40gb\n"  /* a-d: four sizes at once on empty GPUs */
 	"0,30,2g.20gb\n"   /* b */
 	"0,200,1g.10gb\n"  /* c */
 	"0,40,7g.80gb\n"   /* d */
-	"35,100,1g.10gb\n" /* e: b's 2g is free, d still holds GPU 1: re-cut the free 2g */
-	"45,100,4g.40gb\n" /* f: d has left: re-cut GPU 1's free 7g */
-	"50,100,3g.40gb\n" /* g: beside f */
-	"60,60,2g.20gb\n"  /* h: no room until a leaves */
-	"65,60,1g.10gb\n"; /* i: a free 1g already exists */
+	"35,100,1g.10gb\n" /* e: b has left its 2g free; d still holds a whole GPU */
+	"45,100,4g.40gb\n" /* f: d has left its 7g free: only a re-cut makes a 4g */
+	"50,100,3g.40gb\n" /* g: fits beside f */
+	"60,60,2g.20gb\n"  /* h: a free 2g is there to take */
+	"65,60,1g.10gb\n"; /* i: every compute slice is held until a leaves; then a's free 3g is re-cut */
 static const char show_cluster[] = "1x2xH100-80GB-SXM";
 
 struct show {
 	FILE *out;
+	const char *policy;
 	const struct sim_workload *w;
 	unsigned n_gpus;
 	struct mig_layout *prev;
@@ -121,7 +123,8 @@ static void on_step(void *ctx, const struct sim_step *st)
 	else if (st->kind == SIM_STEP_DEPART)
 		fprintf(sh->out, "t=%4.0fs  - %s leave%s", st->now, what, st->n_pods == 1 ? "s" : "");
 	else
-		fprintf(sh->out, "t=%4.0fs  the policy plans", st->now);
+		fprintf(sh->out, "t=%4.0fs  %s plans%s", st->now, sh->policy,
+			st->created || st->destroyed || st->placed ? "" : ": no room");
 	if (st->created || st->destroyed)
 		fprintf(sh->out, ": destroys %u free, creates %u", st->destroyed, st->created);
 	if (st->placed)
@@ -158,6 +161,7 @@ int cli_sim_show(const char *policy, FILE *out)
 	if (f == NULL || sim_workload_read_csv(f, "show", &c, &w, &err) != 0)
 		goto fail;
 	sh.w = &w;
+	sh.policy = pol.name;
 	sh.n_gpus = sim_cluster_gpus(&c);
 	sh.prev = calloc(sh.n_gpus, sizeof(*sh.prev));
 	sh.prev_pod = calloc(sh.n_gpus, sizeof(*sh.prev_pod));

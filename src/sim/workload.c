@@ -319,6 +319,7 @@ int sim_workload_read_csv(FILE *f, const char *name, const struct sim_cluster *c
 {
 	char buf[1024];
 	unsigned lineno = 0, cap = 0;
+	bool content = false; /* a line with data (or the header) was seen */
 
 	memset(w, 0, sizeof(*w));
 	if (c->n_groups == 0)
@@ -330,8 +331,13 @@ int sim_workload_read_csv(FILE *f, const char *name, const struct sim_cluster *c
 		if (hash)
 			*hash = '\0';
 		line = trim(line);
-		if (*line == '\0' || (lineno == 1 && isalpha((unsigned char)*line)))
-			continue; /* blank, comment, or the header */
+		if (*line == '\0')
+			continue; /* blank or comment */
+		if (!content && isalpha((unsigned char)*line)) {
+			content = true;
+			continue; /* the header */
+		}
+		content = true;
 		if (w->n == cap) {
 			unsigned ncap = cap ? cap * 2 : 256;
 			struct sim_pod_spec *np = realloc(w->pods, ncap * sizeof(*np));
