@@ -73,11 +73,6 @@ static struct sim_event heap_pop(struct sim *s)
 
 /* ---- accounting ---------------------------------------------------------------------------------------- */
 
-static const struct sim_class *pod_class(const struct sim *s, unsigned p)
-{
-	return &s->classes[s->pods[p].cls];
-}
-
 /* Integrates utilisation up to t (capped at the last arrival) and records the samples that fall before t. */
 static void advance(struct sim *s, double t)
 {
@@ -95,7 +90,7 @@ static void advance(struct sim *s, double t)
 		r->t[i] = i * s->sample_dt;
 		r->compute[i] = (double)s->used_compute / s->total_compute;
 		r->memory[i] = (double)s->used_memory / s->total_memory;
-		r->waiting[i] = s->n_waiting;
+		r->waiting[i] = sim_waiting(s);
 	}
 	s->now = t;
 }
@@ -117,32 +112,103 @@ static bool wait_before(const struct sim *s, unsigned a, unsigned b)
 	return a < b;
 }
 
-static void wait_insert(struct sim *s, unsigned p)
+/* Position at which p goes into the ordered list v[0..n). */
+static unsigned wait_pos(const struct sim *s, const unsigned *v, unsigned n, unsigned p)
 {
-	unsigned lo = 0, hi = s->n_waiting;
+	unsigned lo = 0, hi = n;
 
 	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
 
-		if (wait_before(s, s->waiting[mid], p))
+		if (wait_before(s, v[mid], p))
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	memmove(&s->waiting[lo + 1], &s->waiting[lo], (s->n_waiting - lo) * sizeof(s->waiting[0]));
-	s->waiting[lo] = p;
-	s->n_waiting++;
-	s->pods[p].state = POD_WAITING;
+	return lo;
 }
 
-void sim_compact_waiting(struct sim *s)
+/* Drops the entries of pods that no longer wait from v[0..*n). */
+static void sweep(const struct sim *s, unsigned *v, unsigned *n)
 {
 	unsigned k = 0;
 
-	for (unsigned i = 0; i < s->n_waiting; i++)
-		if (s->pods[s->waiting[i]].state == POD_WAITING)
-			s->waiting[k++] = s->waiting[i];
-	s->n_waiting = k;
+	for (unsigned i = 0; i < *n; i++)
+		if (s->pods[v[i]].state == POD_WAITING)
+			v[k++] = v[i];
+	*n = k;
+}
+
+static int wait_insert(struct sim *s, unsigned p, struct kerf_err *err)
+{
+	unsigned c = s->pods[p].cls, at;
+
+	if (s->cwait[c].n == s->cwait[c].cap) {
+		unsigned cap = s->cwait[c].cap ? s->cwait[c].cap * 2 : 64;
+		unsigned *v = realloc(s->cwait[c].v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return kerf_err_set(err, KERF_ENOMEM, "out of memory queueing pods");
+		s->cwait[c].v = v;
+		s->cwait[c].cap = cap;
+	}
+	at = wait_pos(s, s->cwait[c].v, s->cwait[c].n, p);
+	memmove(&s->cwait[c].v[at + 1], &s->cwait[c].v[at], (s->cwait[c].n - at) * sizeof(unsigned));
+	s->cwait[c].v[at] = p;
+	s->cwait[c].n++;
+	/* The global list has room for every pod once, which is all it ever holds (see evict()). */
+	at = wait_pos(s, s->waiting, s->n_waiting, p);
+	memmove(&s->waiting[at + 1], &s->waiting[at], (s->n_waiting - at) * sizeof(s->waiting[0]));
+	s->waiting[at] = p;
+	s->n_waiting++;
+	s->pods[p].state = POD_WAITING;
+	s->waiting_of[c]++;
+	return 0;
+}
+
+/* p stopped waiting: its entries become stale. They are swept by tidy(), never here, because callers may be
+ * walking a list while they place pods. */
+static void wait_remove(struct sim *s, unsigned p)
+{
+	unsigned c = s->pods[p].cls;
+
+	s->waiting_of[c]--;
+	s->stale++;
+	s->cwait[c].stale++;
+}
+
+/* Sweeps each list whose stale entries have grown to half of it: amortised O(1) per placed pod. */
+static void tidy(struct sim *s)
+{
+	if (s->stale * 2 > s->n_waiting) {
+		sweep(s, s->waiting, &s->n_waiting);
+		s->stale = 0;
+	}
+	for (unsigned c = 0; c < s->n_classes; c++)
+		if (s->cwait[c].stale * 2 > s->cwait[c].n) {
+			sweep(s, s->cwait[c].v, &s->cwait[c].n);
+			s->cwait[c].stale = 0;
+		}
+}
+
+/* Remembers that p waits and has not been counted blocked; it fails only on out-of-memory. */
+static int uncounted_push(struct sim *s, unsigned p, struct kerf_err *err)
+{
+	unsigned c = s->pods[p].cls;
+
+	if (s->pods[p].blocked_counted)
+		return 0;
+	if (s->uncounted[c].n == s->uncounted[c].cap) {
+		unsigned cap = s->uncounted[c].cap ? s->uncounted[c].cap * 2 : 64;
+		unsigned *v = realloc(s->uncounted[c].v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return kerf_err_set(err, KERF_ENOMEM, "out of memory tracking waiting pods");
+		s->uncounted[c].v = v;
+		s->uncounted[c].cap = cap;
+	}
+	s->uncounted[c].v[s->uncounted[c].n++] = p;
+	return 0;
 }
 
 /* ---- primitives ---------------------------------------------------------------------------------------- */
@@ -235,6 +301,7 @@ int sim_bind(struct sim *s, unsigned p, unsigned g, unsigned inst, struct kerf_e
 	gpu->pod[inst] = (int)p;
 	gpu->layout.inst[inst].used = true;
 	pod->state = POD_RUNNING;
+	wait_remove(s, p);
 	pod->start = ready;
 	pod->gpu = (int)g;
 	hold(s, g, inst, +1);
@@ -264,7 +331,7 @@ int sim_move(struct sim *s, unsigned p, unsigned g, unsigned inst, struct kerf_e
 	return 0;
 }
 
-static void evict(struct sim *s, unsigned g, unsigned inst)
+static int evict(struct sim *s, unsigned g, unsigned inst, struct kerf_err *err)
 {
 	unsigned p = (unsigned)s->gpus[g].pod[inst];
 
@@ -272,7 +339,15 @@ static void evict(struct sim *s, unsigned g, unsigned inst)
 	s->gpus[g].pod[inst] = SIM_NO_POD;
 	s->gpus[g].layout.inst[inst].used = false;
 	s->res->disturbed++;
-	wait_insert(s, p); /* its departure event no longer matches start + duration and is ignored */
+	/* Its departure event no longer matches start + duration and is ignored. Its stale queue entries go
+	 * first, so that no list ever holds it twice. */
+	sweep(s, s->waiting, &s->n_waiting);
+	s->stale = 0;
+	sweep(s, s->cwait[s->pods[p].cls].v, &s->cwait[s->pods[p].cls].n);
+	s->cwait[s->pods[p].cls].stale = 0;
+	if (wait_insert(s, p, err) != 0)
+		return -1;
+	return uncounted_push(s, p, err);
 }
 
 int sim_replace_layout(struct sim *s, unsigned g, const struct mig_layout *l, struct kerf_err *err)
@@ -311,8 +386,8 @@ int sim_replace_layout(struct sim *s, unsigned g, const struct mig_layout *l, st
 	for (unsigned i = 0; i < gpu->layout.n; i++) {
 		if (matched[i])
 			continue;
-		if (gpu->pod[i] != SIM_NO_POD)
-			evict(s, g, i);
+		if (gpu->pod[i] != SIM_NO_POD && evict(s, g, i, err) != 0)
+			return -1;
 		s->res->destroyed++;
 		s->step_destroyed++;
 	}
@@ -342,57 +417,64 @@ static int class_of(const struct sim *s, unsigned g, unsigned profile)
 int sim_schedule(struct sim *s, struct kerf_err *err)
 {
 	unsigned free_of[SIM_MAX_CLASSES] = { 0 };
-	bool any = false;
+	unsigned todo = 0; /* binds still possible: per class, the fewer of free instances and waiting pods */
 
 	for (unsigned g = 0; g < s->n_gpus; g++)
 		for (unsigned i = 0; i < s->gpus[g].layout.n; i++)
 			if (s->gpus[g].pod[i] == SIM_NO_POD) {
 				int c = class_of(s, g, s->gpus[g].layout.inst[i].profile);
 
-				if (c >= 0) {
+				if (c >= 0)
 					free_of[c]++;
-					any = true;
+			}
+	for (unsigned c = 0; c < s->n_classes; c++)
+		todo += free_of[c] < s->waiting_of[c] ? free_of[c] : s->waiting_of[c];
+	/* A free instance serves one class only, so classes are bound independently, each in queue order. */
+	for (unsigned c = 0; c < s->n_classes && todo > 0; c++)
+		for (unsigned k = 0; k < s->cwait[c].n && free_of[c] > 0; k++) {
+			unsigned p = s->cwait[c].v[k];
+
+			if (s->pods[p].state != POD_WAITING)
+				continue;
+			for (unsigned g = 0; g < s->n_gpus; g++) {
+				int prof = sim_prof(s, g, c), inst = prof < 0 ? -1 : sim_find_free(s, g, (unsigned)prof);
+
+				if (inst >= 0) {
+					if (sim_bind(s, p, g, (unsigned)inst, err) != 0)
+						return -1;
+					free_of[c]--;
+					todo--;
+					break;
 				}
 			}
-	if (!any)
-		return 0;
-	for (unsigned w = 0; w < s->n_waiting; w++) {
-		unsigned p = s->waiting[w], c = s->pods[p].cls;
-
-		if (free_of[c] == 0)
-			continue;
-		for (unsigned g = 0; g < s->n_gpus; g++) {
-			int prof = sim_prof(s, g, c), inst = prof < 0 ? -1 : sim_find_free(s, g, (unsigned)prof);
-
-			if (inst >= 0) {
-				if (sim_bind(s, p, g, (unsigned)inst, err) != 0)
-					return -1;
-				free_of[c]--;
-				break;
-			}
 		}
-	}
-	sim_compact_waiting(s);
+	tidy(s);
 	return 0;
 }
 
 /* A pod blocked while free: right after the policy acted, it still waits although the cluster's free compute
- * and memory slices, summed over all GPUs, would hold it. */
+ * and memory slices, summed over all GPUs, would hold it. Whether a pod fits depends only on its class, so
+ * the work is per class: events add up the class's waiting pods; the pods not counted before are marked. */
 static void judge_blocked(struct sim *s)
 {
 	unsigned free_c = s->total_compute - s->used_compute, free_m = s->total_memory - s->used_memory;
 
-	for (unsigned w = 0; w < s->n_waiting; w++) {
-		struct sim_pod *pod = &s->pods[s->waiting[w]];
-		const struct sim_class *c = pod_class(s, s->waiting[w]);
+	for (unsigned c = 0; c < s->n_classes; c++) {
+		const struct sim_class *cl = &s->classes[c];
 
-		if (c->memory_slices == 0 || c->compute_slices > free_c || c->memory_slices > free_m)
+		if (s->waiting_of[c] == 0 || cl->memory_slices == 0 || cl->compute_slices > free_c ||
+		    cl->memory_slices > free_m)
 			continue;
-		s->res->blocked_events++;
-		if (!pod->blocked_counted) {
-			pod->blocked_counted = true;
-			s->res->blocked_while_free++;
+		s->res->blocked_events += s->waiting_of[c];
+		for (unsigned k = 0; k < s->uncounted[c].n; k++) {
+			struct sim_pod *pod = &s->pods[s->uncounted[c].v[k]];
+
+			if (pod->state == POD_WAITING && !pod->blocked_counted) {
+				pod->blocked_counted = true;
+				s->res->blocked_while_free++;
+			}
 		}
+		s->uncounted[c].n = 0;
 	}
 }
 
@@ -605,7 +687,7 @@ static void report(struct sim *s, enum sim_step_kind kind, const unsigned *pods,
 	if (s->opt.on_step == NULL)
 		return;
 	st = (struct sim_step){ .now = s->now, .kind = kind, .n_pods = n, .pods = pods, .placed = s->step_placed,
-				.created = s->step_created, .destroyed = s->step_destroyed, .pending = s->n_waiting,
+				.created = s->step_created, .destroyed = s->step_destroyed, .pending = sim_waiting(s),
 				.n_gpus = s->n_gpus, .gpus = s->views };
 	s->opt.on_step(s->opt.ctx, &st);
 }
@@ -616,8 +698,9 @@ static int handle(struct sim *s, const struct sim_event *e, struct kerf_err *err
 	struct sim_gpu *gpu;
 
 	if (e->kind == EV_ARRIVE) {
-		wait_insert(s, e->pod);
-		return 0;
+		if (wait_insert(s, e->pod, err) != 0)
+			return -1;
+		return uncounted_push(s, e->pod, err);
 	}
 	/* A departure is stale if the pod was evicted (and maybe placed again) since it was queued. */
 	if (pod->state != POD_RUNNING || pod->start + pod->duration != e->t)
@@ -648,7 +731,7 @@ static int step(struct sim *s, enum sim_step_kind kind, const unsigned *pods, un
 	} else if (s->ops->step && s->ops->step(s, err) != 0) {
 		return -1;
 	}
-	sim_compact_waiting(s);
+	tidy(s);
 	if (kind == SIM_STEP_BATCH || !s->ops->batching)
 		judge_blocked(s);
 	report(s, kind, pods, n);
@@ -752,6 +835,10 @@ out:
 	free(s.views);
 	free(s.pods);
 	free(s.waiting);
+	for (unsigned k = 0; k < SIM_MAX_CLASSES; k++) {
+		free(s.uncounted[k].v);
+		free(s.cwait[k].v);
+	}
 	if (rc != 0)
 		sim_result_free(r);
 	return rc;

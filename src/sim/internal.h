@@ -72,9 +72,23 @@ struct sim {
 	unsigned n_classes;
 	struct sim_class *classes; /* points into the result */
 
-	/* Waiting pods, in scheduling order: priority descending, then arrival (index) ascending. */
-	unsigned n_waiting;
+	/* Waiting pods, in scheduling order: priority descending, then arrival (index) ascending. Entries of
+	 * pods placed since are left in place (`stale` of them) and swept out when they are half the list, so
+	 * that placing a pod costs O(1) however long the queue: readers skip pods whose state is not
+	 * POD_WAITING. The same, per class, lets the scheduler find a class's first pods directly. */
+	unsigned n_waiting, stale;
 	unsigned *waiting;
+	struct {
+		unsigned n, cap, stale;
+		unsigned *v;
+	} cwait[SIM_MAX_CLASSES];
+	unsigned waiting_of[SIM_MAX_CLASSES]; /* pods waiting, per class */
+	/* Per class, waiting pods not yet counted as blocked while free (may hold stale entries: pods placed
+	 * since); emptied whenever the class is judged, so each pod is looked at O(1) times. */
+	struct {
+		unsigned n, cap;
+		unsigned *v;
+	} uncounted[SIM_MAX_CLASSES];
 
 	struct sim_event *heap;
 	unsigned heap_n, heap_cap;
@@ -143,8 +157,11 @@ int sim_schedule(struct sim *s, struct kerf_err *err);
 /* Arms the policy timer at now + batch_s unless armed. */
 void sim_arm_timer(struct sim *s);
 
-/* Removes pods that are no longer waiting from the waiting list. */
-void sim_compact_waiting(struct sim *s);
+/* Pods waiting now (s->waiting may also hold stale entries). */
+static inline unsigned sim_waiting(const struct sim *s)
+{
+	return s->n_waiting - s->stale;
+}
 
 /* The slices of GPU g held by running pods, and by any instance. */
 mig_mask sim_used_mask(const struct sim *s, unsigned g);

@@ -190,6 +190,8 @@ static int first_fit_step(struct sim *s, struct kerf_err *err)
 		unsigned p = s->waiting[w], g = 0;
 		int inst;
 
+		if (s->pods[p].state != POD_WAITING)
+			continue;
 		/* Instances only appear in this loop, so a class that found no room finds none later in it. */
 		if (failed[s->pods[p].cls])
 			continue;
@@ -341,7 +343,7 @@ static void nos_fini(struct sim *s)
 static int nos_step(struct sim *s, struct kerf_err *err)
 {
 	(void)err;
-	if (s->n_waiting > 0)
+	if (sim_waiting(s) > 0)
 		sim_arm_timer(s);
 	return 0;
 }
@@ -403,12 +405,10 @@ static int nos_apply(struct sim *s, unsigned g, const uint8_t *want, struct kerf
 static int nos_batch(struct sim *s, struct kerf_err *err)
 {
 	const struct nos_state *st = s->pstate;
-	unsigned lack[SIM_MAX_CLASSES] = { 0 }, waiting[SIM_MAX_CLASSES] = { 0 };
+	unsigned lack[SIM_MAX_CLASSES];
 	bool any = false;
 
-	for (unsigned w = 0; w < s->n_waiting; w++)
-		waiting[s->pods[s->waiting[w]].cls]++;
-	memcpy(lack, waiting, sizeof(lack));
+	memcpy(lack, s->waiting_of, sizeof(lack));
 	/* The scheduler has bound what fits; what still waits lacks an instance. */
 	for (unsigned c = 0; c < s->n_classes; c++)
 		any |= lack[c] > 0;
@@ -555,7 +555,7 @@ static int repack_recut(struct sim *s, struct kerf_err *err)
 		unsigned p = s->waiting[w], cls = s->pods[p].cls, best_g = 0, best_start = 0;
 		int best = -1;
 
-		if (failed[cls])
+		if (s->pods[p].state != POD_WAITING || failed[cls])
 			continue;
 		for (unsigned g = 0; g < s->n_gpus && best != 0; g++) {
 			int prof = sim_prof(s, g, cls), cost;
@@ -724,41 +724,60 @@ static unsigned pack(const struct sim *s, struct item *items, unsigned n, bool r
 	return gained;
 }
 
+struct repack_state {
+	struct item *items;
+	struct mig_layout *lay;
+	int *wgpu;
+	uint8_t *wstart;
+};
+
+static int repack_init(struct sim *s, struct kerf_err *err)
+{
+	struct repack_state *st = calloc(1, sizeof(*st));
+	size_t np = s->n_pods ? s->n_pods : 1;
+
+	s->pstate = st;
+	if (st == NULL || !(st->items = calloc(np, sizeof(*st->items))) || !(st->lay = calloc(s->n_gpus, sizeof(*st->lay))) ||
+	    !(st->wgpu = calloc(np, sizeof(*st->wgpu))) || !(st->wstart = calloc(np, 1)))
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory for the repack policy");
+	return 0;
+}
+
+static void repack_fini(struct sim *s)
+{
+	struct repack_state *st = s->pstate;
+
+	if (st == NULL)
+		return;
+	free(st->items);
+	free(st->lay);
+	free(st->wgpu);
+	free(st->wstart);
+	free(st);
+	s->pstate = NULL;
+}
+
 /* Phase 2: drain and repack everything. Two orders are tried (pure first-fit decreasing, then running pods
  * first); the first that places a waiting pod and keeps every running one is adopted. */
 static int repack_full(struct sim *s, struct kerf_err *err)
 {
+	struct repack_state *st = s->pstate;
 	unsigned n = 0;
-	struct item *items = calloc(s->n_pods, sizeof(*items));
-	struct mig_layout *lay = calloc(s->n_gpus, sizeof(*lay));
-	int *wgpu = calloc(s->n_pods, sizeof(int));
-	uint8_t *wstart = calloc(s->n_pods, 1);
-	int rc = -1;
 
-	if (!items || !lay || !wgpu || !wstart) {
-		kerf_err_set(err, KERF_ENOMEM, "out of memory repacking");
-		goto out;
-	}
 	for (unsigned p = 0; p < s->n_pods; p++)
 		if (s->pods[p].state == POD_RUNNING || s->pods[p].state == POD_WAITING)
-			items[n++] = (struct item){ .pod = p, .running = s->pods[p].state == POD_RUNNING };
-	rc = 0;
-	if (pack(s, items, n, false, lay, wgpu, wstart) > 0 || pack(s, items, n, true, lay, wgpu, wstart) > 0)
-		rc = repack_adopt(s, items, n, wgpu, wstart, err);
-out:
-	free(items);
-	free(lay);
-	free(wgpu);
-	free(wstart);
-	return rc;
+			st->items[n++] = (struct item){ .pod = p, .running = s->pods[p].state == POD_RUNNING };
+	if (pack(s, st->items, n, false, st->lay, st->wgpu, st->wstart) > 0 ||
+	    pack(s, st->items, n, true, st->lay, st->wgpu, st->wstart) > 0)
+		return repack_adopt(s, st->items, n, st->wgpu, st->wstart, err);
+	return 0;
 }
 
 static int repack_step(struct sim *s, struct kerf_err *err)
 {
 	if (repack_recut(s, err) != 0)
 		return -1;
-	sim_compact_waiting(s);
-	if (s->n_waiting == 0)
+	if (sim_waiting(s) == 0)
 		return 0;
 	if (repack_full(s, err) != 0)
 		return -1;
@@ -766,5 +785,5 @@ static int repack_step(struct sim *s, struct kerf_err *err)
 }
 
 const struct sim_policy_ops sim_ops_repack = {
-	.step = repack_step,
+	.init = repack_init, .step = repack_step, .fini = repack_fini,
 };

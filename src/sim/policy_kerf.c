@@ -76,7 +76,7 @@ static void kerf_fini(struct sim *s)
 static int kerf_step(struct sim *s, struct kerf_err *err)
 {
 	(void)err;
-	if (s->n_waiting > 0)
+	if (sim_waiting(s) > 0)
 		sim_arm_timer(s);
 	return 0;
 }
@@ -92,6 +92,8 @@ static void fill_input(struct sim *s, struct kerf_state *st, struct plan_input *
 		unsigned p = s->waiting[w];
 		struct plan_pod *pp = &st->pods[n];
 
+		if (s->pods[p].state != POD_WAITING)
+			continue;
 		/* A profile no model of the cluster has cannot be planned for; the planner would only say so. */
 		if (s->classes[s->pods[p].cls].memory_slices == 0)
 			continue;
