@@ -13,7 +13,7 @@ for size in "10000 25x4xH100-80GB-SXM" "100000 250x4xH100-80GB-SXM"; do
 	set -- $size
 	for p in $policies; do
 		start=$(date +%s.%N)
-		placed=$("$kerf" simulate --policy "$p" --pods "$1" --cluster "$2" --no-progress | awk -v p="$p" '$1 == p { print $2; exit }')
+		placed=$("$kerf" simulate --policy "$p" --pods "$1" --cluster "$2" --no-progress | awk -v p="$p" '$1 == p && $2 ~ /^[0-9]+$/ { print $2; exit }')
 		end=$(date +%s.%N)
 		printf '%-22s %-34s %10s %8s\n' "$p" "$1 pods, $2" "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')" "$placed"
 	done
