@@ -72,6 +72,10 @@ static const struct sim_class *cls(const struct sim_result *r, const char *profi
 
 #define H100 "1x1xH100-80GB-SXM"
 
+/* --quick (the valgrind run) keeps one seed of the property tests: valgrind is there for memory errors,
+ * which one seed exercises as well as three. */
+static uint64_t n_seeds = 3;
+
 /* ---- accounting on hand-made workloads ----------------------------------------------------------------- */
 
 /* Four 7g pods at t=0, 10 s each, one 7g instance: they run one after another and wait 0, 10, 20, 30 s.
@@ -427,7 +431,7 @@ static void test_runs_are_deterministic(void **state)
 	(void)state;
 	sim_options_default(&o);
 	o.seed = 3;
-	generate(&x, "2x2xH100-80GB-SXM", 3, SIM_MIX_BALANCED, 1.1, 600);
+	generate(&x, "2x2xH100-80GB-SXM", 3, SIM_MIX_BALANCED, 1.1, 300);
 	for (unsigned i = 0; i < n; i++) {
 		struct sim_result a, b;
 
@@ -453,14 +457,14 @@ static void test_no_policy_but_repack_disturbs_a_running_pod(void **state)
 	unsigned n = sim_policy_compare_set(pol, 16);
 
 	(void)state;
-	for (uint64_t seed = 1; seed <= 4; seed++)
+	for (uint64_t seed = 1; seed <= n_seeds; seed++)
 		for (unsigned k = 0; k < 3; k++) {
 			struct run x;
 			struct sim_options o;
 			struct kerf_err err;
 
 			printf("seed %llu, mix %s\n", (unsigned long long)seed, sim_mix_name(mixes[k]));
-			generate(&x, "2x4xH100-80GB-SXM", seed, mixes[k], 0.6 + 0.2 * (double)seed, 400);
+			generate(&x, "2x4xH100-80GB-SXM", seed, mixes[k], 0.6 + 0.2 * (double)seed, 250);
 			sim_options_default(&o);
 			o.seed = seed;
 			for (unsigned i = 0; i < n; i++) {
@@ -484,7 +488,7 @@ static void test_no_policy_but_repack_disturbs_a_running_pod(void **state)
 		}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pending_percentiles_are_nearest_rank_over_placed_pods),
@@ -511,5 +515,7 @@ int main(void)
 		cmocka_unit_test(test_no_policy_but_repack_disturbs_a_running_pod),
 	};
 
+	if (argc > 1 && strcmp(argv[1], "--quick") == 0)
+		n_seeds = 1;
 	return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
 }
