@@ -204,7 +204,7 @@ static int write_script(const char *dir, const struct cli_sim_setup *su, const s
 	fprintf(g, "set logscale x\nset xlabel 'pending time (s, log; under 1 s drawn at 1 s)'\n"
 		   "set ylabel 'share of placed pods waiting at most that'\n");
 	plot_lines(g, n, r, "waits-%u.dat", "1:2");
-	fprintf(g, "unset logscale x\nset output 'pending-by-profile.png'\nset title 'p95 pending time by profile'\n");
+	fprintf(g, "unset logscale x\nset output 'pending-by-profile.png'\nset title 'p95 pending time by profile (no bar: never placed, or no wait)'\n");
 	fprintf(g, "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
 		   "set xlabel 'profile'\nset ylabel 'p95 pending (s)'\nset yrange [0:*]\nset xtics nomirror\n");
 	fprintf(g, "$p95 << EOD\nprofile");
@@ -213,8 +213,11 @@ static int write_script(const char *dir, const struct cli_sim_setup *su, const s
 	fputc('\n', g);
 	for (unsigned c = 0; n > 0 && c < r[0].n_classes; c++) {
 		fprintf(g, "%s", r[0].classes[c].profile);
-		for (unsigned i = 0; i < n; i++)
-			fprintf(g, " %.1f", r[i].classes[c].p95);
+		for (unsigned i = 0; i < n; i++) /* NaN draws no bar: a profile the policy never placed */
+			if (r[i].classes[c].placed)
+				fprintf(g, " %.1f", r[i].classes[c].p95);
+			else
+				fprintf(g, " NaN");
 		fputc('\n', g);
 	}
 	fprintf(g, "EOD\nplot for [i=2:%u] $p95 using i:xtic(1) title columnheader(i)\n", n + 1);
