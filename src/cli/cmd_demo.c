@@ -1,6 +1,10 @@
 /*
- * cmd_demo.c — `kerf demo`: plans the example cluster compiled into the binary (examples/cluster.json),
- * prints the plan as a table and says in one paragraph what happened.
+ * cmd_demo.c — `kerf demo`: kerf's main job on embedded defaults, in two parts.
+ *
+ *   1. A simulated cluster over time (the simulator's `--show` scenario): pods arrive and leave, and each
+ *      GPU's layout is drawn after every change, so a person sees kerf re-cut free slices while used ones stay.
+ *   2. One planning round on the example cluster compiled into the binary (examples/cluster.json): the plan
+ *      as a table, and one paragraph that says what happened.
  *
  * The paragraph is written from the plan itself, not from a script, so it stays true when the example
  * or the planner changes.
@@ -11,6 +15,7 @@
 
 #include "cli.h"
 #include "cli_plan_table.h"
+#include "cli_sim_report.h"
 #include "plan.h"
 #include "plan_example.h"
 
@@ -87,9 +92,12 @@ int cmd_demo(int argc, char **argv)
 
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		printf("usage: kerf demo [--json]\n\n"
-		       "Plans the example cluster built into kerf (examples/cluster.json: H100, A100, A30 and H200\n"
-		       "nodes with instances in use, and six pending pods), prints the plan as a table and explains it.\n"
-		       "--json prints the example input instead, to feed `kerf plan` with your own changes.\n");
+		       "Shows what kerf does, on data built into the binary:\n"
+		       "  1. a simulated node with two H100s as pods arrive and leave (kerf simulate --show): each\n"
+		       "     GPU's layout after every change, free slices re-cut, used ones never touched;\n"
+		       "  2. one planning round on the example cluster (examples/cluster.json: H100, A100, A30 and\n"
+		       "     H200 nodes with instances in use, and six pending pods), as a table, explained.\n"
+		       "--json prints the example cluster instead, to feed `kerf plan` with your own changes.\n");
 		return KERF_EXIT_OK;
 	}
 	if (argc > 1 && strcmp(argv[1], "--json") == 0) {
@@ -105,7 +113,11 @@ int cmd_demo(int argc, char **argv)
 		fprintf(stderr, "kerf demo: the built-in example failed: %s\n", err.msg);
 		goto out;
 	}
-	printf("kerf demo: planning the example cluster (kerf demo --json prints it)\n\n");
+	printf("=== 1. A simulated node over time\n\n");
+	fflush(stdout);
+	if (cli_sim_show("kerf", stdout) != KERF_EXIT_OK)
+		goto out;
+	printf("\n=== 2. One planning round on the example cluster (kerf demo --json prints it)\n\n");
 	cli_plan_table(stdout, &in, &out);
 	explain(&in, &out);
 	rc = KERF_EXIT_OK;

@@ -40,6 +40,7 @@ for f in "$examples"/*.json; do
 done
 want='Layout changes' ok "stdin" sh -c "\"$kerf\" plan < \"$examples/cluster.json\""
 want='What happened' ok "demo" "$kerf" demo
+want='0 running pods disturbed' ok "demo timeline" "$kerf" demo
 want='"pending"' ok "demo --json" "$kerf" demo --json
 want='usage: kerf plan' ok "help" "$kerf" plan --help
 # The embedded example is examples/cluster.json itself, byte for byte.
