@@ -23,7 +23,7 @@ start-etcd)
 		--listen-peer-urls "http://127.0.0.1:$KERF_CP_PEER_PORT" \
 		--initial-advertise-peer-urls "http://127.0.0.1:$KERF_CP_PEER_PORT" \
 		--initial-cluster "kerf-test=http://127.0.0.1:$KERF_CP_PEER_PORT" \
-		--listen-metrics-urls "" --log-level warn
+		--unsafe-no-fsync --log-level warn
 	cp_wait_http "$dir" etcd "$etcd_url/health" 60
 	;;
 start-apiserver)

@@ -6,8 +6,14 @@ cp_k8s_version() {
 	sed -n 's/^[[:space:]]*k8s.io\/kubernetes v\([0-9.]*\).*$/\1/p' "$cp_root/tools/controlplane/go.mod"
 }
 
+# etcd's release is whatever tools/controlplane/etcd/go.mod requires.
+cp_etcd_version() {
+	sed -n 's/^[[:space:]]*go.etcd.io\/etcd\/server\/v3 v\([0-9.]*\).*$/\1/p' "$cp_root/tools/controlplane/etcd/go.mod"
+}
+
+# Keyed by both versions: changing either pin builds afresh, next to the old folder.
 cp_bin_dir() {
-	echo "${KERF_CP_CACHE:-$cp_root/.cache/controlplane}/k8s-$(cp_k8s_version)"
+	echo "${KERF_CP_CACHE:-$cp_root/.cache/controlplane}/k8s-$(cp_k8s_version)-etcd-$(cp_etcd_version)"
 }
 
 # A Go new enough for the pinned release: $GO, then PATH, then the usual install folder.
@@ -20,13 +26,11 @@ cp_find_go() {
 	return 1
 }
 
-# etcd: Debian's etcd-server (3.4) serves kube-apiserver's needs for these tests; $KERF_CP_ETCD overrides.
+# etcd: $KERF_CP_ETCD overrides the one build.sh built.
 cp_find_etcd() {
-	local e
-	for e in "${KERF_CP_ETCD:-}" "$(command -v etcd || true)" /usr/bin/etcd; do
-		[ -n "$e" ] && [ -x "$e" ] && { echo "$e"; return 0; }
-	done
-	echo "controlplane: no etcd found (install Debian's etcd-server, or set KERF_CP_ETCD)" >&2
+	local e=${KERF_CP_ETCD:-$(cp_bin_dir)/etcd}
+	[ -x "$e" ] && { echo "$e"; return 0; }
+	echo "controlplane: no etcd at $e (run scripts/controlplane/build.sh, or set KERF_CP_ETCD)" >&2
 	return 1
 }
 

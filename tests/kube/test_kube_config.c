@@ -130,7 +130,7 @@ static void test_each_malformed_field_is_named(void **state)
 		 "users[0].user.client-key: missing"},
 		{"    server: https://h:1", "    client-certificate-data: " CERT_B64 "\n    client-key-data: " CERT_B64, NULL,
 		 "users[0].user.client-key-data: decodes to something that is not a PEM PRIVATE KEY"},
-		{"    server: https://h:1", "    client-key-data: " KEY_B64 "\n    client-certificate-data: !!!", NULL,
+		{"    server: https://h:1", "    client-key-data: " KEY_B64 "\n    client-certificate-data: '***'", NULL,
 		 "users[0].user.client-certificate-data: not valid base64"},
 		{"    server: https://h:1", "    tokenFile: /nonexistent/token", NULL, "users[0].user.tokenFile: /nonexistent"},
 		{"    server: https://h:1", "    token: a", "nosuch", "contexts: no entry named \"nosuch\""},

@@ -92,7 +92,7 @@ static void test_update_at_a_stale_version_conflicts(void **state)
 
 struct racer {
 	struct live *l;
-	int calls;
+	int calls, races;
 };
 
 /* Appends "+" to data.v; on the first call, someone else writes first, so that update must conflict. */
@@ -102,7 +102,10 @@ static int append_plus(json_t *obj, void *arg, struct kerf_err *err)
 	char v[64];
 	if (r->calls++ == 0) {
 		json_t *other = json_deep_copy(obj);
-		json_object_set_new(json_object_get(other, "data"), "v", json_string("other"));
+		/* A distinct value each time: an update that changes nothing keeps the resourceVersion. */
+		snprintf(v, sizeof(v), r->races ? "other%d" : "other", r->races);
+		r->races++;
+		json_object_set_new(json_object_get(other, "data"), "v", json_string(v));
 		json_t *out = kube_update(r->l->c, &KUBE_CONFIGMAPS, r->l->ns, other, err);
 		json_decref(other);
 		if (!out)
@@ -117,7 +120,7 @@ static int append_plus(json_t *obj, void *arg, struct kerf_err *err)
 static void test_retry_helper_rereads_after_a_conflict(void **state)
 {
 	struct live *l = L(state);
-	struct racer r = {l, 0};
+	struct racer r = {l, 0, 0};
 	struct kerf_err err;
 	json_t *cm = live_configmap("retry", "x", "base"), *out;
 	json_decref(must(kube_create(l->c, &KUBE_CONFIGMAPS, l->ns, cm, &err), &err));
@@ -138,7 +141,7 @@ static int always_conflicts(json_t *obj, void *arg, struct kerf_err *err)
 static void test_retry_helper_gives_up_after_its_attempts(void **state)
 {
 	struct live *l = L(state);
-	struct racer r = {l, 0};
+	struct racer r = {l, 0, 0};
 	struct kerf_err err;
 	json_t *cm = live_configmap("giveup", "x", "base");
 	json_decref(must(kube_create(l->c, &KUBE_CONFIGMAPS, l->ns, cm, &err), &err));
@@ -432,15 +435,24 @@ static void test_watch_from_a_compacted_version_is_gone(void **state)
 	struct live *l = L(state);
 	struct kerf_err err;
 	struct wlog w = {0};
-	char last[64];
-	struct kube_watch_opts o = {.resource_version = "2", .timeout_s = 30};
-	json_t *cm = live_configmap("compact-me", "x", "1");
+	char last[64], rv[64];
+	struct kube_watch_opts o = {.resource_version = rv, .timeout_s = 30};
+	json_t *cm = live_configmap("compact-me", "x", "1"), *made, *later;
 
-	json_decref(must(kube_create(l->c, &KUBE_CONFIGMAPS, l->ns, cm, &err), &err));
+	made = must(kube_create(l->c, &KUBE_CONFIGMAPS, l->ns, cm, &err), &err);
+	snprintf(rv, sizeof(rv), "%s", rv_of(made));
+	json_object_set_new(json_object_get(cm, "metadata"), "name", json_string("compact-me-later"));
+	later = must(kube_create(l->c, &KUBE_CONFIGMAPS, l->ns, cm, &err), &err);
+	/* The apiserver's watch cache remembers a window of recent events whatever etcd keeps; restarting it
+	 * after compacting etcd leaves no record of rv anywhere, as after a long outage. */
+	live_ctl("kill-apiserver");
 	live_ctl("compact");
+	live_ctl("start-apiserver");
 	assert_int_equal(kube_watch(l->c, &KUBE_CONFIGMAPS, l->ns, &o, wrecord, &w, last, sizeof(last), &err),
 			 KUBE_WATCH_GONE);
 	assert_int_equal(w.n, 0);
+	json_decref(later);
+	json_decref(made);
 	json_decref(cm);
 }
 
