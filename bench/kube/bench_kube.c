@@ -1,8 +1,8 @@
 /*
  * bench_kube.c — watch-event throughput and cache memory of the kube/ informer path.
  *
- *   bench_kube record KUBECONFIG NS N FILE   create N pods in NS on a real apiserver, record the watch stream
- *                                            of their creation (one event per line, as sent) into FILE
+ *   bench_kube populate KUBECONFIG NS N      create N pods in NS on a real apiserver; print the
+ *                                            resourceVersion before them (run.sh records their watch stream)
  *   bench_kube replay FILE [PASSES]          decode + apply FILE's events into a store on one thread; events/s
  *   bench_kube live KUBECONFIG NS            watch NS's pods from the start of their history on the real
  *                                            apiserver, decode + apply; events/s end to end
@@ -166,12 +166,12 @@ static json_t *make_pod(const char *ns, long i)
 	snprintf(rs, sizeof(rs), "train-%ld", i / 10);
 	return json_pack(
 		"{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}, s:{s:s}},"
-		" s:{s:s, s:i, s:s, s:[{s:s, s:s, s:[s, s], s:{s:{s:s, s:s, s:s}, s:{s:s, s:s}}, s:[{s:s, s:s}]},"
+		" s:{s:s, s:s, s:[{s:s, s:s, s:[s, s], s:{s:{s:s, s:s, s:s}, s:{s:s, s:s}}, s:[{s:s, s:s}]},"
 		"                           {s:s, s:s, s:{s:{s:s, s:s}}}],"
 		"    s:[{s:s, s:s, s:s}], s:{s:s}}}",
 		"apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "namespace", ns, "labels", "app", "train",
 		"team", "vision", "pod-template-hash", "5d8f9c7b6", "annotations", "kerf.dev/requested", "mig-3g.40gb",
-		"spec", "schedulerName", "default-scheduler", "priority", (int)(i % 3), "nodeName",
+		"spec", "schedulerName", "default-scheduler", "nodeName",
 		i % 2 ? "gpu-node-0001" : "", "containers", "name", "trainer", "image",
 		"registry.example.com/vision/trainer:2026.11.1", "command", "python", "train.py", "resources", "limits",
 		"nvidia.com/mig-3g.40gb", "1", "cpu", "8", "memory", "64Gi", "requests", "cpu", "8", "memory", "64Gi",
@@ -181,44 +181,20 @@ static json_t *make_pod(const char *ns, long i)
 		"nvidia.com/mig.capable", "true");
 }
 
-static const char *type_name(enum kube_event_type t)
-{
-	static const char *const names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"};
-	return names[t];
-}
-
-static int rec_fn(enum kube_event_type type, json_t *ev_obj, void *arg)
-{
-	struct sink *s = arg;
-	json_t *ev = json_pack("{s:s, s:O}", "type", type_name(type), "object", ev_obj);
-	char *line = json_dumps(ev, JSON_COMPACT);
-	fprintf(s->out, "%s\n", line);
-	free(line);
-	json_decref(ev);
-	if (type != KUBE_BOOKMARK)
-		s->got++;
-	return s->got >= s->want;
-}
-
-static int cmd_record(const char *kc, const char *ns, long n, const char *file)
+/* Creates n pods in ns and prints the resourceVersion from before the first, to record the watch from. */
+static int cmd_populate(const char *kc, const char *ns, long n)
 {
 	struct kube_client *c = client(kc);
 	struct kerf_err err;
 	json_t *list = kube_list(c, &KUBE_PODS, ns, NULL, &err), *obj;
-	char rv[64], last[64];
-	struct kube_watch_opts o = {.resource_version = rv, .timeout_s = 120};
-	FILE *out;
-	struct sink s = {0};
-	long i;
 
 	if (!list) {
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}
-	snprintf(rv, sizeof(rv), "%s",
-		 json_string_value(json_object_get(json_object_get(list, "metadata"), "resourceVersion")));
+	printf("%s\n", json_string_value(json_object_get(json_object_get(list, "metadata"), "resourceVersion")));
 	json_decref(list);
-	for (i = 0; i < n; i++) {
+	for (long i = 0; i < n; i++) {
 		json_t *pod = make_pod(ns, i);
 		obj = kube_create(c, &KUBE_PODS, ns, pod, &err);
 		json_decref(pod);
@@ -228,18 +204,6 @@ static int cmd_record(const char *kc, const char *ns, long n, const char *file)
 		}
 		json_decref(obj);
 	}
-	out = fopen(file, "w");
-	if (!out)
-		return 1;
-	s.out = out;
-	s.want = n;
-	/* Each event is written back as one compact JSON line, the form the server sends. */
-	if (kube_watch(c, &KUBE_PODS, ns, &o, rec_fn, &s, last, sizeof(last), &err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
-		return 1;
-	}
-	fclose(out);
-	printf("recorded: %ld events into %s\n", s.got, file);
 	kube_client_free(c);
 	return 0;
 }
@@ -319,7 +283,7 @@ static int cmd_live(const char *kc, const char *ns, long n)
 	r = kube_watch(c, &KUBE_PODS, ns, &o, to_store, &s, last, sizeof(last), &err);
 	t = now_s() - t0;
 	if (r < 0) {
-		fprintf(stderr, "%s\n", err.msg);
+		fprintf(stderr, "%s (after %ld events)\n", err.msg, s.got);
 		return 1;
 	}
 	printf("live: %ld events from kube-apiserver in %.2f s: %.0f events/s wall, client CPU %.2f s\n", s.got, t,
@@ -375,15 +339,15 @@ static int cmd_memory(long nodes, long pods)
 
 int main(int argc, char **argv)
 {
-	if (argc == 6 && strcmp(argv[1], "record") == 0)
-		return cmd_record(argv[2], argv[3], atol(argv[4]), argv[5]);
+	if (argc == 5 && strcmp(argv[1], "populate") == 0)
+		return cmd_populate(argv[2], argv[3], atol(argv[4]));
 	if (argc >= 3 && strcmp(argv[1], "replay") == 0)
 		return cmd_replay(argv[2], argc > 3 ? atoi(argv[3]) : 5);
 	if (argc == 5 && strcmp(argv[1], "live") == 0)
 		return cmd_live(argv[2], argv[3], atol(argv[4]));
 	if (argc == 4 && strcmp(argv[1], "memory") == 0)
 		return cmd_memory(atol(argv[2]), atol(argv[3]));
-	fprintf(stderr, "usage: bench_kube record KUBECONFIG NS N FILE | replay FILE [PASSES] | live KUBECONFIG NS N |"
+	fprintf(stderr, "usage: bench_kube populate KUBECONFIG NS N | replay FILE [PASSES] | live KUBECONFIG NS N |"
 			" memory NODES PODS\n");
 	return 2;
 }

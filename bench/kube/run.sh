@@ -20,8 +20,13 @@ if [ "${KERF_BENCH_NO_CONTROLPLANE:-0}" != 1 ]; then
 	. "$cp_dir/env"
 	curl -sf -o /dev/null --cacert "$cp_dir/pki/ca.crt" --cert "$cp_dir/pki/admin.crt" --key "$cp_dir/pki/admin.key" \
 		-H 'Content-Type: application/json' -d '{"metadata":{"name":"bench"}}' "$KERF_CP_SERVER/api/v1/namespaces"
-	# Recorded from the real apiserver: the watch stream of $pods pod creations, as sent.
-	taskset -c 0 "$bench" record "$KUBECONFIG" bench "$pods" "$work/pods.stream"
+	# Recorded from the real apiserver: the watch stream of $pods pod creations, byte for byte as sent.
+	rv=$("$bench" populate "$KUBECONFIG" bench "$pods")
+	curl -s --cacert "$cp_dir/pki/ca.crt" --cert "$cp_dir/pki/admin.crt" --key "$cp_dir/pki/admin.key" \
+		"$KERF_CP_SERVER/api/v1/namespaces/bench/pods?watch=true&resourceVersion=$rv&timeoutSeconds=3" \
+		> "$work/pods.stream"
+	echo "recorded: $(wc -l < "$work/pods.stream") events, $(wc -c < "$work/pods.stream") bytes"
+	[ -n "${KERF_BENCH_KEEP_STREAM:-}" ] && cp "$work/pods.stream" "$KERF_BENCH_KEEP_STREAM"
 	taskset -c 0 "$bench" replay "$work/pods.stream" 5
 	taskset -c 0 "$bench" live "$KUBECONFIG" bench "$pods"
 fi

@@ -70,6 +70,51 @@ static int event_type(const char *t, enum kube_event_type *out)
 	return -1;
 }
 
+/*
+ * Where the array after `"managedFields":` ends (one past its closing bracket), or NULL if malformed.
+ * Strings are skipped whole, so brackets inside them do not count.
+ */
+static const char *skip_array(const char *p, const char *end)
+{
+	int depth = 0;
+	for (; p < end; p++) {
+		if (*p == '"') {
+			for (p++; p < end && *p != '"'; p++)
+				if (*p == '\\')
+					p++;
+		} else if (*p == '[' || *p == '{') {
+			depth++;
+		} else if (*p == ']' || *p == '}') {
+			if (--depth == 0)
+				return p + 1;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * metadata.managedFields is server-side-apply bookkeeping that kerf never reads, and typically a third of
+ * every object on the wire; cutting it out before parsing saves that share of the decode time (bench/kube).
+ * In compact JSON an unescaped `,"managedFields":[` can only be a key, as a quote inside a string is escaped.
+ * Returns a malloc'd line without it, or NULL to parse the line as it is.
+ */
+static char *strip_managed_fields(const char *line, size_t len, size_t *out_len)
+{
+	static const char key[] = ",\"managedFields\":[";
+	const char *at = memmem(line, len, key, sizeof(key) - 1), *after;
+	char *out;
+
+	if (!at)
+		return NULL;
+	after = skip_array(at + sizeof(key) - 2, line + len);
+	if (!after || !(out = malloc(len)))
+		return NULL;
+	memcpy(out, line, (size_t)(at - line));
+	memcpy(out + (at - line), after, (size_t)(line + len - after));
+	*out_len = (size_t)(at - line) + (size_t)(line + len - after);
+	return out;
+}
+
 static int decode_line(struct kube_decoder *d, const char *line, size_t len, struct kerf_err *err)
 {
 	json_error_t je;
@@ -82,7 +127,12 @@ static int decode_line(struct kube_decoder *d, const char *line, size_t len, str
 		len--;
 	if (len == 0)
 		return 0;
-	ev = json_loadb(line, len, 0, &je);
+	{
+		size_t slen;
+		char *stripped = strip_managed_fields(line, len, &slen);
+		ev = stripped ? json_loadb(stripped, slen, 0, &je) : json_loadb(line, len, 0, &je);
+		free(stripped);
+	}
 	if (!ev)
 		return kerf_err_set(err, KERF_EIO, "watch stream: line is not JSON: %s", je.text);
 	obj = json_object_get(ev, "object");
@@ -269,6 +319,9 @@ int kube_watch(struct kube_client *c, const struct kube_resource *r, const char 
 	if (!w.easy)
 		goto out;
 	curl_easy_setopt(w.easy, CURLOPT_HTTPGET, 1L);
+	/* No compression on a watch: the server would buffer events to fill its compressor, and curl 7.88's
+	 * streaming decoder failed mid-stream on kube-apiserver's gzipped watch (found by bench/kube). */
+	curl_easy_setopt(w.easy, CURLOPT_ACCEPT_ENCODING, NULL);
 	/* The server closes the watch after timeout_s; the client's own limit is a backstop against a peer that
 	 * vanished without a FIN (no request may hang a daemon). */
 	curl_easy_setopt(w.easy, CURLOPT_TIMEOUT, timeout_s + 30);
