@@ -24,6 +24,7 @@ struct kube_informer {
 	struct kube_client *c;
 	struct kube_informer_spec spec;
 	char *ns, *label_selector, *field_selector; /* owned copies of the spec's strings */
+	const char **fields;                        /* spec's fields + what the store needs, or NULL */
 	struct kube_store *store;
 	pthread_mutex_t lock; /* guards store, synced, stats */
 	pthread_cond_t cond;  /* signalled on synced and on stop */
@@ -66,6 +67,17 @@ struct kube_informer *kube_informer_new(struct kube_client *c, const struct kube
 	inf->spec.ns = inf->ns;
 	inf->spec.label_selector = inf->label_selector;
 	inf->spec.field_selector = inf->field_selector;
+	if (spec->fields) {
+		static const char *const always[] = {"metadata.name", "metadata.namespace", "metadata.resourceVersion"};
+		size_t n = 0;
+		while (spec->fields[n])
+			n++;
+		inf->fields = calloc(n + 4, sizeof(*inf->fields));
+		if (!inf->fields)
+			oom = true;
+		for (size_t i = 0; inf->fields && i < n + 3; i++)
+			inf->fields[i] = i < n ? spec->fields[i] : always[i - n]; /* borrowed: the caller's are static */
+	}
 	if (inf->spec.page_limit <= 0)
 		inf->spec.page_limit = 500;
 	if (inf->spec.backoff_min_ms <= 0)
@@ -165,7 +177,8 @@ static void *run(void *arg)
 	while (!inf->stop) {
 		struct kube_watch_opts wo = {.label_selector = inf->label_selector,
 					     .field_selector = inf->field_selector,
-					     .stop = &inf->stop};
+					     .stop = &inf->stop,
+					     .fields = inf->fields};
 		char rv[RV_MAX];
 		int r;
 
@@ -266,6 +279,7 @@ void kube_informer_free(struct kube_informer *inf)
 	free(inf->ns);
 	free(inf->label_selector);
 	free(inf->field_selector);
+	free(inf->fields);
 	free(inf);
 }
 

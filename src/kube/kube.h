@@ -185,6 +185,13 @@ void kube_decoder_free(struct kube_decoder *d);
 /* Returns 0, 1 when fn asked to stop, -1 (err) on a line that is not a watch event. */
 int kube_decoder_feed(struct kube_decoder *d, const char *buf, size_t len, struct kerf_err *err);
 const char *kube_decoder_last_rv(const struct kube_decoder *d);
+/*
+ * Decode only these members of each event's object (NULL-terminated "member" or "member.child" paths, e.g.
+ * "metadata.name", "spec.nodeName", "status"); the rest is cut out of the line before it is parsed, which
+ * is most of the decoding cost. Without it every field is decoded except metadata.managedFields.
+ * Returns -1 on out of memory.
+ */
+int kube_decoder_keep(struct kube_decoder *d, const char *const *fields);
 uint64_t kube_decoder_events(const struct kube_decoder *d);
 
 struct kube_watch_opts {
@@ -192,6 +199,7 @@ struct kube_watch_opts {
 	const char *resource_version; /* start after this version; NULL = from now */
 	long timeout_s;               /* server ends the watch after this (0 = 300 s); curl gives up 30 s later */
 	const volatile int *stop;     /* when set non-zero, the watch ends within about a second */
+	const char *const *fields;    /* NULL, or what kube_decoder_keep() takes */
 };
 
 enum kube_watch_end {
@@ -228,6 +236,10 @@ struct kube_informer_spec {
 	void (*on_delete)(const char *key, const void *old_proj, void *arg);
 	void *arg;
 	long backoff_min_ms, backoff_max_ms; /* unreachable server: 0 = 250 ms .. 10 s, doubled, with jitter */
+	/* NULL, or the fields project() reads (see kube_decoder_keep); watch events are cut down to them, plus
+	 * metadata.name, .namespace and .resourceVersion, which the store needs. Lists are not filtered.
+	 * The array and its strings must outlive the informer (a static table, as a projection's fields are). */
+	const char *const *fields;
 	long watch_timeout_s;                /* per watch connection (0 = 300 s, jittered) */
 };
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kube.h"
+#include "kube_filter.h"
 #include "kube_internal.h"
 
 #define RV_MAX 64
@@ -22,6 +23,9 @@ struct kube_decoder {
 	size_t plen, pcap;
 	char rv[RV_MAX];
 	uint64_t events;
+	struct kube_fields *fields; /* NULL: decode everything but managedFields */
+	char *scratch;              /* the filtered line */
+	size_t scap;
 };
 
 struct kube_decoder *kube_decoder_new(kube_event_fn fn, void *arg)
@@ -37,9 +41,21 @@ struct kube_decoder *kube_decoder_new(kube_event_fn fn, void *arg)
 void kube_decoder_free(struct kube_decoder *d)
 {
 	if (d) {
+		kube_fields_free(d->fields);
+		free(d->scratch);
 		free(d->partial);
 		free(d);
 	}
+}
+
+int kube_decoder_keep(struct kube_decoder *d, const char *const *fields)
+{
+	struct kube_fields *f = fields ? kube_fields_new(fields) : NULL;
+	if (fields && !f)
+		return -1;
+	kube_fields_free(d->fields);
+	d->fields = f;
+	return 0;
 }
 
 const char *kube_decoder_last_rv(const struct kube_decoder *d)
@@ -127,7 +143,21 @@ static int decode_line(struct kube_decoder *d, const char *line, size_t len, str
 		len--;
 	if (len == 0)
 		return 0;
-	{
+	if (d->fields) {
+		size_t flen = 0;
+		if (len + 1 > d->scap) {
+			char *ns = realloc(d->scratch, len + 1);
+			if (ns) {
+				d->scratch = ns;
+				d->scap = len + 1;
+			}
+		}
+		if (len + 1 <= d->scap)
+			flen = kube_fields_filter(d->fields, line, len, d->scratch);
+		ev = flen ? json_loadb(d->scratch, flen, 0, &je) : NULL;
+		if (!ev) /* not shaped as expected: the whole line decides */
+			ev = json_loadb(line, len, 0, &je);
+	} else {
 		size_t slen;
 		char *stripped = strip_managed_fields(line, len, &slen);
 		ev = stripped ? json_loadb(stripped, slen, 0, &je) : json_loadb(line, len, 0, &je);
@@ -311,7 +341,8 @@ int kube_watch(struct kube_client *c, const struct kube_resource *r, const char 
 		w.err = err = &local;
 	if (rv && rv_size)
 		snprintf(rv, rv_size, "%s", opts && opts->resource_version ? opts->resource_version : "");
-	if (!path || !(url = kube_url(c, path)) || !(w.dec = kube_decoder_new(watch_event, &w))) {
+	if (!path || !(url = kube_url(c, path)) || !(w.dec = kube_decoder_new(watch_event, &w)) ||
+	    (opts && kube_decoder_keep(w.dec, opts->fields))) {
 		kerf_err_set(err, KERF_ENOMEM, "out of memory");
 		goto out;
 	}

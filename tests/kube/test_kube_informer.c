@@ -52,10 +52,13 @@ static void on_delete(const char *k, const void *p, void *arg)
 	((struct counts *)arg)->deletes++;
 }
 
+/* The watch decodes only what project() reads (plus what the store needs). */
+static const char *const fields[] = {"data.v", NULL};
+
 static struct kube_informer *start(struct live *l, struct counts *cnt)
 {
 	struct kube_informer_spec spec = {.resource = &KUBE_CONFIGMAPS, .ns = l->ns, .label_selector = "app=inf",
-					  .page_limit = 40, .project = project, .free_proj = free, .on_add = on_add,
+					  .page_limit = 40, .fields = fields, .project = project, .free_proj = free, .on_add = on_add,
 					  .on_update = on_update, .on_delete = on_delete, .arg = cnt,
 					  .backoff_min_ms = 100, .backoff_max_ms = 1000, .watch_timeout_s = 60};
 	struct kerf_err err;

@@ -110,6 +110,74 @@ static void test_callback_can_stop_the_stream(void **state)
 	kube_decoder_free(d);
 }
 
+/* An object with the shapes a byte-level filter can trip on: escaped quotes and brackets inside strings,
+ * nested arrays, empty objects, numbers, booleans, null, whitespace between tokens. */
+static const char tricky[] =
+	"{\"type\":\"MODIFIED\", \"object\" : {\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\\\"}{[\","
+	"\"namespace\":\"n\",\"resourceVersion\":\"7\",\"labels\":{\"a\":\"}\"},\"managedFields\":[{\"f\":{\"k:{\\\"x\\\"}\":{}}}]},"
+	"\"spec\":{\"nodeName\":\"gpu-1\",\"containers\":[{\"name\":\"c\",\"args\":[\"]\",\"[\",[1,2.5e3,true,null]]}],"
+	"\"empty\":{},\"n\":-12},\"status\":{\"phase\":\"Running\",\"conditions\":[]}}}\n";
+
+static int keep_copy(enum kube_event_type type, json_t *obj, void *arg)
+{
+	(void)type;
+	*(json_t **)arg = json_deep_copy(obj);
+	return 0;
+}
+
+static json_t *decode_tricky(const char *const *fields)
+{
+	json_t *got = NULL;
+	struct kerf_err err;
+	struct kube_decoder *d = kube_decoder_new(keep_copy, &got);
+	if (fields)
+		assert_int_equal(kube_decoder_keep(d, fields), 0);
+	if (kube_decoder_feed(d, tricky, strlen(tricky), &err))
+		fail_msg("%s", err.msg);
+	kube_decoder_free(d);
+	assert_non_null(got);
+	return got;
+}
+
+static void test_field_filter_keeps_exactly_the_listed_members(void **state)
+{
+	static const char *const fields[] = {"metadata.name", "metadata.labels", "spec.containers", "spec.empty",
+					     "status", "nosuch.member", NULL};
+	json_t *all = decode_tricky(NULL), *some = decode_tricky(fields), *want;
+	(void)state;
+	/* Unfiltered: everything but managedFields. */
+	assert_null(json_object_get(json_object_get(all, "metadata"), "managedFields"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(all, "metadata"), "name")), "p\"}{[");
+	/* Filtered: what the full decode has at those paths, and nothing else. */
+	want = json_pack("{s:{s:O, s:O}, s:{s:O, s:O}, s:O}", "metadata", "name",
+			 json_object_get(json_object_get(all, "metadata"), "name"), "labels",
+			 json_object_get(json_object_get(all, "metadata"), "labels"), "spec", "containers",
+			 json_object_get(json_object_get(all, "spec"), "containers"), "empty",
+			 json_object_get(json_object_get(all, "spec"), "empty"), "status", json_object_get(all, "status"));
+	if (!json_equal(want, some)) {
+		char *a = json_dumps(some, JSON_SORT_KEYS), *b = json_dumps(want, JSON_SORT_KEYS);
+		fail_msg("filtered %s\nwanted   %s", a, b);
+	}
+	json_decref(want);
+	json_decref(all);
+	json_decref(some);
+}
+
+static void test_field_filter_keeps_a_listed_member_whatever_its_type(void **state)
+{
+	static const char *const fields[] = {"spec", NULL};
+	static const char line[] = "{\"type\":\"ADDED\",\"object\":{\"spec\":[1,2],\"x\":1}}\n";
+	json_t *got = NULL;
+	struct kerf_err err;
+	struct kube_decoder *d = kube_decoder_new(keep_copy, &got);
+	(void)state;
+	assert_int_equal(kube_decoder_keep(d, fields), 0);
+	assert_int_equal(kube_decoder_feed(d, line, strlen(line), &err), 0);
+	assert_int_equal(json_array_size(json_object_get(got, "spec")), 2);
+	kube_decoder_free(d);
+	json_decref(got);
+}
+
 /* ---------------------------------------------------------------- store */
 
 struct proj {
@@ -224,6 +292,8 @@ int main(void)
 		cmocka_unit_test(test_bookmark_advances_the_resume_version),
 		cmocka_unit_test(test_decoder_rejects_lines_that_are_not_events),
 		cmocka_unit_test(test_callback_can_stop_the_stream),
+		cmocka_unit_test(test_field_filter_keeps_exactly_the_listed_members),
+		cmocka_unit_test(test_field_filter_keeps_a_listed_member_whatever_its_type),
 		cmocka_unit_test(test_store_fires_one_callback_per_change_and_keys_by_namespace),
 		cmocka_unit_test(test_store_grows_and_keeps_every_key),
 	};
