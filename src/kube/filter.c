@@ -233,6 +233,9 @@ size_t kube_fields_filter(const struct kube_fields *f, const char *line, size_t 
 		} else {
 			if (!(ve = skip_value(vs, end)))
 				return 0;
+			/* An ERROR event's object is a Status whose code (410) the watch needs: never filter it. */
+			if (ke - ks == 6 && memcmp(ks, "\"type\"", 6) == 0 && ve - vs == 7 && memcmp(vs, "\"ERROR\"", 7) == 0)
+				return 0;
 			memcpy(o, vs, (size_t)(ve - vs));
 			o += ve - vs;
 		}

@@ -163,6 +163,21 @@ static void test_field_filter_keeps_exactly_the_listed_members(void **state)
 	json_decref(some);
 }
 
+static void test_field_filter_leaves_error_events_whole(void **state)
+{
+	static const char *const fields[] = {"metadata.name", NULL};
+	static const char line[] = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410}}\n";
+	json_t *got = NULL;
+	struct kerf_err err;
+	struct kube_decoder *d = kube_decoder_new(keep_copy, &got);
+	(void)state;
+	assert_int_equal(kube_decoder_keep(d, fields), 0);
+	assert_int_equal(kube_decoder_feed(d, line, strlen(line), &err), 0);
+	assert_int_equal(json_integer_value(json_object_get(got, "code")), 410);
+	kube_decoder_free(d);
+	json_decref(got);
+}
+
 static void test_field_filter_keeps_a_listed_member_whatever_its_type(void **state)
 {
 	static const char *const fields[] = {"spec", NULL};
@@ -294,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_callback_can_stop_the_stream),
 		cmocka_unit_test(test_field_filter_keeps_exactly_the_listed_members),
 		cmocka_unit_test(test_field_filter_keeps_a_listed_member_whatever_its_type),
+		cmocka_unit_test(test_field_filter_leaves_error_events_whole),
 		cmocka_unit_test(test_store_fires_one_callback_per_change_and_keys_by_namespace),
 		cmocka_unit_test(test_store_grows_and_keeps_every_key),
 	};
