@@ -1,0 +1,192 @@
+/*
+ * cmd_apply.c — `kerf apply --gpu N --layout L [--dry-run]`: applies one GPU's layout by hand through the
+ * actuator, with its safety rules: an instance that runs a process or is listed with --allocated is never
+ * touched, and a layout that would touch one is refused before anything changes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "actuate.h"
+#include "cli.h"
+#include "cli_nvml.h"
+
+#define MAX_LIST 64
+#define STATE_DIR_ENV "KERF_STATE_DIR"
+#define STATE_DIR_DEFAULT "/var/lib/kerf"
+
+struct opts {
+	const char *library, *layout, *journal_dir;
+	char *alloc_text;
+	long gpu;
+	bool dry_run;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kerf apply --gpu N --layout LAYOUT [--dry-run] [--allocated UUID,...]\n"
+		   "                  [--library PATH] [--journal-dir DIR]\n\n"
+		   "Re-cuts GPU N to LAYOUT (\"2g.20gb@0,1g.10gb@2\": profile@first memory slice; \"-\" = empty),\n"
+		   "the complete list of instances the GPU must end with. Free instances not in LAYOUT are\n"
+		   "destroyed, matching ones kept, missing ones created at their exact placements. An instance\n"
+		   "running a process, or whose MIG UUID is given with --allocated, is never touched: a LAYOUT that\n"
+		   "would destroy or move one is refused. --dry-run prints the operations and changes nothing.\n"
+		   "A failed step rolls back to the original layout; the journal (--journal-dir, else $" STATE_DIR_ENV
+		   ",\n"
+		   "else " STATE_DIR_DEFAULT ") lets the next run finish or undo a run that was killed half way.\n");
+}
+
+static void log_stdout(void *arg, const char *line)
+{
+	(void)arg;
+	printf("  %s\n", line);
+	fflush(stdout);
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->gpu = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return 1;
+		} else if (strcmp(a, "--dry-run") == 0) {
+			o->dry_run = true;
+		} else if (i + 1 < argc && strcmp(a, "--gpu") == 0) {
+			char *end;
+
+			o->gpu = strtol(argv[++i], &end, 10);
+			if (*end != '\0' || argv[i][0] == '\0' || o->gpu < 0) {
+				fprintf(stderr, "kerf apply: --gpu: \"%s\" is not a GPU index\n", argv[i]);
+				return -1;
+			}
+		} else if (i + 1 < argc && strcmp(a, "--layout") == 0) {
+			o->layout = argv[++i];
+		} else if (i + 1 < argc && strcmp(a, "--library") == 0) {
+			o->library = argv[++i];
+		} else if (i + 1 < argc && strcmp(a, "--journal-dir") == 0) {
+			o->journal_dir = argv[++i];
+		} else if (i + 1 < argc && strcmp(a, "--allocated") == 0) {
+			o->alloc_text = argv[++i];
+		} else {
+			fprintf(stderr, "kerf apply: unknown or incomplete option \"%s\"\n", a);
+			return -1;
+		}
+	}
+	if (o->gpu < 0 || o->layout == NULL) {
+		fprintf(stderr, "kerf apply: --gpu and --layout are required\n");
+		return -1;
+	}
+	if (o->journal_dir == NULL)
+		o->journal_dir = getenv(STATE_DIR_ENV);
+	if (o->journal_dir == NULL || o->journal_dir[0] == '\0')
+		o->journal_dir = STATE_DIR_DEFAULT;
+	return 0;
+}
+
+static int dry_run(const struct nvml_gpu *gpu, const struct mig_layout *want, const struct actuate_config *cfg)
+{
+	struct actuate_plan plan;
+	struct kerf_err err;
+	char text[2048];
+
+	if (actuate_plan(gpu, want, cfg, &plan, &err) != 0) {
+		fprintf(stderr, "kerf apply: refused: %s\n", err.msg);
+		return err.code == KERF_EINVAL ? KERF_EXIT_USAGE : KERF_EXIT_FAIL;
+	}
+	if (plan.n == 0) {
+		printf("dry run: GPU %u already has this layout; nothing to do\n", gpu->index);
+		return KERF_EXIT_OK;
+	}
+	actuate_plan_format(gpu, &plan, text, sizeof(text));
+	printf("dry run: would run these %u operation(s) on GPU %u:\n", plan.n, gpu->index);
+	for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n"))
+		printf("  %s\n", line);
+	return KERF_EXIT_OK;
+}
+
+static int apply(struct nvml *nv, struct nvml_gpu *gpu, const struct mig_layout *want, const struct actuate_config *cfg)
+{
+	struct actuate_result res;
+	struct kerf_err err;
+	int rc;
+
+	if (mkdir(cfg->journal_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "kerf apply: journal directory %s: %s (choose one with --journal-dir)\n", cfg->journal_dir,
+			strerror(errno));
+		return KERF_EXIT_FAIL;
+	}
+	printf("GPU %u: applying\n", gpu->index);
+	rc = actuate_apply(nv, gpu->index, want, cfg, &res, &err);
+	if (res.recovered != ACTUATE_UNCHANGED)
+		printf("GPU %u: an interrupted earlier run was %s first\n", gpu->index,
+		       res.recovered == ACTUATE_APPLIED ? "finished" : actuate_outcome_name(res.recovered));
+	if (rc != 0) {
+		fprintf(stderr, "kerf apply: %s%s\n", res.outcome == ACTUATE_UNCHANGED ? "refused: " : "", err.msg);
+		rc = err.code == KERF_EINVAL && res.outcome == ACTUATE_UNCHANGED ? KERF_EXIT_USAGE : KERF_EXIT_FAIL;
+	} else {
+		printf("GPU %u: %s (%u change(s)): %s -> %s\n", gpu->index, actuate_outcome_name(res.outcome), res.changes,
+		       res.before, res.after);
+	}
+	if (nvml_read_gpu(nv, gpu->index, gpu, &err) == 0) {
+		printf("\n");
+		cli_nvml_show_gpu(stdout, gpu, cfg->allocated, cfg->n_allocated);
+	}
+	return rc;
+}
+
+int cmd_apply(int argc, char **argv)
+{
+	struct opts o;
+	const char *alloc[MAX_LIST];
+	int n_alloc = 0, rc = KERF_EXIT_FAIL;
+	struct actuate_config cfg;
+	struct nvml_gpu *gpu = NULL;
+	struct mig_layout want;
+	struct nvml *nv;
+	struct kerf_err err;
+	unsigned count;
+
+	if ((rc = parse_opts(argc, argv, &o)) != 0)
+		return rc > 0 ? KERF_EXIT_OK : (usage(stderr), KERF_EXIT_USAGE);
+	if (o.alloc_text != NULL && (n_alloc = cli_nvml_split(o.alloc_text, alloc, MAX_LIST)) < 0) {
+		fprintf(stderr, "kerf apply: --allocated: more than %d UUIDs\n", MAX_LIST);
+		return KERF_EXIT_USAGE;
+	}
+	if ((nv = cli_nvml_open("apply", o.library)) == NULL)
+		return KERF_EXIT_FAIL;
+	rc = KERF_EXIT_FAIL;
+	if (nvml_gpu_count(nv, &count, &err) != 0) {
+		fprintf(stderr, "kerf apply: %s\n", err.msg);
+		goto out;
+	}
+	if (o.gpu >= (long)count) {
+		fprintf(stderr, "kerf apply: --gpu: GPU %ld does not exist (NVML sees %u)\n", o.gpu, count);
+		rc = KERF_EXIT_USAGE;
+		goto out;
+	}
+	if ((gpu = malloc(sizeof(*gpu))) == NULL || nvml_read_gpu(nv, (unsigned)o.gpu, gpu, &err) != 0) {
+		fprintf(stderr, "kerf apply: %s\n", gpu ? err.msg : "out of memory");
+		goto out;
+	}
+	if (mig_layout_parse(&gpu->model, o.layout, &want, &err) != 0) {
+		fprintf(stderr, "kerf apply: --layout: %s\n", err.msg);
+		rc = KERF_EXIT_USAGE;
+		goto out;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.journal_dir = o.journal_dir;
+	cfg.allocated = alloc;
+	cfg.n_allocated = (unsigned)n_alloc;
+	cfg.log = log_stdout;
+	rc = o.dry_run ? dry_run(gpu, &want, &cfg) : apply(nv, gpu, &want, &cfg);
+out:
+	free(gpu);
+	nvml_close(nv);
+	return rc;
+}

@@ -1,0 +1,105 @@
+/*
+ * hooks.c — the two callbacks the actuator makes around a destroy, and the NVIDIA-plugin mode.
+ *
+ * Order the actuator follows (design.md, safety rules): pre_destroy (withdraw: no new pod can be given
+ * the device), then is_allocated (a fresh List: no pod already holds it), then destroy. The List must be
+ * fresh for every call: an allocation can land at any moment before the withdraw took effect.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kubelet.h"
+
+int kubelet_hook_pre_destroy(void *arg, unsigned gpu_index, const char *mig_uuid, struct kerf_err *err)
+{
+	const struct kubelet_hooks *h = arg;
+
+	if (h->plugin == NULL)
+		return 0; /* NVIDIA-plugin mode: nothing of kerf's advertises the device */
+	if (kubelet_plugin_withdraw(h->plugin, mig_uuid, err) < 0)
+		return kerf_err_prefix(err, "GPU %u: withdraw %s", gpu_index, mig_uuid);
+	return 0;
+}
+
+int kubelet_hook_is_allocated(void *arg, const char *mig_uuid, bool *allocated, struct kerf_err *err)
+{
+	const struct kubelet_hooks *h = arg;
+	struct kubelet_podres pr;
+
+	if (kubelet_podres_list(h->podres_socket, h->timeout_ms, &pr, err) < 0)
+		return kerf_err_prefix(err, "is %s allocated", mig_uuid);
+	*allocated = kubelet_podres_find(&pr, mig_uuid) != NULL;
+	kubelet_podres_free(&pr);
+	return 0;
+}
+
+/* argv[0] of process dir `pid` under proc_root, base name only, or "" */
+static void argv0_base(const char *proc_root, const char *pid, char *out, size_t cap)
+{
+	char path[512], buf[512];
+	ssize_t n;
+	int fd;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s/cmdline", proc_root, pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0'; /* argv[0] ends at the first NUL */
+	const char *slash = strrchr(buf, '/');
+	snprintf(out, cap, "%s", slash ? slash + 1 : buf);
+}
+
+int kubelet_nvidia_find(const char *proc_root, pid_t *pid, struct kerf_err *err)
+{
+	DIR *d;
+	struct dirent *e;
+	int rc = -1;
+
+	if (proc_root == NULL)
+		proc_root = "/proc";
+	d = opendir(proc_root);
+	if (d == NULL)
+		return kerf_err_set(err, KERF_EIO, "%s: %s", proc_root, strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		char name[256], *end;
+		long v = strtol(e->d_name, &end, 10);
+
+		if (*end != '\0' || v <= 0)
+			continue;
+		argv0_base(proc_root, e->d_name, name, sizeof(name));
+		if (strcmp(name, "nvidia-device-plugin") == 0) {
+			*pid = (pid_t)v;
+			rc = 0;
+			break;
+		}
+	}
+	closedir(d);
+	if (rc < 0)
+		kerf_err_set(err, KERF_ENOTFOUND, "no nvidia-device-plugin process under %s (does the agent run with hostPID?)",
+			     proc_root);
+	return rc;
+}
+
+int kubelet_nvidia_reload(const char *proc_root, struct kerf_err *err)
+{
+	pid_t pid;
+
+	if (kubelet_nvidia_find(proc_root, &pid, err) < 0)
+		return -1;
+	/* The NVIDIA plugin's main loop restarts every plugin server, re-enumerating MIG devices, on SIGHUP. */
+	if (kill(pid, SIGHUP) < 0)
+		return kerf_err_set(err, errno == EPERM ? KERF_EPERM : KERF_EIO, "SIGHUP to nvidia-device-plugin (pid %d): %s",
+				    (int)pid, strerror(errno));
+	return 0;
+}
