@@ -1,0 +1,19 @@
+/* kube_filter.h — the byte-level field filter the decoder applies before parsing (see filter.c). */
+#ifndef KERF_KUBE_FILTER_H
+#define KERF_KUBE_FILTER_H
+
+#include <stddef.h>
+
+struct kube_fields;
+
+/* paths: NULL-terminated, each "member" or "member.child" of the watched object. NULL on out of memory. */
+struct kube_fields *kube_fields_new(const char *const *paths);
+void kube_fields_free(struct kube_fields *f);
+
+/*
+ * Writes into out (at least len bytes) the event line with its "object" cut down to the listed fields;
+ * returns the new length, or 0 when the line is not shaped as expected (then parse the original).
+ */
+size_t kube_fields_filter(const struct kube_fields *f, const char *line, size_t len, char *out);
+
+#endif

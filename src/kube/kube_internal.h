@@ -1,0 +1,34 @@
+/* kube_internal.h — what the kube/ source files share with each other and nobody else. */
+#ifndef KERF_KUBE_INTERNAL_H
+#define KERF_KUBE_INTERNAL_H
+
+#include <curl/curl.h>
+
+#include "kube.h"
+
+/* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
+char *kube_read_file(const char *path, size_t max, struct kerf_err *err);
+
+/* "/api/v1/namespaces/ns/pods/name/status"; ns, name and sub may be NULL. Returns malloc'd path. */
+char *kube_path(const struct kube_resource *r, const char *ns, const char *name, const char *sub);
+
+/*
+ * A new easy handle set up for c's server, TLS and credentials, with headers to free by the caller
+ * (the Authorization header is among them). url is the full URL.
+ */
+CURL *kube_easy_new(struct kube_client *c, const char *url, struct curl_slist **headers, struct kerf_err *err);
+
+/* Appends "&key=<escaped value>" (or "?" first) to a growing query string. */
+int kube_query_add(char **q, const char *key, const char *value);
+
+/* Full URL for path on c's server (malloc'd). */
+char *kube_url(struct kube_client *c, const char *path);
+
+/* Turns a non-2xx answer into err (code from status, message from the Status body). Returns -1. */
+int kube_http_error(const char *method, const char *path, long status, const char *body, size_t len,
+		    struct kerf_err *err);
+
+/* Milliseconds on the monotonic clock. */
+long long kube_now_ms(void);
+
+#endif

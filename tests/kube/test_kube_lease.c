@@ -1,0 +1,116 @@
+/*
+ * test_kube_lease.c — leader election on a real Lease: two contenders, one wins; a clean hand-over passes
+ * the lease at once; a holder that stops without a word is replaced once its lease runs out.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "live.h"
+
+#define DURATION_S 2
+#define STEP_MS 250
+
+static struct kube_elector *contender(struct live *l, const char *id)
+{
+	struct kube_elector_config cfg = {l->ns, "kerf-controller", id, DURATION_S};
+	struct kerf_err err;
+	struct kube_elector *e = kube_elector_new(l->c, &cfg, &err);
+	if (!e)
+		fail_msg("%s", err.msg);
+	return e;
+}
+
+static bool step(struct kube_elector *e)
+{
+	struct kerf_err err;
+	bool leader;
+	if (kube_elector_step(e, &leader, &err))
+		fail_msg("%s", err.msg);
+	return leader;
+}
+
+static const char *holder(struct live *l)
+{
+	static char h[64];
+	struct kerf_err err;
+	json_t *lease = kube_get(l->c, &KUBE_LEASES, l->ns, "kerf-controller", &err);
+	if (!lease)
+		fail_msg("%s", err.msg);
+	snprintf(h, sizeof(h), "%s",
+		 json_string_value(json_object_get(json_object_get(lease, "spec"), "holderIdentity")));
+	json_decref(lease);
+	return h;
+}
+
+static void test_one_of_two_contenders_wins_and_keeps_renewing(void **state)
+{
+	struct live *l = *state;
+	struct kube_elector *a = contender(l, "a"), *b = contender(l, "b");
+
+	assert_true(step(a));
+	for (int i = 0; i < 3 * DURATION_S * 1000 / STEP_MS; i++) {
+		/* a renews within its lease each round, so b never gets it, however long b waits. */
+		assert_false(step(b));
+		assert_true(step(a));
+		live_sleep_ms(STEP_MS);
+	}
+	assert_string_equal(holder(l), "a");
+	kube_elector_free(a);
+	kube_elector_free(b);
+}
+
+static void test_clean_release_hands_over_at_once(void **state)
+{
+	struct live *l = *state;
+	struct kube_elector *a = contender(l, "a"), *b = contender(l, "b");
+	struct kerf_err err;
+
+	assert_true(step(a));
+	assert_false(step(b));
+	assert_int_equal(kube_elector_release(a, &err), 0);
+	assert_true(step(b)); /* no waiting for expiry */
+	assert_false(step(a));
+	assert_string_equal(holder(l), "b");
+	kube_elector_free(a);
+	kube_elector_free(b);
+}
+
+static void test_silent_winner_is_replaced_after_its_lease_runs_out(void **state)
+{
+	struct live *l = *state;
+	struct kube_elector *a = contender(l, "a"), *b = contender(l, "b");
+	int waited = 0;
+	bool took = false;
+
+	assert_true(step(a));
+	/* a stops here: no renewal, no release. */
+	while (waited < 10 * DURATION_S * 1000 / STEP_MS && !(took = step(b))) {
+		live_sleep_ms(STEP_MS);
+		waited++;
+	}
+	assert_true(took);
+	assert_true(waited >= 1); /* b did not steal a live lease */
+	printf("b took over after %d rounds of %d ms (lease %d s)\n", waited, STEP_MS, DURATION_S);
+	assert_string_equal(holder(l), "b");
+	assert_false(step(a)); /* a, coming back, finds it lost the lease */
+	kube_elector_free(a);
+	kube_elector_free(b);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, live_setup, live_teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_one_of_two_contenders_wins_and_keeps_renewing),
+		T(test_clean_release_hands_over_at_once),
+		T(test_silent_winner_is_replaced_after_its_lease_runs_out),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

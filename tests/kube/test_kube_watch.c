@@ -1,0 +1,317 @@
+/*
+ * test_kube_watch.c — the watch-stream decoder and the projecting store, without a server.
+ *
+ * The decoder must give the same events whatever the network's chunking (property test, seed printed);
+ * the store must fire exactly the add/update/delete callbacks that describe each change.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "kube.h"
+
+struct seen {
+	int n;
+	enum kube_event_type type[64];
+	char name[64][32];
+};
+
+static int record(enum kube_event_type type, json_t *obj, void *arg)
+{
+	struct seen *s = arg;
+	const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+	s->type[s->n] = type;
+	snprintf(s->name[s->n], sizeof(s->name[0]), "%s", name ? name : "");
+	s->n++;
+	return 0;
+}
+
+static const char stream[] =
+	"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\",\"resourceVersion\":\"10\"}}}\n"
+	"{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\",\"resourceVersion\":\"11\"},"
+	"\"data\":{\"k\":\"v with \\n escaped newline\"}}}\r\n"
+	"{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"15\"}}}\n"
+	"{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\",\"resourceVersion\":\"16\"}}}\n";
+
+static void test_decoder_gives_the_same_events_for_any_chunking(void **state)
+{
+	unsigned seed = (unsigned)time(NULL);
+	(void)state;
+	printf("seed %u\n", seed);
+	srand(seed);
+	for (int round = 0; round < 500; round++) {
+		struct seen s = {0};
+		struct kerf_err err;
+		struct kube_decoder *d = kube_decoder_new(record, &s);
+		size_t off = 0, len = strlen(stream);
+		while (off < len) {
+			size_t n = 1 + (size_t)rand() % 40;
+			if (n > len - off)
+				n = len - off;
+			assert_int_equal(kube_decoder_feed(d, stream + off, n, &err), 0);
+			off += n;
+		}
+		if (s.n != 4 || s.type[0] != KUBE_ADDED || s.type[1] != KUBE_MODIFIED || s.type[2] != KUBE_BOOKMARK ||
+		    s.type[3] != KUBE_DELETED || strcmp(s.name[1], "a") != 0)
+			fail_msg("seed %u round %d: wrong events (%d)", seed, round, s.n);
+		assert_string_equal(kube_decoder_last_rv(d), "16");
+		assert_int_equal(kube_decoder_events(d), 4);
+		kube_decoder_free(d);
+	}
+}
+
+static void test_bookmark_advances_the_resume_version(void **state)
+{
+	struct seen s = {0};
+	struct kerf_err err;
+	struct kube_decoder *d = kube_decoder_new(record, &s);
+	const char *bm = "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"99\"}}}\n";
+	(void)state;
+	assert_int_equal(kube_decoder_feed(d, bm, strlen(bm), &err), 0);
+	assert_string_equal(kube_decoder_last_rv(d), "99");
+	kube_decoder_free(d);
+}
+
+static void test_decoder_rejects_lines_that_are_not_events(void **state)
+{
+	static const char *bad[] = {"not json\n", "{\"type\":\"ADDED\"}\n", "{\"type\":\"SOMETHING\",\"object\":{}}\n"};
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		struct kerf_err err;
+		struct kube_decoder *d = kube_decoder_new(NULL, NULL);
+		assert_int_equal(kube_decoder_feed(d, bad[i], strlen(bad[i]), &err), -1);
+		assert_non_null(strstr(err.msg, "watch stream"));
+		kube_decoder_free(d);
+	}
+}
+
+static int stop_at_first(enum kube_event_type type, json_t *obj, void *arg)
+{
+	(void)type, (void)obj;
+	(*(int *)arg)++;
+	return 1;
+}
+
+static void test_callback_can_stop_the_stream(void **state)
+{
+	int calls = 0;
+	struct kerf_err err;
+	struct kube_decoder *d = kube_decoder_new(stop_at_first, &calls);
+	(void)state;
+	assert_int_equal(kube_decoder_feed(d, stream, strlen(stream), &err), 1);
+	assert_int_equal(calls, 1);
+	kube_decoder_free(d);
+}
+
+/* An object with the shapes a byte-level filter can trip on: escaped quotes and brackets inside strings,
+ * nested arrays, empty objects, numbers, booleans, null, whitespace between tokens. */
+static const char tricky[] =
+	"{\"type\":\"MODIFIED\", \"object\" : {\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\\\"}{[\","
+	"\"namespace\":\"n\",\"resourceVersion\":\"7\",\"labels\":{\"a\":\"}\"},\"managedFields\":[{\"f\":{\"k:{\\\"x\\\"}\":{}}}]},"
+	"\"spec\":{\"nodeName\":\"gpu-1\",\"containers\":[{\"name\":\"c\",\"args\":[\"]\",\"[\",[1,2.5e3,true,null]]}],"
+	"\"empty\":{},\"n\":-12},\"status\":{\"phase\":\"Running\",\"conditions\":[]}}}\n";
+
+static int keep_copy(enum kube_event_type type, json_t *obj, void *arg)
+{
+	(void)type;
+	*(json_t **)arg = json_deep_copy(obj);
+	return 0;
+}
+
+static json_t *decode_tricky(const char *const *fields)
+{
+	json_t *got = NULL;
+	struct kerf_err err;
+	struct kube_decoder *d = kube_decoder_new(keep_copy, &got);
+	if (fields)
+		assert_int_equal(kube_decoder_keep(d, fields), 0);
+	if (kube_decoder_feed(d, tricky, strlen(tricky), &err))
+		fail_msg("%s", err.msg);
+	kube_decoder_free(d);
+	assert_non_null(got);
+	return got;
+}
+
+static void test_field_filter_keeps_exactly_the_listed_members(void **state)
+{
+	static const char *const fields[] = {"metadata.name", "metadata.labels", "spec.containers", "spec.empty",
+					     "status", "nosuch.member", NULL};
+	json_t *all = decode_tricky(NULL), *some = decode_tricky(fields), *want;
+	(void)state;
+	/* Unfiltered: everything but managedFields. */
+	assert_null(json_object_get(json_object_get(all, "metadata"), "managedFields"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(all, "metadata"), "name")), "p\"}{[");
+	/* Filtered: what the full decode has at those paths, and nothing else. */
+	want = json_pack("{s:{s:O, s:O}, s:{s:O, s:O}, s:O}", "metadata", "name",
+			 json_object_get(json_object_get(all, "metadata"), "name"), "labels",
+			 json_object_get(json_object_get(all, "metadata"), "labels"), "spec", "containers",
+			 json_object_get(json_object_get(all, "spec"), "containers"), "empty",
+			 json_object_get(json_object_get(all, "spec"), "empty"), "status", json_object_get(all, "status"));
+	if (!json_equal(want, some)) {
+		char *a = json_dumps(some, JSON_SORT_KEYS), *b = json_dumps(want, JSON_SORT_KEYS);
+		fail_msg("filtered %s\nwanted   %s", a, b);
+	}
+	json_decref(want);
+	json_decref(all);
+	json_decref(some);
+}
+
+static void test_field_filter_leaves_error_events_whole(void **state)
+{
+	static const char *const fields[] = {"metadata.name", NULL};
+	static const char line[] = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410}}\n";
+	json_t *got = NULL;
+	struct kerf_err err;
+	struct kube_decoder *d = kube_decoder_new(keep_copy, &got);
+	(void)state;
+	assert_int_equal(kube_decoder_keep(d, fields), 0);
+	assert_int_equal(kube_decoder_feed(d, line, strlen(line), &err), 0);
+	assert_int_equal(json_integer_value(json_object_get(got, "code")), 410);
+	kube_decoder_free(d);
+	json_decref(got);
+}
+
+static void test_field_filter_keeps_a_listed_member_whatever_its_type(void **state)
+{
+	static const char *const fields[] = {"spec", NULL};
+	static const char line[] = "{\"type\":\"ADDED\",\"object\":{\"spec\":[1,2],\"x\":1}}\n";
+	json_t *got = NULL;
+	struct kerf_err err;
+	struct kube_decoder *d = kube_decoder_new(keep_copy, &got);
+	(void)state;
+	assert_int_equal(kube_decoder_keep(d, fields), 0);
+	assert_int_equal(kube_decoder_feed(d, line, strlen(line), &err), 0);
+	assert_int_equal(json_array_size(json_object_get(got, "spec")), 2);
+	kube_decoder_free(d);
+	json_decref(got);
+}
+
+/* ---------------------------------------------------------------- store */
+
+struct proj {
+	char phase[16];
+};
+
+struct log {
+	int adds, updates, deletes;
+	char last[64];
+};
+
+static void *project(json_t *obj, void *arg)
+{
+	const char *phase = json_string_value(json_object_get(json_object_get(obj, "status"), "phase"));
+	struct proj *p;
+	(void)arg;
+	if (!phase) /* objects without a phase do not interest this caller */
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	snprintf(p->phase, sizeof(p->phase), "%s", phase);
+	return p;
+}
+
+static void on_add(const char *key, const void *p, void *arg)
+{
+	struct log *l = arg;
+	(void)p;
+	l->adds++;
+	snprintf(l->last, sizeof(l->last), "add %s", key);
+}
+
+static void on_update(const char *key, const void *o, const void *n, void *arg)
+{
+	struct log *l = arg;
+	l->updates++;
+	snprintf(l->last, sizeof(l->last), "update %s %s->%s", key, ((const struct proj *)o)->phase,
+		 ((const struct proj *)n)->phase);
+}
+
+static void on_delete(const char *key, const void *p, void *arg)
+{
+	struct log *l = arg;
+	(void)p;
+	l->deletes++;
+	snprintf(l->last, sizeof(l->last), "delete %s", key);
+}
+
+static json_t *pod(const char *ns, const char *name, const char *rv, const char *phase)
+{
+	json_t *o = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "namespace", ns, "name", name, "resourceVersion", rv);
+	if (phase)
+		json_object_set_new(o, "status", json_pack("{s:s}", "phase", phase));
+	return o;
+}
+
+static void apply(struct kube_store *s, enum kube_event_type t, json_t *o)
+{
+	struct kerf_err err;
+	assert_int_equal(kube_store_apply(s, t, o, &err), 0);
+	json_decref(o);
+}
+
+static void test_store_fires_one_callback_per_change_and_keys_by_namespace(void **state)
+{
+	struct log l = {0};
+	struct kube_informer_spec spec = {.project = project, .free_proj = free, .on_add = on_add,
+					  .on_update = on_update, .on_delete = on_delete, .arg = &l};
+	struct kube_store *s = kube_store_new(&spec);
+	(void)state;
+	apply(s, KUBE_ADDED, pod("a", "p", "1", "Pending"));
+	apply(s, KUBE_ADDED, pod("b", "p", "2", "Pending")); /* same name, other namespace: another object */
+	assert_int_equal(kube_store_len(s), 2);
+	assert_string_equal(l.last, "add b/p");
+	apply(s, KUBE_MODIFIED, pod("a", "p", "3", "Running"));
+	assert_string_equal(l.last, "update a/p Pending->Running");
+	apply(s, KUBE_MODIFIED, pod("b", "p", "4", NULL)); /* no longer of interest: leaves the store */
+	assert_string_equal(l.last, "delete b/p");
+	apply(s, KUBE_DELETED, pod("a", "p", "5", "Running"));
+	apply(s, KUBE_DELETED, pod("a", "gone", "6", "Running")); /* unknown: nothing happens */
+	apply(s, KUBE_BOOKMARK, pod("", "", "7", NULL));
+	assert_int_equal(l.adds, 2);
+	assert_int_equal(l.updates, 1);
+	assert_int_equal(l.deletes, 2);
+	assert_int_equal(kube_store_len(s), 0);
+	kube_store_free(s);
+}
+
+static void test_store_grows_and_keeps_every_key(void **state)
+{
+	struct log l = {0};
+	struct kube_informer_spec spec = {.project = project, .free_proj = free, .on_add = on_add, .arg = &l};
+	struct kube_store *s = kube_store_new(&spec);
+	char name[32];
+	(void)state;
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "p%d", i);
+		apply(s, KUBE_ADDED, pod("ns", name, "1", "Pending"));
+	}
+	for (int i = 0; i < 5000; i += 2) {
+		snprintf(name, sizeof(name), "p%d", i);
+		apply(s, KUBE_DELETED, pod("ns", name, "2", "Pending"));
+	}
+	assert_int_equal(kube_store_len(s), 2500);
+	assert_int_equal(l.adds, 5000);
+	kube_store_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decoder_gives_the_same_events_for_any_chunking),
+		cmocka_unit_test(test_bookmark_advances_the_resume_version),
+		cmocka_unit_test(test_decoder_rejects_lines_that_are_not_events),
+		cmocka_unit_test(test_callback_can_stop_the_stream),
+		cmocka_unit_test(test_field_filter_keeps_exactly_the_listed_members),
+		cmocka_unit_test(test_field_filter_keeps_a_listed_member_whatever_its_type),
+		cmocka_unit_test(test_field_filter_leaves_error_events_whole),
+		cmocka_unit_test(test_store_fires_one_callback_per_change_and_keys_by_namespace),
+		cmocka_unit_test(test_store_grows_and_keeps_every_key),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
