@@ -1,7 +1,7 @@
 /*
  * err.c — filling struct kerf_err. See err.h for the convention.
  *
- * Messages are truncated, never overflowed: vsnprintf bounds every write, and join() builds the new
+ * Messages are truncated, never overflowed: vsnprintf bounds every write, and vjoin() builds the new
  * text in a scratch buffer first because the old message is one of its own inputs.
  */
 #include "err.h"
@@ -23,39 +23,41 @@ int kerf_err_set(struct kerf_err *err, enum kerf_errcode code, const char *fmt, 
 	return -1;
 }
 
-static void join(struct kerf_err *err, const char *ctx, const char *sep)
+/* Formats the context from fmt/ap and puts it before err's message, joined by sep (or by the separator a
+ * path needs when sep is NULL: nothing before "[3]", a dot before a field name). */
+static void vjoin(struct kerf_err *err, const char *sep, const char *fmt, va_list ap)
 {
+	char ctx[KERF_ERR_MSG_MAX];
 	char joined[KERF_ERR_MSG_MAX];
 
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	if (sep == NULL)
+		sep = err->msg[0] == '[' ? "" : ".";
 	snprintf(joined, sizeof(joined), "%s%s%s", ctx, sep, err->msg);
 	memcpy(err->msg, joined, sizeof(err->msg));
 }
 
 int kerf_err_prefix(struct kerf_err *err, const char *fmt, ...)
 {
-	char ctx[KERF_ERR_MSG_MAX];
 	va_list ap;
 
 	if (err == NULL)
 		return -1;
 	va_start(ap, fmt);
-	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	vjoin(err, ": ", fmt, ap);
 	va_end(ap);
-	join(err, ctx, ": ");
 	return -1;
 }
 
 int kerf_err_path(struct kerf_err *err, const char *fmt, ...)
 {
-	char ctx[KERF_ERR_MSG_MAX];
 	va_list ap;
 
 	if (err == NULL)
 		return -1;
 	va_start(ap, fmt);
-	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	vjoin(err, NULL, fmt, ap);
 	va_end(ap);
-	join(err, ctx, err->msg[0] == '[' ? "" : ".");
 	return -1;
 }
 

@@ -645,34 +645,25 @@ static int check_mig_on(const struct nvml_gpu *gpu, struct kerf_err *err)
 	return 0;
 }
 
-/* The GI handle of ID gi_id, found afresh by enumeration (handles do not survive changes). */
+/* The GI handle of ID gi_id, asked for afresh (handles do not survive changes), and its profile ID. */
 static int gi_handle(struct nvml *nv, const struct nvml_gpu *gpu, unsigned gi_id, nvmlGpuInstance_t *out,
 		     unsigned *profile_id, struct kerf_err *err)
 {
+	nvmlGpuInstanceInfo_t info;
 	nvmlDevice_t dev;
+	nvmlReturn_t rc;
 
 	if (device(nv, gpu->index, &dev, err) != 0)
 		return -1;
-	for (unsigned p = 0; p < gpu->model.n_profiles; p++) {
-		nvmlGpuInstance_t gis[MIG_MAX_INSTANCES];
-		unsigned count = MIG_MAX_INSTANCES;
-		nvmlReturn_t rc = nv->nvmlDeviceGetGpuInstances(dev, gpu->model.profiles[p].nvml_id, gis, &count);
-
-		if (rc != NVML_SUCCESS)
-			return nverr(nv, err, rc, gpu->index, "nvmlDeviceGetGpuInstances", gpu->model.profiles[p].name);
-		for (unsigned i = 0; i < count; i++) {
-			nvmlGpuInstanceInfo_t info;
-
-			if ((rc = nv->nvmlGpuInstanceGetInfo(gis[i], &info)) != NVML_SUCCESS)
-				return nverr(nv, err, rc, gpu->index, "nvmlGpuInstanceGetInfo", "");
-			if (info.id == gi_id) {
-				*out = gis[i];
-				*profile_id = info.profileId;
-				return 0;
-			}
-		}
-	}
-	return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: no GPU instance %u", gpu->index, gi_id);
+	rc = nv->nvmlDeviceGetGpuInstanceById(dev, gi_id, out);
+	if (rc == NVML_ERROR_NOT_FOUND)
+		return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: no GPU instance %u", gpu->index, gi_id);
+	if (rc != NVML_SUCCESS)
+		return nverr(nv, err, rc, gpu->index, "nvmlDeviceGetGpuInstanceById", "");
+	if ((rc = nv->nvmlGpuInstanceGetInfo(*out, &info)) != NVML_SUCCESS)
+		return nverr(nv, err, rc, gpu->index, "nvmlGpuInstanceGetInfo", "");
+	*profile_id = info.profileId;
+	return 0;
 }
 
 /* The compute profile spanning a GI of profile gp: equal SM count first (Hopper's 1g REV2 -> CI REV1),

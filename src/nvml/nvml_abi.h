@@ -218,6 +218,8 @@ _Static_assert(offsetof(nvmlProcessInfo_t, computeInstanceId) == 20, "ProcessInf
 	X(nvmlGpuInstanceDestroy, nvmlReturn_t, (nvmlGpuInstance_t gpuInstance))                                   \
 	X(nvmlDeviceGetGpuInstances, nvmlReturn_t, (nvmlDevice_t device, unsigned int profileId,                   \
 						    nvmlGpuInstance_t *gpuInstances, unsigned int *count))         \
+	X(nvmlDeviceGetGpuInstanceById, nvmlReturn_t, (nvmlDevice_t device, unsigned int id,                       \
+						       nvmlGpuInstance_t *gpuInstance))                            \
 	X(nvmlGpuInstanceGetInfo, nvmlReturn_t, (nvmlGpuInstance_t gpuInstance, nvmlGpuInstanceInfo_t *info))      \
 	X(nvmlGpuInstanceGetComputeInstanceProfileInfoV, nvmlReturn_t,                                             \
 	  (nvmlGpuInstance_t gpuInstance, unsigned int profile, unsigned int engProfile,                           \

@@ -511,6 +511,23 @@ nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profile
 	return leave(&c, NVML_SUCCESS);
 }
 
+nvmlReturn_t nvmlDeviceGetGpuInstanceById(nvmlDevice_t device, unsigned int id, nvmlGpuInstance_t *gpuInstance)
+{
+	const struct fk_handle *h = handle(device, K(H_GPU));
+	struct call c;
+	struct fk_gpu *g;
+
+	ENTER(&c, true);
+	if ((g = gpu_of(&c, h)) == NULL || gpuInstance == NULL || id == 0 || id >= FK_MAX_GI)
+		return leave(&c, NVML_ERROR_INVALID_ARGUMENT);
+	if (g->mig_current != NVML_DEVICE_MIG_ENABLE)
+		return leave(&c, NVML_ERROR_NOT_SUPPORTED);
+	if (!g->gi[id].live)
+		return leave(&c, NVML_ERROR_NOT_FOUND);
+	*gpuInstance = (nvmlGpuInstance_t)&h_gi[h->gpu][id];
+	return leave(&c, NVML_SUCCESS);
+}
+
 nvmlReturn_t nvmlGpuInstanceGetInfo(nvmlGpuInstance_t gpuInstance, nvmlGpuInstanceInfo_t *info)
 {
 	const struct fk_handle *h = handle(gpuInstance, K(H_GI));
