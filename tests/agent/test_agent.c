@@ -92,6 +92,14 @@ static void create_fn(struct fk_state *s, void *arg)
 		fail_msg("%s", err.msg);
 }
 
+static void create1_fn(struct fk_state *s, void *arg)
+{
+	struct kerf_err err;
+
+	if (fk_create_layout(s, 1, arg, &err) < 0)
+		fail_msg("%s", err.msg);
+}
+
 struct pid_arg {
 	unsigned start, pid;
 };
@@ -128,22 +136,27 @@ static void fault(struct fixture *f, const char *func, unsigned nth, enum fk_act
 }
 
 /* GPU 0's layout as text, from the state file. */
-static void gpu_layout(struct fixture *f, char *out, size_t cap)
+static void gpu_layout(struct fixture *f, unsigned gpu, char *out, size_t cap)
 {
 	struct mig_layout l;
 
 	fk_read(f);
-	fk_layout(&st.gpu[0], &l, NULL);
+	fk_layout(&st.gpu[gpu], &l, NULL);
 	mig_layout_sort(&l);
-	assert_true(mig_layout_format(fk_model(&st.gpu[0]), &l, out, cap) >= 0);
+	assert_true(mig_layout_format(fk_model(&st.gpu[gpu]), &l, out, cap) >= 0);
+}
+
+static void assert_layout_of(struct fixture *f, unsigned gpu, const char *want)
+{
+	char have[256];
+
+	gpu_layout(f, gpu, have, sizeof(have));
+	assert_string_equal(have, want);
 }
 
 static void assert_layout(struct fixture *f, const char *want)
 {
-	char have[256];
-
-	gpu_layout(f, have, sizeof(have));
-	assert_string_equal(have, want);
+	assert_layout_of(f, 0, want);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -166,29 +179,32 @@ static void sort_ids(char *ids)
 		o += (size_t)snprintf(ids + o, IDS_CAP - o, "%s%s", i ? "," : "", v[i]);
 }
 
-/* The MIG UUIDs of GPU 0 whose profile has this resource name, sorted and comma-joined, from the state
- * file; start < 0: any start. */
+/* The MIG UUIDs whose profile has this resource name, sorted and comma-joined, from the state file:
+ * start >= 0: GPU 0's instance at that start; start < 0: every instance of every GPU. */
 static void nvml_ids(struct fixture *f, const char *resource, int start, char *out)
 {
-	const struct mig_model *m;
 	size_t o = 0;
 
 	fk_read(f);
-	m = fk_model(&st.gpu[0]);
 	out[0] = '\0';
-	for (unsigned id = 1; id < FK_MAX_GI; id++) {
-		const struct fk_gi *gi = &st.gpu[0].gi[id];
-		int p = gi->live ? mig_profile_by_nvml_id(m, gi->profile_id) : -1;
+	for (unsigned g = 0; g < st.n_gpus && (start < 0 || g == 0); g++) {
+		const struct mig_model *m = fk_model(&st.gpu[g]);
 
-		if (p < 0 || strcmp(m->profiles[p].resource, resource) != 0 || (start >= 0 && gi->start != (unsigned)start))
-			continue;
-		for (unsigned c = 0; c < FK_MAX_CI; c++) {
-			char u[NVML_UUID_MAX];
+		for (unsigned id = 1; id < FK_MAX_GI; id++) {
+			const struct fk_gi *gi = &st.gpu[g].gi[id];
+			int p = gi->live ? mig_profile_by_nvml_id(m, gi->profile_id) : -1;
 
-			if (!gi->ci[c].live)
+			if (p < 0 || strcmp(m->profiles[p].resource, resource) != 0 ||
+			    (start >= 0 && gi->start != (unsigned)start))
 				continue;
-			fk_mig_uuid(0, gi->ci[c].serial, u, sizeof(u));
-			o += (size_t)snprintf(out + o, IDS_CAP - o, "%s%s", o ? "," : "", u);
+			for (unsigned c = 0; c < FK_MAX_CI; c++) {
+				char u[NVML_UUID_MAX];
+
+				if (!gi->ci[c].live)
+					continue;
+				fk_mig_uuid(g, gi->ci[c].serial, u, sizeof(u));
+				o += (size_t)snprintf(out + o, IDS_CAP - o, "%s%s", o ? "," : "", u);
+			}
 		}
 	}
 	sort_ids(out);
@@ -644,6 +660,75 @@ static void test_start_finishes_a_run_killed_half_way_then_publishes(void **stat
 	assert_kubelet_sees_nvml(f);
 }
 
+/*
+ * Two GPUs: a re-layout of GPU 1 withdraws and destroys only GPU 1's instance, leaves GPU 0 alone, and the
+ * kubelet's lists (which mix both GPUs' devices per resource) end equal to NVML; the status has both GPUs.
+ */
+static void test_relayout_of_one_gpu_leaves_the_other_gpu_and_its_devices_alone(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const models[] = {"H100-80GB-SXM", "H100-80GB-SXM"};
+	struct agent_status *s = calloc(1, sizeof(*s));
+	char ids0[IDS_CAP], ids[IDS_CAP];
+	struct actuate_result res;
+	struct mig_layout want;
+	struct kerf_err err;
+
+	assert_non_null(s);
+	if (fk_init(f->state, models, 2, &err) < 0)
+		fail_msg("%s", err.msg);
+	fk_edit(f, create_fn, ORIG);
+	fk_edit(f, create1_fn, "7g.80gb@0");
+	start_agent(f);
+	assert_int_equal(agent_node_gpu_count(f->agent), 2);
+	assert_kubelet_sees_nvml(f);
+	nvml_ids(f, "nvidia.com/mig-7g.80gb", -1, ids);
+	assert_true(ids[0] != '\0');
+	wait_last_list(f, "nvidia.com/mig-7g.80gb", ids);
+	nvml_ids(f, R1, -1, ids0);
+
+	if (mig_layout_parse(agent_node_model(f->agent, 1), "3g.40gb@0,3g.40gb@4", &want, &err) < 0)
+		fail_msg("%s", err.msg);
+	if (agent_node_apply(f->agent, 1, &want, &res, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(f->withdraws, 1);
+	assert_layout_of(f, 1, "3g.40gb@0,3g.40gb@4");
+	assert_layout_of(f, 0, ORIG);
+	nvml_ids(f, R1, -1, ids);
+	assert_string_equal(ids, ids0);
+	assert_kubelet_sees_nvml(f);
+	wait_last_list(f, "nvidia.com/mig-7g.80gb", "");
+	last_list(f, R3, ids);
+	assert_int_equal(strlen(ids), 3 * strlen(f->stamps[0].uuid) + 2); /* GPU 0's 3g and GPU 1's two */
+
+	if (agent_node_status(f->agent, s, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(s->n_gpus, 2);
+	assert_int_equal(s->gpu[1].index, 1);
+	assert_int_equal(s->gpu[1].n, 2);
+	assert_string_equal(s->gpu[1].inst[1].profile, "3g.40gb");
+	assert_int_equal(s->gpu[1].inst[1].start, 4);
+	free(s);
+}
+
+/* A change made by someone else (an operator with nvidia-smi) is published by agent_node_refresh(). */
+static void test_refresh_publishes_an_instance_created_by_someone_else(void **state)
+{
+	struct fixture *f = *state;
+	char ids[IDS_CAP];
+	struct kerf_err err;
+
+	fk_edit(f, create_fn, "3g.40gb@4");
+	start_agent(f);
+	assert_kubelet_sees_nvml(f);
+	fk_edit(f, create_fn, "1g.10gb@0");
+	nvml_ids(f, R1, -1, ids);
+	assert_true(ids[0] != '\0');
+	if (agent_node_refresh(f->agent, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_kubelet_sees_nvml(f);
+}
+
 /* ---------------------------------------------------------------- the race */
 
 /*
@@ -832,6 +917,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(
 			test_failed_destroy_rolls_back_and_the_surviving_device_is_advertised_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_finishes_a_run_killed_half_way_then_publishes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_relayout_of_one_gpu_leaves_the_other_gpu_and_its_devices_alone,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refresh_publishes_an_instance_created_by_someone_else, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_allocate_racing_a_relayout_never_gets_a_destroyed_device, setup,
 						teardown),
