@@ -115,4 +115,48 @@ int plan_run(const struct plan_input *in, struct plan_output *out, struct kerf_e
 /* Releases everything plan_run() allocated in out, and zeroes it. Safe on a zeroed output. */
 void plan_output_free(struct plan_output *out);
 
+/*
+ * Optional: what plan_run() computes afresh on every call and depends only on the GPU models (every
+ * valid layout of each model geometry, ~60 us per geometry) can be kept between calls in a cache.
+ * plan_run_cached(cache, ...) plans exactly as plan_run() (the same output, byte for byte); plan_run()
+ * is plan_run_cached(NULL, ...). A cache holds copies of what it needs, so models may come and go; it
+ * is not thread-safe (one per thread). plan_cache_new() returns NULL on ENOMEM.
+ */
+struct plan_cache;
+struct plan_cache *plan_cache_new(void);
+void plan_cache_free(struct plan_cache *cache);
+int plan_run_cached(struct plan_cache *cache, const struct plan_input *in, struct plan_output *out,
+		    struct kerf_err *err);
+
+/* ---- JSON form (plan_json.c; the formats are documented in docs/planner.md) -------------------------
+ *
+ * Input:  {"nodes": [{"name", "gpus": [{"index", "model", "instances": [{"profile", "start", "used"}]}]}],
+ *          "pending": [{"name", "priority" (optional, 0), "resources": {"nvidia.com/mig-<profile>": count}}]}
+ * Extra fields are ignored. Models are looked up in cat by any name NVML reports or by kerf's short name.
+ */
+
+/*
+ * Parses and checks planner input. On success fills *in (free with plan_input_free()). On failure returns
+ * -1 and err names the offending field by its path ("nodes[2].gpus[0].instances[1].start: ...") or, for
+ * malformed JSON, its line and column. Everything plan_run() would reject is rejected here first, plus:
+ * unknown models and profiles, duplicate node names and GPU indices, and resources that name no profile
+ * of any model in cat.
+ */
+int plan_input_parse(const char *text, size_t len, const struct mig_catalog *cat, struct plan_input *in,
+		     struct kerf_err *err);
+
+/* Releases what plan_input_parse() allocated, and zeroes *in. Safe on a zeroed input. */
+void plan_input_free(struct plan_input *in);
+
+/*
+ * The plan as JSON text (malloc'd, NUL-terminated, ends with a newline; the caller frees it):
+ *   {"nodes": [{"name", "gpus": [{"index", "model", "instances": [{"profile", "start", "used"}],
+ *                                 "destroyed", "created"}]}],         every node with a changed GPU
+ *    "assignments": [{"pod", "node", "instances": [{"gpu", "profile", "start"}]}],
+ *    "unplaced": [{"pod", "reason"}],
+ *    "summary": {"placed", "unplaced", "destroyed", "created", "gpus_touched"}}
+ * The same input and output always give the same bytes. NULL on ENOMEM.
+ */
+char *plan_output_json(const struct plan_input *in, const struct plan_output *out, struct kerf_err *err);
+
 #endif

@@ -1,0 +1,244 @@
+/*
+ * bench_plan.c — how long plan_run() takes on large, realistic clusters, and how much memory it needs.
+ *
+ *   bench_plan NODES GPUS_PER_NODE PODS RUNS [SEED]
+ *
+ * The cluster: nodes of one model each (H100 60%, A100 80GB 25%, H200 10%, A30 5%), every GPU cut in one
+ * of the layouts operators commonly use (all 1g, all 2g, 3g+3g, 4g+3g, 7g, 2g+2g+3g; A30: 4x1g, 2x2g,
+ * 4g, 2g+2x1g) or not cut yet (1 in 10), and each instance in use with probability 0.6. Pending pods ask
+ * for one instance of a common profile (1g 35%, 2g 25%, 3g 20%, 4g 10%, 7g 10%) of a model in the cluster,
+ * some for two, a few for two different profiles; priorities 0 / 100 / 1000 (60/30/10%).
+ *
+ * Every run plans a different cluster drawn from the same distribution (seed + run), timed around
+ * plan_run() alone (building the input is not timed) twice: wall clock (CLOCK_MONOTONIC) and the CPU
+ * time of this thread (CLOCK_THREAD_CPUTIME_ID), which leaves out the time other processes take the
+ * core on a shared machine. Prints median and p90 of both in ms, what the plans did, and the peak RSS of
+ * the process (getrusage).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "plan.h"
+
+static uint64_t rng_state;
+
+static unsigned rnd(unsigned n)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (unsigned)((z ^ (z >> 31)) % n);
+}
+
+struct model_mix {
+	const char *name;
+	unsigned weight;
+	const char *layouts[8];
+};
+
+static const struct model_mix mix[] = {
+	{ "H100-80GB-SXM", 60, { "1g.10gb@0,1g.10gb@1,1g.10gb@2,1g.10gb@3,1g.10gb@4,1g.10gb@5,1g.10gb@6",
+				 "2g.20gb@0,2g.20gb@2,2g.20gb@4,1g.10gb@6", "3g.40gb@0,3g.40gb@4", "4g.40gb@0,3g.40gb@4",
+				 "7g.80gb@0", "2g.20gb@0,2g.20gb@2,3g.40gb@4", NULL } },
+	{ "A100-80GB", 25, { "1g.10gb@0,1g.10gb@1,1g.10gb@2,1g.10gb@3,1g.10gb@4,1g.10gb@5,1g.10gb@6",
+			     "2g.20gb@0,2g.20gb@2,2g.20gb@4,1g.10gb@6", "3g.40gb@0,3g.40gb@4", "4g.40gb@0,3g.40gb@4",
+			     "7g.80gb@0", "2g.20gb@0,2g.20gb@2,3g.40gb@4", NULL } },
+	{ "H200-141GB-SXM", 10, { "1g.18gb@0,1g.18gb@1,1g.18gb@2,1g.18gb@3,1g.18gb@4,1g.18gb@5,1g.18gb@6",
+				  "2g.35gb@0,2g.35gb@2,2g.35gb@4,1g.18gb@6", "3g.71gb@0,3g.71gb@4",
+				  "4g.71gb@0,3g.71gb@4", "7g.141gb@0", NULL } },
+	{ "A30-24GB", 5, { "1g.6gb@0,1g.6gb@1,1g.6gb@2,1g.6gb@3", "2g.12gb@0,2g.12gb@2", "4g.24gb@0",
+			   "2g.12gb@0,1g.6gb@2,1g.6gb@3", NULL } },
+};
+#define N_MIX (sizeof(mix) / sizeof(mix[0]))
+
+static const struct model_mix *pick_model(void)
+{
+	unsigned r = rnd(100), acc = 0;
+
+	for (unsigned i = 0; i < N_MIX; i++) {
+		acc += mix[i].weight;
+		if (r < acc)
+			return &mix[i];
+	}
+	return &mix[0];
+}
+
+static const struct mig_model *model(const char *name)
+{
+	struct kerf_err err;
+	const struct mig_model *m = mig_catalog_find(mig_catalog_builtin(), name, &err);
+
+	if (m == NULL) {
+		fprintf(stderr, "bench_plan: %s\n", err.msg);
+		exit(1);
+	}
+	return m;
+}
+
+static void random_gpu(struct plan_gpu *g, const struct model_mix *mm, unsigned index)
+{
+	unsigned n_layouts = 0;
+	struct kerf_err err;
+
+	g->index = index;
+	g->model = model(mm->name);
+	while (n_layouts < 8 && mm->layouts[n_layouts] != NULL)
+		n_layouts++;
+	g->layout.n = 0;
+	if (rnd(10) == 0)
+		return;
+	if (mig_layout_parse(g->model, mm->layouts[rnd(n_layouts)], &g->layout, &err) != 0) {
+		fprintf(stderr, "bench_plan: %s\n", err.msg);
+		exit(1);
+	}
+	for (unsigned k = 0; k < g->layout.n; k++)
+		g->layout.inst[k].used = rnd(10) < 6;
+}
+
+/* A common profile of m: 1g 35%, 2g 25%, 3g 20%, 4g 10%, 7g (or A30's 4g) 10%. */
+static const char *pick_resource(const struct mig_model *m)
+{
+	static const char *const pref8[] = { "1g.", "2g.", "3g.", "4g.", "7g." };
+	static const unsigned w[] = { 35, 25, 20, 10, 10 };
+	unsigned r = rnd(100), acc = 0, k = 0;
+
+	for (k = 0; k < 5; k++) {
+		acc += w[k];
+		if (r < acc)
+			break;
+	}
+	if (m->slots == 4 && k >= 2)
+		k = k == 2 ? 1 : 4;
+	for (unsigned p = 0; p < m->n_profiles; p++) {
+		const char *name = m->profiles[p].name;
+
+		if (strncmp(name, m->slots == 4 && k == 4 ? "4g." : pref8[k], 3) == 0 && strchr(name, '+') == NULL)
+			return m->profiles[p].resource;
+	}
+	return m->profiles[0].resource;
+}
+
+static void random_pod(struct plan_pod *p, unsigned i, const struct plan_input *in)
+{
+	const struct plan_node *n = &in->nodes[rnd(in->n_nodes)];
+	const struct mig_model *m = n->gpus[0].model;
+	unsigned r = rnd(100);
+
+	snprintf(p->name, sizeof(p->name), "team-%u/job-%u", i % 17, i);
+	p->priority = r < 60 ? 0 : r < 90 ? 100 : 1000;
+	p->n_demands = 1;
+	snprintf(p->demands[0].resource, sizeof(p->demands[0].resource), "%s", pick_resource(m));
+	p->demands[0].count = rnd(10) == 0 ? 2 : 1;
+	if (rnd(20) == 0) {
+		const char *second = pick_resource(m);
+
+		if (strcmp(second, p->demands[0].resource) != 0) {
+			snprintf(p->demands[1].resource, sizeof(p->demands[1].resource), "%s", second);
+			p->demands[1].count = 1;
+			p->n_demands = 2;
+		}
+	}
+}
+
+static void build(struct plan_input *in, unsigned nodes, unsigned gpus, unsigned pods)
+{
+	in->n_nodes = nodes;
+	in->nodes = calloc(nodes, sizeof(*in->nodes));
+	in->n_pods = pods;
+	in->pods = calloc(pods, sizeof(*in->pods));
+	if (in->nodes == NULL || in->pods == NULL)
+		exit(1);
+	for (unsigned i = 0; i < nodes; i++) {
+		const struct model_mix *mm = pick_model();
+
+		snprintf(in->nodes[i].name, sizeof(in->nodes[i].name), "node-%04u", i);
+		in->nodes[i].n_gpus = gpus;
+		in->nodes[i].gpus = calloc(gpus, sizeof(struct plan_gpu));
+		if (in->nodes[i].gpus == NULL)
+			exit(1);
+		for (unsigned g = 0; g < gpus; g++)
+			random_gpu(&in->nodes[i].gpus[g], mm, g);
+	}
+	for (unsigned i = 0; i < pods; i++)
+		random_pod(&in->pods[i], i, in);
+}
+
+static void release(struct plan_input *in)
+{
+	for (unsigned i = 0; i < in->n_nodes; i++)
+		free(in->nodes[i].gpus);
+	free(in->nodes);
+	free(in->pods);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned nodes, gpus, pods, runs, placed = 0, total = 0, changed = 0, destroyed = 0;
+	unsigned long long seed = 1;
+	double *ms, *cpu;
+	struct rusage ru;
+
+	if (argc < 5) {
+		fprintf(stderr, "usage: bench_plan NODES GPUS_PER_NODE PODS RUNS [SEED]\n");
+		return 2;
+	}
+	nodes = (unsigned)atoi(argv[1]);
+	gpus = (unsigned)atoi(argv[2]);
+	pods = (unsigned)atoi(argv[3]);
+	runs = (unsigned)atoi(argv[4]);
+	if (argc > 5)
+		seed = strtoull(argv[5], NULL, 10);
+	if (nodes == 0 || gpus == 0 || runs == 0)
+		return 2;
+	ms = calloc(runs, sizeof(double));
+	cpu = calloc(runs, sizeof(double));
+	if (ms == NULL || cpu == NULL)
+		return 1;
+	for (unsigned r = 0; r < runs; r++) {
+		struct plan_input in;
+		struct plan_output out;
+		struct kerf_err err;
+		struct timespec a, b, ca, cb;
+
+		rng_state = seed * 1000003ull + r;
+		build(&in, nodes, gpus, pods);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ca);
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		if (plan_run(&in, &out, &err) != 0) {
+			fprintf(stderr, "bench_plan: %s\n", err.msg);
+			return 1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cb);
+		cpu[r] = (double)(cb.tv_sec - ca.tv_sec) * 1e3 + (double)(cb.tv_nsec - ca.tv_nsec) / 1e6;
+		ms[r] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+		placed += out.n_assignments;
+		total += pods;
+		changed += out.gpus_touched;
+		destroyed += out.destroyed;
+		plan_output_free(&out);
+		release(&in);
+	}
+	qsort(ms, runs, sizeof(double), cmp_double);
+	qsort(cpu, runs, sizeof(double), cmp_double);
+	getrusage(RUSAGE_SELF, &ru);
+	printf("plan %u nodes x %u GPUs, %u pending pods, %u runs: cpu median %.2f ms, p90 %.2f ms; wall median %.2f ms, "
+	       "p90 %.2f ms; placed %.1f%% of pods, %.1f GPUs re-cut and %.1f free instances destroyed per plan; "
+	       "peak RSS %ld MiB\n",
+	       nodes, gpus, pods, runs, cpu[runs / 2], cpu[(runs * 9) / 10], ms[runs / 2], ms[(runs * 9) / 10],
+	       total ? 100.0 * placed / total : 0.0, (double)changed / runs, (double)destroyed / runs, ru.ru_maxrss / 1024);
+	free(cpu);
+	free(ms);
+	return 0;
+}

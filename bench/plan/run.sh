@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The planner's benchmark: plan_run() on 100 x 8 and 1,000 x 8 GPU clusters with 100 / 1,000 pending
+# pods (the targets: <= 5 ms and <= 50 ms median on one core), then an overloaded 1,000 x 8 cluster with
+# 12,000 pending pods, a quarter of which cannot be placed. docs/planner.md records the figures.
+# Usage: bench/plan/run.sh BUILD_DIR (a RelWithDebInfo build, e.g. `make build`).
+set -euo pipefail
+build=${1:-build}
+bin="$build/bench/plan/bench_plan"
+[ -x "$bin" ] || { echo "run.sh: $bin not built (make build)" >&2; exit 1; }
+"$bin" 100 8 100 200
+"$bin" 1000 8 1000 50
+"$bin" 1000 8 12000 5

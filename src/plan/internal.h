@@ -1,0 +1,166 @@
+/*
+ * internal.h — what the planner's source files share; not part of the contract (plan.h is).
+ *
+ * Vocabulary used across gpu.c, node.c, search.c and plan.c:
+ *   placement  a (profile, start) pair of one model, numbered profile * MIG_MAX_SLOTS + start, so that a
+ *              set of placements is a 256-bit set (struct pl_bits) and "layout A contains every used
+ *              instance" is four ANDs.
+ *   layout     one valid layout of a model (mig_layout_check rules), enumerated once per model per run.
+ *   state      a GPU's current layout with its used flags; GPUs in the same state share one struct
+ *              pl_state, whose reachable layouts ("options") are computed at most once.
+ *   resource   a Kubernetes resource some pending pod asks for, numbered 0..n_res-1 for this run.
+ *   cost       the planner's secondary objectives packed into one integer so that adding and comparing
+ *              costs is integer arithmetic: destroyed << 40 | touched << 20 | created.
+ */
+#ifndef KERF_PLAN_INTERNAL_H
+#define KERF_PLAN_INTERNAL_H
+
+#include <stdint.h>
+
+#include "plan.h"
+
+/* More GPUs than any server holds (16 today); checked by plan_run(). */
+#define PL_MAX_GPUS_PER_NODE 256
+
+#define PL_WORDS 4
+#define PL_ID(profile, start) ((unsigned)(profile) * MIG_MAX_SLOTS + (unsigned)(start))
+#define PL_PROFILE(id) ((id) / MIG_MAX_SLOTS)
+#define PL_START(id) ((id) % MIG_MAX_SLOTS)
+
+#define PL_COST(d, t, c) (((uint64_t)(d) << 40) | ((uint64_t)(t) << 20) | (uint64_t)(c))
+#define PL_COST_D(x) ((unsigned)((x) >> 40))
+#define PL_COST_T(x) ((unsigned)(((x) >> 20) & 0xFFFFFu))
+#define PL_COST_C(x) ((unsigned)((x)&0xFFFFFu))
+#define PL_INFEASIBLE UINT64_MAX
+#define PL_COST_RANK(d, c) ((d) * 512u + (c)) /* orders costs of one state: touched follows from d, c */
+#define PL_GROW_UNKNOWN 0xFF
+#define PL_UNCHANGED 0xFFFFFFFFu /* a node_cost choice: the GPU keeps its current layout */
+
+struct pl_bits {
+	uint64_t w[PL_WORDS];
+};
+
+/* One valid layout of a model. */
+struct pl_layout {
+	struct pl_bits bits;
+	uint8_t count[MIG_MAX_PROFILES]; /* instances per profile */
+	uint8_t grow; /* memory slices of the largest profile that could still be added, or PL_GROW_UNKNOWN */
+};
+
+struct pl_model {
+	const struct mig_model *m;
+	unsigned n_layouts;
+	struct pl_layout *layouts;
+	int res[MIG_MAX_PROFILES]; /* resource number of each profile, -1 when no pending pod asks for it */
+	int shared;                /* layouts belong to an earlier model of the same geometry */
+};
+
+/* A reachable layout of a state, with what reaching it costs. */
+struct pl_option {
+	uint32_t layout;                /* index into pl_model.layouts */
+	uint8_t cap[MIG_MAX_PROFILES]; /* free instances per profile it offers (its instances minus used ones) */
+	uint64_t cost;                  /* PL_COST(destroyed free instances, touched 0/1, created instances) */
+};
+
+/* The last projection of a state's options (node.c): query (resources, demand) and its offers. */
+struct pl_projcache {
+	void *block; /* one allocation holding the arrays below */
+	unsigned k, n;
+	uint16_t *key; /* k resources, then k wanted counts */
+	uint16_t *vec; /* n offers of k counts */
+	uint64_t *cost;
+	uint16_t *opt;
+};
+
+struct pl_state {
+	unsigned model; /* index into pl_ctx.models */
+	struct pl_bits cur, used;
+	uint8_t used_count[MIG_MAX_PROFILES];
+	uint8_t room_slices, room_compute;    /* memory and compute slices not held by used instances */
+	uint8_t free_count[MIG_MAX_PROFILES]; /* free instances of the current layout, per profile */
+	uint8_t max_count[MIG_MAX_PROFILES];  /* most free instances of each profile any option offers */
+	int have_options;                     /* 0 not yet, 1 computed */
+	int have_max;                         /* max_count computed (pl_state_max) */
+	unsigned n_options;
+	struct pl_option *options; /* sorted by cost, then usefulness; Pareto-filtered */
+	struct pl_projcache pc;
+};
+
+struct pl_node {
+	unsigned first; /* first GPU in pl_ctx.gpu_state (GPUs of all nodes, flattened in input order) */
+	unsigned n_gpus;
+	unsigned cls;      /* nodes with the same cls have the same GPU states in the same order */
+	uint16_t *freecap; /* n_res: free instances of each resource in the current layouts */
+	uint16_t *load;    /* n_res: demand of the pods assigned so far */
+	uint16_t *maxcap;  /* n_res: most of each resource any layouts could offer; NULL until needed */
+	uint16_t *spare;   /* n_res: free instances the layouts chosen for load leave over (greedy only) */
+	unsigned *plan;    /* n_gpus: the option chosen for load per GPU, or PL_UNCHANGED (greedy only) */
+	uint64_t cost;     /* cost of serving load */
+	uint32_t version;  /* bumped whenever load changes */
+};
+
+struct pl_pod {
+	unsigned idx;   /* position in plan_input.pods */
+	unsigned level; /* 0 = highest priority */
+	unsigned sig;   /* pods with equal sig have equal demands */
+	unsigned n_dem;
+	uint16_t dem_res[PLAN_MAX_DEMANDS];
+	uint16_t dem_cnt[PLAN_MAX_DEMANDS];
+	int missing; /* index into demands of a resource no node's model offers, else -1 */
+};
+
+struct pl_ctx {
+	const struct plan_input *in;
+	struct plan_cache *cache; /* may be NULL */
+	unsigned n_res;
+	const char **res_name; /* n_res, pointing into the input */
+	unsigned n_models;
+	struct pl_model models[MIG_MAX_MODELS];
+	unsigned n_states;
+	struct pl_state *states;
+	unsigned n_gpus;
+	unsigned *gpu_state; /* per flattened GPU */
+	struct pl_node *nodes;
+	unsigned n_pods;
+	struct pl_pod *pods; /* in decision order: priority descending, then input order */
+	unsigned n_levels;
+	unsigned n_sigs;
+	int *assign; /* per decision-order pod: node, or -1 */
+	/* scratch for node_cost */
+	uint64_t *dp_a, *dp_b;      /* cost per DP state (all infeasible between calls) */
+	uint32_t *live_a, *live_b;  /* the states of dp_a / dp_b that are reachable */
+	uint16_t *rem_a, *rem_b;    /* ... and the demand each leaves uncovered, k per state */
+	size_t rem_cap;
+	uint32_t *dp_from;  /* materialisation only: per GPU and state, the predecessor state */
+	uint16_t *dp_opt;   /* ... and the option taken */
+	size_t dp_cap;      /* states the dp arrays hold */
+	size_t from_cap;
+	uint16_t *proj;     /* projected option capacities, k per offer */
+	uint64_t *proj_cost;
+	uint16_t *proj_opt;
+	size_t proj_cap, projn_cap;
+	uint16_t *tmp; /* n_res */
+	uint64_t work; /* node_cost evaluations, for budgets */
+};
+
+/* gpu.c */
+int pl_model_build(struct pl_model *pm, const struct mig_model *m, struct kerf_err *err);
+void pl_model_free(struct pl_model *pm);
+int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err);
+/* Fills s->max_count only: one pass over the model's layouts, much cheaper than the options. */
+void pl_state_max(struct pl_ctx *c, struct pl_state *s);
+void pl_bits_set(struct pl_bits *b, unsigned id);
+int pl_bits_has(const struct pl_bits *b, unsigned id);
+
+/* node.c */
+/* Cost of serving demand vector d (n_res entries) on node n, or PL_INFEASIBLE. When choice is not NULL
+ * it receives, per GPU of the node, the chosen option (index into its state's options, or PL_UNCHANGED
+ * when the current free instances cover d). -1 on ENOMEM. */
+int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost, unsigned *choice,
+		 struct kerf_err *err);
+
+/* search.c */
+int pl_greedy(struct pl_ctx *c, struct kerf_err *err);
+int pl_exact(struct pl_ctx *c, int *improved, struct kerf_err *err);
+
+#endif

@@ -1,0 +1,458 @@
+/*
+ * plan_json.c — the planner's input and output as JSON (jansson), for `kerf plan` and the controller.
+ *
+ * Parsing checks everything the planner relies on, so that a person gets one sentence naming the field
+ * ("nodes[2].gpus[0].instances[1].start: 6 is not a legal start for 2g.20gb (legal: 0, 2, 4)") instead
+ * of a plan built on bad data. Each level of the reader reports its field relative to itself and the
+ * caller adds its own part with kerf_err_path(), so paths are assembled in one direction only.
+ *
+ * "used" has no default: treating an instance in use as free could let a plan destroy it, so an input
+ * that does not say is rejected. "priority" defaults to 0, Kubernetes' priority for pods without a class.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "plan.h"
+
+/* ---- typed field access ---------------------------------------------------------------------------- */
+
+static const char *type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	default: return "null";
+	}
+}
+
+static json_t *field(const json_t *obj, const char *key, json_type type, int required, struct kerf_err *err)
+{
+	static const char *const want[] = {
+		[JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
+		[JSON_INTEGER] = "an integer", [JSON_TRUE] = "a boolean",
+	};
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL) {
+		if (required)
+			kerf_err_set(err, KERF_EINVAL, "%s: missing", key);
+		return NULL;
+	}
+	if (json_typeof(v) == type || (type == JSON_TRUE && json_is_boolean(v)))
+		return v;
+	kerf_err_set(err, KERF_EINVAL, "%s: expected %s, found %s", key, want[type], type_name(v));
+	return NULL;
+}
+
+static int get_string(const json_t *obj, const char *key, char *out, size_t outsz, struct kerf_err *err)
+{
+	json_t *v = field(obj, key, JSON_STRING, 1, err);
+	const char *s;
+
+	if (v == NULL)
+		return -1;
+	s = json_string_value(v);
+	if (s[0] == '\0')
+		return kerf_err_set(err, KERF_EINVAL, "%s: empty", key);
+	if (strlen(s) >= outsz)
+		return kerf_err_set(err, KERF_EINVAL, "%s: longer than %zu characters", key, outsz - 1);
+	snprintf(out, outsz, "%s", s);
+	return 0;
+}
+
+static int get_int(const json_t *obj, const char *key, long long lo, long long hi, int required, long long *out,
+		   struct kerf_err *err)
+{
+	json_t *v = field(obj, key, JSON_INTEGER, required, err);
+	long long x;
+
+	if (v == NULL)
+		return required || json_object_get(obj, key) != NULL ? -1 : 0;
+	x = json_integer_value(v);
+	if (x < lo || x > hi)
+		return kerf_err_set(err, KERF_EINVAL, "%s: %lld is not in %lld..%lld", key, x, lo, hi);
+	*out = x;
+	return 0;
+}
+
+/* ---- input --------------------------------------------------------------------------------------- */
+
+static int parse_instance(const json_t *v, const struct mig_model *m, struct mig_instance *inst, struct kerf_err *err)
+{
+	char name[MIG_NAME_MAX + 8];
+	long long start = 0;
+	json_t *used;
+	int p;
+
+	if (!json_is_object(v))
+		return kerf_err_set(err, KERF_EINVAL, "expected an object, found %s", type_name(v));
+	if (get_string(v, "profile", name, sizeof(name), err) != 0)
+		return -1;
+	p = mig_profile_by_name(m, name);
+	if (p < 0)
+		return kerf_err_set(err, KERF_EINVAL, "profile: \"%s\" is not a profile of %s (see `kerf models %s`)", name,
+				    m->name, m->name);
+	if (get_int(v, "start", 0, (long long)m->slots - 1, 1, &start, err) != 0)
+		return -1;
+	used = field(v, "used", JSON_TRUE, 1, err);
+	if (used == NULL)
+		return -1;
+	inst->profile = (uint8_t)p;
+	inst->start = (uint8_t)start;
+	inst->used = json_is_true(used);
+	return 0;
+}
+
+static int parse_gpu(const json_t *v, const struct mig_catalog *cat, struct plan_gpu *g, struct kerf_err *err)
+{
+	char model[MIG_MODEL_NAME_MAX];
+	long long index = 0;
+	json_t *insts;
+	size_t i;
+	json_t *it;
+
+	if (!json_is_object(v))
+		return kerf_err_set(err, KERF_EINVAL, "expected an object, found %s", type_name(v));
+	if (get_int(v, "index", 0, 4095, 1, &index, err) != 0)
+		return -1;
+	g->index = (unsigned)index;
+	if (get_string(v, "model", model, sizeof(model), err) != 0)
+		return -1;
+	g->model = mig_catalog_find(cat, model, err);
+	if (g->model == NULL)
+		return kerf_err_prefix(err, "model");
+	insts = field(v, "instances", JSON_ARRAY, 1, err);
+	if (insts == NULL)
+		return -1;
+	if (json_array_size(insts) > MIG_MAX_INSTANCES)
+		return kerf_err_set(err, KERF_EINVAL, "instances: %zu instances, more than any GPU holds",
+				    json_array_size(insts));
+	g->layout.n = 0;
+	json_array_foreach(insts, i, it) {
+		if (parse_instance(it, g->model, &g->layout.inst[i], err) != 0)
+			return kerf_err_path(err, "instances[%zu]", i);
+		g->layout.n++;
+	}
+	/* The layout rules' messages already start with "instances[k]" where they concern one instance. */
+	if (mig_layout_check(g->model, &g->layout, err) != 0)
+		return strncmp(err->msg, "instances[", 10) == 0 ? -1 : kerf_err_path(err, "instances");
+	for (unsigned a = 0; a < g->layout.n; a++)
+		for (unsigned b = 0; b < a; b++)
+			if (g->layout.inst[a].profile == g->layout.inst[b].profile &&
+			    g->layout.inst[a].start == g->layout.inst[b].start)
+				return kerf_err_set(err, KERF_EINVAL, "instances[%u]: same instance as instances[%u]", a, b);
+	return 0;
+}
+
+static int parse_node(const json_t *v, const struct mig_catalog *cat, struct plan_node *n, struct kerf_err *err)
+{
+	json_t *gpus, *it;
+	size_t i;
+
+	if (!json_is_object(v))
+		return kerf_err_set(err, KERF_EINVAL, "expected an object, found %s", type_name(v));
+	if (get_string(v, "name", n->name, sizeof(n->name), err) != 0)
+		return -1;
+	gpus = field(v, "gpus", JSON_ARRAY, 1, err);
+	if (gpus == NULL)
+		return -1;
+	n->gpus = calloc(json_array_size(gpus) + 1, sizeof(*n->gpus));
+	if (n->gpus == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	json_array_foreach(gpus, i, it) {
+		if (parse_gpu(it, cat, &n->gpus[i], err) != 0)
+			return kerf_err_path(err, "gpus[%zu]", i);
+		n->n_gpus++;
+		for (unsigned j = 0; j < i; j++)
+			if (n->gpus[j].index == n->gpus[i].index)
+				return kerf_err_set(err, KERF_EINVAL, "gpus[%zu].index: %u is also gpus[%u].index", i,
+						    n->gpus[i].index, j);
+	}
+	return 0;
+}
+
+/* A resource must name a profile of some model kerf knows; whether a node offers it is the plan's job. */
+static int known_resource(const struct mig_catalog *cat, const char *res)
+{
+	for (unsigned m = 0; m < cat->n_models; m++)
+		if (mig_profile_by_resource(&cat->models[m], res) >= 0)
+			return 1;
+	return 0;
+}
+
+static int parse_pod(const json_t *v, const struct mig_catalog *cat, struct plan_pod *p, struct kerf_err *err)
+{
+	long long prio = 0;
+	json_t *res, *cnt;
+	const char *key;
+
+	if (!json_is_object(v))
+		return kerf_err_set(err, KERF_EINVAL, "expected an object, found %s", type_name(v));
+	if (get_string(v, "name", p->name, sizeof(p->name), err) != 0)
+		return -1;
+	if (get_int(v, "priority", -2147483647LL - 1, 2147483647LL, 0, &prio, err) != 0)
+		return -1;
+	p->priority = (int)prio;
+	res = field(v, "resources", JSON_OBJECT, 1, err);
+	if (res == NULL)
+		return -1;
+	if (json_object_size(res) == 0)
+		return kerf_err_set(err, KERF_EINVAL, "resources: asks for no MIG resource");
+	if (json_object_size(res) > PLAN_MAX_DEMANDS)
+		return kerf_err_set(err, KERF_EINVAL, "resources: %zu resources, at most %d", json_object_size(res),
+				    PLAN_MAX_DEMANDS);
+	json_object_foreach(res, key, cnt) {
+		struct plan_demand *d = &p->demands[p->n_demands];
+
+		if (!mig_is_resource(key))
+			return kerf_err_set(err, KERF_EINVAL,
+					    "resources[\"%s\"]: not a MIG resource (kerf plans %s<profile> resources only)", key,
+					    MIG_RESOURCE_PREFIX);
+		if (strlen(key) >= sizeof(d->resource))
+			return kerf_err_set(err, KERF_EINVAL, "resources[\"%.40s...\"]: name too long", key);
+		if (!known_resource(cat, key))
+			return kerf_err_set(err, KERF_EINVAL,
+					    "resources[\"%s\"]: no GPU model kerf knows has profile %s (see `kerf models`)", key,
+					    key + strlen(MIG_RESOURCE_PREFIX));
+		if (!json_is_integer(cnt))
+			return kerf_err_set(err, KERF_EINVAL, "resources[\"%s\"]: expected an integer count, found %s", key,
+					    type_name(cnt));
+		if (json_integer_value(cnt) < 1 || json_integer_value(cnt) > 1000)
+			return kerf_err_set(err, KERF_EINVAL, "resources[\"%s\"]: count %lld is not in 1..1000", key,
+					    (long long)json_integer_value(cnt));
+		snprintf(d->resource, sizeof(d->resource), "%s", key);
+		d->count = (unsigned)json_integer_value(cnt);
+		p->n_demands++;
+	}
+	return 0;
+}
+
+/* Names must be unique: the plan refers to nodes and pods by name. Sorting keeps this O(n log n). */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int check_unique(const char *what, size_t n, const char *(*name)(const struct plan_input *, size_t),
+			const struct plan_input *in, struct kerf_err *err)
+{
+	const char **v = malloc((n + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		v[i] = name(in, i);
+	qsort(v, n, sizeof(*v), cmp_str);
+	for (size_t i = 1; i < n; i++) {
+		if (strcmp(v[i], v[i - 1]) == 0) {
+			size_t a = SIZE_MAX, b = SIZE_MAX;
+
+			for (size_t k = 0; k < n; k++)
+				if (strcmp(name(in, k), v[i]) == 0) {
+					if (a == SIZE_MAX)
+						a = k;
+					else if (b == SIZE_MAX)
+						b = k;
+				}
+			kerf_err_set(err, KERF_EINVAL, "%s[%zu].name: \"%s\" is also %s[%zu].name", what, b, v[i], what, a);
+			free(v);
+			return -1;
+		}
+	}
+	free(v);
+	return 0;
+}
+
+static const char *node_name(const struct plan_input *in, size_t i)
+{
+	return in->nodes[i].name;
+}
+
+static const char *pod_name(const struct plan_input *in, size_t i)
+{
+	return in->pods[i].name;
+}
+
+static int parse_root(const json_t *root, const struct mig_catalog *cat, struct plan_input *in, struct kerf_err *err)
+{
+	json_t *nodes, *pods, *it;
+	size_t i;
+
+	if (!json_is_object(root))
+		return kerf_err_set(err, KERF_EINVAL, "the input must be a JSON object with \"nodes\" and \"pending\", found %s",
+				    type_name(root));
+	nodes = field(root, "nodes", JSON_ARRAY, 1, err);
+	if (nodes == NULL)
+		return -1;
+	pods = field(root, "pending", JSON_ARRAY, 1, err);
+	if (pods == NULL)
+		return -1;
+	in->nodes = calloc(json_array_size(nodes) + 1, sizeof(*in->nodes));
+	in->pods = calloc(json_array_size(pods) + 1, sizeof(*in->pods));
+	if (in->nodes == NULL || in->pods == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	json_array_foreach(nodes, i, it) {
+		in->n_nodes++;
+		if (parse_node(it, cat, &in->nodes[i], err) != 0)
+			return kerf_err_path(err, "nodes[%zu]", i);
+	}
+	json_array_foreach(pods, i, it) {
+		if (parse_pod(it, cat, &in->pods[i], err) != 0)
+			return kerf_err_path(err, "pending[%zu]", i);
+		in->n_pods++;
+	}
+	if (check_unique("nodes", in->n_nodes, node_name, in, err) != 0)
+		return -1;
+	return check_unique("pending", in->n_pods, pod_name, in, err);
+}
+
+int plan_input_parse(const char *text, size_t len, const struct mig_catalog *cat, struct plan_input *in,
+		     struct kerf_err *err)
+{
+	json_error_t jerr;
+	json_t *root;
+	int rc;
+
+	memset(in, 0, sizeof(*in));
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL)
+		return kerf_err_set(err, KERF_EINVAL, "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+	rc = parse_root(root, cat, in, err);
+	json_decref(root);
+	if (rc != 0)
+		plan_input_free(in);
+	return rc;
+}
+
+void plan_input_free(struct plan_input *in)
+{
+	for (unsigned i = 0; in->nodes != NULL && i < in->n_nodes; i++)
+		free(in->nodes[i].gpus);
+	free(in->nodes);
+	free(in->pods);
+	memset(in, 0, sizeof(*in));
+}
+
+/* ---- output -------------------------------------------------------------------------------------- */
+
+/* Every json_* constructor below may return NULL on ENOMEM; the _new setters accept NULL and fail, and
+ * one check of the final dump catches it, so the building code can read straight through. */
+static json_t *layout_json(const struct mig_model *m, const struct mig_layout *l, int with_used)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < l->n; i++) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "profile", json_string(m->profiles[l->inst[i].profile].name));
+		json_object_set_new(o, "start", json_integer(l->inst[i].start));
+		if (with_used)
+			json_object_set_new(o, "used", json_boolean(l->inst[i].used));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *nodes_json(const struct plan_input *in, const struct plan_output *out)
+{
+	json_t *nodes = json_array(), *node = NULL, *gpus = NULL;
+	unsigned last = (unsigned)-1;
+
+	for (unsigned i = 0; i < out->n_changes; i++) {
+		const struct plan_change *ch = &out->changes[i];
+		const struct plan_gpu *g = &in->nodes[ch->node].gpus[ch->gpu];
+		json_t *gj = json_object();
+
+		if (ch->node != last) {
+			node = json_object();
+			gpus = json_array();
+			json_object_set_new(node, "name", json_string(in->nodes[ch->node].name));
+			json_object_set_new(node, "gpus", gpus);
+			json_array_append_new(nodes, node);
+			last = ch->node;
+		}
+		json_object_set_new(gj, "index", json_integer(g->index));
+		json_object_set_new(gj, "model", json_string(g->model->name));
+		json_object_set_new(gj, "instances", layout_json(g->model, &ch->layout, 1));
+		json_object_set_new(gj, "destroyed", json_integer(ch->destroyed));
+		json_object_set_new(gj, "created", json_integer(ch->created));
+		json_array_append_new(gpus, gj);
+	}
+	return nodes;
+}
+
+static json_t *assignments_json(const struct plan_input *in, const struct plan_output *out)
+{
+	json_t *arr = json_array();
+
+	for (unsigned i = 0; i < out->n_assignments; i++) {
+		const struct plan_assignment *a = &out->assignments[i];
+		const struct plan_node *n = &in->nodes[a->node];
+		json_t *o = json_object(), *insts = json_array();
+
+		json_object_set_new(o, "pod", json_string(in->pods[a->pod].name));
+		json_object_set_new(o, "node", json_string(n->name));
+		for (unsigned b = 0; b < a->n_bindings; b++) {
+			const struct plan_binding *bd = &a->bindings[b];
+			json_t *bo = json_object();
+
+			json_object_set_new(bo, "gpu", json_integer(n->gpus[bd->gpu].index));
+			json_object_set_new(bo, "profile", json_string(n->gpus[bd->gpu].model->profiles[bd->profile].name));
+			json_object_set_new(bo, "start", json_integer(bd->start));
+			json_array_append_new(insts, bo);
+		}
+		json_object_set_new(o, "instances", insts);
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+char *plan_output_json(const struct plan_input *in, const struct plan_output *out, struct kerf_err *err)
+{
+	json_t *root = json_object(), *unplaced = json_array(), *summary = json_object();
+	char *text = NULL, *res = NULL;
+	size_t len;
+
+	for (unsigned i = 0; i < out->n_unplaced; i++) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "pod", json_string(in->pods[out->unplaced[i].pod].name));
+		json_object_set_new(o, "reason", json_string(out->unplaced[i].reason));
+		json_array_append_new(unplaced, o);
+	}
+	json_object_set_new(summary, "placed", json_integer(out->n_assignments));
+	json_object_set_new(summary, "unplaced", json_integer(out->n_unplaced));
+	json_object_set_new(summary, "destroyed", json_integer(out->destroyed));
+	json_object_set_new(summary, "created", json_integer(out->created));
+	json_object_set_new(summary, "gpus_touched", json_integer(out->gpus_touched));
+	json_object_set_new(root, "nodes", nodes_json(in, out));
+	json_object_set_new(root, "assignments", assignments_json(in, out));
+	json_object_set_new(root, "unplaced", unplaced);
+	json_object_set_new(root, "summary", summary);
+	if (root != NULL)
+		text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (text == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "out of memory writing the plan as JSON");
+		return NULL;
+	}
+	len = strlen(text);
+	res = malloc(len + 2);
+	if (res != NULL) {
+		memcpy(res, text, len);
+		res[len] = '\n';
+		res[len + 1] = '\0';
+	} else {
+		kerf_err_set(err, KERF_ENOMEM, "out of memory writing the plan as JSON");
+	}
+	free(text);
+	return res;
+}

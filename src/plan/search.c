@@ -1,0 +1,666 @@
+/*
+ * search.c — which pod goes to which node: a greedy pass, then (when the instance is small) an exact
+ * branch and bound that starts from the greedy answer.
+ *
+ * Both work on the pods in decision order (priority descending, then input order) and on node loads
+ * (the summed demand of the pods given to a node); whether a load fits, and at what cost, is
+ * pl_node_cost()'s exact answer. Nothing here picks layouts: that is decided once per node at the end.
+ *
+ * Greedy: each pod goes to the node where it adds the least cost (destroyed, touched, created), the
+ * first such node on ties; a pod that fits on no node is left out. Costs per (node, demand shape) are
+ * cached until the node's load changes, so a pass over 1,000 nodes is mostly array reads.
+ *
+ * Exact: depth-first over pods, each either given to a node or left out, maximising the placed counts
+ * per priority level lexicographically, then minimising the total cost. Pruning, each sound:
+ *   - bound: the counts so far plus every remaining pod cannot beat the best found;
+ *   - equal pods (same priority, same demands) are interchangeable: a later one never goes to an
+ *     earlier node than its twin, and is left out when its twin was;
+ *   - equal nodes (same GPU states) with equal loads are interchangeable: only the first is tried;
+ *   - a (pod, loads) state reached again with no better counts than before is not searched again.
+ * Phase 1 settles the counts; phase 2 then looks for a cheaper assignment with the same counts, within
+ * a budget (docs/planner.md).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define EXACT_BUDGET_COUNTS 100000u
+#define EXACT_BUDGET_COST 30000u
+#define CACHE_MAX_ENTRIES (1u << 22)
+
+/* ---- a small open-addressing map from fixed-length uint16 keys to fixed-length values ---------------- */
+
+struct map {
+	size_t klen, vlen; /* in uint16 / uint64 units */
+	size_t cap, n;
+	uint16_t *keys;
+	uint64_t *vals;
+	uint8_t *live;
+};
+
+static uint64_t hash16(const uint16_t *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= k[i];
+		h *= 1099511628211ull;
+	}
+	return h ^ (h >> 29);
+}
+
+static int map_init(struct map *m, size_t klen, size_t vlen)
+{
+	memset(m, 0, sizeof(*m));
+	m->klen = klen;
+	m->vlen = vlen;
+	m->cap = 1024;
+	m->keys = malloc(m->cap * klen * sizeof(uint16_t));
+	m->vals = malloc(m->cap * vlen * sizeof(uint64_t));
+	m->live = calloc(m->cap, 1);
+	return m->keys && m->vals && m->live ? 0 : -1;
+}
+
+static void map_free(struct map *m)
+{
+	free(m->keys);
+	free(m->vals);
+	free(m->live);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Finds key; returns its value slot, creating it (with *fresh = 1) if absent; NULL on ENOMEM. */
+static uint64_t *map_get(struct map *m, const uint16_t *key, int *fresh);
+
+static int map_grow(struct map *m)
+{
+	struct map big = *m;
+
+	big.cap = m->cap * 2;
+	big.n = 0;
+	big.keys = malloc(big.cap * m->klen * sizeof(uint16_t));
+	big.vals = malloc(big.cap * m->vlen * sizeof(uint64_t));
+	big.live = calloc(big.cap, 1);
+	if (!big.keys || !big.vals || !big.live) {
+		free(big.keys);
+		free(big.vals);
+		free(big.live);
+		return -1;
+	}
+	for (size_t i = 0; i < m->cap; i++) {
+		int fresh;
+		uint64_t *v;
+
+		if (!m->live[i])
+			continue;
+		v = map_get(&big, &m->keys[i * m->klen], &fresh);
+		memcpy(v, &m->vals[i * m->vlen], m->vlen * sizeof(uint64_t));
+	}
+	map_free(m);
+	*m = big;
+	return 0;
+}
+
+static uint64_t *map_get(struct map *m, const uint16_t *key, int *fresh)
+{
+	size_t i;
+
+	if (m->n * 2 >= m->cap && map_grow(m) != 0)
+		return NULL;
+	i = (size_t)(hash16(key, m->klen) & (m->cap - 1));
+	while (m->live[i]) {
+		if (memcmp(&m->keys[i * m->klen], key, m->klen * sizeof(uint16_t)) == 0) {
+			*fresh = 0;
+			return &m->vals[i * m->vlen];
+		}
+		i = (i + 1) & (m->cap - 1);
+	}
+	m->live[i] = 1;
+	memcpy(&m->keys[i * m->klen], key, m->klen * sizeof(uint16_t));
+	m->n++;
+	*fresh = 1;
+	return &m->vals[i * m->vlen];
+}
+
+/* ---- shared helpers ------------------------------------------------------------------------------ */
+
+static void add_demand(uint16_t *v, const struct pl_pod *p, int sign)
+{
+	for (unsigned j = 0; j < p->n_dem; j++)
+		v[p->dem_res[j]] = (uint16_t)(v[p->dem_res[j]] + sign * p->dem_cnt[j]);
+}
+
+/*
+ * The cheapest way to make room for pod p on node n by changing the layout chosen for one GPU only,
+ * keeping the others as chosen: GPU g must then offer what the others leave uncovered, i.e.
+ * need[r] = dem[r] - spare[r] + (what g's chosen layout offers of r). Options are sorted by cost, so the
+ * first that covers need is g's cheapest. This is the move a person would make and costs one pass over
+ * the options instead of the node DP; it may miss a cheaper change of two GPUs at once, and then only
+ * costs the greedy pass a little quality (the exact search, on small inputs, does not use it).
+ * Sets *cost to the node's new cost, or PL_INFEASIBLE when no single GPU can do it.
+ */
+static int one_gpu_recut(struct pl_ctx *c, unsigned n, const struct pl_pod *p, uint64_t *cost, unsigned *move_gpu,
+			 unsigned *move_opt, struct kerf_err *err)
+{
+	const struct pl_node *nd = &c->nodes[n];
+	uint64_t best = PL_INFEASIBLE;
+
+	for (unsigned g = 0; g < nd->n_gpus; g++) {
+		struct pl_state *s = &c->states[c->gpu_state[nd->first + g]];
+		const struct pl_model *pm = &c->models[s->model];
+		int need[MIG_MAX_PROFILES] = { 0 };
+		const uint8_t *now;
+		uint64_t now_cost;
+		unsigned j;
+
+		if (pl_state_options(c, s, err) != 0)
+			return -1;
+		now = nd->plan[g] == PL_UNCHANGED ? s->free_count : s->options[nd->plan[g]].cap;
+		now_cost = nd->plan[g] == PL_UNCHANGED ? 0 : s->options[nd->plan[g]].cost;
+		for (j = 0; j < p->n_dem; j++) {
+			unsigned q;
+
+			for (q = 0; q < pm->m->n_profiles && pm->res[q] != (int)p->dem_res[j]; q++)
+				;
+			if (q == pm->m->n_profiles && p->dem_cnt[j] > nd->spare[p->dem_res[j]])
+				break; /* g cannot offer this resource and the others do not have enough */
+		}
+		if (j < p->n_dem)
+			continue;
+		for (unsigned q = 0; q < pm->m->n_profiles; q++) {
+			int r = pm->res[q];
+
+			if (r < 0)
+				continue;
+			need[q] = (int)now[q] - (int)nd->spare[r];
+			for (j = 0; j < p->n_dem; j++)
+				if (p->dem_res[j] == r)
+					need[q] += p->dem_cnt[j];
+		}
+		for (unsigned o = 0; o < s->n_options; o++) {
+			const struct pl_option *op = &s->options[o];
+			unsigned q;
+
+			if (nd->cost - now_cost + op->cost >= best)
+				break; /* sorted by cost: nothing later is cheaper */
+			for (q = 0; q < pm->m->n_profiles && (int)op->cap[q] >= need[q]; q++)
+				;
+			if (q == pm->m->n_profiles) {
+				best = nd->cost - now_cost + op->cost;
+				*move_gpu = g;
+				*move_opt = o;
+				break;
+			}
+		}
+	}
+	*cost = best;
+	return 0;
+}
+
+/* Cost of node n serving its load plus pod p, or PL_INFEASIBLE: from the cheap moves, and when they fail
+ * and exact is set, from the node DP. */
+static int cost_with(struct pl_ctx *c, unsigned n, const struct pl_pod *p, int exact, uint64_t *cost,
+		     struct kerf_err *err)
+{
+	const struct pl_node *nd = &c->nodes[n];
+	unsigned j, move_gpu, move_opt;
+
+	/* The layouts already chosen for the node's load have enough instances left over: same cost, and no
+	 * cheaper one exists because cost only grows with demand. */
+	for (j = 0; j < p->n_dem && p->dem_cnt[j] <= nd->spare[p->dem_res[j]]; j++)
+		;
+	if (j == p->n_dem) {
+		*cost = nd->cost;
+		return 0;
+	}
+	if (one_gpu_recut(c, n, p, cost, &move_gpu, &move_opt, err) != 0)
+		return -1;
+	if (*cost != PL_INFEASIBLE || !exact)
+		return 0;
+	memcpy(c->tmp, nd->load, c->n_res * sizeof(uint16_t));
+	add_demand(c->tmp, p, 1);
+	return pl_node_cost(c, n, c->tmp, cost, NULL, err);
+}
+
+static void recompute_spare(struct pl_ctx *c, struct pl_node *nd)
+{
+	memset(nd->spare, 0, c->n_res * sizeof(uint16_t));
+	for (unsigned g = 0; g < nd->n_gpus; g++) {
+		const struct pl_state *s = &c->states[c->gpu_state[nd->first + g]];
+		const struct pl_model *pm = &c->models[s->model];
+
+		for (unsigned p = 0; p < pm->m->n_profiles; p++) {
+			unsigned have = nd->plan[g] == PL_UNCHANGED ? s->free_count[p] : s->options[nd->plan[g]].cap[p];
+
+			if (pm->res[p] >= 0)
+				nd->spare[pm->res[p]] = (uint16_t)(nd->spare[pm->res[p]] + have);
+		}
+	}
+	for (unsigned r = 0; r < c->n_res; r++)
+		nd->spare[r] = (uint16_t)(nd->spare[r] - nd->load[r]);
+}
+
+/*
+ * Gives pod i to node n, whose cost with it the scan found to be `cost`, and updates the node's chosen
+ * layouts (plan), cost and spare instances, as cheaply as the scan's answer allows: unchanged when spare
+ * instances cover the pod, one GPU's option when a one-GPU re-cut does it at that cost, else the node DP.
+ * The layouts output at the end come from the DP in any case (plan.c).
+ */
+static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigned *choice, struct kerf_err *err)
+{
+	struct pl_node *nd = &c->nodes[n];
+	const struct pl_pod *p = &c->pods[i];
+	unsigned j, move_gpu = 0, move_opt = 0;
+	uint64_t check;
+
+	for (j = 0; j < p->n_dem && p->dem_cnt[j] <= nd->spare[p->dem_res[j]]; j++)
+		;
+	if (j < p->n_dem && one_gpu_recut(c, n, p, &check, &move_gpu, &move_opt, err) != 0)
+		return -1;
+	add_demand(nd->load, p, 1);
+	nd->version++;
+	c->assign[i] = (int)n;
+	if (j == p->n_dem) {
+		for (j = 0; j < p->n_dem; j++)
+			nd->spare[p->dem_res[j]] = (uint16_t)(nd->spare[p->dem_res[j]] - p->dem_cnt[j]);
+		return 0;
+	}
+	if (check != PL_INFEASIBLE && check <= cost) {
+		nd->plan[move_gpu] = move_opt;
+		nd->cost = check;
+		recompute_spare(c, nd);
+		return 0;
+	}
+	if (pl_node_cost(c, n, nd->load, &check, choice, err) != 0)
+		return -1;
+	if (check == PL_INFEASIBLE) {
+		/* Only when the load outgrows the DP's state limit (node.c): leave the pod out rather than
+		 * plan what cannot be checked. */
+		add_demand(nd->load, p, -1);
+		c->assign[i] = -1;
+		return 0;
+	}
+	nd->cost = check;
+	memcpy(nd->plan, choice, nd->n_gpus * sizeof(unsigned));
+	recompute_spare(c, nd);
+	return 0;
+}
+
+/* ---- greedy -------------------------------------------------------------------------------------- */
+
+struct cache_entry {
+	uint32_t version; /* node version the cost was computed for, +1 (0 = empty) */
+	uint8_t exact;    /* cost is the DP's (or a feasible estimate), not "no cheap move" */
+	uint64_t cost;
+};
+
+int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
+{
+	size_t n_nodes = c->in->n_nodes;
+	struct cache_entry *cache = NULL;
+	unsigned *choice = NULL, *cursor = NULL, max_gpus = 1;
+	int rc = -1;
+
+	for (unsigned n = 0; n < n_nodes; n++) {
+		max_gpus = c->nodes[n].n_gpus > max_gpus ? c->nodes[n].n_gpus : max_gpus;
+		memcpy(c->nodes[n].spare, c->nodes[n].freecap, c->n_res * sizeof(uint16_t));
+		for (unsigned g = 0; g < c->nodes[n].n_gpus; g++)
+			c->nodes[n].plan[g] = PL_UNCHANGED;
+	}
+	choice = malloc(max_gpus * sizeof(unsigned));
+	cursor = calloc(c->n_sigs + 1, sizeof(unsigned));
+	if (choice == NULL || cursor == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (n_nodes * c->n_sigs <= CACHE_MAX_ENTRIES)
+		cache = calloc(n_nodes * c->n_sigs + 1, sizeof(*cache));
+	for (unsigned i = 0; i < c->n_pods; i++) {
+		const struct pl_pod *p = &c->pods[i];
+		uint64_t best_delta = PL_INFEASIBLE, best_cost = 0;
+		int best = -1;
+
+		c->assign[i] = -1;
+		if (p->missing >= 0)
+			continue;
+		/* Next fit: the scan starts where the last pod of this shape went, so that the nodes filled
+		 * before are not visited again by every pod (ties between nodes are broken by this order).
+		 * Pass 0 tries the cheap moves (spare instances, re-cutting one GPU); only if no node can take
+		 * the pod that way does pass 1 run the node DP, which can re-cut several GPUs at once. */
+		for (int exact = 0; exact < 2 && best < 0; exact++) {
+			for (unsigned step = 0, n = cursor[p->sig]; step < n_nodes; step++, n = n + 1 == n_nodes ? 0 : n + 1) {
+				struct cache_entry *ce = cache ? &cache[(size_t)n * c->n_sigs + p->sig] : NULL;
+				uint64_t cost, delta;
+
+				if (ce != NULL && ce->version == c->nodes[n].version + 1 && (ce->exact || !exact)) {
+					cost = ce->cost;
+				} else {
+					if (cost_with(c, n, p, exact, &cost, err) != 0)
+						goto out;
+					if (ce != NULL) {
+						ce->version = c->nodes[n].version + 1;
+						ce->cost = cost;
+						ce->exact = (uint8_t)(exact || cost != PL_INFEASIBLE);
+					}
+				}
+				if (cost == PL_INFEASIBLE)
+					continue;
+				/* A node's cost after cheap moves is an upper bound; the DP may find less. */
+				delta = cost > c->nodes[n].cost ? cost - c->nodes[n].cost : 0;
+				if (delta < best_delta) {
+					best_delta = delta;
+					best_cost = cost;
+					best = (int)n;
+				}
+				/* Nothing destroyed and at most one more GPU touched: no node can do much better. */
+				if (PL_COST_D(delta) == 0 && PL_COST_T(delta) <= (delta != 0))
+					break;
+			}
+		}
+		if (best < 0)
+			continue;
+		cursor[p->sig] = (unsigned)best;
+		if (give(c, i, (unsigned)best, best_cost, choice, err) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(cache);
+	free(choice);
+	free(cursor);
+	return rc;
+}
+
+/* ---- exact --------------------------------------------------------------------------------------- */
+
+struct bb {
+	struct pl_ctx *c;
+	unsigned n_nodes, n_res, n_levels;
+	int *cur, *best;           /* per pod: node or -1 */
+	unsigned *cnt, *best_cnt;  /* placed per level */
+	unsigned *left;            /* per pod i: pods of i's level at positions >= i */
+	unsigned *total;           /* pods per level */
+	int *twin;                 /* per pod: the previous pod with equal level and demands, or -1 */
+	uint64_t cur_cost, best_cost;
+	uint64_t steps, budget;
+	int phase;
+	int exhausted;
+	struct map costs;  /* (node, load) -> cost */
+	struct map seen;   /* (pod, every load) -> best counts prefix, packed */
+	uint16_t *key;
+	uint16_t *load_before; /* per depth, to undo */
+	struct kerf_err *err;
+	int failed;
+};
+
+/* lexicographic comparison of count vectors */
+static int cmp_counts(const unsigned *a, const unsigned *b, unsigned n)
+{
+	for (unsigned l = 0; l < n; l++)
+		if (a[l] != b[l])
+			return a[l] < b[l] ? -1 : 1;
+	return 0;
+}
+
+static int node_cost_memo(struct bb *b, unsigned n, const struct pl_pod *p, uint64_t *cost)
+{
+	struct pl_node *nd = &b->c->nodes[n];
+	uint64_t *slot;
+	int fresh;
+
+	b->key[0] = (uint16_t)n;
+	memcpy(&b->key[1], nd->load, b->n_res * sizeof(uint16_t));
+	add_demand(&b->key[1], p, 1);
+	slot = map_get(&b->costs, b->key, &fresh);
+	if (slot == NULL)
+		return kerf_err_set(b->err, KERF_ENOMEM, "out of memory in the exact search");
+	if (fresh && pl_node_cost(b->c, n, &b->key[1], slot, NULL, b->err) != 0)
+		return -1;
+	*cost = *slot;
+	return 0;
+}
+
+/* True if the search below (i, loads) was already done from counts at least as good. */
+static int seen_before(struct bb *b, unsigned i)
+{
+	struct pl_ctx *c = b->c;
+	size_t klen = 1 + (size_t)b->n_nodes * b->n_res;
+	uint64_t *slot;
+	uint64_t packed = 0;
+	int fresh;
+
+	if (b->n_levels > 4)
+		return 0; /* counts no longer pack into one word; the other prunings still apply */
+	b->key[0] = (uint16_t)i;
+	for (unsigned n = 0; n < b->n_nodes; n++)
+		memcpy(&b->key[1 + (size_t)n * b->n_res], c->nodes[n].load, b->n_res * sizeof(uint16_t));
+	/* What the twin rule lets the remaining pods do is part of the state too. */
+	for (unsigned j = 0; j < c->n_pods; j++)
+		b->key[klen + j] = (uint16_t)(j >= i && b->twin[j] >= 0 && (unsigned)b->twin[j] < i ? b->cur[b->twin[j]] + 2 : 0);
+	for (unsigned l = 0; l < b->n_levels; l++)
+		packed = (packed << 16) | b->cnt[l];
+	slot = map_get(&b->seen, b->key, &fresh);
+	if (slot == NULL) {
+		b->failed = kerf_err_set(b->err, KERF_ENOMEM, "out of memory in the exact search");
+		return 1;
+	}
+	if (!fresh && *slot >= packed)
+		return 1;
+	*slot = packed;
+	return 0;
+}
+
+static int same_load(const struct bb *b, unsigned x, unsigned y)
+{
+	return memcmp(b->c->nodes[x].load, b->c->nodes[y].load, b->n_res * sizeof(uint16_t)) == 0;
+}
+
+static int pruned(struct bb *b, unsigned i)
+{
+	unsigned lv = b->c->pods[i].level;
+	unsigned ub[64];
+
+	if (b->phase == 2 && b->cur_cost >= b->best_cost)
+		return 1;
+	for (unsigned l = 0; l < b->n_levels; l++)
+		ub[l] = l < lv ? b->cnt[l] : l == lv ? b->cnt[l] + b->left[i] : b->total[l];
+	if (b->phase == 1)
+		return cmp_counts(ub, b->best_cnt, b->n_levels) <= 0;
+	return cmp_counts(ub, b->best_cnt, b->n_levels) < 0;
+}
+
+static void record(struct bb *b)
+{
+	int better;
+
+	if (b->phase == 1)
+		better = cmp_counts(b->cnt, b->best_cnt, b->n_levels) > 0;
+	else
+		better = cmp_counts(b->cnt, b->best_cnt, b->n_levels) == 0 && b->cur_cost < b->best_cost;
+	if (!better)
+		return;
+	memcpy(b->best, b->cur, b->c->n_pods * sizeof(int));
+	memcpy(b->best_cnt, b->cnt, b->n_levels * sizeof(unsigned));
+	b->best_cost = b->cur_cost;
+}
+
+static void dfs(struct bb *b, unsigned i)
+{
+	struct pl_ctx *c = b->c;
+	const struct pl_pod *p;
+	unsigned from = 0;
+
+	if (b->failed || b->exhausted)
+		return;
+	if (++b->steps > b->budget) {
+		b->exhausted = 1;
+		return;
+	}
+	if (i == c->n_pods) {
+		record(b);
+		return;
+	}
+	if (b->n_levels <= 64 && pruned(b, i))
+		return;
+	if (b->phase == 1 && seen_before(b, i))
+		return;
+	p = &c->pods[i];
+	if (p->missing < 0 && !(b->twin[i] >= 0 && b->cur[b->twin[i]] < 0)) {
+		if (b->twin[i] >= 0)
+			from = (unsigned)b->cur[b->twin[i]];
+		for (unsigned n = from; n < b->n_nodes && !b->failed; n++) {
+			struct pl_node *nd = &c->nodes[n];
+			uint64_t cost = 0, old = nd->cost;
+			unsigned m;
+
+			for (m = 0; m < n; m++)
+				if (c->nodes[m].cls == nd->cls && same_load(b, m, n))
+					break;
+			if (m < n && m >= from)
+				continue;
+			if (node_cost_memo(b, n, p, &cost) != 0) {
+				b->failed = -1;
+				return;
+			}
+			if (cost == PL_INFEASIBLE)
+				continue;
+			add_demand(nd->load, p, 1);
+			nd->cost = cost;
+			b->cur_cost += cost - old;
+			b->cur[i] = (int)n;
+			b->cnt[p->level]++;
+			dfs(b, i + 1);
+			b->cnt[p->level]--;
+			b->cur[i] = -1;
+			b->cur_cost -= cost - old;
+			nd->cost = old;
+			add_demand(nd->load, p, -1);
+		}
+	}
+	b->cur[i] = -1;
+	dfs(b, i + 1);
+}
+
+static int bb_init(struct bb *b, struct pl_ctx *c, struct kerf_err *err)
+{
+	unsigned np = c->n_pods;
+
+	memset(b, 0, sizeof(*b));
+	b->c = c;
+	b->err = err;
+	b->n_nodes = c->in->n_nodes;
+	b->n_res = c->n_res;
+	b->n_levels = c->n_levels;
+	b->cur = malloc((np + 1) * sizeof(int));
+	b->best = malloc((np + 1) * sizeof(int));
+	b->cnt = calloc(c->n_levels + 1, sizeof(unsigned));
+	b->best_cnt = calloc(c->n_levels + 1, sizeof(unsigned));
+	b->total = calloc(c->n_levels + 1, sizeof(unsigned));
+	b->left = calloc(np + 1, sizeof(unsigned));
+	b->twin = malloc((np + 1) * sizeof(int));
+	b->key = calloc(2 + (size_t)b->n_nodes * b->n_res + b->n_res + np, sizeof(uint16_t));
+	if (!b->cur || !b->best || !b->cnt || !b->best_cnt || !b->total || !b->left || !b->twin || !b->key ||
+	    map_init(&b->costs, 1 + b->n_res, 1) != 0 || map_init(&b->seen, 1 + (size_t)b->n_nodes * b->n_res + np, 1) != 0)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory in the exact search");
+	for (unsigned i = np; i-- > 0;) {
+		b->total[c->pods[i].level]++;
+		b->left[i] = 1 + (i + 1 < np && c->pods[i + 1].level == c->pods[i].level ? b->left[i + 1] : 0);
+	}
+	for (unsigned i = 0; i < np; i++) {
+		b->twin[i] = -1;
+		for (unsigned j = i; j-- > 0 && c->pods[j].level == c->pods[i].level;)
+			if (c->pods[j].sig == c->pods[i].sig) {
+				b->twin[i] = (int)j;
+				break;
+			}
+		b->cur[i] = -1;
+	}
+	return 0;
+}
+
+static void bb_free(struct bb *b)
+{
+	free(b->cur);
+	free(b->best);
+	free(b->cnt);
+	free(b->best_cnt);
+	free(b->total);
+	free(b->left);
+	free(b->twin);
+	free(b->key);
+	map_free(&b->costs);
+	map_free(&b->seen);
+}
+
+static void clear_loads(struct pl_ctx *c)
+{
+	for (unsigned n = 0; n < c->in->n_nodes; n++) {
+		memset(c->nodes[n].load, 0, c->n_res * sizeof(uint16_t));
+		c->nodes[n].cost = 0;
+		c->nodes[n].version++;
+	}
+}
+
+int pl_exact(struct pl_ctx *c, int *complete, struct kerf_err *err)
+{
+	struct bb b;
+	int rc = -1;
+
+	*complete = 0;
+	if (bb_init(&b, c, err) != 0)
+		goto out;
+	/* The greedy answer is the first incumbent. */
+	memcpy(b.best, c->assign, c->n_pods * sizeof(int));
+	for (unsigned i = 0; i < c->n_pods; i++)
+		if (c->assign[i] >= 0)
+			b.best_cnt[c->pods[i].level]++;
+	for (unsigned n = 0; n < c->in->n_nodes; n++)
+		b.best_cost += c->nodes[n].cost;
+	clear_loads(c);
+
+	b.phase = 1;
+	b.budget = EXACT_BUDGET_COUNTS;
+	dfs(&b, 0);
+	if (b.failed)
+		goto out;
+	*complete = !b.exhausted;
+	if (b.exhausted)
+		goto adopt;
+	/* The greedy cost may belong to fewer placed pods: phase 2 starts from the phase 1 answer's cost. */
+	b.best_cost = 0;
+	{
+		/* recompute the cost of b.best */
+		for (unsigned i = 0; i < c->n_pods; i++)
+			if (b.best[i] >= 0)
+				add_demand(c->nodes[b.best[i]].load, &c->pods[i], 1);
+		for (unsigned n = 0; n < c->in->n_nodes; n++) {
+			uint64_t cost;
+
+			if (pl_node_cost(c, n, c->nodes[n].load, &cost, NULL, err) != 0)
+				goto out;
+			b.best_cost += cost;
+		}
+		clear_loads(c);
+	}
+	b.phase = 2;
+	b.steps = 0;
+	b.budget = EXACT_BUDGET_COST;
+	dfs(&b, 0);
+	if (b.failed)
+		goto out;
+adopt:
+	clear_loads(c);
+	for (unsigned i = 0; i < c->n_pods; i++) {
+		c->assign[i] = b.best[i];
+		if (b.best[i] >= 0)
+			add_demand(c->nodes[b.best[i]].load, &c->pods[i], 1);
+	}
+	for (unsigned n = 0; n < c->in->n_nodes; n++)
+		if (pl_node_cost(c, n, c->nodes[n].load, &c->nodes[n].cost, NULL, err) != 0)
+			goto out;
+	rc = 0;
+out:
+	bb_free(&b);
+	return rc;
+}

@@ -1,0 +1,443 @@
+/*
+ * test_plan.c — the planner and its JSON form, as a specification: hand-made clusters with known best
+ * plans (the README's story among them), the reasons given for pods left out, and the errors for bad input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "plan.h"
+
+struct run {
+	struct plan_input in;
+	struct plan_output out;
+};
+
+static void plan_json(const char *json, struct run *r)
+{
+	struct kerf_err err = { 0 };
+
+	memset(r, 0, sizeof(*r));
+	if (plan_input_parse(json, strlen(json), mig_catalog_builtin(), &r->in, &err) != 0)
+		fail_msg("input rejected: %s", err.msg);
+	if (plan_run(&r->in, &r->out, &err) != 0)
+		fail_msg("plan_run failed: %s", err.msg);
+}
+
+static void run_free(struct run *r)
+{
+	plan_output_free(&r->out);
+	plan_input_free(&r->in);
+}
+
+static const struct plan_assignment *assignment_of(const struct run *r, const char *pod)
+{
+	for (unsigned i = 0; i < r->out.n_assignments; i++)
+		if (strcmp(r->in.pods[r->out.assignments[i].pod].name, pod) == 0)
+			return &r->out.assignments[i];
+	return NULL;
+}
+
+static const char *reason_of(const struct run *r, const char *pod)
+{
+	for (unsigned i = 0; i < r->out.n_unplaced; i++)
+		if (strcmp(r->in.pods[r->out.unplaced[i].pod].name, pod) == 0)
+			return r->out.unplaced[i].reason;
+	return NULL;
+}
+
+static void assert_layout(const struct run *r, unsigned change, const char *text)
+{
+	const struct plan_change *ch = &r->out.changes[change];
+	const struct mig_model *m = r->in.nodes[ch->node].gpus[ch->gpu].model;
+	char got[256];
+
+	mig_layout_format(m, &ch->layout, got, sizeof(got));
+	assert_string_equal(got, text);
+}
+
+#define H100 "\"NVIDIA H100 80GB HBM3\""
+#define INST(p, s, u) "{\"profile\": \"" p "\", \"start\": " #s ", \"used\": " #u "}"
+#define POD(name, prio, res) "{\"name\": \"" name "\", \"priority\": " #prio ", \"resources\": {" res "}}"
+#define RES(p, n) "\"nvidia.com/mig-" p "\": " #n
+
+/* ---- the per-model tables ------------------------------------------------------------------------ */
+
+/* Every subset of non-overlapping placements that mig_layout_check() accepts, counted independently. */
+static unsigned brute(const struct mig_model *m, struct mig_layout *l, unsigned from, const unsigned *ids, unsigned n)
+{
+	unsigned count = mig_layout_check(m, l, NULL) == 0;
+
+	for (unsigned k = from; k < n; k++) {
+		const struct mig_profile *p = &m->profiles[PL_PROFILE(ids[k])];
+
+		if (l->n == MIG_MAX_INSTANCES ||
+		    (mig_layout_occupied(m, l) & mig_profile_mask(p, PL_START(ids[k]))) != 0)
+			continue;
+		l->inst[l->n].profile = (uint8_t)PL_PROFILE(ids[k]);
+		l->inst[l->n].start = (uint8_t)PL_START(ids[k]);
+		l->inst[l->n].used = false;
+		l->n++;
+		count += brute(m, l, k + 1, ids, n);
+		l->n--;
+	}
+	return count;
+}
+
+static void test_every_valid_layout_of_every_model_is_enumerated(void **state)
+{
+	const struct mig_catalog *cat = mig_catalog_builtin();
+
+	(void)state;
+	for (unsigned i = 0; i < cat->n_models; i++) {
+		const struct mig_model *m = &cat->models[i];
+		struct pl_model pm;
+		struct mig_layout l = { 0 };
+		unsigned ids[MIG_MAX_PROFILES * MIG_MAX_STARTS], n = 0;
+		struct kerf_err err;
+
+		for (unsigned p = 0; p < m->n_profiles; p++)
+			for (unsigned s = 0; s < m->profiles[p].n_starts; s++)
+				ids[n++] = PL_ID(p, m->profiles[p].starts[s]);
+		assert_int_equal(pl_model_build(&pm, m, &err), 0);
+		assert_int_equal(pm.n_layouts, brute(m, &l, 0, ids, n));
+		for (unsigned k = 0; k < pm.n_layouts; k++) {
+			struct mig_layout x = { 0 };
+
+			for (unsigned id = 0; id < PL_WORDS * 64; id++)
+				if (pl_bits_has(&pm.layouts[k].bits, id)) {
+					x.inst[x.n].profile = (uint8_t)PL_PROFILE(id);
+					x.inst[x.n++].start = (uint8_t)PL_START(id);
+				}
+			assert_int_equal(mig_layout_check(m, &x, NULL), 0);
+		}
+		pl_model_free(&pm);
+	}
+}
+
+/* ---- hand-made clusters -------------------------------------------------------------------------- */
+
+/* The README: an H100 cut 4g.40gb + 3 x 1g.10gb, two in use; a 2g.20gb pod fits only once the two
+ * free 1g.10gb beside each other are re-cut. */
+static void test_story_recuts_two_free_slices_into_the_missing_profile(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"node-a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("4g.40gb", 0, true) "," INST("1g.10gb", 4, false) "," INST("1g.10gb", 5, false) ","
+		  INST("1g.10gb", 6, true) "]}]}],"
+		  "\"pending\": [" POD("team-a/train-7", 0, RES("2g.20gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_assignments, 1);
+	assert_int_equal(r.out.n_unplaced, 0);
+	assert_int_equal(r.out.n_changes, 1);
+	assert_layout(&r, 0, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+	assert_true(r.out.changes[0].layout.inst[0].used);
+	assert_false(r.out.changes[0].layout.inst[1].used);
+	assert_true(r.out.changes[0].layout.inst[2].used);
+	assert_int_equal(r.out.destroyed, 2);
+	assert_int_equal(r.out.created, 1);
+	assert_int_equal(r.out.assignments[0].n_bindings, 1);
+	assert_int_equal(r.out.assignments[0].bindings[0].start, 4);
+	run_free(&r);
+}
+
+static void test_existing_free_instance_is_used_before_any_recut(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": []}]},"
+		  "{\"name\": \"b\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("3g.40gb", 0, true) "," INST("2g.20gb", 4, false) "]}]}],"
+		  "\"pending\": [" POD("p", 0, RES("2g.20gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_changes, 0);
+	assert_non_null(assignment_of(&r, "p"));
+	assert_string_equal(r.in.nodes[assignment_of(&r, "p")->node].name, "b");
+	run_free(&r);
+}
+
+static void test_recut_prefers_the_gpu_that_destroys_nothing(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("4g.40gb", 0, true) "," INST("1g.10gb", 4, false) "," INST("1g.10gb", 5, false) "]},"
+		  "{\"index\": 1, \"model\": " H100 ", \"instances\": [" INST("4g.40gb", 0, true) "]}]}],"
+		  "\"pending\": [" POD("p", 0, RES("2g.20gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_changes, 1);
+	assert_int_equal(r.out.changes[0].gpu, 1);
+	assert_int_equal(r.out.destroyed, 0);
+	assert_int_equal(r.out.gpus_touched, 1);
+	run_free(&r);
+}
+
+static void test_used_instances_are_never_destroyed_even_to_place_a_pod(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("1g.10gb", 3, true) "]}]}],"
+		  "\"pending\": [" POD("p", 0, RES("7g.80gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_assignments, 0);
+	assert_int_equal(r.out.n_changes, 0);
+	assert_string_equal(reason_of(&r, "p"),
+			    "needs 1 x nvidia.com/mig-7g.80gb on one node; the most any node can offer is 0 (instances in use "
+			    "leave no room for it)");
+	run_free(&r);
+}
+
+static void test_higher_priority_wins_the_last_slot_even_when_listed_later(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("4g.40gb", 0, true) "," INST("2g.20gb", 4, true) "]}]}],"
+		  "\"pending\": [" POD("low", 0, RES("1g.10gb", 1)) "," POD("high", 10, RES("1g.20gb", 1)) "]}", &r);
+	assert_non_null(assignment_of(&r, "high"));
+	assert_null(assignment_of(&r, "low"));
+	assert_non_null(strstr(reason_of(&r, "low"), "equal or higher priority"));
+	run_free(&r);
+}
+
+/* Priority is lexicographic: one pod at the top level beats any number below it. */
+static void test_one_high_priority_pod_beats_two_lower_ones(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("4g.40gb", 0, true) "]}]}],"
+		  "\"pending\": [" POD("l1", 0, RES("2g.20gb", 1)) "," POD("l2", 0, RES("1g.10gb", 1)) ","
+		  POD("h", 5, RES("3g.40gb", 1)) "]}", &r);
+	assert_non_null(assignment_of(&r, "h"));
+	assert_int_equal(r.out.n_assignments, 1);
+	run_free(&r);
+}
+
+/* Greedy would give the 3g.40gb-capable node to the first pod; the exact search moves it. */
+static void test_search_places_more_pods_than_first_fit(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"big\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("4g.40gb", 0, true) "]}]},"
+		  "{\"name\": \"small\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("4g.40gb", 0, true) "," INST("2g.20gb", 4, true) "]}]}],"
+		  "\"pending\": [" POD("any", 0, RES("1g.10gb", 1)) "," POD("wide", 0, RES("3g.40gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_assignments, 2);
+	assert_string_equal(r.in.nodes[assignment_of(&r, "wide")->node].name, "big");
+	assert_string_equal(r.in.nodes[assignment_of(&r, "any")->node].name, "small");
+	run_free(&r);
+}
+
+static void test_pod_with_several_instances_spans_gpus_of_one_node(void **state)
+{
+	struct run r;
+	const struct plan_assignment *a;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("3g.40gb", 0, true) "," INST("3g.40gb", 4, false) "]},"
+		  "{\"index\": 1, \"model\": " H100 ", \"instances\": [" INST("3g.40gb", 0, false) ","
+		  INST("3g.40gb", 4, true) "]}]}],"
+		  "\"pending\": [" POD("p", 0, RES("3g.40gb", 2)) "]}", &r);
+	a = assignment_of(&r, "p");
+	assert_non_null(a);
+	assert_int_equal(a->n_bindings, 2);
+	assert_int_not_equal(a->bindings[0].gpu, a->bindings[1].gpu);
+	assert_int_equal(r.out.n_changes, 0);
+	run_free(&r);
+}
+
+static void test_pod_needing_more_than_any_node_says_how_much_is_possible(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("3g.40gb", 0, true) "]}]}],"
+		  "\"pending\": [" POD("p", 0, RES("3g.40gb", 2)) "]}", &r);
+	assert_string_equal(reason_of(&r, "p"),
+			    "needs 2 x nvidia.com/mig-3g.40gb on one node; the most any node can offer is 1");
+	run_free(&r);
+}
+
+static void test_pod_for_a_model_the_cluster_lacks_names_the_profile(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": []}]}],"
+		  "\"pending\": [" POD("p", 0, RES("7g.141gb", 1)) "]}", &r);
+	assert_string_equal(reason_of(&r, "p"), "no node has a GPU model with profile 7g.141gb");
+	run_free(&r);
+}
+
+static void test_two_profiles_that_never_fit_together_are_explained(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": []}]}],"
+		  "\"pending\": [" POD("p", 0, RES("4g.40gb", 1) "," RES("3g.40gb", 2)) "]}", &r);
+	assert_non_null(strstr(reason_of(&r, "p"), "no node can offer all of it at once"));
+	run_free(&r);
+}
+
+static void test_new_instances_fill_one_gpu_rather_than_touching_two(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": []},"
+		  "{\"index\": 1, \"model\": " H100 ", \"instances\": []}]}],"
+		  "\"pending\": [" POD("p", 0, RES("2g.20gb", 1)) "," POD("q", 0, RES("2g.20gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_assignments, 2);
+	assert_int_equal(r.out.gpus_touched, 1);
+	run_free(&r);
+}
+
+static void test_plan_rejects_an_illegal_current_layout_with_its_path(void **state)
+{
+	const struct mig_model *m = mig_catalog_find(mig_catalog_builtin(), "H100-80GB-SXM", NULL);
+	struct plan_gpu g = { .index = 0, .model = m };
+	struct plan_node n = { .name = "a", .n_gpus = 1, .gpus = &g };
+	struct plan_input in = { .n_nodes = 1, .nodes = &n };
+	struct plan_output out;
+	struct kerf_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(mig_layout_parse(m, "3g.40gb@0,1g.10gb@2", &g.layout, NULL), 0);
+	assert_int_equal(plan_run(&in, &out, &err), -1);
+	assert_non_null(strstr(err.msg, "nodes[0].gpus[0].instances[0]"));
+	assert_non_null(strstr(err.msg, "overlap"));
+}
+
+static void test_output_json_is_stable_and_complete(void **state)
+{
+	struct run r;
+	struct kerf_err err;
+	char *a, *b;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"node-a\", \"gpus\": [{\"index\": 3, \"model\": " H100 ", \"instances\": ["
+		  INST("3g.40gb", 4, true) "," INST("1g.10gb", 0, false) "]}]}],"
+		  "\"pending\": [" POD("team-a/train-7", 0, RES("2g.20gb", 1)) "," POD("team-b/infer-3", 0,
+		  RES("7g.141gb", 1)) "]}", &r);
+	a = plan_output_json(&r.in, &r.out, &err);
+	b = plan_output_json(&r.in, &r.out, &err);
+	assert_non_null(a);
+	assert_string_equal(a, b);
+	assert_non_null(strstr(a, "\"assignments\""));
+	assert_non_null(strstr(a, "\"pod\": \"team-a/train-7\""));
+	assert_non_null(strstr(a, "\"index\": 3"));
+	assert_non_null(strstr(a, "\"reason\": \"no node has a GPU model with profile 7g.141gb\""));
+	free(a);
+	free(b);
+	run_free(&r);
+}
+
+/* ---- bad input ----------------------------------------------------------------------------------- */
+
+static void expect_error(const char *json, const char *fragment)
+{
+	struct plan_input in;
+	struct kerf_err err = { 0 };
+
+	if (plan_input_parse(json, strlen(json), mig_catalog_builtin(), &in, &err) == 0) {
+		plan_input_free(&in);
+		fail_msg("accepted: %s", json);
+	}
+	if (strstr(err.msg, fragment) == NULL)
+		fail_msg("error \"%s\" does not contain \"%s\"", err.msg, fragment);
+}
+
+#define NODE1(insts) "{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": [" insts "]}]}], \"pending\": []}"
+#define PODS(pods) "{\"nodes\": [], \"pending\": [" pods "]}"
+
+static void test_bad_input_names_the_field_by_path(void **state)
+{
+	(void)state;
+	expect_error("{\"nodes\": [", "line 1, column");
+	expect_error("{\"nodes\": []}", "pending: missing");
+	expect_error("[]", "must be a JSON object");
+	expect_error("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": \"GTX 1080\", \"instances\": []}]}],"
+		     " \"pending\": []}",
+		     "nodes[0].gpus[0].model: unknown GPU model \"GTX 1080\"");
+	expect_error(NODE1(INST("1g.10gb", 0, false) "," INST("5g.50gb", 2, false)),
+		     "nodes[0].gpus[0].instances[1].profile: \"5g.50gb\" is not a profile of H100-80GB-SXM");
+	expect_error(NODE1(INST("2g.20gb", 6, true)),
+		     "nodes[0].gpus[0].instances[0].start: 6 is not a legal start for 2g.20gb (legal: 0, 2, 4)");
+	expect_error(NODE1(INST("4g.40gb", 0, true) "," INST("2g.20gb", 2, true)),
+		     "nodes[0].gpus[0].instances[0] (4g.40gb@0) and instances[1] (2g.20gb@2) overlap");
+	expect_error(NODE1(INST("1g.10gb", 9, true)), "nodes[0].gpus[0].instances[0].start: 9 is not in 0..7");
+	expect_error(NODE1("{\"profile\": \"1g.10gb\", \"start\": 0}"), "nodes[0].gpus[0].instances[0].used: missing");
+	expect_error(NODE1("{\"profile\": \"1g.10gb\", \"start\": \"0\", \"used\": true}"),
+		     "nodes[0].gpus[0].instances[0].start: expected an integer, found a string");
+	expect_error("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": []},"
+		     "{\"index\": 0, \"model\": " H100 ", \"instances\": []}]}], \"pending\": []}",
+		     "nodes[0].gpus[1].index: 0 is also gpus[0].index");
+	expect_error("{\"nodes\": [{\"name\": \"a\", \"gpus\": []}, {\"name\": \"a\", \"gpus\": []}], \"pending\": []}",
+		     "nodes[1].name: \"a\" is also nodes[0].name");
+	expect_error("{\"nodes\": [{\"gpus\": []}], \"pending\": []}", "nodes[0].name: missing");
+	expect_error(PODS(POD("p", 0, RES("2g.20gb", -1))), "pending[0].resources[\"nvidia.com/mig-2g.20gb\"]: count -1");
+	expect_error(PODS(POD("p", 0, RES("2g.20gb", 0))), "pending[0].resources[\"nvidia.com/mig-2g.20gb\"]: count 0");
+	expect_error(PODS(POD("p", 0, "\"nvidia.com/gpu\": 1")), "pending[0].resources[\"nvidia.com/gpu\"]: not a MIG resource");
+	expect_error(PODS(POD("p", 0, RES("9g.99gb", 1))), "no GPU model kerf knows has profile 9g.99gb");
+	expect_error(PODS(POD("p", 0, "")), "pending[0].resources: asks for no MIG resource");
+	expect_error(PODS("{\"name\": \"p\", \"priority\": 1.5, \"resources\": {" RES("2g.20gb", 1) "}}"),
+		     "pending[0].priority: expected an integer");
+	expect_error(PODS(POD("p", 0, RES("2g.20gb", 1)) "," POD("p", 0, RES("2g.20gb", 1))),
+		     "pending[1].name: \"p\" is also pending[0].name");
+}
+
+static void test_extra_fields_are_ignored(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_json("{\"kind\": \"x\", \"nodes\": [{\"name\": \"a\", \"zone\": 1, \"gpus\": [{\"index\": 0, \"uuid\": \"GPU-1\", "
+		  "\"model\": " H100 ", \"instances\": [{\"profile\": \"7g.80gb\", \"start\": 0, \"used\": false, "
+		  "\"uuid\": \"MIG-1\"}]}]}], \"pending\": [{\"name\": \"p\", \"ns\": \"x\", \"resources\": {"
+		  RES("7g.80gb", 1) "}}]}", &r);
+	assert_int_equal(r.out.n_assignments, 1);
+	assert_int_equal(r.in.pods[0].priority, 0);
+	run_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_valid_layout_of_every_model_is_enumerated),
+		cmocka_unit_test(test_story_recuts_two_free_slices_into_the_missing_profile),
+		cmocka_unit_test(test_existing_free_instance_is_used_before_any_recut),
+		cmocka_unit_test(test_recut_prefers_the_gpu_that_destroys_nothing),
+		cmocka_unit_test(test_used_instances_are_never_destroyed_even_to_place_a_pod),
+		cmocka_unit_test(test_higher_priority_wins_the_last_slot_even_when_listed_later),
+		cmocka_unit_test(test_one_high_priority_pod_beats_two_lower_ones),
+		cmocka_unit_test(test_search_places_more_pods_than_first_fit),
+		cmocka_unit_test(test_pod_with_several_instances_spans_gpus_of_one_node),
+		cmocka_unit_test(test_pod_needing_more_than_any_node_says_how_much_is_possible),
+		cmocka_unit_test(test_pod_for_a_model_the_cluster_lacks_names_the_profile),
+		cmocka_unit_test(test_two_profiles_that_never_fit_together_are_explained),
+		cmocka_unit_test(test_new_instances_fill_one_gpu_rather_than_touching_two),
+		cmocka_unit_test(test_plan_rejects_an_illegal_current_layout_with_its_path),
+		cmocka_unit_test(test_output_json_is_stable_and_complete),
+		cmocka_unit_test(test_bad_input_names_the_field_by_path),
+		cmocka_unit_test(test_extra_fields_are_ignored),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

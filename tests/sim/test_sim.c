@@ -1,0 +1,521 @@
+/*
+ * test_sim.c — the simulator's accounting, as a specification.
+ *
+ * Most cases are hand-made workloads on one or two GPUs whose every metric can be worked out on paper; the
+ * comment above each states the arithmetic. The property tests at the end run generated workloads (their
+ * seeds are printed) and check what must hold for any workload: no policy but the repack bound ever
+ * disturbs a running pod, every pod is either placed or counted as never placed, runs repeat exactly.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sim.h"
+
+struct run {
+	struct sim_cluster c;
+	struct sim_workload w;
+	struct sim_result r;
+};
+
+static void load(struct run *x, const char *cluster, const char *csv)
+{
+	struct kerf_err err;
+	FILE *f;
+
+	memset(x, 0, sizeof(*x));
+	if (sim_cluster_parse(mig_catalog_builtin(), cluster, &x->c, &err) != 0)
+		fail_msg("cluster: %s", err.msg);
+	f = fmemopen((void *)csv, strlen(csv), "r");
+	assert_non_null(f);
+	if (sim_workload_read_csv(f, "test.csv", &x->c, &x->w, &err) != 0)
+		fail_msg("trace: %s", err.msg);
+	fclose(f);
+}
+
+/* Runs csv on cluster under policy with the given debounce window and reconfiguration time. */
+static void run(struct run *x, const char *cluster, const char *csv, const char *policy, double batch, double reconfig)
+{
+	struct sim_policy p;
+	struct sim_options o;
+	struct kerf_err err;
+
+	load(x, cluster, csv);
+	if (sim_policy_parse(policy, &p, &err) != 0)
+		fail_msg("policy: %s", err.msg);
+	sim_options_default(&o);
+	o.batch_s = batch;
+	o.reconfig_s = reconfig;
+	if (sim_run(&x->c, &x->w, &p, &o, &x->r, &err) != 0)
+		fail_msg("sim_run: %s", err.msg);
+}
+
+static void done(struct run *x)
+{
+	sim_result_free(&x->r);
+	sim_workload_free(&x->w);
+}
+
+static const struct sim_class *cls(const struct sim_result *r, const char *profile)
+{
+	for (unsigned i = 0; i < r->n_classes; i++)
+		if (strcmp(r->classes[i].profile, profile) == 0)
+			return &r->classes[i];
+	fail_msg("no class %s", profile);
+	return NULL;
+}
+
+#define H100 "1x1xH100-80GB-SXM"
+
+/* --quick (the valgrind run) keeps one seed of the property tests: valgrind is there for memory errors,
+ * which one seed exercises as well as three. */
+static uint64_t n_seeds = 3;
+
+/* ---- accounting on hand-made workloads ----------------------------------------------------------------- */
+
+/* Four 7g pods at t=0, 10 s each, one 7g instance: they run one after another and wait 0, 10, 20, 30 s.
+ * Nearest rank: p50 = 2nd of 4 = 10, p95 = p99 = 4th = 30; mean 15. */
+static void test_pending_percentiles_are_nearest_rank_over_placed_pods(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100, "0,10,7g.80gb\n0,10,7g.80gb\n0,10,7g.80gb\n0,10,7g.80gb\n", "static:all-7g", 2, 0);
+	assert_int_equal(x.r.placed, 4);
+	assert_int_equal(x.r.never_placed, 0);
+	assert_true(x.r.p50 == 10 && x.r.p95 == 30 && x.r.p99 == 30 && x.r.mean == 15);
+	assert_int_equal(x.r.n_waits, 4);
+	assert_true(x.r.waits[0] == 0 && x.r.waits[1] == 10 && x.r.waits[2] == 20 && x.r.waits[3] == 30);
+	assert_int_equal(x.r.created, 0); /* the static layout is there from the start */
+	assert_int_equal(x.r.destroyed, 0);
+	assert_int_equal(x.r.disturbed, 0);
+	assert_int_equal(x.r.blocked_while_free, 0); /* while they wait, every slice is held */
+	assert_true(x.r.end == 40);
+	done(&x);
+}
+
+/* all-1g: pods hold 1 slice over [0,10] and [0,5]; the last arrival is at 10. Compute: 15 slice-seconds over
+ * 10 s × 7 slices; memory: 15 over 10 s × 8 slices. */
+static void test_utilisation_is_time_weighted_until_the_last_arrival(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100, "0,10,1g.10gb\n0,5,1g.10gb\n10,1,1g.10gb\n", "static:all-1g", 2, 0);
+	assert_float_equal(x.r.util_compute, 15.0 / 70.0, 1e-12);
+	assert_float_equal(x.r.util_memory, 15.0 / 80.0, 1e-12);
+	assert_true(x.r.last_arrival == 10);
+	done(&x);
+}
+
+/* all-1g has no 2g: the 2g pod never runs, although 7 slices stood free: blocked while free, once. */
+static void test_static_layout_never_places_a_missing_profile_and_counts_it_blocked_while_free(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100, "0,10,2g.20gb\n0,10,1g.10gb\n", "static:all-1g", 2, 0);
+	assert_int_equal(x.r.placed, 1);
+	assert_int_equal(x.r.never_placed, 1);
+	assert_int_equal(cls(&x.r, "2g.20gb")->placed, 0);
+	assert_int_equal(cls(&x.r, "2g.20gb")->pods, 1);
+	assert_int_equal(cls(&x.r, "1g.10gb")->placed, 1);
+	assert_int_equal(x.r.blocked_while_free, 1);
+	done(&x);
+}
+
+/* A high-priority pod that arrives last runs first: 7g pods at 0 (prio 0), 1 (prio 0), 2 (prio 100), 10 s
+ * each. Order: 0 at 0, the prio-100 one at 10 (waited 8), the other at 20 (waited 19). */
+static void test_higher_priority_pods_are_placed_first(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100, "0,10,7g.80gb,0\n1,10,7g.80gb,0\n2,10,7g.80gb,100\n", "static:all-7g", 2, 0);
+	assert_true(x.r.waits[0] == 0 && x.r.waits[1] == 8 && x.r.waits[2] == 19);
+	done(&x);
+}
+
+/* First-fit puts the 1g at slice 0, where the only legal 4g start is: the 4g waits from 1 to 100 although 7
+ * slices are free (blocked while free), then gets a new instance. Each pod's instance is created for it and
+ * destroyed when it leaves: 2 created, 2 destroyed, 1.0 each per placed pod. */
+static void test_first_fit_creates_at_allocation_and_destroys_on_release(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100, "0,100,1g.10gb\n1,100,4g.40gb\n", "first-fit", 2, 0);
+	assert_int_equal(x.r.placed, 2);
+	assert_true(cls(&x.r, "4g.40gb")->p50 == 99);
+	assert_int_equal(x.r.created, 2);
+	assert_int_equal(x.r.destroyed, 2);
+	assert_float_equal(x.r.created_per_pod, 1.0, 0);
+	assert_float_equal(x.r.destroyed_per_pod, 1.0, 0);
+	assert_int_equal(x.r.blocked_while_free, 1);
+	assert_int_equal(x.r.disturbed, 0);
+	done(&x);
+}
+
+/* The reconfiguration time is part of the wait: with 2 s to create an instance, first-fit's first pod waits 2 s. */
+static void test_instance_creation_time_counts_as_pending(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100, "0,100,1g.10gb\n", "first-fit", 2, 2);
+	assert_true(x.r.p50 == 2);
+	assert_true(x.r.end == 102);
+	done(&x);
+}
+
+/* The repack bound moves the running 1g off slice 0 to make room for the 4g at once: one running pod
+ * disturbed, instances 1g@0, 1g@4, 4g@0 created and the old 1g@0 destroyed, nobody waits. */
+static void test_repack_moves_running_pods_and_counts_them_disturbed(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100, "0,100,1g.10gb\n1,100,4g.40gb\n", "repack", 2, 0);
+	assert_int_equal(x.r.placed, 2);
+	assert_true(x.r.p99 == 0);
+	assert_int_equal(x.r.disturbed, 1);
+	assert_int_equal(x.r.created, 3);
+	assert_int_equal(x.r.destroyed, 1);
+	assert_int_equal(x.r.blocked_while_free, 0);
+	done(&x);
+}
+
+/* nos acts when its debounce window ends: a lone 3g arriving at 0 runs at 5 with a 5 s window. */
+static void test_nos_plans_when_the_batch_window_ends(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100, "0,10,3g.40gb\n", "nos", 5, 0);
+	assert_int_equal(x.r.placed, 1);
+	assert_true(x.r.p50 == 5);
+	assert_true(x.r.created >= 1);
+	assert_int_equal(x.r.failed_creates, 0);
+	assert_int_equal(x.r.disturbed, 0);
+	done(&x);
+}
+
+/* nos counts profiles, not placements. Seven 1g pods get 1g@6..0 (created from the top, bound in order);
+ * the pods on slices 5, 3 and 1 leave at 11. A 2g arriving at 20 lacks an instance; the geometry nos picks
+ * holds a 2g beside the four used 1g by count, but every 2g start (0, 2, 4) is under a used 1g, so the
+ * creation fails and the 2g waits until the used 1g leave at 101. */
+static void test_nos_geometry_blind_to_placements_fails_to_create(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100,
+	    "0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n"
+	    "20,10,2g.20gb\n",
+	    "nos", 1, 0);
+	assert_true(x.r.failed_creates >= 1);
+	assert_int_equal(x.r.placed, 8);
+	assert_true(cls(&x.r, "2g.20gb")->p50 > 80);
+	assert_int_equal(x.r.disturbed, 0);
+	assert_int_equal(x.r.blocked_while_free, 1);
+	done(&x);
+}
+
+#ifdef KERF_SIM_HAVE_PLAN
+/* kerf re-cuts a free instance: the 7g made for the first pod stands free when two 1g pods come; the plan
+ * destroys it and makes two 1g. Each pod waits one 1 s window. Two plans, 3 created, 1 destroyed. */
+static void test_kerf_recuts_free_slices_without_disturbing(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100, "0,10,7g.80gb\n20,10,1g.10gb\n20,10,1g.10gb\n", "kerf", 1, 0);
+	assert_int_equal(x.r.placed, 3);
+	assert_true(x.r.p99 == 1);
+	assert_int_equal(x.r.plans, 2);
+	assert_int_equal(x.r.created, 3);
+	assert_int_equal(x.r.destroyed, 1);
+	assert_int_equal(x.r.disturbed, 0);
+	done(&x);
+}
+
+/* The used 3g stays where it is while kerf re-cuts the rest around it. */
+static void test_kerf_keeps_used_instances_while_replanning(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100, "0,100,3g.40gb\n0,10,4g.40gb\n20,50,2g.20gb\n20,50,1g.10gb\n20,50,1g.10gb\n", "kerf", 1, 0);
+	assert_int_equal(x.r.placed, 5);
+	assert_int_equal(x.r.disturbed, 0);
+	assert_true(x.r.p99 <= 1);
+	done(&x);
+}
+#endif
+
+/* ---- inputs -------------------------------------------------------------------------------------------- */
+
+static void assert_static(const char *model, const char *name, const char *want)
+{
+	struct kerf_err err;
+	const struct mig_model *m = mig_catalog_find(mig_catalog_builtin(), model, &err);
+	struct mig_layout l;
+	char got[256];
+
+	assert_non_null(m);
+	if (sim_static_layout(m, name, &l, &err) != 0)
+		fail_msg("%s %s: %s", model, name, err.msg);
+	mig_layout_format(m, &l, got, sizeof(got));
+	if (strcmp(got, want) != 0)
+		fail_msg("%s %s: got %s, want %s", model, name, got, want);
+}
+
+/* The GPU Operator's stock configurations (mig-parted config-default.yaml), placed as the driver does. */
+static void test_static_layouts_match_the_gpu_operator_configs(void **state)
+{
+	struct kerf_err err;
+	struct mig_layout l;
+
+	(void)state;
+	assert_static("H100-80GB-SXM", "all-balanced", "1g.10gb@0,1g.10gb@1,2g.20gb@2,3g.40gb@4");
+	assert_static("H100-80GB-SXM", "all-1g",
+		      "1g.10gb@0,1g.10gb@1,1g.10gb@2,1g.10gb@3,1g.10gb@4,1g.10gb@5,1g.10gb@6");
+	assert_static("H100-80GB-SXM", "all-2g", "2g.20gb@0,2g.20gb@2,2g.20gb@4");
+	assert_static("H100-80GB-SXM", "all-3g", "3g.40gb@0,3g.40gb@4");
+	assert_static("H100-80GB-SXM", "all-7g", "7g.80gb@0");
+	assert_static("A30-24GB", "all-balanced", "1g.6gb@0,1g.6gb@1,2g.12gb@2");
+	assert_static("H100-80GB-SXM", "3g.40gb@4, 4g.40gb@0", "4g.40gb@0,3g.40gb@4");
+	assert_int_equal(sim_static_layout(mig_catalog_find(mig_catalog_builtin(), "A30-24GB", NULL), "all-7g", &l, &err),
+			 -1);
+	assert_non_null(strstr(err.msg, "no plain 7g profile"));
+	assert_int_equal(sim_static_layout(mig_catalog_find(mig_catalog_builtin(), "H100-80GB-SXM", NULL), "4g.40gb@4", &l,
+					   &err),
+			 -1);
+}
+
+static void test_memory_need_maps_to_the_smallest_profile_that_holds_it(void **state)
+{
+	const struct mig_model *m = mig_catalog_find(mig_catalog_builtin(), "H100-80GB-SXM", NULL);
+
+	(void)state;
+	assert_string_equal(m->profiles[sim_profile_for_memory(m, 9.5)].name, "1g.10gb");
+	assert_string_equal(m->profiles[sim_profile_for_memory(m, 10)].name, "1g.10gb");
+	assert_string_equal(m->profiles[sim_profile_for_memory(m, 15)].name, "1g.20gb"); /* 2 slices, 1 compute */
+	assert_string_equal(m->profiles[sim_profile_for_memory(m, 21)].name, "3g.40gb"); /* 4 slices, before 4g */
+	assert_string_equal(m->profiles[sim_profile_for_memory(m, 80)].name, "7g.80gb");
+	assert_int_equal(sim_profile_for_memory(m, 81), -1);
+}
+
+static void test_trace_maps_memory_skips_comments_and_sorts_stably(void **state)
+{
+	struct run x;
+
+	(void)state;
+	load(&x, H100, "arrival_s,duration_s,demand,priority\n5,1,15gb,0\n# a comment\n\n1,2,2g.20gb,3\n1,3,9.5GB # inline\n");
+	assert_int_equal(x.w.n, 3);
+	assert_true(x.w.pods[0].arrival == 1 && x.w.pods[0].duration == 2 && x.w.pods[0].priority == 3);
+	assert_string_equal(x.w.pods[0].profile, "2g.20gb");
+	assert_true(x.w.pods[1].arrival == 1 && x.w.pods[1].duration == 3);
+	assert_string_equal(x.w.pods[1].profile, "1g.10gb");
+	assert_string_equal(x.w.pods[2].profile, "1g.20gb");
+	done(&x);
+}
+
+static void assert_trace_error(const char *csv, const char *want)
+{
+	struct sim_cluster c;
+	struct sim_workload w;
+	struct kerf_err err;
+	FILE *f = fmemopen((void *)csv, strlen(csv), "r");
+
+	assert_int_equal(sim_cluster_parse(mig_catalog_builtin(), H100, &c, &err), 0);
+	assert_int_equal(sim_workload_read_csv(f, "t.csv", &c, &w, &err), -1);
+	fclose(f);
+	if (strstr(err.msg, want) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", err.msg, want);
+	assert_null(w.pods);
+}
+
+static void test_trace_errors_name_the_line_and_field(void **state)
+{
+	(void)state;
+	assert_trace_error("1,2,2g.20gb\n1,-2,2g.20gb\n", "t.csv:2: duration: -2 is negative");
+	assert_trace_error("1,2,banana\n", "t.csv:1: demand: \"banana\" is neither a profile");
+	assert_trace_error("1,2,200gb\n", "no profile of H100-80GB-SXM holds 200 GB");
+	assert_trace_error("1,2\n", "t.csv:1: 2 fields");
+	assert_trace_error("x1,2,1g.10gb\n1,2,1g.10gb,high\n", "t.csv:2: priority: \"high\" is not an integer");
+}
+
+static void test_cluster_text_parses_groups_and_names_bad_ones(void **state)
+{
+	struct sim_cluster c;
+	struct kerf_err err;
+
+	(void)state;
+	assert_int_equal(sim_cluster_parse(mig_catalog_builtin(), "2x4xH100-80GB-SXM,1x8xNVIDIA A30", &c, &err), 0);
+	assert_int_equal(c.n_groups, 2);
+	assert_int_equal(sim_cluster_gpus(&c), 16);
+	assert_int_equal(sim_cluster_compute(&c), 8 * 7 + 8 * 4);
+	assert_int_equal(sim_cluster_memory(&c), 8 * 8 + 8 * 4);
+	assert_int_equal(sim_cluster_parse(mig_catalog_builtin(), "2x4xH100-80GB-SXM,3xA100", &c, &err), -1);
+	assert_non_null(strstr(err.msg, "cluster[1]"));
+	assert_int_equal(sim_cluster_parse(mig_catalog_builtin(), "2x4xRTX4090", &c, &err), -1);
+	assert_non_null(strstr(err.msg, "unknown GPU model"));
+}
+
+static void test_policy_names_parse_and_unknown_ones_are_refused(void **state)
+{
+	struct sim_policy p;
+	struct kerf_err err;
+
+	(void)state;
+	assert_int_equal(sim_policy_parse("static:all-balanced", &p, &err), 0);
+	assert_int_equal(p.kind, SIM_POLICY_STATIC);
+	assert_string_equal(p.layout, "all-balanced");
+	assert_int_equal(sim_policy_parse("first-fit", &p, &err), 0);
+	assert_int_equal(p.kind, SIM_POLICY_FIRST_FIT);
+	assert_int_equal(sim_policy_parse("static:", &p, &err), -1);
+	assert_int_equal(sim_policy_parse("best", &p, &err), -1);
+	assert_non_null(strstr(err.msg, "\"best\""));
+}
+
+/* ---- generated workloads: properties ------------------------------------------------------------------- */
+
+static void generate(struct run *x, const char *cluster, uint64_t seed, enum sim_mix mix, double load, unsigned pods)
+{
+	struct sim_gen g = { .seed = seed, .pods = pods, .mix = mix, .load = load, .median_s = 300, .sigma = 1.0,
+			     .high_prio_share = 0.2 };
+	struct kerf_err err;
+
+	memset(x, 0, sizeof(*x));
+	if (sim_cluster_parse(mig_catalog_builtin(), cluster, &x->c, &err) != 0 ||
+	    sim_workload_generate(&x->c, &g, &x->w, &err) != 0)
+		fail_msg("%s", err.msg);
+}
+
+/* Offered load = demanded compute-slice-seconds / (span of arrivals × compute slices). Over 20000 pods the
+ * generator's figure comes within 5 % of what was asked. */
+static void test_generator_offers_the_requested_load(void **state)
+{
+	const uint64_t seed = 7;
+	struct run x;
+	double work = 0;
+	const struct mig_model *m;
+
+	(void)state;
+	printf("seed %llu\n", (unsigned long long)seed);
+	generate(&x, "10x8xH100-80GB-SXM", seed, SIM_MIX_BALANCED, 0.8, 20000);
+	m = x.c.groups[0].model;
+	for (unsigned i = 0; i < x.w.n; i++)
+		work += x.w.pods[i].duration * m->profiles[mig_profile_by_name(m, x.w.pods[i].profile)].compute_slices;
+	assert_float_equal(work / (x.w.pods[x.w.n - 1].arrival * sim_cluster_compute(&x.c)), 0.8, 0.04);
+	for (unsigned i = 1; i < x.w.n; i++)
+		assert_true(x.w.pods[i].arrival >= x.w.pods[i - 1].arrival);
+	done(&x);
+}
+
+/* Two runs of every policy on the same inputs agree exactly, down to each pod's pending time. */
+static void test_runs_are_deterministic(void **state)
+{
+	struct sim_policy pol[16];
+	unsigned n = sim_policy_compare_set(pol, 16);
+	struct run x;
+	struct sim_options o;
+	struct kerf_err err;
+
+	(void)state;
+	sim_options_default(&o);
+	o.seed = 3;
+	generate(&x, "2x2xH100-80GB-SXM", 3, SIM_MIX_BALANCED, 1.1, 300);
+	for (unsigned i = 0; i < n; i++) {
+		struct sim_result a, b;
+
+		assert_int_equal(sim_run(&x.c, &x.w, &pol[i], &o, &a, &err), 0);
+		assert_int_equal(sim_run(&x.c, &x.w, &pol[i], &o, &b, &err), 0);
+		assert_int_equal(a.placed, b.placed);
+		assert_int_equal(a.created, b.created);
+		assert_int_equal(a.blocked_events, b.blocked_events);
+		assert_memory_equal(a.waits, b.waits, a.n_waits * sizeof(double));
+		assert_memory_equal(a.compute, b.compute, a.n_samples * sizeof(double));
+		sim_result_free(&a);
+		sim_result_free(&b);
+	}
+	done(&x);
+}
+
+/* For any workload: only the repack bound disturbs running pods; placed + never placed = pods; waits are
+ * non-negative; utilisation stays within [0, 1]; and first-fit creates and destroys one instance per pod. */
+static void test_no_policy_but_repack_disturbs_a_running_pod(void **state)
+{
+	static const enum sim_mix mixes[] = { SIM_MIX_SMALL_HEAVY, SIM_MIX_BALANCED, SIM_MIX_LARGE_HEAVY };
+	struct sim_policy pol[16];
+	unsigned n = sim_policy_compare_set(pol, 16);
+
+	(void)state;
+	for (uint64_t seed = 1; seed <= n_seeds; seed++)
+		for (unsigned k = 0; k < 3; k++) {
+			struct run x;
+			struct sim_options o;
+			struct kerf_err err;
+
+			printf("seed %llu, mix %s\n", (unsigned long long)seed, sim_mix_name(mixes[k]));
+			generate(&x, "2x4xH100-80GB-SXM", seed, mixes[k], 0.6 + 0.2 * (double)seed, 250);
+			sim_options_default(&o);
+			o.seed = seed;
+			for (unsigned i = 0; i < n; i++) {
+				struct sim_result r;
+
+				if (sim_run(&x.c, &x.w, &pol[i], &o, &r, &err) != 0)
+					fail_msg("%s: %s", pol[i].name, err.msg);
+				if (pol[i].kind != SIM_POLICY_REPACK && r.disturbed != 0)
+					fail_msg("%s disturbed %lu running pods (seed %llu)", pol[i].name, r.disturbed,
+						 (unsigned long long)seed);
+				assert_int_equal(r.placed + r.never_placed, r.pods);
+				assert_true(r.n_waits == 0 || r.waits[0] >= 0);
+				assert_true(r.util_compute >= 0 && r.util_compute <= 1 && r.util_memory <= 1);
+				if (pol[i].kind == SIM_POLICY_FIRST_FIT)
+					assert_true(r.created == r.placed && r.destroyed == r.placed);
+				if (pol[i].kind != SIM_POLICY_STATIC)
+					assert_int_equal(r.never_placed, 0); /* every profile fits an empty H100 */
+				sim_result_free(&r);
+			}
+			done(&x);
+		}
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pending_percentiles_are_nearest_rank_over_placed_pods),
+		cmocka_unit_test(test_utilisation_is_time_weighted_until_the_last_arrival),
+		cmocka_unit_test(test_static_layout_never_places_a_missing_profile_and_counts_it_blocked_while_free),
+		cmocka_unit_test(test_higher_priority_pods_are_placed_first),
+		cmocka_unit_test(test_first_fit_creates_at_allocation_and_destroys_on_release),
+		cmocka_unit_test(test_instance_creation_time_counts_as_pending),
+		cmocka_unit_test(test_repack_moves_running_pods_and_counts_them_disturbed),
+		cmocka_unit_test(test_nos_plans_when_the_batch_window_ends),
+		cmocka_unit_test(test_nos_geometry_blind_to_placements_fails_to_create),
+#ifdef KERF_SIM_HAVE_PLAN
+		cmocka_unit_test(test_kerf_recuts_free_slices_without_disturbing),
+		cmocka_unit_test(test_kerf_keeps_used_instances_while_replanning),
+#endif
+		cmocka_unit_test(test_static_layouts_match_the_gpu_operator_configs),
+		cmocka_unit_test(test_memory_need_maps_to_the_smallest_profile_that_holds_it),
+		cmocka_unit_test(test_trace_maps_memory_skips_comments_and_sorts_stably),
+		cmocka_unit_test(test_trace_errors_name_the_line_and_field),
+		cmocka_unit_test(test_cluster_text_parses_groups_and_names_bad_ones),
+		cmocka_unit_test(test_policy_names_parse_and_unknown_ones_are_refused),
+		cmocka_unit_test(test_generator_offers_the_requested_load),
+		cmocka_unit_test(test_runs_are_deterministic),
+		cmocka_unit_test(test_no_policy_but_repack_disturbs_a_running_pod),
+	};
+
+	if (argc > 1 && strcmp(argv[1], "--quick") == 0)
+		n_seeds = 1;
+	return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
+}
