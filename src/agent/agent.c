@@ -1,0 +1,431 @@
+/*
+ * agent.c — see agent.h. The order of operations and why each step is safe: docs/agent.md.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "kubelet.h"
+
+struct agent_node {
+	struct nvml *nv;
+	struct kubelet_plugin *plugin;
+	struct kubelet_hooks kh; /* the kubelet subsystem's hook argument */
+	struct agent_options opt;
+	const char *journal_dir;
+	bool published; /* the plugin serves our inventory: from now on a destroy needs a withdraw first */
+	unsigned n_gpus;
+	struct nvml_gpu *gpu[AGENT_MAX_GPUS];
+	/* devices withdrawn by the current run; given back afterwards if they still exist */
+	unsigned n_withdrawn;
+	char withdrawn[MIG_MAX_INSTANCES * NVML_MAX_CI][KUBELET_ID_MAX];
+};
+
+static void agent_log(struct agent_node *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void agent_log(struct agent_node *a, const char *fmt, ...)
+{
+	char line[KERF_ERR_MSG_MAX + 128];
+	va_list ap;
+
+	if (a->opt.log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	a->opt.log(a->opt.log_arg, line);
+}
+
+static void actuate_log(void *arg, const char *line)
+{
+	agent_log(arg, "%s", line);
+}
+
+static struct nvml_gpu *find_gpu(const struct agent_node *a, unsigned index)
+{
+	for (unsigned i = 0; i < a->n_gpus; i++)
+		if (a->gpu[i]->index == index)
+			return a->gpu[i];
+	return NULL;
+}
+
+/* ---- hooks: the kubelet subsystem's adapters, plus bookkeeping of what was withdrawn ---- */
+
+static void remember_withdrawn(struct agent_node *a, const char *uuid)
+{
+	for (unsigned i = 0; i < a->n_withdrawn; i++)
+		if (strcmp(a->withdrawn[i], uuid) == 0)
+			return;
+	if (a->n_withdrawn < sizeof(a->withdrawn) / sizeof(a->withdrawn[0]))
+		snprintf(a->withdrawn[a->n_withdrawn++], KUBELET_ID_MAX, "%s", uuid);
+}
+
+static int hook_pre_destroy(void *arg, unsigned gpu_index, const char *uuid, struct kerf_err *err)
+{
+	struct agent_node *a = arg;
+
+	if (!a->published) {
+		/* Start-up recovery runs before the plugin serves: no endpoint of this process advertises the
+		 * device, and a dead agent's endpoints are gone (the kubelet marks their resources unhealthy). */
+		agent_log(a, "gpu %u: %s is not published yet: nothing to withdraw", gpu_index, uuid);
+		return 0;
+	}
+	remember_withdrawn(a, uuid); /* before the call: a withdraw that times out still leaves it withdrawn */
+	agent_log(a, "gpu %u: withdrawing %s", gpu_index, uuid);
+	if (kubelet_hook_pre_destroy(&a->kh, gpu_index, uuid, err) < 0)
+		return -1;
+	agent_log(a, "gpu %u: withdrew %s", gpu_index, uuid);
+	return 0;
+}
+
+static int hook_is_allocated(void *arg, const char *uuid, bool *allocated, struct kerf_err *err)
+{
+	struct agent_node *a = arg;
+
+	if (kubelet_hook_is_allocated(&a->kh, uuid, allocated, err) < 0)
+		return -1;
+	if (*allocated)
+		agent_log(a, "%s is allocated to a pod: not destroyed", uuid);
+	return 0;
+}
+
+static struct actuate_config actuate_cfg(struct agent_node *a, const char *const *allocated, unsigned n)
+{
+	return (struct actuate_config){
+		.journal_dir = a->journal_dir,
+		.allocated = allocated,
+		.n_allocated = n,
+		.hooks = {.pre_destroy = hook_pre_destroy, .is_allocated = hook_is_allocated, .arg = a},
+		.log = actuate_log,
+		.log_arg = a,
+	};
+}
+
+/* ---- inventory ---- */
+
+static int numa_of(const struct agent_node *a, unsigned index)
+{
+	return a->opt.numa_nodes != NULL && index < a->opt.n_numa ? a->opt.numa_nodes[index] : -1;
+}
+
+/* Appends the MIG devices of one GPU to devs (room for cap). Instances whose profile the model lacks have
+ * no resource name and are left out (they show in the status). */
+static size_t gpu_devices(const struct agent_node *a, const struct nvml_gpu *g, struct kubelet_device *devs,
+			  size_t n, size_t cap)
+{
+	for (unsigned i = 0; i < g->n_instances; i++) {
+		const struct nvml_instance *in = &g->inst[i];
+
+		if (in->profile < 0)
+			continue;
+		for (unsigned c = 0; c < in->n_ci && n < cap; c++) {
+			struct kubelet_device *d = &devs[n];
+
+			if (in->ci[c].uuid[0] == '\0')
+				continue;
+			memset(d, 0, sizeof(*d));
+			snprintf(d->uuid, sizeof(d->uuid), "%s", in->ci[c].uuid);
+			/* a model read from NVML carries no resource names (mig_catalog_add fills those) */
+			if (kubelet_resource_name(g->model.profiles[in->profile].name, d->resource, sizeof(d->resource),
+						  NULL) < 0)
+				continue;
+			d->gpu_index = g->index;
+			d->numa_node = numa_of(a, g->index);
+			d->healthy = true;
+			n++;
+		}
+	}
+	return n;
+}
+
+static bool in_inventory(const struct kubelet_device *devs, size_t n, const char *uuid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(devs[i].uuid, uuid) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Publishes the devices of every GPU as last read, then gives back each device withdrawn by the last run
+ * that still exists (its destroy did not happen), then waits until the kubelet has every list.
+ */
+static int publish(struct agent_node *a, bool wait, struct kerf_err *err)
+{
+	const size_t cap = (size_t)AGENT_MAX_GPUS * MIG_MAX_INSTANCES * NVML_MAX_CI;
+	struct kubelet_device *devs = calloc(cap, sizeof(*devs));
+	size_t n = 0;
+	int rc = -1;
+
+	if (devs == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "device list: out of memory");
+	for (unsigned i = 0; i < a->n_gpus; i++)
+		n = gpu_devices(a, a->gpu[i], devs, n, cap);
+	if (kubelet_plugin_set_devices(a->plugin, devs, n, err) < 0)
+		goto out;
+	for (unsigned i = 0; i < a->n_withdrawn; i++) {
+		if (!in_inventory(devs, n, a->withdrawn[i]))
+			continue;
+		agent_log(a, "reinstating %s: it still exists", a->withdrawn[i]);
+		if (kubelet_plugin_reinstate(a->plugin, a->withdrawn[i], err) < 0)
+			goto out;
+	}
+	a->n_withdrawn = 0;
+	a->published = true;
+	agent_log(a, "published %zu MIG device(s)", n);
+	if (wait && kubelet_plugin_sync(a->plugin, err) < 0) {
+		kerf_err_prefix(err, "device list published but not yet taken by the kubelet");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(devs);
+	return rc;
+}
+
+/* ---- pod-resources snapshot ---- */
+
+struct allocated {
+	struct kubelet_podres pr;
+	const char **ids;
+	unsigned n;
+};
+
+static int allocated_read(struct agent_node *a, struct allocated *al, struct kerf_err *err)
+{
+	memset(al, 0, sizeof(*al));
+	if (kubelet_podres_list(a->kh.podres_socket, a->kh.timeout_ms, &al->pr, err) < 0)
+		return kerf_err_prefix(err, "pod-resources (cannot tell which MIG devices pods hold)");
+	al->ids = calloc(al->pr.n + 1, sizeof(*al->ids));
+	if (al->ids == NULL) {
+		kubelet_podres_free(&al->pr);
+		return kerf_err_set(err, KERF_ENOMEM, "pod-resources: out of memory");
+	}
+	for (size_t i = 0; i < al->pr.n; i++)
+		al->ids[al->n++] = al->pr.items[i].device_id;
+	return 0;
+}
+
+static void allocated_free(struct allocated *al)
+{
+	free(al->ids);
+	kubelet_podres_free(&al->pr);
+}
+
+/* ---- start / stop ---- */
+
+static int read_mig_gpus(struct agent_node *a, struct kerf_err *err)
+{
+	unsigned count;
+
+	if (nvml_gpu_count(a->nv, &count, err) < 0)
+		return -1;
+	for (unsigned i = 0; i < count; i++) {
+		struct nvml_gpu *g = malloc(sizeof(*g));
+
+		if (g == NULL)
+			return kerf_err_set(err, KERF_ENOMEM, "gpu %u: out of memory", i);
+		if (nvml_read_gpu(a->nv, i, g, err) < 0) {
+			free(g);
+			return -1;
+		}
+		if (g->mig_current != 1 || a->n_gpus == AGENT_MAX_GPUS) {
+			agent_log(a, "gpu %u (%s): MIG mode is off or too many GPUs: not managed", i, g->name);
+			free(g);
+			continue;
+		}
+		a->gpu[a->n_gpus++] = g;
+	}
+	return 0;
+}
+
+/* Finishes or rolls back what a previous agent left half done on each GPU, before anything is published. */
+static void recover_all(struct agent_node *a)
+{
+	struct actuate_config cfg = actuate_cfg(a, NULL, 0);
+
+	for (unsigned i = 0; i < a->n_gpus; i++) {
+		struct nvml_gpu *g = a->gpu[i];
+		struct actuate_result res;
+		struct kerf_err e;
+
+		memset(&res, 0, sizeof(res));
+		if (actuate_recover(a->nv, g->index, &cfg, &res, &e) < 0)
+			agent_log(a, "gpu %u: recovery of an interrupted run failed (the journal stays, the next start "
+				  "tries again): %s", g->index, e.msg);
+		else if (res.recovered != ACTUATE_UNCHANGED)
+			agent_log(a, "gpu %u: interrupted run %s: now %s", g->index,
+				  actuate_outcome_name(res.recovered), res.after);
+		if (nvml_read_instances(a->nv, g, &e) < 0)
+			agent_log(a, "gpu %u: re-read after recovery: %s", g->index, e.msg);
+	}
+}
+
+struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_err *err)
+{
+	static const struct agent_options none;
+	struct agent_node *a = calloc(1, sizeof(*a));
+	struct kubelet_plugin_config pc;
+
+	if (a == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "agent: out of memory");
+		return NULL;
+	}
+	a->opt = o != NULL ? *o : none;
+	a->journal_dir = a->opt.journal_dir;
+	if (a->journal_dir == NULL)
+		a->journal_dir = getenv(AGENT_STATE_DIR_ENV);
+	if (a->journal_dir == NULL)
+		a->journal_dir = AGENT_STATE_DIR_DEFAULT;
+	a->kh = (struct kubelet_hooks){.podres_socket = a->opt.podres_socket, .timeout_ms = a->opt.timeout_ms};
+	a->nv = nvml_open(a->opt.nvml_library, err);
+	if (a->nv == NULL || read_mig_gpus(a, err) < 0)
+		goto fail;
+	agent_log(a, "NVML %s: %u MIG GPU(s)", nvml_library(a->nv), a->n_gpus);
+	recover_all(a);
+	pc = (struct kubelet_plugin_config){.plugin_dir = a->opt.plugin_dir, .cdi = a->opt.cdi,
+					    .timeout_ms = a->opt.timeout_ms,
+					    .register_retry_ms = a->opt.register_retry_ms};
+	if (kubelet_plugin_start(&pc, &a->plugin, err) < 0)
+		goto fail;
+	a->kh.plugin = a->plugin;
+	/* The kubelet may not be up yet: publish without waiting; the plugin registers when it appears. */
+	if (publish(a, false, err) < 0)
+		goto fail;
+	return a;
+fail:
+	kerf_err_prefix(err, "agent start");
+	agent_node_stop(a);
+	return NULL;
+}
+
+void agent_node_stop(struct agent_node *a)
+{
+	if (a == NULL)
+		return;
+	kubelet_plugin_stop(a->plugin);
+	nvml_close(a->nv);
+	for (unsigned i = 0; i < a->n_gpus; i++)
+		free(a->gpu[i]);
+	free(a);
+}
+
+unsigned agent_node_gpu_count(const struct agent_node *a)
+{
+	return a->n_gpus;
+}
+
+unsigned agent_node_gpu_index(const struct agent_node *a, unsigned i)
+{
+	return i < a->n_gpus ? a->gpu[i]->index : MIG_NVML_INDEX_UNKNOWN;
+}
+
+const struct mig_model *agent_node_model(const struct agent_node *a, unsigned gpu)
+{
+	const struct nvml_gpu *g = find_gpu(a, gpu);
+
+	return g != NULL ? &g->model : NULL;
+}
+
+/* ---- apply ---- */
+
+/* Re-reads one GPU and re-publishes; whatever the run did, the kubelet then sees exactly what exists. */
+static int republish(struct agent_node *a, struct nvml_gpu *g, struct kerf_err *err)
+{
+	if (nvml_read_instances(a->nv, g, err) < 0)
+		/* Withdrawn devices stay withdrawn (and remembered) until a read succeeds: the safe side. */
+		return kerf_err_prefix(err, "re-read after the run (device list not re-published)");
+	return publish(a, true, err);
+}
+
+int agent_node_apply(struct agent_node *a, unsigned gpu, const struct mig_layout *desired,
+		     struct actuate_result *res, struct kerf_err *err)
+{
+	struct nvml_gpu *g = find_gpu(a, gpu);
+	struct actuate_result local;
+	struct actuate_config cfg;
+	struct allocated al;
+	struct kerf_err perr, elocal;
+	int rc;
+
+	if (err == NULL)
+		err = &elocal;
+	if (res == NULL)
+		res = &local;
+	memset(res, 0, sizeof(*res));
+	if (g == NULL)
+		return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: no such MIG GPU on this node", gpu);
+	if (allocated_read(a, &al, err) < 0)
+		return kerf_err_prefix(err, "gpu %u: refused", gpu);
+	cfg = actuate_cfg(a, al.ids, al.n);
+	rc = actuate_apply(a->nv, gpu, desired, &cfg, res, err);
+	allocated_free(&al);
+	agent_log(a, "gpu %u: %s: %s -> %s%s%s", gpu, rc == 0 ? actuate_outcome_name(res->outcome) : "not applied",
+		  res->before, res->after, rc == 0 ? "" : ": ", rc == 0 ? "" : err->msg);
+	if (republish(a, g, &perr) < 0) {
+		agent_log(a, "gpu %u: %s", gpu, perr.msg);
+		if (rc == 0) {
+			*err = perr;
+			kerf_err_prefix(err, "gpu %u", gpu);
+		}
+		return -1;
+	}
+	return rc;
+}
+
+int agent_node_refresh(struct agent_node *a, struct kerf_err *err)
+{
+	for (unsigned i = 0; i < a->n_gpus; i++)
+		if (nvml_read_instances(a->nv, a->gpu[i], err) < 0)
+			return kerf_err_prefix(err, "refresh");
+	return publish(a, true, err);
+}
+
+/* ---- status ---- */
+
+static void instance_status(const struct nvml_gpu *g, const struct nvml_instance *in, const struct allocated *al,
+			    struct agent_instance *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (in->profile >= 0)
+		snprintf(out->profile, sizeof(out->profile), "%s", g->model.profiles[in->profile].name);
+	else
+		snprintf(out->profile, sizeof(out->profile), "nvml-profile-%u", in->profile_id);
+	out->start = in->start;
+	for (unsigned c = 0; c < in->n_ci; c++) {
+		if (out->uuid[0] == '\0')
+			snprintf(out->uuid, sizeof(out->uuid), "%s", in->ci[c].uuid);
+		out->processes += in->ci[c].processes;
+		if (in->ci[c].uuid[0] != '\0' && kubelet_podres_find(&al->pr, in->ci[c].uuid) != NULL)
+			out->allocated = true;
+	}
+	out->used = out->allocated || out->processes > 0;
+}
+
+int agent_node_status(struct agent_node *a, struct agent_status *st, struct kerf_err *err)
+{
+	struct allocated al;
+
+	memset(st, 0, sizeof(*st));
+	if (allocated_read(a, &al, err) < 0)
+		return kerf_err_prefix(err, "status");
+	for (unsigned i = 0; i < a->n_gpus; i++) {
+		struct nvml_gpu *g = a->gpu[i];
+		struct agent_gpu_status *gs = &st->gpu[st->n_gpus++];
+
+		if (nvml_read_instances(a->nv, g, err) < 0) {
+			allocated_free(&al);
+			return kerf_err_prefix(err, "status");
+		}
+		gs->index = g->index;
+		snprintf(gs->model, sizeof(gs->model), "%s", g->name);
+		snprintf(gs->short_model, sizeof(gs->short_model), "%s", g->builtin != NULL ? g->builtin->name : "");
+		snprintf(gs->uuid, sizeof(gs->uuid), "%s", g->uuid);
+		for (unsigned k = 0; k < g->n_instances && gs->n < MIG_MAX_INSTANCES; k++)
+			instance_status(g, &g->inst[k], &al, &gs->inst[gs->n++]);
+	}
+	allocated_free(&al);
+	return 0;
+}

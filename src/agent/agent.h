@@ -1,0 +1,114 @@
+/*
+ * agent.h — the node side of kerf-agent: one MIG node's GPUs, served to the kubelet, re-laid out safely.
+ *
+ * What it does:
+ *   - agent_node_start() opens NVML (path: options, else $KERF_NVML_LIBRARY, else the loader's search),
+ *     reads every GPU with MIG mode on, finishes or rolls back any re-layout a previous agent left half
+ *     done (the actuator's journal, actuate_recover()), then starts kerf's device plugin and publishes
+ *     every MIG device it finds: one resource per profile ("nvidia.com/mig-1g.10gb"), device ID = MIG
+ *     UUID, the GPU's NUMA node when the options give it. It adopts what it finds: it never destroys an
+ *     instance to reach a clean state (design.md, safety rules).
+ *   - agent_node_apply() takes one GPU to a desired layout through the actuator, with the kubelet hooks:
+ *     before each destroy the device is withdrawn from the plugin, pod-resources is asked afresh, and only
+ *     a free instance is destroyed. Afterwards, whatever the outcome (applied, refused, rolled back,
+ *     failed), it re-reads the GPU from NVML and re-publishes the device list at once, giving back every
+ *     withdrawn device that still exists (the actuator leaves that to its caller).
+ *   - agent_node_status() is the snapshot the agent writes to MigLayout.status: per GPU its model and
+ *     index, and every instance {profile, start, uuid, used}, used = allocated to a pod (pod-resources)
+ *     or running a process (NVML), both read afresh.
+ *
+ * What it does not do (yet): talk to Kubernetes. Watching MigLayout.spec and writing MigLayout.status
+ * arrive with the kube client (src/kube/); the caller passes layouts in and takes snapshots out.
+ * It never changes MIG mode and never resets a GPU.
+ *
+ * Threads: call every agent_node_* function from one thread (NVML handles are per thread, and the
+ * actuator assumes one run per GPU at a time). The device plugin runs threads of its own.
+ * Ownership: struct agent_node is opaque, from agent_node_start() to agent_node_stop().
+ * Errors follow err.h; messages start with "gpu N:" where they concern one GPU.
+ */
+#ifndef KERF_AGENT_H
+#define KERF_AGENT_H
+
+#include <stdbool.h>
+
+#include "actuate.h"
+#include "err.h"
+#include "mig.h"
+#include "nvml.h"
+
+#define AGENT_MAX_GPUS 16
+#define AGENT_STATE_DIR_ENV "KERF_STATE_DIR"
+#define AGENT_STATE_DIR_DEFAULT "/var/lib/kerf"
+
+struct agent_options {
+	const char *nvml_library;  /* NULL: $KERF_NVML_LIBRARY, else "libnvidia-ml.so.1" */
+	const char *journal_dir;   /* NULL: $KERF_STATE_DIR, else /var/lib/kerf (must exist) */
+	const char *plugin_dir;    /* NULL: /var/lib/kubelet/device-plugins */
+	const char *podres_socket; /* NULL: /var/lib/kubelet/pod-resources/kubelet.sock */
+	bool cdi;                  /* Allocate answers CDI names instead of NVIDIA_VISIBLE_DEVICES */
+	int timeout_ms;            /* 0: KUBELET_TIMEOUT_MS; bounds every kubelet call and a withdraw's wait */
+	int register_retry_ms;     /* 0: the plugin's default */
+	const int *numa_nodes;     /* NUMA node of GPU i is numa_nodes[i] for i < n_numa; else unknown (-1) */
+	unsigned n_numa;
+	void (*log)(void *arg, const char *line); /* one line per step, or NULL */
+	void *log_arg;
+};
+
+struct agent_node;
+
+/* Opens NVML, recovers interrupted runs, starts the plugin and publishes what is there. NULL on failure. */
+struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_err *err);
+
+/* Stops the plugin (its sockets go; the kubelet marks the resources unhealthy) and closes NVML. NULL: no-op. */
+void agent_node_stop(struct agent_node *a);
+
+/* GPUs with MIG mode on, in NVML index order. */
+unsigned agent_node_gpu_count(const struct agent_node *a);
+
+/* NVML index of the i-th MIG GPU. */
+unsigned agent_node_gpu_index(const struct agent_node *a, unsigned i);
+
+/* The profiles of the GPU with NVML index gpu, as NVML reports them: a desired layout's profile indices
+ * refer to this model (mig_layout_parse() with it). NULL if the agent has no such MIG GPU. */
+const struct mig_model *agent_node_model(const struct agent_node *a, unsigned gpu);
+
+/*
+ * Takes the GPU with NVML index gpu to desired (its complete end state), then re-reads NVML and
+ * re-publishes the device list. Returns 0 when the GPU is in the desired layout (res->outcome APPLIED or
+ * UNCHANGED); otherwise -1: refused before anything changed (KERF_EBUSY: an instance it would destroy is
+ * used; res->outcome UNCHANGED), or rolled back / failed (res says which). res may be NULL.
+ */
+int agent_node_apply(struct agent_node *a, unsigned gpu, const struct mig_layout *desired,
+		     struct actuate_result *res, struct kerf_err *err);
+
+/* Re-reads every GPU from NVML and re-publishes the device list (e.g. after someone else changed a GPU). */
+int agent_node_refresh(struct agent_node *a, struct kerf_err *err);
+
+struct agent_instance {
+	char profile[MIG_NAME_MAX]; /* "1g.10gb"; "nvml-profile-<ID>" if the model lacks the profile */
+	unsigned start;             /* memory slice */
+	char uuid[NVML_UUID_MAX];   /* MIG device UUID ("" if the instance has no compute instance yet) */
+	bool used;                  /* allocated || processes > 0 */
+	bool allocated;             /* pod-resources lists the UUID */
+	unsigned processes;         /* running compute processes */
+};
+
+struct agent_gpu_status {
+	unsigned index;                 /* NVML index */
+	char model[MIG_MODEL_NAME_MAX]; /* the name NVML reports, "NVIDIA H100 80GB HBM3" */
+	char short_model[MIG_MODEL_NAME_MAX]; /* kerf's name, "H100-80GB-SXM"; "" if not in the built-in catalog */
+	char uuid[NVML_UUID_MAX];
+	unsigned n;
+	struct agent_instance inst[MIG_MAX_INSTANCES]; /* by start */
+};
+
+struct agent_status {
+	unsigned n_gpus;
+	struct agent_gpu_status gpu[AGENT_MAX_GPUS];
+};
+
+/* Fresh snapshot (NVML and pod-resources are both read now). Fails if either cannot be read: a snapshot
+ * that cannot tell which instances are used must not be published. */
+int agent_node_status(struct agent_node *a, struct agent_status *st, struct kerf_err *err);
+
+#endif
