@@ -3,7 +3,9 @@
  *
  * Order the actuator follows (design.md, safety rules): pre_destroy (withdraw: no new pod can be given
  * the device), then is_allocated (a fresh List: no pod already holds it), then destroy. The List must be
- * fresh for every call: an allocation can land at any moment before the withdraw took effect.
+ * fresh for every call: an allocation can land at any moment before the withdraw took effect. And since
+ * the kubelet records an allocation only after Allocate answered, a device the plugin handed out within
+ * its grace period counts as allocated whatever the List says.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,6 +34,12 @@ int kubelet_hook_is_allocated(void *arg, const char *mig_uuid, bool *allocated, 
 	const struct kubelet_hooks *h = arg;
 	struct kubelet_podres pr;
 
+	/* The kubelet shows an allocation in pod-resources only after Allocate answered, so a device kerf's
+	 * plugin handed out moments ago may be held by a pod the List below cannot see yet. */
+	if (h->plugin != NULL && kubelet_plugin_recently_allocated(h->plugin, mig_uuid)) {
+		*allocated = true;
+		return 0;
+	}
 	if (kubelet_podres_list(h->podres_socket, h->timeout_ms, &pr, err) < 0)
 		return kerf_err_prefix(err, "is %s allocated", mig_uuid);
 	*allocated = kubelet_podres_find(&pr, mig_uuid) != NULL;

@@ -83,7 +83,12 @@ struct kubelet_plugin_config {
 	const char *cdi_kind;        /* NULL: "nvidia.com/gpu" (CDI names are "<kind>=<MIG UUID>") */
 	int timeout_ms;              /* 0: KUBELET_TIMEOUT_MS; bounds Register and withdraw's wait */
 	int register_retry_ms;       /* 0: 5000; retry period while the kubelet does not answer */
+	int allocate_grace_ms;       /* 0: KUBELET_ALLOCATE_GRACE_MS; see kubelet_plugin_recently_allocated */
 };
+
+/* How long after answering Allocate for a device the plugin still counts it as allocated, whatever
+ * pod-resources says (kubelet_plugin_recently_allocated). */
+#define KUBELET_ALLOCATE_GRACE_MS 30000
 
 struct kubelet_plugin;
 
@@ -109,6 +114,15 @@ int kubelet_plugin_withdraw(struct kubelet_plugin *p, const char *mig_uuid, stru
 
 /* Undoes a withdraw (the destroy did not happen); the device is advertised again. */
 int kubelet_plugin_reinstate(struct kubelet_plugin *p, const char *mig_uuid, struct kerf_err *err);
+
+/*
+ * True if this plugin answered an Allocate that included mig_uuid less than allocate_grace_ms ago.
+ *
+ * Why: the kubelet records an allocation in what pod-resources reports only after Allocate has answered.
+ * A device handed out just before a withdraw can therefore be held by a pod that a fresh pod-resources
+ * List does not show yet. Until the grace period has passed, such a device must be treated as in use.
+ */
+bool kubelet_plugin_recently_allocated(struct kubelet_plugin *p, const char *mig_uuid);
 
 /* Waits until every resource's current list has been written to all its ListAndWatch streams. */
 int kubelet_plugin_sync(struct kubelet_plugin *p, struct kerf_err *err);
@@ -139,7 +153,8 @@ struct kubelet_hooks {
 /* pre_destroy: withdraws the device from kerf's plugin (kubelet_plugin_withdraw). */
 int kubelet_hook_pre_destroy(void *arg, unsigned gpu_index, const char *mig_uuid, struct kerf_err *err);
 
-/* is_allocated: a fresh pod-resources List; *allocated is true if any container holds mig_uuid. */
+/* is_allocated: *allocated is true if kerf's plugin answered an Allocate for mig_uuid within its grace
+ * period (kubelet_plugin_recently_allocated), or if a fresh pod-resources List shows a container holding it. */
 int kubelet_hook_is_allocated(void *arg, const char *mig_uuid, bool *allocated, struct kerf_err *err);
 
 /* ---------------------------------------------------------------- NVIDIA device plugin mode */

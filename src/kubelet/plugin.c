@@ -162,6 +162,24 @@ static void free_container_response(V1beta1__ContainerAllocateResponse *c)
 	free(c->cdi_devices);
 }
 
+/* Records (lock held) that an Allocate answer handed out every device of ar, for the grace period of
+ * kubelet_plugin_recently_allocated(). */
+static void note_allocated(struct plugin_resource *r, const V1beta1__AllocateRequest *ar)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (size_t i = 0; i < ar->n_container_requests; i++)
+		for (size_t k = 0; k < ar->container_requests[i]->n_devices_ids; k++) {
+			struct plugin_dev *d = dev_find(r, ar->container_requests[i]->devices_ids[k]);
+
+			if (d != NULL) {
+				d->allocated = true;
+				d->allocated_at = now;
+			}
+		}
+}
+
 static void h_allocate(void *ctx, const ProtobufCMessage *req, struct kgrpc_reply *reply)
 {
 	struct plugin_resource *r = ctx;
@@ -195,6 +213,7 @@ static void h_allocate(void *ctx, const ProtobufCMessage *req, struct kgrpc_repl
 		resp.container_responses = ptrs;
 		kgrpc_reply_pack(reply, &resp.base);
 		p->allocations++;
+		note_allocated(r, ar);
 	}
 	pthread_mutex_unlock(&p->lock);
 out:
@@ -532,6 +551,10 @@ static int resource_update(struct plugin_resource *r, const struct kubelet_devic
 		old = dev_find(r, devs[i].uuid);
 		nd[nn].d = devs[i];
 		nd[nn].withdrawn = old != NULL && old->withdrawn;
+		if (old != NULL) {
+			nd[nn].allocated = old->allocated;
+			nd[nn].allocated_at = old->allocated_at;
+		}
 		nn++;
 	}
 	if (!same_advertised(r, nd, nn))
@@ -650,6 +673,25 @@ int kubelet_plugin_reinstate(struct kubelet_plugin *p, const char *mig_uuid, str
 	return set_withdrawn(p, mig_uuid, false, err);
 }
 
+bool kubelet_plugin_recently_allocated(struct kubelet_plugin *p, const char *mig_uuid)
+{
+	struct plugin_resource *r = NULL;
+	const struct plugin_dev *d;
+	struct timespec now;
+	bool recent = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&p->lock);
+	d = dev_find_any(p, mig_uuid, &r);
+	if (d != NULL && d->allocated) {
+		long long ms = (long long)(now.tv_sec - d->allocated_at.tv_sec) * 1000 +
+			       (now.tv_nsec - d->allocated_at.tv_nsec) / 1000000;
+		recent = ms < p->cfg.allocate_grace_ms;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return recent;
+}
+
 int kubelet_plugin_sync(struct kubelet_plugin *p, struct kerf_err *err)
 {
 	int rc = 0;
@@ -693,6 +735,7 @@ int kubelet_plugin_start(const struct kubelet_plugin_config *cfg, struct kubelet
 	p->cfg.cdi_kind = p->cdi_kind;
 	p->cfg.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : KUBELET_TIMEOUT_MS;
 	p->cfg.register_retry_ms = cfg->register_retry_ms > 0 ? cfg->register_retry_ms : 5000;
+	p->cfg.allocate_grace_ms = cfg->allocate_grace_ms > 0 ? cfg->allocate_grace_ms : KUBELET_ALLOCATE_GRACE_MS;
 	if ((size_t)snprintf(p->kubelet_sock, sizeof(p->kubelet_sock), "%s/kubelet.sock", p->plugin_dir) >=
 	    sizeof(p->kubelet_sock)) {
 		free(p);

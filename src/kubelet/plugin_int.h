@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "kgrpc.h"
 #include "kubelet.h"
@@ -21,6 +22,8 @@
 struct plugin_dev {
 	struct kubelet_device d;
 	bool withdrawn; /* kept out of the list and refused by Allocate until reinstated or gone */
+	bool allocated; /* an Allocate answer included it, at allocated_at (CLOCK_MONOTONIC) */
+	struct timespec allocated_at;
 };
 
 struct plugin_resource {

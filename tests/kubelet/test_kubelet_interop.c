@@ -42,6 +42,8 @@ static struct kubelet_device dev(const char *uuid, const char *res, unsigned gpu
 	return d;
 }
 
+#define GRACE_MS 1500
+
 static int setup_cfg(void **state, bool cdi)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -52,8 +54,9 @@ static int setup_cfg(void **state, bool cdi)
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->podres, sizeof(f->podres), "%s/podres.sock", f->dir);
 	assert_int_equal(peer_start(&f->peer, standin, f->dir, f->podres), 0);
+	/* A short Allocate grace period, so that a test can see it expire. */
 	f->cfg = (struct kubelet_plugin_config){.plugin_dir = f->dir, .cdi = cdi, .register_retry_ms = 100,
-						.timeout_ms = 10000};
+						.timeout_ms = 10000, .allocate_grace_ms = GRACE_MS};
 	if (kubelet_plugin_start(&f->cfg, &f->plugin, &err) < 0)
 		fail_msg("%s", err.msg);
 	*state = f;
@@ -424,6 +427,41 @@ static void test_podres_answer_over_the_limit_is_refused(void **state)
 		fail_msg("unexpected error: %s", err.msg);
 }
 
+/* The kubelet records an allocation in pod-resources only after Allocate answered. A device the plugin has
+ * just handed out must count as allocated even though pod-resources does not show it, until the grace
+ * period has passed; then pod-resources alone decides again. */
+static void test_device_just_allocated_counts_as_allocated_before_pod_resources_shows_it(void **state)
+{
+	struct fixture *f = *state;
+	struct kubelet_hooks h = {.plugin = f->plugin, .podres_socket = f->podres, .timeout_ms = 5000};
+	struct kerf_err err;
+	struct timespec pause = {.tv_sec = 0, .tv_nsec = 100 * 1000000L};
+	bool used = true;
+	json_t *r;
+	int waited_ms = 0;
+
+	start_two_resources(f);
+	assert_int_equal(kubelet_hook_is_allocated(&h, "MIG-bbbb", &used, &err), 0);
+	assert_false(used);
+	r = peer_call(&f->peer, "{\"op\":\"allocate\",\"resource\":\"" R1 "\",\"ids\":[\"MIG-bbbb\"]}");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	/* pod-resources is still empty (this stand-in records nothing on a plain allocate) */
+	assert_true(kubelet_plugin_recently_allocated(f->plugin, "MIG-bbbb"));
+	assert_int_equal(kubelet_hook_is_allocated(&h, "MIG-bbbb", &used, &err), 0);
+	assert_true(used);
+	assert_false(kubelet_plugin_recently_allocated(f->plugin, "MIG-aaaa"));
+	/* A re-published inventory keeps the record. */
+	start_two_resources(f);
+	assert_true(kubelet_plugin_recently_allocated(f->plugin, "MIG-bbbb"));
+	while (kubelet_plugin_recently_allocated(f->plugin, "MIG-bbbb") && waited_ms < 10 * GRACE_MS) {
+		nanosleep(&pause, NULL);
+		waited_ms += 100;
+	}
+	assert_false(kubelet_plugin_recently_allocated(f->plugin, "MIG-bbbb"));
+	assert_int_equal(kubelet_hook_is_allocated(&h, "MIG-bbbb", &used, &err), 0);
+	assert_false(used);
+}
+
 static void test_actuator_hooks_withdraw_then_check_pod_resources(void **state)
 {
 	struct fixture *f = *state;
@@ -467,6 +505,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_podres_list_says_which_pod_holds_each_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_podres_answer_over_the_limit_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_actuator_hooks_withdraw_then_check_pod_resources, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_just_allocated_counts_as_allocated_before_pod_resources_shows_it,
+						setup, teardown),
 	};
 
 	if (argc < 2) {
