@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark: each subsystem's bench/<subsystem>/run.sh, given the build folder as $1.
-# Figures go to stdout; docs/benchmarks.md records them with this command.
+# Figures go to stdout; each subsystem's page in docs/ records them with the command that produced them
+# (docs/testing.md, "Benchmarks", lists them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}

@@ -5,7 +5,8 @@
  *   list every page (marking the store's epoch) -> synced -> watch from the list's resourceVersion;
  *   watch closed or dropped -> watch again from the last resourceVersion seen (events and bookmarks);
  *   410 Gone (compacted, or older than the server's watch cache) -> list again;
- *   server unreachable -> wait min..max, doubling, with full jitter so that many agents restarted by the
+ *   server unreachable -> wait min..max, doubling, with "equal jitter" (a random wait between half
+ *   the step and the whole step) so that many agents restarted by the
  *   same outage do not return in lock-step.
  */
 #include <pthread.h>
