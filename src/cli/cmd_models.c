@@ -7,20 +7,46 @@
 #include "cli.h"
 #include "mig.h"
 
+/* "2g.20gb@0,2,4": a profile and its legal starts, the form `kerf apply --layout` takes. */
+static void format_placements(const struct mig_profile *p, char *buf, size_t len)
+{
+	size_t used = (size_t)snprintf(buf, len, "%s@", p->name);
+
+	for (unsigned j = 0; j < p->n_starts && used < len; j++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%u", j ? "," : "", p->starts[j]);
+}
+
+/* One header line per model, then its profiles with their placements, wrapped under the header. */
 static void list_models(const struct mig_catalog *cat)
 {
-	printf("%-24s %5s %7s  %-40s %s\n", "MODEL", "SLOTS", "COMPUTE", "PROFILES", "NVML NAMES");
+	const unsigned width = 100, indent = 4;
+
+	printf("%-24s %5s %7s  %-12s %s\n", "MODEL", "SLOTS", "COMPUTE", "PROVENANCE", "NVML NAME");
 	for (unsigned i = 0; i < cat->n_models; i++) {
 		const struct mig_model *m = &cat->models[i];
-		char profiles[256] = "";
-		size_t used = 0;
+		unsigned col = width; /* forces a fresh line before the first profile */
 
-		for (unsigned p = 0; p < m->n_profiles && used < sizeof(profiles); p++)
-			used += (size_t)snprintf(profiles + used, sizeof(profiles) - used, "%s%s", p ? " " : "",
-						 m->profiles[p].name);
-		printf("%-24s %5u %7u  %-40s %s\n", m->name, m->slots, m->compute_slices, profiles,
-		       m->n_aliases ? m->aliases[0] : "-");
+		/* The provenance's first word: "verified" or "inferred" ("kerf models MODEL" gives the source). */
+		printf("%-24s %5u %7u  %-12.*s %s\n", m->name, m->slots, m->compute_slices,
+		       (int)strcspn(m->provenance, " "), m->provenance, m->n_aliases ? m->aliases[0] : "-");
+		for (unsigned p = 0; p < m->n_profiles; p++) {
+			char item[MIG_NAME_MAX + 4 * MIG_MAX_STARTS + 2];
+			unsigned n;
+
+			format_placements(&m->profiles[p], item, sizeof(item));
+			n = (unsigned)strlen(item);
+			if (col + 2 + n > width) {
+				printf("%s%*s%s", p ? "\n" : "", (int)indent, "", item);
+				col = indent + n;
+			} else {
+				printf("  %s", item);
+				col += 2 + n;
+			}
+		}
+		printf("\n");
 	}
+	printf("\nPROFILE@STARTS lists each profile's legal placement starts, in memory slices. "
+	       "`kerf models MODEL` draws them.\n");
 }
 
 /* One row per profile: its legal placements drawn over the memory slices, e.g.
