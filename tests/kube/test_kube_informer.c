@@ -55,9 +55,10 @@ static void on_delete(const char *k, const void *p, void *arg)
 /* The watch decodes only what project() reads (plus what the store needs). */
 static const char *const fields[] = {"data.v", NULL};
 
-static struct kube_informer *start(struct live *l, struct counts *cnt)
+static struct kube_informer *start_selected(struct live *l, struct counts *cnt, const char *field_selector)
 {
 	struct kube_informer_spec spec = {.resource = &KUBE_CONFIGMAPS, .ns = l->ns, .label_selector = "app=inf",
+					  .field_selector = field_selector,
 					  .page_limit = 40, .fields = fields, .project = project, .free_proj = free, .on_add = on_add,
 					  .on_update = on_update, .on_delete = on_delete, .arg = cnt,
 					  .backoff_min_ms = 100, .backoff_max_ms = 1000, .watch_timeout_s = 60};
@@ -66,6 +67,11 @@ static struct kube_informer *start(struct live *l, struct counts *cnt)
 	if (!inf || kube_informer_start(inf, &err) || kube_informer_wait_synced(inf, 60000, &err))
 		fail_msg("%s", err.msg);
 	return inf;
+}
+
+static struct kube_informer *start(struct live *l, struct counts *cnt)
+{
+	return start_selected(l, cnt, NULL);
 }
 
 static void put(struct live *l, const char *name, const char *v)
@@ -122,9 +128,9 @@ static void check_one(const char *rv, const void *proj, void *arg)
 	m->same = strcmp(rv, m->rv) == 0 && strcmp(((const struct proj *)proj)->v, m->v) == 0;
 }
 
-static bool cache_equals_list(struct live *l, struct kube_informer *inf)
+static bool cache_equals_selected_list(struct live *l, struct kube_informer *inf, const char *field_selector)
 {
-	struct kube_list_opts o = {.label_selector = "app=inf"};
+	struct kube_list_opts o = {.label_selector = "app=inf", .field_selector = field_selector};
 	struct kerf_err err;
 	struct want *w = calloc(1, sizeof(*w));
 	bool same;
@@ -140,14 +146,26 @@ static bool cache_equals_list(struct live *l, struct kube_informer *inf)
 	return same;
 }
 
-static void wait_converged(struct live *l, struct kube_informer *inf)
+static void wait_converged_selected(struct live *l, struct kube_informer *inf, const char *field_selector)
 {
 	for (int i = 0; i < 600; i++) { /* bounded: a broken informer fails the test instead of hanging it */
-		if (cache_equals_list(l, inf))
+		if (cache_equals_selected_list(l, inf, field_selector))
 			return;
 		live_sleep_ms(100);
 	}
 	fail_msg("the cache never became equal to a fresh list");
+}
+
+static void wait_converged(struct live *l, struct kube_informer *inf)
+{
+	wait_converged_selected(l, inf, NULL);
+}
+
+static void print_stats(const struct kube_informer_stats *st)
+{
+	printf("lists %llu, watches %llu, events %llu, gone %llu, failures %llu\n", (unsigned long long)st->lists,
+	       (unsigned long long)st->watches, (unsigned long long)st->events, (unsigned long long)st->gone,
+	       (unsigned long long)st->failures);
 }
 
 static void test_cache_syncs_then_follows_adds_updates_deletes(void **state)
@@ -210,15 +228,83 @@ static void test_cache_recovers_from_apiserver_restart_and_compaction(void **sta
 	put(l, "r-new", "n");
 	wait_converged(l, inf);
 	kube_informer_stats(inf, &st);
-	printf("lists %llu, watches %llu, events %llu, gone %llu, failures %llu\n", (unsigned long long)st.lists,
-	       (unsigned long long)st.watches, (unsigned long long)st.events, (unsigned long long)st.gone,
-	       (unsigned long long)st.failures);
-	assert_true(st.watches >= 2); /* it resumed watching */
-	assert_true(st.lists >= 2);   /* and relisted, since the old version was compacted */
+	print_stats(&st);
+	assert_true(st.failures >= 1); /* it found the server gone and backed off */
+	assert_true(st.watches >= 2);  /* it resumed watching */
+	assert_true(st.gone >= 1);     /* the version it resumed from was compacted: 410 */
+	assert_true(st.lists >= 2);    /* so it relisted */
 	kube_informer_free(inf);
 	/* Whether a change arrived by watch or was found by the relist, each was reported exactly once. */
 	assert_int_equal(cnt.adds, 31);
 	assert_int_equal(cnt.updates, 2);
+	assert_int_equal(cnt.deletes, 1);
+}
+
+/* The plain outage: kube-apiserver killed mid-watch and restarted, etcd's history intact. Whether the
+ * informer resumes from its resourceVersion or the restarted apiserver's watch cache answers 410 and it
+ * relists (both happen, depending on what else moved etcd's revision meanwhile), the cache must end equal
+ * to a fresh list, with every change reported exactly once. */
+static void test_cache_recovers_from_apiserver_restart(void **state)
+{
+	struct live *l = *state;
+	struct counts cnt = {0};
+	struct kube_informer_stats st;
+	struct kube_informer *inf;
+	char name[32];
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "p%d", i);
+		put(l, name, "0");
+	}
+	inf = start(l, &cnt);
+	put(l, "p0", "before");
+	wait_converged(l, inf);
+
+	live_ctl("kill-apiserver");
+	live_sleep_ms(500); /* the informer notices, fails to reconnect, backs off */
+	live_ctl("start-apiserver");
+
+	put(l, "p1", "after");
+	del(l, "p2");
+	put(l, "p-new", "n");
+	wait_converged(l, inf);
+	kube_informer_stats(inf, &st);
+	print_stats(&st);
+	assert_true(st.failures >= 1); /* reconnecting while the server was down failed */
+	assert_true(st.watches >= 2);  /* and it watched again once it was back */
+	/* Every list is the first one, a relist after a 410, or a retry of a list that failed: none is spurious. */
+	assert_true(st.lists <= 1 + st.gone + st.failures);
+	kube_informer_free(inf);
+	assert_int_equal(cnt.adds, 21);
+	assert_int_equal(cnt.updates, 2);
+	assert_int_equal(cnt.deletes, 1);
+}
+
+/* A field selector is applied by the server to the list and to the watch: the agent's "only my own node's
+ * objects". Changes to objects outside it never reach the cache or the callbacks. */
+static void test_field_selector_limits_list_and_watch(void **state)
+{
+	struct live *l = *state;
+	const char *sel = "metadata.name=mine";
+	struct counts cnt = {0};
+	struct kube_informer *inf;
+
+	put(l, "mine", "0");
+	put(l, "other", "0");
+	inf = start_selected(l, &cnt, sel);
+	assert_int_equal(kube_informer_len(inf), 1);
+	assert_int_equal(cnt.adds, 1);
+	put(l, "other", "1"); /* outside the selector: must not arrive */
+	put(l, "mine", "1");
+	wait_converged_selected(l, inf, sel);
+	put(l, "other", "2");
+	del(l, "other");
+	del(l, "mine");
+	wait_converged_selected(l, inf, sel);
+	assert_int_equal(kube_informer_len(inf), 0);
+	kube_informer_free(inf);
+	assert_int_equal(cnt.adds, 1);
+	assert_int_equal(cnt.updates, 1);
 	assert_int_equal(cnt.deletes, 1);
 }
 
@@ -228,6 +314,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_cache_syncs_then_follows_adds_updates_deletes),
 		T(test_cache_recovers_from_apiserver_restart_and_compaction),
+		T(test_cache_recovers_from_apiserver_restart),
+		T(test_field_selector_limits_list_and_watch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -16,6 +17,13 @@
 
 #define DURATION_S 2
 #define STEP_MS 250
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static struct kube_elector *contender(struct live *l, const char *id)
 {
@@ -82,22 +90,36 @@ static void test_clean_release_hands_over_at_once(void **state)
 	kube_elector_free(b);
 }
 
+/*
+ * The issue's "the other takes over within the lease duration", checked without a timed assertion:
+ * - never early: b cannot take the lease before a full lease duration of wall time has passed since a
+ *   renewed it (slowness here only makes that time longer);
+ * - never late: b judges expiry from when it first saw a's renewal, which is its first round, and every
+ *   round sleeps STEP_MS, so once DURATION_S has passed b must win on its very next round. On a slow
+ *   machine rounds only take longer, so fewer of them are needed, never more.
+ */
 static void test_silent_winner_is_replaced_after_its_lease_runs_out(void **state)
 {
 	struct live *l = *state;
 	struct kube_elector *a = contender(l, "a"), *b = contender(l, "b");
+	const int max_rounds = DURATION_S * 1000 / STEP_MS + 1;
+	long long renewed_ms, took_ms;
 	int waited = 0;
 	bool took = false;
 
 	assert_true(step(a));
+	renewed_ms = mono_ms();
 	/* a stops here: no renewal, no release. */
-	while (waited < 10 * DURATION_S * 1000 / STEP_MS && !(took = step(b))) {
+	while (waited <= 10 * max_rounds && !(took = step(b))) {
 		live_sleep_ms(STEP_MS);
 		waited++;
 	}
+	took_ms = mono_ms();
+	printf("b took over after %d rounds of %d ms, %lld ms after a's last renewal (lease %d s)\n", waited,
+	       STEP_MS, took_ms - renewed_ms, DURATION_S);
 	assert_true(took);
-	assert_true(waited >= 1); /* b did not steal a live lease */
-	printf("b took over after %d rounds of %d ms (lease %d s)\n", waited, STEP_MS, DURATION_S);
+	assert_true(took_ms - renewed_ms >= DURATION_S * 1000); /* b did not steal a live lease */
+	assert_true(waited <= max_rounds);                      /* and took it as soon as it expired */
 	assert_string_equal(holder(l), "b");
 	assert_false(step(a)); /* a, coming back, finds it lost the lease */
 	kube_elector_free(a);
