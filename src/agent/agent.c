@@ -2,6 +2,7 @@
  * agent.c — see agent.h. The order of operations and why each step is safe: docs/agent.md.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,10 @@ struct agent_node {
 	struct agent_options opt;
 	const char *journal_dir;
 	bool published; /* the plugin serves our inventory: from now on a destroy needs a withdraw first */
+	/* NVIDIA-plugin mode: the device set NVIDIA's plugin was last told about (an order-free signature),
+	 * and whether start-up recovery changed a GPU after that plugin may have enumerated it */
+	uint64_t nvidia_sig;
+	bool recovery_changed;
 	unsigned n_gpus;
 	struct nvml_gpu *gpu[AGENT_MAX_GPUS];
 	/* devices withdrawn by the current run; given back afterwards if they still exist */
@@ -66,6 +71,13 @@ static int hook_pre_destroy(void *arg, unsigned gpu_index, const char *uuid, str
 {
 	struct agent_node *a = arg;
 
+	if (a->opt.nvidia_plugin) {
+		/* NVIDIA's plugin offers no withdraw: the window is documented (docs/kubelet.md); the caller's
+		 * next hook, a fresh pod-resources List, is what still guards the destroy. */
+		agent_log(a, "gpu %u: NVIDIA-plugin mode: %s cannot be withdrawn, checking pod-resources", gpu_index,
+			  uuid);
+		return 0;
+	}
 	if (!a->published) {
 		/* Start-up recovery runs before the plugin serves: no endpoint of this process advertises the
 		 * device, and a dead agent's endpoints are gone (the kubelet marks their resources unhealthy). */
@@ -148,6 +160,43 @@ static bool in_inventory(const struct kubelet_device *devs, size_t n, const char
 	return false;
 }
 
+/* An order-free signature of a device set: the sum of each UUID's FNV-1a hash (UUIDs are unique). */
+static uint64_t devices_signature(const struct kubelet_device *devs, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = 0xcbf29ce484222325ull;
+
+		for (const char *c = devs[i].uuid; *c; c++)
+			h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+		sum += h;
+	}
+	return sum;
+}
+
+/*
+ * NVIDIA-plugin mode's publish: NVIDIA's plugin enumerates the devices itself when it starts, so it is
+ * told to re-read them (a SIGHUP restarts all its plugin servers, at a cost) only when the set changed:
+ * after a run that created or destroyed something, or a start-up recovery that did.
+ */
+static int publish_nvidia(struct agent_node *a, const struct kubelet_device *devs, size_t n, struct kerf_err *err)
+{
+	uint64_t sig = devices_signature(devs, n);
+	bool changed = a->published ? sig != a->nvidia_sig : a->recovery_changed;
+
+	a->nvidia_sig = sig;
+	a->published = true;
+	if (!changed) {
+		agent_log(a, "%zu MIG device(s), unchanged: NVIDIA's device plugin not disturbed", n);
+		return 0;
+	}
+	if (kubelet_nvidia_reload(a->opt.proc_root, err) < 0)
+		return kerf_err_prefix(err, "the MIG devices changed but NVIDIA's device plugin was not told");
+	agent_log(a, "%zu MIG device(s): told NVIDIA's device plugin to re-read them (SIGHUP)", n);
+	return 0;
+}
+
 /*
  * Publishes the devices of every GPU as last read, then gives back each device withdrawn by the last run
  * that still exists (its destroy did not happen), then waits until the kubelet has every list.
@@ -163,6 +212,10 @@ static int publish(struct agent_node *a, bool wait, struct kerf_err *err)
 		return kerf_err_set(err, KERF_ENOMEM, "device list: out of memory");
 	for (unsigned i = 0; i < a->n_gpus; i++)
 		n = gpu_devices(a, a->gpu[i], devs, n, cap);
+	if (a->opt.nvidia_plugin) {
+		rc = publish_nvidia(a, devs, n, err);
+		goto out;
+	}
 	if (kubelet_plugin_set_devices(a->plugin, devs, n, err) < 0)
 		goto out;
 	for (unsigned i = 0; i < a->n_withdrawn; i++) {
@@ -258,6 +311,8 @@ static void recover_all(struct agent_node *a)
 		else if (res.recovered != ACTUATE_UNCHANGED)
 			agent_log(a, "gpu %u: interrupted run %s: now %s", g->index,
 				  actuate_outcome_name(res.recovered), res.after);
+		if (res.recovered != ACTUATE_UNCHANGED || res.changes > 0)
+			a->recovery_changed = true;
 		if (nvml_read_instances(a->nv, g, &e) < 0)
 			agent_log(a, "gpu %u: re-read after recovery: %s", g->index, e.msg);
 	}
@@ -285,6 +340,12 @@ struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_e
 		goto fail;
 	agent_log(a, "NVML %s: %u MIG GPU(s)", nvml_library(a->nv), a->n_gpus);
 	recover_all(a);
+	if (a->opt.nvidia_plugin) {
+		agent_log(a, "NVIDIA-plugin mode: NVIDIA's device plugin serves the MIG devices");
+		if (publish(a, false, err) < 0)
+			goto fail;
+		return a;
+	}
 	pc = (struct kubelet_plugin_config){.plugin_dir = a->opt.plugin_dir, .cdi = a->opt.cdi,
 					    .timeout_ms = a->opt.timeout_ms,
 					    .register_retry_ms = a->opt.register_retry_ms};

@@ -13,6 +13,8 @@
  *     a free instance is destroyed. Afterwards, whatever the outcome (applied, refused, rolled back,
  *     failed), it re-reads the GPU from NVML and re-publishes the device list at once, giving back every
  *     withdrawn device that still exists (the actuator leaves that to its caller).
+ *   - In NVIDIA-plugin mode (options) kerf's plugin does not run: publishing means telling NVIDIA's device
+ *     plugin to re-read the devices, and only when the set of MIG devices changed.
  *   - agent_node_status() is the snapshot the agent writes to MigLayout.status: per GPU its model and
  *     index, and every instance {profile, start, uuid, used}, used = allocated to a pod (pod-resources)
  *     or running a process (NVML), both read afresh.
@@ -46,6 +48,12 @@ struct agent_options {
 	const char *plugin_dir;    /* NULL: /var/lib/kubelet/device-plugins */
 	const char *podres_socket; /* NULL: /var/lib/kubelet/pod-resources/kubelet.sock */
 	bool cdi;                  /* Allocate answers CDI names instead of NVIDIA_VISIBLE_DEVICES */
+	/* NVIDIA-plugin mode (docs/kubelet.md, "NVIDIA-plugin mode, and its cost"): kerf serves no devices;
+	 * NVIDIA's device plugin keeps serving them, and after every change of the node's MIG devices the
+	 * agent makes it re-read them (SIGHUP, found by name under proc_root: the agent needs hostPID). No
+	 * withdraw is possible in this mode; pod-resources is still checked right before every destroy. */
+	bool nvidia_plugin;
+	const char *proc_root;     /* NULL: /proc (NVIDIA-plugin mode only) */
 	int timeout_ms;            /* 0: KUBELET_TIMEOUT_MS; bounds every kubelet call and a withdraw's wait */
 	int register_retry_ms;     /* 0: the plugin's default */
 	const int *numa_nodes;     /* NUMA node of GPU i is numa_nodes[i] for i < n_numa; else unknown (-1) */

@@ -920,6 +920,152 @@ static void test_allocate_racing_a_relayout_never_gets_a_destroyed_device(void *
 	assert_true(no_journal(f));
 }
 
+/* ---------------------------------------------------------------- NVIDIA-plugin mode */
+
+/*
+ * A stand-in for NVIDIA's device plugin: a child process whose argv[0] is "nvidia-device-plugin" in a
+ * /proc-like folder the agent is pointed at. It writes 'H' to a pipe for every SIGHUP, and 'E' and exits on
+ * SIGUSR1 (Linux delivers the lower-numbered pending signal first, so every SIGHUP sent before the SIGUSR1
+ * is counted).
+ */
+struct nvidia_standin {
+	pid_t pid;
+	int rd;
+	char proc_root[128];
+};
+
+static void nvidia_standin_start(struct fixture *f, struct nvidia_standin *n)
+{
+	char path[256];
+	int fds[2];
+	sigset_t set;
+	FILE *fp;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	assert_int_equal(pipe(fds), 0);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited: no signal is lost before the child waits */
+	n->pid = fork();
+	assert_true(n->pid >= 0);
+	if (n->pid == 0) {
+		int sig = 0;
+
+		close(fds[0]);
+		alarm(120); /* never outlives a broken test */
+		for (;;) {
+			if (sigwait(&set, &sig) != 0)
+				_exit(1);
+			if (write(fds[1], sig == SIGHUP ? "H" : "E", 1) != 1 || sig != SIGHUP)
+				_exit(0);
+		}
+	}
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	close(fds[1]);
+	n->rd = fds[0];
+	snprintf(n->proc_root, sizeof(n->proc_root), "%s/proc", f->dir);
+	assert_int_equal(mkdir(n->proc_root, 0755), 0);
+	snprintf(path, sizeof(path), "%s/%d", n->proc_root, (int)n->pid);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/%d/cmdline", n->proc_root, (int)n->pid);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fwrite("/usr/bin/nvidia-device-plugin\0--mig-strategy=mixed\0", 1, 51, fp);
+	fclose(fp);
+}
+
+/* Whether the kubelet stand-in logged an event named ev (after a round trip, so nothing is in flight). */
+static bool peer_saw(struct fixture *f, const char *ev)
+{
+	assert_non_null(peer_call(&f->peer, "{\"op\":\"mono\"}"));
+	for (size_t i = 0; i < peer_events(&f->peer); i++) {
+		const char *e = json_string_value(json_object_get(json_array_get(f->peer.log, i), "ev"));
+
+		if (e != NULL && strcmp(e, ev) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Stops the stand-in and returns how many SIGHUPs it received in all. */
+static unsigned nvidia_standin_stop(struct nvidia_standin *n)
+{
+	char buf[64];
+	unsigned hups = 0;
+	bool ended = false;
+	ssize_t got;
+	int status;
+
+	assert_int_equal(kill(n->pid, SIGUSR1), 0);
+	while ((got = read(n->rd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < got; i++) {
+			hups += buf[i] == 'H';
+			ended |= buf[i] == 'E';
+		}
+	close(n->rd);
+	assert_int_equal(waitpid(n->pid, &status, 0), n->pid);
+	assert_true(ended);
+	return hups;
+}
+
+/*
+ * NVIDIA-plugin mode: kerf registers no resource of its own; a re-layout still destroys only free
+ * instances (pod-resources checked), and NVIDIA's plugin is told to re-read the devices once per change
+ * of the device set: not at start, not for an apply that changes nothing, not for a refused one.
+ */
+static void test_nvidia_plugin_mode_relayouts_and_makes_nvidia_reread(void **state)
+{
+	struct fixture *f = *state;
+	struct nvidia_standin nv;
+	char held[1][NVML_UUID_MAX];
+	const char *const res2[] = {R2};
+	struct actuate_result res;
+	struct mig_layout want, orig;
+	struct kerf_err err;
+
+	fk_edit(f, create_fn, ORIG);
+	nvidia_standin_start(f, &nv);
+	struct agent_options o = {
+		.nvml_library = FAKENVML_LIB,
+		.journal_dir = f->journals,
+		.plugin_dir = f->dir,
+		.podres_socket = f->podres,
+		.timeout_ms = 10000,
+		.nvidia_plugin = true,
+		.proc_root = nv.proc_root,
+		.log = agent_log,
+		.log_arg = f,
+	};
+	f->agent = agent_node_start(&o, &err);
+	if (f->agent == NULL)
+		fail_msg("%s", err.msg);
+
+	parse(f, MERGED, &want);
+	if (agent_node_apply(f->agent, 0, &want, &res, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(res.outcome, ACTUATE_APPLIED);
+	assert_layout(f, MERGED);
+	assert_int_equal(f->withdraws, 0); /* nothing of kerf's advertised them */
+
+	assert_int_equal(agent_node_apply(f->agent, 0, &want, &res, &err), 0);
+	assert_int_equal(res.outcome, ACTUATE_UNCHANGED);
+
+	/* a pod holds the 2g.20gb at 0: going back to ORIG would destroy it, so the apply is refused */
+	nvml_ids(f, R2, 0, held[0]);
+	podres_set(&f->peer, held, res2, 1);
+	parse(f, ORIG, &orig);
+	assert_int_equal(agent_node_apply(f->agent, 0, &orig, &res, &err), -1);
+	assert_int_equal(err.code, KERF_EBUSY);
+	assert_layout(f, MERGED);
+
+	assert_int_equal(nvidia_standin_stop(&nv), 1);
+	fk_read(f);
+	assert_int_equal(st.violations, 0);
+	/* kerf's own plugin never ran: the kubelet saw no registration and no list from it */
+	assert_false(peer_saw(f, "register"));
+	assert_false(peer_saw(f, "list"));
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -940,6 +1086,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_refresh_publishes_an_instance_created_by_someone_else, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_allocate_racing_a_relayout_never_gets_a_destroyed_device, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_nvidia_plugin_mode_relayouts_and_makes_nvidia_reread, setup,
 						teardown),
 	};
 
