@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The planner's benchmark: plan_run() on 100 x 8 and 1,000 x 8 GPU clusters with 100 / 1,000 pending
 # pods (the targets: <= 5 ms and <= 50 ms median on one core), then an overloaded 1,000 x 8 cluster with
-# 12,000 pending pods, a quarter of which cannot be placed. docs/planner.md records the figures.
+# 12,000 pending pods, a quarter of which cannot be placed; then 8 x 8 with 20 pods, the largest input the
+# exact search takes on; then the greedy pass alone against the exhaustive optimum on the exhaustive test's
+# 3,000 random small clusters. docs/planner.md records the figures.
 # Usage: bench/plan/run.sh BUILD_DIR (a RelWithDebInfo build, e.g. `make build`).
 set -euo pipefail
 build=${1:-build}
@@ -10,3 +12,9 @@ bin="$build/bench/plan/bench_plan"
 "$bin" 100 8 100 200
 "$bin" 1000 8 1000 50
 "$bin" 1000 8 12000 5
+"$bin" 8 8 20 500
+gap="$build/bench/plan/bench_plan_gap"
+if [ -x "$gap" ]; then
+	echo "greedy pass alone (exact search compiled out):"
+	"$gap" --report 3000
+fi

@@ -13,8 +13,14 @@
 
 #include "internal.h"
 
-/* Inputs this small are searched exactly (the exhaustive comparison test stays well inside). */
+/* Inputs this small are searched exactly (the exhaustive comparison test stays well inside). A build with
+ * KERF_PLAN_GREEDY_ONLY defined has no exact search: bench/plan builds one to measure what the exact search
+ * is worth (docs/planner.md, "How far from optimal"). kerf itself is never built that way. */
+#ifdef KERF_PLAN_GREEDY_ONLY
+#define EXACT_MAX_NODES 0
+#else
 #define EXACT_MAX_NODES 8
+#endif
 #define EXACT_MAX_PODS 20
 #define EXACT_MAX_RES 16
 #define EXACT_MAX_LEVELS 4

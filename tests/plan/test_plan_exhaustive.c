@@ -12,6 +12,10 @@
  *      subsets can be split into disjoint per-node parts that fit (a subset DP, 3^pods per node);
  *   4. the best placed-count vector over all subsets, compared lexicographically by priority.
  * On a mismatch the seed is printed; `test_plan_exhaustive SEED` re-runs one case and prints it.
+ *
+ * Built a second time against a planner without its exact search (bench/plan: bench_plan_gap), the same
+ * cases measure how far the greedy pass alone falls short: `bench_plan_gap --report [CASES]` prints the
+ * shortfall instead of asserting (docs/planner.md, "How far from optimal").
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -255,6 +259,11 @@ static const struct gen_params small = {
 
 static struct plan_cache *cache;
 
+/* Shortfall against the optimum, summed over the cases run (for --report). */
+static struct {
+	unsigned cases, short_cases, short_top, pods_short, pods_optimal;
+} gap;
+
 /* Returns 0 if the planner's placed counts equal the exhaustive optimum for this seed. */
 static int one_case(uint64_t seed, int verbose)
 {
@@ -293,15 +302,29 @@ static int one_case(uint64_t seed, int verbose)
 		for (unsigned l = 0; l < n_levels; l++)
 			if (c.in.pods[out.assignments[i].pod].priority == levels[l])
 				got[l]++;
+	gap.cases++;
+	{
+		unsigned w = 0, g = 0;
+
+		for (unsigned l = 0; l < n_levels; l++)
+			w += want[l], g += got[l];
+		gap.pods_optimal += w;
+		gap.pods_short += w > g ? w - g : 0;
+	}
 	if (memcmp(want, got, n_levels * sizeof(unsigned)) != 0) {
+		gap.short_cases++;
+		gap.short_top += n_levels > 0 && got[0] < want[0];
+		if (verbose < 0)
+			goto out; /* --report: counted, not printed */
 		printf("seed %llu: placed by priority", (unsigned long long)seed);
 		for (unsigned l = 0; l < n_levels; l++)
 			printf(" [%d] planner %u exhaustive %u", levels[l], got[l], want[l]);
 		printf("\n");
 		rc = -1;
 	}
-	if (rc != 0 || verbose)
+	if (rc != 0 || verbose > 0)
 		print_case(&c.in);
+out:
 	plan_output_free(&out);
 	return rc;
 }
@@ -334,6 +357,23 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_planner_places_as_many_pods_per_priority_as_exhaustive_search),
 	};
 
+	if (argc > 1 && strcmp(argv[1], "--report") == 0) {
+		unsigned cases = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 3000;
+
+		cache = plan_cache_new();
+		if (cache == NULL)
+			return 1;
+		for (unsigned s = 1; s <= cases; s++)
+			if (one_case(s, -1) != 0) /* plan_run failed, or broke a promise of plan.h */
+				return 1;
+		plan_cache_free(cache);
+		printf("%u random small clusters (seeds 1..%u): %u placed fewer pods than the optimum (%.1f%%), "
+		       "%u fewer at the top priority (%.1f%%); %u pods fewer out of %u placed by the optimum (%.1f%%)\n",
+		       gap.cases, cases, gap.short_cases, 100.0 * gap.short_cases / (gap.cases ? gap.cases : 1),
+		       gap.short_top, 100.0 * gap.short_top / (gap.cases ? gap.cases : 1), gap.pods_short,
+		       gap.pods_optimal, 100.0 * gap.pods_short / (gap.pods_optimal ? gap.pods_optimal : 1));
+		return 0;
+	}
 	if (argc > 1) {
 		only_seed = strtoull(argv[1], NULL, 10);
 		have_seed = 1;
