@@ -364,6 +364,91 @@ static void test_token_file_is_reread_when_it_rotates(void **state)
 	kube_config_free(&cfg);
 }
 
+/*
+ * The in-cluster path end to end: a real ServiceAccount, a real token from the TokenRequest API, the files
+ * laid out as the kubelet mounts them (token, ca.crt, namespace) and KUBERNETES_SERVICE_HOST/PORT set as in
+ * a pod. A token that is not (yet) valid gets 401; once the file holds the real one (a rotation), the same
+ * client is authenticated as the service account, and RBAC applies to it: it may read ConfigMaps, as its
+ * Role says, and not write them.
+ */
+static void test_in_cluster_service_account_is_authenticated_and_its_token_reread(void **state)
+{
+	struct live *l = L(state);
+	char path[512], sa_dir[256], cmd[600], host[64] = "", port[16] = "";
+	struct kube_config cfg;
+	struct kube_client *c;
+	struct kerf_err err;
+	json_t *body, *out;
+	const char *token, *hp;
+
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts", l->ns);
+	body = json_pack("{s:{s:s}}", "metadata", "name", "kerf-agent");
+	json_decref(must(kube_request(l->c, "POST", path, body, "application/json", &err), &err));
+	json_decref(body);
+	/* A Role of the test's own: the built-in "view" is an aggregated ClusterRole, filled in by
+	 * kube-controller-manager, which the test control plane does not run. */
+	snprintf(path, sizeof(path), "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/roles", l->ns);
+	body = json_pack("{s:{s:s},s:[{s:[s],s:[s],s:[s,s,s]}]}", "metadata", "name", "read-configmaps", "rules",
+			 "apiGroups", "", "resources", "configmaps", "verbs", "get", "list", "watch");
+	json_decref(must(kube_request(l->c, "POST", path, body, "application/json", &err), &err));
+	json_decref(body);
+	snprintf(path, sizeof(path), "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings", l->ns);
+	body = json_pack("{s:{s:s},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "metadata", "name", "kerf-agent-read",
+			 "roleRef", "apiGroup", "rbac.authorization.k8s.io", "kind", "Role", "name", "read-configmaps",
+			 "subjects", "kind", "ServiceAccount", "name", "kerf-agent", "namespace", l->ns);
+	json_decref(must(kube_request(l->c, "POST", path, body, "application/json", &err), &err));
+	json_decref(body);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts/kerf-agent/token", l->ns);
+	body = json_pack("{s:s,s:s,s:{s:i}}", "apiVersion", "authentication.k8s.io/v1", "kind", "TokenRequest",
+			 "spec", "expirationSeconds", 600);
+	out = must(kube_request(l->c, "POST", path, body, "application/json", &err), &err);
+	json_decref(body);
+	token = json_string_value(json_object_get(json_object_get(out, "status"), "token"));
+	assert_non_null(token);
+
+	snprintf(sa_dir, sizeof(sa_dir), "%s/sa-%d", live_dir(), (int)getpid());
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/pki/ca.crt %s/ca.crt", sa_dir, live_dir(), sa_dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/namespace", sa_dir);
+	write_text(path, l->ns);
+	snprintf(path, sizeof(path), "%s/token", sa_dir);
+	write_text(path, "not-yet-a-token");
+	/* host and port as the kubelet sets them in a pod, taken from the test kubeconfig's server */
+	snprintf(path, sizeof(path), "%s/kubeconfig", live_dir());
+	if (kube_config_load(path, NULL, &cfg, &err))
+		fail_msg("%s", err.msg);
+	hp = strstr(cfg.server, "://");
+	assert_non_null(hp);
+	assert_int_equal(sscanf(hp + 3, "%63[^:]:%15s", host, port), 2);
+	kube_config_free(&cfg);
+	snprintf(path, sizeof(path), "%s/token", sa_dir);
+	setenv("KUBERNETES_SERVICE_HOST", host, 1);
+	setenv("KUBERNETES_SERVICE_PORT", port, 1);
+
+	if (kube_config_in_cluster(sa_dir, &cfg, &err))
+		fail_msg("%s", err.msg);
+	assert_string_equal(cfg.namespace_, l->ns);
+	c = kube_client_new(&cfg, 10000, &err);
+	assert_non_null(c);
+	assert_null(kube_list(c, &KUBE_CONFIGMAPS, l->ns, NULL, &err));
+	assert_int_equal(kube_err_http_status(&err), 401);
+	live_sleep_ms(20); /* a distinct mtime even on coarse-timestamp file systems */
+	write_text(path, token);
+	json_decref(out);
+	json_decref(must(kube_list(c, &KUBE_CONFIGMAPS, l->ns, NULL, &err), &err)); /* its Role may list */
+	/* and no more than that */
+	body = live_configmap("from-sa", "x", "1");
+	assert_null(kube_create(c, &KUBE_CONFIGMAPS, l->ns, body, &err));
+	assert_int_equal(kube_err_http_status(&err), 403);
+	json_decref(body);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	kube_client_free(c);
+	kube_config_free(&cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", sa_dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_client_certificate_user_is_authenticated(void **state)
 {
 	struct live *l = L(state);
@@ -495,6 +580,7 @@ int main(void)
 		T(test_event_about_an_object_is_listed_with_it),
 		T(test_token_file_is_reread_when_it_rotates),
 		T(test_client_certificate_user_is_authenticated),
+		T(test_in_cluster_service_account_is_authenticated_and_its_token_reread),
 		T(test_watch_from_a_version_delivers_the_changes_since),
 		T(test_watch_from_a_compacted_version_is_gone),
 		T(test_server_ends_a_watch_at_its_timeout_cleanly),
