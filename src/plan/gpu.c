@@ -104,13 +104,19 @@ static unsigned layout_grow(struct pl_model *pm, uint32_t li)
 		return l->grow;
 	memset(&w, 0, sizeof(w));
 	w.m = m;
-	for (unsigned id = 0; id < PL_WORDS * 64; id++)
-		if (pl_bits_has(&l->bits, id))
-			push(&w, id, 1);
-	for (unsigned p = 0; p < m->n_profiles; p++)
+	for (unsigned i = 0; i < PL_WORDS; i++)
+		for (uint64_t b = l->bits.w[i]; b != 0; b &= b - 1)
+			push(&w, i * 64 + (unsigned)__builtin_ctzll(b), 1);
+	/* Largest profiles first (the catalog lists them small first): most of the rest are then skipped. */
+	for (unsigned p = m->n_profiles; p-- > 0;) {
+		if (m->profiles[p].memory_slices <= grow)
+			continue;
 		for (unsigned k = 0; k < m->profiles[p].n_starts; k++)
-			if (m->profiles[p].memory_slices > grow && can_add(&w, PL_ID(p, m->profiles[p].starts[k])))
+			if (can_add(&w, PL_ID(p, m->profiles[p].starts[k]))) {
 				grow = m->profiles[p].memory_slices;
+				break;
+			}
+	}
 	l->grow = (uint8_t)grow;
 	return grow;
 }
@@ -291,18 +297,21 @@ static unsigned reachable_by_cost(const struct pl_model *pm, const struct pl_sta
 	return n;
 }
 
-/* True if an earlier item of the same cost (stamp) has the same capacities; else remembers this one. */
-static int seen_offer(const struct sort_item *items, unsigned i, uint32_t *table, unsigned mask, uint32_t stamp,
-		      uint32_t *stamps, unsigned n_prof)
+/*
+ * The kept item (index below kept) of the same cost (stamp) with the same capacities as items[i], or -1.
+ * *slot is where to remember items[i] when it is kept. The table holds indices of kept items only: kept items
+ * never move again, while the rest of the array is overwritten as the filter compacts it.
+ */
+static int find_offer(const struct sort_item *items, unsigned i, const uint32_t *table, unsigned mask,
+		      uint32_t stamp, const uint32_t *stamps, unsigned n_prof, unsigned *slot)
 {
 	unsigned h = (unsigned)items[i].key & mask;
 
 	for (; stamps[h] == stamp; h = (h + 1) & mask)
 		if (items[table[h]].key == items[i].key && memcmp(items[table[h]].opt.cap, items[i].opt.cap, n_prof) == 0)
-			return 1;
-	stamps[h] = stamp;
-	table[h] = i;
-	return 0;
+			return (int)table[h];
+	*slot = h;
+	return -1;
 }
 
 int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err)
@@ -330,17 +339,29 @@ int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err)
 		goto out;
 	}
 	n = reachable_by_cost(pm, s, items, tmp_idx, tmp_rank);
-	/* Pareto filter, in place. In cost order an offer can only be beaten by one already kept; an offer
-	 * equal to an earlier one of the same cost is dropped at the price of one hash probe. */
+	/* Pareto filter, in place. In cost order an offer can only be beaten by one already kept. Layouts with
+	 * the same offer at the same cost are interchangeable for objectives 1-3: of those, the one kept is
+	 * the one that leaves the largest profile placeable (objective 4), the first enumerated on a tie. */
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t bucket = PL_COST_D(items[i].opt.cost) * 17u + PL_COST_C(items[i].opt.cost) + 1u;
+		unsigned slot = 0;
+		int same = find_offer(items, i, table, tsize - 1, bucket, stamps, n_prof, &slot);
 
-		if (seen_offer(items, i, table, tsize - 1, bucket, stamps, n_prof))
+		if (same >= 0) {
+			unsigned grow = layout_grow(pm, items[i].opt.layout);
+
+			if (grow > items[same].grow) {
+				items[same].opt.layout = items[i].opt.layout;
+				items[same].grow = (uint8_t)grow;
+			}
 			continue;
+		}
 		if (dominated(items, kept, &items[i].opt, n_prof))
 			continue;
 		items[kept] = items[i];
 		items[kept].grow = (uint8_t)layout_grow(pm, items[i].opt.layout);
+		stamps[slot] = bucket;
+		table[slot] = kept;
 		kept++;
 	}
 	qsort(items, kept, sizeof(*items), cmp_item);

@@ -309,6 +309,29 @@ static void test_new_instances_fill_one_gpu_rather_than_touching_two(void **stat
 	run_free(&r);
 }
 
+/*
+ * Objective 4, the tie-break: with 1g.10gb@6 in use, a 2g.20gb pod fits at 0, 2 or 4, at equal cost
+ * (nothing destroyed, one GPU touched, one instance created). At 4 it leaves slices 0-3, where a 4g.40gb
+ * still fits; at 0 or 2 the largest profile left is a 2g. The planner must take 4, not the lowest start.
+ */
+static void test_new_instance_leaves_the_largest_profile_placeable(void **state)
+{
+	struct run r;
+	const struct plan_assignment *a;
+
+	(void)state;
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("1g.10gb", 6, true) "]}]}],"
+		  "\"pending\": [" POD("p", 0, RES("2g.20gb", 1)) "]}", &r);
+	a = assignment_of(&r, "p");
+	assert_non_null(a);
+	assert_int_equal(a->n_bindings, 1);
+	assert_int_equal(a->bindings[0].start, 4);
+	assert_int_equal(r.out.n_changes, 1);
+	assert_layout(&r, 0, "2g.20gb@4,1g.10gb@6");
+	run_free(&r);
+}
+
 static void test_plan_rejects_an_illegal_current_layout_with_its_path(void **state)
 {
 	const struct mig_model *m = mig_catalog_find(mig_catalog_builtin(), "H100-80GB-SXM", NULL);
@@ -433,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_pod_for_a_model_the_cluster_lacks_names_the_profile),
 		cmocka_unit_test(test_two_profiles_that_never_fit_together_are_explained),
 		cmocka_unit_test(test_new_instances_fill_one_gpu_rather_than_touching_two),
+		cmocka_unit_test(test_new_instance_leaves_the_largest_profile_placeable),
 		cmocka_unit_test(test_plan_rejects_an_illegal_current_layout_with_its_path),
 		cmocka_unit_test(test_output_json_is_stable_and_complete),
 		cmocka_unit_test(test_bad_input_names_the_field_by_path),
