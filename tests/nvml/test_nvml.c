@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -469,6 +470,82 @@ static void test_complete_gives_a_bare_gpu_instance_its_compute_instance(void **
 	nvml_close(nv);
 }
 
+/*
+ * The state file is shared and locked: two processes re-cutting two GPUs at the same time through NVML,
+ * hundreds of changes each, lose none of each other's changes. A lost update (one process writing back a
+ * state read before the other's change) would make a later destroy miss its instance, or leave a GPU
+ * in the wrong layout at the end.
+ */
+static int churn(unsigned gpu_index, const char *final_layout)
+{
+	struct nvml_gpu *gpu = malloc(sizeof(*gpu));
+	struct mig_layout want;
+	struct kerf_err err;
+	struct nvml *nv = nvml_open(FAKENVML_LIB, &err);
+	int one_g;
+
+	if (nv == NULL || gpu == NULL || nvml_read_gpu(nv, gpu_index, gpu, &err) != 0)
+		return 1;
+	one_g = mig_profile_by_name(&gpu->model, "1g.10gb");
+	for (unsigned round = 0; round < 40; round++) {
+		for (unsigned start = 0; start < 7; start++)
+			if (nvml_create(nv, gpu, (unsigned)one_g, start, &err) != 0)
+				return 2;
+		while (gpu->n_instances > 0)
+			if (nvml_destroy(nv, gpu, gpu->inst[0].gi_id, &err) != 0)
+				return 3;
+	}
+	if (mig_layout_parse(&gpu->model, final_layout, &want, &err) != 0)
+		return 4;
+	for (unsigned i = 0; i < want.n; i++)
+		if (nvml_create(nv, gpu, want.inst[i].profile, want.inst[i].start, &err) != 0)
+			return 5;
+	nvml_close(nv);
+	free(gpu);
+	return 0;
+}
+
+static void test_two_processes_share_the_gpus_without_losing_a_change(void **state)
+{
+	static const char *const models[] = { "H100-80GB-SXM", "H100-80GB-SXM" };
+	static const char *const finals[] = { "1g.10gb@0,2g.20gb@2,3g.40gb@4", "4g.40gb@0,3g.40gb@4" };
+	pid_t pid[2];
+	struct kerf_err err;
+
+	(void)state;
+	init_gpus(models, 2);
+	for (unsigned k = 0; k < 2; k++) {
+		pid[k] = fork();
+		assert_true(pid[k] >= 0);
+		if (pid[k] == 0)
+			_exit(churn(k, finals[k]));
+	}
+	for (unsigned k = 0; k < 2; k++) {
+		int status;
+
+		assert_int_equal(waitpid(pid[k], &status, 0), pid[k]);
+		assert_true(WIFEXITED(status));
+		if (WEXITSTATUS(status) != 0)
+			fail_msg("process on GPU %u failed at step %d", k, WEXITSTATUS(status));
+	}
+	{
+		int fd = fk_lock(state_path, &st, &err);
+
+		assert_true(fd >= 0);
+		assert_int_equal(fk_unlock(fd, &st, false, &err), 0);
+	}
+	assert_int_equal(st.violations, 0);
+	for (unsigned k = 0; k < 2; k++) {
+		struct mig_layout l;
+		char text[256];
+
+		fk_layout(&st.gpu[k], &l, NULL);
+		mig_layout_sort(&l);
+		assert_true(mig_layout_format(fk_model(&st.gpu[k]), &l, text, sizeof(text)) >= 0);
+		assert_string_equal(text, finals[k]);
+	}
+}
+
 static void test_error_codes_map_to_sentences(void **state)
 {
 	const char *s;
@@ -503,6 +580,7 @@ int main(void)
 		cmocka_unit_test(test_no_permission_names_the_mig_config_capability),
 		cmocka_unit_test(test_failed_compute_instance_leaves_no_half_instance),
 		cmocka_unit_test(test_complete_gives_a_bare_gpu_instance_its_compute_instance),
+		cmocka_unit_test(test_two_processes_share_the_gpus_without_losing_a_change),
 		cmocka_unit_test(test_error_codes_map_to_sentences),
 	};
 
