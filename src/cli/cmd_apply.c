@@ -1,7 +1,10 @@
 /*
  * cmd_apply.c — `kerf apply --gpu N --layout L [--dry-run]`: applies one GPU's layout by hand through the
- * actuator, with its safety rules: an instance that runs a process or is listed with --allocated is never
- * touched, and a layout that would touch one is refused before anything changes.
+ * actuator, with its safety rules: an instance that runs a process, is listed with --allocated, or (where a
+ * kubelet runs) is allocated to a pod by the kubelet's pod-resources is never touched, and a layout that
+ * would touch one is refused before anything changes. Pod-resources is asked afresh right before every
+ * destroy, as the agent does. What the command cannot do is withdraw a device from a device plugin in
+ * another process: on a node where kerf's agent runs, change layouts through the agent instead.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include "actuate.h"
 #include "cli.h"
 #include "cli_nvml.h"
+#include "kubelet.h"
 
 #define MAX_LIST 64
 #define STATE_DIR_ENV "KERF_STATE_DIR"
@@ -19,6 +23,7 @@
 
 struct opts {
 	const char *library, *layout, *journal_dir;
+	const char *podres; /* NULL: KUBELET_PODRES_SOCKET, used only if it exists */
 	char *alloc_text;
 	long gpu;
 	bool dry_run;
@@ -27,12 +32,15 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kerf apply --gpu N --layout LAYOUT [--dry-run] [--allocated UUID,...]\n"
-		   "                  [--library PATH] [--journal-dir DIR]\n\n"
+		   "                  [--pod-resources SOCKET] [--library PATH] [--journal-dir DIR]\n\n"
 		   "Re-cuts GPU N to LAYOUT (\"2g.20gb@0,1g.10gb@2\": profile@first memory slice; \"-\" = empty),\n"
 		   "the complete list of instances the GPU must end with. Free instances not in LAYOUT are\n"
 		   "destroyed, matching ones kept, missing ones created at their exact placements. An instance\n"
 		   "running a process, or whose MIG UUID is given with --allocated, is never touched: a LAYOUT that\n"
 		   "would destroy or move one is refused. --dry-run prints the operations and changes nothing.\n"
+		   "Where a kubelet runs, its pod-resources API (--pod-resources, default " KUBELET_PODRES_SOCKET ")\n"
+		   "is asked before every destroy, and an instance allocated to a pod is never touched; if it cannot\n"
+		   "be asked, nothing is destroyed. On a node where kerf's agent runs, let the agent change layouts.\n"
 		   "A failed step rolls back to the original layout; the journal (--journal-dir, else $" STATE_DIR_ENV
 		   ",\n"
 		   "else " STATE_DIR_DEFAULT ") lets the next run finish or undo a run that was killed half way.\n");
@@ -73,6 +81,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->journal_dir = argv[++i];
 		} else if (i + 1 < argc && strcmp(a, "--allocated") == 0) {
 			o->alloc_text = argv[++i];
+		} else if (i + 1 < argc && strcmp(a, "--pod-resources") == 0) {
+			o->podres = argv[++i];
 		} else {
 			fprintf(stderr, "kerf apply: unknown or incomplete option \"%s\"\n", a);
 			return -1;
@@ -86,6 +96,37 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		o->journal_dir = getenv(STATE_DIR_ENV);
 	if (o->journal_dir == NULL || o->journal_dir[0] == '\0')
 		o->journal_dir = STATE_DIR_DEFAULT;
+	return 0;
+}
+
+static bool is_socket(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode);
+}
+
+/*
+ * Where a kubelet runs, "allocated to a pod" is its pod-resources List, asked afresh before each destroy.
+ * A socket named with --pod-resources must exist; the default one is used only if it does (a machine
+ * without a kubelet), and saying so keeps the user from assuming a check that is not made.
+ */
+static int kubelet_check(const struct opts *o, struct kubelet_hooks *kh, struct actuate_config *cfg)
+{
+	const char *sock = o->podres != NULL ? o->podres : KUBELET_PODRES_SOCKET;
+
+	if (!is_socket(sock)) {
+		if (o->podres != NULL) {
+			fprintf(stderr, "kerf apply: --pod-resources: %s is not a socket\n", sock);
+			return -1;
+		}
+		fprintf(stderr, "kerf apply: no kubelet pod-resources socket at %s: an instance counts as used when it "
+				"runs a process or is listed with --allocated\n", sock);
+		return 0;
+	}
+	*kh = (struct kubelet_hooks){.plugin = NULL, .podres_socket = sock, .timeout_ms = 0};
+	cfg->hooks.is_allocated = kubelet_hook_is_allocated;
+	cfg->hooks.arg = kh;
 	return 0;
 }
 
@@ -146,6 +187,7 @@ int cmd_apply(int argc, char **argv)
 	const char *alloc[MAX_LIST];
 	int n_alloc = 0, rc = KERF_EXIT_FAIL;
 	struct actuate_config cfg;
+	struct kubelet_hooks kh;
 	struct nvml_gpu *gpu = NULL;
 	struct mig_layout want;
 	struct nvml *nv;
@@ -184,6 +226,10 @@ int cmd_apply(int argc, char **argv)
 	cfg.allocated = alloc;
 	cfg.n_allocated = (unsigned)n_alloc;
 	cfg.log = log_stdout;
+	if (kubelet_check(&o, &kh, &cfg) != 0) {
+		rc = KERF_EXIT_USAGE;
+		goto out;
+	}
 	rc = o.dry_run ? dry_run(gpu, &want, &cfg) : apply(nv, gpu, &want, &cfg);
 out:
 	free(gpu);

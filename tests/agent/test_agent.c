@@ -1066,6 +1066,69 @@ static void test_nvidia_plugin_mode_relayouts_and_makes_nvidia_reread(void **sta
 	assert_false(peer_saw(f, "list"));
 }
 
+/* ---------------------------------------------------------------- kerf apply on a node with a kubelet */
+
+/* Runs `kerf apply --gpu 0 --layout LAYOUT [more]` against the simulated GPU; its exit status. */
+static int kerf_apply(struct fixture *f, const char *layout, const char *more)
+{
+	char cmd[2048];
+	int status;
+
+	snprintf(cmd, sizeof(cmd),
+		 "KERF_NVML_LIBRARY='%s' KERF_FAKENVML_STATE='%s' '%s' apply --gpu 0 --layout '%s' --journal-dir '%s' %s "
+		 ">'%s/apply.out' 2>'%s/apply.err'",
+		 FAKENVML_LIB, f->state, KERF_BIN, layout, f->journals, more, f->dir, f->dir);
+	status = system(cmd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static bool apply_err_has(struct fixture *f, const char *text)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "grep -qF -- '%s' '%s/apply.err'", text, f->dir);
+	return system(cmd) == 0;
+}
+
+/*
+ * `kerf apply` by hand on a node with a kubelet: pod-resources is asked, so a device a pod holds (no
+ * process running in it yet) is never destroyed and the apply is refused; once the pod is gone the same
+ * apply goes through. A --pod-resources that is not a socket is a usage error, and nothing changes.
+ */
+static void test_kerf_apply_asks_the_kubelet_and_never_destroys_a_held_device(void **state)
+{
+	struct fixture *f = *state;
+	char held[1][NVML_UUID_MAX], more[256];
+	const char *const res1[] = {R1};
+
+	fk_edit(f, create_fn, ORIG);
+	nvml_ids(f, R1, 1, held[0]);
+	podres_set(&f->peer, held, res1, 1);
+	snprintf(more, sizeof(more), "--pod-resources '%s'", f->podres);
+
+	assert_int_equal(kerf_apply(f, MERGED, more), 1);
+	assert_true(apply_err_has(f, "refused"));
+	assert_true(apply_err_has(f, "1g.10gb@1"));
+	assert_layout(f, ORIG);
+
+	snprintf(more, sizeof(more), "--pod-resources '%s' --dry-run", f->podres);
+	assert_int_equal(kerf_apply(f, MERGED, more), 1);
+	assert_layout(f, ORIG);
+
+	snprintf(more, sizeof(more), "--pod-resources '%s/no-such.sock'", f->dir);
+	assert_int_equal(kerf_apply(f, MERGED, more), 2);
+	assert_true(apply_err_has(f, "--pod-resources"));
+	assert_layout(f, ORIG);
+
+	podres_set(&f->peer, NULL, NULL, 0); /* the pod ends */
+	snprintf(more, sizeof(more), "--pod-resources '%s'", f->podres);
+	assert_int_equal(kerf_apply(f, MERGED, more), 0);
+	assert_layout(f, MERGED);
+	fk_read(f);
+	assert_int_equal(st.violations, 0);
+	assert_true(no_journal(f));
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1089,6 +1152,8 @@ int main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_nvidia_plugin_mode_relayouts_and_makes_nvidia_reread, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_kerf_apply_asks_the_kubelet_and_never_destroys_a_held_device,
+						setup, teardown),
 	};
 
 	if (argc < 2) {
