@@ -213,7 +213,7 @@ static void exhaustive(const struct plan_input *in, unsigned *best, unsigned n_l
 				for (unsigned l = 0; l < n_levels; l++)
 					if (in->pods[i].priority == level_prio[l])
 						cnt[l]++;
-		if (memcmp(cnt, best, 0) == 0) {
+		{
 			unsigned l;
 
 			for (l = 0; l < n_levels && cnt[l] == best[l]; l++)
