@@ -21,19 +21,19 @@ b="1g.10gb@0,1g.10gb@1,1g.10gb@2,1g.10gb@3,1g.10gb@4,1g.10gb@5,1g.10gb@6"
 c="3g.40gb@0,2g.20gb@4,1g.10gb@6"
 
 "$ctl" init H100-80GB-SXM >/dev/null
-"$kerf" apply --gpu 0 --layout "$a" >/dev/null
+"$kerf" apply --pod-resources none --gpu 0 --layout "$a" >/dev/null
 
 measure() { # measure NAME FROM TO: average over $rounds round trips
 	local name=$1 from=$2 to=$3 t0 t1 calls
 	"$ctl" trace on
-	"$kerf" apply --gpu 0 --layout "$to" >/dev/null
+	"$kerf" apply --pod-resources none --gpu 0 --layout "$to" >/dev/null
 	calls=$("$ctl" calls | awk '{ s += $2 } END { print s }')
 	"$ctl" trace off
-	"$kerf" apply --gpu 0 --layout "$from" >/dev/null
+	"$kerf" apply --pod-resources none --gpu 0 --layout "$from" >/dev/null
 	t0=$(now_ms)
 	for _ in $(seq "$rounds"); do
-		"$kerf" apply --gpu 0 --layout "$to" >/dev/null
-		"$kerf" apply --gpu 0 --layout "$from" >/dev/null
+		"$kerf" apply --pod-resources none --gpu 0 --layout "$to" >/dev/null
+		"$kerf" apply --pod-resources none --gpu 0 --layout "$from" >/dev/null
 	done
 	t1=$(now_ms)
 	printf "%-40s %5d NVML calls  %7.1f ms per apply\n" "$name" "$calls" "$(echo "($t1 - $t0) / (2 * $rounds)" | bc -l)"
@@ -41,9 +41,9 @@ measure() { # measure NAME FROM TO: average over $rounds round trips
 
 measure "7g -> 7x 1g (1 destroy, 7 creates)" "$a" "$b"
 measure "7g -> 3g+2g+1g (1 destroy, 3 creates)" "$a" "$c"
-"$kerf" apply --gpu 0 --layout "$c" >/dev/null
+"$kerf" apply --pod-resources none --gpu 0 --layout "$c" >/dev/null
 "$ctl" trace on
-"$kerf" apply --gpu 0 --layout "$c" >/dev/null
+"$kerf" apply --pod-resources none --gpu 0 --layout "$c" >/dev/null
 printf "%-40s %5d NVML calls (nothing to do)\n" "same layout again" "$("$ctl" calls | awk '{ s += $2 } END { print s }')"
 t0=$(now_ms)
 for _ in $(seq "$rounds"); do "$kerf" status >/dev/null; done

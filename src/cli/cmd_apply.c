@@ -23,7 +23,7 @@
 
 struct opts {
 	const char *library, *layout, *journal_dir;
-	const char *podres; /* NULL: KUBELET_PODRES_SOCKET, used only if it exists */
+	const char *podres; /* NULL: KUBELET_PODRES_SOCKET, used only if it exists; "none": no kubelet here */
 	char *alloc_text;
 	long gpu;
 	bool dry_run;
@@ -40,7 +40,8 @@ static void usage(FILE *f)
 		   "would destroy or move one is refused. --dry-run prints the operations and changes nothing.\n"
 		   "Where a kubelet runs, its pod-resources API (--pod-resources, default " KUBELET_PODRES_SOCKET ")\n"
 		   "is asked before every destroy, and an instance allocated to a pod is never touched; if it cannot\n"
-		   "be asked, nothing is destroyed. On a node where kerf's agent runs, let the agent change layouts.\n"
+		   "be asked, nothing is destroyed. --pod-resources none says there is no kubelet (no note is printed).\n"
+		   "On a node where kerf's agent runs, let the agent change layouts.\n"
 		   "A failed step rolls back to the original layout; the journal (--journal-dir, else $" STATE_DIR_ENV
 		   ",\n"
 		   "else " STATE_DIR_DEFAULT ") lets the next run finish or undo a run that was killed half way.\n");
@@ -115,6 +116,8 @@ static int kubelet_check(const struct opts *o, struct kubelet_hooks *kh, struct 
 {
 	const char *sock = o->podres != NULL ? o->podres : KUBELET_PODRES_SOCKET;
 
+	if (o->podres != NULL && strcmp(o->podres, "none") == 0)
+		return 0;
 	if (!is_socket(sock)) {
 		if (o->podres != NULL) {
 			fprintf(stderr, "kerf apply: --pod-resources: %s is not a socket\n", sock);

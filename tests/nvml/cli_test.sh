@@ -37,6 +37,14 @@ has "status second GPU" "$tmp/out" "GPU 1  NVIDIA A30"
 check "status compares the catalog" 0 "$kerf" status --gpu 0 --compare-catalog
 has "catalog agreement" "$tmp/out" "catalog: 0 disagreement(s) with the built-in table for H100-80GB-SXM"
 
+check "without a kubelet, apply still runs" 0 "$kerf" apply --gpu 0 --layout "1g.20gb@0,1g.10gb@2,3g.40gb@4" --dry-run
+if [ ! -S /var/lib/kubelet/pod-resources/kubelet.sock ]; then
+	has "no kubelet: the note says what guards a destroy" "$tmp/err" "no kubelet pod-resources socket"
+fi
+check "--pod-resources none: no kubelet, no note" 0 "$kerf" apply --gpu 0 --layout "1g.20gb@0,1g.10gb@2,3g.40gb@4" --dry-run --pod-resources none
+if [ -s "$tmp/err" ]; then echo "FAIL --pod-resources none printed on stderr:"; cat "$tmp/err"; fails=$((fails + 1)); fi
+check "--pod-resources that is not a socket is a usage error" 2 "$kerf" apply --gpu 0 --layout "1g.20gb@0,1g.10gb@2,3g.40gb@4" --dry-run --pod-resources "$tmp/nothing.sock"
+has "--pod-resources error names the option" "$tmp/err" "--pod-resources"
 check "dry run lists operations" 0 "$kerf" apply --gpu 0 --layout "1g.20gb@0,1g.10gb@2,3g.40gb@4" --dry-run
 has "dry run destroy" "$tmp/out" "destroy 2g.20gb@0"
 has "dry run create" "$tmp/out" "create 1g.20gb@0"
