@@ -186,8 +186,9 @@ void kube_decoder_free(struct kube_decoder *d);
 int kube_decoder_feed(struct kube_decoder *d, const char *buf, size_t len, struct kerf_err *err);
 const char *kube_decoder_last_rv(const struct kube_decoder *d);
 /*
- * Decode only these members of each event's object (NULL-terminated "member" or "member.child" paths, e.g.
- * "metadata.name", "spec.nodeName", "status"); the rest is cut out of the line before it is parsed, which
+ * Decode only these members of each event's object (NULL-terminated "member" or "member.child" paths of any
+ * depth, e.g. "metadata.name", "spec.nodeName", "status", and "spec.containers[].resources" for one member
+ * of each element of an array); the rest is cut out of the line before it is parsed, which
  * is most of the decoding cost. Without it every field is decoded except metadata.managedFields.
  * Returns -1 on out of memory.
  */

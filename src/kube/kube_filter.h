@@ -6,7 +6,8 @@
 
 struct kube_fields;
 
-/* paths: NULL-terminated, each "member" or "member.child" of the watched object. NULL on out of memory. */
+/* paths: NULL-terminated, each "member", "member.child" (any depth) or "member.list[].child" (that child of
+ * each element of an array) of the watched object. NULL on out of memory. */
 struct kube_fields *kube_fields_new(const char *const *paths);
 void kube_fields_free(struct kube_fields *f);
 

@@ -163,6 +163,39 @@ static void test_field_filter_keeps_exactly_the_listed_members(void **state)
 	json_decref(some);
 }
 
+/* "list[].member" keeps that member of each object element, and elements of other shapes as they are; a
+ * deeper path cuts inside objects at any depth; "[]" on a value that is not an array keeps it whole. */
+static void test_field_filter_cuts_inside_array_elements_and_at_any_depth(void **state)
+{
+	static const char *const fields[] = {"spec.containers[].name", "spec.xs[].a", "spec.obj[].a",
+					     "metadata.labels.keep", NULL};
+	static const char line[] =
+		"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"labels\":{\"keep\":\"]\\\"[\",\"drop\":\"x\"}},"
+		"\"spec\":{\"containers\":[{\"name\":\"c1\",\"image\":\"i\",\"args\":[\"{\",[]]}, {\"image\":\"j\"} ,"
+		"{\"name\":\"c3\"}],\"xs\":[1, {\"a\":{\"b\":[2]},\"z\":3},\"s\",null,[{\"a\":1}],{}],"
+		"\"obj\":{\"a\":1,\"b\":2},\"other\":[1]}}}\n";
+	json_t *got = NULL, *want;
+	struct kerf_err err;
+	struct kube_decoder *d = kube_decoder_new(keep_copy, &got);
+
+	(void)state;
+	assert_int_equal(kube_decoder_keep(d, fields), 0);
+	assert_int_equal(kube_decoder_feed(d, line, strlen(line), &err), 0);
+	kube_decoder_free(d);
+	assert_non_null(got);
+	want = json_loads("{\"metadata\":{\"labels\":{\"keep\":\"]\\\"[\"}},"
+			  "\"spec\":{\"containers\":[{\"name\":\"c1\"},{},{\"name\":\"c3\"}],"
+			  "\"xs\":[1,{\"a\":{\"b\":[2]}},\"s\",null,[{\"a\":1}],{}],\"obj\":{\"a\":1,\"b\":2}}}",
+			  0, NULL);
+	assert_non_null(want);
+	if (!json_equal(want, got)) {
+		char *a = json_dumps(got, JSON_SORT_KEYS), *b = json_dumps(want, JSON_SORT_KEYS);
+		fail_msg("filtered %s\nwanted   %s", a, b);
+	}
+	json_decref(want);
+	json_decref(got);
+}
+
 static void test_field_filter_leaves_error_events_whole(void **state)
 {
 	static const char *const fields[] = {"metadata.name", NULL};
@@ -309,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_callback_can_stop_the_stream),
 		cmocka_unit_test(test_field_filter_keeps_exactly_the_listed_members),
 		cmocka_unit_test(test_field_filter_keeps_a_listed_member_whatever_its_type),
+		cmocka_unit_test(test_field_filter_cuts_inside_array_elements_and_at_any_depth),
 		cmocka_unit_test(test_field_filter_leaves_error_events_whole),
 		cmocka_unit_test(test_store_fires_one_callback_per_change_and_keys_by_namespace),
 		cmocka_unit_test(test_store_grows_and_keeps_every_key),
