@@ -196,6 +196,116 @@ static void test_field_filter_cuts_inside_array_elements_and_at_any_depth(void *
 	json_decref(got);
 }
 
+/* ---- the filter against a reference written over the parsed tree (property test, seed printed) ---- */
+
+static const char *const prop_paths[] = {"a", "b.c", "c[].a", "d[].b.a", "b.d[].c", "b.a.b", NULL};
+
+/* What decide() in filter.c must answer, restated over the tree: path == prefix.key keeps the value whole;
+ * a path going on with "prefix.key." cuts inside an object, with "prefix.key[]." inside an array's object
+ * elements; a path going on into a value of another shape keeps it whole. */
+static json_t *reference(json_t *obj, const char *prefix)
+{
+	json_t *out = json_object(), *val;
+	const char *key;
+
+	json_object_foreach(obj, key, val)
+	{
+		char whole[128], inside[128], elems[128];
+		int w = 0, in = 0, el = 0;
+
+		snprintf(whole, sizeof(whole), "%s%s%s", prefix, *prefix ? "." : "", key);
+		snprintf(inside, sizeof(inside), "%s.", whole);
+		snprintf(elems, sizeof(elems), "%s[].", whole);
+		for (const char *const *p = prop_paths; *p; p++) {
+			w |= strcmp(*p, whole) == 0;
+			in |= strncmp(*p, inside, strlen(inside)) == 0;
+			el |= strncmp(*p, elems, strlen(elems)) == 0;
+		}
+		if (w || (in && !json_is_object(val) && !(el && json_is_array(val))) ||
+		    (el && !json_is_array(val) && !(in && json_is_object(val)))) {
+			json_object_set(out, key, val);
+		} else if (in && json_is_object(val)) {
+			json_object_set_new(out, key, reference(val, whole));
+		} else if (el && json_is_array(val)) {
+			json_t *arr = json_array(), *e;
+			char sub[140];
+			size_t i;
+
+			snprintf(sub, sizeof(sub), "%s[]", whole);
+			json_array_foreach(val, i, e)
+				json_array_append_new(arr, json_is_object(e) ? reference(e, sub) : json_incref(e));
+			json_object_set_new(out, key, arr);
+		}
+	}
+	return out;
+}
+
+static json_t *random_value(unsigned *seed, int depth)
+{
+	static const char *const keys[] = {"a", "b", "c", "d"};
+	static const char *const strs[] = {"x", "]", "{\"}", "\\", "[,]", ""};
+	unsigned r = (unsigned)rand_r(seed) % (depth > 3 ? 4 : 7);
+
+	switch (r) {
+	case 0: return json_integer(rand_r(seed) % 1000 - 500);
+	case 1: return json_string(strs[(unsigned)rand_r(seed) % 6]);
+	case 2: return (unsigned)rand_r(seed) % 2 ? json_true() : json_null();
+	case 3: return json_real(2.5e3);
+	case 4: case 5: {
+		json_t *o = json_object();
+		for (unsigned n = (unsigned)rand_r(seed) % 4; n > 0; n--)
+			json_object_set_new(o, keys[(unsigned)rand_r(seed) % 4], random_value(seed, depth + 1));
+		return o;
+	}
+	default: {
+		json_t *a = json_array();
+		for (unsigned n = (unsigned)rand_r(seed) % 4; n > 0; n--)
+			json_array_append_new(a, random_value(seed, depth + 1));
+		return a;
+	}
+	}
+}
+
+static void test_field_filter_matches_a_reference_on_random_objects(void **state)
+{
+	unsigned seed0 = (unsigned)time(NULL), rounds = 3000;
+
+	(void)state;
+	printf("seed %u, %u random objects\n", seed0, rounds);
+	for (unsigned round = 0; round < rounds; round++) {
+		unsigned seed = seed0 + round;
+		json_t *obj = json_object(), *ev, *got = NULL, *want;
+		struct kube_decoder *d = kube_decoder_new(keep_copy, &got);
+		struct kerf_err err;
+		char *text, *line;
+
+		for (unsigned n = 1 + (unsigned)rand_r(&seed) % 4; n > 0; n--)
+			json_object_set_new(obj, (const char *[]){"a", "b", "c", "d"}[(unsigned)rand_r(&seed) % 4],
+					    random_value(&seed, 1));
+		ev = json_pack("{s:s,s:O}", "type", "MODIFIED", "object", obj);
+		text = json_dumps(ev, round % 2 ? JSON_COMPACT : 0); /* with and without spaces between tokens */
+		assert_non_null(text);
+		line = malloc(strlen(text) + 2);
+		sprintf(line, "%s\n", text);
+		assert_int_equal(kube_decoder_keep(d, prop_paths), 0);
+		if (kube_decoder_feed(d, line, strlen(line), &err) != 0)
+			fail_msg("seed %u: %s", seed0 + round, err.msg);
+		want = reference(obj, "");
+		if (got == NULL || !json_equal(got, want)) {
+			char *g = got ? json_dumps(got, JSON_SORT_KEYS) : NULL, *w = json_dumps(want, JSON_SORT_KEYS);
+			fail_msg("seed %u (round %u): %s\nfiltered  %s\nreference %s", seed0 + round, round, text,
+				 g ? g : "(none)", w);
+		}
+		json_decref(want);
+		json_decref(got);
+		kube_decoder_free(d);
+		free(line);
+		free(text);
+		json_decref(ev);
+		json_decref(obj);
+	}
+}
+
 static void test_field_filter_leaves_error_events_whole(void **state)
 {
 	static const char *const fields[] = {"metadata.name", NULL};
@@ -343,6 +453,7 @@ int main(void)
 		cmocka_unit_test(test_field_filter_keeps_exactly_the_listed_members),
 		cmocka_unit_test(test_field_filter_keeps_a_listed_member_whatever_its_type),
 		cmocka_unit_test(test_field_filter_cuts_inside_array_elements_and_at_any_depth),
+		cmocka_unit_test(test_field_filter_matches_a_reference_on_random_objects),
 		cmocka_unit_test(test_field_filter_leaves_error_events_whole),
 		cmocka_unit_test(test_store_fires_one_callback_per_change_and_keys_by_namespace),
 		cmocka_unit_test(test_store_grows_and_keeps_every_key),
