@@ -380,7 +380,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void start_agent(struct fixture *f)
+/* Starts the agent on the fixture's GPUs, kubelet and folders; proc_root non-NULL: NVIDIA-plugin mode, with
+ * NVIDIA's plugin looked for under proc_root. */
+static void start_agent_mode(struct fixture *f, const char *proc_root)
 {
 	struct kerf_err err;
 
@@ -394,6 +396,8 @@ static void start_agent(struct fixture *f)
 		.register_retry_ms = 100,
 		.numa_nodes = f->numa,
 		.n_numa = 1,
+		.nvidia_plugin = proc_root != NULL,
+		.proc_root = proc_root,
 		.log = agent_log,
 		.log_arg = f,
 	};
@@ -401,6 +405,11 @@ static void start_agent(struct fixture *f)
 	f->agent = agent_node_start(&o, &err);
 	if (f->agent == NULL)
 		fail_msg("%s", err.msg);
+}
+
+static void start_agent(struct fixture *f)
+{
+	start_agent_mode(f, NULL);
 }
 
 static void parse(struct fixture *f, const char *text, struct mig_layout *l)
@@ -1025,20 +1034,7 @@ static void test_nvidia_plugin_mode_relayouts_and_makes_nvidia_reread(void **sta
 
 	fk_edit(f, create_fn, ORIG);
 	nvidia_standin_start(f, &nv);
-	struct agent_options o = {
-		.nvml_library = FAKENVML_LIB,
-		.journal_dir = f->journals,
-		.plugin_dir = f->dir,
-		.podres_socket = f->podres,
-		.timeout_ms = 10000,
-		.nvidia_plugin = true,
-		.proc_root = nv.proc_root,
-		.log = agent_log,
-		.log_arg = f,
-	};
-	f->agent = agent_node_start(&o, &err);
-	if (f->agent == NULL)
-		fail_msg("%s", err.msg);
+	start_agent_mode(f, nv.proc_root);
 
 	parse(f, MERGED, &want);
 	if (agent_node_apply(f->agent, 0, &want, &res, &err) < 0)

@@ -5,6 +5,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -193,91 +194,81 @@ static void test_cache_syncs_then_follows_adds_updates_deletes(void **state)
 	assert_int_equal(cnt.deletes, 1);
 }
 
-static void test_cache_recovers_from_apiserver_restart_and_compaction(void **state)
+/*
+ * The outage both recovery tests share: n objects and an informer synced on them, one change; then
+ * kube-apiserver killed without a goodbye (and, with compact, etcd's history compacted while it is down, after
+ * a write the informer does not watch moved the revision past the informer's last version, so the version
+ * it resumes from exists nowhere); then the apiserver back and three changes (an update, a delete, an add).
+ * Returns once the cache equals a fresh list, with the informer's counters; cnt counts its callbacks.
+ */
+static void outage(struct live *l, char prefix, int n, bool compact, struct kube_informer_stats *st,
+		   struct counts *cnt)
 {
-	struct live *l = *state;
-	struct counts cnt = {0};
-	struct kube_informer_stats st;
 	struct kube_informer *inf;
 	char name[32];
 
-	for (int i = 0; i < 30; i++) {
-		snprintf(name, sizeof(name), "r%d", i);
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%c%d", prefix, i);
 		put(l, name, "0");
 	}
-	inf = start(l, &cnt);
-	put(l, "r0", "before");
+	inf = start(l, cnt);
+	snprintf(name, sizeof(name), "%c0", prefix);
+	put(l, name, "before");
 	wait_converged(l, inf);
-
-	/* A write the informer does not watch moves etcd's revision past the informer's last version. */
-	{
+	if (compact) {
 		struct kerf_err err;
 		json_t *cm = live_configmap("unwatched", "other", "x");
+
 		json_decref(kube_create(l->c, &KUBE_CONFIGMAPS, l->ns, cm, &err));
 		json_decref(cm);
 	}
-	/* Kill kube-apiserver without a goodbye, compact etcd's history while it is down (so the version the
-	 * informer resumes from no longer exists anywhere), and bring it back. */
 	live_ctl("kill-apiserver");
-	live_ctl("compact");
+	if (compact)
+		live_ctl("compact");
 	live_sleep_ms(500); /* the informer notices, fails to reconnect, backs off */
 	live_ctl("start-apiserver");
 
-	put(l, "r1", "after");
-	del(l, "r2");
-	put(l, "r-new", "n");
+	snprintf(name, sizeof(name), "%c1", prefix);
+	put(l, name, "after");
+	snprintf(name, sizeof(name), "%c2", prefix);
+	del(l, name);
+	snprintf(name, sizeof(name), "%c-new", prefix);
+	put(l, name, "n");
 	wait_converged(l, inf);
-	kube_informer_stats(inf, &st);
-	print_stats(&st);
+	kube_informer_stats(inf, st);
+	print_stats(st);
+	kube_informer_free(inf);
+	/* Whether a change arrived by watch or was found by a relist, each was reported exactly once. */
+	assert_int_equal(cnt->adds, n + 1);
+	assert_int_equal(cnt->updates, 2);
+	assert_int_equal(cnt->deletes, 1);
+}
+
+static void test_cache_recovers_from_apiserver_restart_and_compaction(void **state)
+{
+	struct counts cnt = {0};
+	struct kube_informer_stats st;
+
+	outage(*state, 'r', 30, true, &st, &cnt);
 	assert_true(st.failures >= 1); /* it found the server gone and backed off */
 	assert_true(st.watches >= 2);  /* it resumed watching */
 	assert_true(st.gone >= 1);     /* the version it resumed from was compacted: 410 */
 	assert_true(st.lists >= 2);    /* so it relisted */
-	kube_informer_free(inf);
-	/* Whether a change arrived by watch or was found by the relist, each was reported exactly once. */
-	assert_int_equal(cnt.adds, 31);
-	assert_int_equal(cnt.updates, 2);
-	assert_int_equal(cnt.deletes, 1);
 }
 
-/* The plain outage: kube-apiserver killed mid-watch and restarted, etcd's history intact. Whether the
- * informer resumes from its resourceVersion or the restarted apiserver's watch cache answers 410 and it
- * relists (both happen, depending on what else moved etcd's revision meanwhile), the cache must end equal
- * to a fresh list, with every change reported exactly once. */
+/* The plain outage: etcd's history intact. Whether the informer resumes from its resourceVersion or the
+ * restarted apiserver's watch cache answers 410 and it relists (both can happen, depending on what else moved
+ * etcd's revision meanwhile), the cache must end equal to a fresh list, every change reported once. */
 static void test_cache_recovers_from_apiserver_restart(void **state)
 {
-	struct live *l = *state;
 	struct counts cnt = {0};
 	struct kube_informer_stats st;
-	struct kube_informer *inf;
-	char name[32];
 
-	for (int i = 0; i < 20; i++) {
-		snprintf(name, sizeof(name), "p%d", i);
-		put(l, name, "0");
-	}
-	inf = start(l, &cnt);
-	put(l, "p0", "before");
-	wait_converged(l, inf);
-
-	live_ctl("kill-apiserver");
-	live_sleep_ms(500); /* the informer notices, fails to reconnect, backs off */
-	live_ctl("start-apiserver");
-
-	put(l, "p1", "after");
-	del(l, "p2");
-	put(l, "p-new", "n");
-	wait_converged(l, inf);
-	kube_informer_stats(inf, &st);
-	print_stats(&st);
+	outage(*state, 'p', 20, false, &st, &cnt);
 	assert_true(st.failures >= 1); /* reconnecting while the server was down failed */
 	assert_true(st.watches >= 2);  /* and it watched again once it was back */
 	/* Every list is the first one, a relist after a 410, or a retry of a list that failed: none is spurious. */
 	assert_true(st.lists <= 1 + st.gone + st.failures);
-	kube_informer_free(inf);
-	assert_int_equal(cnt.adds, 21);
-	assert_int_equal(cnt.updates, 2);
-	assert_int_equal(cnt.deletes, 1);
 }
 
 /* A field selector is applied by the server to the list and to the watch: the agent's "only my own node's
