@@ -4,7 +4,8 @@
  * kubelet runs) is allocated to a pod by the kubelet's pod-resources is never touched, and a layout that
  * would touch one is refused before anything changes. Pod-resources is asked afresh right before every
  * destroy, as the agent does. What the command cannot do is withdraw a device from a device plugin in
- * another process: on a node where kerf's agent runs, change layouts through the agent instead.
+ * another process, so where kerf's agent serves the devices (a live kerf endpoint in the kubelet's
+ * device-plugin folder) it refuses to change anything: layouts there change through the agent.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 struct opts {
 	const char *library, *layout, *journal_dir;
 	const char *podres; /* NULL: KUBELET_PODRES_SOCKET, used only if it exists; "none": no kubelet here */
+	const char *plugin_dir; /* NULL: KUBELET_PLUGIN_DIR */
 	char *alloc_text;
 	long gpu;
 	bool dry_run;
@@ -32,7 +34,7 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kerf apply --gpu N --layout LAYOUT [--dry-run] [--allocated UUID,...]\n"
-		   "                  [--pod-resources SOCKET] [--library PATH] [--journal-dir DIR]\n\n"
+		   "                  [--pod-resources SOCKET] [--plugin-dir DIR] [--library PATH] [--journal-dir DIR]\n\n"
 		   "Re-cuts GPU N to LAYOUT (\"2g.20gb@0,1g.10gb@2\": profile@first memory slice; \"-\" = empty),\n"
 		   "the complete list of instances the GPU must end with. Free instances not in LAYOUT are\n"
 		   "destroyed, matching ones kept, missing ones created at their exact placements. An instance\n"
@@ -41,7 +43,8 @@ static void usage(FILE *f)
 		   "Where a kubelet runs, its pod-resources API (--pod-resources, default " KUBELET_PODRES_SOCKET ")\n"
 		   "is asked before every destroy, and an instance allocated to a pod is never touched; if it cannot\n"
 		   "be asked, nothing is destroyed. --pod-resources none says there is no kubelet (no note is printed).\n"
-		   "On a node where kerf's agent runs, let the agent change layouts.\n"
+		   "Where kerf's agent serves the MIG devices (a live kerf-*.sock in --plugin-dir, default\n"
+		   KUBELET_PLUGIN_DIR "), apply refuses: only the agent can withdraw a device before destroying it.\n"
 		   "A failed step rolls back to the original layout; the journal (--journal-dir, else $" STATE_DIR_ENV
 		   ",\n"
 		   "else " STATE_DIR_DEFAULT ") lets the next run finish or undo a run that was killed half way.\n");
@@ -84,6 +87,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->alloc_text = argv[++i];
 		} else if (i + 1 < argc && strcmp(a, "--pod-resources") == 0) {
 			o->podres = argv[++i];
+		} else if (i + 1 < argc && strcmp(a, "--plugin-dir") == 0) {
+			o->plugin_dir = argv[++i];
 		} else {
 			fprintf(stderr, "kerf apply: unknown or incomplete option \"%s\"\n", a);
 			return -1;
@@ -131,6 +136,31 @@ static int kubelet_check(const struct opts *o, struct kubelet_hooks *kh, struct 
 	cfg->hooks.is_allocated = kubelet_hook_is_allocated;
 	cfg->hooks.arg = kh;
 	return 0;
+}
+
+/*
+ * The withdraw-before-destroy rule: a device kerf's plugin advertises must be withdrawn before it is
+ * destroyed, and only the agent that runs the plugin can do that. So where a kerf plugin is live, this
+ * command changes nothing; a dry run still shows what would happen. -1: refuse.
+ */
+static int agent_check(const struct opts *o)
+{
+	char name[256];
+	struct kerf_err err;
+	int r = kubelet_plugin_serving(o->plugin_dir, name, sizeof(name), &err);
+
+	if (r == 0)
+		return 0;
+	if (r < 0)
+		fprintf(stderr, "kerf apply: cannot tell whether kerf's agent serves this node's MIG devices: %s\n", err.msg);
+	else
+		fprintf(stderr, "kerf apply: kerf's agent serves this node's MIG devices (%s/%s is live): change the "
+				"layout through the agent, which withdraws each device before destroying it\n",
+			o->plugin_dir ? o->plugin_dir : KUBELET_PLUGIN_DIR, name);
+	if (o->dry_run)
+		return 0;
+	fprintf(stderr, "kerf apply: refused: nothing was changed\n");
+	return -1;
 }
 
 static int dry_run(const struct nvml_gpu *gpu, const struct mig_layout *want, const struct actuate_config *cfg)
@@ -203,6 +233,8 @@ int cmd_apply(int argc, char **argv)
 		fprintf(stderr, "kerf apply: --allocated: more than %d UUIDs\n", MAX_LIST);
 		return KERF_EXIT_USAGE;
 	}
+	if (agent_check(&o) != 0)
+		return KERF_EXIT_FAIL;
 	if ((nv = cli_nvml_open("apply", o.library)) == NULL)
 		return KERF_EXIT_FAIL;
 	rc = KERF_EXIT_FAIL;

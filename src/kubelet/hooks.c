@@ -1,5 +1,6 @@
 /*
- * hooks.c — the two callbacks the actuator makes around a destroy, and the NVIDIA-plugin mode.
+ * hooks.c — the two callbacks the actuator makes around a destroy, and who else serves the node's MIG
+ * devices: a running kerf plugin (for tools that cannot withdraw a device from it) or NVIDIA's plugin.
  *
  * Order the actuator follows (design.md, safety rules): pre_destroy (withdraw: no new pod can be given
  * the device), then is_allocated (a fresh List: no pod already holds it), then destroy. The List must be
@@ -14,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "kubelet.h"
@@ -45,6 +48,49 @@ int kubelet_hook_is_allocated(void *arg, const char *mig_uuid, bool *allocated, 
 	*allocated = kubelet_podres_find(&pr, mig_uuid) != NULL;
 	kubelet_podres_free(&pr);
 	return 0;
+}
+
+/* Whether something accepts connections on the unix socket at path. */
+static bool socket_live(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	bool live;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	live = connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return live;
+}
+
+int kubelet_plugin_serving(const char *plugin_dir, char *name, size_t cap, struct kerf_err *err)
+{
+	const char *dir = plugin_dir != NULL ? plugin_dir : KUBELET_PLUGIN_DIR;
+	struct dirent *e;
+	int found = 0;
+	DIR *d;
+
+	d = opendir(dir);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : kerf_err_set(err, KERF_EIO, "%s: %s", dir, strerror(errno));
+	while (!found && (e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		char path[4096];
+
+		if (strncmp(e->d_name, "kerf-", 5) != 0 || len < 10 || strcmp(e->d_name + len - 5, ".sock") != 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path) || !socket_live(path))
+			continue;
+		snprintf(name, cap, "%s", e->d_name);
+		found = 1;
+	}
+	closedir(d);
+	return found;
 }
 
 /* argv[0] of process dir `pid` under proc_root, base name only, or "" */

@@ -157,6 +157,15 @@ int kubelet_hook_pre_destroy(void *arg, unsigned gpu_index, const char *mig_uuid
  * period (kubelet_plugin_recently_allocated), or if a fresh pod-resources List shows a container holding it. */
 int kubelet_hook_is_allocated(void *arg, const char *mig_uuid, bool *allocated, struct kerf_err *err);
 
+/*
+ * Whether a kerf device plugin serves MIG devices from plugin_dir (NULL: KUBELET_PLUGIN_DIR): an endpoint
+ * "kerf-*.sock" there that accepts a connection (a socket file left by a dead agent does not). Writes the
+ * first live endpoint's file name into name. Returns 1 (live), 0 (none), -1 if the folder cannot be read
+ * (other than not existing). For tools outside the agent that must not destroy a device the plugin might
+ * hand out, having no way to withdraw it.
+ */
+int kubelet_plugin_serving(const char *plugin_dir, char *name, size_t cap, struct kerf_err *err);
+
 /* ---------------------------------------------------------------- NVIDIA device plugin mode */
 
 /*

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1071,9 +1073,9 @@ static int kerf_apply(struct fixture *f, const char *layout, const char *more)
 	int status;
 
 	snprintf(cmd, sizeof(cmd),
-		 "KERF_NVML_LIBRARY='%s' KERF_FAKENVML_STATE='%s' '%s' apply --gpu 0 --layout '%s' --journal-dir '%s' %s "
-		 ">'%s/apply.out' 2>'%s/apply.err'",
-		 FAKENVML_LIB, f->state, KERF_BIN, layout, f->journals, more, f->dir, f->dir);
+		 "KERF_NVML_LIBRARY='%s' KERF_FAKENVML_STATE='%s' '%s' apply --gpu 0 --layout '%s' --journal-dir '%s' "
+		 "--plugin-dir '%s' %s >'%s/apply.out' 2>'%s/apply.err'",
+		 FAKENVML_LIB, f->state, KERF_BIN, layout, f->journals, f->dir, more, f->dir, f->dir);
 	status = system(cmd);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -1125,6 +1127,43 @@ static void test_kerf_apply_asks_the_kubelet_and_never_destroys_a_held_device(vo
 	assert_true(no_journal(f));
 }
 
+/*
+ * Withdraw-before-destroy binds `kerf apply` too: while kerf's agent serves the devices (its endpoints in the
+ * plugin folder accept connections), a hand-made apply changes nothing, since only the agent can withdraw a
+ * device; a dry run still answers. Once the agent is gone (its sockets go; a socket file nobody listens on
+ * does not count) the same apply goes through.
+ */
+static void test_kerf_apply_refuses_while_the_agent_serves_the_devices(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char more[256];
+	int fd;
+
+	fk_edit(f, create_fn, ORIG);
+	start_agent(f);
+	assert_kubelet_sees_nvml(f);
+	snprintf(more, sizeof(more), "--pod-resources '%s'", f->podres);
+	assert_int_equal(kerf_apply(f, MERGED, more), 1);
+	assert_true(apply_err_has(f, "agent serves this node"));
+	assert_true(apply_err_has(f, "nothing was changed"));
+	assert_layout(f, ORIG);
+	snprintf(more, sizeof(more), "--pod-resources '%s' --dry-run", f->podres);
+	assert_int_equal(kerf_apply(f, MERGED, more), 0);
+	assert_layout(f, ORIG);
+
+	agent_node_stop(f->agent);
+	f->agent = NULL;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/kerf-mig-left-behind.sock", f->dir);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (const struct sockaddr *)&sa, sizeof(sa)), 0); /* bound, never listening */
+	close(fd);
+	snprintf(more, sizeof(more), "--pod-resources '%s'", f->podres);
+	assert_int_equal(kerf_apply(f, MERGED, more), 0);
+	assert_layout(f, MERGED);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1150,6 +1189,8 @@ int main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_kerf_apply_asks_the_kubelet_and_never_destroys_a_held_device,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kerf_apply_refuses_while_the_agent_serves_the_devices, setup,
+						teardown),
 	};
 
 	if (argc < 2) {
