@@ -165,12 +165,22 @@ void pl_model_free(struct pl_model *pm)
 	pm->n_layouts = 0;
 }
 
+/* Bits set in x. Written out (the SWAR sum) because without -mpopcnt, which kerf does not assume of its
+ * hosts, __builtin_popcountll is a call into libgcc: it was 12 % of the planner's instructions. */
+static unsigned popcount64(uint64_t x)
+{
+	x -= (x >> 1) & 0x5555555555555555ull;
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
 static unsigned popcount_bits(const struct pl_bits *b)
 {
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < PL_WORDS; i++)
-		n += (unsigned)__builtin_popcountll(b->w[i]);
+		n += popcount64(b->w[i]);
 	return n;
 }
 
@@ -298,18 +308,37 @@ static unsigned reachable_by_cost(const struct pl_model *pm, const struct pl_sta
 }
 
 /*
- * The kept item (index below kept) of the same cost (stamp) with the same capacities as items[i], or -1.
- * *slot is where to remember items[i] when it is kept. The table holds indices of kept items only: kept items
- * never move again, while the rest of the array is overwritten as the filter compacts it.
+ * The hash table of the Pareto filter remembers each distinct offer of the current cost: a kept one by its
+ * index among the kept items (which never move again, while the rest of the array is overwritten as the
+ * filter compacts it), a dominated one by its index in a side array (DOMINATED set), so that its twins are
+ * dropped with one probe instead of another dominance scan.
  */
-static int find_offer(const struct sort_item *items, unsigned i, const uint32_t *table, unsigned mask,
-		      uint32_t stamp, const uint32_t *stamps, unsigned n_prof, unsigned *slot)
-{
-	unsigned h = (unsigned)items[i].key & mask;
+#define DOMINATED 0x80000000u
 
-	for (; stamps[h] == stamp; h = (h + 1) & mask)
-		if (items[table[h]].key == items[i].key && memcmp(items[table[h]].opt.cap, items[i].opt.cap, n_prof) == 0)
-			return (int)table[h];
+struct offer_table {
+	uint32_t *slot, *stamp; /* entry, and the cost bucket it was written for (0: empty) */
+	unsigned mask;
+	struct sort_item *dominated; /* offers found dominated, by DOMINATED-flagged index */
+	unsigned n_dominated;
+};
+
+static const struct sort_item *offer_at(const struct offer_table *t, const struct sort_item *items, uint32_t e)
+{
+	return e & DOMINATED ? &t->dominated[e & ~DOMINATED] : &items[e];
+}
+
+/* The entry of the offer equal to items[i] at the same cost (stamp), or -1 with *slot where to add it. */
+static int64_t find_offer(const struct offer_table *t, const struct sort_item *items, unsigned i, uint32_t stamp,
+			  unsigned n_prof, unsigned *slot)
+{
+	unsigned h = (unsigned)items[i].key & t->mask;
+
+	for (; t->stamp[h] == stamp; h = (h + 1) & t->mask) {
+		const struct sort_item *o = offer_at(t, items, t->slot[h]);
+
+		if (o->key == items[i].key && memcmp(o->opt.cap, items[i].opt.cap, n_prof) == 0)
+			return t->slot[h];
+	}
 	*slot = h;
 	return -1;
 }
@@ -318,26 +347,36 @@ int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err)
 {
 	struct pl_model *pm = &c->models[s->model];
 	unsigned n_prof = pm->m->n_profiles;
-	size_t cap = pm->n_layouts ? pm->n_layouts : 1;
+	size_t cap = pm->n_layouts ? pm->n_layouts : 1, need;
 	unsigned tsize = 16, n, kept = 0;
-	struct sort_item *items = NULL;
-	uint32_t *tmp_idx = NULL, *table = NULL, *stamps = NULL;
-	uint16_t *tmp_rank = NULL;
-	int rc = -1;
+	struct sort_item *items;
+	struct offer_table t = {0};
+	uint32_t *tmp_idx;
+	uint16_t *tmp_rank;
+	char *at;
 
 	if (s->have_options)
 		return 0;
 	while (tsize < cap * 2)
 		tsize *= 2;
-	items = malloc(cap * sizeof(*items));
-	tmp_idx = malloc(cap * sizeof(*tmp_idx));
-	tmp_rank = malloc(cap * sizeof(*tmp_rank));
-	table = malloc(tsize * sizeof(*table));
-	stamps = calloc(tsize, sizeof(*stamps));
-	if (!items || !tmp_idx || !tmp_rank || !table || !stamps) {
-		kerf_err_set(err, KERF_ENOMEM, "out of memory listing reachable layouts");
-		goto out;
+	t.mask = tsize - 1;
+	/* items and dominated (sort_item), then slot, stamp and tmp_idx (uint32_t), then tmp_rank (uint16_t) */
+	need = 2 * cap * sizeof(struct sort_item) + (2 * (size_t)tsize + cap) * sizeof(uint32_t) + cap * sizeof(uint16_t);
+	if (need > c->opt_scratch_cap) {
+		free(c->opt_scratch);
+		c->opt_scratch_cap = 0;
+		if ((c->opt_scratch = malloc(need)) == NULL)
+			return kerf_err_set(err, KERF_ENOMEM, "out of memory listing reachable layouts");
+		c->opt_scratch_cap = need;
 	}
+	at = c->opt_scratch;
+	items = (struct sort_item *)(void *)at;
+	t.dominated = items + cap;
+	t.slot = (uint32_t *)(void *)(t.dominated + cap);
+	t.stamp = t.slot + tsize;
+	tmp_idx = t.stamp + tsize;
+	tmp_rank = (uint16_t *)(void *)(tmp_idx + cap);
+	memset(t.stamp, 0, tsize * sizeof(*t.stamp));
 	n = reachable_by_cost(pm, s, items, tmp_idx, tmp_rank);
 	/* Pareto filter, in place. In cost order an offer can only be beaten by one already kept. Layouts with
 	 * the same offer at the same cost are interchangeable for objectives 1-3: of those, the one kept is
@@ -345,41 +384,39 @@ int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err)
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t bucket = PL_COST_D(items[i].opt.cost) * 17u + PL_COST_C(items[i].opt.cost) + 1u;
 		unsigned slot = 0;
-		int same = find_offer(items, i, table, tsize - 1, bucket, stamps, n_prof, &slot);
+		int64_t same = find_offer(&t, items, i, bucket, n_prof, &slot);
 
 		if (same >= 0) {
-			unsigned grow = layout_grow(pm, items[i].opt.layout);
+			struct sort_item *k = &items[same];
+			unsigned grow;
 
-			if (grow > items[same].grow) {
-				items[same].opt.layout = items[i].opt.layout;
-				items[same].grow = (uint8_t)grow;
+			if ((uint32_t)same & DOMINATED)
+				continue;
+			grow = layout_grow(pm, items[i].opt.layout);
+			if (grow > k->grow) {
+				k->opt.layout = items[i].opt.layout;
+				k->grow = (uint8_t)grow;
 			}
 			continue;
 		}
-		if (dominated(items, kept, &items[i].opt, n_prof))
+		t.stamp[slot] = bucket;
+		if (dominated(items, kept, &items[i].opt, n_prof)) {
+			t.dominated[t.n_dominated] = items[i];
+			t.slot[slot] = DOMINATED | t.n_dominated++;
 			continue;
+		}
 		items[kept] = items[i];
 		items[kept].grow = (uint8_t)layout_grow(pm, items[i].opt.layout);
-		stamps[slot] = bucket;
-		table[slot] = kept;
+		t.slot[slot] = kept;
 		kept++;
 	}
 	qsort(items, kept, sizeof(*items), cmp_item);
 	s->options = malloc((kept ? kept : 1) * sizeof(*s->options));
-	if (s->options == NULL) {
-		kerf_err_set(err, KERF_ENOMEM, "out of memory listing reachable layouts");
-		goto out;
-	}
+	if (s->options == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory listing reachable layouts");
 	s->n_options = kept;
 	for (unsigned i = 0; i < kept; i++)
 		s->options[i] = items[i].opt;
 	s->have_options = 1;
-	rc = 0;
-out:
-	free(items);
-	free(tmp_idx);
-	free(tmp_rank);
-	free(table);
-	free(stamps);
-	return rc;
+	return 0;
 }

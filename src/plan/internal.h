@@ -140,6 +140,11 @@ struct pl_ctx {
 	uint16_t *proj_opt;
 	size_t proj_cap, projn_cap;
 	uint16_t *tmp; /* n_res */
+	/* scratch for pl_state_options (gpu.c): one block, grown as needed, kept for the whole plan_run() so that
+	 * hundreds of states do not each allocate and free a few hundred KiB (which glibc hands back to the
+	 * kernel every time: page faults cost more than the filter) */
+	void *opt_scratch;
+	size_t opt_scratch_cap;
 	uint64_t work; /* node_cost evaluations, for budgets */
 };
 

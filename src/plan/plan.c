@@ -428,6 +428,7 @@ static void ctx_free(struct pl_ctx *c)
 		free(c->nodes[i].plan);
 	}
 	free(c->res_name);
+	free(c->opt_scratch);
 	free(c->states);
 	free(c->gpu_state);
 	free(c->nodes);
