@@ -140,9 +140,9 @@ struct pl_ctx {
 	uint16_t *proj_opt;
 	size_t proj_cap, projn_cap;
 	uint16_t *tmp; /* n_res */
-	/* scratch for pl_state_options (gpu.c): one block, grown as needed, kept for the whole plan_run() so that
-	 * hundreds of states do not each allocate and free a few hundred KiB (which glibc hands back to the
-	 * kernel every time: page faults cost more than the filter) */
+	/* scratch for pl_state_options (gpu.c): one block, grown as needed, kept for the whole plan_run(). Per
+	 * state, the couple of hundred KiB it needs crossed glibc's trim threshold, so each free went back to
+	 * the kernel and each state paid page faults again (docs/planner.md, "Speed and memory"). */
 	void *opt_scratch;
 	size_t opt_scratch_cap;
 	uint64_t work; /* node_cost evaluations, for budgets */
