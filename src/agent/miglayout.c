@@ -1,0 +1,385 @@
+/*
+ * miglayout.c — see miglayout.h. One round: read the MigLayout, apply a new spec, write the status.
+ *
+ * The watch is only a doorbell. Acting on the object the watch delivered would mean acting on whatever
+ * version the informer's cache held; a GET right before acting costs one request per change and makes
+ * every round start from what the API server holds now, with the resourceVersion the status write needs.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "miglayout.h"
+
+#define SPEC_LAYOUT_MAX 1024 /* "profile@start," for MIG_MAX_INSTANCES instances, with room to spare */
+#define STATUS_RETRIES 3
+
+struct agent_sync {
+	struct kube_client *c;
+	struct agent_node *a;
+	char *node;
+	char *selector; /* metadata.name=NODE */
+	struct kube_informer *inf;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned long changes, seen; /* doorbell rings, and how many a round has answered */
+	long long observed;
+};
+
+/* ---- the doorbell ---- */
+
+static int present; /* the projection: the store needs a non-NULL value, kerf needs nothing from it */
+
+static void *project(json_t *obj, void *arg)
+{
+	(void)obj, (void)arg;
+	return &present;
+}
+
+static void free_proj(void *p)
+{
+	(void)p;
+}
+
+static void ring(struct agent_sync *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->changes++;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void on_add(const char *key, const void *proj, void *arg)
+{
+	(void)key, (void)proj;
+	ring(arg);
+}
+
+static void on_update(const char *key, const void *old, const void *new, void *arg)
+{
+	(void)key, (void)old, (void)new;
+	ring(arg);
+}
+
+static void on_delete(const char *key, const void *old, void *arg)
+{
+	(void)key, (void)old;
+	ring(arg);
+}
+
+/* Waits until the doorbell rang since the last round, or wait_ms passed. */
+static void wait_change(struct agent_sync *s, long wait_ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (s->changes == s->seen)
+		if (pthread_cond_timedwait(&s->cond, &s->lock, &until) != 0)
+			break;
+	s->seen = s->changes;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- start / stop ---- */
+
+struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a, const char *node,
+				    struct kerf_err *err)
+{
+	struct agent_sync *s = calloc(1, sizeof(*s));
+	struct kube_informer_spec spec;
+	size_t n;
+
+	if (s == NULL || node == NULL || *node == '\0') {
+		free(s);
+		kerf_err_set(err, s == NULL ? KERF_ENOMEM : KERF_EINVAL, "agent sync: %s",
+			     s == NULL ? "out of memory" : "the node name is empty");
+		return NULL;
+	}
+	s->c = c;
+	s->a = a;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	n = strlen(node) + sizeof("metadata.name=");
+	if ((s->node = strdup(node)) == NULL || (s->selector = malloc(n)) == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "agent sync: out of memory");
+		goto fail;
+	}
+	snprintf(s->selector, n, "metadata.name=%s", node);
+	spec = (struct kube_informer_spec){.resource = &KUBE_MIGLAYOUTS, .field_selector = s->selector,
+					   .project = project, .free_proj = free_proj, .on_add = on_add,
+					   .on_update = on_update, .on_delete = on_delete, .arg = s};
+	if ((s->inf = kube_informer_new(c, &spec, err)) == NULL || kube_informer_start(s->inf, err) < 0) {
+		kerf_err_prefix(err, "agent sync: watch MigLayout %s", node);
+		goto fail;
+	}
+	s->changes = 1; /* the first round runs at once */
+	return s;
+fail:
+	agent_sync_stop(s);
+	return NULL;
+}
+
+void agent_sync_stop(struct agent_sync *s)
+{
+	if (s == NULL)
+		return;
+	kube_informer_free(s->inf);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s->selector);
+	free(s->node);
+	free(s);
+}
+
+long long agent_sync_observed(const struct agent_sync *s)
+{
+	return s->observed;
+}
+
+/* ---- applying a spec ---- */
+
+/* What applying a spec came to, for the conditions. */
+struct outcome {
+	const char *reason; /* NULL: applied */
+	char message[KERF_ERR_MSG_MAX * 2];
+};
+
+static void outcome_add(struct outcome *o, const char *reason, const char *msg)
+{
+	size_t used = strlen(o->message);
+
+	/* The first failure names the reason; every GPU's error goes into the message. */
+	if (o->reason == NULL)
+		o->reason = reason;
+	snprintf(o->message + used, sizeof(o->message) - used, "%s%s", used ? "; " : "", msg);
+}
+
+/* spec.gpus[i] as layout text of its model, e.g. "3g.40gb@4,2g.20gb@0"; -1 with a sentence naming the field. */
+static int spec_layout(const json_t *gpu, unsigned i, char *text, size_t cap, struct kerf_err *err)
+{
+	const json_t *insts = json_object_get(gpu, "instances"), *in;
+	size_t used = 0, k;
+
+	if (!json_is_array(insts))
+		return kerf_err_set(err, KERF_EINVAL, "spec.gpus[%u].instances: not a list", i);
+	text[0] = '\0';
+	json_array_foreach(insts, k, in)
+	{
+		const char *profile = json_string_value(json_object_get(in, "profile"));
+		const json_t *start = json_object_get(in, "start");
+
+		if (profile == NULL || !json_is_integer(start) || json_integer_value(start) < 0)
+			return kerf_err_set(err, KERF_EINVAL, "spec.gpus[%u].instances[%zu]: needs a profile and a start", i, k);
+		used += (size_t)snprintf(text + used, used < cap ? cap - used : 0, "%s%s@%lld", used ? "," : "", profile,
+					 (long long)json_integer_value(start));
+		if (used >= cap)
+			return kerf_err_set(err, KERF_EINVAL, "spec.gpus[%u].instances: too many instances", i);
+	}
+	if (used == 0)
+		snprintf(text, cap, "-"); /* mig_layout_parse's empty layout */
+	return 0;
+}
+
+/* Takes every GPU the spec lists to its layout, in spec order; records what failed in o. */
+static void apply_spec(struct agent_sync *s, const json_t *spec, struct outcome *o)
+{
+	const json_t *gpus = json_object_get(spec, "gpus"), *gpu;
+	size_t i;
+
+	if (gpus != NULL && !json_is_array(gpus)) {
+		outcome_add(o, "InvalidSpec", "spec.gpus: not a list");
+		return;
+	}
+	json_array_foreach(gpus, i, gpu)
+	{
+		const json_t *index = json_object_get(gpu, "index");
+		const struct mig_model *m;
+		struct actuate_result res;
+		struct mig_layout want;
+		struct kerf_err e;
+		char text[SPEC_LAYOUT_MAX], msg[KERF_ERR_MSG_MAX + 64];
+
+		if (!json_is_integer(index) || json_integer_value(index) < 0 ||
+		    (m = agent_node_model(s->a, (unsigned)json_integer_value(index))) == NULL) {
+			snprintf(msg, sizeof(msg), "spec.gpus[%zu].index: no MIG GPU %lld on node %s", i,
+				 (long long)json_integer_value(index), s->node);
+			outcome_add(o, "InvalidSpec", msg);
+			continue;
+		}
+		if (spec_layout(gpu, (unsigned)i, text, sizeof(text), &e) < 0) {
+			outcome_add(o, "InvalidSpec", e.msg);
+			continue;
+		}
+		if (mig_layout_parse(m, text, &want, &e) < 0) {
+			kerf_err_prefix(&e, "spec.gpus[%zu]", i);
+			outcome_add(o, "InvalidSpec", e.msg);
+			continue;
+		}
+		if (agent_node_apply(s->a, (unsigned)json_integer_value(index), &want, &res, &e) < 0)
+			outcome_add(o, e.code == KERF_EBUSY ? "Refused" : e.code == KERF_EINVAL ? "InvalidSpec" : "ApplyFailed",
+				    e.msg);
+	}
+}
+
+/* ---- the status ---- */
+
+static void now_rfc3339(char *out, size_t cap)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A condition; lastTransitionTime carried over from old when its status did not change. */
+static json_t *condition(const json_t *old_conds, const char *type, bool value, const char *reason,
+			 const char *message)
+{
+	const char *status = value ? "True" : "False", *since = NULL;
+	const json_t *c;
+	char now[32];
+	size_t i;
+
+	json_array_foreach(old_conds, i, c)
+	{
+		if (json_is_string(json_object_get(c, "type")) &&
+		    strcmp(json_string_value(json_object_get(c, "type")), type) == 0 &&
+		    json_is_string(json_object_get(c, "status")) &&
+		    strcmp(json_string_value(json_object_get(c, "status")), status) == 0)
+			since = json_string_value(json_object_get(c, "lastTransitionTime"));
+	}
+	now_rfc3339(now, sizeof(now));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", type, "status", status, "reason", reason, "message",
+			 message, "lastTransitionTime", since != NULL ? since : now);
+}
+
+static json_t *snapshot_gpus(const struct agent_status *st)
+{
+	json_t *gpus = json_array();
+
+	for (unsigned g = 0; g < st->n_gpus; g++) {
+		const struct agent_gpu_status *gs = &st->gpu[g];
+		json_t *insts = json_array();
+
+		for (unsigned k = 0; k < gs->n; k++)
+			json_array_append_new(insts, json_pack("{s:s, s:i, s:s, s:b}", "profile", gs->inst[k].profile, "start",
+							       (int)gs->inst[k].start, "uuid", gs->inst[k].uuid, "used",
+							       gs->inst[k].used));
+		json_array_append_new(gpus, json_pack("{s:i, s:s, s:o}", "index", (int)gs->index, "model", gs->model,
+						      "instances", insts));
+	}
+	return gpus;
+}
+
+/*
+ * The status for observed generation gen: the node's GPUs now, and conditions from o when a spec was just
+ * applied (o non-NULL), else the conditions the object already has.
+ */
+static json_t *build_status(struct agent_sync *s, const json_t *old, long long gen, const struct outcome *o,
+			    struct kerf_err *err)
+{
+	struct agent_status *st = malloc(sizeof(*st));
+	const json_t *old_conds = json_object_get(old, "conditions");
+	json_t *status = NULL, *conds;
+
+	if (st == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "status: out of memory");
+		return NULL;
+	}
+	if (agent_node_status(s->a, st, err) < 0)
+		goto out;
+	if (o != NULL) {
+		conds = json_array();
+		json_array_append_new(conds, condition(old_conds, "Applied", o->reason == NULL,
+						       o->reason ? o->reason : "Applied",
+						       o->reason ? o->message : "every GPU the spec lists has its layout"));
+		json_array_append_new(conds, condition(old_conds, "Failed", o->reason != NULL,
+						       o->reason ? o->reason : "Applied", o->reason ? o->message : ""));
+	} else {
+		conds = old_conds != NULL ? json_deep_copy(old_conds) : json_array();
+	}
+	status = json_pack("{s:I, s:i, s:o, s:o}", "observedGeneration", (json_int_t)gen, "gpuCount", (int)st->n_gpus,
+			   "gpus", snapshot_gpus(st), "conditions", conds);
+out:
+	free(st);
+	return status;
+}
+
+/* ---- one round ---- */
+
+static json_t *get_or_create(struct agent_sync *s, struct kerf_err *err)
+{
+	json_t *obj = kube_get(s->c, &KUBE_MIGLAYOUTS, NULL, s->node, err), *fresh;
+
+	if (obj != NULL || err->code != KERF_ENOTFOUND)
+		return obj;
+	fresh = json_pack("{s:s, s:s, s:{s:s}, s:{s:[]}}", "apiVersion", "kerf.dev/v1alpha1", "kind", "MigLayout",
+			  "metadata", "name", s->node, "spec", "gpus");
+	obj = kube_create(s->c, &KUBE_MIGLAYOUTS, NULL, fresh, err);
+	json_decref(fresh);
+	if (obj == NULL && err->code == KERF_ECONFLICT) /* created meanwhile, by the controller */
+		obj = kube_get(s->c, &KUBE_MIGLAYOUTS, NULL, s->node, err);
+	return obj;
+}
+
+int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
+{
+	struct outcome *o = NULL;
+	json_t *obj = NULL;
+	int rc = -1;
+
+	wait_change(s, wait_ms);
+	for (int attempt = 0; attempt < STATUS_RETRIES; attempt++) {
+		json_t *old, *status, *out;
+		long long gen, observed;
+
+		json_decref(obj);
+		if ((obj = get_or_create(s, err)) == NULL)
+			goto out;
+		old = json_object_get(obj, "status");
+		gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
+		observed = json_integer_value(json_object_get(old, "observedGeneration"));
+		/* A spec is applied once per generation, even when the status write then has to be retried. */
+		if (gen != observed && (o == NULL || s->observed != gen)) {
+			free(o);
+			if ((o = calloc(1, sizeof(*o))) == NULL) {
+				kerf_err_set(err, KERF_ENOMEM, "agent sync: out of memory");
+				goto out;
+			}
+			apply_spec(s, json_object_get(obj, "spec"), o);
+			s->observed = gen;
+		}
+		if ((status = build_status(s, old, gen, gen != observed ? o : NULL, err)) == NULL)
+			goto out;
+		if (json_equal(status, old)) { /* nothing new to say */
+			json_decref(status);
+			s->observed = gen;
+			rc = 0;
+			goto out;
+		}
+		json_object_set_new(obj, "status", status);
+		if ((out = kube_update_status(s->c, &KUBE_MIGLAYOUTS, NULL, obj, err)) != NULL) {
+			json_decref(out);
+			s->observed = gen;
+			rc = 0;
+			goto out;
+		}
+		if (err->code != KERF_ECONFLICT)
+			goto out;
+	}
+	kerf_err_prefix(err, "MigLayout %s: status kept conflicting", s->node);
+out:
+	free(o);
+	json_decref(obj);
+	return rc;
+}

@@ -1,0 +1,56 @@
+/*
+ * miglayout.h — the agent's Kubernetes side: keeping one node's GPUs in step with its MigLayout.
+ *
+ * The contract (docs/architecture.md, "The controller ↔ agent contract"): one cluster-scoped MigLayout
+ * (kerf.dev/v1alpha1) per MIG node, named after the node. The controller writes spec: per GPU index, the
+ * complete list of instances {profile, start} the GPU must end with. The agent writes status, through the
+ * status subresource: observedGeneration, gpuCount, per GPU {index, model, instances [{profile, start,
+ * uuid, used}]}, and the conditions Applied and Failed (reason, message).
+ *
+ * What agent_sync does:
+ *   - it watches only its node's object (field selector metadata.name=NODE); the watch only wakes the
+ *     agent's thread, and each round reads the object afresh, so nothing acts on a stale copy;
+ *   - a missing object is created with an empty spec, so that the controller sees the node's layout;
+ *   - when metadata.generation differs from status.observedGeneration, every GPU the spec lists is taken
+ *     to its layout with agent_node_apply() (withdraw, re-check, destroy only free instances, create);
+ *     GPUs the spec does not list are left as they are; then observedGeneration becomes that generation,
+ *     whatever the outcome: Applied=True, or Applied=False and Failed=True with the reason (InvalidSpec,
+ *     Refused: an instance it would destroy is in use, or ApplyFailed) and every GPU's error;
+ *   - otherwise it refreshes the status when the snapshot changed (a pod took or released a device), so
+ *     the controller plans with what is used now; a status write that conflicts (409) is retried on a
+ *     fresh read.
+ * It never changes anything the spec does not ask for, and used instances are protected by the agent
+ * whatever the spec says.
+ *
+ * Threads: agent_sync_step() calls the agent_node_* functions, so it runs on the agent's thread, like
+ * them. The watch runs in a thread of its own and only signals.
+ * Errors follow err.h.
+ */
+#ifndef KERF_AGENT_MIGLAYOUT_H
+#define KERF_AGENT_MIGLAYOUT_H
+
+#include "agent.h"
+#include "err.h"
+#include "kube.h"
+
+struct agent_sync;
+
+/* Starts watching node's MigLayout through c. c and a must outlive the result. NULL on failure. */
+struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a, const char *node,
+				    struct kerf_err *err);
+
+/*
+ * Waits up to wait_ms for the object to change (at once if it changed since the last round), then runs one
+ * round: create if missing, apply a new spec, write the status if it differs. Returns 0, or -1 when the
+ * round could not finish (the API server unreachable, a status write that kept conflicting): call again.
+ * A spec that could not be applied is not a failure of the round: it is reported in the status.
+ */
+int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err);
+
+/* The generation the last round applied (its observedGeneration), or 0 before any. */
+long long agent_sync_observed(const struct agent_sync *s);
+
+/* Stops the watch. NULL: no-op. */
+void agent_sync_stop(struct agent_sync *s);
+
+#endif

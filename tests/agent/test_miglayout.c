@@ -1,0 +1,405 @@
+/*
+ * test_miglayout.c — the agent's Kubernetes side end to end: a real kube-apiserver with the MigLayout CRD
+ * (the kube_cp fixture), the simulated NVML library, the real agent with kerf's device plugin, and the Go
+ * kubelet stand-in (argv[1]) serving pod-resources. The test plays the controller: it writes the spec with
+ * a merge patch, as the controller will, and reads what the agent reports in the status.
+ *
+ * What exists is read from the simulator's state file, what the agent reports from the API server.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent.h"
+#include "fakestate.h"
+#include "live.h"
+#include "miglayout.h"
+#include "peer.h"
+
+#define ORIG "1g.10gb@0,1g.10gb@1,2g.20gb@2,3g.40gb@4"
+#define MERGED "2g.20gb@0,2g.20gb@2,3g.40gb@4"
+#define R1 "nvidia.com/mig-1g.10gb"
+
+static const char *standin;
+static struct fk_state st;
+
+struct fixture {
+	struct live *l;
+	char dir[64], state[128], journals[128], podres[128], node[96];
+	struct peer peer;
+	struct agent_node *agent;
+	struct agent_sync *sync;
+};
+
+/* ---------------------------------------------------------------- simulated GPU */
+
+static void fk_edit_layout(struct fixture *f, const char *layout, int busy_start)
+{
+	struct kerf_err err;
+	int fd = fk_lock(f->state, &st, &err);
+
+	if (fd < 0)
+		fail_msg("%s", err.msg);
+	if (layout != NULL && fk_create_layout(&st, 0, layout, &err) < 0)
+		fail_msg("%s", err.msg);
+	if (busy_start >= 0 && fk_set_pid(&st, 0, (unsigned)busy_start, 4242, &err) < 0)
+		fail_msg("%s", err.msg);
+	if (fk_unlock(fd, &st, layout != NULL || busy_start >= 0, &err) < 0)
+		fail_msg("%s", err.msg);
+}
+
+static void assert_gpu_layout(struct fixture *f, const char *want)
+{
+	struct mig_layout l;
+	char have[256];
+
+	fk_edit_layout(f, NULL, -1);
+	fk_layout(&st.gpu[0], &l, NULL);
+	mig_layout_sort(&l);
+	assert_true(mig_layout_format(fk_model(&st.gpu[0]), &l, have, sizeof(have)) >= 0);
+	assert_string_equal(have, want);
+}
+
+/* The MIG UUID of GPU 0's instance at start. */
+static void uuid_at(struct fixture *f, unsigned start, char *out, size_t cap)
+{
+	fk_edit_layout(f, NULL, -1);
+	for (unsigned id = 1; id < FK_MAX_GI; id++) {
+		const struct fk_gi *gi = &st.gpu[0].gi[id];
+
+		if (gi->live && gi->start == start && gi->ci[0].live) {
+			fk_mig_uuid(0, gi->ci[0].serial, out, cap);
+			return;
+		}
+	}
+	fail_msg("no instance at %u", start);
+}
+
+/* ---------------------------------------------------------------- the MigLayout */
+
+static json_t *miglayout(struct fixture *f)
+{
+	struct kerf_err err;
+	json_t *o = kube_get(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, &err);
+
+	if (o == NULL)
+		fail_msg("MigLayout %s: %s", f->node, err.msg);
+	return o;
+}
+
+/* The controller's write: spec.gpus = [{index, instances from text}] by merge patch. Returns the generation. */
+static long long write_spec(struct fixture *f, unsigned index, const char *text)
+{
+	json_t *insts = json_array(), *p, *out;
+	char copy[256], *save = NULL;
+	struct kerf_err err;
+	long long gen;
+
+	snprintf(copy, sizeof(copy), "%s", text);
+	for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		char *at = strchr(t, '@');
+
+		assert_non_null(at);
+		*at = '\0';
+		json_array_append_new(insts, json_pack("{s:s, s:i}", "profile", t, "start", atoi(at + 1)));
+	}
+	p = json_pack("{s:{s:[{s:i, s:o}]}}", "spec", "gpus", "index", (int)index, "instances", insts);
+	out = kube_patch(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, KUBE_PATCH_MERGE, p, false, &err);
+	if (out == NULL)
+		fail_msg("spec patch: %s", err.msg);
+	gen = json_integer_value(json_object_get(json_object_get(out, "metadata"), "generation"));
+	json_decref(out);
+	json_decref(p);
+	return gen;
+}
+
+static const json_t *cond(const json_t *ml, const char *type)
+{
+	const json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(ml, "status"), "conditions"), i, c)
+		if (strcmp(json_string_value(json_object_get(c, "type")), type) == 0)
+			return c;
+	fail_msg("no condition %s", type);
+	return NULL;
+}
+
+static const char *cond_field(const json_t *ml, const char *type, const char *field)
+{
+	return json_string_value(json_object_get(cond(ml, type), field));
+}
+
+static long long observed(const json_t *ml)
+{
+	return json_integer_value(json_object_get(json_object_get(ml, "status"), "observedGeneration"));
+}
+
+/* status.gpus[0]'s instances as "profile@start[*]" ("*": used), comma-joined, in the agent's order. */
+static void status_layout(const json_t *ml, char *out, size_t cap)
+{
+	const json_t *gpus = json_object_get(json_object_get(ml, "status"), "gpus"), *in;
+	size_t o = 0, i;
+
+	out[0] = '\0';
+	json_array_foreach(json_object_get(json_array_get(gpus, 0), "instances"), i, in)
+		o += (size_t)snprintf(out + o, cap - o, "%s%s@%lld%s", o ? "," : "",
+				      json_string_value(json_object_get(in, "profile")),
+				      (long long)json_integer_value(json_object_get(in, "start")),
+				      json_is_true(json_object_get(in, "used")) ? "*" : "");
+}
+
+static void step(struct fixture *f, long wait_ms)
+{
+	struct kerf_err err;
+
+	if (agent_sync_step(f->sync, wait_ms, &err) < 0)
+		fail_msg("agent_sync_step: %s", err.msg);
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- fixture */
+
+static int setup(void **state)
+{
+	static const char *const models[] = {"H100-80GB-SXM"};
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct kerf_err err;
+	void *l = NULL;
+
+	assert_non_null(f);
+	live_setup(&l);
+	f->l = l;
+	snprintf(f->node, sizeof(f->node), "node-%s", f->l->ns); /* cluster-scoped: unique per test */
+	snprintf(f->dir, sizeof(f->dir), "/tmp/kerf-mgl-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->state, sizeof(f->state), "%s/gpus", f->dir);
+	snprintf(f->journals, sizeof(f->journals), "%s/journal", f->dir);
+	snprintf(f->podres, sizeof(f->podres), "%s/podres.sock", f->dir);
+	assert_int_equal(mkdir(f->journals, 0700), 0);
+	setenv(FK_ENV_STATE, f->state, 1);
+	if (fk_init(f->state, models, 1, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(peer_start(&f->peer, standin, f->dir, f->podres), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	struct kerf_err err;
+	char cmd[128];
+	void *l = f->l;
+
+	agent_sync_stop(f->sync);
+	agent_node_stop(f->agent);
+	peer_stop(&f->peer);
+	kube_delete(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, &err);
+	live_teardown(&l);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Starts the agent on the GPU as it is, and its sync with the API server. */
+static void start(struct fixture *f)
+{
+	struct agent_options o = {.nvml_library = FAKENVML_LIB, .journal_dir = f->journals, .plugin_dir = f->dir,
+				  .podres_socket = f->podres, .timeout_ms = 10000, .register_retry_ms = 100};
+	struct kerf_err err;
+
+	if ((f->agent = agent_node_start(&o, &err)) == NULL || (f->sync = agent_sync_start(f->l->c, f->agent, f->node, &err)) == NULL)
+		fail_msg("%s", err.msg);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* A node without a MigLayout gets one, with an empty spec, and its status reports what the agent adopted:
+ * every instance where it is, the one running a process as used, the empty spec applied. */
+static void test_agent_creates_its_miglayout_and_reports_what_it_adopted(void **state)
+{
+	struct fixture *f = *state;
+	char have[256];
+	json_t *ml;
+
+	fk_edit_layout(f, ORIG, 4);
+	start(f);
+	step(f, 0);
+	ml = miglayout(f);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(ml, "spec"), "gpus")), 0);
+	assert_int_equal(observed(ml), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ml, "status"), "gpuCount")), 1);
+	status_layout(ml, have, sizeof(have));
+	assert_string_equal(have, "1g.10gb@0,1g.10gb@1,2g.20gb@2,3g.40gb@4*");
+	assert_string_equal(cond_field(ml, "Applied", "status"), "True");
+	assert_string_equal(cond_field(ml, "Failed", "status"), "False");
+	assert_gpu_layout(f, ORIG); /* adopted, not re-cut */
+	json_decref(ml);
+}
+
+/*
+ * The controller writes a new spec: the agent wakes on the watch, re-cuts the GPU, and reports the
+ * generation it applied and the new instances. A round with nothing new writes nothing.
+ */
+static void test_new_spec_is_applied_and_reported(void **state)
+{
+	struct fixture *f = *state;
+	long long gen, t0, rv0;
+	char have[256];
+	json_t *ml;
+
+	fk_edit_layout(f, ORIG, -1);
+	start(f);
+	step(f, 0);
+	t0 = mono_ms();
+	gen = write_spec(f, 0, MERGED);
+	step(f, 20000); /* returns as soon as the watch rings */
+	printf("spec written -> applied and status written: %lld ms\n", mono_ms() - t0);
+	assert_gpu_layout(f, MERGED);
+	ml = miglayout(f);
+	assert_int_equal(observed(ml), gen);
+	status_layout(ml, have, sizeof(have));
+	assert_string_equal(have, "2g.20gb@0,2g.20gb@2,3g.40gb@4");
+	assert_string_equal(cond_field(ml, "Applied", "status"), "True");
+	rv0 = atoll(json_string_value(json_object_get(json_object_get(ml, "metadata"), "resourceVersion")));
+	json_decref(ml);
+
+	step(f, 300); /* nothing changed: the status stays as written */
+	ml = miglayout(f);
+	assert_int_equal(atoll(json_string_value(json_object_get(json_object_get(ml, "metadata"), "resourceVersion"))),
+			 rv0);
+	json_decref(ml);
+}
+
+/*
+ * A spec that would destroy a device a pod holds is not applied: the GPU keeps its layout, and the status
+ * says so (observedGeneration moves, Applied=False, Failed=True, reason Refused, the instance named). When
+ * the pod is gone, the same spec written again goes through.
+ */
+static void test_spec_that_would_destroy_a_held_device_is_refused_and_reported(void **state)
+{
+	struct fixture *f = *state;
+	char held[1][NVML_UUID_MAX], have[256], cmd[512];
+	long long gen;
+	json_t *ml, *r;
+
+	fk_edit_layout(f, ORIG, -1);
+	start(f);
+	step(f, 0);
+	uuid_at(f, 1, held[0], sizeof(held[0]));
+	snprintf(cmd, sizeof(cmd),
+		 "{\"op\":\"podres\",\"pods\":[{\"namespace\":\"default\",\"name\":\"pod-0\",\"container\":\"c\","
+		 "\"resource\":\"%s\",\"ids\":[\"%s\"],\"numa\":0}]}",
+		 R1, held[0]);
+	r = peer_call(&f->peer, "%s", cmd);
+	assert_true(r != NULL && json_is_true(json_object_get(r, "ok")));
+	gen = write_spec(f, 0, MERGED);
+	step(f, 20000);
+	assert_gpu_layout(f, ORIG);
+	ml = miglayout(f);
+	assert_int_equal(observed(ml), gen);
+	assert_string_equal(cond_field(ml, "Applied", "status"), "False");
+	assert_string_equal(cond_field(ml, "Failed", "status"), "True");
+	assert_string_equal(cond_field(ml, "Failed", "reason"), "Refused");
+	assert_non_null(strstr(cond_field(ml, "Failed", "message"), "1g.10gb@1"));
+	status_layout(ml, have, sizeof(have));
+	assert_string_equal(have, "1g.10gb@0,1g.10gb@1*,2g.20gb@2,3g.40gb@4");
+	json_decref(ml);
+
+	r = peer_call(&f->peer, "{\"op\":\"podres\",\"pods\":[]}"); /* the pod ends */
+	assert_true(r != NULL && json_is_true(json_object_get(r, "ok")));
+	write_spec(f, 0, ORIG);
+	step(f, 20000);
+	gen = write_spec(f, 0, MERGED);
+	step(f, 20000);
+	assert_gpu_layout(f, MERGED);
+	ml = miglayout(f);
+	assert_int_equal(observed(ml), gen);
+	assert_string_equal(cond_field(ml, "Applied", "status"), "True");
+	json_decref(ml);
+}
+
+/* A spec the node cannot have is reported with the field it got wrong, and nothing is touched. */
+static void test_invalid_spec_names_the_field_and_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	long long gen;
+	json_t *ml;
+
+	fk_edit_layout(f, ORIG, -1);
+	start(f);
+	step(f, 0);
+	gen = write_spec(f, 0, "9g.99gb@0");
+	step(f, 20000);
+	ml = miglayout(f);
+	assert_int_equal(observed(ml), gen);
+	assert_string_equal(cond_field(ml, "Failed", "reason"), "InvalidSpec");
+	assert_non_null(strstr(cond_field(ml, "Failed", "message"), "spec.gpus[0]"));
+	assert_non_null(strstr(cond_field(ml, "Failed", "message"), "9g.99gb"));
+	json_decref(ml);
+
+	gen = write_spec(f, 5, MERGED);
+	step(f, 20000);
+	ml = miglayout(f);
+	assert_int_equal(observed(ml), gen);
+	assert_non_null(strstr(cond_field(ml, "Failed", "message"), "spec.gpus[0].index: no MIG GPU 5"));
+	json_decref(ml);
+	assert_gpu_layout(f, ORIG);
+}
+
+/* With no spec change, a round still refreshes the status when what is used changed (here, a CUDA process
+ * started on an instance), so the controller plans with the node as it is. */
+static void test_status_follows_what_is_used(void **state)
+{
+	struct fixture *f = *state;
+	char have[256];
+	json_t *ml;
+
+	fk_edit_layout(f, ORIG, -1);
+	start(f);
+	step(f, 0);
+	fk_edit_layout(f, NULL, 2);
+	step(f, 100);
+	ml = miglayout(f);
+	status_layout(ml, have, sizeof(have));
+	assert_string_equal(have, "1g.10gb@0,1g.10gb@1,2g.20gb@2*,3g.40gb@4");
+	assert_int_equal(observed(ml), 1);
+	json_decref(ml);
+}
+
+int main(int argc, char **argv)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_agent_creates_its_miglayout_and_reports_what_it_adopted),
+		T(test_new_spec_is_applied_and_reported),
+		T(test_spec_that_would_destroy_a_held_device_is_refused_and_reported),
+		T(test_invalid_spec_names_the_field_and_changes_nothing),
+		T(test_status_follows_what_is_used),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s KUBELET_STANDIN\n", argv[0]);
+		return 2;
+	}
+	standin = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
