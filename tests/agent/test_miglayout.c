@@ -7,6 +7,8 @@
  * What exists is read from the simulator's state file, what the agent reports from the API server.
  */
 #include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -385,6 +388,85 @@ static void test_status_follows_what_is_used(void **state)
 	json_decref(ml);
 }
 
+/* `kerf agent --once`, the process a DaemonSet runs, does one round: the node's MigLayout appears with the
+ * GPU as it is. Without a node name it is a usage error. */
+static void test_kerf_agent_command_runs_a_round(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[2048], have[256];
+	int status;
+	json_t *ml;
+
+	fk_edit_layout(f, ORIG, -1);
+	snprintf(cmd, sizeof(cmd),
+		 "KERF_FAKENVML_STATE='%s' '%s' agent --node '%s' --kubeconfig '%s/kubeconfig' --once --nvml-library '%s' "
+		 "--state-dir '%s' --plugin-dir '%s' --pod-resources '%s' 2>'%s/agent.log'",
+		 f->state, KERF_BIN, f->node, live_dir(), FAKENVML_LIB, f->journals, f->dir, f->podres, f->dir);
+	status = system(cmd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	ml = miglayout(f);
+	assert_int_equal(observed(ml), 1);
+	status_layout(ml, have, sizeof(have));
+	assert_string_equal(have, "1g.10gb@0,1g.10gb@1,2g.20gb@2,3g.40gb@4");
+	json_decref(ml);
+
+	snprintf(cmd, sizeof(cmd), "env -u NODE_NAME '%s' agent --once 2>/dev/null", KERF_BIN);
+	status = system(cmd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+}
+
+/* The long-running agent: started as a DaemonSet would start it, it applies a spec written while it runs,
+ * and SIGTERM ends it cleanly. (The polling deadline only guards against a hang.) */
+static void test_kerf_agent_follows_specs_until_sigterm(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[2048], kc[512];
+	long long gen = 0;
+	int status;
+	pid_t pid;
+
+	fk_edit_layout(f, ORIG, -1);
+	snprintf(kc, sizeof(kc), "%s/kubeconfig", live_dir());
+	snprintf(cmd, sizeof(cmd), "%s/agent.log", f->dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (freopen(cmd, "w", stderr) == NULL)
+			_exit(127);
+		setenv("NODE_NAME", f->node, 1);
+		execl(KERF_BIN, "kerf", "agent", "--kubeconfig", kc, "--interval", "500", "--nvml-library", FAKENVML_LIB,
+		      "--state-dir", f->journals, "--plugin-dir", f->dir, "--pod-resources", f->podres, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 300 && gen == 0; i++) { /* the agent creates its MigLayout */
+		struct kerf_err err;
+		json_t *ml = kube_get(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, &err);
+
+		if (ml != NULL)
+			gen = write_spec(f, 0, MERGED);
+		json_decref(ml);
+		if (gen == 0)
+			live_sleep_ms(100);
+	}
+	assert_true(gen > 0);
+	for (int i = 0; i < 300; i++) {
+		json_t *ml = miglayout(f);
+		bool done = observed(ml) == gen;
+
+		json_decref(ml);
+		if (done)
+			break;
+		live_sleep_ms(100);
+	}
+	assert_gpu_layout(f, MERGED);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(int argc, char **argv)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -394,6 +476,8 @@ int main(int argc, char **argv)
 		T(test_spec_that_would_destroy_a_held_device_is_refused_and_reported),
 		T(test_invalid_spec_names_the_field_and_changes_nothing),
 		T(test_status_follows_what_is_used),
+		T(test_kerf_agent_command_runs_a_round),
+		T(test_kerf_agent_follows_specs_until_sigterm),
 	};
 
 	if (argc < 2) {

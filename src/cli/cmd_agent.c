@@ -1,0 +1,176 @@
+/*
+ * cmd_agent.c — `kerf agent`: the node agent as a process. It starts the node side (NVML, recovery of an
+ * interrupted re-layout, kerf's device plugin or NVIDIA-plugin mode) and the Kubernetes side (the node's
+ * MigLayout), then runs rounds until SIGTERM or SIGINT: each round waits for the MigLayout to change, or
+ * for --interval to pass so that the status follows what pods and processes use.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+#include "cli.h"
+#include "kube.h"
+#include "miglayout.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+struct opts {
+	const char *node, *kubeconfig, *context;
+	struct agent_options agent;
+	long interval_ms;
+	bool once;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kerf agent [--node NAME] [--kubeconfig FILE [--context NAME]] [--interval MS] [--once]\n"
+		   "                  [--nvml-library PATH] [--state-dir DIR] [--plugin-dir DIR] [--pod-resources SOCKET]\n"
+		   "                  [--cdi] [--nvidia-plugin]\n\n"
+		   "Runs kerf's node agent: serves this node's MIG devices to the kubelet (kerf's device plugin, or\n"
+		   "NVIDIA's with --nvidia-plugin), keeps the node's MigLayout (named after the node) in step: a new\n"
+		   "spec is applied without touching an instance in use, and the status reports every GPU's instances.\n\n"
+		   "  --node NAME            this node (default: $NODE_NAME, as the downward API sets it)\n"
+		   "  --kubeconfig FILE      talk to the cluster with this kubeconfig (default: the in-cluster service\n"
+		   "                         account); --context picks a context other than the current one\n"
+		   "  --interval MS          refresh the status at least this often (default 2000)\n"
+		   "  --once                 run one round and exit (0 if it succeeded)\n"
+		   "  --nvml-library PATH    libnvidia-ml.so.1 to load (default: $KERF_NVML_LIBRARY, else the loader's)\n"
+		   "  --state-dir DIR        journal folder (default: $KERF_STATE_DIR, else /var/lib/kerf)\n"
+		   "  --plugin-dir DIR       the kubelet's device-plugin folder (default /var/lib/kubelet/device-plugins)\n"
+		   "  --pod-resources SOCKET the kubelet's pod-resources socket (default\n"
+		   "                         /var/lib/kubelet/pod-resources/kubelet.sock)\n"
+		   "  --cdi                  Allocate answers CDI device names instead of NVIDIA_VISIBLE_DEVICES\n"
+		   "  --nvidia-plugin        leave device serving to NVIDIA's device plugin (see docs/kubelet.md)\n");
+}
+
+static void log_line(void *arg, const char *line)
+{
+	char when[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	(void)arg;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s kerf agent: %s\n", when, line);
+}
+
+/* 0, 1 (--help), or -1 (bad usage, said on stderr). */
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->interval_ms = 2000;
+	o->node = getenv("NODE_NAME");
+	o->agent.log = log_line;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return 1;
+		} else if (strcmp(a, "--once") == 0) {
+			o->once = true;
+		} else if (strcmp(a, "--cdi") == 0) {
+			o->agent.cdi = true;
+		} else if (strcmp(a, "--nvidia-plugin") == 0) {
+			o->agent.nvidia_plugin = true;
+		} else if (v == NULL) {
+			fprintf(stderr, "kerf agent: unknown or incomplete option \"%s\"\n", a);
+			return -1;
+		} else if (strcmp(a, "--node") == 0) {
+			o->node = argv[++i];
+		} else if (strcmp(a, "--kubeconfig") == 0) {
+			o->kubeconfig = argv[++i];
+		} else if (strcmp(a, "--context") == 0) {
+			o->context = argv[++i];
+		} else if (strcmp(a, "--interval") == 0) {
+			char *end;
+
+			o->interval_ms = strtol(argv[++i], &end, 10);
+			if (*end != '\0' || o->interval_ms < 100 || o->interval_ms > 3600000) {
+				fprintf(stderr, "kerf agent: --interval: \"%s\" is not a number of milliseconds from 100 to "
+						"3600000\n", argv[i]);
+				return -1;
+			}
+		} else if (strcmp(a, "--nvml-library") == 0) {
+			o->agent.nvml_library = argv[++i];
+		} else if (strcmp(a, "--state-dir") == 0) {
+			o->agent.journal_dir = argv[++i];
+		} else if (strcmp(a, "--plugin-dir") == 0) {
+			o->agent.plugin_dir = argv[++i];
+		} else if (strcmp(a, "--pod-resources") == 0) {
+			o->agent.podres_socket = argv[++i];
+		} else {
+			fprintf(stderr, "kerf agent: unknown option \"%s\"\n", a);
+			return -1;
+		}
+	}
+	if (o->node == NULL || o->node[0] == '\0') {
+		fprintf(stderr, "kerf agent: --node: no node name (give --node, or set NODE_NAME)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static struct kube_client *connect_cluster(const struct opts *o, struct kerf_err *err)
+{
+	struct kube_config cfg;
+	struct kube_client *c;
+
+	if ((o->kubeconfig ? kube_config_load(o->kubeconfig, o->context, &cfg, err)
+			   : kube_config_in_cluster(NULL, &cfg, err)) < 0)
+		return NULL;
+	c = kube_client_new(&cfg, 0, err);
+	kube_config_free(&cfg);
+	return c;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	struct kube_client *c = NULL;
+	struct agent_node *a = NULL;
+	struct agent_sync *s = NULL;
+	struct kerf_err err;
+	struct opts o;
+	int rc;
+
+	if ((rc = parse_opts(argc, argv, &o)) != 0)
+		return rc > 0 ? KERF_EXIT_OK : KERF_EXIT_USAGE;
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	rc = KERF_EXIT_FAIL;
+	if ((c = connect_cluster(&o, &err)) == NULL || (a = agent_node_start(&o.agent, &err)) == NULL ||
+	    (s = agent_sync_start(c, a, o.node, &err)) == NULL) {
+		fprintf(stderr, "kerf agent: %s\n", err.msg);
+		goto out;
+	}
+	log_line(NULL, "started");
+	while (!stopping) {
+		if (agent_sync_step(s, o.once ? 0 : o.interval_ms, &err) < 0) {
+			log_line(NULL, err.msg);
+			if (o.once)
+				goto out;
+			nanosleep(&(struct timespec){.tv_sec = 1}, NULL); /* the API server is away: do not spin */
+			continue;
+		}
+		if (o.once)
+			break;
+	}
+	rc = KERF_EXIT_OK;
+	log_line(NULL, stopping ? "stopping" : "one round done");
+out:
+	agent_sync_stop(s);
+	agent_node_stop(a);
+	kube_client_free(c);
+	return rc;
+}
