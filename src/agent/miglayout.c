@@ -163,8 +163,9 @@ static void outcome_add(struct outcome *o, const char *reason, const char *msg)
 	snprintf(o->message + used, sizeof(o->message) - used, "%s%s", used ? "; " : "", msg);
 }
 
-/* spec.gpus[i] as layout text of its model, e.g. "3g.40gb@4,2g.20gb@0"; -1 with a sentence naming the field. */
-static int spec_layout(const json_t *gpu, unsigned i, char *text, size_t cap, struct kerf_err *err)
+/* spec.gpus[i] as layout text of model m, e.g. "3g.40gb@4,2g.20gb@0"; -1 with a sentence naming the field. */
+static int spec_layout(const struct mig_model *m, const json_t *gpu, unsigned i, char *text, size_t cap,
+		       struct kerf_err *err)
 {
 	const json_t *insts = json_object_get(gpu, "instances"), *in;
 	size_t used = 0, k;
@@ -179,6 +180,9 @@ static int spec_layout(const json_t *gpu, unsigned i, char *text, size_t cap, st
 
 		if (profile == NULL || !json_is_integer(start) || json_integer_value(start) < 0)
 			return kerf_err_set(err, KERF_EINVAL, "spec.gpus[%u].instances[%zu]: needs a profile and a start", i, k);
+		if (mig_profile_by_name(m, profile) < 0)
+			return kerf_err_set(err, KERF_EINVAL, "spec.gpus[%u].instances[%zu].profile: \"%s\" is not a profile of %s",
+					    i, k, profile, m->name);
 		used += (size_t)snprintf(text + used, used < cap ? cap - used : 0, "%s%s@%lld", used ? "," : "", profile,
 					 (long long)json_integer_value(start));
 		if (used >= cap)
@@ -215,12 +219,12 @@ static void apply_spec(struct agent_sync *s, const json_t *spec, struct outcome 
 			outcome_add(o, "InvalidSpec", msg);
 			continue;
 		}
-		if (spec_layout(gpu, (unsigned)i, text, sizeof(text), &e) < 0) {
+		if (spec_layout(m, gpu, (unsigned)i, text, sizeof(text), &e) < 0) {
 			outcome_add(o, "InvalidSpec", e.msg);
 			continue;
 		}
-		if (mig_layout_parse(m, text, &want, &e) < 0) {
-			kerf_err_prefix(&e, "spec.gpus[%zu]", i);
+		if (mig_layout_parse(m, text, &want, &e) < 0) { /* "item K" of the layout is instances[K] */
+			kerf_err_prefix(&e, "spec.gpus[%zu].instances", i);
 			outcome_add(o, "InvalidSpec", e.msg);
 			continue;
 		}
