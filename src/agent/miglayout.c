@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "miglayout.h"
 
 #define SPEC_LAYOUT_MAX 1024 /* "profile@start," for MIG_MAX_INSTANCES instances, with room to spare */
@@ -72,15 +73,8 @@ static void on_delete(const char *key, const void *old, void *arg)
 /* Waits until the doorbell rang since the last round, or wait_ms passed. */
 static void wait_change(struct agent_sync *s, long wait_ms)
 {
-	struct timespec until;
+	struct timespec until = kerf_deadline(CLOCK_REALTIME, wait_ms);
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&s->lock);
 	while (s->changes == s->seen)
 		if (pthread_cond_timedwait(&s->cond, &s->lock, &until) != 0)

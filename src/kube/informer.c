@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "kube.h"
 #include "kube_internal.h"
 #include "kube_store.h"
@@ -102,14 +103,8 @@ struct kube_informer *kube_informer_new(struct kube_client *c, const struct kube
 /* Sleeps ms, waking early when stopped. Returns true when stopped. */
 static bool nap(struct kube_informer *inf, long ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = kerf_deadline(CLOCK_REALTIME, ms);
+
 	pthread_mutex_lock(&inf->lock);
 	while (!inf->stop)
 		if (pthread_cond_timedwait(&inf->cond, &inf->lock, &ts) != 0)
@@ -242,16 +237,9 @@ bool kube_informer_synced(struct kube_informer *inf)
 
 int kube_informer_wait_synced(struct kube_informer *inf, long timeout_ms, struct kerf_err *err)
 {
-	struct timespec ts;
+	struct timespec ts = kerf_deadline(CLOCK_REALTIME, timeout_ms);
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&inf->lock);
 	while (!inf->synced && rc == 0)
 		rc = pthread_cond_timedwait(&inf->cond, &inf->lock, &ts);

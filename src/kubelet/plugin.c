@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "deviceplugin_v1beta1.pb-c.h"
 #include "kgrpc.h"
 #include "plugin_int.h"
@@ -620,15 +621,8 @@ out:
 /* Waits (lock held) until r's open streams have all written generation g, or the deadline passes. */
 static int wait_acked(struct kubelet_plugin *p, struct plugin_resource *r, uint64_t g, struct kerf_err *err)
 {
-	struct timespec dl;
+	struct timespec dl = kerf_deadline(CLOCK_MONOTONIC, p->cfg.timeout_ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += p->cfg.timeout_ms / 1000;
-	dl.tv_nsec += (long)(p->cfg.timeout_ms % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
 	while (r->acked < g)
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &dl) == ETIMEDOUT && r->acked < g)
 			return kerf_err_set(err, KERF_ETIMEOUT,
