@@ -36,7 +36,7 @@ start-apiserver)
 		--service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
 		--service-account-issuer https://kubernetes.default.svc --service-cluster-ip-range 10.96.0.0/24 \
 		--disable-admission-plugins ServiceAccount --enable-priority-and-fairness=false \
-		--endpoint-reconciler-type none --profiling=false --v 1
+		--endpoint-reconciler-type none --profiling=false --allow-privileged=true --v 1
 	cp_wait_http "$dir" apiserver "https://127.0.0.1:$KERF_CP_API_PORT/readyz" 180
 	;;
 start-scheduler)

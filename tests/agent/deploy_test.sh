@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# deploy/agent/*.yaml against the real control plane (the kube_cp fixture, $KERF_CP_DIR): the API server accepts
+# every object, and the agent's service account is allowed what `kerf agent` does and refused what it must not
+# do. `kerf agent --once` runs as that account (a TokenRequest token in a kubeconfig), against the simulated
+# NVML library and the Go kubelet stand-in, and its MigLayout appears with a status.
+# Usage: deploy_test.sh KERF FAKENVML_CTL FAKE_LIBNVML KUBELET_STANDIN
+set -uo pipefail
+kerf=$1 ctl=$2 lib=$3 standin=$4
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/controlplane/lib.sh"
+. "${KERF_CP_DIR:?run through CTest: the kube_cp fixture sets KERF_CP_DIR}/env"
+tmp=$(mktemp -d)
+node="deploy-test-$$"
+standin_pid=
+cleanup() {
+	exec 3>&- # the stand-in's stdin: EOF ends it
+	[ -n "$standin_pid" ] && wait "$standin_pid" 2>/dev/null
+	admin DELETE "/apis/kerf.dev/v1alpha1/miglayouts/$node" >/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fails=0 n=0
+
+check() { # check NAME COMMAND...: the command must succeed
+	local name=$1
+	shift
+	n=$((n + 1))
+	if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+
+# admin METHOD PATH [BODY [CONTENT-TYPE]]: the answer's body on stdout, its HTTP status in $tmp/code
+admin() {
+	curl -s --max-time 30 --cacert "$KERF_CP_DIR/pki/ca.crt" --cert "$KERF_CP_DIR/pki/admin.crt" \
+		--key "$KERF_CP_DIR/pki/admin.key" -X "$1" ${3:+--data-binary "$3"} -H "Content-Type: ${4:-application/json}" \
+		-w '\n%{http_code}' "$KERF_CP_SERVER$2" | sed '$w '"$tmp/code"'
+$d'
+}
+# as_agent METHOD PATH [BODY [CONTENT-TYPE]]: the same with the agent's token
+as_agent() {
+	curl -s --max-time 30 --cacert "$KERF_CP_DIR/pki/ca.crt" -H "Authorization: Bearer $token" -X "$1" \
+		${3:+--data-binary "$3"} -H "Content-Type: ${4:-application/json}" -w '\n%{http_code}' "$KERF_CP_SERVER$2" |
+		sed '$w '"$tmp/code"'
+$d'
+}
+code() { cat "$tmp/code"; }
+
+# Where each kind of object in deploy/agent/ is created.
+path_of() {
+	case $(sed -n 's/^kind: *//p' "$1") in
+	Namespace) echo /api/v1/namespaces ;;
+	ServiceAccount) echo /api/v1/namespaces/kerf-system/serviceaccounts ;;
+	ClusterRole) echo /apis/rbac.authorization.k8s.io/v1/clusterroles ;;
+	ClusterRoleBinding) echo /apis/rbac.authorization.k8s.io/v1/clusterrolebindings ;;
+	DaemonSet) echo /apis/apps/v1/namespaces/kerf-system/daemonsets ;;
+	*) echo /unknown-kind ;;
+	esac
+}
+
+for f in namespace serviceaccount clusterrole clusterrolebinding daemonset; do
+	file="$here/../../deploy/agent/$f.yaml"
+	admin POST "$(path_of "$file")" "$(cat "$file")" application/yaml >"$tmp/out"
+	check "the API server accepts deploy/agent/$f.yaml ($(code))" grep -Eq '^(201|409)$' "$tmp/code"
+done
+
+admin POST /api/v1/namespaces/kerf-system/serviceaccounts/kerf-agent/token \
+	'{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":600}}' >"$tmp/token.json"
+token=$(sed -n 's/.*"token": *"\([^"]*\)".*/\1/p' "$tmp/token.json")
+check "a token for the kerf-agent service account" test -n "$token"
+cp_write_kubeconfig "$tmp/agent.kubeconfig" "$KERF_CP_SERVER" "$KERF_CP_DIR/pki/ca.crt" "token: $token" kerf-agent
+
+# The node: one simulated H100, a kubelet stand-in serving pod-resources. Its stdin is a FIFO this script
+# holds open on fd 3; closing it at the end is the stand-in's EOF, and it exits.
+export KERF_FAKENVML_STATE="$tmp/gpus"
+"$ctl" init H100-80GB-SXM >/dev/null && "$ctl" create 0 "3g.40gb@0,3g.40gb@4" >/dev/null || exit 1
+mkfifo "$tmp/standin.in"
+"$standin" -dir "$tmp" -podres "$tmp/podres.sock" <"$tmp/standin.in" >/dev/null 2>&1 &
+standin_pid=$!
+exec 3>"$tmp/standin.in"
+for _ in $(seq 100); do [ -S "$tmp/podres.sock" ] && break; sleep 0.1; done
+mkdir -p "$tmp/journal"
+
+"$kerf" agent --node "$node" --kubeconfig "$tmp/agent.kubeconfig" --once --nvml-library "$lib" \
+	--state-dir "$tmp/journal" --plugin-dir "$tmp" --pod-resources "$tmp/podres.sock" 2>"$tmp/agent.log"
+check "kerf agent --once as the service account exits 0" test $? -eq 0 || cat "$tmp/agent.log"
+
+as_agent GET "/apis/kerf.dev/v1alpha1/miglayouts/$node" >"$tmp/ml.json"
+check "the agent may read its MigLayout" test "$(code)" = 200
+check "... which it created, with its status" grep -q '"observedGeneration": *1' "$tmp/ml.json"
+check "... reporting the GPU's instances" grep -q '"profile": *"3g.40gb"' "$tmp/ml.json"
+
+as_agent PATCH "/apis/kerf.dev/v1alpha1/miglayouts/$node" '{"spec":{"gpus":[]}}' application/merge-patch+json >/dev/null
+check "the agent may not write a spec (403)" test "$(code)" = 403
+as_agent DELETE "/apis/kerf.dev/v1alpha1/miglayouts/$node" >/dev/null
+check "the agent may not delete a MigLayout (403)" test "$(code)" = 403
+as_agent GET /api/v1/namespaces/kerf-system/secrets >/dev/null
+check "the agent may not read secrets (403)" test "$(code)" = 403
+
+admin GET /apis/apps/v1/namespaces/kerf-system/daemonsets/kerf-agent >"$tmp/ds.json"
+check "the DaemonSet exists and runs kerf agent" grep -q '"kerf"' "$tmp/ds.json"
+
+echo "deploy_test: $n checks, $fails failed"
+[ $fails -eq 0 ]
