@@ -423,6 +423,47 @@ static void test_store_fires_one_callback_per_change_and_keys_by_namespace(void 
 	kube_store_free(s);
 }
 
+/* ---------------------------------------------------------------- informer without a server */
+
+static void *project_nothing(json_t *obj, void *arg)
+{
+	(void)obj, (void)arg;
+	return malloc(1);
+}
+
+/*
+ * With the server unreachable the informer backs off instead of spinning: from 100 ms, doubling to 400 ms,
+ * each wait at least half its step (equal jitter), so in 2 s it can try at most 12 times (50 + 100 + 200 x 9
+ * ms of waits). A slow machine only makes fewer tries, so the bound cannot fail by timing.
+ */
+static void test_informer_backs_off_while_the_server_is_unreachable(void **state)
+{
+	struct kube_config cfg = {.server = "https://127.0.0.1:9", .token = "t", .insecure = true};
+	struct kube_informer_spec spec = {.resource = &KUBE_CONFIGMAPS, .ns = "n", .project = project_nothing,
+					  .free_proj = free, .backoff_min_ms = 100, .backoff_max_ms = 400};
+	struct kube_informer_stats st;
+	struct kube_informer *inf;
+	struct kube_client *c;
+	struct kerf_err err;
+
+	(void)state;
+	c = kube_client_new(&cfg, 1000, &err);
+	assert_non_null(c);
+	inf = kube_informer_new(c, &spec, &err);
+	assert_non_null(inf);
+	assert_int_equal(kube_informer_start(inf, &err), 0);
+	nanosleep(&(struct timespec){.tv_sec = 2}, NULL);
+	kube_informer_stats(inf, &st);
+	assert_false(kube_informer_synced(inf));
+	kube_informer_free(inf);
+	kube_client_free(c);
+	printf("unreachable server, 2 s: %llu list attempts, %llu failures\n", (unsigned long long)st.lists,
+	       (unsigned long long)st.failures);
+	assert_true(st.failures >= 1);
+	assert_true(st.failures <= 12);
+	assert_int_equal(st.lists, st.failures); /* every attempt was a list, and each failed */
+}
+
 static void test_store_grows_and_keeps_every_key(void **state)
 {
 	struct log l = {0};
@@ -457,6 +498,7 @@ int main(void)
 		cmocka_unit_test(test_field_filter_leaves_error_events_whole),
 		cmocka_unit_test(test_store_fires_one_callback_per_change_and_keys_by_namespace),
 		cmocka_unit_test(test_store_grows_and_keeps_every_key),
+		cmocka_unit_test(test_informer_backs_off_while_the_server_is_unreachable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
