@@ -5,13 +5,12 @@
  * version the informer's cache held; a GET right before acting costs one request per change and makes
  * every round start from what the API server holds now, with the resourceVersion the status write needs.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "deadline.h"
+#include "bell.h"
 #include "miglayout.h"
 
 #define SPEC_LAYOUT_MAX 1024 /* "profile@start," for MIG_MAX_INSTANCES instances, with room to spare */
@@ -23,9 +22,7 @@ struct agent_sync {
 	char *node;
 	char *selector; /* metadata.name=NODE */
 	struct kube_informer *inf;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned long changes, seen; /* doorbell rings, and how many a round has answered */
+	struct kerf_bell bell; /* rung by the watch; a round answers every ring before it */
 	long long observed;
 };
 
@@ -46,10 +43,7 @@ static void free_proj(void *p)
 
 static void ring(struct agent_sync *s)
 {
-	pthread_mutex_lock(&s->lock);
-	s->changes++;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	kerf_bell_ring(&s->bell);
 }
 
 static void on_add(const char *key, const void *proj, void *arg)
@@ -70,19 +64,6 @@ static void on_delete(const char *key, const void *old, void *arg)
 	ring(arg);
 }
 
-/* Waits until the doorbell rang since the last round, or wait_ms passed. */
-static void wait_change(struct agent_sync *s, long wait_ms)
-{
-	struct timespec until = kerf_deadline(CLOCK_REALTIME, wait_ms);
-
-	pthread_mutex_lock(&s->lock);
-	while (s->changes == s->seen)
-		if (pthread_cond_timedwait(&s->cond, &s->lock, &until) != 0)
-			break;
-	s->seen = s->changes;
-	pthread_mutex_unlock(&s->lock);
-}
-
 /* ---- start / stop ---- */
 
 struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a, const char *node,
@@ -100,8 +81,7 @@ struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a,
 	}
 	s->c = c;
 	s->a = a;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
+	kerf_bell_init(&s->bell);
 	n = strlen(node) + sizeof("metadata.name=");
 	if ((s->node = strdup(node)) == NULL || (s->selector = malloc(n)) == NULL) {
 		kerf_err_set(err, KERF_ENOMEM, "agent sync: out of memory");
@@ -115,7 +95,7 @@ struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a,
 		kerf_err_prefix(err, "agent sync: watch MigLayout %s", node);
 		goto fail;
 	}
-	s->changes = 1; /* the first round runs at once */
+	kerf_bell_ring(&s->bell); /* the first round runs at once */
 	return s;
 fail:
 	agent_sync_stop(s);
@@ -127,8 +107,7 @@ void agent_sync_stop(struct agent_sync *s)
 	if (s == NULL)
 		return;
 	kube_informer_free(s->inf);
-	pthread_cond_destroy(&s->cond);
-	pthread_mutex_destroy(&s->lock);
+	kerf_bell_destroy(&s->bell);
 	free(s->selector);
 	free(s->node);
 	free(s);
@@ -336,7 +315,7 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
 	json_t *obj = NULL;
 	int rc = -1;
 
-	wait_change(s, wait_ms);
+	kerf_bell_wait(&s->bell, wait_ms, 0, 0);
 	for (int attempt = 0; attempt < STATUS_RETRIES; attempt++) {
 		json_t *old, *status, *out;
 		long long gen, observed;

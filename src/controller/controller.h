@@ -1,0 +1,71 @@
+/*
+ * controller.h — kerf's cluster controller: pending pods that ask for MIG devices, the nodes' MigLayouts,
+ * one planner, new MigLayout specs.
+ *
+ * What a round does (only the leader of the "kerf-controller" Lease acts; the others only watch):
+ *   1. the nodes: every MigLayout whose agent reported a status. A node whose agent has caught up with its
+ *      spec (observedGeneration == generation) is planned from its status; a node still applying a spec is
+ *      planned from that spec (its end state), so that a pod the last round gave it is given it again and
+ *      no second node is re-cut for it. Used instances (status) stay fixed either way;
+ *   2. the pods: Pending, not yet bound to a node, not being deleted, asking for at least one
+ *      nvidia.com/mig-* resource (limits, else requests; summed over containers), with their priority;
+ *   3. plan_run() (src/plan/plan.h: the most pods by priority, then the fewest free instances destroyed, the
+ *      fewest GPUs touched, the most room left);
+ *   4. for every node whose layout the plan changes: a merge patch of spec.gpus listing each changed GPU's
+ *      complete layout (GPUs not listed are left as they are by the agent). Nothing else is written, and a
+ *      node whose spec already says the same is not written again;
+ *   5. for every pod the plan cannot place: an Event on the pod (reason MIGLayoutUnavailable) with the
+ *      planner's sentence, once per pod and sentence.
+ * The controller never binds a pod: once the agent has cut the instances and its device plugin has
+ * advertised them, kube-scheduler does.
+ *
+ * Rounds are debounced: changes that arrive within debounce_ms of each other are planned together (a job
+ * that creates ten pods is planned once), and a round runs at most max_wait_ms after the first change.
+ *
+ * Threads: call controller_* from one thread; the watches run in threads of their own and only signal.
+ * Errors follow err.h.
+ */
+#ifndef KERF_CONTROLLER_H
+#define KERF_CONTROLLER_H
+
+#include <stdbool.h>
+
+#include "err.h"
+#include "kube.h"
+
+struct controller_options {
+	const char *identity;        /* this contender for the Lease (e.g. the pod name); required */
+	const char *lease_namespace; /* NULL: "kerf-system" */
+	long lease_duration_s;       /* 0: 15 */
+	long debounce_ms;            /* 0: 500 */
+	long max_wait_ms;            /* 0: 5000 */
+	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
+	void *log_arg;
+};
+
+/* What one round did. */
+struct controller_report {
+	bool leader;           /* false: this process only watched */
+	bool planned;          /* a plan was made (leader, caches synced) */
+	unsigned nodes, pods;  /* planned over */
+	unsigned placed;       /* pods the plan places */
+	unsigned specs_written;
+	unsigned events;       /* Events emitted for pods that cannot be placed */
+};
+
+struct controller;
+
+/* Starts the watches (pods, MigLayouts) and waits for them to sync. NULL on failure. c must outlive it. */
+struct controller *controller_start(struct kube_client *c, const struct controller_options *o, struct kerf_err *err);
+
+/*
+ * Waits up to wait_ms for a change (then debounces), renews or contends for the Lease, and if this process
+ * leads, runs a round. A round also runs when wait_ms passes without a change (so a lost write is retried).
+ * Returns 0, or -1 when the round could not finish (it is tried again next time). rep may be NULL.
+ */
+int controller_step(struct controller *ctl, long wait_ms, struct controller_report *rep, struct kerf_err *err);
+
+/* Releases the Lease if held (the next contender takes over at once) and stops the watches. NULL: no-op. */
+void controller_stop(struct controller *ctl);
+
+#endif
