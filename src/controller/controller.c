@@ -1,0 +1,576 @@
+/*
+ * controller.c — see controller.h. The watches fill two caches (pending MIG pods, MigLayouts) and ring a
+ * bell; a round reads both caches into the planner's input, plans, and writes what changed.
+ *
+ * The caches keep projections, not objects: a pod is its name, uid, priority and MIG demands; a MigLayout
+ * is its generation, observedGeneration, spec.gpus and status.gpus (kept as JSON subtrees, small).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bell.h"
+#include "controller.h"
+#include "plan.h"
+
+#define MIG_PREFIX "nvidia.com/mig-"
+#define EVENT_MEMO 4096 /* pods × reasons remembered, so an unchanged reason is not announced again */
+
+struct controller {
+	struct kube_client *c;
+	struct controller_options o;
+	char *identity, *lease_ns;
+	struct kube_informer *pods, *layouts;
+	struct kube_elector *elector;
+	struct kerf_bell bell;
+	uint64_t memo[EVENT_MEMO]; /* hashes of (pod uid, reason) already announced; 0 = empty */
+	unsigned n_memo;
+};
+
+static void say(struct controller *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(struct controller *ctl, const char *fmt, ...)
+{
+	char line[KERF_ERR_MSG_MAX + 256];
+	va_list ap;
+
+	if (ctl->o.log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	ctl->o.log(ctl->o.log_arg, line);
+}
+
+/* s, or "" for a missing string. */
+static const char *str(const json_t *v)
+{
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* ---- pods ---- */
+
+struct pod_proj {
+	char name[PLAN_NAME_MAX]; /* namespace/name */
+	char uid[64];
+	int priority;
+	unsigned n;
+	struct plan_demand d[PLAN_MAX_DEMANDS];
+};
+
+/* What the pod projection reads; the watch decodes nothing else (kube_decoder_keep). */
+static const char *const pod_fields[] = {"metadata.uid", "metadata.deletionTimestamp", "spec.priority",
+					 "spec.containers[].resources", NULL};
+
+/* Adds count of resource to p, merging a resource already there. */
+static void add_demand(struct pod_proj *p, const char *resource, unsigned count)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		if (strcmp(p->d[i].resource, resource) == 0) {
+			p->d[i].count += count;
+			return;
+		}
+	if (p->n == PLAN_MAX_DEMANDS || strlen(resource) >= sizeof(p->d[0].resource))
+		return;
+	snprintf(p->d[p->n].resource, sizeof(p->d[0].resource), "%s", resource);
+	p->d[p->n++].count = count;
+}
+
+/* A MIG quantity is a whole number of devices ("1"); anything else is not counted. */
+static unsigned quantity(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	char *end;
+	long n;
+
+	if (json_is_integer(v))
+		return json_integer_value(v) > 0 && json_integer_value(v) < 1000 ? (unsigned)json_integer_value(v) : 0;
+	if (s == NULL)
+		return 0;
+	n = strtol(s, &end, 10);
+	return *end == '\0' && n > 0 && n < 1000 ? (unsigned)n : 0;
+}
+
+static void *project_pod(json_t *obj, void *arg)
+{
+	const json_t *md = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec"), *ctr;
+	struct pod_proj *p = calloc(1, sizeof(*p));
+	size_t i;
+
+	(void)arg;
+	if (p == NULL)
+		return NULL;
+	snprintf(p->name, sizeof(p->name), "%s/%s", str(json_object_get(md, "namespace")), str(json_object_get(md, "name")));
+	snprintf(p->uid, sizeof(p->uid), "%s", str(json_object_get(md, "uid")));
+	p->priority = (int)json_integer_value(json_object_get(spec, "priority"));
+	if (json_object_get(md, "deletionTimestamp") != NULL)
+		return p; /* going away: asks for nothing */
+	json_array_foreach(json_object_get(spec, "containers"), i, ctr)
+	{
+		const json_t *res = json_object_get(ctr, "resources"), *limits = json_object_get(res, "limits"), *v;
+		const char *key;
+
+		/* The kubelet requires limits for extended resources; requests alone are read as the same. */
+		json_object_foreach((json_t *)(limits ? limits : json_object_get(res, "requests")), key, v)
+			if (strncmp(key, MIG_PREFIX, strlen(MIG_PREFIX)) == 0 && quantity(v) > 0)
+				add_demand(p, key, quantity(v));
+	}
+	return p;
+}
+
+/* ---- MigLayouts: {generation, observed, spec (spec.gpus), status (status.gpus)} ---- */
+
+static const char *const layout_fields[] = {"metadata.generation", "spec", "status", NULL};
+
+static void *project_layout(json_t *obj, void *arg)
+{
+	const json_t *st = json_object_get(obj, "status");
+
+	(void)arg;
+	return json_pack("{s:I, s:I, s:O?, s:O?}", "generation",
+			 json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation")), "observed",
+			 json_integer_value(json_object_get(st, "observedGeneration")), "spec",
+			 json_object_get(json_object_get(obj, "spec"), "gpus"), "status", json_object_get(st, "gpus"));
+}
+
+static void free_layout(void *p)
+{
+	json_decref(p);
+}
+
+/* ---- bell ---- */
+
+static void rang_add(const char *k, const void *p, void *arg)
+{
+	(void)k, (void)p;
+	kerf_bell_ring(&((struct controller *)arg)->bell);
+}
+
+static void rang_update(const char *k, const void *o, const void *n, void *arg)
+{
+	(void)k, (void)o, (void)n;
+	kerf_bell_ring(&((struct controller *)arg)->bell);
+}
+
+/* ---- start / stop ---- */
+
+struct controller *controller_start(struct kube_client *c, const struct controller_options *o, struct kerf_err *err)
+{
+	struct controller *ctl = calloc(1, sizeof(*ctl));
+	struct kube_informer_spec ps, ls;
+	struct kube_elector_config ec;
+
+	if (ctl == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
+		return NULL;
+	}
+	kerf_bell_init(&ctl->bell);
+	ctl->c = c;
+	ctl->o = *o;
+	if (o->identity == NULL || *o->identity == '\0') {
+		kerf_err_set(err, KERF_EINVAL, "controller: identity: empty (each contender for the Lease needs one)");
+		goto fail;
+	}
+	if ((ctl->identity = strdup(o->identity)) == NULL ||
+	    (ctl->lease_ns = strdup(o->lease_namespace ? o->lease_namespace : "kerf-system")) == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
+		goto fail;
+	}
+	ctl->o.identity = ctl->identity;
+	ctl->o.lease_namespace = ctl->lease_ns;
+	ctl->o.lease_duration_s = o->lease_duration_s > 0 ? o->lease_duration_s : 15;
+	ctl->o.debounce_ms = o->debounce_ms > 0 ? o->debounce_ms : 500;
+	ctl->o.max_wait_ms = o->max_wait_ms > 0 ? o->max_wait_ms : 5000;
+	/* Only pods the scheduler has not bound and that still wait: the API server filters, not kerf. */
+	ps = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = "spec.nodeName=,status.phase=Pending",
+					 .fields = pod_fields, .project = project_pod, .free_proj = free,
+					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
+	ls = (struct kube_informer_spec){.resource = &KUBE_MIGLAYOUTS, .fields = layout_fields,
+					 .project = project_layout, .free_proj = free_layout, .on_add = rang_add,
+					 .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
+	ec = (struct kube_elector_config){ctl->lease_ns, "kerf-controller", ctl->identity, ctl->o.lease_duration_s};
+	if ((ctl->pods = kube_informer_new(c, &ps, err)) == NULL || kube_informer_start(ctl->pods, err) < 0 ||
+	    (ctl->layouts = kube_informer_new(c, &ls, err)) == NULL || kube_informer_start(ctl->layouts, err) < 0 ||
+	    kube_informer_wait_synced(ctl->pods, 60000, err) < 0 || kube_informer_wait_synced(ctl->layouts, 60000, err) < 0 ||
+	    (ctl->elector = kube_elector_new(c, &ec, err)) == NULL) {
+		kerf_err_prefix(err, "controller");
+		goto fail;
+	}
+	kerf_bell_ring(&ctl->bell); /* the first round runs at once */
+	return ctl;
+fail:
+	controller_stop(ctl);
+	return NULL;
+}
+
+void controller_stop(struct controller *ctl)
+{
+	struct kerf_err err;
+
+	if (ctl == NULL)
+		return;
+	if (ctl->elector != NULL && kube_elector_release(ctl->elector, &err) < 0)
+		say(ctl, "releasing the Lease: %s", err.msg);
+	kube_elector_free(ctl->elector);
+	kube_informer_free(ctl->pods);
+	kube_informer_free(ctl->layouts);
+	kerf_bell_destroy(&ctl->bell);
+	free(ctl->identity);
+	free(ctl->lease_ns);
+	free(ctl);
+}
+
+/* ---- the planner's input ---- */
+
+struct snapshot {
+	struct plan_input in;
+	unsigned cap_nodes, cap_pods;
+	json_t **spec;   /* per node: its spec.gpus as the cache had it (borrowed refs, incref'd) */
+	char **uid;      /* per pod */
+};
+
+/* Whether the instance profile@start is used in status.gpus[] entry g. */
+static bool used_in(const json_t *g, const char *profile, json_int_t start)
+{
+	const json_t *in;
+	size_t i;
+
+	json_array_foreach(json_object_get(g, "instances"), i, in)
+		if (json_integer_value(json_object_get(in, "start")) == start &&
+		    strcmp(str(json_object_get(in, "profile")), profile) == 0)
+			return json_is_true(json_object_get(in, "used"));
+	return false;
+}
+
+/* The spec entry for GPU index, or NULL. */
+static const json_t *spec_gpu(const json_t *spec, json_int_t index)
+{
+	const json_t *g;
+	size_t i;
+
+	json_array_foreach(spec, i, g)
+		if (json_integer_value(json_object_get(g, "index")) == index)
+			return g;
+	return NULL;
+}
+
+/*
+ * One GPU of a node: its model from status, its layout from src (status or spec entry), used flags from
+ * status. -1 if the model is unknown or the layout breaks the rules (the node is then left out, and said so).
+ */
+static int read_gpu(const json_t *st_gpu, const json_t *src, struct plan_gpu *pg, struct kerf_err *err)
+{
+	const char *model = json_string_value(json_object_get(st_gpu, "model"));
+	const json_t *in;
+	size_t i;
+
+	memset(pg, 0, sizeof(*pg));
+	pg->index = (unsigned)json_integer_value(json_object_get(st_gpu, "index"));
+	if ((pg->model = mig_catalog_find(mig_catalog_builtin(), model ? model : "", err)) == NULL)
+		return -1;
+	json_array_foreach(json_object_get(src, "instances"), i, in)
+	{
+		const char *profile = json_string_value(json_object_get(in, "profile"));
+		json_int_t start = json_integer_value(json_object_get(in, "start"));
+		int p = profile ? mig_profile_by_name(pg->model, profile) : -1;
+
+		if (p < 0 || start < 0 || start > 255 || pg->layout.n == MIG_MAX_INSTANCES)
+			return kerf_err_set(err, KERF_EINVAL, "gpu %u: instance %zu (%s@%lld) is not one kerf can plan with",
+					    pg->index, i, profile ? profile : "?", (long long)start);
+		pg->layout.inst[pg->layout.n].profile = (uint8_t)p;
+		pg->layout.inst[pg->layout.n].start = (uint8_t)start;
+		pg->layout.inst[pg->layout.n++].used = used_in(st_gpu, profile, start);
+	}
+	return mig_layout_check(pg->model, &pg->layout, err);
+}
+
+/* Every used instance of status GPU g appears in spec entry sg. */
+static bool spec_keeps_used(const json_t *g, const json_t *sg)
+{
+	const json_t *in, *s;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(g, "instances"), i, in)
+	{
+		bool kept = !json_is_true(json_object_get(in, "used"));
+
+		json_array_foreach(json_object_get(sg, "instances"), k, s)
+			kept |= json_equal(json_object_get(s, "profile"), json_object_get(in, "profile")) &&
+				json_equal(json_object_get(s, "start"), json_object_get(in, "start"));
+		if (!kept)
+			return false;
+	}
+	return true;
+}
+
+struct collect {
+	struct controller *ctl;
+	struct snapshot *s;
+	int oom;
+};
+
+static int collect_node(const char *key, const char *rv, const void *proj, void *arg)
+{
+	struct collect *cl = arg;
+	struct snapshot *s = cl->s;
+	const json_t *p = proj, *status = json_object_get(p, "status"), *spec = json_object_get(p, "spec"), *g;
+	bool in_flux = json_integer_value(json_object_get(p, "generation")) !=
+		       json_integer_value(json_object_get(p, "observed"));
+	struct plan_node *n;
+	struct kerf_err err;
+	size_t i;
+
+	(void)rv;
+	if (s->in.n_nodes == s->cap_nodes)
+		return 1; /* the cache grew since its size was read: the rest waits for the next round */
+	if (!json_is_array(status) || json_array_size(status) == 0)
+		return 0; /* no agent has reported this node yet */
+	n = &s->in.nodes[s->in.n_nodes];
+	memset(n, 0, sizeof(*n));
+	snprintf(n->name, sizeof(n->name), "%s", key);
+	if ((n->gpus = calloc(json_array_size(status), sizeof(*n->gpus))) == NULL) {
+		cl->oom = 1;
+		return 1;
+	}
+	json_array_foreach(status, i, g)
+	{
+		const json_t *sg = in_flux ? spec_gpu(spec, json_integer_value(json_object_get(g, "index"))) : NULL;
+
+		/* A node still applying its spec is planned from it (its end state), unless a pod took an
+		 * instance meanwhile that the spec would destroy: then the agent will refuse, and status is truth. */
+		if (read_gpu(g, sg != NULL && spec_keeps_used(g, sg) ? sg : g, &n->gpus[n->n_gpus], &err) < 0) {
+			say(cl->ctl, "node %s left out of this round: %s", key, err.msg);
+			free(n->gpus);
+			return 0;
+		}
+		n->n_gpus++;
+	}
+	s->spec[s->in.n_nodes] = json_incref((json_t *)spec);
+	s->in.n_nodes++;
+	return 0;
+}
+
+static int collect_pod(const char *key, const char *rv, const void *proj, void *arg)
+{
+	struct collect *cl = arg;
+	struct snapshot *s = cl->s;
+	const struct pod_proj *p = proj;
+	struct plan_pod *pp;
+
+	(void)key, (void)rv;
+	if (s->in.n_pods == s->cap_pods)
+		return 1;
+	if (p->n == 0)
+		return 0;
+	pp = &s->in.pods[s->in.n_pods];
+	memset(pp, 0, sizeof(*pp));
+	snprintf(pp->name, sizeof(pp->name), "%s", p->name);
+	pp->priority = p->priority;
+	pp->n_demands = p->n;
+	memcpy(pp->demands, p->d, sizeof(p->d));
+	if ((s->uid[s->in.n_pods] = strdup(p->uid)) == NULL) {
+		cl->oom = 1;
+		return 1;
+	}
+	s->in.n_pods++;
+	return 0;
+}
+
+static void snapshot_free(struct snapshot *s)
+{
+	for (unsigned i = 0; i < s->in.n_nodes; i++) {
+		free(s->in.nodes[i].gpus);
+		json_decref(s->spec[i]);
+	}
+	for (unsigned i = 0; i < s->in.n_pods; i++)
+		free(s->uid[i]);
+	free(s->in.nodes);
+	free(s->in.pods);
+	free(s->spec);
+	free(s->uid);
+	memset(s, 0, sizeof(*s));
+}
+
+static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf_err *err)
+{
+	size_t nn = kube_informer_len(ctl->layouts) + 1, np = kube_informer_len(ctl->pods) + 1;
+	struct collect cl = {ctl, s, 0};
+
+	memset(s, 0, sizeof(*s));
+	/* The caches may grow between len() and foreach(): the visits stop at the capacity taken here. */
+	s->cap_nodes = (unsigned)nn;
+	s->cap_pods = (unsigned)np;
+	s->in.nodes = calloc(nn, sizeof(*s->in.nodes));
+	s->spec = calloc(nn, sizeof(*s->spec));
+	s->in.pods = calloc(np, sizeof(*s->in.pods));
+	s->uid = calloc(np, sizeof(*s->uid));
+	if (!s->in.nodes || !s->spec || !s->in.pods || !s->uid)
+		goto oom;
+	kube_informer_foreach(ctl->layouts, collect_node, &cl);
+	kube_informer_foreach(ctl->pods, collect_pod, &cl);
+	if (cl.oom)
+		goto oom;
+	return 0;
+oom:
+	snapshot_free(s);
+	return kerf_err_set(err, KERF_ENOMEM, "controller: out of memory reading the caches");
+}
+
+/* ---- writing what the plan changes ---- */
+
+/* spec.gpus for node n: each changed GPU (changes[from..to) all of node n) with its complete layout. */
+static json_t *spec_of(const struct snapshot *s, const struct plan_output *out, unsigned from, unsigned to)
+{
+	json_t *gpus = json_array();
+
+	for (unsigned k = from; k < to; k++) {
+		const struct plan_change *ch = &out->changes[k];
+		const struct plan_gpu *pg = &s->in.nodes[ch->node].gpus[ch->gpu];
+		json_t *insts = json_array();
+
+		for (unsigned i = 0; i < ch->layout.n; i++)
+			json_array_append_new(insts, json_pack("{s:s, s:i}", "profile",
+							       pg->model->profiles[ch->layout.inst[i].profile].name, "start",
+							       (int)ch->layout.inst[i].start));
+		json_array_append_new(gpus, json_pack("{s:i, s:o}", "index", (int)pg->index, "instances", insts));
+	}
+	return gpus;
+}
+
+/* Writes the new spec of every node the plan changes; counts the writes. */
+static int write_specs(struct controller *ctl, const struct snapshot *s, const struct plan_output *out,
+		       unsigned *written, struct kerf_err *err)
+{
+	for (unsigned k = 0; k < out->n_changes;) {
+		unsigned node = out->changes[k].node, end = k;
+		json_t *gpus, *patch, *res;
+
+		while (end < out->n_changes && out->changes[end].node == node)
+			end++;
+		gpus = spec_of(s, out, k, end);
+		if (json_equal(gpus, s->spec[node])) { /* already asked for: the agent is on it */
+			json_decref(gpus);
+			k = end;
+			continue;
+		}
+		patch = json_pack("{s:{s:o}}", "spec", "gpus", gpus);
+		res = kube_patch(ctl->c, &KUBE_MIGLAYOUTS, NULL, s->in.nodes[node].name, KUBE_PATCH_MERGE, patch, false, err);
+		json_decref(patch);
+		if (res == NULL)
+			return kerf_err_prefix(err, "MigLayout %s: spec", s->in.nodes[node].name);
+		json_decref(res);
+		say(ctl, "node %s: new layout for %u GPU(s)", s->in.nodes[node].name, end - k);
+		(*written)++;
+		k = end;
+	}
+	return 0;
+}
+
+static uint64_t hash2(const char *a, const char *b)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const char *c = a; *c; c++)
+		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+	h = (h ^ 0xff) * 0x100000001b3ull;
+	for (const char *c = b; *c; c++)
+		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+	return h ? h : 1;
+}
+
+/* Whether (uid, reason) was announced already; remembers it if not. The memo forgets all when full. */
+static bool announced(struct controller *ctl, const char *uid, const char *reason)
+{
+	uint64_t h = hash2(uid, reason);
+	unsigned i = (unsigned)(h % EVENT_MEMO);
+
+	for (; ctl->memo[i] != 0; i = (i + 1) % EVENT_MEMO)
+		if (ctl->memo[i] == h)
+			return true;
+	if (++ctl->n_memo > EVENT_MEMO / 2) {
+		memset(ctl->memo, 0, sizeof(ctl->memo));
+		ctl->n_memo = 1;
+		i = (unsigned)(h % EVENT_MEMO);
+	}
+	ctl->memo[i] = h;
+	return false;
+}
+
+/* An Event on each pod the plan cannot place, once per pod and reason. A failed Event is only logged. */
+static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, const struct plan_output *out)
+{
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < out->n_unplaced; k++) {
+		const struct plan_unplaced *u = &out->unplaced[k];
+		const struct plan_pod *pod = &s->in.pods[u->pod];
+		char ns[PLAN_NAME_MAX], *name;
+		struct kube_object_ref ref;
+		struct kerf_err err;
+
+		if (announced(ctl, s->uid[u->pod], u->reason))
+			continue;
+		snprintf(ns, sizeof(ns), "%s", pod->name);
+		if ((name = strchr(ns, '/')) == NULL)
+			continue;
+		*name++ = '\0';
+		ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[u->pod]};
+		if (kube_event_emit(ctl->c, &ref, "Warning", "MIGLayoutUnavailable", u->reason, "kerf-controller", &err) < 0)
+			say(ctl, "event for %s: %s", pod->name, err.msg);
+		else
+			n++;
+	}
+	return n;
+}
+
+/* ---- one step ---- */
+
+static int round_(struct controller *ctl, struct controller_report *rep, struct kerf_err *err)
+{
+	struct plan_output out;
+	struct snapshot s;
+	int rc = -1;
+
+	if (snapshot_take(ctl, &s, err) < 0)
+		return -1;
+	rep->nodes = s.in.n_nodes;
+	rep->pods = s.in.n_pods;
+	if (s.in.n_pods == 0) { /* nothing waits: nothing to change */
+		rep->planned = true;
+		snapshot_free(&s);
+		return 0;
+	}
+	if (plan_run(&s.in, &out, err) < 0) {
+		kerf_err_prefix(err, "plan");
+		goto out;
+	}
+	rep->planned = true;
+	rep->placed = out.n_assignments;
+	if (write_specs(ctl, &s, &out, &rep->specs_written, err) == 0)
+		rc = 0;
+	rep->events = tell_unplaced(ctl, &s, &out);
+	say(ctl, "round: %u pod(s) waiting on %u node(s): %u placed, %u spec(s) written, %u event(s)", rep->pods,
+	    rep->nodes, rep->placed, rep->specs_written, rep->events);
+	plan_output_free(&out);
+out:
+	snapshot_free(&s);
+	return rc;
+}
+
+int controller_step(struct controller *ctl, long wait_ms, struct controller_report *rep, struct kerf_err *err)
+{
+	struct controller_report local;
+	bool leader = false;
+
+	if (rep == NULL)
+		rep = &local;
+	memset(rep, 0, sizeof(*rep));
+	kerf_bell_wait(&ctl->bell, wait_ms, ctl->o.debounce_ms, ctl->o.max_wait_ms);
+	if (kube_elector_step(ctl->elector, &leader, err) < 0)
+		return kerf_err_prefix(err, "controller: lease");
+	rep->leader = leader;
+	if (!leader)
+		return 0;
+	return round_(ctl, rep, err);
+}

@@ -1,0 +1,241 @@
+/*
+ * test_controller.c — the cluster controller against a real kube-apiserver with the MigLayout CRD (the
+ * kube_cp fixture of tests/kube). The test plays the agents (it writes MigLayout statuses) and the users
+ * (it creates pods asking for MIG devices; with no kubelet they stay Pending and unbound), and reads what
+ * the controller writes: specs and Events.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "controller.h"
+#include "live.h"
+
+#define H100 "NVIDIA H100 80GB HBM3"
+
+struct fixture {
+	struct live *l;
+	char node[96];
+	struct controller *ctl, *other;
+};
+
+static json_t *must(json_t *v, const struct kerf_err *err)
+{
+	if (v == NULL)
+		fail_msg("%s", err->msg);
+	return v;
+}
+
+/* The agent's part: node's MigLayout with GPU 0 reported as `layout` ("4g.40gb@0*,1g.10gb@4": * = used). */
+static void agent_reports(struct fixture *f, const char *layout)
+{
+	json_t *ml, *made, *insts = json_array(), *out;
+	char copy[256], *save = NULL;
+	struct kerf_err err;
+
+	snprintf(copy, sizeof(copy), "%s", layout);
+	for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		char *at = strchr(t, '@');
+		int used = strchr(t, '*') != NULL;
+
+		*at = '\0';
+		json_array_append_new(insts, json_pack("{s:s, s:i, s:s, s:b}", "profile", t, "start", atoi(at + 1), "uuid",
+						       "MIG-x", "used", used));
+	}
+	ml = json_pack("{s:s, s:s, s:{s:s}, s:{s:[]}}", "apiVersion", "kerf.dev/v1alpha1", "kind", "MigLayout", "metadata",
+		       "name", f->node, "spec", "gpus");
+	made = must(kube_create(f->l->c, &KUBE_MIGLAYOUTS, NULL, ml, &err), &err);
+	json_object_set_new(made, "status", json_pack("{s:i, s:i, s:[{s:i, s:s, s:o}]}", "observedGeneration", 1,
+						      "gpuCount", 1, "gpus", "index", 0, "model", H100, "instances", insts));
+	out = must(kube_update_status(f->l->c, &KUBE_MIGLAYOUTS, NULL, made, &err), &err);
+	json_decref(out);
+	json_decref(made);
+	json_decref(ml);
+}
+
+/* A user's pod asking for count x resource (limits), at priority. It stays Pending: no node exists. */
+static void pod(struct fixture *f, const char *name, const char *resource, int count, int priority)
+{
+	struct kerf_err err;
+	char n[8];
+	json_t *p, *out;
+
+	snprintf(n, sizeof(n), "%d", count);
+	p = json_pack("{s:s, s:s, s:{s:s}, s:{s:i, s:[{s:s, s:s, s:{s:{s:s}}}]}}", "apiVersion", "v1", "kind", "Pod",
+		      "metadata", "name", name, "spec", "priority", priority, "containers", "name", "c", "image", "x",
+		      "resources", "limits", resource, n);
+	out = must(kube_create(f->l->c, &KUBE_PODS, f->l->ns, p, &err), &err);
+	json_decref(out);
+	json_decref(p);
+}
+
+/* spec.gpus[0] of the node's MigLayout as "profile@start,..."; "" if the spec lists no GPU. */
+static void spec_text(struct fixture *f, char *out, size_t cap, long long *generation)
+{
+	struct kerf_err err;
+	json_t *ml = must(kube_get(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, &err), &err), *in;
+	const json_t *g = json_array_get(json_object_get(json_object_get(ml, "spec"), "gpus"), 0);
+	size_t o = 0, i;
+
+	out[0] = '\0';
+	json_array_foreach(json_object_get(g, "instances"), i, in)
+		o += (size_t)snprintf(out + o, cap - o, "%s%s@%lld", o ? "," : "", json_string_value(json_object_get(in, "profile")),
+				      (long long)json_integer_value(json_object_get(in, "start")));
+	if (generation)
+		*generation = json_integer_value(json_object_get(json_object_get(ml, "metadata"), "generation"));
+	json_decref(ml);
+}
+
+static struct controller *start(struct fixture *f, const char *identity)
+{
+	struct controller_options o = {.identity = identity, .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000};
+	struct kerf_err err;
+	struct controller *c = controller_start(f->l->c, &o, &err);
+
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	return c;
+}
+
+static void step(struct controller *c, long wait_ms, struct controller_report *rep)
+{
+	struct kerf_err err;
+
+	if (controller_step(c, wait_ms, rep, &err) < 0)
+		fail_msg("controller_step: %s", err.msg);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	void *l = NULL;
+
+	live_setup(&l);
+	f->l = l;
+	snprintf(f->node, sizeof(f->node), "node-%s", f->l->ns);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	struct kerf_err err;
+	void *l = f->l;
+
+	controller_stop(f->other);
+	controller_stop(f->ctl);
+	kube_delete(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, &err);
+	/* No namespace controller runs here: the pods would stay Pending and be planned by later tests. */
+	{
+		char path[256];
+
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods?gracePeriodSeconds=0", f->l->ns);
+		json_decref(kube_request(f->l->c, "DELETE", path, NULL, NULL, &err));
+	}
+	live_teardown(&l);
+	free(f);
+	return 0;
+}
+
+/*
+ * The README's story: an H100 cut 4g.40gb + 3 x 1g.10gb with the 4g and one 1g in use; a pod asks for a
+ * 2g.20gb. The controller re-cuts the two free 1g.10gb beside each other into a 2g.20gb and writes that
+ * GPU's whole layout into the node's spec, keeping the used instances where they are. The next round,
+ * with the agent not done yet, plans from that spec and writes nothing new.
+ */
+static void test_pending_pod_gets_a_new_layout_in_the_spec(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	long long gen, gen2;
+	char spec[256];
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	pod(f, "train-7", "nvidia.com/mig-2g.20gb", 1, 0);
+	f->ctl = start(f, "c1");
+	step(f->ctl, 5000, &rep);
+	assert_true(rep.leader);
+	assert_true(rep.planned);
+	assert_true(rep.placed >= 1);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), &gen);
+	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+
+	step(f->ctl, 2000, &rep); /* the spec write rang: the node is in flux, planned from its spec */
+	assert_true(rep.planned);
+	assert_int_equal(rep.specs_written, 0);
+	spec_text(f, spec, sizeof(spec), &gen2);
+	assert_int_equal(gen2, gen);
+}
+
+/* A pod no node can ever hold gets an Event with the planner's reason, once. */
+static void test_unplaceable_pod_is_told_why_once(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	/* kube-scheduler tells the pod too ("no nodes available"): only kerf's reason is counted */
+	struct kube_list_opts lo = {.field_selector = "involvedObject.name=big-4,reason=MIGLayoutUnavailable"};
+	struct kerf_err err;
+	json_t *list;
+	const char *msg;
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	pod(f, "big-4", "nvidia.com/mig-7g.80gb", 1, 0);
+	f->ctl = start(f, "c1");
+	step(f->ctl, 5000, &rep);
+	assert_true(rep.events >= 1);
+	assert_int_equal(rep.specs_written, 0);
+	list = must(kube_list(f->l->c, &KUBE_EVENTS, f->l->ns, &lo, &err), &err);
+	assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
+	msg = json_string_value(json_object_get(json_array_get(json_object_get(list, "items"), 0), "message"));
+	assert_non_null(strstr(msg, "7g.80gb"));
+	json_decref(list);
+
+	step(f->ctl, 300, &rep); /* same pod, same reason: no second Event */
+	assert_int_equal(rep.events, 0);
+	list = must(kube_list(f->l->c, &KUBE_EVENTS, f->l->ns, &lo, &err), &err);
+	assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
+	json_decref(list);
+}
+
+/* Two controllers: only the Lease holder plans and writes; the other watches. */
+static void test_only_the_leader_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	char spec[256];
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	f->ctl = start(f, "c1");
+	step(f->ctl, 100, &rep);
+	assert_true(rep.leader);
+	f->other = start(f, "c2");
+	pod(f, "train-8", "nvidia.com/mig-2g.20gb", 1, 0);
+	step(f->other, 2000, &rep);
+	assert_false(rep.leader);
+	assert_false(rep.planned);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "");
+	step(f->ctl, 2000, &rep);
+	assert_true(rep.leader);
+	assert_int_equal(rep.specs_written, 1);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_pending_pod_gets_a_new_layout_in_the_spec),
+		T(test_unplaceable_pod_is_told_why_once),
+		T(test_only_the_leader_writes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
