@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "cli.h"
+#include "cli_daemon.h"
 #include "kube.h"
 #include "miglayout.h"
 
@@ -52,25 +53,14 @@ static void usage(FILE *f)
 		   "  --nvidia-plugin        leave device serving to NVIDIA's device plugin (see docs/kubelet.md)\n");
 }
 
-static void log_line(void *arg, const char *line)
-{
-	char when[32];
-	time_t t = time(NULL);
-	struct tm tm;
-
-	(void)arg;
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s kerf agent: %s\n", when, line);
-}
-
 /* 0, 1 (--help), or -1 (bad usage, said on stderr). */
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->interval_ms = 2000;
 	o->node = getenv("NODE_NAME");
-	o->agent.log = log_line;
+	o->agent.log = cli_daemon_log;
+	o->agent.log_arg = "agent";
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -121,19 +111,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static struct kube_client *connect_cluster(const struct opts *o, struct kerf_err *err)
-{
-	struct kube_config cfg;
-	struct kube_client *c;
-
-	if ((o->kubeconfig ? kube_config_load(o->kubeconfig, o->context, &cfg, err)
-			   : kube_config_in_cluster(NULL, &cfg, err)) < 0)
-		return NULL;
-	c = kube_client_new(&cfg, 0, err);
-	kube_config_free(&cfg);
-	return c;
-}
-
 int cmd_agent(int argc, char **argv)
 {
 	struct kube_client *c = NULL;
@@ -149,15 +126,15 @@ int cmd_agent(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	rc = KERF_EXIT_FAIL;
-	if ((c = connect_cluster(&o, &err)) == NULL || (a = agent_node_start(&o.agent, &err)) == NULL ||
+	if ((c = cli_daemon_connect(o.kubeconfig, o.context, &err)) == NULL || (a = agent_node_start(&o.agent, &err)) == NULL ||
 	    (s = agent_sync_start(c, a, o.node, &err)) == NULL) {
 		fprintf(stderr, "kerf agent: %s\n", err.msg);
 		goto out;
 	}
-	log_line(NULL, "started");
+	cli_daemon_log("agent", "started");
 	while (!stopping) {
 		if (agent_sync_step(s, o.once ? 0 : o.interval_ms, &err) < 0) {
-			log_line(NULL, err.msg);
+			cli_daemon_log("agent", err.msg);
 			if (o.once)
 				goto out;
 			nanosleep(&(struct timespec){.tv_sec = 1}, NULL); /* the API server is away: do not spin */
@@ -167,7 +144,7 @@ int cmd_agent(int argc, char **argv)
 			break;
 	}
 	rc = KERF_EXIT_OK;
-	log_line(NULL, stopping ? "stopping" : "one round done");
+	cli_daemon_log("agent", stopping ? "stopping" : "one round done");
 out:
 	agent_sync_stop(s);
 	agent_node_stop(a);

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "agent.h"
+#include "controller.h"
 #include "fakestate.h"
 #include "live.h"
 #include "miglayout.h"
@@ -467,6 +468,55 @@ static void test_kerf_agent_follows_specs_until_sigterm(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/*
+ * The whole story, with both halves of kerf: an H100 cut 4g.40gb + 3 x 1g.10gb, the 4g and one 1g running
+ * CUDA processes; a user's pod asks for a 2g.20gb. The controller plans and writes the node's spec, the
+ * agent re-cuts the two free 1g.10gb into a 2g.20gb without touching the busy instances, and kerf's device
+ * plugin tells the kubelet at once. (kube-scheduler would bind the pod next; there is no kubelet here.)
+ */
+static void test_controller_and_agent_cut_a_slice_for_a_pending_pod(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options co = {.identity = "c1", .lease_namespace = f->l->ns, .debounce_ms = 100,
+					.max_wait_ms = 1000};
+	struct controller_report rep;
+	struct controller *ctl;
+	struct kerf_err err;
+	size_t from;
+	json_t *p, *out;
+	long long t0;
+
+	fk_edit_layout(f, "4g.40gb@0,1g.10gb@4,1g.10gb@5,1g.10gb@6", 0);
+	fk_edit_layout(f, NULL, 6);
+	start(f);
+	step(f, 0); /* the agent reports the node */
+	from = peer_events(&f->peer);
+	t0 = mono_ms();
+	p = json_pack("{s:s, s:s, s:{s:s}, s:{s:[{s:s, s:s, s:{s:{s:s}}}]}}", "apiVersion", "v1", "kind", "Pod", "metadata",
+		      "name", "train-7", "spec", "containers", "name", "c", "image", "x", "resources", "limits",
+		      "nvidia.com/mig-2g.20gb", "1");
+	out = kube_create(f->l->c, &KUBE_PODS, f->l->ns, p, &err);
+	if (out == NULL)
+		fail_msg("%s", err.msg);
+	json_decref(out);
+	json_decref(p);
+
+	if ((ctl = controller_start(f->l->c, &co, &err)) == NULL || controller_step(ctl, 5000, &rep, &err) < 0)
+		fail_msg("controller: %s", err.msg);
+	assert_int_equal(rep.specs_written, 1);
+	step(f, 20000); /* the agent wakes on the spec */
+	printf("pod created -> controller wrote the spec -> agent re-cut the GPU: %lld ms\n", mono_ms() - t0);
+	assert_gpu_layout(f, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+	assert_non_null(peer_wait(&f->peer, &from, "list", "resource", "nvidia.com/mig-2g.20gb"));
+	controller_stop(ctl);
+	{
+		char path[256];
+
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/train-7?gracePeriodSeconds=0", f->l->ns);
+		json_decref(kube_request(f->l->c, "DELETE", path, NULL, NULL, &err));
+	}
+}
+
 int main(int argc, char **argv)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -478,6 +528,7 @@ int main(int argc, char **argv)
 		T(test_status_follows_what_is_used),
 		T(test_kerf_agent_command_runs_a_round),
 		T(test_kerf_agent_follows_specs_until_sigterm),
+		T(test_controller_and_agent_cut_a_slice_for_a_pending_pod),
 	};
 
 	if (argc < 2) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -229,6 +230,29 @@ static void test_only_the_leader_writes(void **state)
 	assert_int_equal(rep.specs_written, 1);
 }
 
+/* `kerf controller --once`, the process a Deployment runs, does a round; bad options exit 2. */
+static void test_kerf_controller_command_runs_a_round(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[1024], spec[256];
+	int status;
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	pod(f, "train-9", "nvidia.com/mig-2g.20gb", 1, 0);
+	snprintf(cmd, sizeof(cmd), "'%s' controller --kubeconfig '%s/kubeconfig' --namespace '%s' --identity cmd --once 2>/dev/null",
+		 KERF_BIN, live_dir(), f->l->ns);
+	status = system(cmd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+
+	snprintf(cmd, sizeof(cmd), "'%s' controller --debounce soon 2>/dev/null", KERF_BIN);
+	status = system(cmd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -236,6 +260,7 @@ int main(void)
 		T(test_pending_pod_gets_a_new_layout_in_the_spec),
 		T(test_unplaceable_pod_is_told_why_once),
 		T(test_only_the_leader_writes),
+		T(test_kerf_controller_command_runs_a_round),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,154 @@
+/*
+ * cmd_controller.c — `kerf controller`: the cluster controller as a process. It contends for the
+ * "kerf-controller" Lease and, while it holds it, plans a layout for the pods that wait for MIG devices and
+ * writes it into the nodes' MigLayout specs; the agents do the rest. Runs until SIGTERM or SIGINT, then
+ * hands the Lease over at once.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cli_daemon.h"
+#include "controller.h"
+#include "kube.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+struct opts {
+	const char *kubeconfig, *context;
+	struct controller_options ctl;
+	long interval_ms;
+	bool once;
+	char host[256];
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kerf controller [--kubeconfig FILE [--context NAME]] [--identity ID] [--namespace NS]\n"
+		   "                       [--debounce MS] [--interval MS] [--once]\n\n"
+		   "Runs kerf's cluster controller: for the pods that wait for nvidia.com/mig-* devices it plans new\n"
+		   "layouts of the nodes' free MIG slices and writes them into the nodes' MigLayout specs. Instances in\n"
+		   "use are never moved. Pods that cannot be placed get an Event saying why. Several replicas may run:\n"
+		   "only the holder of the Lease kerf-controller acts.\n\n"
+		   "  --kubeconfig FILE   talk to the cluster with this kubeconfig (default: the in-cluster service\n"
+		   "                      account); --context picks a context other than the current one\n"
+		   "  --identity ID       this replica in the Lease (default: $POD_NAME, else the host name)\n"
+		   "  --namespace NS      where the Lease lives (default: $POD_NAMESPACE, else kerf-system)\n"
+		   "  --debounce MS       plan changes arriving this close together at once (default 500)\n"
+		   "  --interval MS       renew the Lease and re-plan at least this often (default 2000)\n"
+		   "  --once              run one round and exit (0 if it succeeded)\n");
+}
+
+/* A whole number of milliseconds in [lo, hi] from text, or -1 (said on stderr, naming the option). */
+static long millis(const char *opt, const char *text, long lo, long hi)
+{
+	char *end;
+	long v = strtol(text, &end, 10);
+
+	if (*end != '\0' || text[0] == '\0' || v < lo || v > hi) {
+		fprintf(stderr, "kerf controller: %s: \"%s\" is not a number of milliseconds from %ld to %ld\n", opt, text,
+			lo, hi);
+		return -1;
+	}
+	return v;
+}
+
+/* 0, 1 (--help), or -1 (bad usage, said on stderr). */
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->interval_ms = 2000;
+	o->ctl.identity = getenv("POD_NAME");
+	o->ctl.lease_namespace = getenv("POD_NAMESPACE");
+	o->ctl.log = cli_daemon_log;
+	o->ctl.log_arg = "controller";
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return 1;
+		} else if (strcmp(a, "--once") == 0) {
+			o->once = true;
+		} else if (v == NULL) {
+			fprintf(stderr, "kerf controller: unknown or incomplete option \"%s\"\n", a);
+			return -1;
+		} else if (strcmp(a, "--kubeconfig") == 0) {
+			o->kubeconfig = argv[++i];
+		} else if (strcmp(a, "--context") == 0) {
+			o->context = argv[++i];
+		} else if (strcmp(a, "--identity") == 0) {
+			o->ctl.identity = argv[++i];
+		} else if (strcmp(a, "--namespace") == 0) {
+			o->ctl.lease_namespace = argv[++i];
+		} else if (strcmp(a, "--debounce") == 0) {
+			if ((o->ctl.debounce_ms = millis(a, argv[++i], 1, 60000)) < 0)
+				return -1;
+		} else if (strcmp(a, "--interval") == 0) {
+			if ((o->interval_ms = millis(a, argv[++i], 100, 60000)) < 0)
+				return -1;
+		} else {
+			fprintf(stderr, "kerf controller: unknown option \"%s\"\n", a);
+			return -1;
+		}
+	}
+	if (o->ctl.identity == NULL || o->ctl.identity[0] == '\0') {
+		if (gethostname(o->host, sizeof(o->host) - 1) != 0 || o->host[0] == '\0') {
+			fprintf(stderr, "kerf controller: --identity: none given, and no host name to use\n");
+			return -1;
+		}
+		o->ctl.identity = o->host;
+	}
+	return 0;
+}
+
+int cmd_controller(int argc, char **argv)
+{
+	struct kube_client *c = NULL;
+	struct controller *ctl = NULL;
+	struct kerf_err err;
+	struct opts o;
+	int rc;
+
+	if ((rc = parse_opts(argc, argv, &o)) != 0)
+		return rc > 0 ? KERF_EXIT_OK : KERF_EXIT_USAGE;
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	rc = KERF_EXIT_FAIL;
+	c = cli_daemon_connect(o.kubeconfig, o.context, &err);
+	if (c == NULL || (ctl = controller_start(c, &o.ctl, &err)) == NULL) {
+		fprintf(stderr, "kerf controller: %s\n", err.msg);
+		goto out;
+	}
+	cli_daemon_log("controller", "started");
+	while (!stopping) {
+		struct controller_report rep;
+
+		if (controller_step(ctl, o.once ? 0 : o.interval_ms, &rep, &err) < 0) {
+			cli_daemon_log("controller", err.msg);
+			if (o.once)
+				goto out;
+			nanosleep(&(struct timespec){.tv_sec = 1}, NULL); /* the API server is away: do not spin */
+			continue;
+		}
+		if (o.once)
+			break;
+	}
+	rc = KERF_EXIT_OK;
+	cli_daemon_log("controller", stopping ? "stopping: handing the Lease over" : "one round done");
+out:
+	controller_stop(ctl);
+	kube_client_free(c);
+	return rc;
+}
