@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# deploy/agent/*.yaml against the real control plane (the kube_cp fixture, $KERF_CP_DIR): the API server accepts
-# every object, and the agent's service account is allowed what `kerf agent` does and refused what it must not
-# do. `kerf agent --once` runs as that account (a TokenRequest token in a kubeconfig), against the simulated
-# NVML library and the Go kubelet stand-in, and its MigLayout appears with a status.
+# deploy/agent/ and deploy/controller/ against the real control plane (the kube_cp fixture, $KERF_CP_DIR): the
+# API server accepts every object, and each service account is allowed what its daemon does and refused what
+# it must not do. `kerf agent --once` runs as the agent's account (a TokenRequest token in a kubeconfig),
+# against the simulated NVML library and the Go kubelet stand-in, and its MigLayout appears with a status;
+# then `kerf controller --once` runs as the controller's account and writes that node's spec for a pod.
 # Usage: deploy_test.sh KERF FAKENVML_CTL FAKE_LIBNVML KUBELET_STANDIN
 set -uo pipefail
 kerf=$1 ctl=$2 lib=$3 standin=$4
@@ -11,11 +12,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "${KERF_CP_DIR:?run through CTest: the kube_cp fixture sets KERF_CP_DIR}/env"
 tmp=$(mktemp -d)
 node="deploy-test-$$"
+users="deploy-users-$$"
 standin_pid=
 cleanup() {
 	exec 3>&- # the stand-in's stdin: EOF ends it
 	[ -n "$standin_pid" ] && wait "$standin_pid" 2>/dev/null
 	admin DELETE "/apis/kerf.dev/v1alpha1/miglayouts/$node" >/dev/null
+	# no namespace controller runs here: a pod left Pending would be planned by later tests
+	admin DELETE "/api/v1/namespaces/$users/pods/wants-1g?gracePeriodSeconds=0" >/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -35,7 +39,7 @@ admin() {
 		-w '\n%{http_code}' "$KERF_CP_SERVER$2" | sed '$w '"$tmp/code"'
 $d'
 }
-# as_agent METHOD PATH [BODY [CONTENT-TYPE]]: the same with the agent's token
+# as_agent METHOD PATH [BODY [CONTENT-TYPE]]: the same with $token (the agent's, then the controller's)
 as_agent() {
 	curl -s --max-time 30 --cacert "$KERF_CP_DIR/pki/ca.crt" -H "Authorization: Bearer $token" -X "$1" \
 		${3:+--data-binary "$3"} -H "Content-Type: ${4:-application/json}" -w '\n%{http_code}' "$KERF_CP_SERVER$2" |
@@ -51,22 +55,31 @@ path_of() {
 	ServiceAccount) echo /api/v1/namespaces/kerf-system/serviceaccounts ;;
 	ClusterRole) echo /apis/rbac.authorization.k8s.io/v1/clusterroles ;;
 	ClusterRoleBinding) echo /apis/rbac.authorization.k8s.io/v1/clusterrolebindings ;;
+	Role) echo /apis/rbac.authorization.k8s.io/v1/namespaces/kerf-system/roles ;;
+	RoleBinding) echo /apis/rbac.authorization.k8s.io/v1/namespaces/kerf-system/rolebindings ;;
 	DaemonSet) echo /apis/apps/v1/namespaces/kerf-system/daemonsets ;;
+	Deployment) echo /apis/apps/v1/namespaces/kerf-system/deployments ;;
 	*) echo /unknown-kind ;;
 	esac
 }
 
-for f in namespace serviceaccount clusterrole clusterrolebinding daemonset; do
-	file="$here/../../deploy/agent/$f.yaml"
+for f in agent/namespace agent/serviceaccount agent/clusterrole agent/clusterrolebinding agent/daemonset \
+	controller/serviceaccount controller/clusterrole controller/clusterrolebinding controller/role \
+	controller/rolebinding controller/deployment; do
+	file="$here/../../deploy/$f.yaml"
 	admin POST "$(path_of "$file")" "$(cat "$file")" application/yaml >"$tmp/out"
-	check "the API server accepts deploy/agent/$f.yaml ($(code))" grep -Eq '^(201|409)$' "$tmp/code"
+	check "the API server accepts deploy/$f.yaml ($(code))" grep -Eq '^(201|409)$' "$tmp/code"
 done
 
-admin POST /api/v1/namespaces/kerf-system/serviceaccounts/kerf-agent/token \
-	'{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":600}}' >"$tmp/token.json"
-token=$(sed -n 's/.*"token": *"\([^"]*\)".*/\1/p' "$tmp/token.json")
-check "a token for the kerf-agent service account" test -n "$token"
-cp_write_kubeconfig "$tmp/agent.kubeconfig" "$KERF_CP_SERVER" "$KERF_CP_DIR/pki/ca.crt" "token: $token" kerf-agent
+# login ACCOUNT: a kubeconfig at $tmp/ACCOUNT.kubeconfig with a fresh token, which is also left in $token
+login() {
+	admin POST "/api/v1/namespaces/kerf-system/serviceaccounts/$1/token" \
+		'{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":600}}' >"$tmp/token.json"
+	token=$(sed -n 's/.*"token": *"\([^"]*\)".*/\1/p' "$tmp/token.json")
+	check "a token for the $1 service account" test -n "$token"
+	cp_write_kubeconfig "$tmp/$1.kubeconfig" "$KERF_CP_SERVER" "$KERF_CP_DIR/pki/ca.crt" "token: $token" "$1"
+}
+login kerf-agent
 
 # The node: one simulated H100, a kubelet stand-in serving pod-resources. Its stdin is a FIFO this script
 # holds open on fd 3; closing it at the end is the stand-in's EOF, and it exits.
@@ -79,7 +92,7 @@ exec 3>"$tmp/standin.in"
 for _ in $(seq 100); do [ -S "$tmp/podres.sock" ] && break; sleep 0.1; done
 mkdir -p "$tmp/journal"
 
-"$kerf" agent --node "$node" --kubeconfig "$tmp/agent.kubeconfig" --once --nvml-library "$lib" \
+"$kerf" agent --node "$node" --kubeconfig "$tmp/kerf-agent.kubeconfig" --once --nvml-library "$lib" \
 	--state-dir "$tmp/journal" --plugin-dir "$tmp" --pod-resources "$tmp/podres.sock" 2>"$tmp/agent.log"
 check "kerf agent --once as the service account exits 0" test $? -eq 0 || cat "$tmp/agent.log"
 
@@ -97,6 +110,25 @@ check "the agent may not read secrets (403)" test "$(code)" = 403
 
 admin GET /apis/apps/v1/namespaces/kerf-system/daemonsets/kerf-agent >"$tmp/ds.json"
 check "the DaemonSet exists and runs kerf agent" grep -q '"kerf"' "$tmp/ds.json"
+
+# The controller: a user's pod asks for a 1g.10gb; the node has two free 3g.40gb.
+admin POST /api/v1/namespaces "{\"metadata\":{\"name\":\"$users\"}}" >/dev/null
+admin POST "/api/v1/namespaces/$users/pods" '{"metadata":{"name":"wants-1g"},"spec":{"containers":[{"name":"c",
+	"image":"x","resources":{"limits":{"nvidia.com/mig-1g.10gb":"1"}}}]}}' >/dev/null
+check "a pod asking for a 1g.10gb ($(code))" test "$(code)" = 201
+login kerf-controller
+"$kerf" controller --kubeconfig "$tmp/kerf-controller.kubeconfig" --namespace kerf-system --identity deploy-test \
+	--once 2>"$tmp/controller.log"
+check "kerf controller --once as the service account exits 0" test $? -eq 0 || cat "$tmp/controller.log"
+admin GET "/apis/kerf.dev/v1alpha1/miglayouts/$node" >"$tmp/ml.json"
+check "... and wrote the node's spec with a 1g.10gb" grep -q '"1g.10gb"' "$tmp/ml.json"
+as_agent PATCH "/apis/kerf.dev/v1alpha1/miglayouts/$node/status" '{"status":{"gpuCount":9}}' \
+	application/merge-patch+json >/dev/null
+check "the controller may not write a status (403)" test "$(code)" = 403
+as_agent DELETE "/api/v1/namespaces/$users/pods/wants-1g" >/dev/null
+check "the controller may not delete a pod (403)" test "$(code)" = 403
+as_agent GET /api/v1/namespaces/kerf-system/secrets >/dev/null
+check "the controller may not read secrets (403)" test "$(code)" = 403
 
 echo "deploy_test: $n checks, $fails failed"
 [ $fails -eq 0 ]
