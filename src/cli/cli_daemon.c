@@ -1,8 +1,46 @@
 /* cli_daemon.c — see cli_daemon.h. */
+#include <signal.h>
 #include <stdio.h>
 #include <time.h>
 
+#include "cli.h"
 #include "cli_daemon.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+void cli_daemon_signals(void)
+{
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int cli_daemon_run(const char *who, int (*step)(void *ctx, long wait_ms, struct kerf_err *err), void *ctx,
+		   long interval_ms, bool once)
+{
+	struct kerf_err err;
+
+	cli_daemon_log((void *)who, "started");
+	while (!stopping) {
+		if (step(ctx, once ? 0 : interval_ms, &err) < 0) {
+			cli_daemon_log((void *)who, err.msg);
+			if (once)
+				return KERF_EXIT_FAIL;
+			nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
+			continue;
+		}
+		if (once)
+			break;
+	}
+	cli_daemon_log((void *)who, stopping ? "stopping" : "one round done");
+	return KERF_EXIT_OK;
+}
 
 struct kube_client *cli_daemon_connect(const char *kubeconfig, const char *context, struct kerf_err *err)
 {

@@ -5,6 +5,8 @@
 #ifndef KERF_CLI_DAEMON_H
 #define KERF_CLI_DAEMON_H
 
+#include <stdbool.h>
+
 #include "err.h"
 #include "kube.h"
 
@@ -13,5 +15,17 @@ struct kube_client *cli_daemon_connect(const char *kubeconfig, const char *conte
 
 /* "2026-11-30T07:00:00Z kerf <arg>: <line>" on stderr; arg is the command's name (a const char *). */
 void cli_daemon_log(void *arg, const char *line);
+
+/* SIGTERM and SIGINT end cli_daemon_run()'s loop; SIGPIPE is ignored (a peer that hung up is an error, not
+ * a death). Call before starting anything. */
+void cli_daemon_signals(void);
+
+/*
+ * Runs step(ctx, wait_ms) until SIGTERM or SIGINT, or once: each step waits up to interval_ms for work. A
+ * failed step is logged and tried again a second later (the API server is away: do not spin). Returns
+ * KERF_EXIT_OK, or KERF_EXIT_FAIL when the single step of once failed.
+ */
+int cli_daemon_run(const char *who, int (*step)(void *ctx, long wait_ms, struct kerf_err *err), void *ctx,
+		   long interval_ms, bool once);
 
 #endif

@@ -4,25 +4,15 @@
  * MigLayout), then runs rounds until SIGTERM or SIGINT: each round waits for the MigLayout to change, or
  * for --interval to pass so that the status follows what pods and processes use.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent.h"
 #include "cli.h"
 #include "cli_daemon.h"
 #include "kube.h"
 #include "miglayout.h"
-
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
 
 struct opts {
 	const char *node, *kubeconfig, *context;
@@ -111,6 +101,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+static int sync_step(void *s, long wait_ms, struct kerf_err *err)
+{
+	return agent_sync_step(s, wait_ms, err);
+}
+
 int cmd_agent(int argc, char **argv)
 {
 	struct kube_client *c = NULL;
@@ -122,29 +117,14 @@ int cmd_agent(int argc, char **argv)
 
 	if ((rc = parse_opts(argc, argv, &o)) != 0)
 		return rc > 0 ? KERF_EXIT_OK : KERF_EXIT_USAGE;
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	cli_daemon_signals();
 	rc = KERF_EXIT_FAIL;
 	if ((c = cli_daemon_connect(o.kubeconfig, o.context, &err)) == NULL || (a = agent_node_start(&o.agent, &err)) == NULL ||
 	    (s = agent_sync_start(c, a, o.node, &err)) == NULL) {
 		fprintf(stderr, "kerf agent: %s\n", err.msg);
 		goto out;
 	}
-	cli_daemon_log("agent", "started");
-	while (!stopping) {
-		if (agent_sync_step(s, o.once ? 0 : o.interval_ms, &err) < 0) {
-			cli_daemon_log("agent", err.msg);
-			if (o.once)
-				goto out;
-			nanosleep(&(struct timespec){.tv_sec = 1}, NULL); /* the API server is away: do not spin */
-			continue;
-		}
-		if (o.once)
-			break;
-	}
-	rc = KERF_EXIT_OK;
-	cli_daemon_log("agent", stopping ? "stopping" : "one round done");
+	rc = cli_daemon_run("agent", sync_step, s, o.interval_ms, o.once);
 out:
 	agent_sync_stop(s);
 	agent_node_stop(a);

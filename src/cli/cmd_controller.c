@@ -4,25 +4,15 @@
  * writes it into the nodes' MigLayout specs; the agents do the rest. Runs until SIGTERM or SIGINT, then
  * hands the Lease over at once.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cli_daemon.h"
 #include "controller.h"
 #include "kube.h"
-
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
 
 struct opts {
 	const char *kubeconfig, *context;
@@ -112,6 +102,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+static int controller_round(void *ctl, long wait_ms, struct kerf_err *err)
+{
+	return controller_step(ctl, wait_ms, NULL, err);
+}
+
+/* controller_stop() hands the Lease over, so a SIGTERM'd leader is replaced at once. */
 int cmd_controller(int argc, char **argv)
 {
 	struct kube_client *c = NULL;
@@ -122,31 +118,14 @@ int cmd_controller(int argc, char **argv)
 
 	if ((rc = parse_opts(argc, argv, &o)) != 0)
 		return rc > 0 ? KERF_EXIT_OK : KERF_EXIT_USAGE;
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	cli_daemon_signals();
 	rc = KERF_EXIT_FAIL;
 	c = cli_daemon_connect(o.kubeconfig, o.context, &err);
 	if (c == NULL || (ctl = controller_start(c, &o.ctl, &err)) == NULL) {
 		fprintf(stderr, "kerf controller: %s\n", err.msg);
 		goto out;
 	}
-	cli_daemon_log("controller", "started");
-	while (!stopping) {
-		struct controller_report rep;
-
-		if (controller_step(ctl, o.once ? 0 : o.interval_ms, &rep, &err) < 0) {
-			cli_daemon_log("controller", err.msg);
-			if (o.once)
-				goto out;
-			nanosleep(&(struct timespec){.tv_sec = 1}, NULL); /* the API server is away: do not spin */
-			continue;
-		}
-		if (o.once)
-			break;
-	}
-	rc = KERF_EXIT_OK;
-	cli_daemon_log("controller", stopping ? "stopping: handing the Lease over" : "one round done");
+	rc = cli_daemon_run("controller", controller_round, ctl, o.interval_ms, o.once);
 out:
 	controller_stop(ctl);
 	kube_client_free(c);
