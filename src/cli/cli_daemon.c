@@ -1,6 +1,7 @@
 /* cli_daemon.c — see cli_daemon.h. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "cli.h"
@@ -52,6 +53,19 @@ struct kube_client *cli_daemon_connect(const char *kubeconfig, const char *conte
 	c = kube_client_new(&cfg, 0, err);
 	kube_config_free(&cfg);
 	return c;
+}
+
+long cli_daemon_millis(const char *who, const char *opt, const char *text, long lo, long hi)
+{
+	char *end;
+	long v = strtol(text, &end, 10);
+
+	if (*end != '\0' || text[0] == '\0' || v < lo || v > hi) {
+		fprintf(stderr, "kerf %s: %s: \"%s\" is not a number of milliseconds from %ld to %ld\n", who, opt, text, lo,
+			hi);
+		return -1;
+	}
+	return v;
 }
 
 void cli_daemon_log(void *arg, const char *line)

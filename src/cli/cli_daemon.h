@@ -16,6 +16,10 @@ struct kube_client *cli_daemon_connect(const char *kubeconfig, const char *conte
 /* "2026-11-30T07:00:00Z kerf <arg>: <line>" on stderr; arg is the command's name (a const char *). */
 void cli_daemon_log(void *arg, const char *line);
 
+/* A whole number of milliseconds in [lo, hi] from the value of option opt, or -1 with a line on stderr that
+ * names the command (who) and the option. */
+long cli_daemon_millis(const char *who, const char *opt, const char *text, long lo, long hi);
+
 /* SIGTERM and SIGINT end cli_daemon_run()'s loop; SIGPIPE is ignored (a peer that hung up is an error, not
  * a death). Call before starting anything. */
 void cli_daemon_signals(void);

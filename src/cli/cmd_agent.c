@@ -73,14 +73,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		} else if (strcmp(a, "--context") == 0) {
 			o->context = argv[++i];
 		} else if (strcmp(a, "--interval") == 0) {
-			char *end;
-
-			o->interval_ms = strtol(argv[++i], &end, 10);
-			if (*end != '\0' || o->interval_ms < 100 || o->interval_ms > 3600000) {
-				fprintf(stderr, "kerf agent: --interval: \"%s\" is not a number of milliseconds from 100 to "
-						"3600000\n", argv[i]);
+			if ((o->interval_ms = cli_daemon_millis("agent", a, argv[++i], 100, 3600000)) < 0)
 				return -1;
-			}
 		} else if (strcmp(a, "--nvml-library") == 0) {
 			o->agent.nvml_library = argv[++i];
 		} else if (strcmp(a, "--state-dir") == 0) {

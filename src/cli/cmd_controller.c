@@ -39,20 +39,6 @@ static void usage(FILE *f)
 		   "  --once              run one round and exit (0 if it succeeded)\n");
 }
 
-/* A whole number of milliseconds in [lo, hi] from text, or -1 (said on stderr, naming the option). */
-static long millis(const char *opt, const char *text, long lo, long hi)
-{
-	char *end;
-	long v = strtol(text, &end, 10);
-
-	if (*end != '\0' || text[0] == '\0' || v < lo || v > hi) {
-		fprintf(stderr, "kerf controller: %s: \"%s\" is not a number of milliseconds from %ld to %ld\n", opt, text,
-			lo, hi);
-		return -1;
-	}
-	return v;
-}
-
 /* 0, 1 (--help), or -1 (bad usage, said on stderr). */
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -82,10 +68,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		} else if (strcmp(a, "--namespace") == 0) {
 			o->ctl.lease_namespace = argv[++i];
 		} else if (strcmp(a, "--debounce") == 0) {
-			if ((o->ctl.debounce_ms = millis(a, argv[++i], 1, 60000)) < 0)
+			if ((o->ctl.debounce_ms = cli_daemon_millis("controller", a, argv[++i], 1, 60000)) < 0)
 				return -1;
 		} else if (strcmp(a, "--interval") == 0) {
-			if ((o->interval_ms = millis(a, argv[++i], 100, 60000)) < 0)
+			if ((o->interval_ms = cli_daemon_millis("controller", a, argv[++i], 100, 60000)) < 0)
 				return -1;
 		} else {
 			fprintf(stderr, "kerf controller: unknown option \"%s\"\n", a);
