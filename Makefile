@@ -1,7 +1,8 @@
 # kerf — the two commands of the README, and a few conveniences.
 #
-#   make demo    install dependencies, build, run kerf on its embedded example
-#   make check   install dependencies, build plain and sanitized (ASan+UBSan), run every test in both
+#   make demo          install dependencies, build, run kerf on its embedded example
+#   make check         install dependencies, build plain and sanitized (ASan+UBSan), run every test in both
+#   make cluster-demo  a real cluster on this machine (scripts/cluster.sh), kerf re-cutting GPUs as pods come
 #
 # CMake does the real work; this file only names the steps so that a new user and CI type the same thing.
 
@@ -9,7 +10,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-san
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-san demo check test test-san bench clean
+.PHONY: all deps build build-san demo cluster-demo check test test-san bench clean
 
 all: build
 
@@ -26,6 +27,10 @@ build-san:
 
 demo: deps build
 	@$(BUILD)/src/cli/kerf demo
+	@echo "(make cluster-demo shows the same on a real cluster: kubelets, scheduler and pods on this machine)"
+
+cluster-demo: deps build
+	@scripts/cluster-demo.sh
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

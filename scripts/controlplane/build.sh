@@ -6,7 +6,11 @@
 # etcd is built the same way from its own module (tools/controlplane/etcd): Debian's etcd-server 3.4.23 lacks
 # the watch progress requests kube-apiserver v1.37 needs.
 #
-# Usage: scripts/controlplane/build.sh        prints the folder holding the binaries on its last line
+# With `cluster`, it also builds what scripts/cluster.sh runs: kube-controller-manager, the kubelet and kubectl
+# from the same pin, and fakecri (tools/controlplane/fakecri, Kubernetes' fake CRI on a unix socket). That costs
+# about 6 more minutes on a first run, so only the tests and commands that run a cluster ask for it.
+#
+# Usage: scripts/controlplane/build.sh [cluster]   prints the folder holding the binaries on its last line
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -19,7 +23,14 @@ mkdir -p "$out"
 exec 9>"$out/.lock"
 flock 9
 
-if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-scheduler" ] && [ -x "$out/etcd" ]; then
+cmds=(kube-apiserver kube-scheduler)
+[ "${1:-}" = cluster ] && cmds+=(kube-controller-manager kubelet kubectl)
+have_all=1
+for cmd in "${cmds[@]}" etcd; do [ -x "$out/$cmd" ] || have_all=0; done
+# fakecri is kerf's own code: rebuilt whenever its source is newer than the binary.
+fakecri_src=$here/../../tools/controlplane/fakecri/main.go
+[ "${1:-}" = cluster ] && { [ ! -x "$out/fakecri" ] || [ "$fakecri_src" -nt "$out/fakecri" ]; } && have_all=0
+if [ $have_all = 1 ]; then
 	echo "$out"
 	exit 0
 fi
@@ -34,13 +45,17 @@ done
 cd "$here/../../tools/controlplane"
 # GOFLAGS=-mod=mod: go.sum is committed, but a missing line must not fail a fresh machine's build.
 export GOFLAGS="-mod=mod" CGO_ENABLED=0
-for cmd in kube-apiserver kube-scheduler; do
+for cmd in "${cmds[@]}"; do
 	[ -x "$out/$cmd" ] && continue
 	start=$(date +%s)
 	"$go" build -trimpath -ldflags "$ldflags" -o "$out/.$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
 	mv "$out/.$cmd.tmp" "$out/$cmd"
 	echo "controlplane: built $cmd in $(( $(date +%s) - start ))s" >&2
 done
+if [ "${1:-}" = cluster ] && { [ ! -x "$out/fakecri" ] || [ "$fakecri_src" -nt "$out/fakecri" ]; }; then
+	"$go" build -trimpath -ldflags "-s -w" -o "$out/.fakecri.tmp" ./fakecri
+	mv "$out/.fakecri.tmp" "$out/fakecri"
+fi
 cd etcd
 if [ ! -x "$out/etcd" ]; then
 	start=$(date +%s)

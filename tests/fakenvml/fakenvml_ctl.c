@@ -19,6 +19,7 @@ static void usage(FILE *f)
 		"  create GPU LAYOUT            add GPU instances + one full compute instance each (\"2g.20gb@0,...\")\n"
 		"  process GPU START PID        the MIG device whose GPU instance starts at START runs process PID\n"
 		"                               (PID 0: no process)\n"
+		"  process-uuid UUID PID        the same for the MIG device with this UUID (MIG-...)\n"
 		"  mig GPU on|off               set MIG mode (current and pending)\n"
 		"  fail FUNC NTH CODE           call FUNC returns CODE (number or name, e.g. IN_USE) on its NTH use\n"
 		"  kill FUNC NTH [before|after] SIGKILL the calling process at FUNC's NTH use (default: before)\n"
@@ -128,6 +129,11 @@ static int run_locked(struct fk_state *st, int argc, char **argv, bool *save, st
 		if (argc != 4 || parse_uint(argv[1], &a) || parse_uint(argv[2], &b) || parse_uint(argv[3], &c))
 			return kerf_err_set(err, KERF_EINVAL, "process: want GPU START PID");
 		return fk_set_pid(st, a, b, c, err);
+	}
+	if (strcmp(cmd, "process-uuid") == 0) {
+		if (argc != 3 || parse_uint(argv[2], &c))
+			return kerf_err_set(err, KERF_EINVAL, "process-uuid: want UUID PID");
+		return fk_set_pid_uuid(st, argv[1], c, err);
 	}
 	if (strcmp(cmd, "mig") == 0) {
 		if (argc != 3 || parse_uint(argv[1], &a) != 0 || a >= st->n_gpus ||

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fakestate.h"
@@ -58,6 +59,7 @@ int fk_unlock(int fd, const struct fk_state *st, bool save, struct kerf_err *err
 int fk_init(const char *path, const char *const *models, unsigned n, struct kerf_err *err)
 {
 	struct fk_state *st = calloc(1, sizeof(*st));
+	struct stat sb;
 	int fd = -1, rc = -1;
 
 	if (st == NULL)
@@ -82,6 +84,10 @@ int fk_init(const char *path, const char *const *models, unsigned n, struct kerf
 		st->gpu[i].next_gi = 1;
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* MIG UUIDs come from (GPU index, serial): serials that start from the file's inode number keep two
+	 * simulated nodes (two state files) from handing out the same UUIDs, as two real GPUs never do. */
+	if (fd >= 0 && fstat(fd, &sb) == 0)
+		st->next_serial = 1 + ((uint64_t)sb.st_ino << 20);
 	if (fd < 0 || flock(fd, LOCK_EX) != 0 || ftruncate(fd, 0) != 0 ||
 	    pwrite(fd, st, sizeof(*st), 0) != (ssize_t)sizeof(*st)) {
 		kerf_err_set(err, KERF_EIO, "%s: %s", path, strerror(errno));
@@ -276,6 +282,27 @@ int fk_create_ci(struct fk_state *st, unsigned gpu, unsigned gi_id, unsigned ci_
 	if (ci_id != NULL)
 		*ci_id = id;
 	return 0;
+}
+
+int fk_set_pid_uuid(struct fk_state *st, const char *uuid, unsigned pid, struct kerf_err *err)
+{
+	char have[96];
+
+	for (unsigned g = 0; g < st->n_gpus; g++)
+		for (unsigned id = 1; id < FK_MAX_GI; id++) {
+			struct fk_gi *gi = &st->gpu[g].gi[id];
+
+			for (unsigned c = 0; gi->live && c < FK_MAX_CI; c++) {
+				if (!gi->ci[c].live)
+					continue;
+				fk_mig_uuid(g, gi->ci[c].serial, have, sizeof(have));
+				if (strcmp(have, uuid) == 0) {
+					gi->ci[c].pid = pid;
+					return 0;
+				}
+			}
+		}
+	return kerf_err_set(err, KERF_ENOTFOUND, "no MIG device has UUID %s", uuid);
 }
 
 int fk_set_pid(struct fk_state *st, unsigned gpu, unsigned start, unsigned pid, struct kerf_err *err)

@@ -115,6 +115,8 @@ int fk_create_ci(struct fk_state *st, unsigned gpu, unsigned gi_id, unsigned ci_
 /* Adds the instances of a layout text ("2g.20gb@0,1g.10gb@2"), each a GI plus its one full CI. */
 int fk_create_layout(struct fk_state *st, unsigned gpu, const char *text, struct kerf_err *err);
 int fk_set_pid(struct fk_state *st, unsigned gpu, unsigned start, unsigned pid, struct kerf_err *err);
+/* The same for the MIG device (compute instance) with this UUID, as fk_mig_uuid() writes it. */
+int fk_set_pid_uuid(struct fk_state *st, const char *uuid, unsigned pid, struct kerf_err *err);
 int fk_add_fault(struct fk_state *st, const struct fk_fault *f, struct kerf_err *err);
 
 /* Compute-instance profiles a GI of profile p offers: index i in [0, n) -> slices and SMs. */

@@ -1,0 +1,120 @@
+# Shared by the real-cluster tests (sourced): a cluster of their own in a fresh folder, checks that count,
+# pods, and what the fake CRI and the simulated NVML library saw. Each test sources this, calls cl_up with
+# its node SPEC, and ends with cl_finish (which prints "N passed, M failed" and sets the exit status).
+cl_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cluster=$cl_root/scripts/cluster.sh
+# Socket paths must stay short (108 bytes), so the state lives under /tmp, not in the build folder.
+KERF_CLUSTER_DIR=$(mktemp -d /tmp/kerf-clt.XXXXXX)
+export KERF_CLUSTER_DIR
+cl_passed=0 cl_failed=0
+
+cl_cleanup() {
+	if [ "$cl_failed" -gt 0 ] || [ "${KERF_KEEP_LOGS:-}" = 1 ]; then
+		echo "--- logs of the failed run (last lines):"
+		for f in "$KERF_CLUSTER_DIR"/logs/*.log "$KERF_CLUSTER_DIR"/nodes/*/logs/*.log; do
+			[ -f "$f" ] || continue
+			echo "--- $f"
+			tail -n 15 "$f"
+		done
+	fi
+	"$cluster" down
+}
+trap cl_cleanup EXIT
+
+check() { # NAME COMMAND...: passes when the command succeeds
+	local name=$1
+	shift
+	if "$@"; then
+		echo "ok   $name"
+		cl_passed=$((cl_passed + 1))
+	else
+		echo "FAIL $name"
+		cl_failed=$((cl_failed + 1))
+	fi
+}
+
+eventually() { # SECONDS COMMAND...: the command succeeds within SECONDS (tried every quarter second)
+	local end=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -lt $end ] || return 1
+		sleep 0.25
+	done
+}
+
+cl_finish() {
+	echo "$cl_passed passed, $cl_failed failed"
+	[ "$cl_failed" = 0 ]
+}
+
+cl_up() { # SPEC [more up options]
+	local spec=$1
+	shift
+	# Where no kubelet can run, say so and skip (CTest's SKIP_RETURN_CODE), never pass silently.
+	if [ "$(id -u)" != 0 ]; then
+		echo "SKIP: a kubelet needs root (mount namespaces and bind mounts); this is $(id -un)"
+		exit 77
+	fi
+	if ! unshare -m --propagation private true 2>/dev/null; then
+		echo "SKIP: this machine refuses mount namespaces (unshare -m), which keep the kubelet off the host"
+		exit 77
+	fi
+	if ! "$cluster" up --nodes "$spec" "$@"; then
+		echo "FAIL the cluster came up"
+		cl_failed=$((cl_failed + 1))
+		cl_finish
+		exit 1
+	fi
+	# shellcheck disable=SC1091
+	. "$KERF_CLUSTER_DIR/env"
+}
+
+k() { "$KERF_CP_BIN/kubectl" --kubeconfig "$KERF_CLUSTER_DIR/admin.kubeconfig" "$@"; }
+
+fakectl() { # NODE ARGS...: fakenvml-ctl on that node's simulated GPUs
+	local node=$1
+	shift
+	"$FAKENVML_CTL" --state "$KERF_CLUSTER_DIR/nodes/$node/fakenvml.state" "$@"
+}
+
+mig_pod() { # NAME RESOURCE [COUNT]: a pod in namespace demo asking for COUNT of nvidia.com/RESOURCE
+	k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: $1, namespace: demo}
+spec:
+  hostNetwork: true
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: work
+    image: kerf.local/workload:test
+    resources: {limits: {nvidia.com/$2: ${3:-1}}}
+EOF
+}
+
+wait_running() { # POD SECONDS
+	k wait -n demo --for=jsonpath='{.status.phase}'=Running "pod/$1" --timeout="${2}s" >/dev/null 2>&1
+}
+
+# The MIG devices a pod's container was started with, as the fake CRI logged its NVIDIA_VISIBLE_DEVICES.
+pod_devices() { # POD
+	local node
+	node=$(k get pod -n demo "$1" -o jsonpath='{.spec.nodeName}')
+	[ -n "$node" ] || return 1
+	grep '"event":"start"' "$KERF_CLUSTER_DIR/nodes/$node/containers.jsonl" | grep "\"pod\":\"$1\"" | tail -n 1 |
+		sed -n 's/.*"NVIDIA_VISIBLE_DEVICES":"\([^"]*\)".*/\1/p'
+}
+
+# How many times the fake CRI started a container of POD (1 for a pod never restarted).
+pod_starts() { # POD
+	cat "$KERF_CLUSTER_DIR"/nodes/*/containers.jsonl | grep '"event":"start"' | grep -c "\"pod\":\"$1\""
+}
+
+no_violations() { # every node's simulated library: no destroy ever hit an instance with a process
+	local n v ok=0
+	for n in $(cat "$KERF_CLUSTER_DIR/nodes.list"); do
+		v=$(fakectl "$n" violations)
+		[ "$v" = 0 ] || { echo "node $n: $v destroys hit a busy instance"; ok=1; }
+	done
+	return $ok
+}
