@@ -74,7 +74,7 @@ prev=""
 while :; do
 	now=$(layouts)
 	if [ "$now" != "$prev" ]; then
-		diff <(printf '%s\n' "$prev") <(printf '%s\n' "$now") | sed -n "s/^> /+$(($(date +%s) - t0))s  /p"
+		diff <(printf '%s\n' "$prev") <(printf '%s\n' "$now") | sed -n "s/^> /+$(($(date +%s) - t0))s  /p" || true
 		prev=$now
 	fi
 	done_n=$(k get pods -n demo -l app=kerf-demo --field-selector status.phase=Succeeded -o name | wc -l)

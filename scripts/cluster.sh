@@ -113,18 +113,23 @@ EOF
 	echo "$port $hport" >"$nd/ports"
 }
 
-kubelet_start() { # NAME
-	local name=$1 nd=$D/nodes/$1 mounts="" kv f
-	for kv in $sysctls; do
-		f=${kv%%=*}
-		mounts="$mounts mount --bind $nd/sys/$(echo "$f" | tr / _) /proc/sys/$f &&"
-	done
+# The node's container runtime. It outlives kubelet restarts, as containerd does, so running containers do too.
+fakecri_start() { # NAME
+	local name=$1 nd=$D/nodes/$1
 	"$KERF_CP_BIN/fakecri" --listen "$nd/cri.sock" --events "$nd/containers.jsonl" \
 		--fakenvml-ctl "$FAKENVML_CTL" --fakenvml-state "$nd/fakenvml.state" --image-fs / \
 		>>"$nd/logs/fakecri.log" 2>&1 </dev/null &
 	echo "$! $KERF_CP_BIN/fakecri" >"$D/pids/fakecri-$name.pid"
 	for _ in $(seq 1 100); do [ -S "$nd/cri.sock" ] && break; sleep 0.1; done
 	[ -S "$nd/cri.sock" ] || die "node $name: fakecri did not start (see $nd/logs/fakecri.log)"
+}
+
+kubelet_start() { # NAME
+	local name=$1 nd=$D/nodes/$1 mounts="" kv f
+	for kv in $sysctls; do
+		f=${kv%%=*}
+		mounts="$mounts mount --bind $nd/sys/$(echo "$f" | tr / _) /proc/sys/$f &&"
+	done
 	# unshare execs sh, which execs the kubelet: the pid recorded is the kubelet's, and its mounts live and die
 	# with it. The node name is the kubelet's hostname-override; its labels opt it in to kerf.
 	setsid unshare -m --propagation private /bin/sh -c "mount --bind $nd/kubelet /var/lib/kubelet &&
@@ -275,6 +280,7 @@ EOF
 			die "--nodes: \"$n\" is not NAME=MODEL[:LAYOUT][/MODEL[:LAYOUT]...] with a DNS-label NAME"
 		echo "$name" >>"$D/nodes.list"
 		node_setup "$name" "$gpus"
+		fakecri_start "$name"
 		kubelet_start "$name"
 	done
 	for name in $(node_names); do

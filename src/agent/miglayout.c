@@ -11,10 +11,14 @@
 #include <time.h>
 
 #include "bell.h"
+#include "deadline.h"
 #include "miglayout.h"
 
 #define SPEC_LAYOUT_MAX 1024 /* "profile@start," for MIG_MAX_INSTANCES instances, with room to spare */
 #define STATUS_RETRIES 3
+/* A refused or failed spec is tried again after 1 s, then 2, 4, ... up to a minute (see retry_due). */
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS 60000
 
 struct agent_sync {
 	struct kube_client *c;
@@ -24,6 +28,10 @@ struct agent_sync {
 	struct kube_informer *inf;
 	struct kerf_bell bell; /* rung by the watch; a round answers every ring before it */
 	long long observed;
+	/* The backoff of a spec whose apply was refused or failed: its generation, when to try next, how long
+	 * to wait after that try. Kept in memory only: a restarted agent starts again from RETRY_FIRST_MS. */
+	long long retry_gen, retry_at_ms;
+	long retry_wait_ms;
 };
 
 /* ---- the doorbell ---- */
@@ -207,6 +215,63 @@ static void apply_spec(struct agent_sync *s, const json_t *spec, struct outcome 
 	}
 }
 
+/* ---- retrying a spec that did not go through ---- */
+
+/*
+ * Whether status says the apply of its observedGeneration was refused or failed: an instance it would
+ * destroy was in use (the pod may since have ended, or pod-resources may have been slow to drop it), or NVML
+ * failed. Nothing else will bring that spec about, since the controller writes a spec once, so the agent
+ * tries again. An InvalidSpec is not retried: the same text fails the same way.
+ */
+static bool apply_failed(const json_t *status)
+{
+	const json_t *conds = json_object_get(status, "conditions"), *c;
+	size_t i;
+
+	json_array_foreach(conds, i, c)
+	{
+		const char *type = json_string_value(json_object_get(c, "type"));
+		const char *st = json_string_value(json_object_get(c, "status"));
+		const char *reason = json_string_value(json_object_get(c, "reason"));
+
+		if (type && st && reason && strcmp(type, "Applied") == 0 && strcmp(st, "False") == 0)
+			return strcmp(reason, "Refused") == 0 || strcmp(reason, "ApplyFailed") == 0;
+	}
+	return false;
+}
+
+/* Whether the failed spec of generation gen is due for another try; the first sighting only starts the clock. */
+static bool retry_due(struct agent_sync *s, long long gen)
+{
+	long long now = kerf_mono_ms();
+
+	if (s->retry_gen != gen) {
+		s->retry_gen = gen;
+		s->retry_wait_ms = RETRY_FIRST_MS;
+		s->retry_at_ms = now + s->retry_wait_ms;
+		return false;
+	}
+	return now >= s->retry_at_ms;
+}
+
+/* After a try of generation gen: a failure waits twice as long as the last, a success ends the backoff. */
+static void retry_after(struct agent_sync *s, long long gen, const struct outcome *o)
+{
+	bool again = o->reason != NULL && strcmp(o->reason, "InvalidSpec") != 0;
+
+	if (!again) {
+		s->retry_gen = 0;
+		return;
+	}
+	if (s->retry_gen != gen) {
+		s->retry_gen = gen;
+		s->retry_wait_ms = RETRY_FIRST_MS;
+	} else if ((s->retry_wait_ms *= 2) > RETRY_MAX_MS) {
+		s->retry_wait_ms = RETRY_MAX_MS;
+	}
+	s->retry_at_ms = kerf_mono_ms() + s->retry_wait_ms;
+}
+
 /* ---- the status ---- */
 
 static void now_rfc3339(char *out, size_t cap)
@@ -313,6 +378,7 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
 {
 	struct outcome *o = NULL;
 	json_t *obj = NULL;
+	bool retry = false;
 	int rc = -1;
 
 	kerf_bell_wait(&s->bell, wait_ms, 0, 0);
@@ -326,17 +392,20 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
 		old = json_object_get(obj, "status");
 		gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
 		observed = json_integer_value(json_object_get(old, "observedGeneration"));
-		/* A spec is applied once per generation, even when the status write then has to be retried. */
-		if (gen != observed && (o == NULL || s->observed != gen)) {
+		/* A spec is applied once per generation, even when the status write then has to be retried, and
+		 * again (with backoff) while its last apply was refused or failed. */
+		retry = retry || (gen == observed && apply_failed(old) && retry_due(s, gen));
+		if ((gen != observed || retry) && (o == NULL || s->observed != gen)) {
 			free(o);
 			if ((o = calloc(1, sizeof(*o))) == NULL) {
 				kerf_err_set(err, KERF_ENOMEM, "agent sync: out of memory");
 				goto out;
 			}
 			apply_spec(s, json_object_get(obj, "spec"), o);
+			retry_after(s, gen, o);
 			s->observed = gen;
 		}
-		if ((status = build_status(s, old, gen, gen != observed ? o : NULL, err)) == NULL)
+		if ((status = build_status(s, old, gen, gen != observed || retry ? o : NULL, err)) == NULL)
 			goto out;
 		if (json_equal(status, old)) { /* nothing new to say */
 			json_decref(status);

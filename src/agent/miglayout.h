@@ -16,6 +16,8 @@
  *     GPUs the spec does not list are left as they are; then observedGeneration becomes that generation,
  *     whatever the outcome: Applied=True, or Applied=False and Failed=True with the reason (InvalidSpec,
  *     Refused: an instance it would destroy is in use, or ApplyFailed) and every GPU's error;
+ *   - a Refused or ApplyFailed spec is applied again, with backoff (1 s doubling to 60 s), while it stays
+ *     the spec: the controller writes a spec once, and the pod it was for would otherwise wait forever;
  *   - otherwise it refreshes the status when the snapshot changed (a pod took or released a device), so
  *     the controller plans with what is used now; a status write that conflicts (409) is retried on a
  *     fresh read.

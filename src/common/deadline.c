@@ -14,3 +14,11 @@ struct timespec kerf_deadline(clockid_t clock, long ms)
 	}
 	return ts;
 }
+
+long long kerf_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

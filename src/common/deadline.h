@@ -11,4 +11,7 @@
 /* The time on clock ms milliseconds from now (ms >= 0). */
 struct timespec kerf_deadline(clockid_t clock, long ms);
 
+/* CLOCK_MONOTONIC in milliseconds: for intervals and backoffs, which must not jump with the wall clock. */
+long long kerf_mono_ms(void);
+
 #endif

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "kube.h"
 #include "kube_internal.h"
 
@@ -40,9 +41,7 @@ static void curl_init_once(void)
 
 long long kube_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return kerf_mono_ms();
 }
 
 static char *dup_or_null(const char *s, bool *oom)

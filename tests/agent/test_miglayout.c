@@ -341,6 +341,55 @@ static void test_spec_that_would_destroy_a_held_device_is_refused_and_reported(v
 	json_decref(ml);
 }
 
+/*
+ * A refused spec is not left waiting for a new generation (the controller writes a spec once): the agent tries
+ * it again with backoff, and once the pod that held the device is gone, the same generation goes through.
+ */
+static void test_refused_spec_is_retried_until_it_goes_through(void **state)
+{
+	struct fixture *f = *state;
+	char held[NVML_UUID_MAX], cmd[512];
+	long long gen, t0;
+	json_t *ml, *r;
+	int rounds = 0;
+
+	fk_edit_layout(f, ORIG, -1);
+	start(f);
+	step(f, 0);
+	uuid_at(f, 1, held, sizeof(held));
+	snprintf(cmd, sizeof(cmd),
+		 "{\"op\":\"podres\",\"pods\":[{\"namespace\":\"default\",\"name\":\"pod-0\",\"container\":\"c\","
+		 "\"resource\":\"%s\",\"ids\":[\"%s\"],\"numa\":0}]}",
+		 R1, held);
+	r = peer_call(&f->peer, "%s", cmd);
+	assert_true(r != NULL && json_is_true(json_object_get(r, "ok")));
+	gen = write_spec(f, 0, MERGED);
+	step(f, 20000);
+	step(f, 1200); /* a retry while the device is still held: refused again, nothing touched */
+	assert_gpu_layout(f, ORIG);
+	ml = miglayout(f);
+	assert_string_equal(cond_field(ml, "Failed", "reason"), "Refused");
+	json_decref(ml);
+
+	r = peer_call(&f->peer, "{\"op\":\"podres\",\"pods\":[]}"); /* the pod ends */
+	assert_true(r != NULL && json_is_true(json_object_get(r, "ok")));
+	t0 = mono_ms();
+	do { /* the backoff is now 2 s: a few rounds of the agent's interval, no new spec */
+		step(f, 500);
+		ml = miglayout(f);
+		if (strcmp(cond_field(ml, "Applied", "status"), "True") == 0)
+			break;
+		json_decref(ml);
+		ml = NULL;
+	} while (++rounds < 40);
+	assert_non_null(ml);
+	printf("device released -> the refused spec applied on retry: %lld ms\n", mono_ms() - t0);
+	assert_int_equal(observed(ml), gen);
+	assert_string_equal(cond_field(ml, "Failed", "status"), "False");
+	assert_gpu_layout(f, MERGED);
+	json_decref(ml);
+}
+
 /* A spec the node cannot have is reported with the field it got wrong, and nothing is touched. */
 static void test_invalid_spec_names_the_field_and_changes_nothing(void **state)
 {
@@ -524,6 +573,7 @@ int main(int argc, char **argv)
 		T(test_agent_creates_its_miglayout_and_reports_what_it_adopted),
 		T(test_new_spec_is_applied_and_reported),
 		T(test_spec_that_would_destroy_a_held_device_is_refused_and_reported),
+		T(test_refused_spec_is_retried_until_it_goes_through),
 		T(test_invalid_spec_names_the_field_and_changes_nothing),
 		T(test_status_follows_what_is_used),
 		T(test_kerf_agent_command_runs_a_round),

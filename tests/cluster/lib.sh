@@ -17,6 +17,10 @@ cl_cleanup() {
 			tail -n 15 "$f"
 		done
 	fi
+	if [ "${KERF_CLUSTER_KEEP:-}" = 1 ]; then
+		echo "KERF_CLUSTER_KEEP=1: the cluster stays up (KERF_CLUSTER_DIR=$KERF_CLUSTER_DIR scripts/cluster.sh down)"
+		return
+	fi
 	"$cluster" down
 }
 trap cl_cleanup EXIT
