@@ -23,6 +23,7 @@
 #   kubectl ARGS...        kubectl (same pin) with the admin kubeconfig
 #   env                    the shell-sourceable environment of the running cluster
 #   stop|start agent NODE | kubelet NODE | controller N     one component (for tests and experiments)
+#   stop kerf                                               every kerf agent and controller
 #   kill agent NODE | controller N                          SIGKILL it
 #
 # SPEC: nodes separated by spaces, each NAME=GPU[/GPU...], each GPU MODEL[:LAYOUT] with MODEL as `kerf models`
@@ -185,13 +186,11 @@ kerf_login() { # ACCOUNT: a kubeconfig with a day-long TokenRequest token for ke
 	cp_write_kubeconfig "$D/$1.kubeconfig" "$KERF_CP_SERVER" "$D/cp/pki/ca.crt" "token: $token" "$1"
 }
 
+# deploy/kerf.yaml (rendered from the Helm chart) without its DaemonSet and Deployment: the namespace, service
+# accounts and RBAC the daemons run with here. The CRD is the control plane's already.
 kerf_install() {
-	local f
-	for f in agent/namespace agent/serviceaccount agent/clusterrole agent/clusterrolebinding \
-		controller/serviceaccount controller/clusterrole controller/clusterrolebinding controller/role \
-		controller/rolebinding; do
-		kc apply -f "$root/deploy/$f.yaml" >/dev/null
-	done
+	awk '/^---/ { if (keep) printf "%s", doc; doc = ""; keep = 1 } /^kind: (DaemonSet|Deployment)$/ { keep = 0 }
+		{ doc = doc $0 "\n" } END { if (keep) printf "%s", doc }' "$root/deploy/kerf.yaml" | kc apply -f - >/dev/null
 	kerf_login kerf-agent
 	kerf_login kerf-controller
 }
@@ -302,10 +301,8 @@ EOF
 
 cmd_down() {
 	[ -d "$D" ] || return 0
-	local p name
-	for p in "$D"/pids/controller-*.pid "$D"/pids/agent-*.pid; do
-		[ -e "$p" ] && cp_stop "$D" "$(basename "$p" .pid)" TERM
-	done
+	local p
+	stop_kerf
 	for p in "$D"/pids/kubelet-*.pid "$D"/pids/fakecri-*.pid; do
 		[ -e "$p" ] && cp_stop "$D" "$(basename "$p" .pid)" TERM
 	done
@@ -318,10 +315,20 @@ cmd_down() {
 	say "down"
 }
 
+# Stops every kerf daemon (SIGTERM): a daemon built with the sanitizers writes its leak report to its log then.
+stop_kerf() {
+	local p
+	for p in "$D"/pids/controller-*.pid "$D"/pids/agent-*.pid; do
+		[ -e "$p" ] && cp_stop "$D" "$(basename "$p" .pid)" TERM
+	done
+	return 0
+}
+
 cmd_component() { # start|stop|kill WHAT NAME
 	local op=$1 what=${2:-} name=${3:-} sig=TERM
-	[ -n "$what" ] && [ -n "$name" ] || die "$op: want agent NODE, kubelet NODE or controller N"
 	load_env
+	[ "$op/$what" = stop/kerf ] && { stop_kerf; return; }
+	[ -n "$what" ] && [ -n "$name" ] || die "$op: want agent NODE, kubelet NODE or controller N"
 	[ "$op" = kill ] && sig=KILL
 	case $op/$what in
 	start/agent) agent_start "$name" ;;

@@ -155,13 +155,13 @@ cp_admin_apply() { # dir path content-type body: create with the admin client ce
 	esac
 }
 
-cp_wait_crds_established() { # as many CRDs report Established=True as deploy/crds/ holds
+cp_wait_crds_established() { # as many CRDs report Established=True as the chart's crds/ holds
 	local d=$1 i total est list
 	for i in $(seq 1 120); do
 		list=$(curl -sf --max-time 5 --cacert "$d/pki/ca.crt" --cert "$d/pki/admin.crt" --key "$d/pki/admin.key" \
 			"https://127.0.0.1:$KERF_CP_API_PORT/apis/apiextensions.k8s.io/v1/customresourcedefinitions" |
 			tr -d ' \n' || true)
-		total=$(find "$cp_root/deploy/crds" -name '*.yaml' 2>/dev/null | wc -l)
+		total=$(find "$cp_root/deploy/helm/kerf/crds" -name '*.yaml' 2>/dev/null | wc -l)
 		est=$(printf '%s' "$list" | { grep -o '"type":"Established","status":"True"' || true; } | wc -l)
 		[ -n "$list" ] && [ "$total" = "$est" ] && return 0
 		sleep 0.25

@@ -67,7 +67,7 @@ cp_admin_apply "$dir" /apis/rbac.authorization.k8s.io/v1/clusterrolebindings app
   "metadata":{"name":"kerf-test-admin"},
   "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},
   "subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"kerf-test"}]}'
-for crd in "$cp_root"/deploy/crds/*.yaml; do
+for crd in "$cp_root"/deploy/helm/kerf/crds/*.yaml; do
 	[ -e "$crd" ] || continue
 	cp_admin_apply "$dir" /apis/apiextensions.k8s.io/v1/customresourcedefinitions application/yaml "$(cat "$crd")"
 done

@@ -71,10 +71,12 @@ long cli_daemon_millis(const char *who, const char *opt, const char *text, long 
 void cli_daemon_log(void *arg, const char *line)
 {
 	char when[32];
-	time_t t = time(NULL);
+	struct timespec now;
 	struct tm tm;
 
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s kerf %s: %s\n", when, (const char *)arg, line);
+	/* Milliseconds: a re-cut takes a few of them, and the stages of one are told apart by these stamps. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ldZ kerf %s: %s\n", when, now.tv_nsec / 1000000, (const char *)arg, line);
 }

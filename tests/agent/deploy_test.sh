@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# deploy/agent/ and deploy/controller/ against the real control plane (the kube_cp fixture, $KERF_CP_DIR): the
-# API server accepts every object, and each service account is allowed what its daemon does and refused what
+# deploy/kerf.yaml (rendered from the Helm chart) against the real control plane (the kube_cp fixture,
+# $KERF_CP_DIR): the API server accepts every object, and each service account is allowed what its daemon does and refused what
 # it must not do. `kerf agent --once` runs as the agent's account (a TokenRequest token in a kubeconfig),
 # against the simulated NVML library and the Go kubelet stand-in, and its MigLayout appears with a status;
 # then `kerf controller --once` runs as the controller's account and writes that node's spec for a pod.
@@ -48,7 +48,7 @@ $d'
 }
 code() { cat "$tmp/code"; }
 
-# Where each kind of object in deploy/agent/ is created.
+# Where each kind of object in deploy/kerf.yaml is created.
 path_of() {
 	case $(sed -n 's/^kind: *//p' "$1") in
 	Namespace) echo /api/v1/namespaces ;;
@@ -59,17 +59,23 @@ path_of() {
 	RoleBinding) echo /apis/rbac.authorization.k8s.io/v1/namespaces/kerf-system/rolebindings ;;
 	DaemonSet) echo /apis/apps/v1/namespaces/kerf-system/daemonsets ;;
 	Deployment) echo /apis/apps/v1/namespaces/kerf-system/deployments ;;
+	CustomResourceDefinition) echo /apis/apiextensions.k8s.io/v1/customresourcedefinitions ;;
 	*) echo /unknown-kind ;;
 	esac
 }
 
-for f in agent/namespace agent/serviceaccount agent/clusterrole agent/clusterrolebinding agent/daemonset \
-	controller/serviceaccount controller/clusterrole controller/clusterrolebinding controller/role \
-	controller/rolebinding controller/deployment; do
-	file="$here/../../deploy/$f.yaml"
+# One file per YAML document, in order (the Namespace first, as helm template puts it).
+awk -v dir="$tmp" '/^---/ { n++; next } { print > (dir "/doc-" sprintf("%02d", n) ".yaml") }' \
+	"$here/../../deploy/kerf.yaml"
+docs=0
+for file in "$tmp"/doc-*.yaml; do
+	grep -q '^kind:' "$file" || continue
+	docs=$((docs + 1))
+	what="$(sed -n 's/^kind: *//p' "$file") $(sed -n 's/^  name: *//p' "$file" | head -n 1)"
 	admin POST "$(path_of "$file")" "$(cat "$file")" application/yaml >"$tmp/out"
-	check "the API server accepts deploy/$f.yaml ($(code))" grep -Eq '^(201|409)$' "$tmp/code"
+	check "the API server accepts $what from deploy/kerf.yaml ($(code))" grep -Eq '^(201|409)$' "$tmp/code"
 done
+check "deploy/kerf.yaml holds 12 objects: the CRD, the namespace, 4 for the agent, 6 for the controller" test $docs -eq 12
 
 # login ACCOUNT: a kubeconfig at $tmp/ACCOUNT.kubeconfig with a fresh token, which is also left in $token
 login() {

@@ -46,7 +46,14 @@ eventually() { # SECONDS COMMAND...: the command succeeds within SECONDS (tried 
 	done
 }
 
+# kerf's daemons stop (SIGTERM) and their logs must hold no sanitizer report: in the sanitized build they run
+# with ASan and UBSan, and a leak is reported at exit.
+sanitizer_silent() { ! grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$KERF_CLUSTER_DIR"/logs/agent-*.log \
+	"$KERF_CLUSTER_DIR"/logs/controller-*.log; }
+
 cl_finish() {
+	"$cluster" stop kerf
+	check "kerf's daemons stopped with no sanitizer report in their logs" sanitizer_silent
 	echo "$cl_passed passed, $cl_failed failed"
 	[ "$cl_failed" = 0 ]
 }

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Pod created -> Running on a real cluster (scripts/cluster.sh), for pods that need a re-layout, split by stage.
+# A benchmark: it reports, it asserts nothing (docs/cluster.md has the figures and this command).
+#
+# Two nodes of seven simulated H100s each, every GPU cut into seven free 1g.10gb. Pods are created one at a
+# time, each waiting for the last to run, asking in turn for 1g.20gb and 2g.20gb: neither exists, so every pod
+# needs kerf to destroy free 1g.10gb and create its instance. Each stage is read from a clock on this machine:
+#   created       the benchmark's clock just before `kubectl create`
+#   spec written  the controller's log line "node N: new layout" (debounce, plan and the spec's write)
+#   applied       the agent's log line "gpu G: applied" (withdraw, destroy, create through NVML)
+#   sent          the agent's log line "published N MIG device(s)" (the kubelet has the new device list)
+#   allocatable   a Node watch event showing one more of the pod's resource (the kubelet's node status)
+#   bound         a Pod watch event with spec.nodeName (kube-scheduler)
+#   running       a Pod watch event with phase Running (the kubelet: Allocate, container start, pod status)
+#
+# Usage: bench/cluster/run.sh [--pods N] [--status-every DURATION]   (default 50 pods, the kubelet's default 10s)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+pods=50 every=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--pods) pods=$2; shift 2 ;;
+	--status-every) every=$2; shift 2 ;;
+	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench/cluster: unknown option \"$1\"" >&2; exit 2 ;;
+	esac
+done
+export KERF_CLUSTER_DIR=${KERF_CLUSTER_DIR:-/tmp/kerf-bench-cluster}
+D=$KERF_CLUSTER_DIR
+cluster=$root/scripts/cluster.sh
+gpu="H100-80GB-SXM:1g.10gb@0,1g.10gb@1,1g.10gb@2,1g.10gb@3,1g.10gb@4,1g.10gb@5,1g.10gb@6"
+spec="n1=$gpu/$gpu/$gpu/$gpu/$gpu/$gpu/$gpu n2=$gpu/$gpu/$gpu/$gpu/$gpu/$gpu/$gpu"
+"$cluster" up --nodes "$spec" ${every:+--status-every "$every"} >/dev/null || exit 1
+trap '"$cluster" down' EXIT
+. "$D/env"
+k() { "$KERF_CP_BIN/kubectl" --kubeconfig "$D/admin.kubeconfig" "$@"; }
+
+# Watch events as "EPOCH|field|field|...", stamped the moment kubectl prints them.
+stamp() { while IFS= read -r line; do echo "$EPOCHREALTIME|$line"; done; }
+k get pods -n demo -w -o jsonpath='{.metadata.name}|{.spec.nodeName}|{.status.phase}{"\n"}' | stamp >"$D/pods.w" &
+k get nodes -w -o jsonpath='{.metadata.name}|{.status.allocatable.nvidia\.com/mig-1g\.20gb}|{.status.allocatable.nvidia\.com/mig-2g\.20gb}{"\n"}' |
+	stamp >"$D/nodes.w" &
+sleep 2
+
+profiles=(1g.20gb 2g.20gb)
+: >"$D/created"
+for i in $(seq 1 "$pods"); do
+	p=${profiles[$((i % 2))]}
+	echo "b$i $p $EPOCHREALTIME" >>"$D/created"
+	k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: b$i, namespace: demo}
+spec:
+  hostNetwork: true
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: work, image: kerf.local/workload:test, resources: {limits: {nvidia.com/mig-$p: 1}}}
+EOF
+	k wait -n demo --for=jsonpath='{.status.phase}'=Running "pod/b$i" --timeout=120s >/dev/null ||
+		echo "bench/cluster: pod b$i did not run within 120 s" >&2
+done
+sleep 1
+
+# The daemons' logs with epoch seconds in front: "EPOCH who line".
+epoch_logs() {
+	local f who
+	for f in "$D"/logs/controller-*.log "$D"/logs/agent-*.log; do
+		who=$(basename "$f" .log)
+		while IFS= read -r line; do
+			echo "$(date -d "${line%% *}" +%s.%N) $who ${line#* }"
+		done < <(grep -E 'new layout|: applied: |published [0-9]+ MIG' "$f")
+	done | sort -n
+}
+epoch_logs >"$D/events"
+
+# For each pod, the first time of each stage after the one before it; pods whose node got no new layout between
+# their creation and their binding did not need a re-layout and are left out.
+awk -v created="$D/created" -v pw="$D/pods.w" -v nw="$D/nodes.w" -v ev="$D/events" '
+function first_ev(who, pat, after,   i) {
+	for (i = 1; i <= ne; i++) if (et[i] >= after && ew[i] ~ who && el[i] ~ pat) return et[i]
+	return -1
+}
+BEGIN {
+	while ((getline line < created) > 0) { split(line, a, " "); np++; name[np] = a[1]; prof[np] = a[2]; tc[np] = a[3] }
+	while ((getline line < ev) > 0) { ne++; split(line, a, " "); et[ne] = a[1]; ew[ne] = a[2]; el[ne] = line }
+	while ((getline line < pw) > 0) { split(line, a, "|")
+		if (a[3] != "" && !(a[2] in bound)) bound[a[2]] = a[1]
+		if (a[3] != "" && !(a[2] in node)) node[a[2]] = a[3]
+		if (a[4] == "Running" && !(a[2] in running)) running[a[2]] = a[1] }
+	while ((getline line < nw) > 0) { nn++; split(line, a, "|"); nt[nn] = a[1]; nnode[nn] = a[2]; n1[nn] = a[3] + 0; n2[nn] = a[4] + 0 }
+	for (i = 1; i <= np; i++) {
+		p = name[i]; n = node[p]
+		if (!(p in running) || n == "") continue
+		ts = first_ev("controller", "node " n ": new layout", tc[i])
+		if (ts < 0 || ts > bound[p]) continue
+		ta = first_ev("agent-" n, ": applied: ", ts)
+		tp = first_ev("agent-" n, "published", ta)
+		# allocatable: the first Node event after sent whose count of the pod resource exceeds the last one before
+		before = -1; tl = -1
+		for (j = 1; j <= nn; j++) if (nnode[j] == n) {
+			cnt = prof[i] == "1g.20gb" ? n1[j] : n2[j]
+			if (nt[j] < tp) before = cnt
+			else if (cnt > before) { tl = nt[j]; break }
+		}
+		if (ta < 0 || tp < 0 || tl < 0) continue
+		m++
+		s[1, m] = ts - tc[i]; s[2, m] = ta - ts; s[3, m] = tp - ta; s[4, m] = tl - tp
+		s[5, m] = bound[p] - tl; s[6, m] = running[p] - bound[p]; s[7, m] = running[p] - tc[i]
+	}
+	split("created -> spec written|spec written -> applied|applied -> sent to the kubelet|sent -> node allocatable|allocatable -> bound|bound -> running|created -> running (total)", label, "|")
+	printf "%d of %d pods needed a re-layout and ran\n", m, np
+	printf "%-32s %9s %9s %9s\n", "stage", "p50 ms", "p95 ms", "max ms"
+	for (k = 1; k <= 7; k++) {
+		for (j = 1; j <= m; j++) v[j] = s[k, j]
+		# insertion sort: m is small
+		for (j = 2; j <= m; j++) { x = v[j]; for (q = j - 1; q >= 1 && v[q] > x; q--) v[q + 1] = v[q]; v[q + 1] = x }
+		printf "%-32s %9.0f %9.0f %9.0f\n", label[k], 1000 * v[int((m - 1) * 0.50) + 1], 1000 * v[int((m - 1) * 0.95) + 1], 1000 * v[m]
+	}
+}'

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# kerf's Helm chart (deploy/helm/kerf) with helm built from its Go module (scripts/helm.sh): `helm lint` passes,
+# deploy/kerf.yaml is exactly what `helm template` renders from the defaults (one source for the plain manifests),
+# every value reaches the objects it is for, and bad values are refused with the value named.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+helm() { "$root/scripts/helm.sh" "$@"; }
+chart=$root/deploy/helm/kerf
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+check() {
+	local name=$1
+	shift
+	if "$@"; then echo "ok   $name"; passed=$((passed + 1)); else echo "FAIL $name"; failed=$((failed + 1)); fi
+}
+render() { helm template kerf "$chart" --namespace kerf-system "$@" 2>"$tmp/err"; }
+has() { grep -qF -- "$1" "$tmp/out"; }
+refused() { # MESSAGE-PART ARGS...: rendering with ARGS fails and says MESSAGE-PART
+	local want=$1
+	shift
+	! render "$@" >/dev/null && grep -qF -- "$want" "$tmp/err"
+}
+
+check "helm lint passes" helm lint --strict "$chart"
+"$root/scripts/render-manifests.sh" >"$tmp/kerf.yaml"
+check "deploy/kerf.yaml is what the chart renders (run scripts/render-manifests.sh > deploy/kerf.yaml)" \
+	cmp -s "$tmp/kerf.yaml" "$root/deploy/kerf.yaml"
+
+render >"$tmp/out"
+check "the defaults render the DaemonSet and the two-replica Deployment" \
+	sh -c "grep -q '^kind: DaemonSet' '$tmp/out' && grep -q 'replicas: 2' '$tmp/out'"
+check "the agent runs only on nodes labelled kerf.dev/mig=true" has 'kerf.dev/mig: "true"'
+check "the image defaults to the chart's appVersion" has "image: kerf.local/kerf:0.1.0"
+check "no Namespace object unless asked (helm install --create-namespace makes it)" \
+	sh -c "! grep -q '^kind: Namespace' '$tmp/out'"
+
+render --set apiServer=127.0.0.1:6443 --set hostNetwork=true --set agent.devicePlugin=nvidia-plugin \
+	--set agent.cdi=true --set agent.interval=1000 --set agent.kubeletDir=/var/lib/k0s/kubelet \
+	--set controller.replicas=3 --set controller.debounce=200 --set image.tag=dev >"$tmp/out"
+check "apiServer becomes the daemons' KUBERNETES_SERVICE_HOST and _PORT" \
+	sh -c "[ \$(grep -c 'KUBERNETES_SERVICE_HOST, value: \"127.0.0.1\"' '$tmp/out') = 2 ] &&
+	       [ \$(grep -c 'KUBERNETES_SERVICE_PORT, value: \"6443\"' '$tmp/out') = 2 ]"
+check "hostNetwork reaches both pods" sh -c "[ \$(grep -c 'hostNetwork: true' '$tmp/out') = 2 ]"
+check "devicePlugin=nvidia-plugin and cdi become the agent's flags" \
+	sh -c "grep -q -- '- --nvidia-plugin' '$tmp/out' && grep -q -- '- --cdi' '$tmp/out'"
+check "interval reaches the agent" sh -c "grep -A1 -- '- --interval' '$tmp/out' | grep -q '\"1000\"'"
+check "kubeletDir moves the sockets and the host paths" \
+	sh -c "[ \$(grep -c '/var/lib/k0s/kubelet/device-plugins' '$tmp/out') -ge 3 ] && grep -q '/var/lib/k0s/kubelet/pod-resources/kubelet.sock' '$tmp/out'"
+check "replicas and debounce reach the controller" \
+	sh -c "grep -q 'replicas: 3' '$tmp/out' && grep -q '\"--debounce\", \"200\"' '$tmp/out'"
+check "image.tag is used" has "image: kerf.local/kerf:dev"
+
+render --set agent.enabled=false >"$tmp/out"
+check "agent.enabled=false leaves out the DaemonSet and its RBAC" \
+	sh -c "! grep -q 'kerf-agent' '$tmp/out' && grep -q '^kind: Deployment' '$tmp/out'"
+render --set controller.enabled=false >"$tmp/out"
+check "controller.enabled=false leaves out the Deployment and its RBAC" \
+	sh -c "! grep -q 'kerf-controller' '$tmp/out' && grep -q '^kind: DaemonSet' '$tmp/out'"
+
+check "a bad agent.devicePlugin is refused, naming the value" \
+	refused 'agent.devicePlugin: "nvidia"' --set agent.devicePlugin=nvidia
+check "an apiServer that is not HOST:PORT is refused, naming the value" \
+	refused 'apiServer: "https://x"' --set apiServer=https://x
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
