@@ -13,20 +13,24 @@
 #   bound         a Pod watch event with spec.nodeName (kube-scheduler)
 #   running       a Pod watch event with phase Running (the kubelet: Allocate, container start, pod status)
 #
-# Usage: bench/cluster/run.sh [--pods N] [--status-every DURATION]   (default 50 pods, the kubelet's default 10s)
+# Usage: bench/cluster/run.sh [BUILD_DIR] [--pods N] [--status-every DURATION]
+#        (default: build/, 50 pods, the kubelet's default status period of 10 s)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-pods=50 every=""
+pods=50 every="" build=$root/build
 while [ $# -gt 0 ]; do
 	case $1 in
 	--pods) pods=$2; shift 2 ;;
 	--status-every) every=$2; shift 2 ;;
-	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "bench/cluster: unknown option \"$1\"" >&2; exit 2 ;;
+	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "bench/cluster: unknown option \"$1\"" >&2; exit 2 ;;
+	*) build=$(cd "$1" && pwd); shift ;;
 	esac
 done
 export KERF_CLUSTER_DIR=${KERF_CLUSTER_DIR:-/tmp/kerf-bench-cluster}
+export KERF_BIN=$build/src/cli/kerf FAKENVML_LIB=$build/tests/fakenvml/libnvidia-ml.so.1 \
+	FAKENVML_CTL=$build/tests/fakenvml/fakenvml-ctl
 D=$KERF_CLUSTER_DIR
 cluster=$root/scripts/cluster.sh
 gpu="H100-80GB-SXM:1g.10gb@0,1g.10gb@1,1g.10gb@2,1g.10gb@3,1g.10gb@4,1g.10gb@5,1g.10gb@6"
