@@ -14,9 +14,13 @@
 #include "controller.h"
 #include "kube.h"
 
+#define MAX_SCHEDULERS 16
+
 struct opts {
 	const char *kubeconfig, *context;
 	struct controller_options ctl;
+	const char *schedulers[MAX_SCHEDULERS + 1]; /* --scheduler-name, NULL-terminated */
+	unsigned n_schedulers;
 	long interval_ms;
 	bool once;
 	char host[256];
@@ -25,7 +29,7 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kerf controller [--kubeconfig FILE [--context NAME]] [--identity ID] [--namespace NS]\n"
-		   "                       [--debounce MS] [--interval MS] [--once]\n\n"
+		   "                       [--scheduler-name NAME]... [--debounce MS] [--interval MS] [--once]\n\n"
 		   "Runs kerf's cluster controller: for the pods that wait for nvidia.com/mig-* devices it plans new\n"
 		   "layouts of the nodes' free MIG slices and writes them into the nodes' MigLayout specs. Instances in\n"
 		   "use are never moved. Pods that cannot be placed get an Event saying why. Several replicas may run:\n"
@@ -34,6 +38,8 @@ static void usage(FILE *f)
 		   "                      account); --context picks a context other than the current one\n"
 		   "  --identity ID       this replica in the Lease (default: $POD_NAME, else the host name)\n"
 		   "  --namespace NS      where the Lease lives (default: $POD_NAMESPACE, else kerf-system)\n"
+		   "  --scheduler-name N  plan for pods whose spec.schedulerName is N; repeat for several (default:\n"
+		   "                      default-scheduler). Pods held by a scheduling gate are never planned for\n"
 		   "  --debounce MS       plan changes arriving this close together at once (default 500)\n"
 		   "  --interval MS       renew the Lease and re-plan at least this often (default 2000)\n"
 		   "  --once              run one round and exit (0 if it succeeded)\n");
@@ -67,6 +73,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->ctl.identity = argv[++i];
 		} else if (strcmp(a, "--namespace") == 0) {
 			o->ctl.lease_namespace = argv[++i];
+		} else if (strcmp(a, "--scheduler-name") == 0) {
+			if (o->n_schedulers == MAX_SCHEDULERS || argv[i + 1][0] == '\0') {
+				fprintf(stderr, "kerf controller: --scheduler-name: %s\n",
+					argv[i + 1][0] ? "at most 16 schedulers" : "empty name");
+				return -1;
+			}
+			o->schedulers[o->n_schedulers++] = argv[++i];
+			o->ctl.scheduler_names = o->schedulers;
 		} else if (strcmp(a, "--debounce") == 0) {
 			if ((o->ctl.debounce_ms = cli_daemon_millis("controller", a, argv[++i], 1, 60000)) < 0)
 				return -1;

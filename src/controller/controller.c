@@ -15,6 +15,8 @@
 #include "plan.h"
 
 #define MIG_PREFIX "nvidia.com/mig-"
+
+static const char *const default_schedulers[] = {"default-scheduler", NULL};
 #define EVENT_MEMO 4096 /* pods × reasons remembered, so an unchanged reason is not announced again */
 
 struct controller {
@@ -60,15 +62,34 @@ struct pod_proj {
 };
 
 /* What the pod projection reads; the watch decodes nothing else (kube_decoder_keep). */
-static const char *const pod_fields[] = {"metadata.uid", "metadata.deletionTimestamp", "spec.priority",
-					 "spec.containers[].resources", NULL};
+static const char *const pod_fields[] = {"metadata.uid",
+					 "metadata.deletionTimestamp",
+					 "spec.priority",
+					 "spec.schedulerName",
+					 "spec.schedulingGates",
+					 "spec.containers[].resources",
+					 "spec.initContainers[].resources",
+					 "spec.initContainers[].restartPolicy",
+					 NULL};
 
-/* Adds count of resource to p, merging a resource already there. */
-static void add_demand(struct pod_proj *p, const char *resource, unsigned count)
+/* The count of resource in p (0 if absent). */
+static unsigned demand_of(const struct pod_proj *p, const char *resource)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		if (strcmp(p->d[i].resource, resource) == 0)
+			return p->d[i].count;
+	return 0;
+}
+
+/* Sets resource in p to count when that is more than p has (add = false), or adds count to it (add = true). */
+static void put_demand(struct pod_proj *p, const char *resource, unsigned count, bool add)
 {
 	for (unsigned i = 0; i < p->n; i++)
 		if (strcmp(p->d[i].resource, resource) == 0) {
-			p->d[i].count += count;
+			if (add)
+				p->d[i].count += count;
+			else if (count > p->d[i].count)
+				p->d[i].count = count;
 			return;
 		}
 	if (p->n == PLAN_MAX_DEMANDS || strlen(resource) >= sizeof(p->d[0].resource))
@@ -92,30 +113,80 @@ static unsigned quantity(const json_t *v)
 	return *end == '\0' && n > 0 && n < 1000 ? (unsigned)n : 0;
 }
 
-static void *project_pod(json_t *obj, void *arg)
+/* Adds (or, with add = false, raises to) the MIG devices container ctr asks for into p. */
+static void container_demands(const json_t *ctr, struct pod_proj *p, bool add)
 {
-	const json_t *md = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec"), *ctr;
-	struct pod_proj *p = calloc(1, sizeof(*p));
+	const json_t *res = json_object_get(ctr, "resources"), *limits = json_object_get(res, "limits"), *v;
+	const char *key;
+
+	/* The kubelet requires limits for extended resources; requests alone are read as the same. */
+	json_object_foreach((json_t *)(limits ? limits : json_object_get(res, "requests")), key, v)
+		if (strncmp(key, MIG_PREFIX, strlen(MIG_PREFIX)) == 0 && quantity(v) > 0)
+			put_demand(p, key, quantity(v), add);
+}
+
+/*
+ * The pod's MIG demands as Kubernetes computes a pod's effective request: per resource, the larger of
+ *   - the app containers' sum plus every restartable init container's (sidecars run beside the app), and
+ *   - for each ordinary init container, its own plus the sidecars declared before it (those run with it).
+ */
+static void pod_demands(const json_t *spec, struct pod_proj *p)
+{
+	struct pod_proj sidecars = {0}, one;
+	const json_t *ctr;
 	size_t i;
 
-	(void)arg;
+	json_array_foreach(json_object_get(spec, "initContainers"), i, ctr)
+	{
+		memset(&one, 0, sizeof(one));
+		container_demands(ctr, &one, true);
+		if (strcmp(str(json_object_get(ctr, "restartPolicy")), "Always") == 0) {
+			for (unsigned k = 0; k < one.n; k++)
+				put_demand(&sidecars, one.d[k].resource, one.d[k].count, true);
+			continue;
+		}
+		for (unsigned k = 0; k < one.n; k++) /* runs alone, beside the sidecars started before it */
+			put_demand(p, one.d[k].resource, one.d[k].count + demand_of(&sidecars, one.d[k].resource), false);
+	}
+	memset(&one, 0, sizeof(one));
+	json_array_foreach(json_object_get(spec, "containers"), i, ctr)
+		container_demands(ctr, &one, true);
+	for (unsigned k = 0; k < sidecars.n; k++)
+		put_demand(&one, sidecars.d[k].resource, sidecars.d[k].count, true);
+	for (unsigned k = 0; k < one.n; k++)
+		put_demand(p, one.d[k].resource, one.d[k].count, false);
+}
+
+/* Whether kerf plans for the pod at all: one of the schedulers it serves places it, and no gate holds it. */
+static bool candidate(const struct controller *ctl, const json_t *md, const json_t *spec)
+{
+	const char *sched = str(json_object_get(spec, "schedulerName"));
+	const json_t *gates = json_object_get(spec, "schedulingGates");
+
+	if (json_object_get(md, "deletionTimestamp") != NULL)
+		return false; /* going away */
+	if (json_is_array(gates) && json_array_size(gates) > 0)
+		return false; /* held back on purpose (Kueue and others): not the scheduler's yet, so not kerf's */
+	if (*sched == '\0') /* the API server defaults it; an object without one is the default scheduler's */
+		sched = "default-scheduler";
+	for (const char *const *n = ctl->o.scheduler_names; *n; n++)
+		if (strcmp(*n, sched) == 0)
+			return true;
+	return false;
+}
+
+static void *project_pod(json_t *obj, void *arg)
+{
+	const json_t *md = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec");
+	struct pod_proj *p = calloc(1, sizeof(*p));
+
 	if (p == NULL)
 		return NULL;
 	snprintf(p->name, sizeof(p->name), "%s/%s", str(json_object_get(md, "namespace")), str(json_object_get(md, "name")));
 	snprintf(p->uid, sizeof(p->uid), "%s", str(json_object_get(md, "uid")));
 	p->priority = (int)json_integer_value(json_object_get(spec, "priority"));
-	if (json_object_get(md, "deletionTimestamp") != NULL)
-		return p; /* going away: asks for nothing */
-	json_array_foreach(json_object_get(spec, "containers"), i, ctr)
-	{
-		const json_t *res = json_object_get(ctr, "resources"), *limits = json_object_get(res, "limits"), *v;
-		const char *key;
-
-		/* The kubelet requires limits for extended resources; requests alone are read as the same. */
-		json_object_foreach((json_t *)(limits ? limits : json_object_get(res, "requests")), key, v)
-			if (strncmp(key, MIG_PREFIX, strlen(MIG_PREFIX)) == 0 && quantity(v) > 0)
-				add_demand(p, key, quantity(v));
-	}
+	if (candidate(arg, md, spec)) /* otherwise it asks kerf for nothing */
+		pod_demands(spec, p);
 	return p;
 }
 
@@ -182,6 +253,8 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.lease_duration_s = o->lease_duration_s > 0 ? o->lease_duration_s : 15;
 	ctl->o.debounce_ms = o->debounce_ms > 0 ? o->debounce_ms : 500;
 	ctl->o.max_wait_ms = o->max_wait_ms > 0 ? o->max_wait_ms : 5000;
+	if (o->scheduler_names == NULL || o->scheduler_names[0] == NULL)
+		ctl->o.scheduler_names = default_schedulers;
 	/* Only pods the scheduler has not bound and that still wait: the API server filters, not kerf. */
 	ps = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = "spec.nodeName=,status.phase=Pending",
 					 .fields = pod_fields, .project = project_pod, .free_proj = free,

@@ -7,8 +7,11 @@
  *      spec (observedGeneration == generation) is planned from its status; a node still applying a spec is
  *      planned from that spec (its end state), so that a pod the last round gave it is given it again and
  *      no second node is re-cut for it. Used instances (status) stay fixed either way;
- *   2. the pods: Pending, not yet bound to a node, not being deleted, asking for at least one
- *      nvidia.com/mig-* resource (limits, else requests; summed over containers), with their priority;
+ *   2. the pods: Pending, not yet bound to a node, not being deleted, not held by a scheduling gate, placed by
+ *      one of the schedulers kerf serves (scheduler_names), asking for at least one nvidia.com/mig-*
+ *      resource, with their priority. A pod's demand is Kubernetes' effective request (limits, else
+ *      requests): per resource the larger of the app containers' sum plus the sidecars' (restartable init
+ *      containers) and each ordinary init container's own plus the sidecars declared before it;
  *   3. plan_run() (src/plan/plan.h: the most pods by priority, then the fewest free instances destroyed, the
  *      fewest GPUs touched, the most room left);
  *   4. for every node whose layout the plan changes: a merge patch of spec.gpus listing each changed GPU's
@@ -39,6 +42,9 @@ struct controller_options {
 	long lease_duration_s;       /* 0: 15 */
 	long debounce_ms;            /* 0: 500 */
 	long max_wait_ms;            /* 0: 5000 */
+	/* The schedulers whose pods kerf plans for (spec.schedulerName), NULL-terminated; NULL or empty:
+	 * {"default-scheduler"}. Must outlive the controller. */
+	const char *const *scheduler_names;
 	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
 	void *log_arg;
 };

@@ -14,20 +14,7 @@ profiles=(1g.10gb 1g.5gb 1g.6gb 1g.18gb 2g.20gb 1g.10gb 2g.10gb 2g.12gb 1g.18gb 
 n=50
 {
 	for i in $(seq 0 $((n - 1))); do
-		p=${profiles[$((i % ${#profiles[@]}))]}
-		cat <<POD
----
-apiVersion: v1
-kind: Pod
-metadata: {name: burst-$i, namespace: demo, labels: {test: burst}}
-spec:
-  hostNetwork: true
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: work
-    image: kerf.local/workload:test
-    resources: {limits: {nvidia.com/mig-$p: 1}}
-POD
+		pod_yaml "burst-$i" "mig-${profiles[$((i % ${#profiles[@]}))]}" burst
 	done
 } >"$KERF_CLUSTER_DIR/burst.yaml"
 start=$(date +%s)

@@ -88,20 +88,23 @@ fakectl() { # NODE ARGS...: fakenvml-ctl on that node's simulated GPUs
 	"$FAKENVML_CTL" --state "$KERF_CLUSTER_DIR/nodes/$node/fakenvml.state" "$@"
 }
 
-mig_pod() { # NAME RESOURCE [COUNT]: a pod in namespace demo asking for COUNT of nvidia.com/RESOURCE
-	k apply -f - >/dev/null <<EOF
+pod_yaml() { # NAME RESOURCE [LABEL]: a pod in namespace demo asking for one nvidia.com/RESOURCE, as YAML
+	cat <<EOF
+---
 apiVersion: v1
 kind: Pod
-metadata: {name: $1, namespace: demo}
+metadata: {name: $1, namespace: demo, labels: {test: "${3:-none}"}}
 spec:
   hostNetwork: true
   terminationGracePeriodSeconds: 1
   containers:
   - name: work
     image: kerf.local/workload:test
-    resources: {limits: {nvidia.com/$2: ${3:-1}}}
+    resources: {limits: {nvidia.com/$2: 1}}
 EOF
 }
+
+mig_pod() { pod_yaml "$@" | k apply -f - >/dev/null; } # NAME RESOURCE [LABEL]: create that pod
 
 wait_running() { # POD SECONDS
 	k wait -n demo --for=jsonpath='{.status.phase}'=Running "pod/$1" --timeout="${2}s" >/dev/null 2>&1

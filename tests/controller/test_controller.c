@@ -76,6 +76,34 @@ static void pod(struct fixture *f, const char *name, const char *resource, int c
 	json_decref(p);
 }
 
+/* A user's pod from JSON text (metadata.name and the spec's containers at least). It stays Pending. */
+static void pod_json(struct fixture *f, const char *text)
+{
+	struct kerf_err err;
+	json_error_t jerr;
+	json_t *p = json_loads(text, 0, &jerr), *out;
+
+	if (p == NULL)
+		fail_msg("pod_json: %s", jerr.text);
+	json_object_set_new(p, "apiVersion", json_string("v1"));
+	json_object_set_new(p, "kind", json_string("Pod"));
+	out = must(kube_create(f->l->c, &KUBE_PODS, f->l->ns, p, &err), &err);
+	json_decref(out);
+	json_decref(p);
+}
+
+/* How many times profile@ appears in text. */
+static int count_of(const char *text, const char *profile)
+{
+	char pat[64];
+	int n = 0;
+
+	snprintf(pat, sizeof(pat), "%s@", profile);
+	for (const char *p = strstr(text, pat); p != NULL; p = strstr(p + 1, pat))
+		n++;
+	return n;
+}
+
 /* spec.gpus[0] of the node's MigLayout as "profile@start,..."; "" if the spec lists no GPU. */
 static void spec_text(struct fixture *f, char *out, size_t cap, long long *generation)
 {
@@ -230,6 +258,74 @@ static void test_only_the_leader_writes(void **state)
 	assert_int_equal(rep.specs_written, 1);
 }
 
+/*
+ * Pods that are not kube-scheduler's to place yet (a scheduling gate holds them) or not kube-scheduler's at all
+ * (another schedulerName) get nothing re-cut for them; a controller told to serve the other scheduler plans
+ * for its pod.
+ */
+static void test_gated_and_other_schedulers_pods_are_left_alone(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const other[] = {"other-scheduler", NULL};
+	struct controller_options o = {.identity = "c3", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .scheduler_names = other};
+	struct controller_report rep;
+	struct kerf_err err;
+	char spec[256];
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	pod_json(f, "{\"metadata\":{\"name\":\"gated\"},\"spec\":{\"schedulingGates\":[{\"name\":\"kerf.dev/test\"}],"
+		    "\"containers\":[{\"name\":\"c\",\"image\":\"x\",\"resources\":{\"limits\":{\"nvidia.com/mig-2g.20gb\":\"1\"}}}]}}");
+	pod_json(f, "{\"metadata\":{\"name\":\"elsewhere\"},\"spec\":{\"schedulerName\":\"other-scheduler\","
+		    "\"containers\":[{\"name\":\"c\",\"image\":\"x\",\"resources\":{\"limits\":{\"nvidia.com/mig-2g.20gb\":\"1\"}}}]}}");
+	f->ctl = start(f, "c1");
+	step(f->ctl, 3000, &rep);
+	assert_true(rep.planned);
+	assert_int_equal(rep.pods, 0);
+	assert_int_equal(rep.specs_written, 0);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "");
+	controller_stop(f->ctl); /* hands the Lease over */
+	f->ctl = NULL;
+
+	if ((f->ctl = controller_start(f->l->c, &o, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	step(f->ctl, 3000, &rep);
+	assert_true(rep.leader);
+	assert_int_equal(rep.pods, 1); /* the other scheduler's pod; the gated one still not */
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+}
+
+/*
+ * A pod's MIG demand is its effective request: an init container's devices count (it runs before the app),
+ * and a sidecar's (an init container with restartPolicy Always) add to the app's, since it runs beside it.
+ * Here: sidecar 1g.10gb, then an init container 2g.20gb, then the app 1g.10gb: the pod needs a 2g.20gb and
+ * two 1g.10gb, and the empty GPU is cut so.
+ */
+static void test_init_and_sidecar_containers_count(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	char spec[256];
+
+	agent_reports(f, "");
+	pod_json(f, "{\"metadata\":{\"name\":\"with-init\"},\"spec\":{\"initContainers\":["
+		    "{\"name\":\"side\",\"image\":\"x\",\"restartPolicy\":\"Always\",\"resources\":{\"limits\":{\"nvidia.com/mig-1g.10gb\":\"1\"}}},"
+		    "{\"name\":\"prep\",\"image\":\"x\",\"resources\":{\"limits\":{\"nvidia.com/mig-2g.20gb\":\"1\"}}}],"
+		    "\"containers\":[{\"name\":\"c\",\"image\":\"x\",\"resources\":{\"limits\":{\"nvidia.com/mig-1g.10gb\":\"1\"}}}]}}");
+	f->ctl = start(f, "c1");
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.pods, 1);
+	assert_int_equal(rep.placed, 1);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	printf("spec for the pod: %s\n", spec);
+	assert_int_equal(count_of(spec, "2g.20gb"), 1);
+	assert_int_equal(count_of(spec, "1g.10gb"), 2);
+}
+
 /* `kerf controller --once`, the process a Deployment runs, does a round; bad options exit 2. */
 static void test_kerf_controller_command_runs_a_round(void **state)
 {
@@ -261,6 +357,8 @@ int main(void)
 		T(test_unplaceable_pod_is_told_why_once),
 		T(test_only_the_leader_writes),
 		T(test_kerf_controller_command_runs_a_round),
+		T(test_gated_and_other_schedulers_pods_are_left_alone),
+		T(test_init_and_sidecar_containers_count),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
