@@ -28,25 +28,34 @@ struct agent_sync {
 	struct kube_informer *inf;
 	struct kerf_bell bell; /* rung by the watch; a round answers every ring before it */
 	long long observed;
+	/* The generation whose outcome this process has reported (status written); at start, what the first
+	 * object read says was reported. A spec is applied when the object's generation differs from it. */
+	long long reported;
+	bool have_reported;
 	/* The backoff of a spec whose apply was refused or failed: its generation, when to try next, how long
 	 * to wait after that try. Kept in memory only: a restarted agent starts again from RETRY_FIRST_MS. */
 	long long retry_gen, retry_at_ms;
 	long retry_wait_ms;
 };
 
-/* ---- the doorbell ---- */
+/* ---- the watch: a doorbell, and the object as last seen ---- */
 
-static int present; /* the projection: the store needs a non-NULL value, kerf needs nothing from it */
-
+/* The store keeps the whole object (one per agent, small): a round reads it instead of asking the server. */
 static void *project(json_t *obj, void *arg)
 {
-	(void)obj, (void)arg;
-	return &present;
+	(void)arg;
+	return json_deep_copy(obj);
 }
 
 static void free_proj(void *p)
 {
-	(void)p;
+	json_decref(p);
+}
+
+static void copy_out(const char *rv, const void *proj, void *arg)
+{
+	(void)rv;
+	*(json_t **)arg = json_deep_copy(proj);
 }
 
 static void ring(struct agent_sync *s)
@@ -359,16 +368,25 @@ out:
 
 /* ---- one round ---- */
 
-static json_t *get_or_create(struct agent_sync *s, struct kerf_err *err)
+/*
+ * The node's object: from the watch's cache when fresh is false and the cache has synced; from the server
+ * otherwise, created if missing. Rounds that only refresh the status (the interval passed, nothing rang) read
+ * the cache, so an idle node costs the API server nothing (one GET per round per node before: about 500 GET/s
+ * at 1,000 nodes). A round the watch woke reads the server, as does a retry after a 409: the ring may be this
+ * agent's own status write, which the cache may not hold yet, and a change must be acted on as it is.
+ */
+static json_t *get_or_create(struct agent_sync *s, bool fresh, struct kerf_err *err)
 {
-	json_t *obj = kube_get(s->c, &KUBE_MIGLAYOUTS, NULL, s->node, err), *fresh;
+	json_t *obj = NULL, *made;
 
-	if (obj != NULL || err->code != KERF_ENOTFOUND)
+	if (!fresh && kube_informer_synced(s->inf) && kube_informer_with(s->inf, s->node, copy_out, &obj) && obj != NULL)
 		return obj;
-	fresh = json_pack("{s:s, s:s, s:{s:s}, s:{s:[]}}", "apiVersion", "kerf.dev/v1alpha1", "kind", "MigLayout",
-			  "metadata", "name", s->node, "spec", "gpus");
-	obj = kube_create(s->c, &KUBE_MIGLAYOUTS, NULL, fresh, err);
-	json_decref(fresh);
+	if ((obj = kube_get(s->c, &KUBE_MIGLAYOUTS, NULL, s->node, err)) != NULL || err->code != KERF_ENOTFOUND)
+		return obj;
+	made = json_pack("{s:s, s:s, s:{s:s}, s:{s:[]}}", "apiVersion", "kerf.dev/v1alpha1", "kind", "MigLayout",
+			 "metadata", "name", s->node, "spec", "gpus");
+	obj = kube_create(s->c, &KUBE_MIGLAYOUTS, NULL, made, err);
+	json_decref(made);
 	if (obj == NULL && err->code == KERF_ECONFLICT) /* created meanwhile, by the controller */
 		obj = kube_get(s->c, &KUBE_MIGLAYOUTS, NULL, s->node, err);
 	return obj;
@@ -378,24 +396,29 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
 {
 	struct outcome *o = NULL;
 	json_t *obj = NULL;
-	bool retry = false;
+	bool retry = false, rang;
 	int rc = -1;
 
-	kerf_bell_wait(&s->bell, wait_ms, 0, 0);
+	rang = kerf_bell_wait(&s->bell, wait_ms, 0, 0) != 0;
 	for (int attempt = 0; attempt < STATUS_RETRIES; attempt++) {
 		json_t *old, *status, *out;
 		long long gen, observed;
 
 		json_decref(obj);
-		if ((obj = get_or_create(s, err)) == NULL)
+		if ((obj = get_or_create(s, rang || attempt > 0, err)) == NULL)
 			goto out;
 		old = json_object_get(obj, "status");
 		gen = json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation"));
 		observed = json_integer_value(json_object_get(old, "observedGeneration"));
-		/* A spec is applied once per generation, even when the status write then has to be retried, and
+		if (!s->have_reported) { /* a restarted agent does not apply again what its status reports */
+			s->reported = observed;
+			s->have_reported = true;
+		}
+		/* A spec is applied once per generation (a cached copy that lags behind this process's own status
+		 * write does not make it apply twice), even when the status write then has to be retried, and
 		 * again (with backoff) while its last apply was refused or failed. */
 		retry = retry || (gen == observed && apply_failed(old) && retry_due(s, gen));
-		if ((gen != observed || retry) && (o == NULL || s->observed != gen)) {
+		if ((gen != s->reported || retry) && (o == NULL || s->observed != gen)) {
 			free(o);
 			if ((o = calloc(1, sizeof(*o))) == NULL) {
 				kerf_err_set(err, KERF_ENOMEM, "agent sync: out of memory");
@@ -405,18 +428,20 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
 			retry_after(s, gen, o);
 			s->observed = gen;
 		}
-		if ((status = build_status(s, old, gen, gen != observed || retry ? o : NULL, err)) == NULL)
+		if ((status = build_status(s, old, gen, o != NULL && s->observed == gen ? o : NULL, err)) == NULL)
 			goto out;
 		if (json_equal(status, old)) { /* nothing new to say */
 			json_decref(status);
 			s->observed = gen;
+			if (gen == observed)
+				s->reported = gen;
 			rc = 0;
 			goto out;
 		}
 		json_object_set_new(obj, "status", status);
 		if ((out = kube_update_status(s->c, &KUBE_MIGLAYOUTS, NULL, obj, err)) != NULL) {
 			json_decref(out);
-			s->observed = gen;
+			s->observed = s->reported = gen;
 			rc = 0;
 			goto out;
 		}

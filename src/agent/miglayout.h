@@ -8,8 +8,9 @@
  * uuid, used}]}, and the conditions Applied and Failed (reason, message).
  *
  * What agent_sync does:
- *   - it watches only its node's object (field selector metadata.name=NODE); the watch only wakes the
- *     agent's thread, and each round reads the object afresh, so nothing acts on a stale copy;
+ *   - it watches only its node's object (field selector metadata.name=NODE) and keeps it in the watch's
+ *     cache; a round the watch woke reads the object from the server, so a change is acted on as it is,
+ *     and a round that only refreshes the status reads the cache, so an idle node costs the server nothing;
  *   - a missing object is created with an empty spec, so that the controller sees the node's layout;
  *   - when metadata.generation differs from status.observedGeneration, every GPU the spec lists is taken
  *     to its layout with agent_node_apply() (withdraw, re-check, destroy only free instances, create);
