@@ -48,7 +48,7 @@ eventually() { # SECONDS COMMAND...: the command succeeds within SECONDS (tried 
 
 # kerf's daemons stop (SIGTERM) and their logs must hold no sanitizer report: in the sanitized build they run
 # with ASan and UBSan, and a leak is reported at exit.
-sanitizer_silent() { ! grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$KERF_CLUSTER_DIR"/logs/agent-*.log \
+sanitizer_silent() { ! grep -slE 'AddressSanitizer|LeakSanitizer|runtime error:' "$KERF_CLUSTER_DIR"/logs/agent-*.log \
 	"$KERF_CLUSTER_DIR"/logs/controller-*.log; }
 
 cl_finish() {
