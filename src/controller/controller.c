@@ -300,6 +300,7 @@ struct snapshot {
 	struct plan_input in;
 	unsigned cap_nodes, cap_pods;
 	json_t **spec;   /* per node: its spec.gpus as the cache had it (borrowed refs, incref'd) */
+	char **rv;       /* per node: the MigLayout's resourceVersion the plan is made from */
 	char **uid;      /* per pod */
 };
 
@@ -394,7 +395,6 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 	struct kerf_err err;
 	size_t i;
 
-	(void)rv;
 	if (s->in.n_nodes == s->cap_nodes)
 		return 1; /* the cache grew since its size was read: the rest waits for the next round */
 	if (!json_is_array(status) || json_array_size(status) == 0)
@@ -418,6 +418,11 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 			return 0;
 		}
 		n->n_gpus++;
+	}
+	if ((s->rv[s->in.n_nodes] = strdup(rv ? rv : "")) == NULL) {
+		free(n->gpus);
+		cl->oom = 1;
+		return 1;
 	}
 	s->spec[s->in.n_nodes] = json_incref((json_t *)spec);
 	s->in.n_nodes++;
@@ -455,12 +460,14 @@ static void snapshot_free(struct snapshot *s)
 	for (unsigned i = 0; i < s->in.n_nodes; i++) {
 		free(s->in.nodes[i].gpus);
 		json_decref(s->spec[i]);
+		free(s->rv[i]);
 	}
 	for (unsigned i = 0; i < s->in.n_pods; i++)
 		free(s->uid[i]);
 	free(s->in.nodes);
 	free(s->in.pods);
 	free(s->spec);
+	free(s->rv);
 	free(s->uid);
 	memset(s, 0, sizeof(*s));
 }
@@ -476,9 +483,10 @@ static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf
 	s->cap_pods = (unsigned)np;
 	s->in.nodes = calloc(nn, sizeof(*s->in.nodes));
 	s->spec = calloc(nn, sizeof(*s->spec));
+	s->rv = calloc(nn, sizeof(*s->rv));
 	s->in.pods = calloc(np, sizeof(*s->in.pods));
 	s->uid = calloc(np, sizeof(*s->uid));
-	if (!s->in.nodes || !s->spec || !s->in.pods || !s->uid)
+	if (!s->in.nodes || !s->spec || !s->rv || !s->in.pods || !s->uid)
 		goto oom;
 	kube_informer_foreach(ctl->layouts, collect_node, &cl);
 	kube_informer_foreach(ctl->pods, collect_pod, &cl);
@@ -511,10 +519,17 @@ static json_t *spec_of(const struct snapshot *s, const struct plan_output *out, 
 	return gpus;
 }
 
-/* Writes the new spec of every node the plan changes; counts the writes. */
+/*
+ * Writes the new spec of every node the plan changes; counts the writes. Each write is conditional on the
+ * resourceVersion the plan was made from: a MigLayout that changed since (a new leader wrote it, an agent
+ * reported a pod taking an instance) answers 409, is not written, and is planned again from the change, which
+ * has rung the bell. A deposed leader's stale plan thus never lands.
+ */
 static int write_specs(struct controller *ctl, const struct snapshot *s, const struct plan_output *out,
-		       unsigned *written, struct kerf_err *err)
+		       struct controller_report *rep, struct kerf_err *err)
 {
+	if (ctl->o.before_write != NULL)
+		ctl->o.before_write(ctl->o.before_write_arg);
 	for (unsigned k = 0; k < out->n_changes;) {
 		unsigned node = out->changes[k].node, end = k;
 		json_t *gpus, *patch, *res;
@@ -527,14 +542,20 @@ static int write_specs(struct controller *ctl, const struct snapshot *s, const s
 			k = end;
 			continue;
 		}
-		patch = json_pack("{s:{s:o}}", "spec", "gpus", gpus);
+		patch = json_pack("{s:{s:s}, s:{s:o}}", "metadata", "resourceVersion", s->rv[node], "spec", "gpus", gpus);
 		res = kube_patch(ctl->c, &KUBE_MIGLAYOUTS, NULL, s->in.nodes[node].name, KUBE_PATCH_MERGE, patch, false, err);
 		json_decref(patch);
+		if (res == NULL && err->code == KERF_ECONFLICT) {
+			say(ctl, "node %s: MigLayout changed since this plan: not written, planned again", s->in.nodes[node].name);
+			rep->specs_stale++;
+			k = end;
+			continue;
+		}
 		if (res == NULL)
 			return kerf_err_prefix(err, "MigLayout %s: spec", s->in.nodes[node].name);
 		json_decref(res);
 		say(ctl, "node %s: new layout for %u GPU(s)", s->in.nodes[node].name, end - k);
-		(*written)++;
+		rep->specs_written++;
 		k = end;
 	}
 	return 0;
@@ -620,7 +641,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	}
 	rep->planned = true;
 	rep->placed = out.n_assignments;
-	if (write_specs(ctl, &s, &out, &rep->specs_written, err) == 0)
+	if (write_specs(ctl, &s, &out, rep, err) == 0)
 		rc = 0;
 	rep->events = tell_unplaced(ctl, &s, &out);
 	say(ctl, "round: %u pod(s) waiting on %u node(s): %u placed, %u spec(s) written, %u event(s)", rep->pods,

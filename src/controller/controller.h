@@ -15,8 +15,10 @@
  *   3. plan_run() (src/plan/plan.h: the most pods by priority, then the fewest free instances destroyed, the
  *      fewest GPUs touched, the most room left);
  *   4. for every node whose layout the plan changes: a merge patch of spec.gpus listing each changed GPU's
- *      complete layout (GPUs not listed are left as they are by the agent). Nothing else is written, and a
- *      node whose spec already says the same is not written again;
+ *      complete layout (GPUs not listed are left as they are by the agent), conditional on the
+ *      resourceVersion the plan was made from: a MigLayout that changed since is not written (409) and is
+ *      planned again, so a deposed leader's stale plan never lands. Nothing else is written, and a node whose
+ *      spec already says the same is not written again;
  *   5. for every pod the plan cannot place: an Event on the pod (reason MIGLayoutUnavailable) with the
  *      planner's sentence, once per pod and sentence.
  * The controller never binds a pod: once the agent has cut the instances and its device plugin has
@@ -47,6 +49,10 @@ struct controller_options {
 	const char *const *scheduler_names;
 	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
 	void *log_arg;
+	/* A test seam, NULL in kerf: called after a round's plan, before its spec writes (tests change a
+	 * MigLayout there, as a new leader or an agent would between the two). */
+	void (*before_write)(void *arg);
+	void *before_write_arg;
 };
 
 /* What one round did. */
@@ -56,6 +62,7 @@ struct controller_report {
 	unsigned nodes, pods;  /* planned over */
 	unsigned placed;       /* pods the plan places */
 	unsigned specs_written;
+	unsigned specs_stale;  /* not written: the MigLayout changed since the plan was made (409) */
 	unsigned events;       /* Events emitted for pods that cannot be placed */
 };
 

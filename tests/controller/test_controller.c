@@ -326,6 +326,54 @@ static void test_init_and_sidecar_containers_count(void **state)
 	assert_int_equal(count_of(spec, "1g.10gb"), 2);
 }
 
+/* The seam's work: the node's spec written by someone else (a new leader) between the plan and its write. */
+static void other_writer(void *arg)
+{
+	struct fixture *f = arg;
+	struct kerf_err err;
+	json_t *patch = json_pack("{s:{s:[{s:i, s:[{s:s, s:i}, {s:s, s:i}, {s:s, s:i}, {s:s, s:i}]}]}}", "spec", "gpus",
+				  "index", 0, "instances", "profile", "4g.40gb", "start", 0, "profile", "1g.10gb", "start", 4,
+				  "profile", "1g.10gb", "start", 5, "profile", "1g.10gb", "start", 6);
+
+	json_decref(must(kube_patch(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, KUBE_PATCH_MERGE, patch, false, &err), &err));
+	json_decref(patch);
+}
+
+/*
+ * Spec writes are conditional on the MigLayout the plan was made from: when another writer (a new leader)
+ * changes it between the plan and the write, the write fails (409), the other's spec stays, and the next
+ * round plans again from it and writes with the current resourceVersion.
+ */
+static void test_spec_write_is_conditional_on_the_planned_version(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .before_write = other_writer, .before_write_arg = f};
+	struct controller_report rep;
+	struct kerf_err err;
+	char spec[256];
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	pod(f, "train-10", "nvidia.com/mig-2g.20gb", 1, 0);
+	if ((f->ctl = controller_start(f->l->c, &o, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	step(f->ctl, 3000, &rep);
+	assert_true(rep.planned);
+	assert_int_equal(rep.specs_written, 0);
+	assert_int_equal(rep.specs_stale, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "4g.40gb@0,1g.10gb@4,1g.10gb@5,1g.10gb@6"); /* the other writer's */
+
+	controller_stop(f->ctl);
+	o.before_write = NULL;
+	if ((f->ctl = controller_start(f->l->c, &o, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+}
+
 /* `kerf controller --once`, the process a Deployment runs, does a round; bad options exit 2. */
 static void test_kerf_controller_command_runs_a_round(void **state)
 {
@@ -359,6 +407,7 @@ int main(void)
 		T(test_kerf_controller_command_runs_a_round),
 		T(test_gated_and_other_schedulers_pods_are_left_alone),
 		T(test_init_and_sidecar_containers_count),
+		T(test_spec_write_is_conditional_on_the_planned_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
