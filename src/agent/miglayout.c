@@ -369,6 +369,24 @@ out:
 /* ---- one round ---- */
 
 /*
+ * Makes the Node the owner of a MigLayout about to be created, so that the garbage collector deletes the
+ * MigLayout with its Node and no stale object outlives a removed node. Without a Node to read (none yet, or
+ * no right to read it) the object is created without an owner.
+ */
+static void own_by_node(struct agent_sync *s, json_t *made)
+{
+	struct kerf_err e;
+	json_t *node = kube_get(s->c, &KUBE_NODES, NULL, s->node, &e);
+	const char *uid = json_string_value(json_object_get(json_object_get(node, "metadata"), "uid"));
+
+	if (uid != NULL)
+		json_object_set_new(json_object_get(made, "metadata"), "ownerReferences",
+				    json_pack("[{s:s, s:s, s:s, s:s}]", "apiVersion", "v1", "kind", "Node", "name", s->node,
+					      "uid", uid));
+	json_decref(node);
+}
+
+/*
  * The node's object: from the watch's cache when fresh is false and the cache has synced; from the server
  * otherwise, created if missing. Rounds that only refresh the status (the interval passed, nothing rang) read
  * the cache, so an idle node costs the API server nothing (one GET per round per node before: about 500 GET/s
@@ -385,6 +403,7 @@ static json_t *get_or_create(struct agent_sync *s, bool fresh, struct kerf_err *
 		return obj;
 	made = json_pack("{s:s, s:s, s:{s:s}, s:{s:[]}}", "apiVersion", "kerf.dev/v1alpha1", "kind", "MigLayout",
 			 "metadata", "name", s->node, "spec", "gpus");
+	own_by_node(s, made);
 	obj = kube_create(s->c, &KUBE_MIGLAYOUTS, NULL, made, err);
 	json_decref(made);
 	if (obj == NULL && err->code == KERF_ECONFLICT) /* created meanwhile, by the controller */

@@ -23,7 +23,7 @@ struct controller {
 	struct kube_client *c;
 	struct controller_options o;
 	char *identity, *lease_ns;
-	struct kube_informer *pods, *layouts;
+	struct kube_informer *pods, *layouts, *nodes;
 	struct kube_elector *elector;
 	struct kerf_bell bell;
 	uint64_t memo[EVENT_MEMO]; /* hashes of (pod uid, reason) already announced; 0 = empty */
@@ -210,6 +210,51 @@ static void free_layout(void *p)
 	json_decref(p);
 }
 
+/* ---- Nodes: whether the scheduler may place a pod there at all ---- */
+
+/* What a Node's projection says: why no pod can be placed on it, or NULL when one can. */
+struct node_proj {
+	const char *unusable; /* a static sentence, or NULL */
+};
+
+static const char *const node_fields[] = {"spec.unschedulable", "status.conditions", NULL};
+
+static void *project_node(json_t *obj, void *arg)
+{
+	const json_t *c;
+	struct node_proj *p = calloc(1, sizeof(*p));
+	bool ready = false;
+	size_t i;
+
+	(void)arg;
+	if (p == NULL)
+		return NULL;
+	json_array_foreach(json_object_get(json_object_get(obj, "status"), "conditions"), i, c)
+		if (strcmp(str(json_object_get(c, "type")), "Ready") == 0)
+			ready = strcmp(str(json_object_get(c, "status")), "True") == 0;
+	if (json_is_true(json_object_get(json_object_get(obj, "spec"), "unschedulable")))
+		p->unusable = "cordoned (spec.unschedulable)";
+	else if (!ready)
+		p->unusable = "not Ready";
+	return p;
+}
+
+static void copy_unusable(const char *rv, const void *proj, void *arg)
+{
+	(void)rv;
+	*(const char **)arg = ((const struct node_proj *)proj)->unusable;
+}
+
+/* Why the node named name cannot take a pod now ("no Node object", "cordoned ...", "not Ready"), or NULL. */
+static const char *node_unusable(struct controller *ctl, const char *name)
+{
+	const char *why = NULL;
+
+	if (!kube_informer_with(ctl->nodes, name, copy_unusable, &why))
+		return "no Node object (the MigLayout outlived its node)";
+	return why;
+}
+
 /* ---- bell ---- */
 
 static void rang_add(const char *k, const void *p, void *arg)
@@ -229,7 +274,7 @@ static void rang_update(const char *k, const void *o, const void *n, void *arg)
 struct controller *controller_start(struct kube_client *c, const struct controller_options *o, struct kerf_err *err)
 {
 	struct controller *ctl = calloc(1, sizeof(*ctl));
-	struct kube_informer_spec ps, ls;
+	struct kube_informer_spec ps, ls, ns;
 	struct kube_elector_config ec;
 
 	if (ctl == NULL) {
@@ -259,13 +304,18 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ps = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = "spec.nodeName=,status.phase=Pending",
 					 .fields = pod_fields, .project = project_pod, .free_proj = free,
 					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
+	ns = (struct kube_informer_spec){.resource = &KUBE_NODES, .fields = node_fields, .project = project_node,
+					 .free_proj = free, .on_add = rang_add, .on_update = rang_update,
+					 .on_delete = rang_add, .arg = ctl};
 	ls = (struct kube_informer_spec){.resource = &KUBE_MIGLAYOUTS, .fields = layout_fields,
 					 .project = project_layout, .free_proj = free_layout, .on_add = rang_add,
 					 .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
 	ec = (struct kube_elector_config){ctl->lease_ns, "kerf-controller", ctl->identity, ctl->o.lease_duration_s};
 	if ((ctl->pods = kube_informer_new(c, &ps, err)) == NULL || kube_informer_start(ctl->pods, err) < 0 ||
 	    (ctl->layouts = kube_informer_new(c, &ls, err)) == NULL || kube_informer_start(ctl->layouts, err) < 0 ||
+	    (ctl->nodes = kube_informer_new(c, &ns, err)) == NULL || kube_informer_start(ctl->nodes, err) < 0 ||
 	    kube_informer_wait_synced(ctl->pods, 60000, err) < 0 || kube_informer_wait_synced(ctl->layouts, 60000, err) < 0 ||
+	    kube_informer_wait_synced(ctl->nodes, 60000, err) < 0 ||
 	    (ctl->elector = kube_elector_new(c, &ec, err)) == NULL) {
 		kerf_err_prefix(err, "controller");
 		goto fail;
@@ -288,6 +338,7 @@ void controller_stop(struct controller *ctl)
 	kube_elector_free(ctl->elector);
 	kube_informer_free(ctl->pods);
 	kube_informer_free(ctl->layouts);
+	kube_informer_free(ctl->nodes);
 	kerf_bell_destroy(&ctl->bell);
 	free(ctl->identity);
 	free(ctl->lease_ns);
@@ -302,6 +353,7 @@ struct snapshot {
 	json_t **spec;   /* per node: its spec.gpus as the cache had it (borrowed refs, incref'd) */
 	char **rv;       /* per node: the MigLayout's resourceVersion the plan is made from */
 	char **uid;      /* per pod */
+	unsigned skipped; /* MigLayouts left out: their Node is missing, cordoned or not Ready */
 };
 
 /* Whether the instance profile@start is used in status.gpus[] entry g. */
@@ -399,6 +451,10 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 		return 1; /* the cache grew since its size was read: the rest waits for the next round */
 	if (!json_is_array(status) || json_array_size(status) == 0)
 		return 0; /* no agent has reported this node yet */
+	if (node_unusable(cl->ctl, key) != NULL) { /* kube-scheduler would not place a pod there: no re-cut */
+		s->skipped++;
+		return 0;
+	}
 	n = &s->in.nodes[s->in.n_nodes];
 	memset(n, 0, sizeof(*n));
 	snprintf(n->name, sizeof(n->name), "%s", key);
@@ -629,6 +685,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	if (snapshot_take(ctl, &s, err) < 0)
 		return -1;
 	rep->nodes = s.in.n_nodes;
+	rep->nodes_skipped = s.skipped;
 	rep->pods = s.in.n_pods;
 	if (s.in.n_pods == 0) { /* nothing waits: nothing to change */
 		rep->planned = true;
@@ -644,8 +701,9 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	if (write_specs(ctl, &s, &out, rep, err) == 0)
 		rc = 0;
 	rep->events = tell_unplaced(ctl, &s, &out);
-	say(ctl, "round: %u pod(s) waiting on %u node(s): %u placed, %u spec(s) written, %u event(s)", rep->pods,
-	    rep->nodes, rep->placed, rep->specs_written, rep->events);
+	say(ctl, "round: %u pod(s) waiting on %u node(s) (%u left out: no Node, cordoned or not Ready): %u placed, "
+		 "%u spec(s) written, %u event(s)",
+	    rep->pods, rep->nodes, rep->nodes_skipped, rep->placed, rep->specs_written, rep->events);
 	plan_output_free(&out);
 out:
 	snapshot_free(&s);

@@ -3,7 +3,8 @@
  * one planner, new MigLayout specs.
  *
  * What a round does (only the leader of the "kerf-controller" Lease acts; the others only watch):
- *   1. the nodes: every MigLayout whose agent reported a status. A node whose agent has caught up with its
+ *   1. the nodes: every MigLayout whose agent reported a status and whose Node kube-scheduler may place pods on
+ *      (it exists, is Ready and not cordoned; a MigLayout left by a deleted node is ignored). A node whose agent has caught up with its
  *      spec (observedGeneration == generation) is planned from its status; a node still applying a spec is
  *      planned from that spec (its end state), so that a pod the last round gave it is given it again and
  *      no second node is re-cut for it. Used instances (status) stay fixed either way;
@@ -60,6 +61,7 @@ struct controller_report {
 	bool leader;           /* false: this process only watched */
 	bool planned;          /* a plan was made (leader, caches synced) */
 	unsigned nodes, pods;  /* planned over */
+	unsigned nodes_skipped; /* MigLayouts left out: no Node, cordoned or not Ready */
 	unsigned placed;       /* pods the plan places */
 	unsigned specs_written;
 	unsigned specs_stale;  /* not written: the MigLayout changed since the plan was made (409) */

@@ -18,6 +18,7 @@ cleanup() {
 	exec 3>&- # the stand-in's stdin: EOF ends it
 	[ -n "$standin_pid" ] && wait "$standin_pid" 2>/dev/null
 	admin DELETE "/apis/kerf.dev/v1alpha1/miglayouts/$node" >/dev/null
+	admin DELETE "/api/v1/nodes/$node" >/dev/null
 	# no namespace controller runs here: a pod left Pending would be planned by later tests
 	admin DELETE "/api/v1/namespaces/$users/pods/wants-1g?gracePeriodSeconds=0" >/dev/null
 	rm -rf "$tmp"
@@ -117,7 +118,12 @@ check "the agent may not read secrets (403)" test "$(code)" = 403
 admin GET /apis/apps/v1/namespaces/kerf-system/daemonsets/kerf-agent >"$tmp/ds.json"
 check "the DaemonSet exists and runs kerf agent" grep -q '"kerf"' "$tmp/ds.json"
 
-# The controller: a user's pod asks for a 1g.10gb; the node has two free 3g.40gb.
+# The controller: a user's pod asks for a 1g.10gb; the node (Ready, as its kubelet would report it) has two
+# free 3g.40gb.
+admin POST /api/v1/nodes "{\"metadata\":{\"name\":\"$node\"}}" >/dev/null
+admin PATCH "/api/v1/nodes/$node/status" '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}' \
+	application/merge-patch+json >/dev/null
+check "the node's Node object, Ready ($(code))" test "$(code)" = 200
 admin POST /api/v1/namespaces "{\"metadata\":{\"name\":\"$users\"}}" >/dev/null
 admin POST "/api/v1/namespaces/$users/pods" '{"metadata":{"name":"wants-1g"},"spec":{"containers":[{"name":"c",
 	"image":"x","resources":{"limits":{"nvidia.com/mig-1g.10gb":"1"}}}]}}' >/dev/null

@@ -216,6 +216,7 @@ static int teardown(void **state)
 	agent_node_stop(f->agent);
 	peer_stop(&f->peer);
 	kube_delete(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, &err);
+	kube_delete(f->l->c, &KUBE_NODES, NULL, f->node, &err); /* where a test made one */
 	live_teardown(&l);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	assert_int_equal(system(cmd), 0);
@@ -594,8 +595,30 @@ static void test_controller_and_agent_cut_a_slice_for_a_pending_pod(void **state
 
 	fk_edit_layout(f, "4g.40gb@0,1g.10gb@4,1g.10gb@5,1g.10gb@6", 0);
 	fk_edit_layout(f, NULL, 6);
+	/* The kubelet's part: a Ready Node (the controller re-cuts only nodes the scheduler may use). */
+	p = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Node", "metadata", "name", f->node);
+	if ((out = kube_create(f->l->c, &KUBE_NODES, NULL, p, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	json_decref(out);
+	json_decref(p);
+	p = json_pack("{s:{s:[{s:s, s:s}]}}", "status", "conditions", "type", "Ready", "status", "True");
+	if ((out = kube_patch(f->l->c, &KUBE_NODES, NULL, f->node, KUBE_PATCH_MERGE, p, true, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	json_decref(out);
+	json_decref(p);
 	start(f);
 	step(f, 0); /* the agent reports the node */
+	{ /* ... in a MigLayout its Node owns, so that the garbage collector removes it with the node */
+		json_t *ml = miglayout(f), *node = kube_get(f->l->c, &KUBE_NODES, NULL, f->node, &err);
+		const json_t *ref = json_array_get(json_object_get(json_object_get(ml, "metadata"), "ownerReferences"), 0);
+
+		assert_non_null(node);
+		assert_string_equal(json_string_value(json_object_get(ref, "kind")), "Node");
+		assert_string_equal(json_string_value(json_object_get(ref, "uid")),
+				    json_string_value(json_object_get(json_object_get(node, "metadata"), "uid")));
+		json_decref(ml);
+		json_decref(node);
+	}
 	from = peer_events(&f->peer);
 	t0 = mono_ms();
 	p = json_pack("{s:s, s:s, s:{s:s}, s:{s:[{s:s, s:s, s:{s:{s:s}}}]}}", "apiVersion", "v1", "kind", "Pod", "metadata",

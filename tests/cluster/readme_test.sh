@@ -50,4 +50,12 @@ check "the first pod was never restarted (same uid, one container start, restart
 	never_restarted holder "$holder_uid"
 check "and it keeps its MIG device" test "$(pod_devices holder)" = "$holder_dev"
 check "no destroy ever hit an instance in use (simulated library's violation counter)" no_violations
+
+# The MigLayout is owned by its Node: when the node is removed, kube-controller-manager's garbage collector
+# removes the MigLayout too, so no stale object keeps attracting pods.
+ml_uid=$(k get miglayout h100 -o jsonpath='{.metadata.uid}')
+"$cluster" stop agent h100
+k delete node h100 --wait=true >/dev/null
+ml_gone() { [ "$(k get miglayout h100 -o jsonpath='{.metadata.uid}' 2>/dev/null)" != "$ml_uid" ]; }
+check "deleting the Node garbage-collects its MigLayout" eventually 60 ml_gone
 cl_finish

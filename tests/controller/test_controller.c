@@ -33,8 +33,31 @@ static json_t *must(json_t *v, const struct kerf_err *err)
 	return v;
 }
 
-/* The agent's part: node's MigLayout with GPU 0 reported as `layout` ("4g.40gb@0*,1g.10gb@4": * = used). */
+/* The kubelet's part: the Node object, Ready (unschedulable when cordoned). No kubelet runs: it stays so. */
+static void node_is(struct fixture *f, bool cordoned)
+{
+	struct kerf_err err;
+	json_t *n = json_pack("{s:s, s:s, s:{s:s}, s:{s:b}}", "apiVersion", "v1", "kind", "Node", "metadata", "name", f->node,
+			      "spec", "unschedulable", cordoned);
+	json_t *st = json_pack("{s:{s:[{s:s, s:s, s:s}]}}", "status", "conditions", "type", "Ready", "status", "True", "reason",
+			       "KubeletReady");
+
+	json_decref(must(kube_create(f->l->c, &KUBE_NODES, NULL, n, &err), &err));
+	json_decref(must(kube_patch(f->l->c, &KUBE_NODES, NULL, f->node, KUBE_PATCH_MERGE, st, true, &err), &err));
+	json_decref(n);
+	json_decref(st);
+}
+
+/* The agent's part: node's MigLayout with GPU 0 reported as `layout` ("4g.40gb@0*,1g.10gb@4": * = used), on a
+ * Node that is Ready (agent_reports_alone: no Node object). */
+static void agent_reports_alone(struct fixture *f, const char *layout);
 static void agent_reports(struct fixture *f, const char *layout)
+{
+	node_is(f, false);
+	agent_reports_alone(f, layout);
+}
+
+static void agent_reports_alone(struct fixture *f, const char *layout)
 {
 	json_t *ml, *made, *insts = json_array(), *out;
 	char copy[256], *save = NULL;
@@ -162,6 +185,7 @@ static int teardown(void **state)
 	controller_stop(f->other);
 	controller_stop(f->ctl);
 	kube_delete(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, &err);
+	kube_delete(f->l->c, &KUBE_NODES, NULL, f->node, &err);
 	/* No namespace controller runs here: the pods would stay Pending and be planned by later tests. */
 	{
 		char path[256];
@@ -374,6 +398,42 @@ static void test_spec_write_is_conditional_on_the_planned_version(void **state)
 	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
 }
 
+/*
+ * A node kube-scheduler will not place pods on is not re-cut for them: a cordoned Node, and a MigLayout whose
+ * Node is gone (left by a deleted node). The README's pod then waits, and nothing is written.
+ */
+static void test_cordoned_or_missing_nodes_are_not_recut(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	char spec[256];
+
+	node_is(f, true);
+	agent_reports_alone(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	pod(f, "train-11", "nvidia.com/mig-2g.20gb", 1, 0);
+	f->ctl = start(f, "c1");
+	step(f->ctl, 3000, &rep);
+	assert_true(rep.planned);
+	assert_int_equal(rep.nodes, 0);
+	assert_int_equal(rep.nodes_skipped, 1);
+	assert_int_equal(rep.specs_written, 0);
+
+	kube_delete(f->l->c, &KUBE_NODES, NULL, f->node, &(struct kerf_err){0}); /* the node is gone */
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.nodes, 0);
+	assert_int_equal(rep.nodes_skipped, 1);
+	assert_int_equal(rep.specs_written, 0);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "");
+
+	node_is(f, false); /* back, Ready and schedulable: re-cut */
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.nodes, 1);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+}
+
 /* `kerf controller --once`, the process a Deployment runs, does a round; bad options exit 2. */
 static void test_kerf_controller_command_runs_a_round(void **state)
 {
@@ -408,6 +468,7 @@ int main(void)
 		T(test_gated_and_other_schedulers_pods_are_left_alone),
 		T(test_init_and_sidecar_containers_count),
 		T(test_spec_write_is_conditional_on_the_planned_version),
+		T(test_cordoned_or_missing_nodes_are_not_recut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
