@@ -12,12 +12,12 @@
 
 #include "bell.h"
 #include "controller.h"
+#include "deadline.h"
 #include "plan.h"
 
 #define MIG_PREFIX "nvidia.com/mig-"
 
 static const char *const default_schedulers[] = {"default-scheduler", NULL};
-#define EVENT_MEMO 4096 /* pods × reasons remembered, so an unchanged reason is not announced again */
 
 struct controller {
 	struct kube_client *c;
@@ -26,8 +26,14 @@ struct controller {
 	struct kube_informer *pods, *layouts, *nodes;
 	struct kube_elector *elector;
 	struct kerf_bell bell;
-	uint64_t memo[EVENT_MEMO]; /* hashes of (pod uid, reason) already announced; 0 = empty */
-	unsigned n_memo;
+	/* (pod uid, reason) pairs announced and still true at the last round, as sorted hashes: an unchanged
+	 * reason is not announced again, and the memo holds no more than the pods that still wait. */
+	uint64_t *told;
+	size_t n_told;
+	/* Events are also rate limited, so that thousands of unplaceable pods cannot flood the API server (or
+	 * make a round so long that the Lease lapses): a token bucket, rate events/s, up to burst at once. */
+	double tokens;
+	long long tokens_ms;
 };
 
 static void say(struct controller *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -298,6 +304,10 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.lease_duration_s = o->lease_duration_s > 0 ? o->lease_duration_s : 15;
 	ctl->o.debounce_ms = o->debounce_ms > 0 ? o->debounce_ms : 500;
 	ctl->o.max_wait_ms = o->max_wait_ms > 0 ? o->max_wait_ms : 5000;
+	ctl->o.events_per_s = o->events_per_s > 0 ? o->events_per_s : 20;
+	ctl->o.event_burst = o->event_burst > 0 ? o->event_burst : 100;
+	ctl->tokens = ctl->o.event_burst;
+	ctl->tokens_ms = kerf_mono_ms();
 	if (o->scheduler_names == NULL || o->scheduler_names[0] == NULL)
 		ctl->o.scheduler_names = default_schedulers;
 	/* Only pods the scheduler has not bound and that still wait: the API server filters, not kerf. */
@@ -340,6 +350,7 @@ void controller_stop(struct controller *ctl)
 	kube_informer_free(ctl->layouts);
 	kube_informer_free(ctl->nodes);
 	kerf_bell_destroy(&ctl->bell);
+	free(ctl->told);
 	free(ctl->identity);
 	free(ctl->lease_ns);
 	free(ctl);
@@ -629,48 +640,78 @@ static uint64_t hash2(const char *a, const char *b)
 	return h ? h : 1;
 }
 
-/* Whether (uid, reason) was announced already; remembers it if not. The memo forgets all when full. */
-static bool announced(struct controller *ctl, const char *uid, const char *reason)
+static int cmp_u64(const void *a, const void *b)
 {
-	uint64_t h = hash2(uid, reason);
-	unsigned i = (unsigned)(h % EVENT_MEMO);
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
-	for (; ctl->memo[i] != 0; i = (i + 1) % EVENT_MEMO)
-		if (ctl->memo[i] == h)
-			return true;
-	if (++ctl->n_memo > EVENT_MEMO / 2) {
-		memset(ctl->memo, 0, sizeof(ctl->memo));
-		ctl->n_memo = 1;
-		i = (unsigned)(h % EVENT_MEMO);
-	}
-	ctl->memo[i] = h;
-	return false;
+	return x < y ? -1 : x > y;
 }
 
-/* An Event on each pod the plan cannot place, once per pod and reason. A failed Event is only logged. */
+/* One more Event allowed by the bucket (refilled at events_per_s since the last call), or false. */
+static bool event_token(struct controller *ctl)
+{
+	long long now = kerf_mono_ms();
+
+	ctl->tokens += (double)(now - ctl->tokens_ms) * ctl->o.events_per_s / 1000.0;
+	ctl->tokens_ms = now;
+	if (ctl->tokens > ctl->o.event_burst)
+		ctl->tokens = ctl->o.event_burst;
+	if (ctl->tokens < 1.0)
+		return false;
+	ctl->tokens -= 1.0;
+	return true;
+}
+
+/*
+ * An Event on each pod the plan cannot place, once per pod and reason while that stays its reason. A pod told
+ * before is found in the last round's memo; the new memo keeps only this round's pairs (told before, or told
+ * now), so it is as large as the set of waiting pods, never more. An Event the rate limit holds back is sent in
+ * a later round. A failed Event is only logged (and tried again next round).
+ */
 static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, const struct plan_output *out)
 {
-	unsigned n = 0;
+	uint64_t *memo = out->n_unplaced ? malloc(out->n_unplaced * sizeof(*memo)) : NULL;
+	unsigned n = 0, held = 0;
+	size_t m = 0;
 
+	if (out->n_unplaced && memo == NULL) {
+		say(ctl, "events: out of memory");
+		return 0;
+	}
 	for (unsigned k = 0; k < out->n_unplaced; k++) {
 		const struct plan_unplaced *u = &out->unplaced[k];
 		const struct plan_pod *pod = &s->in.pods[u->pod];
+		uint64_t h = hash2(s->uid[u->pod], u->reason);
 		char ns[PLAN_NAME_MAX], *name;
 		struct kube_object_ref ref;
 		struct kerf_err err;
 
-		if (announced(ctl, s->uid[u->pod], u->reason))
+		if (ctl->n_told && bsearch(&h, ctl->told, ctl->n_told, sizeof(h), cmp_u64) != NULL) {
+			memo[m++] = h; /* told already */
 			continue;
+		}
 		snprintf(ns, sizeof(ns), "%s", pod->name);
 		if ((name = strchr(ns, '/')) == NULL)
 			continue;
 		*name++ = '\0';
+		if (!event_token(ctl)) {
+			held++;
+			continue;
+		}
 		ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[u->pod]};
-		if (kube_event_emit(ctl->c, &ref, "Warning", "MIGLayoutUnavailable", u->reason, "kerf-controller", &err) < 0)
+		if (kube_event_emit(ctl->c, &ref, "Warning", "MIGLayoutUnavailable", u->reason, "kerf-controller", &err) < 0) {
 			say(ctl, "event for %s: %s", pod->name, err.msg);
-		else
-			n++;
+			continue;
+		}
+		memo[m++] = h;
+		n++;
 	}
+	if (held)
+		say(ctl, "events: %u held back by the rate limit (%.0f/s), sent in later rounds", held, ctl->o.events_per_s);
+	qsort(memo, m, sizeof(*memo), cmp_u64);
+	free(ctl->told);
+	ctl->told = memo;
+	ctl->n_told = m;
 	return n;
 }
 

@@ -21,7 +21,8 @@
  *      planned again, so a deposed leader's stale plan never lands. Nothing else is written, and a node whose
  *      spec already says the same is not written again;
  *   5. for every pod the plan cannot place: an Event on the pod (reason MIGLayoutUnavailable) with the
- *      planner's sentence, once per pod and sentence.
+ *      planner's sentence, once per pod and sentence while it stays so (the memory of what was said is as
+ *      large as the set of waiting pods), at most events_per_s (burst event_burst): the rest in later rounds.
  * The controller never binds a pod: once the agent has cut the instances and its device plugin has
  * advertised them, kube-scheduler does.
  *
@@ -48,6 +49,8 @@ struct controller_options {
 	/* The schedulers whose pods kerf plans for (spec.schedulerName), NULL-terminated; NULL or empty:
 	 * {"default-scheduler"}. Must outlive the controller. */
 	const char *const *scheduler_names;
+	double events_per_s; /* 0: 20 */
+	double event_burst;  /* 0: 100 */
 	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
 	void *log_arg;
 	/* A test seam, NULL in kerf: called after a round's plan, before its spec writes (tests change a

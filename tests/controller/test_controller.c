@@ -434,6 +434,52 @@ static void test_cordoned_or_missing_nodes_are_not_recut(void **state)
 	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
 }
 
+/*
+ * Many pods that cannot be placed: Events are rate limited (no round sends more than the burst and what the
+ * rate refilled), the rest follow in later rounds, each pod is told exactly once, and once all are told no round
+ * sends another. The memory of what was told is the set of waiting pods (before: a fixed table that forgot
+ * everything when half full, and 13,813 Events in 60 s for thousands of pods).
+ */
+static void test_many_unplaceable_pods_are_told_once_within_the_rate(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .events_per_s = 50, .event_burst = 40};
+	struct kube_list_opts lo = {.field_selector = "reason=MIGLayoutUnavailable"};
+	struct controller_report rep;
+	struct kerf_err err;
+	unsigned total = 0, rounds = 0, first;
+	char name[32];
+	json_t *list;
+	enum { PODS = 300 };
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	for (int i = 0; i < PODS; i++) {
+		snprintf(name, sizeof(name), "big-%d", i);
+		pod(f, name, "nvidia.com/mig-7g.80gb", 1, 0);
+	}
+	if ((f->ctl = controller_start(f->l->c, &o, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.pods, PODS);
+	first = rep.events;
+	printf("first round: %u Events (burst 40, 50/s)\n", first);
+	assert_true(first >= 40 && first <= 60);
+	for (total = first; total < PODS && rounds < 100; rounds++) {
+		step(f->ctl, 200, &rep);
+		total += rep.events;
+	}
+	printf("%u Events in %u more rounds\n", total, rounds);
+	assert_int_equal(total, PODS);
+	for (int i = 0; i < 3; i++) { /* all told: nothing more */
+		step(f->ctl, 200, &rep);
+		assert_int_equal(rep.events, 0);
+	}
+	list = must(kube_list(f->l->c, &KUBE_EVENTS, f->l->ns, &lo, &err), &err);
+	assert_int_equal(json_array_size(json_object_get(list, "items")), PODS); /* one per pod, none twice */
+	json_decref(list);
+}
+
 /* `kerf controller --once`, the process a Deployment runs, does a round; bad options exit 2. */
 static void test_kerf_controller_command_runs_a_round(void **state)
 {
@@ -469,6 +515,7 @@ int main(void)
 		T(test_init_and_sidecar_containers_count),
 		T(test_spec_write_is_conditional_on_the_planned_version),
 		T(test_cordoned_or_missing_nodes_are_not_recut),
+		T(test_many_unplaceable_pods_are_told_once_within_the_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
