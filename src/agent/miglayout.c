@@ -16,6 +16,8 @@
 
 #define SPEC_LAYOUT_MAX 1024 /* "profile@start," for MIG_MAX_INSTANCES instances, with room to spare */
 #define STATUS_RETRIES 3
+/* How often the status carries a new heartbeat when nothing else changes (agent_sync_heartbeat). */
+#define HEARTBEAT_MS 30000
 /* A refused or failed spec is tried again after 1 s, then 2, 4, ... up to a minute (see retry_due). */
 #define RETRY_FIRST_MS 1000
 #define RETRY_MAX_MS 60000
@@ -36,6 +38,10 @@ struct agent_sync {
 	 * to wait after that try. Kept in memory only: a restarted agent starts again from RETRY_FIRST_MS. */
 	long long retry_gen, retry_at_ms;
 	long retry_wait_ms;
+	/* status.heartbeat: renewed when beat_at_ms has passed, every heartbeat_ms, so the controller can tell a
+	 * live agent with nothing to say from a silent one. */
+	long heartbeat_ms;
+	long long beat_at_ms;
 };
 
 /* ---- the watch: a doorbell, and the object as last seen ---- */
@@ -98,6 +104,7 @@ struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a,
 	}
 	s->c = c;
 	s->a = a;
+	s->heartbeat_ms = HEARTBEAT_MS;
 	kerf_bell_init(&s->bell);
 	n = strlen(node) + sizeof("metadata.name=");
 	if ((s->node = strdup(node)) == NULL || (s->selector = malloc(n)) == NULL) {
@@ -128,6 +135,12 @@ void agent_sync_stop(struct agent_sync *s)
 	free(s->selector);
 	free(s->node);
 	free(s);
+}
+
+void agent_sync_heartbeat(struct agent_sync *s, long period_ms)
+{
+	s->heartbeat_ms = period_ms > 0 ? period_ms : HEARTBEAT_MS;
+	s->beat_at_ms = 0;
 }
 
 long long agent_sync_observed(const struct agent_sync *s)
@@ -361,6 +374,14 @@ static json_t *build_status(struct agent_sync *s, const json_t *old, long long g
 	}
 	status = json_pack("{s:I, s:i, s:o, s:o}", "observedGeneration", (json_int_t)gen, "gpuCount", (int)st->n_gpus,
 			   "gpus", snapshot_gpus(st), "conditions", conds);
+	if (json_is_string(json_object_get(old, "heartbeat")) && kerf_mono_ms() < s->beat_at_ms) {
+		json_object_set(status, "heartbeat", json_object_get(old, "heartbeat"));
+	} else {
+		char now[40];
+
+		now_rfc3339(now, sizeof(now));
+		json_object_set_new(status, "heartbeat", json_string(now));
+	}
 out:
 	free(st);
 	return status;
@@ -422,6 +443,7 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
 	for (int attempt = 0; attempt < STATUS_RETRIES; attempt++) {
 		json_t *old, *status, *out;
 		long long gen, observed;
+		bool beat;
 
 		json_decref(obj);
 		if ((obj = get_or_create(s, rang || attempt > 0, err)) == NULL)
@@ -457,9 +479,12 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
 			rc = 0;
 			goto out;
 		}
+		beat = !json_equal(json_object_get(status, "heartbeat"), json_object_get(old, "heartbeat"));
 		json_object_set_new(obj, "status", status);
 		if ((out = kube_update_status(s->c, &KUBE_MIGLAYOUTS, NULL, obj, err)) != NULL) {
 			json_decref(out);
+			if (beat)
+				s->beat_at_ms = kerf_mono_ms() + s->heartbeat_ms;
 			s->observed = s->reported = gen;
 			rc = 0;
 			goto out;

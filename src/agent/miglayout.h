@@ -21,7 +21,9 @@
  *     the spec: the controller writes a spec once, and the pod it was for would otherwise wait forever;
  *   - otherwise it refreshes the status when the snapshot changed (a pod took or released a device), so
  *     the controller plans with what is used now; a status write that conflicts (409) is retried on a
- *     fresh read.
+ *     fresh read;
+ *   - status.heartbeat (RFC 3339, the agent's clock) is renewed every 30 s even when nothing else changes,
+ *     so the controller can tell a silent agent from an idle one (it times the changes on its own clock).
  * It never changes anything the spec does not ask for, and used instances are protected by the agent
  * whatever the spec says.
  *
@@ -49,6 +51,9 @@ struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a,
  * A spec that could not be applied is not a failure of the round: it is reported in the status.
  */
 int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err);
+
+/* Renews status.heartbeat every period_ms (0: 30 s) instead; the next round writes one. For tests. */
+void agent_sync_heartbeat(struct agent_sync *s, long period_ms);
 
 /* The generation the last round applied (its observedGeneration), or 0 before any. */
 long long agent_sync_observed(const struct agent_sync *s);

@@ -30,6 +30,9 @@ struct controller {
 	 * reason is not announced again, and the memo holds no more than the pods that still wait. */
 	uint64_t *told;
 	size_t n_told;
+	/* Per node: [the last status.heartbeat seen, when it was first seen on this process's monotonic clock].
+	 * Agents' clocks are not compared with ours: only whether the value changes within agent_timeout_ms. */
+	json_t *beats;
 	/* Events are also rate limited, so that thousands of unplaceable pods cannot flood the API server (or
 	 * make a round so long that the Lease lapses): a token bucket, rate events/s, up to burst at once. */
 	double tokens;
@@ -205,10 +208,11 @@ static void *project_layout(json_t *obj, void *arg)
 	const json_t *st = json_object_get(obj, "status");
 
 	(void)arg;
-	return json_pack("{s:I, s:I, s:O?, s:O?}", "generation",
+	return json_pack("{s:I, s:I, s:O?, s:O?, s:s}", "generation",
 			 json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation")), "observed",
 			 json_integer_value(json_object_get(st, "observedGeneration")), "spec",
-			 json_object_get(json_object_get(obj, "spec"), "gpus"), "status", json_object_get(st, "gpus"));
+			 json_object_get(json_object_get(obj, "spec"), "gpus"), "status", json_object_get(st, "gpus"), "beat",
+			 str(json_object_get(st, "heartbeat")));
 }
 
 static void free_layout(void *p)
@@ -304,6 +308,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.lease_duration_s = o->lease_duration_s > 0 ? o->lease_duration_s : 15;
 	ctl->o.debounce_ms = o->debounce_ms > 0 ? o->debounce_ms : 500;
 	ctl->o.max_wait_ms = o->max_wait_ms > 0 ? o->max_wait_ms : 5000;
+	ctl->o.agent_timeout_ms = o->agent_timeout_ms > 0 ? o->agent_timeout_ms : 90000;
 	ctl->o.events_per_s = o->events_per_s > 0 ? o->events_per_s : 20;
 	ctl->o.event_burst = o->event_burst > 0 ? o->event_burst : 100;
 	ctl->tokens = ctl->o.event_burst;
@@ -351,6 +356,7 @@ void controller_stop(struct controller *ctl)
 	kube_informer_free(ctl->nodes);
 	kerf_bell_destroy(&ctl->bell);
 	free(ctl->told);
+	json_decref(ctl->beats);
 	free(ctl->identity);
 	free(ctl->lease_ns);
 	free(ctl);
@@ -444,8 +450,21 @@ static bool spec_keeps_used(const json_t *g, const json_t *sg)
 struct collect {
 	struct controller *ctl;
 	struct snapshot *s;
+	json_t *beats; /* this round's ctl->beats: only nodes that still have a MigLayout */
 	int oom;
 };
+
+/* Whether node key's agent renewed its heartbeat within the timeout (a first sighting counts as renewed). */
+static bool agent_alive(struct collect *cl, const char *key, const char *beat)
+{
+	const json_t *last = json_object_get(cl->ctl->beats, key);
+	long long now = kerf_mono_ms(), seen = now;
+
+	if (last != NULL && strcmp(str(json_array_get(last, 0)), beat) == 0)
+		seen = json_integer_value(json_array_get(last, 1));
+	json_object_set_new(cl->beats, key, json_pack("[s, I]", beat, (json_int_t)seen));
+	return now - seen <= cl->ctl->o.agent_timeout_ms;
+}
 
 static int collect_node(const char *key, const char *rv, const void *proj, void *arg)
 {
@@ -462,8 +481,8 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 		return 1; /* the cache grew since its size was read: the rest waits for the next round */
 	if (!json_is_array(status) || json_array_size(status) == 0)
 		return 0; /* no agent has reported this node yet */
-	if (node_unusable(cl->ctl, key) != NULL) { /* kube-scheduler would not place a pod there: no re-cut */
-		s->skipped++;
+	if (!agent_alive(cl, key, str(json_object_get(p, "beat"))) || node_unusable(cl->ctl, key) != NULL) {
+		s->skipped++; /* an agent that cannot apply, or a node the scheduler would not use: no re-cut */
 		return 0;
 	}
 	n = &s->in.nodes[s->in.n_nodes];
@@ -542,7 +561,7 @@ static void snapshot_free(struct snapshot *s)
 static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf_err *err)
 {
 	size_t nn = kube_informer_len(ctl->layouts) + 1, np = kube_informer_len(ctl->pods) + 1;
-	struct collect cl = {ctl, s, 0};
+	struct collect cl = {ctl, s, json_object(), 0};
 
 	memset(s, 0, sizeof(*s));
 	/* The caches may grow between len() and foreach(): the visits stop at the capacity taken here. */
@@ -557,10 +576,13 @@ static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf
 		goto oom;
 	kube_informer_foreach(ctl->layouts, collect_node, &cl);
 	kube_informer_foreach(ctl->pods, collect_pod, &cl);
-	if (cl.oom)
+	if (cl.oom || cl.beats == NULL)
 		goto oom;
+	json_decref(ctl->beats);
+	ctl->beats = cl.beats;
 	return 0;
 oom:
+	json_decref(cl.beats);
 	snapshot_free(s);
 	return kerf_err_set(err, KERF_ENOMEM, "controller: out of memory reading the caches");
 }
@@ -742,7 +764,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	if (write_specs(ctl, &s, &out, rep, err) == 0)
 		rc = 0;
 	rep->events = tell_unplaced(ctl, &s, &out);
-	say(ctl, "round: %u pod(s) waiting on %u node(s) (%u left out: no Node, cordoned or not Ready): %u placed, "
+	say(ctl, "round: %u pod(s) waiting on %u node(s) (%u left out: agent silent, no Node, cordoned or not Ready): %u placed, "
 		 "%u spec(s) written, %u event(s)",
 	    rep->pods, rep->nodes, rep->nodes_skipped, rep->placed, rep->specs_written, rep->events);
 	plan_output_free(&out);

@@ -3,8 +3,9 @@
  * one planner, new MigLayout specs.
  *
  * What a round does (only the leader of the "kerf-controller" Lease acts; the others only watch):
- *   1. the nodes: every MigLayout whose agent reported a status and whose Node kube-scheduler may place pods on
- *      (it exists, is Ready and not cordoned; a MigLayout left by a deleted node is ignored). A node whose agent has caught up with its
+ *   1. the nodes: every MigLayout whose agent reported a status, renewed its heartbeat within
+ *      agent_timeout_ms (timed on this process's clock), and whose Node kube-scheduler may place pods on (it
+ *      exists, is Ready and not cordoned; a MigLayout left by a deleted node is ignored). A node whose agent has caught up with its
  *      spec (observedGeneration == generation) is planned from its status; a node still applying a spec is
  *      planned from that spec (its end state), so that a pod the last round gave it is given it again and
  *      no second node is re-cut for it. Used instances (status) stay fixed either way;
@@ -49,6 +50,7 @@ struct controller_options {
 	/* The schedulers whose pods kerf plans for (spec.schedulerName), NULL-terminated; NULL or empty:
 	 * {"default-scheduler"}. Must outlive the controller. */
 	const char *const *scheduler_names;
+	long agent_timeout_ms; /* 0: 90000 (three missed heartbeats of 30 s) */
 	double events_per_s; /* 0: 20 */
 	double event_burst;  /* 0: 100 */
 	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
@@ -64,7 +66,7 @@ struct controller_report {
 	bool leader;           /* false: this process only watched */
 	bool planned;          /* a plan was made (leader, caches synced) */
 	unsigned nodes, pods;  /* planned over */
-	unsigned nodes_skipped; /* MigLayouts left out: no Node, cordoned or not Ready */
+	unsigned nodes_skipped; /* MigLayouts left out: agent silent, no Node, cordoned or not Ready */
 	unsigned placed;       /* pods the plan places */
 	unsigned specs_written;
 	unsigned specs_stale;  /* not written: the MigLayout changed since the plan was made (409) */

@@ -448,6 +448,33 @@ static void test_rounds_read_the_watch_cache_not_the_server(void **state)
 	json_decref(ml);
 }
 
+/* status.heartbeat is written at once and renewed every period even when nothing else changes. */
+static void test_heartbeat_is_renewed_while_idle(void **state)
+{
+	struct fixture *f = *state;
+	char first[64];
+	json_t *ml;
+	int rounds = 0;
+
+	fk_edit_layout(f, ORIG, -1);
+	start(f);
+	agent_sync_heartbeat(f->sync, 1000);
+	step(f, 0);
+	ml = miglayout(f);
+	assert_non_null(json_string_value(json_object_get(json_object_get(ml, "status"), "heartbeat")));
+	snprintf(first, sizeof(first), "%s", json_string_value(json_object_get(json_object_get(ml, "status"), "heartbeat")));
+	json_decref(ml);
+	for (;;) { /* idle rounds until the next beat (RFC 3339 has whole seconds: up to about 2 s) */
+		step(f, 250);
+		ml = miglayout(f);
+		if (strcmp(json_string_value(json_object_get(json_object_get(ml, "status"), "heartbeat")), first) != 0)
+			break;
+		json_decref(ml);
+		assert_true(++rounds < 40);
+	}
+	json_decref(ml);
+}
+
 /* A spec the node cannot have is reported with the field it got wrong, and nothing is touched. */
 static void test_invalid_spec_names_the_field_and_changes_nothing(void **state)
 {
@@ -655,6 +682,7 @@ int main(int argc, char **argv)
 		T(test_spec_that_would_destroy_a_held_device_is_refused_and_reported),
 		T(test_refused_spec_is_retried_until_it_goes_through),
 		T(test_rounds_read_the_watch_cache_not_the_server),
+		T(test_heartbeat_is_renewed_while_idle),
 		T(test_invalid_spec_names_the_field_and_changes_nothing),
 		T(test_status_follows_what_is_used),
 		T(test_kerf_agent_command_runs_a_round),

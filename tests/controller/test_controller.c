@@ -75,8 +75,9 @@ static void agent_reports_alone(struct fixture *f, const char *layout)
 	ml = json_pack("{s:s, s:s, s:{s:s}, s:{s:[]}}", "apiVersion", "kerf.dev/v1alpha1", "kind", "MigLayout", "metadata",
 		       "name", f->node, "spec", "gpus");
 	made = must(kube_create(f->l->c, &KUBE_MIGLAYOUTS, NULL, ml, &err), &err);
-	json_object_set_new(made, "status", json_pack("{s:i, s:i, s:[{s:i, s:s, s:o}]}", "observedGeneration", 1,
-						      "gpuCount", 1, "gpus", "index", 0, "model", H100, "instances", insts));
+	json_object_set_new(made, "status", json_pack("{s:i, s:i, s:[{s:i, s:s, s:o}], s:s}", "observedGeneration", 1,
+						      "gpuCount", 1, "gpus", "index", 0, "model", H100, "instances", insts,
+						      "heartbeat", "2026-01-01T00:00:00Z"));
 	out = must(kube_update_status(f->l->c, &KUBE_MIGLAYOUTS, NULL, made, &err), &err);
 	json_decref(out);
 	json_decref(made);
@@ -480,6 +481,40 @@ static void test_many_unplaceable_pods_are_told_once_within_the_rate(void **stat
 	json_decref(list);
 }
 
+/*
+ * A node whose agent stopped renewing its heartbeat is not re-cut: nothing there would apply the spec. The
+ * controller times the heartbeat's changes on its own clock (agents' clocks are never compared with it); a
+ * renewed heartbeat brings the node back.
+ */
+static void test_silent_agents_node_is_not_recut(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .agent_timeout_ms = 1500};
+	struct controller_report rep;
+	struct kerf_err err;
+	json_t *beat;
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	if ((f->ctl = controller_start(f->l->c, &o, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	step(f->ctl, 500, &rep);
+	assert_int_equal(rep.nodes, 1); /* first seen: alive */
+	step(f->ctl, 2000, &rep);        /* 2 s without a new heartbeat */
+	pod(f, "train-12", "nvidia.com/mig-2g.20gb", 1, 0);
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.nodes, 0);
+	assert_int_equal(rep.nodes_skipped, 1);
+	assert_int_equal(rep.specs_written, 0);
+
+	beat = json_pack("{s:{s:s}}", "status", "heartbeat", "2026-01-01T00:00:30Z"); /* the agent is back */
+	json_decref(must(kube_patch(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, KUBE_PATCH_MERGE, beat, true, &err), &err));
+	json_decref(beat);
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.nodes, 1);
+	assert_int_equal(rep.specs_written, 1);
+}
+
 /* `kerf controller --once`, the process a Deployment runs, does a round; bad options exit 2. */
 static void test_kerf_controller_command_runs_a_round(void **state)
 {
@@ -516,6 +551,7 @@ int main(void)
 		T(test_spec_write_is_conditional_on_the_planned_version),
 		T(test_cordoned_or_missing_nodes_are_not_recut),
 		T(test_many_unplaceable_pods_are_told_once_within_the_rate),
+		T(test_silent_agents_node_is_not_recut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
