@@ -64,6 +64,7 @@ static const char *str(const json_t *v)
 
 struct pod_proj {
 	char name[PLAN_NAME_MAX]; /* namespace/name */
+	char node[PLAN_NAME_MAX]; /* spec.nodeName: "" while the scheduler has not bound it */
 	char uid[64];
 	int priority;
 	unsigned n;
@@ -74,6 +75,7 @@ struct pod_proj {
 static const char *const pod_fields[] = {"metadata.uid",
 					 "metadata.deletionTimestamp",
 					 "spec.priority",
+					 "spec.nodeName",
 					 "spec.schedulerName",
 					 "spec.schedulingGates",
 					 "spec.containers[].resources",
@@ -194,7 +196,9 @@ static void *project_pod(json_t *obj, void *arg)
 	snprintf(p->name, sizeof(p->name), "%s/%s", str(json_object_get(md, "namespace")), str(json_object_get(md, "name")));
 	snprintf(p->uid, sizeof(p->uid), "%s", str(json_object_get(md, "uid")));
 	p->priority = (int)json_integer_value(json_object_get(spec, "priority"));
-	if (candidate(arg, md, spec)) /* otherwise it asks kerf for nothing */
+	snprintf(p->node, sizeof(p->node), "%s", str(json_object_get(spec, "nodeName")));
+	/* A bound pod not yet running needs its devices on its node whoever bound it: they are reserved there. */
+	if (p->node[0] ? json_object_get(md, "deletionTimestamp") == NULL : candidate(arg, md, spec))
 		pod_demands(spec, p);
 	return p;
 }
@@ -315,8 +319,9 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->tokens_ms = kerf_mono_ms();
 	if (o->scheduler_names == NULL || o->scheduler_names[0] == NULL)
 		ctl->o.scheduler_names = default_schedulers;
-	/* Only pods the scheduler has not bound and that still wait: the API server filters, not kerf. */
-	ps = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = "spec.nodeName=,status.phase=Pending",
+	/* Pods that still wait (the API server filters, not kerf): unbound ones to plan for, and bound ones whose
+	 * kubelet has not admitted them yet, whose devices must not be re-cut under them. */
+	ps = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = "status.phase=Pending",
 					 .fields = pod_fields, .project = project_pod, .free_proj = free,
 					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
 	ns = (struct kube_informer_spec){.resource = &KUBE_NODES, .fields = node_fields, .project = project_node,
@@ -371,6 +376,7 @@ struct snapshot {
 	char **rv;       /* per node: the MigLayout's resourceVersion the plan is made from */
 	char **uid;      /* per pod */
 	unsigned skipped; /* MigLayouts left out: their Node is missing, cordoned or not Ready */
+	unsigned reserved; /* free instances held for bound pods the kubelet has not admitted yet */
 };
 
 /* Whether the instance profile@start is used in status.gpus[] entry g. */
@@ -515,6 +521,41 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 	return 0;
 }
 
+/*
+ * A pod kube-scheduler bound to a node counted that node's free instances of what it asks for; until its
+ * kubelet admits it (and pod-resources, then the agent's status, shows them used) nothing else marks them. So
+ * they are marked used here: the plan neither destroys them nor gives them to another pod. Instances the
+ * kubelet already allocated to it are not told apart from the others (status does not name pods), so for that
+ * short time a little more may be held back than needed: the safe side.
+ */
+static void reserve(struct snapshot *s, const struct pod_proj *p)
+{
+	struct plan_node *n = NULL;
+
+	for (unsigned i = 0; i < s->in.n_nodes && n == NULL; i++)
+		if (strcmp(s->in.nodes[i].name, p->node) == 0)
+			n = &s->in.nodes[i];
+	for (unsigned d = 0; n != NULL && d < p->n; d++) {
+		unsigned want = p->d[d].count;
+
+		for (unsigned g = 0; g < n->n_gpus && want > 0; g++) {
+			struct plan_gpu *pg = &n->gpus[g];
+
+			for (unsigned k = 0; k < pg->layout.n && want > 0; k++) {
+				char res[MIG_RESOURCE_MAX];
+
+				if (pg->layout.inst[k].used ||
+				    mig_resource_name(pg->model->profiles[pg->layout.inst[k].profile].name, res, sizeof(res)) < 0 ||
+				    strcmp(res, p->d[d].resource) != 0)
+					continue;
+				pg->layout.inst[k].used = true;
+				want--;
+				s->reserved++;
+			}
+		}
+	}
+}
+
 static int collect_pod(const char *key, const char *rv, const void *proj, void *arg)
 {
 	struct collect *cl = arg;
@@ -527,6 +568,10 @@ static int collect_pod(const char *key, const char *rv, const void *proj, void *
 		return 1;
 	if (p->n == 0)
 		return 0;
+	if (p->node[0] != '\0') {
+		reserve(s, p);
+		return 0;
+	}
 	pp = &s->in.pods[s->in.n_pods];
 	memset(pp, 0, sizeof(*pp));
 	snprintf(pp->name, sizeof(pp->name), "%s", p->name);
@@ -749,6 +794,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 		return -1;
 	rep->nodes = s.in.n_nodes;
 	rep->nodes_skipped = s.skipped;
+	rep->reserved = s.reserved;
 	rep->pods = s.in.n_pods;
 	if (s.in.n_pods == 0) { /* nothing waits: nothing to change */
 		rep->planned = true;

@@ -14,6 +14,8 @@
  *      resource, with their priority. A pod's demand is Kubernetes' effective request (limits, else
  *      requests): per resource the larger of the app containers' sum plus the sidecars' (restartable init
  *      containers) and each ordinary init container's own plus the sidecars declared before it;
+ *      A pod already bound to a node but still Pending (its kubelet has not admitted it) counts the free
+ *      instances it needs there as used, so no plan destroys or re-gives what kube-scheduler promised it;
  *   3. plan_run() (src/plan/plan.h: the most pods by priority, then the fewest free instances destroyed, the
  *      fewest GPUs touched, the most room left);
  *   4. for every node whose layout the plan changes: a merge patch of spec.gpus listing each changed GPU's
@@ -67,6 +69,7 @@ struct controller_report {
 	bool planned;          /* a plan was made (leader, caches synced) */
 	unsigned nodes, pods;  /* planned over */
 	unsigned nodes_skipped; /* MigLayouts left out: agent silent, no Node, cordoned or not Ready */
+	unsigned reserved;      /* free instances held for bound pods their kubelet has not admitted yet */
 	unsigned placed;       /* pods the plan places */
 	unsigned specs_written;
 	unsigned specs_stale;  /* not written: the MigLayout changed since the plan was made (409) */

@@ -515,6 +515,44 @@ static void test_silent_agents_node_is_not_recut(void **state)
 	assert_int_equal(rep.specs_written, 1);
 }
 
+/*
+ * kube-scheduler bound a pod to the node, counting one of its free 1g.10gb; the kubelet has not admitted it
+ * yet, so the status does not show that instance used. The controller holds it for that pod: a 2g.20gb pod,
+ * which would need both free 1g.10gb, is not re-cut for (the bound pod would fail admission). When the bound
+ * pod is gone, the re-cut happens.
+ */
+static void test_bound_pods_devices_are_not_recut(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	struct kerf_err err;
+	char text[512], spec[256], path[256];
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	snprintf(text, sizeof(text),
+		 "{\"metadata\":{\"name\":\"bound-1g\"},\"spec\":{\"nodeName\":\"%s\",\"containers\":[{\"name\":\"c\","
+		 "\"image\":\"x\",\"resources\":{\"limits\":{\"nvidia.com/mig-1g.10gb\":\"1\"}}}]}}",
+		 f->node);
+	pod_json(f, text);
+	pod(f, "wants-2g", "nvidia.com/mig-2g.20gb", 1, 0);
+	f->ctl = start(f, "c1");
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.pods, 1);     /* the bound pod is not planned for... */
+	assert_int_equal(rep.reserved, 1); /* ...its instance is held */
+	assert_int_equal(rep.placed, 0);
+	assert_int_equal(rep.specs_written, 0);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "");
+
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/bound-1g?gracePeriodSeconds=0", f->l->ns);
+	json_decref(kube_request(f->l->c, "DELETE", path, NULL, NULL, &err));
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.reserved, 0);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+}
+
 /* `kerf controller --once`, the process a Deployment runs, does a round; bad options exit 2. */
 static void test_kerf_controller_command_runs_a_round(void **state)
 {
@@ -552,6 +590,7 @@ int main(void)
 		T(test_cordoned_or_missing_nodes_are_not_recut),
 		T(test_many_unplaceable_pods_are_told_once_within_the_rate),
 		T(test_silent_agents_node_is_not_recut),
+		T(test_bound_pods_devices_are_not_recut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
