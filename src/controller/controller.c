@@ -1,9 +1,10 @@
 /*
- * controller.c — see controller.h. The watches fill two caches (pending MIG pods, MigLayouts) and ring a
- * bell; a round reads both caches into the planner's input, plans, and writes what changed.
+ * controller.c — see controller.h. The watches fill three caches (pending MIG pods, MigLayouts, Nodes) and
+ * ring a bell; a round reads them into the planner's input, plans, and writes what changed.
  *
- * The caches keep projections, not objects: a pod is its name, uid, priority and MIG demands; a MigLayout
- * is its generation, observedGeneration, spec.gpus and status.gpus (kept as JSON subtrees, small).
+ * The caches keep projections, not objects: a pod is its name, uid, priority, node (once bound) and MIG
+ * demands; a MigLayout is its generation, observedGeneration, spec.gpus, status.gpus (kept as JSON subtrees,
+ * small) and heartbeat; a Node is why no pod can go there now, if anything.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -775,7 +776,8 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 	}
 	if (held)
 		say(ctl, "events: %u held back by the rate limit (%.0f/s), sent in later rounds", held, ctl->o.events_per_s);
-	qsort(memo, m, sizeof(*memo), cmp_u64);
+	if (m > 0) /* memo is NULL when nothing is unplaced, and qsort takes no NULL */
+		qsort(memo, m, sizeof(*memo), cmp_u64);
 	free(ctl->told);
 	ctl->told = memo;
 	ctl->n_told = m;

@@ -145,16 +145,23 @@ static void spec_text(struct fixture *f, char *out, size_t cap, long long *gener
 	json_decref(ml);
 }
 
-static struct controller *start(struct fixture *f, const char *identity)
+/* A controller with the test's options o. */
+static struct controller *start_with(struct fixture *f, const struct controller_options *o)
 {
-	struct controller_options o = {.identity = identity, .lease_namespace = f->l->ns, .lease_duration_s = 15,
-				       .debounce_ms = 100, .max_wait_ms = 1000};
 	struct kerf_err err;
-	struct controller *c = controller_start(f->l->c, &o, &err);
+	struct controller *c = controller_start(f->l->c, o, &err);
 
 	if (c == NULL)
 		fail_msg("%s", err.msg);
 	return c;
+}
+
+static struct controller *start(struct fixture *f, const char *identity)
+{
+	struct controller_options o = {.identity = identity, .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000};
+
+	return start_with(f, &o);
 }
 
 static void step(struct controller *c, long wait_ms, struct controller_report *rep)
@@ -295,7 +302,6 @@ static void test_gated_and_other_schedulers_pods_are_left_alone(void **state)
 	struct controller_options o = {.identity = "c3", .lease_namespace = f->l->ns, .lease_duration_s = 15,
 				       .debounce_ms = 100, .max_wait_ms = 1000, .scheduler_names = other};
 	struct controller_report rep;
-	struct kerf_err err;
 	char spec[256];
 
 	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
@@ -313,8 +319,7 @@ static void test_gated_and_other_schedulers_pods_are_left_alone(void **state)
 	controller_stop(f->ctl); /* hands the Lease over */
 	f->ctl = NULL;
 
-	if ((f->ctl = controller_start(f->l->c, &o, &err)) == NULL)
-		fail_msg("%s", err.msg);
+	f->ctl = start_with(f, &o);
 	step(f->ctl, 3000, &rep);
 	assert_true(rep.leader);
 	assert_int_equal(rep.pods, 1); /* the other scheduler's pod; the gated one still not */
@@ -375,13 +380,11 @@ static void test_spec_write_is_conditional_on_the_planned_version(void **state)
 	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
 				       .debounce_ms = 100, .max_wait_ms = 1000, .before_write = other_writer, .before_write_arg = f};
 	struct controller_report rep;
-	struct kerf_err err;
 	char spec[256];
 
 	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
 	pod(f, "train-10", "nvidia.com/mig-2g.20gb", 1, 0);
-	if ((f->ctl = controller_start(f->l->c, &o, &err)) == NULL)
-		fail_msg("%s", err.msg);
+	f->ctl = start_with(f, &o);
 	step(f->ctl, 3000, &rep);
 	assert_true(rep.planned);
 	assert_int_equal(rep.specs_written, 0);
@@ -391,8 +394,7 @@ static void test_spec_write_is_conditional_on_the_planned_version(void **state)
 
 	controller_stop(f->ctl);
 	o.before_write = NULL;
-	if ((f->ctl = controller_start(f->l->c, &o, &err)) == NULL)
-		fail_msg("%s", err.msg);
+	f->ctl = start_with(f, &o);
 	step(f->ctl, 3000, &rep);
 	assert_int_equal(rep.specs_written, 1);
 	spec_text(f, spec, sizeof(spec), NULL);
@@ -459,8 +461,7 @@ static void test_many_unplaceable_pods_are_told_once_within_the_rate(void **stat
 		snprintf(name, sizeof(name), "big-%d", i);
 		pod(f, name, "nvidia.com/mig-7g.80gb", 1, 0);
 	}
-	if ((f->ctl = controller_start(f->l->c, &o, &err)) == NULL)
-		fail_msg("%s", err.msg);
+	f->ctl = start_with(f, &o);
 	step(f->ctl, 3000, &rep);
 	assert_int_equal(rep.pods, PODS);
 	first = rep.events;
@@ -496,8 +497,7 @@ static void test_silent_agents_node_is_not_recut(void **state)
 	json_t *beat;
 
 	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
-	if ((f->ctl = controller_start(f->l->c, &o, &err)) == NULL)
-		fail_msg("%s", err.msg);
+	f->ctl = start_with(f, &o);
 	step(f->ctl, 500, &rep);
 	assert_int_equal(rep.nodes, 1); /* first seen: alive */
 	step(f->ctl, 2000, &rep);        /* 2 s without a new heartbeat */
