@@ -29,7 +29,8 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kerf controller [--kubeconfig FILE [--context NAME]] [--identity ID] [--namespace NS]\n"
-		   "                       [--scheduler-name NAME]... [--debounce MS] [--interval MS] [--once]\n\n"
+		   "                       [--scheduler-name NAME]... [--debounce MS] [--interval MS]\n"
+		   "                       [--agent-timeout MS] [--events-per-second N] [--once]\n\n"
 		   "Runs kerf's cluster controller: for the pods that wait for nvidia.com/mig-* devices it plans new\n"
 		   "layouts of the nodes' free MIG slices and writes them into the nodes' MigLayout specs. Instances in\n"
 		   "use are never moved. Pods that cannot be placed get an Event saying why. Several replicas may run:\n"
@@ -42,6 +43,10 @@ static void usage(FILE *f)
 		   "                      default-scheduler). Pods held by a scheduling gate are never planned for\n"
 		   "  --debounce MS       plan changes arriving this close together at once (default 500)\n"
 		   "  --interval MS       renew the Lease and re-plan at least this often (default 2000)\n"
+		   "  --agent-timeout MS  leave out a node whose agent's heartbeat has not changed for this long\n"
+		   "                      (default 90000: three missed heartbeats)\n"
+		   "  --events-per-second N  at most N Events a second for pods that cannot be placed, bursts of\n"
+		   "                      5 x N (default 20)\n"
 		   "  --once              run one round and exit (0 if it succeeded)\n");
 }
 
@@ -87,6 +92,20 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		} else if (strcmp(a, "--interval") == 0) {
 			if ((o->interval_ms = cli_daemon_millis("controller", a, argv[++i], 100, 60000)) < 0)
 				return -1;
+		} else if (strcmp(a, "--agent-timeout") == 0) {
+			if ((o->ctl.agent_timeout_ms = cli_daemon_millis("controller", a, argv[++i], 1000, 3600000)) < 0)
+				return -1;
+		} else if (strcmp(a, "--events-per-second") == 0) {
+			char *end;
+			long n = strtol(argv[++i], &end, 10);
+
+			if (*end != '\0' || argv[i][0] == '\0' || n < 1 || n > 10000) {
+				fprintf(stderr, "kerf controller: %s: \"%s\" is not a whole number of Events from 1 to 10000\n", a,
+					argv[i]);
+				return -1;
+			}
+			o->ctl.events_per_s = (double)n;
+			o->ctl.event_burst = 5.0 * (double)n;
 		} else {
 			fprintf(stderr, "kerf controller: unknown option \"%s\"\n", a);
 			return -1;

@@ -574,6 +574,14 @@ static void test_kerf_controller_command_runs_a_round(void **state)
 	status = system(cmd);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 2);
+	snprintf(cmd, sizeof(cmd), "'%s' controller --events-per-second 0 2>/dev/null", KERF_BIN);
+	status = system(cmd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+	snprintf(cmd, sizeof(cmd), "'%s' controller --agent-timeout 5 2>/dev/null", KERF_BIN);
+	status = system(cmd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
 }
 
 int main(void)
