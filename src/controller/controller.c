@@ -125,8 +125,8 @@ static unsigned quantity(const json_t *v)
 	return *end == '\0' && n > 0 && n < 1000 ? (unsigned)n : 0;
 }
 
-/* Adds (or, with add = false, raises to) the MIG devices container ctr asks for into p. */
-static void container_demands(const json_t *ctr, struct pod_proj *p, bool add)
+/* Adds the MIG devices container ctr asks for into p. */
+static void container_demands(const json_t *ctr, struct pod_proj *p)
 {
 	const json_t *res = json_object_get(ctr, "resources"), *limits = json_object_get(res, "limits"), *v;
 	const char *key;
@@ -134,7 +134,7 @@ static void container_demands(const json_t *ctr, struct pod_proj *p, bool add)
 	/* The kubelet requires limits for extended resources; requests alone are read as the same. */
 	json_object_foreach((json_t *)(limits ? limits : json_object_get(res, "requests")), key, v)
 		if (strncmp(key, MIG_PREFIX, strlen(MIG_PREFIX)) == 0 && quantity(v) > 0)
-			put_demand(p, key, quantity(v), add);
+			put_demand(p, key, quantity(v), true);
 }
 
 /*
@@ -151,7 +151,7 @@ static void pod_demands(const json_t *spec, struct pod_proj *p)
 	json_array_foreach(json_object_get(spec, "initContainers"), i, ctr)
 	{
 		memset(&one, 0, sizeof(one));
-		container_demands(ctr, &one, true);
+		container_demands(ctr, &one);
 		if (strcmp(str(json_object_get(ctr, "restartPolicy")), "Always") == 0) {
 			for (unsigned k = 0; k < one.n; k++)
 				put_demand(&sidecars, one.d[k].resource, one.d[k].count, true);
@@ -162,7 +162,7 @@ static void pod_demands(const json_t *spec, struct pod_proj *p)
 	}
 	memset(&one, 0, sizeof(one));
 	json_array_foreach(json_object_get(spec, "containers"), i, ctr)
-		container_demands(ctr, &one, true);
+		container_demands(ctr, &one);
 	for (unsigned k = 0; k < sidecars.n; k++)
 		put_demand(&one, sidecars.d[k].resource, sidecars.d[k].count, true);
 	for (unsigned k = 0; k < one.n; k++)

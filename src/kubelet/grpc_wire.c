@@ -7,16 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "deadline.h"
 #include "kgrpc.h"
 
 int64_t kgrpc_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return kerf_mono_ms();
 }
 
 int kgrpc_frame_encode(const ProtobufCMessage *msg, uint8_t **buf, size_t *len, struct kerf_err *err)
