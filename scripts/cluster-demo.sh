@@ -34,12 +34,14 @@ echo "== bringing up a cluster (the first run builds the kubelet and friends fro
 . "$D/env"
 k() { "$KERF_CP_BIN/kubectl" --kubeconfig "$D/admin.kubeconfig" "$@"; }
 
-# Profiles of the four default nodes' models; each pod runs 10-40 s and finishes (the fake CRI ends it).
+# Profiles of the four default nodes' models; each pod runs 10-40 s and finishes: the workload exits (containerd),
+# or the fake CRI ends the container.
 profiles=(1g.10gb 2g.20gb 3g.40gb 1g.5gb 2g.10gb 1g.6gb 2g.12gb 1g.18gb 2g.35gb 1g.10gb 1g.18gb 4g.71gb)
 submit() {
-	local i p
+	local i p secs
 	for i in $(seq 1 "$pods"); do
 		p=${profiles[$((RANDOM % ${#profiles[@]}))]}
+		secs=$((10 + RANDOM % 30))
 		echo "$i $(date +%s.%N)" >>"$D/demo-created"
 		k apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -52,7 +54,9 @@ spec:
   containers:
   - name: work
     image: kerf.local/workload:test
-    env: [{name: KERF_FAKECRI_EXIT_AFTER, value: "$((10 + RANDOM % 30))s"}]
+    env:
+    - {name: KERF_WORKLOAD_EXIT_AFTER, value: "$secs"}
+    - {name: KERF_FAKECRI_EXIT_AFTER, value: "${secs}s"}
     resources: {limits: {nvidia.com/mig-$p: 1}}
 EOF
 		sleep "0.$((RANDOM % 9 + 1))"
@@ -84,21 +88,27 @@ while :; do
 done
 wait $submitter 2>/dev/null || true
 
-# Summary: the fake CRI's container starts against the creation times recorded above.
-starts=$(cat "$D"/nodes/*/containers.jsonl | grep '"event":"start"' | grep '"pod":"demo-' || true)
+# Summary: each demo container's starts ("POD TIME" lines: containerd's GPU hook log, or the fake CRI's events)
+# against the creation times recorded above.
+if [ "$KERF_CLUSTER_RUNTIME" = containerd ]; then
+	starts=$(cat "$D"/nodes/*/logs/gpu-hook.log 2>/dev/null | awk '$2 == "start" { split($3, p, "/"); print p[2], $1 }')
+else
+	starts=$(cat "$D"/nodes/*/containers.jsonl | grep '"event":"start"' |
+		sed -n 's/.*"pod":"\([^"]*\)".*"time":"\([^"]*\)".*/\1 \2/p')
+fi
 ran=0 disturbed=0 waits=()
 for i in $(seq 1 "$pods"); do
-	s=$(printf '%s\n' "$starts" | grep -c "\"pod\":\"demo-$i\"" || true)
+	s=$(printf '%s\n' "$starts" | grep -c "^demo-$i " || true)
 	[ "$s" -ge 1 ] || continue
 	ran=$((ran + 1))
 	[ "$s" = 1 ] || disturbed=$((disturbed + 1))
 	created=$(awk -v i="$i" '$1 == i {print $2}' "$D/demo-created")
-	started=$(printf '%s\n' "$starts" | grep "\"pod\":\"demo-$i\"" | head -n 1 | sed -n 's/.*"time":"\([^"]*\)".*/\1/p')
+	started=$(printf '%s\n' "$starts" | awk -v p="demo-$i" '$1 == p { print $2; exit }')
 	waits+=("$(awk -v a="$(date -d "$started" +%s.%N)" -v b="$created" 'BEGIN {printf "%.3f", a - b}')")
 done
 violations=0
 for n in $(cat "$D/nodes.list"); do
-	violations=$((violations + $("$FAKENVML_CTL" --state "$D/nodes/$n/fakenvml.state" violations || true)))
+	violations=$((violations + $("$FAKENVML_CTL" --state "$D/nodes/$n/sim/fakenvml.state" violations || true)))
 done
 relayouts=$(k get miglayouts -o jsonpath='{range .items[*]}{.metadata.generation}{"\n"}{end}' | awk '{s += $1 - 1} END {print s + 0}')
 pct() { printf '%s\n' "${waits[@]}" | sort -n | awk -v p="$1" '{a[NR] = $1} END {i = int((NR - 1) * p / 100) + 1; printf "%.1f", a[i]}'; }

@@ -22,6 +22,7 @@
 #   down                   stop everything and remove the state folder
 #   kubectl ARGS...        kubectl (same pin) with the admin kubeconfig
 #   env                    the shell-sourceable environment of the running cluster
+#   pid NAMESPACE POD      the host PID of the pod's running container (containerd)
 #   stop|start agent NODE | kubelet NODE | controller N     one component (for tests and experiments)
 #   stop kerf                                               every kerf agent and controller
 #   kill agent NODE | controller N                          SIGKILL it
@@ -55,6 +56,7 @@ load_env() {
 	[ -f "$D/env" ] || die "no cluster at $D (run: scripts/cluster.sh up)"
 	# shellcheck disable=SC1091
 	. "$D/env"
+	RUNTIME=${KERF_CLUSTER_RUNTIME:-fake}
 }
 
 kc() { "$KERF_CP_BIN/kubectl" --kubeconfig "$D/admin.kubeconfig" "$@"; }
@@ -65,17 +67,17 @@ node_names() { cat "$D/nodes.list"; }
 
 node_setup() { # NAME GPUS: the node's folders, simulated GPUs, certificates and kubelet configuration
 	local name=$1 gpus=$2 nd=$D/nodes/$1 models=() layouts=() g i port hport
-	mkdir -p "$nd"/{kubelet,pods-logs,containers-logs,sys,kerf-state,logs}
+	mkdir -p "$nd"/{kubelet,pods-logs,containers-logs,sys,sim/kerf-state,logs}
 	IFS=/ read -r -a g <<<"$gpus"
 	for i in "${!g[@]}"; do
 		models+=("${g[$i]%%:*}")
 		if [[ ${g[$i]} == *:* ]]; then layouts+=("${g[$i]#*:}"); else layouts+=(""); fi
 	done
-	"$FAKENVML_CTL" --state "$nd/fakenvml.state" init "${models[@]}" ||
+	"$FAKENVML_CTL" --state "$nd/sim/fakenvml.state" init "${models[@]}" ||
 		die "node $name: cannot simulate GPUs \"$gpus\" (models as \`kerf models\` names them)"
 	for i in "${!layouts[@]}"; do
 		[ -n "${layouts[$i]}" ] || continue
-		"$FAKENVML_CTL" --state "$nd/fakenvml.state" create "$i" "${layouts[$i]}" ||
+		"$FAKENVML_CTL" --state "$nd/sim/fakenvml.state" create "$i" "${layouts[$i]}" ||
 			die "node $name GPU $i: layout \"${layouts[$i]}\" refused"
 	done
 	local kv
@@ -107,6 +109,7 @@ authentication:
   x509: {clientCAFile: $D/cp/pki/ca.crt}
 authorization: {mode: AlwaysAllow}
 containerRuntimeEndpoint: unix://$nd/cri.sock
+imageServiceEndpoint: unix://$nd/cri.sock
 evictionHard: {memory.available: 1Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 nodeStatusUpdateFrequency: ${STATUS_EVERY:-10s}
 resolvConf: ""
@@ -118,26 +121,135 @@ EOF
 fakecri_start() { # NAME
 	local name=$1 nd=$D/nodes/$1
 	"$KERF_CP_BIN/fakecri" --listen "$nd/cri.sock" --events "$nd/containers.jsonl" \
-		--fakenvml-ctl "$FAKENVML_CTL" --fakenvml-state "$nd/fakenvml.state" --image-fs / \
+		--fakenvml-ctl "$FAKENVML_CTL" --fakenvml-state "$nd/sim/fakenvml.state" --image-fs / \
 		>>"$nd/logs/fakecri.log" 2>&1 </dev/null &
 	echo "$! $KERF_CP_BIN/fakecri" >"$D/pids/fakecri-$name.pid"
 	for _ in $(seq 1 100); do [ -S "$nd/cri.sock" ] && break; sleep 0.1; done
 	[ -S "$nd/cri.sock" ] || die "node $name: fakecri did not start (see $nd/logs/fakecri.log)"
 }
 
-kubelet_start() { # NAME
-	local name=$1 nd=$D/nodes/$1 mounts="" kv f
+# ---- containerd (the default runtime where Debian's containerd and runc are installed) ----
+
+# Its configuration: every path under the node's folder (root, state, sockets), overlayfs, no plugin that
+# writes outside it (opt would make /opt/containerd), restrict_oom_score_adj (root here lacks CAP_SYS_RESOURCE),
+# the workload image as the sandbox image (no registry), a loopback-only CNI configuration (pods use
+# hostNetwork; the CRI plugin reports the network ready only when one exists), and a base OCI spec whose hooks
+# play the NVIDIA container toolkit's part for the simulated GPUs: scripts/cluster-gpu-hook.sh gives a started
+# container's MIG devices its process, and takes them back when it ends.
+containerd_setup() { # NAME
+	local name=$1 nd=$D/nodes/$1 hook hooks
+	mkdir -p "$nd"/{containerd,run-containerd,cni/conf,cni/bin}
+	cp "$FAKENVML_LIB" "$nd/sim/libnvidia-ml.so.1"
+	echo '{"cniVersion": "0.4.0", "name": "kerf-hostnetwork", "plugins": [{"type": "loopback"}]}' \
+		>"$nd/cni/conf/10-kerf-loopback.conflist"
+	hook='{"path": "'$here/cluster-gpu-hook.sh'", "args": ["cluster-gpu-hook", "%s"], "env": ["FAKENVML_CTL='$FAKENVML_CTL'", "FAKENVML_STATE='$nd/sim/fakenvml.state'", "HOOK_LOG='$nd/logs/gpu-hook.log'"]}'
+	# shellcheck disable=SC2059
+	hooks="\"hooks\": {\"poststart\": [$(printf "$hook" start)], \"poststop\": [$(printf "$hook" stop)]},"
+	# ctr's default spec, less its cgroupsPath (the CRI plugin sets one per container), plus the hooks.
+	ctr oci spec | sed '/"cgroupsPath"/d' | awk -v h="    $hooks" 'NR == 1 { print; print h; next } { print }' \
+		>"$nd/containerd/base-spec.json"
+	cat >"$nd/containerd/config.toml" <<EOF
+version = 2
+root = "$nd/containerd/root"
+state = "$nd/containerd/state"
+disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "$nd/cri.sock"
+[ttrpc]
+  address = "$nd/cri.sock.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "kerf.local/workload:test"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      base_runtime_spec = "$nd/containerd/base-spec.json"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$nd/cni/bin"
+    conf_dir = "$nd/cni/conf"
+EOF
+}
+
+# containerd in a mount namespace of its own that holds the node's mounts; the kubelet joins it. It outlives
+# kubelet restarts, so running containers do too.
+containerd_start() { # NAME
+	local name=$1 nd=$D/nodes/$1
+	setsid unshare -m --propagation private /bin/sh -c "$(node_mounts "$name") exec containerd --config $nd/containerd/config.toml" \
+		>>"$nd/logs/containerd.log" 2>&1 </dev/null &
+	echo "$! containerd" >"$D/pids/containerd-$name.pid"
+	for _ in $(seq 1 100); do [ -S "$nd/cri.sock" ] && break; sleep 0.1; done
+	[ -S "$nd/cri.sock" ] || { tail -n 20 "$nd/logs/containerd.log" >&2; die "node $name: containerd did not start"; }
+}
+
+nctr() { # NAME ARGS...: ctr on that node's containerd, in the CRI plugin's namespace
+	local name=$1
+	shift
+	ctr --address "$D/nodes/$name/cri.sock" --namespace k8s.io "$@"
+}
+
+containerd_import() { # NAME ARCHIVE...
+	local name=$1 a
+	shift
+	for a in "$@"; do
+		nctr "$name" images import "$a" >>"$D/nodes/$name/logs/import.log" 2>&1 ||
+			{ tail -n 5 "$D/nodes/$name/logs/import.log" >&2; die "node $name: ctr images import $a failed"; }
+	done
+}
+
+# Every container of the node killed and deleted (runc removes their cgroups then), containerd stopped, and
+# any shim it left killed.
+containerd_stop() { # NAME
+	local name=$1 nd=$D/nodes/$1 id p
+	if cp_alive "$D" "containerd-$name"; then
+		for id in $(nctr "$name" tasks ls -q 2>/dev/null); do
+			nctr "$name" tasks kill --signal SIGKILL "$id" >/dev/null 2>&1 || true
+		done
+		for id in $(nctr "$name" tasks ls -q 2>/dev/null); do
+			nctr "$name" tasks delete --force "$id" >/dev/null 2>&1 || true
+		done
+	fi
+	cp_stop "$D" "containerd-$name" TERM
+	for p in $(pgrep -f "containerd-shim-runc-v2 -namespace k8s.io .*-address $nd/cri.sock" || true); do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+}
+
+# The node's bind mounts, as shell commands each ending in "&&": its folders over the paths the kubelet and
+# containerd hard-code, regular files over the /proc/sys entries the kubelet writes, and with containerd its
+# runtime folder and the node's simulated-GPU folder at /run/kerf-sim, where the agent pod finds them.
+node_mounts() { # NAME
+	local nd=$D/nodes/$1 kv f m
+	m="mount --bind $nd/kubelet /var/lib/kubelet && mount --bind $nd/pods-logs /var/log/pods &&"
+	m="$m mount --bind $nd/containers-logs /var/log/containers &&"
 	for kv in $sysctls; do
 		f=${kv%%=*}
-		mounts="$mounts mount --bind $nd/sys/$(echo "$f" | tr / _) /proc/sys/$f &&"
+		m="$m mount --bind $nd/sys/$(echo "$f" | tr / _) /proc/sys/$f &&"
 	done
-	# unshare execs sh, which execs the kubelet: the pid recorded is the kubelet's, and its mounts live and die
-	# with it. The node name is the kubelet's hostname-override; its labels opt it in to kerf.
-	setsid unshare -m --propagation private /bin/sh -c "mount --bind $nd/kubelet /var/lib/kubelet &&
-		mount --bind $nd/pods-logs /var/log/pods && mount --bind $nd/containers-logs /var/log/containers &&
-		$mounts exec $KERF_CP_BIN/kubelet --config $nd/kubelet.yaml --kubeconfig $nd/kubelet.kubeconfig \
-		--root-dir /var/lib/kubelet --hostname-override $name --node-labels kerf.dev/mig=true --v 1" \
-		>>"$nd/logs/kubelet.log" 2>&1 </dev/null &
+	[ "$RUNTIME" = containerd ] &&
+		m="$m mount --bind $nd/run-containerd /run/containerd && mount --bind $nd/sim /run/kerf-sim &&"
+	echo "$m"
+}
+
+kubelet_start() { # NAME
+	local name=$1 nd=$D/nodes/$1 enter mounts=""
+	# With the fake CRI, unshare execs sh, which execs the kubelet: the pid recorded is the kubelet's, and its
+	# mounts live and die with it. With containerd, the kubelet joins containerd's namespace (nsenter execs it
+	# too): both must see the same mounts, the kubelet's tmpfs volumes included. The node name is the kubelet's
+	# hostname-override; its labels opt it in to kerf.
+	if [ "$RUNTIME" = containerd ]; then
+		enter="nsenter -t $(cut -d' ' -f1 "$D/pids/containerd-$name.pid") -m"
+	else
+		enter="unshare -m --propagation private"
+		mounts=$(node_mounts "$name")
+	fi
+	setsid $enter /bin/sh -c "$mounts exec $KERF_CP_BIN/kubelet --config $nd/kubelet.yaml \
+		--kubeconfig $nd/kubelet.kubeconfig --root-dir /var/lib/kubelet --hostname-override $name \
+		--node-labels kerf.dev/mig=true --v 1" >>"$nd/logs/kubelet.log" 2>&1 </dev/null &
 	echo "$! $KERF_CP_BIN/kubelet" >"$D/pids/kubelet-$name.pid"
 }
 
@@ -197,8 +309,8 @@ kerf_install() {
 
 agent_start() { # NODE
 	local nd=$D/nodes/$1
-	KERF_FAKENVML_STATE=$nd/fakenvml.state cp_launch "$D" "agent-$1" "$KERF_BIN" agent --node "$1" \
-		--kubeconfig "$D/kerf-agent.kubeconfig" --nvml-library "$FAKENVML_LIB" --state-dir "$nd/kerf-state" \
+	KERF_FAKENVML_STATE=$nd/sim/fakenvml.state cp_launch "$D" "agent-$1" "$KERF_BIN" agent --node "$1" \
+		--kubeconfig "$D/kerf-agent.kubeconfig" --nvml-library "$FAKENVML_LIB" --state-dir "$nd/sim/kerf-state" \
 		--plugin-dir "$nd/kubelet/device-plugins" --pod-resources "$nd/kubelet/pod-resources/kubelet.sock" \
 		--interval 1000
 }
@@ -213,21 +325,51 @@ agent_wait() { # NODE: its MIG devices are on the Node's allocatable (or it has 
 	for i in $(seq 1 240); do
 		kc get node "$1" -o jsonpath='{.status.allocatable}' | grep -q 'nvidia.com/mig-' && return 0
 		kc get miglayout "$1" -o jsonpath='{.status.observedGeneration}' >/dev/null 2>&1 &&
-			! "$FAKENVML_CTL" --state "$D/nodes/$1/fakenvml.state" show | grep -q ' ci ' && return 0
-		cp_alive "$D" "agent-$1" || { tail -n 20 "$D/logs/agent-$1.log" >&2; die "node $1: kerf agent exited"; }
+			! "$FAKENVML_CTL" --state "$D/nodes/$1/sim/fakenvml.state" show | grep -q ' ci ' && return 0
+		[ "$RUNTIME" = containerd ] || cp_alive "$D" "agent-$1" ||
+			{ tail -n 20 "$D/logs/agent-$1.log" >&2; die "node $1: kerf agent exited"; }
 		sleep 0.25
 	done
 	die "node $1: no MIG device reached the Node's allocatable (see $D/logs/agent-$1.log)"
 }
 
+# ---- kerf, installed by its Helm chart (containerd) ----
+
+# The checkout's chart and image: the image as scripts/build-image.sh made it from the Dockerfile (imported into
+# every node's containerd, so pullPolicy Never), the API server at its loopback address, host networking, and
+# each node's simulated GPUs at /run/kerf-sim (bound there in the node's namespace) in place of the driver's
+# libnvidia-ml.so.1.
+helm_install() {
+	"$here/helm.sh" install kerf "$root/deploy/helm/kerf" --kubeconfig "$D/admin.kubeconfig" \
+		--namespace kerf-system --create-namespace --set image.pullPolicy=Never \
+		--set apiServer="127.0.0.1:$KERF_CP_API_PORT" --set hostNetwork=true --set agent.interval=1000 \
+		--set agent.stateDir=/run/kerf-sim/kerf-state --set agent.nvmlLibrary=/run/kerf-sim/libnvidia-ml.so.1 \
+		--set 'agent.extraHostPaths[0].name=kerf-sim' --set 'agent.extraHostPaths[0].path=/run/kerf-sim' \
+		--set 'agent.extraEnv[0].name=KERF_FAKENVML_STATE' \
+		--set 'agent.extraEnv[0].value=/run/kerf-sim/fakenvml.state' \
+		--wait --timeout 180s >"$D/logs/helm.log" 2>&1 ||
+		{ tail -n 20 "$D/logs/helm.log" >&2; die "helm install kerf failed (see $D/logs/helm.log)"; }
+}
+
+# The host PID of a pod's running container (containerd), for tests that kill or freeze a process in a pod.
+container_pid() { # NAMESPACE POD: the host PID of the pod's first container
+	local node id
+	node=$(kc get pod -n "$1" "$2" -o jsonpath='{.spec.nodeName}')
+	id=$(kc get pod -n "$1" "$2" -o jsonpath='{.status.containerStatuses[0].containerID}')
+	[ -n "$node" ] && [ -n "$id" ] || return 1
+	nctr "$node" tasks ls | awk -v id="${id#containerd://}" '$1 == id && $3 == "RUNNING" { print $2 }'
+}
+
 # ---- up / down ----
 
 cmd_up() {
-	local spec=$default_nodes kerf=1 n name gpus
+	local spec=$default_nodes kerf=1 n name gpus images=()
+	RUNTIME=
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--nodes) spec=${2:?--nodes needs a SPEC}; shift 2 ;;
 		--no-kerf) kerf=0; shift ;;
+		--runtime) RUNTIME=${2:?--runtime needs containerd or fake}; shift 2 ;;
 		--status-every) STATUS_EVERY=${2:?--status-every needs a duration such as 1s}; shift 2 ;;
 		-h | --help) usage; exit 0 ;;
 		*) die "up: unknown option \"$1\" (see scripts/cluster.sh --help)" ;;
@@ -238,12 +380,34 @@ cmd_up() {
 	for f in "$KERF_BIN" "$FAKENVML_LIB" "$FAKENVML_CTL"; do
 		[ -e "$f" ] || die "$f is missing: build kerf first (make build), or set KERF_BIN, FAKENVML_LIB, FAKENVML_CTL"
 	done
+	if [ -z "$RUNTIME" ]; then
+		RUNTIME=containerd
+		for f in containerd containerd-shim-runc-v2 runc ctr buildah; do
+			command -v $f >/dev/null && continue
+			say "no $f here (Debian: apt-get install containerd runc buildah): the fake CRI runs the containers"
+			RUNTIME=fake
+			break
+		done
+	fi
+	case $RUNTIME in
+	containerd) host_mountpoints+=(/run/containerd /run/kerf-sim) ;;
+	fake) ;;
+	*) die "--runtime: \"$RUNTIME\" is not containerd or fake" ;;
+	esac
 	[ -f "$D/env" ] && { say "a cluster is already up at $D: stopping it first"; cmd_down; }
 	mkdir -p "$D"/{logs,pids,nodes}
 	bin=$("$here/controlplane/build.sh" cluster | tail -n 1)
+	if [ "$RUNTIME" = containerd ]; then
+		say "images: kerf.local/workload:test$([ $kerf = 1 ] && echo ' and kerf (scripts/build-image.sh)')"
+		images+=("$("$root/tests/cluster/workload/build.sh" | tail -n 1)") || die "the workload image did not build"
+		if [ $kerf = 1 ]; then
+			images+=("$("$here/build-image.sh" 2>"$D/logs/build-image.log" | tail -n 1)") ||
+				{ tail -n 20 "$D/logs/build-image.log" >&2; die "kerf's image did not build"; }
+		fi
+	fi
 
 	say "control plane"
-	"$here/controlplane/start.sh" "$D/cp" >"$D/logs/controlplane.log" 2>&1 ||
+	KERF_CP_SA_ADMISSION=1 "$here/controlplane/start.sh" "$D/cp" >"$D/logs/controlplane.log" 2>&1 ||
 		{ tail -n 20 "$D/logs/controlplane.log" >&2; die "the control plane did not start"; }
 	# shellcheck disable=SC1091
 	. "$D/cp/env"
@@ -259,6 +423,7 @@ KERF_BIN=$KERF_BIN
 FAKENVML_LIB=$FAKENVML_LIB
 FAKENVML_CTL=$FAKENVML_CTL
 KERF_CLUSTER_KERF=$kerf
+KERF_CLUSTER_RUNTIME=$RUNTIME
 EOF
 	KERF_CP_BIN=$bin
 	cp "$D/cp/admin.kubeconfig" "$D/admin.kubeconfig"
@@ -273,20 +438,37 @@ EOF
 	for f in "${host_mountpoints[@]}"; do
 		[ -d "$f" ] || { mkdir -p "$f" && echo "$f" >>"$D/made-dirs"; }
 	done
+	# runc puts each container's cgroup under k8s.io/ in every hierarchy, and removes it with the container;
+	# the k8s.io folders themselves are removed by down where this cluster is the one that made them.
+	if [ "$RUNTIME" = containerd ]; then
+		for f in /sys/fs/cgroup/*/; do
+			[ -d "${f}k8s.io" ] || echo "${f}k8s.io" >>"$D/made-dirs"
+		done
+	fi
 	for n in $spec; do
 		name=${n%%=*} gpus=${n#*=}
 		[[ $n == *=* && $name =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] ||
 			die "--nodes: \"$n\" is not NAME=MODEL[:LAYOUT][/MODEL[:LAYOUT]...] with a DNS-label NAME"
 		echo "$name" >>"$D/nodes.list"
 		node_setup "$name" "$gpus"
-		fakecri_start "$name"
+		if [ "$RUNTIME" = containerd ]; then
+			containerd_setup "$name"
+			containerd_start "$name"
+			containerd_import "$name" "${images[@]}"
+		else
+			fakecri_start "$name"
+		fi
 		kubelet_start "$name"
 	done
 	for name in $(node_names); do
 		kubelet_wait "$name"
 		say "node $name Ready"
 	done
-	if [ $kerf = 1 ]; then
+	if [ $kerf = 1 ] && [ "$RUNTIME" = containerd ]; then
+		say "kerf: helm install (an agent pod per node, two controller pods)"
+		helm_install
+		for name in $(node_names); do agent_wait "$name"; done
+	elif [ $kerf = 1 ]; then
 		say "kerf (agents and two controller replicas, as processes)"
 		kerf_install
 		for name in $(node_names); do agent_start "$name"; done
@@ -295,6 +477,8 @@ EOF
 		for name in $(node_names); do agent_wait "$name"; done
 	fi
 	kc create namespace demo >/dev/null 2>&1 || true
+	# Pods are admitted only once kube-controller-manager has made the namespace's service account.
+	for _ in $(seq 1 120); do kc get serviceaccount -n demo default >/dev/null 2>&1 && break; sleep 0.25; done
 	say "up: $(node_names | wc -l) nodes; scripts/cluster.sh kubectl get nodes,miglayouts; scripts/cluster.sh down"
 	echo "$D/admin.kubeconfig"
 }
@@ -305,6 +489,9 @@ cmd_down() {
 	stop_kerf
 	for p in "$D"/pids/kubelet-*.pid "$D"/pids/fakecri-*.pid; do
 		[ -e "$p" ] && cp_stop "$D" "$(basename "$p" .pid)" TERM
+	done
+	for p in "$D"/pids/containerd-*.pid; do
+		[ -e "$p" ] && containerd_stop "$(basename "$p" .pid | sed 's/^containerd-//')"
 	done
 	[ -d "$D/cp/pids" ] && cp_stop "$D/cp" controller-manager TERM
 	[ -f "$D/cp/env" ] && "$here/controlplane/stop.sh" "$D/cp" >/dev/null 2>&1
@@ -330,6 +517,8 @@ cmd_component() { # start|stop|kill WHAT NAME
 	[ "$op/$what" = stop/kerf ] && { stop_kerf; return; }
 	[ -n "$what" ] && [ -n "$name" ] || die "$op: want agent NODE, kubelet NODE or controller N"
 	[ "$op" = kill ] && sig=KILL
+	[ "$RUNTIME/$what" = containerd/agent ] || [ "$RUNTIME/$what" = containerd/controller ] &&
+		die "$op $what: kerf runs as pods on this cluster (the kubelet restarts them); see: pid NAMESPACE POD"
 	case $op/$what in
 	start/agent) agent_start "$name" ;;
 	start/kubelet) kubelet_start "$name" ;;
@@ -347,6 +536,11 @@ case $cmd in
 up) cmd_up "$@" ;;
 down) cmd_down ;;
 kubectl) load_env; kc "$@" ;;
+pid)
+	load_env
+	[ "$KERF_CLUSTER_RUNTIME" = containerd ] || die "pid: only with --runtime containerd (the fake CRI runs no process)"
+	container_pid "${1:?pid NAMESPACE POD}" "${2:?pid NAMESPACE POD}"
+	;;
 env) load_env; cat "$D/env" ;;
 start | stop | kill) cmd_component "$cmd" "$@" ;;
 -h | --help | help) usage ;;

@@ -12,18 +12,20 @@
 #   allocatable   a Node watch event showing one more of the pod's resource (the kubelet's node status)
 #   bound         a Pod watch event with spec.nodeName (kube-scheduler)
 #   running       a Pod watch event with phase Running (the kubelet: Allocate, container start, pod status)
+# The daemons' lines come from their log files (fake CRI: kerf as processes) or their pods' logs (containerd).
 #
-# Usage: bench/cluster/run.sh [BUILD_DIR] [--pods N] [--status-every DURATION]
-#        (default: build/, 50 pods, the kubelet's default status period of 10 s)
+# Usage: bench/cluster/run.sh [BUILD_DIR] [--pods N] [--status-every DURATION] [--runtime containerd|fake]
+#        (default: build/, 50 pods, the kubelet's default status period of 10 s, containerd where installed)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-pods=50 every="" build=$root/build
+pods=50 every="" build=$root/build runtime=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--pods) pods=$2; shift 2 ;;
 	--status-every) every=$2; shift 2 ;;
-	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--runtime) runtime=$2; shift 2 ;;
+	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "bench/cluster: unknown option \"$1\"" >&2; exit 2 ;;
 	*) build=$(cd "$1" && pwd); shift ;;
 	esac
@@ -35,7 +37,7 @@ D=$KERF_CLUSTER_DIR
 cluster=$root/scripts/cluster.sh
 gpu="H100-80GB-SXM:1g.10gb@0,1g.10gb@1,1g.10gb@2,1g.10gb@3,1g.10gb@4,1g.10gb@5,1g.10gb@6"
 spec="n1=$gpu/$gpu/$gpu/$gpu/$gpu/$gpu/$gpu n2=$gpu/$gpu/$gpu/$gpu/$gpu/$gpu/$gpu"
-"$cluster" up --nodes "$spec" ${every:+--status-every "$every"} >/dev/null || exit 1
+"$cluster" up --nodes "$spec" ${every:+--status-every "$every"} ${runtime:+--runtime "$runtime"} >/dev/null || exit 1
 trap '"$cluster" down' EXIT
 . "$D/env"
 k() { "$KERF_CP_BIN/kubectl" --kubeconfig "$D/admin.kubeconfig" "$@"; }
@@ -67,14 +69,20 @@ EOF
 done
 sleep 1
 
-# The daemons' logs with epoch seconds in front: "EPOCH who line".
+# The daemons' logs with epoch seconds in front: "EPOCH who line", who being controller-* or agent-NODE. A pod's
+# log lines carry the runtime's "TIME stderr F " in front of the daemon's own.
 epoch_logs() {
 	local f who
-	for f in "$D"/logs/controller-*.log "$D"/logs/agent-*.log; do
-		who=$(basename "$f" .log)
+	for f in "$D"/logs/controller-*.log "$D"/logs/agent-*.log "$D"/nodes/*/pods-logs/kerf-system_kerf-*/*/*.log; do
+		[ -f "$f" ] || continue
+		case $f in
+		*/pods-logs/*/agent/*) who=agent-$(echo "$f" | sed 's|.*/nodes/\([^/]*\)/pods-logs/.*|\1|') ;;
+		*/pods-logs/*) who=controller-$(basename "$(dirname "$(dirname "$f")")") ;;
+		*) who=$(basename "$f" .log) ;;
+		esac
 		while IFS= read -r line; do
 			echo "$(date -d "${line%% *}" +%s.%N) $who ${line#* }"
-		done < <(grep -E 'new layout|: applied: |published [0-9]+ MIG' "$f")
+		done < <(sed -E 's/^[^ ]+ (stdout|stderr) [FP] //' "$f" | grep -E 'new layout|: applied: |published [0-9]+ MIG')
 	done | sort -n
 }
 epoch_logs >"$D/events"

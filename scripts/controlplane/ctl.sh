@@ -15,6 +15,9 @@ cmd=${2:?usage: ctl.sh STATE_DIR COMMAND}
 # shellcheck disable=SC1091
 . "$dir/env"
 etcd_url=http://127.0.0.1:$KERF_CP_ETCD_PORT
+# Without kube-controller-manager no namespace gets its "default" service account, which that plugin requires.
+admission=(--disable-admission-plugins ServiceAccount)
+[ "${KERF_CP_SA_ADMISSION:-0}" = 1 ] && admission=()
 
 case $cmd in
 start-etcd)
@@ -35,7 +38,7 @@ start-apiserver)
 		--authorization-mode RBAC \
 		--service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
 		--service-account-issuer https://kubernetes.default.svc --service-cluster-ip-range 10.96.0.0/24 \
-		--disable-admission-plugins ServiceAccount --enable-priority-and-fairness=false \
+		"${admission[@]}" --enable-priority-and-fairness=false \
 		--endpoint-reconciler-type none --profiling=false --allow-privileged=true --v 1
 	cp_wait_http "$dir" apiserver "https://127.0.0.1:$KERF_CP_API_PORT/readyz" 180
 	;;

@@ -9,6 +9,8 @@
 #                       cluster-admin through RBAC), KERF_CP_ADMIN_KUBECONFIG (client-certificate user),
 #                       KERF_CP_SERVER, the ports
 #   kubeconfig, admin.kubeconfig, pki/, logs/*.log, pids/*.pid
+# KERF_CP_SA_ADMISSION=1 keeps the ServiceAccount admission plugin on (pods get their service account's token
+# volume; it needs kube-controller-manager to make each namespace's "default" account), as a real cluster has it.
 # Stop with stop.sh STATE_DIR (it kills only the processes whose pid files this script wrote).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,6 +47,7 @@ KERF_CP_SCHED_PORT=$sched_port
 KERF_CP_SERVER=https://127.0.0.1:$api_port
 KUBECONFIG=$dir/kubeconfig
 KERF_CP_ADMIN_KUBECONFIG=$dir/admin.kubeconfig
+KERF_CP_SA_ADMISSION=${KERF_CP_SA_ADMISSION:-0}
 ENV
 # shellcheck disable=SC1091
 . "$dir/env"

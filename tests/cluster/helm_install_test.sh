@@ -2,12 +2,13 @@
 # `helm install` of kerf's chart on a real cluster (scripts/cluster.sh --no-kerf): the release deploys, the
 # real kube-controller-manager makes one agent pod per node that opted in (kerf.dev/mig=true) and none on the
 # others, and the controller's two replicas; kube-scheduler places them and the kubelets run them. The
-# runtime here is the fake CRI, so the containers run no process (kerf's daemons run as processes in the other
-# cluster tests): what this shows is that the chart's objects are what a cluster accepts and acts on.
+# runtime here is the fake CRI (--runtime fake), so the containers run no process: what this shows is that the
+# chart's default objects are what a cluster accepts and acts on. The other cluster tests run kerf's daemons in
+# the chart's pods on containerd.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-cl_up "gpu-a=H100-80GB-SXM gpu-b=A30-24GB plain=A100-40GB" --no-kerf
+cl_up "gpu-a=H100-80GB-SXM gpu-b=A30-24GB plain=A100-40GB" --no-kerf --runtime fake
 k label node plain kerf.dev/mig- >/dev/null # a node that did not opt in
 
 "$cl_root/scripts/helm.sh" install kerf "$cl_root/deploy/helm/kerf" \

@@ -1,6 +1,10 @@
 # Shared by the real-cluster tests (sourced): a cluster of their own in a fresh folder, checks that count,
-# pods, and what the fake CRI and the simulated NVML library saw. Each test sources this, calls cl_up with
-# its node SPEC, and ends with cl_finish (which prints "N passed, M failed" and sets the exit status).
+# pods, and what the container runtime and the simulated NVML library saw. Each test sources this, calls cl_up
+# with its node SPEC, and ends with cl_finish (which prints "N passed, M failed" and sets the exit status).
+#
+# The runtime is containerd, with kerf installed by its Helm chart from the image the Dockerfile builds, unless
+# KERF_TEST_RUNTIME=fake: then the fake CRI runs the containers and kerf's daemons run as processes, which is
+# how the sanitized suite runs them (its ASan+UBSan binaries cannot go in the image).
 cl_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cluster=$cl_root/scripts/cluster.sh
 # Socket paths must stay short (108 bytes), so the state lives under /tmp, not in the build folder.
@@ -11,7 +15,8 @@ cl_passed=0 cl_failed=0
 cl_cleanup() {
 	if [ "$cl_failed" -gt 0 ] || [ "${KERF_KEEP_LOGS:-}" = 1 ]; then
 		echo "--- logs of the failed run (last lines):"
-		for f in "$KERF_CLUSTER_DIR"/logs/*.log "$KERF_CLUSTER_DIR"/nodes/*/logs/*.log; do
+		for f in "$KERF_CLUSTER_DIR"/logs/*.log "$KERF_CLUSTER_DIR"/nodes/*/logs/*.log \
+			"$KERF_CLUSTER_DIR"/nodes/*/pods-logs/kerf-system_*/*/*.log; do
 			[ -f "$f" ] || continue
 			echo "--- $f"
 			tail -n 15 "$f"
@@ -52,8 +57,10 @@ sanitizer_silent() { ! grep -slE 'AddressSanitizer|LeakSanitizer|runtime error:'
 	"$KERF_CLUSTER_DIR"/logs/controller-*.log; }
 
 cl_finish() {
-	"$cluster" stop kerf
-	check "kerf's daemons stopped with no sanitizer report in their logs" sanitizer_silent
+	if [ "$KERF_CLUSTER_RUNTIME" = fake ]; then
+		"$cluster" stop kerf
+		check "kerf's daemons stopped with no sanitizer report in their logs" sanitizer_silent
+	fi
 	echo "$cl_passed passed, $cl_failed failed"
 	[ "$cl_failed" = 0 ]
 }
@@ -70,10 +77,10 @@ cl_up() { # SPEC [more up options]
 		echo "SKIP: this machine refuses mount namespaces (unshare -m), which keep the kubelet off the host"
 		exit 77
 	fi
-	if ! "$cluster" up --nodes "$spec" "$@"; then
+	if ! "$cluster" up --nodes "$spec" ${KERF_TEST_RUNTIME:+--runtime "$KERF_TEST_RUNTIME"} "$@"; then
 		echo "FAIL the cluster came up"
 		cl_failed=$((cl_failed + 1))
-		cl_finish
+		echo "$cl_passed passed, $cl_failed failed"
 		exit 1
 	fi
 	# shellcheck disable=SC1091
@@ -85,7 +92,7 @@ k() { "$KERF_CP_BIN/kubectl" --kubeconfig "$KERF_CLUSTER_DIR/admin.kubeconfig" "
 fakectl() { # NODE ARGS...: fakenvml-ctl on that node's simulated GPUs
 	local node=$1
 	shift
-	"$FAKENVML_CTL" --state "$KERF_CLUSTER_DIR/nodes/$node/fakenvml.state" "$@"
+	"$FAKENVML_CTL" --state "$KERF_CLUSTER_DIR/nodes/$node/sim/fakenvml.state" "$@"
 }
 
 pod_yaml() { # NAME RESOURCE [LABEL]: a pod in namespace demo asking for one nvidia.com/RESOURCE, as YAML
@@ -110,17 +117,28 @@ wait_running() { # POD SECONDS
 	k wait -n demo --for=jsonpath='{.status.phase}'=Running "pod/$1" --timeout="${2}s" >/dev/null 2>&1
 }
 
-# The MIG devices a pod's container was started with, as the fake CRI logged its NVIDIA_VISIBLE_DEVICES.
+# The MIG devices a pod's container was started with: its NVIDIA_VISIBLE_DEVICES as the container printed it
+# (containerd: the workload prints its environment to its log), or as the fake CRI logged it.
 pod_devices() { # POD
-	local node
+	local node log
 	node=$(k get pod -n demo "$1" -o jsonpath='{.spec.nodeName}')
 	[ -n "$node" ] || return 1
+	if [ "$KERF_CLUSTER_RUNTIME" = containerd ]; then
+		log=$(ls "$KERF_CLUSTER_DIR/nodes/$node/pods-logs/demo_$1_"*/work/*.log 2>/dev/null | sort -V | tail -n 1)
+		[ -n "$log" ] && sed -n 's/.* stdout F NVIDIA_VISIBLE_DEVICES=//p' "$log" | tail -n 1
+		return
+	fi
 	grep '"event":"start"' "$KERF_CLUSTER_DIR/nodes/$node/containers.jsonl" | grep "\"pod\":\"$1\"" | tail -n 1 |
 		sed -n 's/.*"NVIDIA_VISIBLE_DEVICES":"\([^"]*\)".*/\1/p'
 }
 
-# How many times the fake CRI started a container of POD (1 for a pod never restarted).
+# How many times a container of POD was started (1 for a pod never restarted): containerd's GPU hook logs each
+# start of a container with MIG devices (scripts/cluster-gpu-hook.sh), the fake CRI each start.
 pod_starts() { # POD
+	if [ "$KERF_CLUSTER_RUNTIME" = containerd ]; then
+		cat "$KERF_CLUSTER_DIR"/nodes/*/logs/gpu-hook.log 2>/dev/null | grep -c " start demo/$1/"
+		return
+	fi
 	cat "$KERF_CLUSTER_DIR"/nodes/*/containers.jsonl | grep '"event":"start"' | grep -c "\"pod\":\"$1\""
 }
 
