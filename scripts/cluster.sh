@@ -360,6 +360,54 @@ container_pid() { # NAMESPACE POD: the host PID of the pod's first container
 	nctr "$node" tasks ls | awk -v id="${id#containerd://}" '$1 == id && $3 == "RUNNING" { print $2 }'
 }
 
+# ---- the host folders clusters share ----
+
+# The mount points (host_mountpoints) must exist on the host, and runc makes a k8s.io/ folder in every cgroup
+# hierarchy (each container's cgroup goes under it and is removed with the container). Whichever cluster makes
+# one records it in $host_registry/made; each cluster up is a file in $host_registry/users; the last one down
+# removes what was made. Removing a mount point while another cluster's namespace uses it would detach that
+# cluster's mounts, hence the count. Under a lock file that is never removed, so two callers never hold two locks.
+host_registry=/tmp/kerf-cluster-host
+host_lock=/tmp/kerf-cluster-host.lock
+
+host_user() { echo "$host_registry/users/$(echo "$D" | md5sum | cut -c1-16)"; }
+
+host_take() {
+	local f
+	exec 8>>"$host_lock"
+	flock 8
+	mkdir -p "$host_registry/users"
+	echo "$D" >"$(host_user)"
+	for f in "${host_mountpoints[@]}"; do
+		[ -d "$f" ] || { mkdir -p "$f" && echo "$f" >>"$host_registry/made"; }
+	done
+	if [ "$RUNTIME" = containerd ]; then
+		for f in /sys/fs/cgroup/*/; do
+			[ -d "${f}k8s.io" ] || grep -qxF "${f}k8s.io" "$host_registry/made" 2>/dev/null ||
+				echo "${f}k8s.io" >>"$host_registry/made"
+		done
+	fi
+	exec 8>&-
+}
+
+host_release() {
+	local u p
+	[ -d "$host_registry" ] || return 0
+	exec 8>>"$host_lock"
+	flock 8
+	rm -f "$(host_user)"
+	for u in "$host_registry"/users/*; do # a cluster whose folder is gone went without `down`
+		[ -e "$u" ] && { [ -f "$(cat "$u")/env" ] || rm -f "$u"; }
+	done
+	if [ -z "$(ls -A "$host_registry/users")" ]; then
+		if [ -f "$host_registry/made" ]; then
+			tac "$host_registry/made" | while read -r p; do rmdir "$p" 2>/dev/null || true; done
+		fi
+		rm -rf "$host_registry"
+	fi
+	exec 8>&-
+}
+
 # ---- up / down ----
 
 cmd_up() {
@@ -434,17 +482,7 @@ EOF
 	kcm_start
 
 	: >"$D/nodes.list"
-	: >"$D/made-dirs"
-	for f in "${host_mountpoints[@]}"; do
-		[ -d "$f" ] || { mkdir -p "$f" && echo "$f" >>"$D/made-dirs"; }
-	done
-	# runc puts each container's cgroup under k8s.io/ in every hierarchy, and removes it with the container;
-	# the k8s.io folders themselves are removed by down where this cluster is the one that made them.
-	if [ "$RUNTIME" = containerd ]; then
-		for f in /sys/fs/cgroup/*/; do
-			[ -d "${f}k8s.io" ] || echo "${f}k8s.io" >>"$D/made-dirs"
-		done
-	fi
+	host_take
 	for n in $spec; do
 		name=${n%%=*} gpus=${n#*=}
 		[[ $n == *=* && $name =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] ||
@@ -495,9 +533,7 @@ cmd_down() {
 	done
 	[ -d "$D/cp/pids" ] && cp_stop "$D/cp" controller-manager TERM
 	[ -f "$D/cp/env" ] && "$here/controlplane/stop.sh" "$D/cp" >/dev/null 2>&1
-	if [ -f "$D/made-dirs" ]; then
-		while read -r p; do rmdir "$p" 2>/dev/null || true; done <"$D/made-dirs"
-	fi
+	host_release
 	rm -rf "$D"
 	say "down"
 }

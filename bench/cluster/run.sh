@@ -6,7 +6,8 @@
 # time, each waiting for the last to run, asking in turn for 1g.20gb and 2g.20gb: neither exists, so every pod
 # needs kerf to destroy free 1g.10gb and create its instance. Each stage is read from a clock on this machine:
 #   created       the benchmark's clock just before `kubectl create`
-#   spec written  the controller's log line "node N: new layout" (debounce, plan and the spec's write)
+#   planned       the controller's log line "planned: ..." (debounce, the round's snapshot, the plan)
+#   spec written  the controller's log line "node N: new layout" (the spec's conditional write)
 #   applied       the agent's log line "gpu G: applied" (withdraw, destroy, create through NVML)
 #   sent          the agent's log line "published N MIG device(s)" (the kubelet has the new device list)
 #   allocatable   a Node watch event showing one more of the pod's resource (the kubelet's node status)
@@ -82,7 +83,7 @@ epoch_logs() {
 		esac
 		while IFS= read -r line; do
 			echo "$(date -d "${line%% *}" +%s.%N) $who ${line#* }"
-		done < <(sed -E 's/^[^ ]+ (stdout|stderr) [FP] //' "$f" | grep -E 'new layout|: applied: |published [0-9]+ MIG')
+		done < <(sed -E 's/^[^ ]+ (stdout|stderr) [FP] //' "$f" | grep -E 'planned: |new layout|: applied: |published [0-9]+ MIG')
 	done | sort -n
 }
 epoch_logs >"$D/events"
@@ -105,8 +106,9 @@ BEGIN {
 	for (i = 1; i <= np; i++) {
 		p = name[i]; n = node[p]
 		if (!(p in running) || n == "") continue
-		ts = first_ev("controller", "node " n ": new layout", tc[i])
-		if (ts < 0 || ts > bound[p]) continue
+		tq = first_ev("controller", "planned: ", tc[i])
+		ts = first_ev("controller", "node " n ": new layout", tq)
+		if (tq < 0 || ts < 0 || ts > bound[p]) continue
 		ta = first_ev("agent-" n, ": applied: ", ts)
 		tp = first_ev("agent-" n, "published", ta)
 		# allocatable: the first Node event after sent whose count of the pod resource exceeds the last one before
@@ -118,13 +120,13 @@ BEGIN {
 		}
 		if (ta < 0 || tp < 0 || tl < 0) continue
 		m++
-		s[1, m] = ts - tc[i]; s[2, m] = ta - ts; s[3, m] = tp - ta; s[4, m] = tl - tp
-		s[5, m] = bound[p] - tl; s[6, m] = running[p] - bound[p]; s[7, m] = running[p] - tc[i]
+		s[1, m] = tq - tc[i]; s[2, m] = ts - tq; s[3, m] = ta - ts; s[4, m] = tp - ta; s[5, m] = tl - tp
+		s[6, m] = bound[p] - tl; s[7, m] = running[p] - bound[p]; s[8, m] = running[p] - tc[i]
 	}
-	split("created -> spec written|spec written -> applied|applied -> sent to the kubelet|sent -> node allocatable|allocatable -> bound|bound -> running|created -> running (total)", label, "|")
+	split("created -> planned|planned -> spec written|spec written -> applied|applied -> sent to the kubelet|sent -> node allocatable|allocatable -> bound|bound -> running|created -> running (total)", label, "|")
 	printf "%d of %d pods needed a re-layout and ran\n", m, np
 	printf "%-32s %9s %9s %9s\n", "stage", "p50 ms", "p95 ms", "max ms"
-	for (k = 1; k <= 7; k++) {
+	for (k = 1; k <= 8; k++) {
 		for (j = 1; j <= m; j++) v[j] = s[k, j]
 		# insertion sort: m is small
 		for (j = 2; j <= m; j++) { x = v[j]; for (q = j - 1; q >= 1 && v[q] > x; q--) v[q + 1] = v[q]; v[q + 1] = x }
