@@ -14,6 +14,7 @@
 #include "bell.h"
 #include "controller.h"
 #include "deadline.h"
+#include "fit.h"
 #include "plan.h"
 
 #define MIG_PREFIX "nvidia.com/mig-"
@@ -70,6 +71,7 @@ struct pod_proj {
 	int priority;
 	unsigned n;
 	struct plan_demand d[PLAN_MAX_DEMANDS];
+	json_t *fit; /* a pending pod's nodeSelector, affinity and tolerations (fit.h), or NULL for none */
 };
 
 /* What the pod projection reads; the watch decodes nothing else (kube_decoder_keep). */
@@ -82,6 +84,9 @@ static const char *const pod_fields[] = {"metadata.uid",
 					 "spec.containers[].resources",
 					 "spec.initContainers[].resources",
 					 "spec.initContainers[].restartPolicy",
+					 "spec.nodeSelector",
+					 "spec.affinity",
+					 "spec.tolerations",
 					 NULL};
 
 /* The count of resource in p (0 if absent). */
@@ -201,7 +206,20 @@ static void *project_pod(json_t *obj, void *arg)
 	/* A bound pod not yet running needs its devices on its node whoever bound it: they are reserved there. */
 	if (p->node[0] ? json_object_get(md, "deletionTimestamp") == NULL : candidate(arg, md, spec))
 		pod_demands(spec, p);
+	if (p->n > 0 && p->node[0] == '\0' &&
+	    (json_object_get(spec, "nodeSelector") || json_object_get(spec, "affinity") || json_object_get(spec, "tolerations")))
+		p->fit = json_pack("{s:O?, s:O?, s:O?}", "nodeSelector", json_object_get(spec, "nodeSelector"), "affinity",
+				   json_object_get(spec, "affinity"), "tolerations", json_object_get(spec, "tolerations"));
 	return p;
+}
+
+static void free_pod(void *proj)
+{
+	struct pod_proj *p = proj;
+
+	if (p != NULL)
+		json_decref(p->fit);
+	free(p);
 }
 
 /* ---- MigLayouts: {generation, observed, spec (spec.gpus), status (status.gpus)} ---- */
@@ -227,12 +245,14 @@ static void free_layout(void *p)
 
 /* ---- Nodes: whether the scheduler may place a pod there at all ---- */
 
-/* What a Node's projection says: why no pod can be placed on it, or NULL when one can. */
+/* What a Node's projection says: why no pod can be placed on it, or NULL when one can; and what fit.h reads. */
 struct node_proj {
 	const char *unusable; /* a static sentence, or NULL */
+	json_t *fit;          /* {metadata: {name, labels}, spec: {taints, unschedulable}} */
 };
 
-static const char *const node_fields[] = {"spec.unschedulable", "status.conditions", NULL};
+static const char *const node_fields[] = {"metadata.name",	"metadata.labels", "spec.unschedulable",
+					  "spec.taints", "status.conditions", NULL};
 
 static void *project_node(json_t *obj, void *arg)
 {
@@ -251,7 +271,23 @@ static void *project_node(json_t *obj, void *arg)
 		p->unusable = "cordoned (spec.unschedulable)";
 	else if (!ready)
 		p->unusable = "not Ready";
+	p->fit = json_pack("{s:O?, s:O?}", "metadata", json_object_get(obj, "metadata"), "spec", json_object_get(obj, "spec"));
 	return p;
+}
+
+static void free_node(void *proj)
+{
+	struct node_proj *p = proj;
+
+	if (p != NULL)
+		json_decref(p->fit);
+	free(p);
+}
+
+static void copy_node_fit(const char *rv, const void *proj, void *arg)
+{
+	(void)rv;
+	*(json_t **)arg = json_incref(((const struct node_proj *)proj)->fit);
 }
 
 static void copy_unusable(const char *rv, const void *proj, void *arg)
@@ -323,10 +359,10 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	/* Pods that still wait (the API server filters, not kerf): unbound ones to plan for, and bound ones whose
 	 * kubelet has not admitted them yet, whose devices must not be re-cut under them. */
 	ps = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = "status.phase=Pending",
-					 .fields = pod_fields, .project = project_pod, .free_proj = free,
+					 .fields = pod_fields, .project = project_pod, .free_proj = free_pod,
 					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
 	ns = (struct kube_informer_spec){.resource = &KUBE_NODES, .fields = node_fields, .project = project_node,
-					 .free_proj = free, .on_add = rang_add, .on_update = rang_update,
+					 .free_proj = free_node, .on_add = rang_add, .on_update = rang_update,
 					 .on_delete = rang_add, .arg = ctl};
 	ls = (struct kube_informer_spec){.resource = &KUBE_MIGLAYOUTS, .fields = layout_fields,
 					 .project = project_layout, .free_proj = free_layout, .on_add = rang_add,
@@ -376,6 +412,8 @@ struct snapshot {
 	json_t **spec;   /* per node: its spec.gpus as the cache had it (borrowed refs, incref'd) */
 	char **rv;       /* per node: the MigLayout's resourceVersion the plan is made from */
 	char **uid;      /* per pod */
+	json_t **pod_fit;  /* per pod: its constraints (fit.h), a reference, or NULL */
+	json_t **node_fit; /* per node: its Node as fit.h reads it, a reference, or NULL */
 	unsigned skipped; /* MigLayouts left out: their Node is missing, cordoned or not Ready */
 	unsigned reserved; /* free instances held for bound pods the kubelet has not admitted yet */
 };
@@ -518,6 +556,7 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 		return 1;
 	}
 	s->spec[s->in.n_nodes] = json_incref((json_t *)spec);
+	kube_informer_with(cl->ctl->nodes, key, copy_node_fit, &s->node_fit[s->in.n_nodes]);
 	s->in.n_nodes++;
 	return 0;
 }
@@ -583,19 +622,26 @@ static int collect_pod(const char *key, const char *rv, const void *proj, void *
 		cl->oom = 1;
 		return 1;
 	}
+	s->pod_fit[s->in.n_pods] = json_incref(p->fit);
 	s->in.n_pods++;
 	return 0;
 }
 
 static void snapshot_free(struct snapshot *s)
 {
+	plan_groups_free(&s->in);
 	for (unsigned i = 0; i < s->in.n_nodes; i++) {
 		free(s->in.nodes[i].gpus);
 		json_decref(s->spec[i]);
+		json_decref(s->node_fit[i]);
 		free(s->rv[i]);
 	}
-	for (unsigned i = 0; i < s->in.n_pods; i++)
+	for (unsigned i = 0; i < s->in.n_pods; i++) {
 		free(s->uid[i]);
+		json_decref(s->pod_fit[i]);
+	}
+	free(s->pod_fit);
+	free(s->node_fit);
 	free(s->in.nodes);
 	free(s->in.pods);
 	free(s->spec);
@@ -618,11 +664,16 @@ static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf
 	s->rv = calloc(nn, sizeof(*s->rv));
 	s->in.pods = calloc(np, sizeof(*s->in.pods));
 	s->uid = calloc(np, sizeof(*s->uid));
-	if (!s->in.nodes || !s->spec || !s->rv || !s->in.pods || !s->uid)
+	s->pod_fit = calloc(np, sizeof(*s->pod_fit));
+	s->node_fit = calloc(nn, sizeof(*s->node_fit));
+	if (!s->in.nodes || !s->spec || !s->rv || !s->in.pods || !s->uid || !s->pod_fit || !s->node_fit)
 		goto oom;
 	kube_informer_foreach(ctl->layouts, collect_node, &cl);
 	kube_informer_foreach(ctl->pods, collect_pod, &cl);
 	if (cl.oom || cl.beats == NULL)
+		goto oom;
+	/* Where each pod may run, as kube-scheduler's node filters decide (fit.h): the same code as `kerf plan`. */
+	if (plan_fit_groups(&s->in, (const json_t *const *)s->pod_fit, (const json_t *const *)s->node_fit, err) < 0)
 		goto oom;
 	json_decref(ctl->beats);
 	ctl->beats = cl.beats;
@@ -790,6 +841,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 {
 	struct plan_output out;
 	struct snapshot s;
+	long long t0;
 	int rc = -1;
 
 	if (snapshot_take(ctl, &s, err) < 0)
@@ -803,11 +855,14 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 		snapshot_free(&s);
 		return 0;
 	}
+	t0 = kerf_mono_ms();
 	if (plan_run(&s.in, &out, err) < 0) {
 		kerf_err_prefix(err, "plan");
 		goto out;
 	}
 	rep->planned = true;
+	if (out.n_changes > 0) /* a stage of its own in bench/cluster: planned, then written */
+		say(ctl, "planned: %u change(s) for %u pod(s) in %lld ms", out.n_changes, s.in.n_pods, kerf_mono_ms() - t0);
 	rep->placed = out.n_assignments;
 	if (write_specs(ctl, &s, &out, rep, err) == 0)
 		rc = 0;

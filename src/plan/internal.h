@@ -107,6 +107,7 @@ struct pl_pod {
 	uint16_t dem_res[PLAN_MAX_DEMANDS];
 	uint16_t dem_cnt[PLAN_MAX_DEMANDS];
 	int missing; /* index into demands of a resource no node's model offers, else -1 */
+	unsigned group; /* plan_pod.group: 0 = every node */
 };
 
 struct pl_ctx {
@@ -167,5 +168,11 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 /* search.c */
 int pl_greedy(struct pl_ctx *c, struct kerf_err *err);
 int pl_exact(struct pl_ctx *c, int *improved, struct kerf_err *err);
+
+/* May pod p run on node n (its node selector, affinity and tolerations: plan_input.groups)? */
+static inline int pl_allowed(const struct pl_ctx *c, const struct pl_pod *p, unsigned n)
+{
+	return p->group == 0 || c->in->groups[p->group - 1].allowed[n];
+}
 
 #endif

@@ -80,9 +80,13 @@ static int check_input(const struct plan_input *in, struct kerf_err *err)
 			if (check_gpu(&in->nodes[i].gpus[j], i, j, err) != 0)
 				return -1;
 	}
-	for (unsigned i = 0; i < in->n_pods; i++)
+	for (unsigned i = 0; i < in->n_pods; i++) {
 		if (check_pod(&in->pods[i], i, err) != 0)
 			return -1;
+		if (in->pods[i].group > in->n_groups || (in->pods[i].group > 0 && in->groups[in->pods[i].group - 1].allowed == NULL))
+			return kerf_err_set(err, KERF_EINVAL, "pending[%u]: group %u, but the input has %u", i,
+					    in->pods[i].group, in->n_groups);
+	}
 	return 0;
 }
 
@@ -299,7 +303,17 @@ static int build_nodes(struct pl_ctx *c, struct kerf_err *err)
 	return 0;
 }
 
-/* Nodes of one class have the same states in the same order: interchangeable for the exact search. */
+/* Whether every pod that may run on node a may run on node b, and the other way round. */
+static int same_groups(const struct plan_input *in, unsigned a, unsigned b)
+{
+	for (unsigned g = 0; g < in->n_groups; g++)
+		if (in->groups[g].allowed[a] != in->groups[g].allowed[b])
+			return 0;
+	return 1;
+}
+
+/* Nodes of one class have the same states in the same order, and the same pods may run on them:
+ * interchangeable for the exact search. */
 static void classify_nodes(struct pl_ctx *c)
 {
 	for (unsigned i = 0; i < c->in->n_nodes; i++) {
@@ -308,7 +322,7 @@ static void classify_nodes(struct pl_ctx *c)
 		for (unsigned j = 0; j < i; j++) {
 			const struct pl_node *b = &c->nodes[j];
 
-			if (b->cls == j && b->n_gpus == a->n_gpus &&
+			if (b->cls == j && b->n_gpus == a->n_gpus && same_groups(c->in, i, j) &&
 			    memcmp(&c->gpu_state[a->first], &c->gpu_state[b->first], a->n_gpus * sizeof(unsigned)) == 0) {
 				a->cls = j;
 				break;
@@ -328,9 +342,10 @@ static int cmp_pod_order(const void *x, const void *y, void *arg)
 	return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
+/* Same demands on the same nodes: pods interchangeable for the search. */
 static int same_demand(const struct pl_pod *a, const struct pl_pod *b)
 {
-	if (a->n_dem != b->n_dem)
+	if (a->n_dem != b->n_dem || a->group != b->group)
 		return 0;
 	for (unsigned j = 0; j < a->n_dem; j++) {
 		unsigned k;
@@ -360,6 +375,7 @@ static int build_pods(struct pl_ctx *c, struct kerf_err *err)
 		struct pl_pod *p = &c->pods[i];
 
 		p->idx = i;
+		p->group = in->pods[i].group;
 		p->n_dem = in->pods[i].n_demands;
 		p->missing = -1;
 		for (unsigned j = 0; j < p->n_dem; j++) {
@@ -630,11 +646,18 @@ static int reason(struct pl_ctx *c, const struct pl_pod *p, char *out, size_t ou
 {
 	const char *prefix = MIG_RESOURCE_PREFIX;
 	char want[160];
-	unsigned fits = 0, first = 0;
+	unsigned fits = 0, first = 0, allowed = 0;
 
 	if (p->missing >= 0) {
 		snprintf(out, outsz, "no node has a GPU model with profile %s",
 			 c->res_name[p->dem_res[p->missing]] + strlen(prefix));
+		return 0;
+	}
+	for (unsigned n = 0; n < c->in->n_nodes; n++)
+		allowed += pl_allowed(c, p, n);
+	if (allowed == 0) {
+		snprintf(out, outsz, "its nodeSelector, node affinity and tolerations allow none of the %u MIG node%s",
+			 c->in->n_nodes, c->in->n_nodes == 1 ? "" : "s");
 		return 0;
 	}
 	for (unsigned s = 0; s < c->n_states; s++)
@@ -643,12 +666,12 @@ static int reason(struct pl_ctx *c, const struct pl_pod *p, char *out, size_t ou
 		unsigned best = 0;
 
 		for (unsigned n = 0; n < c->in->n_nodes; n++) {
-			unsigned o = node_offer(c, n, p->dem_res[j]);
+			unsigned o = pl_allowed(c, p, n) ? node_offer(c, n, p->dem_res[j]) : 0;
 			best = o > best ? o : best;
 		}
 		if (p->dem_cnt[j] > best) {
-			snprintf(out, outsz, "needs %u x %s on one node; the most any node can offer is %u%s", p->dem_cnt[j],
-				 c->res_name[p->dem_res[j]], best,
+			snprintf(out, outsz, "needs %u x %s on one node; the most any node %scan offer is %u%s", p->dem_cnt[j],
+				 c->res_name[p->dem_res[j]], p->group ? "it may run on " : "", best,
 				 best == 0 ? " (instances in use leave no room for it)" : "");
 			return 0;
 		}
@@ -659,6 +682,8 @@ static int reason(struct pl_ctx *c, const struct pl_pod *p, char *out, size_t ou
 	for (unsigned n = 0; n < c->in->n_nodes; n++) {
 		uint64_t cost;
 
+		if (!pl_allowed(c, p, n))
+			continue;
 		if (pl_node_cost(c, n, c->tmp, &cost, NULL, err) != 0)
 			return -1;
 		if (cost != PL_INFEASIBLE && fits++ == 0)
@@ -666,8 +691,8 @@ static int reason(struct pl_ctx *c, const struct pl_pod *p, char *out, size_t ou
 	}
 	demand_text(c, p, want, sizeof(want));
 	if (fits == 0)
-		snprintf(out, outsz, "needs %s on one node; no node can offer all of it at once around the instances in use",
-			 want);
+		snprintf(out, outsz, "needs %s on one node; no node %scan offer all of it at once around the instances in use",
+			 want, p->group ? "it may run on " : "");
 	else if (fits == 1)
 		snprintf(out, outsz,
 			 "fits only on %s, whose free capacity went to pods of equal or higher priority; free capacity there or raise its priority",

@@ -54,6 +54,12 @@ struct plan_pod {
 	int priority;             /* larger = more important (Kubernetes PriorityClass value) */
 	unsigned n_demands;
 	struct plan_demand demands[PLAN_MAX_DEMANDS]; /* distinct resources */
+	unsigned group; /* 0: it may run on every node; k > 0: only where plan_input.groups[k - 1] allows */
+};
+
+/* The nodes some pods may run on (their node selectors, affinity and tolerations: fit.h computes them). */
+struct plan_group {
+	unsigned char *allowed; /* n_nodes entries, 1 = allowed */
 };
 
 struct plan_input {
@@ -61,6 +67,8 @@ struct plan_input {
 	struct plan_node *nodes;
 	unsigned n_pods;
 	struct plan_pod *pods;
+	unsigned n_groups;
+	struct plan_group *groups;
 };
 
 /* One instance a pod will get: on GPU gpus[gpu] of its node, the instance of `profile` at `start`. */

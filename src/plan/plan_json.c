@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "fit.h"
 #include "plan.h"
 
 /* ---- typed field access ---------------------------------------------------------------------------- */
@@ -152,6 +153,107 @@ static int parse_gpu(const json_t *v, const struct mig_catalog *cat, struct plan
 	return 0;
 }
 
+/* ---- where a pod may run (fit.h): Kubernetes' own field shapes, checked here so errors name the field ---- */
+
+/* An optional field that, when present, must be an object whose values are all strings (labels, nodeSelector). */
+static int string_map(const json_t *v, const char *key, struct kerf_err *err)
+{
+	json_t *m = json_object_get(v, key), *x;
+	const char *k;
+
+	if (m == NULL)
+		return 0;
+	if (field(v, key, JSON_OBJECT, 0, err) == NULL)
+		return -1;
+	json_object_foreach(m, k, x)
+		if (!json_is_string(x))
+			return kerf_err_set(err, KERF_EINVAL, "%s[\"%s\"]: expected a string, found %s", key, k, type_name(x));
+	return 0;
+}
+
+/* An optional array of objects whose listed members, where present, are strings (taints, tolerations). */
+static int object_list(const json_t *v, const char *key, const char *const *strings, struct kerf_err *err)
+{
+	json_t *a = json_object_get(v, key), *it;
+	size_t i;
+
+	if (a == NULL)
+		return 0;
+	if (field(v, key, JSON_ARRAY, 0, err) == NULL)
+		return -1;
+	json_array_foreach(a, i, it) {
+		if (!json_is_object(it))
+			return kerf_err_set(err, KERF_EINVAL, "%s[%zu]: expected an object, found %s", key, i, type_name(it));
+		for (const char *const *s = strings; *s; s++)
+			if (json_object_get(it, *s) != NULL && field(it, *s, JSON_STRING, 0, err) == NULL)
+				return kerf_err_path(err, "%s[%zu]", key, i);
+	}
+	return 0;
+}
+
+static const char *const taint_fields[] = {"key", "value", "effect", NULL};
+static const char *const toleration_fields[] = {"key", "operator", "value", "effect", NULL};
+
+static int check_node_fit(const json_t *v, struct kerf_err *err)
+{
+	json_t *t;
+	size_t i;
+
+	if (string_map(v, "labels", err) != 0 || object_list(v, "taints", taint_fields, err) != 0)
+		return -1;
+	json_array_foreach(json_object_get(v, "taints"), i, t) {
+		const char *e = json_string_value(json_object_get(t, "effect"));
+
+		if (e == NULL || (strcmp(e, "NoSchedule") != 0 && strcmp(e, "PreferNoSchedule") != 0 && strcmp(e, "NoExecute") != 0))
+			return kerf_err_set(err, KERF_EINVAL, "taints[%zu].effect: \"%s\" is not NoSchedule, PreferNoSchedule or NoExecute",
+					    i, e ? e : "");
+	}
+	if (json_object_get(v, "unschedulable") != NULL && field(v, "unschedulable", JSON_TRUE, 0, err) == NULL)
+		return -1;
+	return 0;
+}
+
+static int check_pod_fit(const json_t *v, struct kerf_err *err)
+{
+	if (string_map(v, "nodeSelector", err) != 0 || object_list(v, "tolerations", toleration_fields, err) != 0)
+		return -1;
+	if (json_object_get(v, "affinity") != NULL && field(v, "affinity", JSON_OBJECT, 0, err) == NULL)
+		return -1;
+	return 0;
+}
+
+/* The input's nodes in the Node shape plan_fit() reads; the pods are read as they are (same field names). */
+static int fit_groups(const json_t *nodes, const json_t *pods, struct plan_input *in, struct kerf_err *err)
+{
+	json_t **shaped = calloc(in->n_nodes + 1, sizeof(*shaped)), *it;
+	const json_t **specs = calloc(in->n_pods + 1, sizeof(*specs));
+	int rc = -1;
+	size_t i;
+
+	if (shaped == NULL || specs == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(nodes, i, it) {
+		shaped[i] = json_pack("{s:{s:O, s:O?}, s:{s:O?, s:O?}}", "metadata", "name", json_object_get(it, "name"),
+				      "labels", json_object_get(it, "labels"), "spec", "taints", json_object_get(it, "taints"),
+				      "unschedulable", json_object_get(it, "unschedulable"));
+		if (shaped[i] == NULL) {
+			kerf_err_set(err, KERF_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	json_array_foreach(pods, i, it)
+		specs[i] = it;
+	rc = plan_fit_groups(in, specs, (const json_t *const *)shaped, err);
+out:
+	for (i = 0; shaped != NULL && i < in->n_nodes; i++)
+		json_decref(shaped[i]);
+	free(shaped);
+	free(specs);
+	return rc;
+}
+
 static int parse_node(const json_t *v, const struct mig_catalog *cat, struct plan_node *n, struct kerf_err *err)
 {
 	json_t *gpus, *it;
@@ -159,7 +261,7 @@ static int parse_node(const json_t *v, const struct mig_catalog *cat, struct pla
 
 	if (!json_is_object(v))
 		return kerf_err_set(err, KERF_EINVAL, "expected an object, found %s", type_name(v));
-	if (get_string(v, "name", n->name, sizeof(n->name), err) != 0)
+	if (get_string(v, "name", n->name, sizeof(n->name), err) != 0 || check_node_fit(v, err) != 0)
 		return -1;
 	gpus = field(v, "gpus", JSON_ARRAY, 1, err);
 	if (gpus == NULL)
@@ -196,7 +298,7 @@ static int parse_pod(const json_t *v, const struct mig_catalog *cat, struct plan
 
 	if (!json_is_object(v))
 		return kerf_err_set(err, KERF_EINVAL, "expected an object, found %s", type_name(v));
-	if (get_string(v, "name", p->name, sizeof(p->name), err) != 0)
+	if (get_string(v, "name", p->name, sizeof(p->name), err) != 0 || check_pod_fit(v, err) != 0)
 		return -1;
 	if (get_int(v, "priority", -2147483647LL - 1, 2147483647LL, 0, &prio, err) != 0)
 		return -1;
@@ -309,9 +411,10 @@ static int parse_root(const json_t *root, const struct mig_catalog *cat, struct 
 			return kerf_err_path(err, "pending[%zu]", i);
 		in->n_pods++;
 	}
-	if (check_unique("nodes", in->n_nodes, node_name, in, err) != 0)
+	if (check_unique("nodes", in->n_nodes, node_name, in, err) != 0 ||
+	    check_unique("pending", in->n_pods, pod_name, in, err) != 0)
 		return -1;
-	return check_unique("pending", in->n_pods, pod_name, in, err);
+	return fit_groups(nodes, pods, in, err);
 }
 
 int plan_input_parse(const char *text, size_t len, const struct mig_catalog *cat, struct plan_input *in,
@@ -334,6 +437,7 @@ int plan_input_parse(const char *text, size_t len, const struct mig_catalog *cat
 
 void plan_input_free(struct plan_input *in)
 {
+	plan_groups_free(in);
 	for (unsigned i = 0; in->nodes != NULL && i < in->n_nodes; i++)
 		free(in->nodes[i].gpus);
 	free(in->nodes);

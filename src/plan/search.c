@@ -333,6 +333,8 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 				struct cache_entry *ce = cache ? &cache[(size_t)n * c->n_sigs + p->sig] : NULL;
 				uint64_t cost, delta;
 
+				if (!pl_allowed(c, p, n))
+					continue;
 				if (ce != NULL && ce->version == c->nodes[n].version + 1 && (ce->exact || !exact)) {
 					cost = ce->cost;
 				} else {
@@ -514,6 +516,8 @@ static void dfs(struct bb *b, unsigned i)
 			uint64_t cost = 0, old = nd->cost;
 			unsigned m;
 
+			if (!pl_allowed(c, p, n))
+				continue;
 			for (m = 0; m < n; m++)
 				if (c->nodes[m].cls == nd->cls && same_load(b, m, n))
 					break;

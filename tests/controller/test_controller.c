@@ -33,7 +33,11 @@ static json_t *must(json_t *v, const struct kerf_err *err)
 	return v;
 }
 
-/* The kubelet's part: the Node object, Ready (unschedulable when cordoned). No kubelet runs: it stays so. */
+/*
+ * The kubelet's part: the Node object, Ready (unschedulable when cordoned); and kube-controller-manager's: the
+ * API server gives a new Node the taint node.kubernetes.io/not-ready:NoSchedule, which the node lifecycle
+ * controller removes once the Node is Ready. Neither runs here, so the Node stays as made.
+ */
 static void node_is(struct fixture *f, bool cordoned)
 {
 	struct kerf_err err;
@@ -41,11 +45,14 @@ static void node_is(struct fixture *f, bool cordoned)
 			      "spec", "unschedulable", cordoned);
 	json_t *st = json_pack("{s:{s:[{s:s, s:s, s:s}]}}", "status", "conditions", "type", "Ready", "status", "True", "reason",
 			       "KubeletReady");
+	json_t *untaint = json_pack("{s:{s:n}}", "spec", "taints");
 
 	json_decref(must(kube_create(f->l->c, &KUBE_NODES, NULL, n, &err), &err));
 	json_decref(must(kube_patch(f->l->c, &KUBE_NODES, NULL, f->node, KUBE_PATCH_MERGE, st, true, &err), &err));
+	json_decref(must(kube_patch(f->l->c, &KUBE_NODES, NULL, f->node, KUBE_PATCH_MERGE, untaint, false, &err), &err));
 	json_decref(n);
 	json_decref(st);
+	json_decref(untaint);
 }
 
 /* The agent's part: node's MigLayout with GPU 0 reported as `layout` ("4g.40gb@0*,1g.10gb@4": * = used), on a
@@ -438,6 +445,49 @@ static void test_cordoned_or_missing_nodes_are_not_recut(void **state)
 }
 
 /*
+ * Pods are planned only onto nodes kube-scheduler would place them on (fit.h): the Node carries the label
+ * zone=z1 and the taint dedicated=ml:NoSchedule. A pod selecting zone z2 and a pod selecting z1 without
+ * tolerating the taint get no re-cut, and are told why; a pod selecting z1 and tolerating the taint gets it.
+ */
+static void test_node_selectors_and_taints_decide_where_to_recut(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	struct kerf_err err;
+	char spec[256];
+	json_t *patch = json_pack("{s:{s:{s:s}}, s:{s:[{s:s, s:s, s:s}]}}", "metadata", "labels", "zone", "z1", "spec",
+				  "taints", "key", "dedicated", "value", "ml", "effect", "NoSchedule");
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	json_decref(must(kube_patch(f->l->c, &KUBE_NODES, NULL, f->node, KUBE_PATCH_MERGE, patch, false, &err), &err));
+	json_decref(patch);
+	pod_json(f, "{\"metadata\": {\"name\": \"other-zone\"}, \"spec\": {\"nodeSelector\": {\"zone\": \"z2\"},"
+		    "\"tolerations\": [{\"key\": \"dedicated\", \"operator\": \"Exists\"}],"
+		    "\"containers\": [{\"name\": \"c\", \"image\": \"x\", \"resources\": {\"limits\": {\"nvidia.com/mig-2g.20gb\": \"1\"}}}]}}");
+	pod_json(f, "{\"metadata\": {\"name\": \"untolerated\"}, \"spec\": {\"nodeSelector\": {\"zone\": \"z1\"},"
+		    "\"containers\": [{\"name\": \"c\", \"image\": \"x\", \"resources\": {\"limits\": {\"nvidia.com/mig-2g.20gb\": \"1\"}}}]}}");
+	f->ctl = start(f, "c1");
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.pods, 2);
+	assert_int_equal(rep.nodes, 1);
+	assert_int_equal(rep.placed, 0);
+	assert_int_equal(rep.specs_written, 0);
+	assert_int_equal(rep.events, 2);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "");
+
+	pod_json(f, "{\"metadata\": {\"name\": \"fits\"}, \"spec\": {\"nodeSelector\": {\"zone\": \"z1\"},"
+		    "\"tolerations\": [{\"key\": \"dedicated\", \"value\": \"ml\", \"effect\": \"NoSchedule\"}],"
+		    "\"containers\": [{\"name\": \"c\", \"image\": \"x\", \"resources\": {\"limits\": {\"nvidia.com/mig-2g.20gb\": \"1\"}}}]}}");
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.pods, 3);
+	assert_int_equal(rep.placed, 1);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+}
+
+/*
  * Many pods that cannot be placed: Events are rate limited (no round sends more than the burst and what the
  * rate refilled), the rest follow in later rounds, each pod is told exactly once, and once all are told no round
  * sends another. The memory of what was told is the set of waiting pods (before: a fixed table that forgot
@@ -596,6 +646,7 @@ int main(void)
 		T(test_init_and_sidecar_containers_count),
 		T(test_spec_write_is_conditional_on_the_planned_version),
 		T(test_cordoned_or_missing_nodes_are_not_recut),
+		T(test_node_selectors_and_taints_decide_where_to_recut),
 		T(test_many_unplaceable_pods_are_told_once_within_the_rate),
 		T(test_silent_agents_node_is_not_recut),
 		T(test_bound_pods_devices_are_not_recut),

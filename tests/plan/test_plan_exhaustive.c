@@ -1,14 +1,15 @@
 /*
  * test_plan_exhaustive.c — on thousands of random small clusters (up to 4 nodes, 8 GPUs, 12 pending
  * pods; mixed models, random used and free instances, random priorities, pods asking for several
- * resources), the planner places exactly as many pods at each priority level as an exhaustive search.
+ * resources, pods allowed on some nodes only), the planner places exactly as many pods at each priority
+ * level as an exhaustive search.
  *
  * The exhaustive search here shares nothing with the planner's method:
  *   1. per GPU, every valid layout that keeps the used instances (brute force, util.c), as the vector of
  *      free instances it offers per resource;
  *   2. per node, every sum of one such vector per GPU (kept to the maximal ones: a node can host a set
  *      of pods exactly when their summed demand is at most one of them);
- *   3. for every subset of pods, whether one node can host it; then, over the nodes in turn, which
+ *   3. for every subset of pods, whether one node can host it (and all of them may run there); then, over the nodes in turn, which
  *      subsets can be split into disjoint per-node parts that fit (a subset DP, 3^pods per node);
  *   4. the best placed-count vector over all subsets, compared lexicographically by priority.
  * On a mismatch the seed is printed; `test_plan_exhaustive SEED` re-runs one case and prints it.
@@ -180,13 +181,18 @@ static void exhaustive(const struct plan_input *in, unsigned *best, unsigned n_l
 	memset(reach, 0, full + 1);
 	reach[0] = 1;
 	for (unsigned n = 0; n < in->n_nodes; n++) {
+		unsigned barred = 0; /* pods whose group does not allow node n */
+
+		for (unsigned i = 0; i < np; i++)
+			if (in->pods[i].group > 0 && !in->groups[in->pods[i].group - 1].allowed[n])
+				barred |= 1u << i;
 		node_offers(&in->nodes[n], &acc, &gpu, &tmp);
 		for (unsigned m = 0; m <= full; m++) {
 			unsigned k;
 
 			for (k = 0; k < acc.n && !dominates(acc.v[k], dem[m]); k++)
 				;
-			fits[m] = k < acc.n;
+			fits[m] = k < acc.n && (m & barred) == 0;
 		}
 		memset(next, 0, full + 1);
 		for (unsigned m = 0; m <= full; m++) {
@@ -244,8 +250,15 @@ static void print_case(const struct plan_input *in)
 				printf(" %d", pg->layout.inst[k].used);
 			printf(")\n");
 		}
+	for (unsigned g = 0; g < in->n_groups; g++) {
+		printf("  group %u allows nodes:", g + 1);
+		for (unsigned n = 0; n < in->n_nodes; n++)
+			if (in->groups[g].allowed[n])
+				printf(" %u", n);
+		printf("\n");
+	}
 	for (unsigned i = 0; i < in->n_pods; i++) {
-		printf("  pod %u prio %d:", i, in->pods[i].priority);
+		printf("  pod %u prio %d group %u:", i, in->pods[i].priority, in->pods[i].group);
 		for (unsigned d = 0; d < in->pods[i].n_demands; d++)
 			printf(" %u x %s", in->pods[i].demands[d].count, in->pods[i].demands[d].resource);
 		printf("\n");
@@ -254,7 +267,7 @@ static void print_case(const struct plan_input *in)
 
 static const struct gen_params small = {
 	.max_nodes = 4, .max_gpus_per_node = 3, .max_gpus_total = 8, .max_pods = MAX_PODS,
-	.max_demands = 3, .max_count = 3, .max_levels = 4,
+	.max_demands = 3, .max_count = 3, .max_levels = 4, .max_groups = 3,
 };
 
 static struct plan_cache *cache;

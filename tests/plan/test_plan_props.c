@@ -28,7 +28,7 @@ static const struct gen_params small = {
 
 static const struct gen_params larger = {
 	.max_nodes = 16, .max_gpus_per_node = 6, .max_gpus_total = 64, .max_pods = 40,
-	.max_demands = 4, .max_count = 4, .max_levels = 8,
+	.max_demands = 4, .max_count = 4, .max_levels = 8, .max_groups = 3,
 };
 
 static struct plan_cache *cache;

@@ -164,8 +164,23 @@ void gen_case(struct gen_case *c, uint64_t seed, const struct gen_params *p)
 	{
 		unsigned n_pods = rng_below(&r, p->max_pods + 1);
 
-		for (unsigned i = 0; i < n_pods; i++)
+		for (unsigned i = 0; i < n_pods; i++) {
+			c->pods[c->in.n_pods].group = 0; /* c may hold an earlier case */
 			random_pod(&r, c, &c->pods[c->in.n_pods++], i, p);
+		}
+	}
+	/* Node constraints: each group allows each node with probability 2/3, and some pods get a group. Drawn
+	 * after everything else, so the clusters of a seed are the same with and without them. */
+	if (p->max_groups > 0) {
+		c->in.groups = c->groups;
+		c->in.n_groups = rng_below(&r, (p->max_groups < GEN_MAX_GROUPS ? p->max_groups : GEN_MAX_GROUPS) + 1);
+		for (unsigned g = 0; g < c->in.n_groups; g++) {
+			c->groups[g].allowed = c->allowed[g];
+			for (unsigned n = 0; n < c->in.n_nodes; n++)
+				c->allowed[g][n] = rng_below(&r, 3) != 0;
+		}
+		for (unsigned i = 0; i < c->in.n_pods; i++)
+			c->pods[i].group = rng_below(&r, c->in.n_groups + 1);
 	}
 }
 
@@ -277,6 +292,9 @@ int check_plan(const struct plan_input *in, const struct plan_output *out, char 
 			FAIL("assignments[%u]: pod or node out of range", i);
 		if (i > 0 && a->pod <= out->assignments[i - 1].pod)
 			FAIL("assignments[%u]: not ordered by pod", i);
+		if (in->pods[a->pod].group > 0 && !in->groups[in->pods[a->pod].group - 1].allowed[a->node])
+			FAIL("assignments[%u]: pod %u is on node %u, which its group %u does not allow", i, a->pod, a->node,
+			     in->pods[a->pod].group);
 		if (seen[a->pod]++)
 			FAIL("pod %u assigned twice", a->pod);
 		p = &in->pods[a->pod];

@@ -27,13 +27,18 @@ const struct valid_layouts *valid_layouts_of(const struct mig_model *m);
 
 struct gen_params {
 	unsigned max_nodes, max_gpus_per_node, max_gpus_total, max_pods, max_demands, max_count, max_levels;
+	unsigned max_groups; /* node constraints: up to this many groups (plan_input.groups), 0 = none */
 };
+
+#define GEN_MAX_GROUPS 4
 
 struct gen_case {
 	struct plan_input in;
 	struct plan_node nodes[64];
 	struct plan_gpu gpus[512];
 	struct plan_pod pods[256];
+	struct plan_group groups[GEN_MAX_GROUPS];
+	unsigned char allowed[GEN_MAX_GROUPS][64];
 };
 
 /* Fills c with a random valid cluster drawn from seed. */
