@@ -305,8 +305,8 @@ static void now_rfc3339(char *out, size_t cap)
 	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* A condition; lastTransitionTime carried over from old when its status did not change. */
-static json_t *condition(const json_t *old_conds, const char *type, bool value, const char *reason,
+/* A condition about spec generation gen; lastTransitionTime carried over from old when its status did not change. */
+static json_t *condition(const json_t *old_conds, const char *type, bool value, long long gen, const char *reason,
 			 const char *message)
 {
 	const char *status = value ? "True" : "False", *since = NULL;
@@ -323,8 +323,8 @@ static json_t *condition(const json_t *old_conds, const char *type, bool value, 
 			since = json_string_value(json_object_get(c, "lastTransitionTime"));
 	}
 	now_rfc3339(now, sizeof(now));
-	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", type, "status", status, "reason", reason, "message",
-			 message, "lastTransitionTime", since != NULL ? since : now);
+	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "type", type, "status", status, "observedGeneration",
+			 (json_int_t)gen, "reason", reason, "message", message, "lastTransitionTime", since != NULL ? since : now);
 }
 
 static json_t *snapshot_gpus(const struct agent_status *st)
@@ -363,11 +363,16 @@ static json_t *build_status(struct agent_sync *s, const json_t *old, long long g
 	if (agent_node_status(s->a, st, err) < 0)
 		goto out;
 	if (o != NULL) {
+		/* Ready is what generic tooling waits on (kubectl wait --for=condition=Ready, kstatus): the GPUs have
+		 * this generation's layout. Applied and Failed say the same from both sides, for kerf's users. */
 		conds = json_array();
-		json_array_append_new(conds, condition(old_conds, "Applied", o->reason == NULL,
+		json_array_append_new(conds, condition(old_conds, "Ready", o->reason == NULL, gen,
 						       o->reason ? o->reason : "Applied",
 						       o->reason ? o->message : "every GPU the spec lists has its layout"));
-		json_array_append_new(conds, condition(old_conds, "Failed", o->reason != NULL,
+		json_array_append_new(conds, condition(old_conds, "Applied", o->reason == NULL, gen,
+						       o->reason ? o->reason : "Applied",
+						       o->reason ? o->message : "every GPU the spec lists has its layout"));
+		json_array_append_new(conds, condition(old_conds, "Failed", o->reason != NULL, gen,
 						       o->reason ? o->reason : "Applied", o->reason ? o->message : ""));
 	} else {
 		conds = old_conds != NULL ? json_deep_copy(old_conds) : json_array();

@@ -124,6 +124,9 @@ admin POST /api/v1/nodes "{\"metadata\":{\"name\":\"$node\"}}" >/dev/null
 admin PATCH "/api/v1/nodes/$node/status" '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}' \
 	application/merge-patch+json >/dev/null
 check "the node's Node object, Ready ($(code))" test "$(code)" = 200
+# kube-controller-manager's part: the not-ready taint the API server gave the new Node goes once it is Ready.
+admin PATCH "/api/v1/nodes/$node" '{"spec":{"taints":null}}' application/merge-patch+json >/dev/null
+check "and without the not-ready taint ($(code))" test "$(code)" = 200
 admin POST /api/v1/namespaces "{\"metadata\":{\"name\":\"$users\"}}" >/dev/null
 admin POST "/api/v1/namespaces/$users/pods" '{"metadata":{"name":"wants-1g"},"spec":{"containers":[{"name":"c",
 	"image":"x","resources":{"limits":{"nvidia.com/mig-1g.10gb":"1"}}}]}}' >/dev/null
@@ -141,6 +144,28 @@ as_agent DELETE "/api/v1/namespaces/$users/pods/wants-1g" >/dev/null
 check "the controller may not delete a pod (403)" test "$(code)" = 403
 as_agent GET /api/v1/namespaces/kerf-system/secrets >/dev/null
 check "the controller may not read secrets (403)" test "$(code)" = 403
+
+# The CRD's schema (deploy/helm/kerf/crds): the API server refuses what no agent should have to, naming the
+# field, and lists MigLayouts with columns that do not repeat the name and keep AGE.
+bad="crd-test-$$"
+refused() { # BODY FIELD: creating a MigLayout with this body is refused (422) and the message names FIELD
+	admin POST /apis/kerf.dev/v1alpha1/miglayouts "$1" >"$tmp/bad.json"
+	[ "$(code)" = 422 ] && grep -qF "$2" "$tmp/bad.json"
+}
+spec_of() { echo "{\"apiVersion\":\"kerf.dev/v1alpha1\",\"kind\":\"MigLayout\",\"metadata\":{\"name\":\"$bad\"},\"spec\":{\"gpus\":$1}}"; }
+check "CRD: a profile not shaped like one is refused" \
+	refused "$(spec_of '[{"index":0,"instances":[{"profile":"2g.20gb; rm -rf /","start":0}]}]')" "spec.gpus[0].instances[0].profile"
+check "CRD: two entries for one GPU index are refused (a list-map keyed on index)" \
+	refused "$(spec_of '[{"index":0,"instances":[]},{"index":0,"instances":[]}]')" 'spec.gpus[1]: Duplicate value'
+check "CRD: a start past the 8 slots is refused" \
+	refused "$(spec_of '[{"index":0,"instances":[{"profile":"1g.10gb","start":8}]}]')" "spec.gpus[0].instances[0].start"
+check "CRD: more than 8 instances on a GPU are refused" refused "$(spec_of "[{\"index\":0,\"instances\":[$(for i in 0 1 2 3 4 5 6 7 8; do
+	printf '%s{"profile":"1g.10gb","start":%d}' "$([ $i = 0 ] || echo ,)" $((i % 8)); done)]}]")" "spec.gpus[0].instances"
+curl -s --max-time 30 --cacert "$KERF_CP_DIR/pki/ca.crt" --cert "$KERF_CP_DIR/pki/admin.crt" --key "$KERF_CP_DIR/pki/admin.key" \
+	-H 'Accept: application/json;as=Table;v=v1;g=meta.k8s.io' "$KERF_CP_SERVER/apis/kerf.dev/v1alpha1/miglayouts" >"$tmp/table.json"
+columns=$(tr -d ' \n' <"$tmp/table.json" | grep -o '{"name":"[A-Za-z]*","type"' | sed 's/{"name":"\([A-Za-z]*\)".*/\1/' | xargs)
+check "CRD: kubectl's columns are Name GPUs Generation Observed Ready Reason Age ($columns)" \
+	test "$columns" = "Name GPUs Generation Observed Ready Reason Age"
 
 echo "deploy_test: $n checks, $fails failed"
 [ $fails -eq 0 ]

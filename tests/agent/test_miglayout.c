@@ -256,6 +256,8 @@ static void test_agent_creates_its_miglayout_and_reports_what_it_adopted(void **
 	assert_string_equal(have, "1g.10gb@0,1g.10gb@1,2g.20gb@2,3g.40gb@4*");
 	assert_string_equal(cond_field(ml, "Applied", "status"), "True");
 	assert_string_equal(cond_field(ml, "Failed", "status"), "False");
+	assert_string_equal(cond_field(ml, "Ready", "status"), "True"); /* what kubectl wait and kstatus read */
+	assert_int_equal(json_integer_value(json_object_get(cond(ml, "Ready"), "observedGeneration")), observed(ml));
 	assert_gpu_layout(f, ORIG); /* adopted, not re-cut */
 	json_decref(ml);
 }
@@ -324,6 +326,9 @@ static void test_spec_that_would_destroy_a_held_device_is_refused_and_reported(v
 	assert_string_equal(cond_field(ml, "Applied", "status"), "False");
 	assert_string_equal(cond_field(ml, "Failed", "status"), "True");
 	assert_string_equal(cond_field(ml, "Failed", "reason"), "Refused");
+	assert_string_equal(cond_field(ml, "Ready", "status"), "False");
+	assert_string_equal(cond_field(ml, "Ready", "reason"), "Refused");
+	assert_int_equal(json_integer_value(json_object_get(cond(ml, "Ready"), "observedGeneration")), gen);
 	assert_non_null(strstr(cond_field(ml, "Failed", "message"), "1g.10gb@1"));
 	status_layout(ml, have, sizeof(have));
 	assert_string_equal(have, "1g.10gb@0,1g.10gb@1*,2g.20gb@2,3g.40gb@4");
@@ -485,13 +490,14 @@ static void test_invalid_spec_names_the_field_and_changes_nothing(void **state)
 	fk_edit_layout(f, ORIG, -1);
 	start(f);
 	step(f, 0);
-	gen = write_spec(f, 0, "9g.99gb@0");
+	/* Shaped like a profile (the CRD's pattern lets it through), but no H100 has it: the agent's check. */
+	gen = write_spec(f, 0, "7g.99gb@0");
 	step(f, 20000);
 	ml = miglayout(f);
 	assert_int_equal(observed(ml), gen);
 	assert_string_equal(cond_field(ml, "Failed", "reason"), "InvalidSpec");
 	assert_non_null(strstr(cond_field(ml, "Failed", "message"),
-			       "spec.gpus[0].instances[0].profile: \"9g.99gb\" is not a profile of H100-80GB-SXM"));
+			       "spec.gpus[0].instances[0].profile: \"7g.99gb\" is not a profile of H100-80GB-SXM"));
 	json_decref(ml);
 
 	gen = write_spec(f, 5, MERGED);
@@ -630,6 +636,12 @@ static void test_controller_and_agent_cut_a_slice_for_a_pending_pod(void **state
 	json_decref(p);
 	p = json_pack("{s:{s:[{s:s, s:s}]}}", "status", "conditions", "type", "Ready", "status", "True");
 	if ((out = kube_patch(f->l->c, &KUBE_NODES, NULL, f->node, KUBE_PATCH_MERGE, p, true, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	json_decref(out);
+	json_decref(p);
+	/* kube-controller-manager's part: the not-ready taint the API server gave the new Node goes once it is Ready. */
+	p = json_pack("{s:{s:n}}", "spec", "taints");
+	if ((out = kube_patch(f->l->c, &KUBE_NODES, NULL, f->node, KUBE_PATCH_MERGE, p, false, &err)) == NULL)
 		fail_msg("%s", err.msg);
 	json_decref(out);
 	json_decref(p);
