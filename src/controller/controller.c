@@ -68,6 +68,7 @@ struct pod_proj {
 	char name[PLAN_NAME_MAX]; /* namespace/name */
 	char node[PLAN_NAME_MAX]; /* spec.nodeName: "" while the scheduler has not bound it */
 	char uid[64];
+	char created[32]; /* metadata.creationTimestamp (RFC 3339, UTC: text order is time order) */
 	int priority;
 	unsigned n;
 	struct plan_demand d[PLAN_MAX_DEMANDS];
@@ -76,6 +77,7 @@ struct pod_proj {
 
 /* What the pod projection reads; the watch decodes nothing else (kube_decoder_keep). */
 static const char *const pod_fields[] = {"metadata.uid",
+					 "metadata.creationTimestamp",
 					 "metadata.deletionTimestamp",
 					 "spec.priority",
 					 "spec.nodeName",
@@ -201,6 +203,7 @@ static void *project_pod(json_t *obj, void *arg)
 		return NULL;
 	snprintf(p->name, sizeof(p->name), "%s/%s", str(json_object_get(md, "namespace")), str(json_object_get(md, "name")));
 	snprintf(p->uid, sizeof(p->uid), "%s", str(json_object_get(md, "uid")));
+	snprintf(p->created, sizeof(p->created), "%s", str(json_object_get(md, "creationTimestamp")));
 	p->priority = (int)json_integer_value(json_object_get(spec, "priority"));
 	snprintf(p->node, sizeof(p->node), "%s", str(json_object_get(spec, "nodeName")));
 	/* A bound pod not yet running needs its devices on its node whoever bound it: they are reserved there. */
@@ -414,6 +417,7 @@ struct snapshot {
 	char **uid;      /* per pod */
 	json_t **pod_fit;  /* per pod: its constraints (fit.h), a reference, or NULL */
 	json_t **node_fit; /* per node: its Node as fit.h reads it, a reference, or NULL */
+	char (*created)[32]; /* per pod: its creationTimestamp */
 	unsigned skipped; /* MigLayouts left out: their Node is missing, cordoned or not Ready */
 	unsigned reserved; /* free instances held for bound pods the kubelet has not admitted yet */
 };
@@ -623,6 +627,7 @@ static int collect_pod(const char *key, const char *rv, const void *proj, void *
 		return 1;
 	}
 	s->pod_fit[s->in.n_pods] = json_incref(p->fit);
+	memcpy(s->created[s->in.n_pods], p->created, sizeof(p->created));
 	s->in.n_pods++;
 	return 0;
 }
@@ -642,12 +647,60 @@ static void snapshot_free(struct snapshot *s)
 	}
 	free(s->pod_fit);
 	free(s->node_fit);
+	free(s->created);
 	free(s->in.nodes);
 	free(s->in.pods);
 	free(s->spec);
 	free(s->rv);
 	free(s->uid);
 	memset(s, 0, sizeof(*s));
+}
+
+static int cmp_age(const void *x, const void *y, void *arg)
+{
+	const struct snapshot *s = arg;
+	unsigned a = *(const unsigned *)x, b = *(const unsigned *)y;
+	int c = strcmp(s->created[a], s->created[b]);
+
+	return c != 0 ? c : strcmp(s->in.pods[a].name, s->in.pods[b].name);
+}
+
+/*
+ * The pods oldest first (then by name: creation times have one-second steps). The planner serves higher
+ * priorities first and, at equal priority, the input's order: so among equals the pod that waited longest gets
+ * the free capacity, whatever order the cache happens to hold them in. The per-pod arrays move with them.
+ */
+static int oldest_first(struct snapshot *s)
+{
+	unsigned n = s->in.n_pods, *order = malloc((n + 1) * sizeof(*order));
+	struct plan_pod *pods = malloc((n + 1) * sizeof(*pods));
+	char **uid = malloc((n + 1) * sizeof(*uid)), (*created)[32] = malloc((n + 1) * sizeof(*created));
+	json_t **fit = malloc((n + 1) * sizeof(*fit));
+	int rc = -1;
+
+	if (order == NULL || pods == NULL || uid == NULL || created == NULL || fit == NULL)
+		goto out;
+	for (unsigned i = 0; i < n; i++)
+		order[i] = i;
+	qsort_r(order, n, sizeof(*order), cmp_age, s);
+	for (unsigned i = 0; i < n; i++) {
+		pods[i] = s->in.pods[order[i]];
+		uid[i] = s->uid[order[i]];
+		fit[i] = s->pod_fit[order[i]];
+		memcpy(created[i], s->created[order[i]], sizeof(created[i]));
+	}
+	memcpy(s->in.pods, pods, n * sizeof(*pods));
+	memcpy(s->uid, uid, n * sizeof(*uid));
+	memcpy(s->pod_fit, fit, n * sizeof(*fit));
+	memcpy(s->created, created, n * sizeof(*created));
+	rc = 0;
+out:
+	free(order);
+	free(pods);
+	free(uid);
+	free(created);
+	free(fit);
+	return rc;
 }
 
 static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf_err *err)
@@ -666,11 +719,12 @@ static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf
 	s->uid = calloc(np, sizeof(*s->uid));
 	s->pod_fit = calloc(np, sizeof(*s->pod_fit));
 	s->node_fit = calloc(nn, sizeof(*s->node_fit));
-	if (!s->in.nodes || !s->spec || !s->rv || !s->in.pods || !s->uid || !s->pod_fit || !s->node_fit)
+	s->created = calloc(np, sizeof(*s->created));
+	if (!s->in.nodes || !s->spec || !s->rv || !s->in.pods || !s->uid || !s->pod_fit || !s->node_fit || !s->created)
 		goto oom;
 	kube_informer_foreach(ctl->layouts, collect_node, &cl);
 	kube_informer_foreach(ctl->pods, collect_pod, &cl);
-	if (cl.oom || cl.beats == NULL)
+	if (cl.oom || cl.beats == NULL || oldest_first(s) < 0)
 		goto oom;
 	/* Where each pod may run, as kube-scheduler's node filters decide (fit.h): the same code as `kerf plan`. */
 	if (plan_fit_groups(&s->in, (const json_t *const *)s->pod_fit, (const json_t *const *)s->node_fit, err) < 0)
@@ -703,6 +757,59 @@ static json_t *spec_of(const struct snapshot *s, const struct plan_output *out, 
 		json_array_append_new(gpus, json_pack("{s:i, s:o}", "index", (int)pg->index, "instances", insts));
 	}
 	return gpus;
+}
+
+static bool event_token(struct controller *ctl);
+
+/* Whether GPU g of node n has an instance of profile at start now (before the plan). */
+static bool has_now(const struct plan_node *n, unsigned g, unsigned profile, unsigned start)
+{
+	for (unsigned k = 0; k < n->gpus[g].layout.n; k++)
+		if (n->gpus[g].layout.inst[k].profile == profile && n->gpus[g].layout.inst[k].start == start)
+			return true;
+	return false;
+}
+
+/*
+ * A Normal Event on each pod whose instances node's new spec creates: "re-cutting node-3 GPU 1: 2g.20gb@4 for
+ * this pod", so `kubectl describe pod` says why it waits a moment and where it will run. The spec is written
+ * once per change (an equal spec is not written again), so each pod is told once per re-cut. Counted in
+ * rep->events; held back, like the Warnings, by the rate limit.
+ */
+static void tell_recut(struct controller *ctl, const struct snapshot *s, const struct plan_output *out, unsigned node,
+		       struct controller_report *rep)
+{
+	const struct plan_node *n = &s->in.nodes[node];
+
+	for (unsigned i = 0; i < out->n_assignments; i++) {
+		const struct plan_assignment *a = &out->assignments[i];
+		char what[384], msg[640], ns[PLAN_NAME_MAX], *name;
+		size_t len = 0;
+		struct kube_object_ref ref;
+		struct kerf_err err;
+
+		if (a->node != node)
+			continue;
+		for (unsigned b = 0; b < a->n_bindings && len < sizeof(what); b++) {
+			const struct plan_binding *bd = &a->bindings[b];
+
+			if (has_now(n, bd->gpu, bd->profile, bd->start))
+				continue; /* an instance that is there already: no re-cut for it */
+			len += (size_t)snprintf(what + len, sizeof(what) - len, "%sGPU %u: %s@%u", len ? ", " : "",
+						n->gpus[bd->gpu].index, n->gpus[bd->gpu].model->profiles[bd->profile].name,
+						(unsigned)bd->start);
+		}
+		snprintf(ns, sizeof(ns), "%s", s->in.pods[a->pod].name);
+		if (len == 0 || len >= sizeof(what) || (name = strchr(ns, '/')) == NULL || !event_token(ctl))
+			continue;
+		*name++ = '\0';
+		snprintf(msg, sizeof(msg), "re-cutting %s %s for this pod", n->name, what);
+		ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[a->pod]};
+		if (kube_event_emit(ctl->c, &ref, "Normal", "MIGLayoutRecut", msg, "kerf-controller", &err) < 0)
+			say(ctl, "event for %s: %s", s->in.pods[a->pod].name, err.msg);
+		else
+			rep->events++;
+	}
 }
 
 /*
@@ -742,6 +849,7 @@ static int write_specs(struct controller *ctl, const struct snapshot *s, const s
 		json_decref(res);
 		say(ctl, "node %s: new layout for %u GPU(s)", s->in.nodes[node].name, end - k);
 		rep->specs_written++;
+		tell_recut(ctl, s, out, node, rep);
 		k = end;
 	}
 	return 0;
@@ -866,7 +974,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	rep->placed = out.n_assignments;
 	if (write_specs(ctl, &s, &out, rep, err) == 0)
 		rc = 0;
-	rep->events = tell_unplaced(ctl, &s, &out);
+	rep->events += tell_unplaced(ctl, &s, &out);
 	say(ctl, "round: %u pod(s) waiting on %u node(s) (%u left out: agent silent, no Node, cordoned or not Ready): %u placed, "
 		 "%u spec(s) written, %u event(s)",
 	    rep->pods, rep->nodes, rep->nodes_skipped, rep->placed, rep->specs_written, rep->events);

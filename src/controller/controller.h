@@ -73,7 +73,7 @@ struct controller_report {
 	unsigned placed;       /* pods the plan places */
 	unsigned specs_written;
 	unsigned specs_stale;  /* not written: the MigLayout changed since the plan was made (409) */
-	unsigned events;       /* Events emitted for pods that cannot be placed */
+	unsigned events;       /* Events emitted: Normal for pods re-cut for, Warning for pods that cannot be placed */
 };
 
 struct controller;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -236,10 +237,26 @@ static void test_pending_pod_gets_a_new_layout_in_the_spec(void **state)
 	assert_int_equal(rep.specs_written, 1);
 	spec_text(f, spec, sizeof(spec), &gen);
 	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+	/* The pod is told where it will run and why it waits a moment (kubectl describe pod). */
+	{
+		struct kube_list_opts lo = {.field_selector = "involvedObject.name=train-7,reason=MIGLayoutRecut"};
+		struct kerf_err err;
+		json_t *list = must(kube_list(f->l->c, &KUBE_EVENTS, f->l->ns, &lo, &err), &err);
+		const json_t *ev = json_array_get(json_object_get(list, "items"), 0);
+		char want[160];
+
+		assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
+		assert_string_equal(json_string_value(json_object_get(ev, "type")), "Normal");
+		snprintf(want, sizeof(want), "re-cutting %s GPU 0: 2g.20gb@4 for this pod", f->node);
+		assert_string_equal(json_string_value(json_object_get(ev, "message")), want);
+		assert_int_equal(rep.events, 1);
+		json_decref(list);
+	}
 
 	step(f->ctl, 2000, &rep); /* the spec write rang: the node is in flux, planned from its spec */
 	assert_true(rep.planned);
 	assert_int_equal(rep.specs_written, 0);
+	assert_int_equal(rep.events, 0); /* nothing re-cut anew: no second Event */
 	spec_text(f, spec, sizeof(spec), &gen2);
 	assert_int_equal(gen2, gen);
 }
@@ -488,6 +505,33 @@ static void test_node_selectors_and_taints_decide_where_to_recut(void **state)
 }
 
 /*
+ * At equal priority the pod that has waited longest gets the capacity: one 2g.20gb can be cut, z-first asks
+ * for it a second before a-second does. The cache's order (by name) would favour a-second.
+ */
+static void test_equal_priority_ties_go_to_the_oldest_pod(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	struct kube_list_opts lo = {.field_selector = "reason=MIGLayoutRecut"};
+	struct kerf_err err;
+	json_t *list;
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	pod(f, "z-first", "nvidia.com/mig-2g.20gb", 1, 0);
+	usleep(1100 * 1000); /* creation times have one-second steps */
+	pod(f, "a-second", "nvidia.com/mig-2g.20gb", 1, 0);
+	f->ctl = start(f, "c1");
+	step(f->ctl, 5000, &rep);
+	assert_int_equal(rep.pods, 2);
+	assert_int_equal(rep.placed, 1);
+	list = must(kube_list(f->l->c, &KUBE_EVENTS, f->l->ns, &lo, &err), &err);
+	assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(list, "items"), 0),
+									       "involvedObject"), "name")), "z-first");
+	json_decref(list);
+}
+
+/*
  * Many pods that cannot be placed: Events are rate limited (no round sends more than the burst and what the
  * rate refilled), the rest follow in later rounds, each pod is told exactly once, and once all are told no round
  * sends another. The memory of what was told is the set of waiting pods (before: a fixed table that forgot
@@ -647,6 +691,7 @@ int main(void)
 		T(test_spec_write_is_conditional_on_the_planned_version),
 		T(test_cordoned_or_missing_nodes_are_not_recut),
 		T(test_node_selectors_and_taints_decide_where_to_recut),
+		T(test_equal_priority_ties_go_to_the_oldest_pod),
 		T(test_many_unplaceable_pods_are_told_once_within_the_rate),
 		T(test_silent_agents_node_is_not_recut),
 		T(test_bound_pods_devices_are_not_recut),
