@@ -43,6 +43,17 @@ static void agent_log(struct agent_node *a, const char *fmt, ...)
 	a->opt.log(a->opt.log_arg, line);
 }
 
+void agent_node_log(struct agent_node *a, const char *fmt, ...)
+{
+	char line[KERF_ERR_MSG_MAX + 128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	agent_log(a, "%s", line);
+}
+
 static void actuate_log(void *arg, const char *line)
 {
 	agent_log(arg, "%s", line);

@@ -42,6 +42,10 @@ struct agent_sync {
 	 * live agent with nothing to say from a silent one. */
 	long heartbeat_ms;
 	long long beat_at_ms;
+	/* The generation and reason of the last Warning Event sent about the object: one per failed spec and
+	 * reason, however often its backoff retries it. */
+	long long told_gen;
+	char told_reason[32];
 };
 
 /* ---- the watch: a doorbell, and the object as last seen ---- */
@@ -437,6 +441,26 @@ static json_t *get_or_create(struct agent_sync *s, bool fresh, struct kerf_err *
 	return obj;
 }
 
+/*
+ * A Warning Event on the MigLayout when the spec of generation gen could not be applied (reason Refused,
+ * ApplyFailed or InvalidSpec, the status's message), so `kubectl describe miglayout NODE` and event-based
+ * alerting see it. Best effort: a failure is logged, not the round's.
+ */
+static void tell_failure(struct agent_sync *s, const json_t *obj, long long gen, const struct outcome *o)
+{
+	const json_t *md = json_object_get(obj, "metadata");
+	struct kube_object_ref ref = {"kerf.dev/v1alpha1", "MigLayout", NULL, s->node,
+				      json_string_value(json_object_get(md, "uid"))};
+	struct kerf_err e;
+
+	if (o->reason == NULL || (gen == s->told_gen && strcmp(o->reason, s->told_reason) == 0))
+		return;
+	s->told_gen = gen;
+	snprintf(s->told_reason, sizeof(s->told_reason), "%s", o->reason);
+	if (kube_event_emit(s->c, &ref, "Warning", o->reason, o->message, "kerf-agent", &e) < 0)
+		agent_node_log(s->a, "MigLayout %s: event %s: %s", s->node, o->reason, e.msg);
+}
+
 int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
 {
 	struct outcome *o = NULL;
@@ -487,6 +511,8 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
 		beat = !json_equal(json_object_get(status, "heartbeat"), json_object_get(old, "heartbeat"));
 		json_object_set_new(obj, "status", status);
 		if ((out = kube_update_status(s->c, &KUBE_MIGLAYOUTS, NULL, obj, err)) != NULL) {
+			if (o != NULL && s->observed == gen)
+				tell_failure(s, out, gen, o);
 			json_decref(out);
 			if (beat)
 				s->beat_at_ms = kerf_mono_ms() + s->heartbeat_ms;

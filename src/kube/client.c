@@ -574,11 +574,11 @@ int kube_event_emit(struct kube_client *c, const struct kube_object_ref *about, 
 
 	rfc3339_now(now, sizeof(now));
 	snprintf(gen, sizeof(gen), "%s.", about->name);
-	ev = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s?, s:s, s:s, s:s, s:s?}, s:s, s:s, s:s, s:{s:s}, "
+	ev = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s?, s:s, s:s, s:s?, s:s?}, s:s, s:s, s:s, s:{s:s}, "
 		       "s:s, s:s, s:i}",
 		       "apiVersion", "v1", "kind", "Event", "metadata", "generateName", gen, "namespace", ns,
 		       "involvedObject", "apiVersion", about->api_version, "kind", about->kind, "name", about->name,
-		       "namespace", ns, "uid", about->uid, "type", type, "reason", reason, "message", message,
+		       "namespace", about->ns, "uid", about->uid, "type", type, "reason", reason, "message", message,
 		       "source", "component", component, "firstTimestamp", now, "lastTimestamp", now, "count", 1);
 	if (!ev)
 		return kerf_err_set(err, KERF_EINVAL, "event: a field is missing (kind, name, type, reason, message, "

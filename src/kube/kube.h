@@ -158,7 +158,11 @@ json_t *kube_update_retry(struct kube_client *c, const struct kube_resource *r, 
 			  bool status, int attempts, int (*mutate)(json_t *obj, void *arg, struct kerf_err *err),
 			  void *arg, struct kerf_err *err);
 
-/* A core/v1 Event about an object, e.g. to tell a user why their pod waits. type: "Normal" or "Warning". */
+/*
+ * A core/v1 Event about an object, e.g. to tell a user why their pod waits. type: "Normal" or "Warning". A
+ * cluster-scoped object (ns NULL) gets its Events in namespace "default", with no involvedObject.namespace,
+ * where `kubectl describe` looks for them.
+ */
 struct kube_object_ref {
 	const char *api_version, *kind, *ns, *name, *uid;
 };

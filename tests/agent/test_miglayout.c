@@ -143,6 +143,20 @@ static const char *cond_field(const json_t *ml, const char *type, const char *fi
 	return json_string_value(json_object_get(cond(ml, type), field));
 }
 
+/* The Events about the node's MigLayout with this reason (an EventList). */
+static json_t *layout_events(struct fixture *f, const char *reason)
+{
+	char sel[256];
+	struct kube_list_opts lo = {.field_selector = sel};
+	struct kerf_err err;
+	json_t *list;
+
+	snprintf(sel, sizeof(sel), "involvedObject.name=%s,involvedObject.kind=MigLayout,reason=%s", f->node, reason);
+	if ((list = kube_list(f->l->c, &KUBE_EVENTS, "default", &lo, &err)) == NULL)
+		fail_msg("events: %s", err.msg);
+	return list;
+}
+
 static long long observed(const json_t *ml)
 {
 	return json_integer_value(json_object_get(json_object_get(ml, "status"), "observedGeneration"));
@@ -329,6 +343,16 @@ static void test_spec_that_would_destroy_a_held_device_is_refused_and_reported(v
 	assert_string_equal(cond_field(ml, "Ready", "status"), "False");
 	assert_string_equal(cond_field(ml, "Ready", "reason"), "Refused");
 	assert_int_equal(json_integer_value(json_object_get(cond(ml, "Ready"), "observedGeneration")), gen);
+	{ /* and a Warning Event on the MigLayout, where kubectl describe finds it (namespace default, none in the ref) */
+		json_t *list = layout_events(f, "Refused");
+		const json_t *ev = json_array_get(json_object_get(list, "items"), 0);
+
+		assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
+		assert_string_equal(json_string_value(json_object_get(ev, "type")), "Warning");
+		assert_null(json_object_get(json_object_get(ev, "involvedObject"), "namespace"));
+		assert_non_null(strstr(json_string_value(json_object_get(ev, "message")), "1g.10gb@1"));
+		json_decref(list);
+	}
 	assert_non_null(strstr(cond_field(ml, "Failed", "message"), "1g.10gb@1"));
 	status_layout(ml, have, sizeof(have));
 	assert_string_equal(have, "1g.10gb@0,1g.10gb@1*,2g.20gb@2,3g.40gb@4");
@@ -375,6 +399,9 @@ static void test_refused_spec_is_retried_until_it_goes_through(void **state)
 	assert_gpu_layout(f, ORIG);
 	ml = miglayout(f);
 	assert_string_equal(cond_field(ml, "Failed", "reason"), "Refused");
+	json_decref(ml);
+	ml = layout_events(f, "Refused"); /* one Event for the spec, however often the backoff retries it */
+	assert_int_equal(json_array_size(json_object_get(ml, "items")), 1);
 	json_decref(ml);
 
 	r = peer_call(&f->peer, "{\"op\":\"podres\",\"pods\":[]}"); /* the pod ends */

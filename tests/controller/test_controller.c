@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "controller.h"
+#include "deadline.h"
 #include "live.h"
 
 #define H100 "NVIDIA H100 80GB HBM3"
@@ -546,6 +547,7 @@ static void test_many_unplaceable_pods_are_told_once_within_the_rate(void **stat
 	struct controller_report rep;
 	struct kerf_err err;
 	unsigned total = 0, rounds = 0, first;
+	long long t0, took;
 	char name[32];
 	json_t *list;
 	enum { PODS = 300 };
@@ -556,11 +558,14 @@ static void test_many_unplaceable_pods_are_told_once_within_the_rate(void **stat
 		pod(f, name, "nvidia.com/mig-7g.80gb", 1, 0);
 	}
 	f->ctl = start_with(f, &o);
+	t0 = kerf_mono_ms();
 	step(f->ctl, 3000, &rep);
+	took = kerf_mono_ms() - t0;
 	assert_int_equal(rep.pods, PODS);
 	first = rep.events;
-	printf("first round: %u Events (burst 40, 50/s)\n", first);
-	assert_true(first >= 40 && first <= 60);
+	printf("first round: %u Events in %lld ms (burst 40, 50/s)\n", first, took);
+	/* The burst, plus what the rate refilled while the round ran (its Events take time on a loaded machine). */
+	assert_true(first >= 40 && first <= 40 + 50 * took / 1000 + 1);
 	for (total = first; total < PODS && rounds < 100; rounds++) {
 		step(f->ctl, 200, &rep);
 		total += rep.events;
