@@ -99,11 +99,19 @@ KC
 
 # Launches a daemon detached from the caller's terminal and pipes (CTest waits for a test's pipes to close),
 # recording "pid binary" so that cp_stop can check the pid still belongs to it.
+# Starts binary in the background, recording its pid. Returns once the pid runs binary (or is gone): until the
+# forked shell has exec'd setsid and setsid the binary, cp_alive would take the process for a dead one, which
+# a loaded machine made a spurious "exited" at start.
 cp_launch() {
-	local d=$1 name=$2 binary=$3
+	local d=$1 name=$2 binary=$3 pid i
 	shift 3
 	setsid "$binary" "$@" >>"$d/logs/$name.log" 2>&1 </dev/null &
-	echo "$! $binary" > "$d/pids/$name.pid"
+	pid=$!
+	echo "$pid $binary" > "$d/pids/$name.pid"
+	for i in $(seq 1 100); do
+		cp_alive "$d" "$name" || [ ! -d "/proc/$pid" ] && return 0
+		sleep 0.05
+	done
 }
 
 cp_alive() { # dir name: is the recorded process still ours and running
