@@ -40,9 +40,10 @@ static void usage(FILE *f)
 		   "destroyed, matching ones kept, missing ones created at their exact placements. An instance\n"
 		   "running a process, or whose MIG UUID is given with --allocated, is never touched: a LAYOUT that\n"
 		   "would destroy or move one is refused. --dry-run prints the operations and changes nothing.\n"
-		   "Where a kubelet runs, its pod-resources API (--pod-resources, default " KUBELET_PODRES_SOCKET ")\n"
-		   "is asked before every destroy, and an instance allocated to a pod is never touched; if it cannot\n"
-		   "be asked, nothing is destroyed. --pod-resources none says there is no kubelet (no note is printed).\n"
+		   "The kubelet's pod-resources API (--pod-resources, default " KUBELET_PODRES_SOCKET ") is asked\n"
+		   "before every destroy, and an instance allocated to a pod is never touched; if it cannot be asked,\n"
+		   "nothing is destroyed. Without that socket apply refuses (a dry run only notes it):\n"
+		   "--pod-resources none says the machine runs no kubelet.\n"
 		   "Where kerf's agent serves the MIG devices (a live kerf-*.sock in --plugin-dir, default\n"
 		   KUBELET_PLUGIN_DIR "), apply refuses: only the agent can withdraw a device before destroying it.\n"
 		   "A failed step rolls back to the original layout; the journal (--journal-dir, else $" STATE_DIR_ENV
@@ -114,8 +115,10 @@ static bool is_socket(const char *path)
 
 /*
  * Where a kubelet runs, "allocated to a pod" is its pod-resources List, asked afresh before each destroy.
- * A socket named with --pod-resources must exist; the default one is used only if it does (a machine
- * without a kubelet), and saying so keeps the user from assuming a check that is not made.
+ * Whether one runs is never guessed: a missing socket may be a kubelet with another root folder (k0s,
+ * microk8s) or one not mounted into a container, and destroying then would ask no one. So without the socket
+ * only a dry run goes on (it changes nothing); a real apply needs the socket, or --pod-resources none from a
+ * user who knows the machine runs no kubelet. Returns 0, or the exit status to stop with.
  */
 static int kubelet_check(const struct opts *o, struct kubelet_hooks *kh, struct actuate_config *cfg)
 {
@@ -126,11 +129,18 @@ static int kubelet_check(const struct opts *o, struct kubelet_hooks *kh, struct 
 	if (!is_socket(sock)) {
 		if (o->podres != NULL) {
 			fprintf(stderr, "kerf apply: --pod-resources: %s is not a socket\n", sock);
-			return -1;
+			return KERF_EXIT_USAGE;
 		}
-		fprintf(stderr, "kerf apply: no kubelet pod-resources socket at %s: an instance counts as used when it "
-				"runs a process or is listed with --allocated\n", sock);
-		return 0;
+		if (o->dry_run) {
+			fprintf(stderr, "kerf apply: no kubelet pod-resources socket at %s: a real apply would stop here "
+					"(give --pod-resources SOCKET or --pod-resources none)\n", sock);
+			return 0;
+		}
+		fprintf(stderr, "kerf apply: no kubelet pod-resources socket at %s, so kerf cannot tell which instances "
+				"pods hold and destroys nothing. Give --pod-resources SOCKET where the kubelet keeps it "
+				"elsewhere (k0s, microk8s, a container), or --pod-resources none on a machine that runs no "
+				"kubelet\n", sock);
+		return KERF_EXIT_FAIL;
 	}
 	*kh = (struct kubelet_hooks){.plugin = NULL, .podres_socket = sock, .timeout_ms = 0};
 	cfg->hooks.is_allocated = kubelet_hook_is_allocated;
@@ -261,10 +271,8 @@ int cmd_apply(int argc, char **argv)
 	cfg.allocated = alloc;
 	cfg.n_allocated = (unsigned)n_alloc;
 	cfg.log = log_stdout;
-	if (kubelet_check(&o, &kh, &cfg) != 0) {
-		rc = KERF_EXIT_USAGE;
+	if ((rc = kubelet_check(&o, &kh, &cfg)) != 0)
 		goto out;
-	}
 	rc = o.dry_run ? dry_run(gpu, &want, &cfg) : apply(nv, gpu, &want, &cfg);
 out:
 	free(gpu);
