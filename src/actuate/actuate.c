@@ -235,12 +235,31 @@ static void journal_end(struct run *r, enum actuate_outcome o)
 		fsync_dir(r->cfg->journal_dir);
 }
 
-/* Reads an existing journal. Returns 1 if there is an unfinished run, 0 if none, -1 on error. */
+/* A line of the header journal_begin() writes, or what a kill left of one: a prefix of it. */
+static bool header_line(const char *line)
+{
+	static const char *const head[] = {"kerf-actuate 1", "orig ", "want "};
+	size_t n = strlen(line);
+
+	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+		if (strncmp(line, head[i], n < strlen(head[i]) ? n : strlen(head[i])) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Reads an existing journal. Returns 1 if there is an unfinished run, 0 if none, -1 on error.
+ *
+ * A journal whose header (orig and want) never became whole, and that announces no NVML change, is what a run
+ * killed between creating the file and its first fsync leaves: the header is written and made durable before
+ * the first change, so no change was made. It is removed and the GPU is as it was. A journal that announces a
+ * change without a whole header is damaged: a person must look.
+ */
 static int journal_load(struct run *r, bool *rolling_back, struct kerf_err *err)
 {
 	FILE *f;
 	char line[512];
-	bool have_orig = false, have_want = false, ended = false;
+	bool have_orig = false, have_want = false, ended = false, changes = false;
 
 	*rolling_back = false;
 	r->created.n = 0;
@@ -262,14 +281,18 @@ static int journal_load(struct run *r, bool *rolling_back, struct kerf_err *err)
 
 			if (jl_parse(arg, &one) == 0 && one.n == 1)
 				jl_add(&r->created, one.i[0].id, one.i[0].start);
+			changes = true;
 		} else if (strcmp(line, "rollback") == 0)
-			*rolling_back = true;
+			*rolling_back = changes = true;
 		else if (strncmp(line, "end ", 4) == 0)
 			ended = strcmp(line + 4, actuate_outcome_name(ACTUATE_FAILED)) != 0;
+		else if (!header_line(line))
+			changes = true; /* a destroy, or a line this version does not know: assume it changed something */
 	}
 	fclose(f);
-	if (ended) {
+	if (ended || (!(have_orig && have_want) && !changes)) {
 		unlink(r->jpath);
+		fsync_dir(r->cfg->journal_dir);
 		return 0;
 	}
 	if (!have_orig || !have_want)

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -401,6 +402,72 @@ static void test_a_run_killed_half_way_is_finished_on_the_next_start(void **stat
 	assert_true(h_no_journal(&H));
 }
 
+/* The one journal in the harness's folder, cut to its first len bytes (the file a kill left). */
+static void cut_journal(size_t len)
+{
+	DIR *d = opendir(H.journals);
+	struct dirent *e;
+	char path[512] = "";
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			snprintf(path, sizeof(path), "%s/%s", H.journals, e->d_name);
+	closedir(d);
+	assert_true(path[0] != '\0');
+	assert_int_equal(truncate(path, (off_t)len), 0);
+}
+
+/*
+ * A kill between creating the journal and making its header durable leaves an empty or half-written file;
+ * no NVML change comes before the header is durable, so the next run removes it and goes on (before, every
+ * later run refused the GPU until a person deleted the file). A journal that announces a change without a
+ * whole header is still refused.
+ */
+static void test_a_journal_killed_before_its_header_does_not_wedge_the_gpu(void **state)
+{
+	static const size_t cuts[] = {0, 7, 15, 22}; /* empty; "kerf-ac"; "kerf-actuate 1\n"; into "orig ..." */
+	struct actuate_result res;
+	struct kerf_err err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		h_load(&H, &two_destroys);
+		run_child_killed("nvmlComputeInstanceDestroy", 1, FK_KILL_BEFORE); /* header written, nothing changed */
+		assert_true(h_layout_is(&H, two_destroys.orig));
+		cut_journal(cuts[i]);
+		if (apply_text(two_destroys.want, &res, &err) != 0)
+			fail_msg("journal cut at %zu bytes: %s", cuts[i], err.msg);
+		assert_int_equal(res.outcome, ACTUATE_APPLIED);
+		assert_true(h_layout_is(&H, two_destroys.want));
+		assert_true(h_no_journal(&H));
+	}
+	/* a change announced, the header gone: a person must look */
+	h_load(&H, &two_destroys);
+	run_child_killed("nvmlComputeInstanceDestroy", 1, FK_KILL_BEFORE);
+	{
+		DIR *d = opendir(H.journals);
+		struct dirent *e;
+		char path[512] = "";
+		FILE *f;
+
+		while ((e = readdir(d)) != NULL)
+			if (e->d_name[0] != '.')
+				snprintf(path, sizeof(path), "%s/%s", H.journals, e->d_name);
+		closedir(d);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fputs("destroy 19@4 3\n", f);
+		fclose(f);
+	}
+	assert_int_equal(apply_text(two_destroys.want, &res, &err), -1);
+	assert_non_null(strstr(err.msg, "inspect and remove it"));
+	assert_true(h_layout_is(&H, two_destroys.orig));
+	cut_journal(0); /* the person looked: an empty journal is removed by the next run */
+	assert_int_equal(apply_text(two_destroys.orig, &res, &err), 0);
+	assert_true(h_no_journal(&H));
+}
+
 static void test_recover_rolls_back_what_cannot_be_finished(void **state)
 {
 	struct actuate_result res;
@@ -567,6 +634,7 @@ int main(void)
 		cmocka_unit_test(test_failed_create_rolls_back_to_the_original_layout),
 		cmocka_unit_test(test_a_failed_rollback_is_reported_and_finished_by_recovery),
 		cmocka_unit_test(test_a_run_killed_half_way_is_finished_on_the_next_start),
+		cmocka_unit_test(test_a_journal_killed_before_its_header_does_not_wedge_the_gpu),
 		cmocka_unit_test(test_recover_rolls_back_what_cannot_be_finished),
 		cmocka_unit_test(test_an_invalid_layout_is_refused_with_the_broken_rule),
 		cmocka_unit_test(test_plan_lists_destroys_then_creates),
