@@ -383,6 +383,14 @@ static int ci_profiles(struct nvml *nv, unsigned gpu, nvmlGpuInstance_t gi, unsi
 			break;
 		c->p[c->n++] = (struct ci_profile){ info.id, info.sliceCount, info.multiprocessorCount };
 	}
+	/* Every GPU instance has compute-instance profiles (its full-size one at least). None read means NVML did
+	 * not answer (a stale handle answers INVALID_ARGUMENT), not "no compute instances": kept as that, every
+	 * instance of this profile would read as free for the life of the process. Not cached; cannot tell. */
+	if (c->n == 0)
+		return kerf_err_set(err, KERF_EIO,
+				    "gpu %u: no compute-instance profile could be read for GPU-instance profile %u, so its "
+				    "compute instances cannot be told",
+				    gpu, gi_profile_id);
 	c->known = true;
 	*out = c;
 	return 0;
@@ -438,6 +446,14 @@ static struct nvml_ci *find_ci(struct nvml_gpu *gpu, unsigned gi_id, unsigned ci
 	return NULL;
 }
 
+static struct nvml_instance *find_gi(struct nvml_gpu *gpu, unsigned gi_id)
+{
+	for (unsigned i = 0; i < gpu->n_instances; i++)
+		if (gpu->inst[i].gi_id == gi_id)
+			return &gpu->inst[i];
+	return NULL;
+}
+
 static int process_count(struct nvml *nv, unsigned gpu, nvmlDevice_t mig, unsigned *count, struct kerf_err *err)
 {
 	nvmlProcessInfo_t infos[1];
@@ -474,8 +490,22 @@ static int read_mig_devices(struct nvml *nv, nvmlDevice_t dev, struct nvml_gpu *
 		if ((rc = nv->nvmlDeviceGetGpuInstanceId(mig, &gi_id)) != NVML_SUCCESS ||
 		    (rc = nv->nvmlDeviceGetComputeInstanceId(mig, &ci_id)) != NVML_SUCCESS)
 			return nverr(nv, err, rc, gpu->index, "nvmlDeviceGet{Gpu,Compute}InstanceId", "MIG device");
-		if ((ci = find_ci(gpu, gi_id, ci_id)) == NULL)
-			continue; /* created between our two reads; the next read sees it */
+		/* A MIG device whose compute instance the per-profile listing did not show (made between the two
+		 * reads, or a listing NVML answered wrongly) exists all the same: it joins its GPU instance's
+		 * compute instances, with its UUID and processes, so that instance is not taken for free. */
+		if ((ci = find_ci(gpu, gi_id, ci_id)) == NULL) {
+			struct nvml_instance *in = find_gi(gpu, gi_id);
+
+			if (in == NULL)
+				continue; /* its GPU instance too was made after our read: the next read sees both */
+			if (in->n_ci == NVML_MAX_CI)
+				return kerf_err_set(err, KERF_EINTERNAL, "gpu %u: GPU instance %u has more than %d compute instances",
+						    gpu->index, gi_id, NVML_MAX_CI);
+			ci = &in->ci[in->n_ci++];
+			memset(ci, 0, sizeof(*ci));
+			ci->id = ci_id;
+			ci->profile_id = NVML_CI_PROFILE_UNKNOWN;
+		}
 		if ((rc = nv->nvmlDeviceGetUUID(mig, uuid, sizeof(uuid))) != NVML_SUCCESS)
 			return nverr(nv, err, rc, gpu->index, "nvmlDeviceGetUUID", "MIG device");
 		snprintf(ci->uuid, sizeof(ci->uuid), "%s", uuid);

@@ -38,12 +38,13 @@
 #define NVML_LIBRARY_DEFAULT "libnvidia-ml.so.1"
 #define NVML_UUID_MAX 96
 #define NVML_MAX_CI 8
+#define NVML_CI_PROFILE_UNKNOWN 0xFFFFFFFFu
 
 struct nvml;
 
 struct nvml_ci {
 	unsigned id;           /* compute instance ID within its GPU instance */
-	unsigned profile_id;   /* compute-instance profile ID */
+	unsigned profile_id;   /* compute-instance profile ID, or NVML_CI_PROFILE_UNKNOWN (found by its MIG device only) */
 	unsigned slices;       /* compute slices it spans */
 	char uuid[NVML_UUID_MAX]; /* "MIG-..."; empty if NVML listed no MIG device for it */
 	unsigned processes;    /* running compute processes on its MIG device */

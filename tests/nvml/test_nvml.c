@@ -279,6 +279,34 @@ static void test_reads_instances_uuids_and_processes(void **state)
 	nvml_close(nv);
 }
 
+/*
+ * NVML answering the compute-instance profile walk with INVALID_ARGUMENT at once (what a stale handle does)
+ * must not read as "this GPU instance has no compute instance, so it is free": the read fails, cannot tell,
+ * and the next read sees the busy instance as it is. Before, the empty walk was cached for the life of the
+ * process and every instance of that profile read as free, to be destroyed.
+ */
+static void test_an_unreadable_compute_profile_walk_is_cannot_tell_not_free(void **state)
+{
+	static const char *const models[] = { "H100-80GB-SXM" };
+	struct nvml_gpu gpu;
+	struct nvml *nv;
+	struct kerf_err err;
+
+	(void)state;
+	init_gpus(models, 1);
+	edit("3g.40gb@4,2g.20gb@0,1g.10gb@2", 2);
+	arm("nvmlGpuInstanceGetComputeInstanceProfileInfoV", 1, 2 /* INVALID_ARGUMENT */);
+	nv = open_fake();
+	assert_int_equal(nvml_read_gpu(nv, 0, &gpu, &err), -1);
+	assert_non_null(strstr(err.msg, "cannot be told"));
+	assert_int_equal(nvml_read_gpu(nv, 0, &gpu, &err), 0); /* not cached: read again, right */
+	assert_int_equal(gpu.n_instances, 3);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(gpu.inst[i].n_ci, 1);
+	assert_true(nvml_instance_busy(&gpu.inst[1]));
+	nvml_close(nv);
+}
+
 static void test_mig_disabled_reads_builtin_and_refuses_changes(void **state)
 {
 	static const char *const models[] = { "A100-40GB" };
@@ -571,6 +599,7 @@ int main(void)
 		cmocka_unit_test(test_catalog_disagreement_names_model_profile_and_field),
 		cmocka_unit_test(test_runtime_model_joins_a_catalog_once),
 		cmocka_unit_test(test_reads_instances_uuids_and_processes),
+		cmocka_unit_test(test_an_unreadable_compute_profile_walk_is_cannot_tell_not_free),
 		cmocka_unit_test(test_mig_disabled_reads_builtin_and_refuses_changes),
 		cmocka_unit_test(test_create_uses_the_exact_placement),
 		cmocka_unit_test(test_hopper_1g_rev2_gets_the_rev1_compute_profile),
