@@ -370,6 +370,11 @@ static int guarded_destroy(struct run *r, const struct nvml_instance *planned, s
 		if (in.ci[c].uuid[0] && r->cfg->hooks.pre_destroy(r->cfg->hooks.arg, r->gpu->index, in.ci[c].uuid, err) != 0)
 			return kerf_err_prefix(err, "gpu %u: withdrawing %s@%u (%s) before destroying it", r->gpu->index, name,
 					       in.start, in.ci[c].uuid);
+	/* The intent is made durable before the checks, not between them and the destroy: an fsync takes
+	 * milliseconds, and a process or an allocation could arrive in them. A refusal after it leaves only a
+	 * "destroy" line with no "destroyed"; recovery reads the GPU, not that line. */
+	if (jline(r, err, "destroy %u@%u %u", in.profile_id, in.start, in.gi_id) != 0)
+		return -1;
 	/* Never destroy an instance that a pod holds (kubelet pod-resources) or that runs a process (NVML):
 	 * both are checked here, immediately before the destroy, because either can change at any moment. */
 	for (unsigned c = 0; c < in.n_ci; c++) {
@@ -385,8 +390,6 @@ static int guarded_destroy(struct run *r, const struct nvml_instance *planned, s
 	if ((why = used_reason(r->cfg, &in, buf, sizeof(buf))) != NULL)
 		return kerf_err_set(err, KERF_EBUSY, "gpu %u: refusing to destroy %s@%u: %s", r->gpu->index, name, in.start,
 				    why);
-	if (jline(r, err, "destroy %u@%u %u", in.profile_id, in.start, in.gi_id) != 0)
-		return -1;
 	say(r, "destroy %s@%u (GPU instance %u)", name, in.start, in.gi_id);
 	if (nvml_destroy(r->nv, r->gpu, in.gi_id, err) != 0)
 		return -1;

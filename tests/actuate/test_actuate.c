@@ -165,7 +165,32 @@ struct hook_log {
 	unsigned n_withdrawn, withdraw_calls;
 	char withdrawn[8][NVML_UUID_MAX];
 	bool present_when_withdrawn;
+	/* At every is_allocated asked while the run's journal exists (the planning's asks come before it), the
+	 * journal's last line was that destroy's intent; destroy_checks counts those asks. */
+	bool journaled_when_checked;
+	unsigned destroy_checks;
 };
+
+/* The last line of the one journal in the harness's folder, or "" if there is none. */
+static void journal_last_line(char *out, size_t n)
+{
+	DIR *d = opendir(H.journals);
+	struct dirent *e;
+	char path[512] = "", line[512];
+	FILE *f;
+
+	out[0] = '\0';
+	while (d != NULL && (e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			snprintf(path, sizeof(path), "%s/%s", H.journals, e->d_name);
+	if (d != NULL)
+		closedir(d);
+	if (path[0] == '\0' || (f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL)
+		snprintf(out, n, "%s", line);
+	fclose(f);
+}
 
 static bool uuid_present(const char *uuid)
 {
@@ -203,6 +228,15 @@ static int is_allocated(void *arg, const char *uuid, bool *allocated, struct ker
 
 	(void)uuid;
 	l->calls++;
+	{ /* the intent is durable before the check, so no fsync sits between the check and the destroy */
+		char last[512];
+
+		journal_last_line(last, sizeof(last));
+		if (last[0] != '\0') {
+			l->destroy_checks++;
+			l->journaled_when_checked &= strncmp(last, "destroy ", 8) == 0;
+		}
+	}
 	if (l->fail_from && (int)l->calls >= l->fail_from)
 		return kerf_err_set(err, KERF_EIO, "kubelet pod-resources socket unreachable");
 	*allocated = l->allocated_from && l->calls >= l->allocated_from;
@@ -214,7 +248,7 @@ static const struct scenario two_destroys = { "two", "H100-80GB-SXM", "1g.10gb@0
 
 static void test_pre_destroy_withdraws_each_device_before_its_destroy(void **state)
 {
-	struct hook_log log = { .present_when_withdrawn = true };
+	struct hook_log log = { .present_when_withdrawn = true, .journaled_when_checked = true };
 	struct actuate_result res;
 	struct kerf_err err;
 
@@ -225,6 +259,8 @@ static void test_pre_destroy_withdraws_each_device_before_its_destroy(void **sta
 	H.cfg.hooks = (struct actuate_hooks){ 0 };
 	assert_int_equal(log.n_withdrawn, 2);
 	assert_true(log.present_when_withdrawn);
+	assert_int_equal(log.destroy_checks, 2);
+	assert_true(log.journaled_when_checked); /* the journal's fsync is not between the check and the destroy */
 	assert_false(uuid_present(log.withdrawn[0]));
 	assert_false(uuid_present(log.withdrawn[1]));
 	assert_true(h_layout_is(&H, two_destroys.want));
