@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "actuate.h"
@@ -45,6 +46,7 @@ struct run {
 	const struct actuate_config *cfg;
 	struct nvml_gpu *gpu;
 	int jfd;
+	int lockfd; /* the GPU's lock (-1 without a journal folder): one actuator per GPU at a time */
 	char jpath[PATH_MAX];
 	struct jlayout orig, want, created;
 	unsigned changes;
@@ -556,6 +558,36 @@ void actuate_plan_format(const struct nvml_gpu *gpu, const struct actuate_plan *
 
 /* ---- entry points ------------------------------------------------------------------------------------ */
 
+/*
+ * One actuator per GPU at a time, across processes (the agent, `kerf apply`): an exclusive flock on
+ * <journal_dir>/.actuate-<GPU UUID>.lock, held until the run ends (the kernel drops it if the process dies).
+ * Without it a second run's recovery took over the first's live journal, and the GPU ended matching neither
+ * layout. A held lock is refused at once, not waited for: the caller tries again (the agent's backoff). The
+ * file stays; removing a lock file races with the next taker.
+ */
+static int gpu_lock(struct run *r, struct kerf_err *err)
+{
+	char path[PATH_MAX];
+
+	if (r->cfg->journal_dir == NULL)
+		return 0;
+	snprintf(path, sizeof(path), "%s/.actuate-%s.lock", r->cfg->journal_dir, r->gpu->uuid);
+	if ((r->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return kerf_err_set(err, KERF_EIO, "%s: %s", path, strerror(errno));
+	if (flock(r->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		close(r->lockfd);
+		r->lockfd = -1;
+		if (e == EWOULDBLOCK)
+			return kerf_err_set(err, KERF_EBUSY,
+					    "gpu %u: another kerf process is changing this GPU (%s is locked); try again when it is done",
+					    r->gpu->index, path);
+		return kerf_err_set(err, KERF_EIO, "%s: flock: %s", path, strerror(e));
+	}
+	return 0;
+}
+
 static struct run *run_new(struct nvml *nv, unsigned gpu_index, const struct actuate_config *cfg,
 			   struct kerf_err *err)
 {
@@ -568,8 +600,8 @@ static struct run *run_new(struct nvml *nv, unsigned gpu_index, const struct act
 	}
 	r->nv = nv;
 	r->cfg = cfg;
-	r->jfd = -1;
-	if (nvml_read_gpu(nv, gpu_index, r->gpu, err) != 0) {
+	r->jfd = r->lockfd = -1;
+	if (nvml_read_gpu(nv, gpu_index, r->gpu, err) != 0 || gpu_lock(r, err) != 0) {
 		free(r->gpu);
 		free(r);
 		return NULL;
@@ -584,6 +616,8 @@ static void run_free(struct run *r)
 		return;
 	if (r->jfd >= 0)
 		close(r->jfd);
+	if (r->lockfd >= 0)
+		close(r->lockfd); /* releases the GPU's lock */
 	free(r->gpu);
 	free(r);
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/file.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -504,6 +506,42 @@ static void test_a_journal_killed_before_its_header_does_not_wedge_the_gpu(void 
 	assert_true(h_no_journal(&H));
 }
 
+/*
+ * One actuator per GPU: while another process holds the GPU's lock (an open file description of its own, as
+ * a second kerf would have), a run is refused at once and changes nothing; once it is released, the run goes
+ * through. Before, a second run's recovery took over the first's live journal.
+ */
+static void test_a_second_actuator_on_the_same_gpu_is_refused(void **state)
+{
+	struct actuate_result res;
+	struct kerf_err err;
+	char path[512] = "";
+	DIR *d;
+	struct dirent *e;
+	int fd;
+
+	(void)state;
+	h_load(&H, &two_destroys);
+	assert_int_equal(apply_text(two_destroys.orig, &res, &err), 0); /* makes the lock file */
+	d = opendir(H.journals);
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, ".actuate-", 9) == 0)
+			snprintf(path, sizeof(path), "%s/%s", H.journals, e->d_name);
+	closedir(d);
+	assert_true(path[0] != '\0');
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	assert_int_equal(apply_text(two_destroys.want, &res, &err), -1);
+	assert_int_equal(err.code, KERF_EBUSY);
+	assert_non_null(strstr(err.msg, "another kerf process is changing this GPU"));
+	assert_true(h_layout_is(&H, two_destroys.orig));
+	assert_true(h_no_journal(&H));
+	close(fd);
+	assert_int_equal(apply_text(two_destroys.want, &res, &err), 0);
+	assert_true(h_layout_is(&H, two_destroys.want));
+}
+
 static void test_recover_rolls_back_what_cannot_be_finished(void **state)
 {
 	struct actuate_result res;
@@ -671,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_a_failed_rollback_is_reported_and_finished_by_recovery),
 		cmocka_unit_test(test_a_run_killed_half_way_is_finished_on_the_next_start),
 		cmocka_unit_test(test_a_journal_killed_before_its_header_does_not_wedge_the_gpu),
+		cmocka_unit_test(test_a_second_actuator_on_the_same_gpu_is_refused),
 		cmocka_unit_test(test_recover_rolls_back_what_cannot_be_finished),
 		cmocka_unit_test(test_an_invalid_layout_is_refused_with_the_broken_rule),
 		cmocka_unit_test(test_plan_lists_destroys_then_creates),
