@@ -663,10 +663,34 @@ int actuate_recover(struct nvml *nv, unsigned gpu_index, const struct actuate_co
 	return rc;
 }
 
-int actuate_apply(struct nvml *nv, unsigned gpu_index, const struct mig_layout *desired,
+/*
+ * desired (profile indices of model `from`) as a layout of the GPU's model as just read: each instance by its
+ * NVML profile ID, whose name must agree too. A profile the GPU no longer reports refuses the whole layout.
+ */
+static int carry_over(const struct nvml_gpu *gpu, const struct mig_model *from, const struct mig_layout *desired,
+		      struct mig_layout *out, struct kerf_err *err)
+{
+	*out = *desired;
+	for (unsigned k = 0; k < desired->n; k++) {
+		const struct mig_profile *p = &from->profiles[desired->inst[k].profile];
+		int q = desired->inst[k].profile < from->n_profiles ? mig_profile_by_nvml_id(&gpu->model, p->nvml_id) : -1;
+
+		if (q < 0 || strcmp(gpu->model.profiles[q].name, p->name) != 0)
+			return kerf_err_set(err, KERF_EINVAL,
+					    "gpu %u: the desired layout's %s (NVML profile %u) is not among the profiles the GPU "
+					    "reports now; nothing changed",
+					    gpu->index, desired->inst[k].profile < from->n_profiles ? p->name : "?",
+					    desired->inst[k].profile < from->n_profiles ? p->nvml_id : 0);
+		out->inst[k].profile = (uint8_t)q;
+	}
+	return 0;
+}
+
+int actuate_apply(struct nvml *nv, unsigned gpu_index, const struct mig_model *model, const struct mig_layout *desired_in,
 		  const struct actuate_config *cfg, struct actuate_result *res, struct kerf_err *err)
 {
 	struct run *r = run_new(nv, gpu_index, cfg, err);
+	struct mig_layout carried, *desired = &carried;
 	struct actuate_plan plan;
 	int rc = -1;
 
@@ -677,6 +701,10 @@ int actuate_apply(struct nvml *nv, unsigned gpu_index, const struct mig_layout *
 	if (recover(r, res, err) != 0 || nvml_read_instances(nv, r->gpu, err) != 0)
 		goto out;
 	gpu_text(r->gpu, res->before, sizeof(res->before));
+	if (carry_over(r->gpu, model, desired_in, &carried, err) != 0) {
+		res->outcome = ACTUATE_UNCHANGED;
+		goto out;
+	}
 	if (actuate_plan(r->gpu, desired, cfg, &plan, err) != 0) {
 		res->outcome = ACTUATE_UNCHANGED;
 		goto out;

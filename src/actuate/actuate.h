@@ -102,8 +102,12 @@ void actuate_plan_format(const struct nvml_gpu *gpu, const struct actuate_plan *
  * Recovers an interrupted run on GPU gpu_index (if its journal says there is one), then plans and executes
  * desired. Returns 0 when the GPU ends in the desired layout (APPLIED or UNCHANGED); otherwise -1 with err
  * saying what failed and, after a rollback, the layout the GPU was restored to.
+ *
+ * desired's profile indices are indices into model (the model it was parsed against, from an earlier read);
+ * the run re-reads the GPU and carries each instance over by NVML profile ID, refusing (KERF_EINVAL, nothing
+ * changed) a profile the GPU no longer reports. An index is never read against a model it was not made for.
  */
-int actuate_apply(struct nvml *nv, unsigned gpu_index, const struct mig_layout *desired,
+int actuate_apply(struct nvml *nv, unsigned gpu_index, const struct mig_model *model, const struct mig_layout *desired,
 		  const struct actuate_config *cfg, struct actuate_result *res, struct kerf_err *err);
 
 /*

@@ -432,7 +432,7 @@ int agent_node_apply(struct agent_node *a, unsigned gpu, const struct mig_layout
 	if (allocated_read(a, &al, err) < 0)
 		return kerf_err_prefix(err, "gpu %u: refused", gpu);
 	cfg = actuate_cfg(a, al.ids, al.n);
-	rc = actuate_apply(a->nv, gpu, desired, &cfg, res, err);
+	rc = actuate_apply(a->nv, gpu, &g->model, desired, &cfg, res, err); /* desired was parsed against g->model */
 	allocated_free(&al);
 	agent_log(a, "gpu %u: %s: %s -> %s%s%s", gpu, rc == 0 ? actuate_outcome_name(res->outcome) : "not applied",
 		  res->before, res->after, rc == 0 ? "" : ": ", rc == 0 ? "" : err->msg);

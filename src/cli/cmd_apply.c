@@ -206,7 +206,7 @@ static int apply(struct nvml *nv, struct nvml_gpu *gpu, const struct mig_layout 
 		return KERF_EXIT_FAIL;
 	}
 	printf("GPU %u: applying\n", gpu->index);
-	rc = actuate_apply(nv, gpu->index, want, cfg, &res, &err);
+	rc = actuate_apply(nv, gpu->index, &gpu->model, want, cfg, &res, &err);
 	if (res.recovered != ACTUATE_UNCHANGED)
 		printf("GPU %u: an interrupted earlier run was %s first\n", gpu->index,
 		       res.recovered == ACTUATE_APPLIED ? "finished" : actuate_outcome_name(res.recovered));

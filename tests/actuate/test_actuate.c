@@ -47,7 +47,7 @@ static int try_apply(const char *text, struct actuate_result *res, struct kerf_e
 		return -1;
 	gpu = malloc(sizeof(*gpu));
 	if (gpu != NULL && nvml_read_gpu(nv, 0, gpu, err) == 0 && mig_layout_parse(&gpu->model, text, &want, err) == 0)
-		rc = actuate_apply(nv, 0, &want, &H.cfg, res, err);
+		rc = actuate_apply(nv, 0, &gpu->model, &want, &H.cfg, res, err);
 	free(gpu);
 	nvml_close(nv);
 	return rc;
@@ -542,6 +542,44 @@ static void test_a_second_actuator_on_the_same_gpu_is_refused(void **state)
 	assert_true(h_layout_is(&H, two_destroys.want));
 }
 
+/*
+ * A desired layout carries profile indices of the model it was parsed against. When the GPU's model, read
+ * again, lists its profiles in another order (or lacks one), the run carries each instance over by NVML
+ * profile ID, or refuses: before, the indices were read against the new model, and 2g.20gb@4 was asked where
+ * 1g.20gb@4 was built, destroying a matching free instance on the way.
+ */
+static void test_a_layout_parsed_against_an_earlier_model_read_means_the_same_profiles(void **state)
+{
+	static struct nvml_gpu gpu;
+	static struct mig_model earlier;
+	struct actuate_result res;
+	struct mig_layout want;
+	struct kerf_err err;
+	struct nvml *nv;
+
+	(void)state;
+	h_load(&H, &two_destroys);
+	nv = h_open();
+	assert_int_equal(nvml_read_gpu(nv, 0, &gpu, &err), 0);
+	earlier = gpu.model; /* the same profiles, listed in reverse */
+	for (unsigned i = 0; i < earlier.n_profiles; i++)
+		earlier.profiles[i] = gpu.model.profiles[earlier.n_profiles - 1 - i];
+	assert_int_equal(mig_layout_parse(&earlier, two_destroys.want, &want, &err), 0);
+	assert_int_equal(actuate_apply(nv, 0, &earlier, &want, &H.cfg, &res, &err), 0);
+	assert_true(h_layout_is(&H, two_destroys.want));
+
+	/* a profile the GPU does not report now: refused, nothing changed */
+	assert_int_equal(mig_layout_parse(&earlier, two_destroys.orig, &want, &err), 0);
+	for (unsigned i = 0; i < earlier.n_profiles; i++)
+		if (strcmp(earlier.profiles[i].name, "1g.10gb") == 0)
+			earlier.profiles[i].nvml_id = 99;
+	assert_int_equal(actuate_apply(nv, 0, &earlier, &want, &H.cfg, &res, &err), -1);
+	assert_int_equal(err.code, KERF_EINVAL);
+	assert_non_null(strstr(err.msg, "1g.10gb (NVML profile 99) is not among the profiles"));
+	assert_true(h_layout_is(&H, two_destroys.want));
+	nvml_close(nv);
+}
+
 static void test_recover_rolls_back_what_cannot_be_finished(void **state)
 {
 	struct actuate_result res;
@@ -710,6 +748,7 @@ int main(void)
 		cmocka_unit_test(test_a_run_killed_half_way_is_finished_on_the_next_start),
 		cmocka_unit_test(test_a_journal_killed_before_its_header_does_not_wedge_the_gpu),
 		cmocka_unit_test(test_a_second_actuator_on_the_same_gpu_is_refused),
+		cmocka_unit_test(test_a_layout_parsed_against_an_earlier_model_read_means_the_same_profiles),
 		cmocka_unit_test(test_recover_rolls_back_what_cannot_be_finished),
 		cmocka_unit_test(test_an_invalid_layout_is_refused_with_the_broken_rule),
 		cmocka_unit_test(test_plan_lists_destroys_then_creates),

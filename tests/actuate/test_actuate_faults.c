@@ -85,7 +85,7 @@ static int apply_want(const struct scenario *s, struct actuate_result *res, stru
 		return -1;
 	gpu = malloc(sizeof(*gpu));
 	if (gpu != NULL && nvml_read_gpu(nv, 0, gpu, err) == 0 && mig_layout_parse(&gpu->model, s->want, &want, err) == 0)
-		rc = actuate_apply(nv, 0, &want, &H.cfg, res, err);
+		rc = actuate_apply(nv, 0, &gpu->model, &want, &H.cfg, res, err);
 	free(gpu);
 	nvml_close(nv);
 	return rc;

@@ -658,7 +658,7 @@ static void test_start_finishes_a_run_killed_half_way_then_publishes(void **stat
 			_exit(2);
 		signal(SIGSEGV, SIG_DFL); /* never return into the test runner from the child */
 		signal(SIGABRT, SIG_DFL);
-		actuate_apply(nv, 0, &want, &cfg, &res, &err);
+		actuate_apply(nv, 0, &g.model, &want, &cfg, &res, &err);
 		_exit(3); /* not reached: the simulated driver kills the process */
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
