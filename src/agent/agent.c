@@ -1,6 +1,7 @@
 /*
  * agent.c — see agent.h. The order of operations and why each step is safe: docs/agent.md.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@ struct agent_node {
 	struct nvml *nv;
 	struct kubelet_plugin *plugin;
 	struct kubelet_hooks kh; /* the kubelet subsystem's hook argument */
+	char checkpoint[PATH_MAX]; /* <plugin dir>/kubelet_internal_checkpoint, kh.checkpoint */
 	struct agent_options opt;
 	const char *journal_dir;
 	bool published; /* the plugin serves our inventory: from now on a destroy needs a withdraw first */
@@ -345,7 +347,10 @@ struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_e
 		a->journal_dir = getenv(AGENT_STATE_DIR_ENV);
 	if (a->journal_dir == NULL)
 		a->journal_dir = AGENT_STATE_DIR_DEFAULT;
-	a->kh = (struct kubelet_hooks){.podres_socket = a->opt.podres_socket, .timeout_ms = a->opt.timeout_ms};
+	a->kh = (struct kubelet_hooks){.podres_socket = a->opt.podres_socket, .timeout_ms = a->opt.timeout_ms,
+				       .checkpoint = a->checkpoint};
+	snprintf(a->checkpoint, sizeof(a->checkpoint), "%s/kubelet_internal_checkpoint",
+		 a->opt.plugin_dir != NULL ? a->opt.plugin_dir : KUBELET_PLUGIN_DIR);
 	a->nv = nvml_open(a->opt.nvml_library, err);
 	if (a->nv == NULL || read_mig_gpus(a, err) < 0)
 		goto fail;

@@ -8,6 +8,7 @@
  * device-plugin folder) it refuses to change anything: layouts there change through the agent.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ struct opts {
 	char *alloc_text;
 	long gpu;
 	bool dry_run;
+	char checkpoint[PATH_MAX]; /* the kubelet's device checkpoint in plugin_dir, asked beside pod-resources */
 };
 
 static void usage(FILE *f)
@@ -120,7 +122,7 @@ static bool is_socket(const char *path)
  * only a dry run goes on (it changes nothing); a real apply needs the socket, or --pod-resources none from a
  * user who knows the machine runs no kubelet. Returns 0, or the exit status to stop with.
  */
-static int kubelet_check(const struct opts *o, struct kubelet_hooks *kh, struct actuate_config *cfg)
+static int kubelet_check(struct opts *o, struct kubelet_hooks *kh, struct actuate_config *cfg)
 {
 	const char *sock = o->podres != NULL ? o->podres : KUBELET_PODRES_SOCKET;
 
@@ -142,7 +144,9 @@ static int kubelet_check(const struct opts *o, struct kubelet_hooks *kh, struct 
 				"kubelet\n", sock);
 		return KERF_EXIT_FAIL;
 	}
-	*kh = (struct kubelet_hooks){.plugin = NULL, .podres_socket = sock, .timeout_ms = 0};
+	snprintf(o->checkpoint, sizeof(o->checkpoint), "%s/kubelet_internal_checkpoint",
+		 o->plugin_dir != NULL ? o->plugin_dir : KUBELET_PLUGIN_DIR);
+	*kh = (struct kubelet_hooks){.plugin = NULL, .podres_socket = sock, .timeout_ms = 0, .checkpoint = o->checkpoint};
 	cfg->hooks.is_allocated = kubelet_hook_is_allocated;
 	cfg->hooks.arg = kh;
 	return 0;

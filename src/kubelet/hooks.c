@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kubelet.h"
@@ -30,6 +32,18 @@ int kubelet_hook_pre_destroy(void *arg, unsigned gpu_index, const char *mig_uuid
 	if (kubelet_plugin_withdraw(h->plugin, mig_uuid, err) < 0)
 		return kerf_err_prefix(err, "GPU %u: withdraw %s", gpu_index, mig_uuid);
 	return 0;
+}
+
+/* Whether the kubelet started within the checkpoint window: its pod-resources socket is made at its start.
+ * A socket that cannot be read counts as new (the checkpoint is then asked: the safe side). */
+static bool kubelet_is_new(const struct kubelet_hooks *h)
+{
+	int window = h->checkpoint_window_s > 0 ? h->checkpoint_window_s : KUBELET_CHECKPOINT_WINDOW_S;
+	struct stat sb;
+
+	if (stat(h->podres_socket != NULL ? h->podres_socket : KUBELET_PODRES_SOCKET, &sb) != 0)
+		return true;
+	return time(NULL) - sb.st_mtime < window;
 }
 
 int kubelet_hook_is_allocated(void *arg, const char *mig_uuid, bool *allocated, struct kerf_err *err)
@@ -47,6 +61,11 @@ int kubelet_hook_is_allocated(void *arg, const char *mig_uuid, bool *allocated, 
 		return kerf_err_prefix(err, "is %s allocated", mig_uuid);
 	*allocated = kubelet_podres_find(&pr, mig_uuid) != NULL;
 	kubelet_podres_free(&pr);
+	/* Right after a kubelet restart, List can miss a pod not yet re-admitted whose container still runs on
+	 * the device; the kubelet's checkpoint still records it. */
+	if (!*allocated && h->checkpoint != NULL && kubelet_is_new(h) &&
+	    kubelet_checkpoint_holds(h->checkpoint, mig_uuid, allocated, err) < 0)
+		return kerf_err_prefix(err, "is %s allocated", mig_uuid);
 	return 0;
 }
 

@@ -148,13 +148,30 @@ struct kubelet_hooks {
 	struct kubelet_plugin *plugin; /* NULL in NVIDIA-plugin mode: pre_destroy then only checks pod-resources */
 	const char *podres_socket;     /* NULL: KUBELET_PODRES_SOCKET */
 	int timeout_ms;                /* 0: KUBELET_TIMEOUT_MS */
+	/* The kubelet's device checkpoint, also asked while the kubelet is new (kubelet_checkpoint_holds); NULL:
+	 * never. The kubelet keeps a deleted pod's entry until its next allocation, so the checkpoint is asked
+	 * only in the first checkpoint_window_s seconds (0: KUBELET_CHECKPOINT_WINDOW_S) after the kubelet
+	 * started (its pod-resources socket's mtime), when List may still miss pods it has not re-admitted. */
+	const char *checkpoint;
+	int checkpoint_window_s;
 };
+
+#define KUBELET_CHECKPOINT_WINDOW_S 30
+
+/*
+ * Whether the kubelet's device-manager checkpoint at path (<device-plugins>/kubelet_internal_checkpoint)
+ * records mig_uuid as allocated to a container. A missing file records nothing (*held false, 0); a file that
+ * does not parse is "cannot tell" (-1). See checkpoint.c for why it is asked beside pod-resources.
+ */
+int kubelet_checkpoint_holds(const char *path, const char *mig_uuid, bool *held, struct kerf_err *err);
 
 /* pre_destroy: withdraws the device from kerf's plugin (kubelet_plugin_withdraw). */
 int kubelet_hook_pre_destroy(void *arg, unsigned gpu_index, const char *mig_uuid, struct kerf_err *err);
 
 /* is_allocated: *allocated is true if kerf's plugin answered an Allocate for mig_uuid within its grace
- * period (kubelet_plugin_recently_allocated), or if a fresh pod-resources List shows a container holding it. */
+ * period (kubelet_plugin_recently_allocated), if a fresh pod-resources List shows a container holding it, or,
+ * while the kubelet is new, if its device checkpoint (hooks.checkpoint) records it; either unreadable is
+ * "cannot tell" (-1). */
 int kubelet_hook_is_allocated(void *arg, const char *mig_uuid, bool *allocated, struct kerf_err *err);
 
 /*

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -576,6 +577,71 @@ static void test_allocated_device_is_never_destroyed_and_the_apply_is_refused(vo
 	assert_true(s->gpu[0].inst[1].used);
 	assert_false(s->gpu[0].inst[0].used);
 	free(s);
+}
+
+/* The kubelet's device checkpoint in the plugin folder, with one container holding uuid (or text as given). */
+static void write_checkpoint(struct fixture *f, const char *uuid, const char *text)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/kubelet_internal_checkpoint", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	if (text != NULL)
+		fputs(text, fp);
+	else
+		fprintf(fp, "{\"Data\":{\"PodDeviceEntries\":[{\"PodUID\":\"u-1\",\"ContainerName\":\"c\","
+			    "\"ResourceName\":\"%s\",\"DeviceIDs\":{\"-1\":[\"%s\"]},\"AllocResp\":\"\"}],"
+			    "\"RegisteredDevices\":{}},\"Checksum\":1}",
+			R1, uuid);
+	fclose(fp);
+}
+
+/*
+ * Right after a kubelet restart, pod-resources List can omit a pod not yet re-admitted whose container still
+ * runs on its device. The kubelet's device checkpoint still records the allocation, and while the kubelet is
+ * new (its socket younger than 30 s: the stand-in just started) the destroy-time check asks it too: the
+ * re-cut is refused and rolled back, the device untouched. A checkpoint that does not parse is "cannot tell":
+ * refused as well. Once the kubelet is older, List alone decides: the kubelet keeps a deleted pod's entry
+ * until its next allocation, and that stale entry must not block the re-cut forever. Without the checkpoint
+ * check the device is destroyed in the first part.
+ */
+static void test_a_device_the_kubelet_checkpoint_holds_is_never_destroyed(void **state)
+{
+	struct fixture *f = *state;
+	char held[1][NVML_UUID_MAX], ids1[IDS_CAP], ids[IDS_CAP];
+	struct actuate_result res;
+	struct mig_layout want;
+	struct kerf_err err;
+
+	fk_edit(f, create_fn, ORIG);
+	start_agent(f);
+	assert_kubelet_sees_nvml(f);
+	nvml_ids(f, R1, 1, held[0]);
+	nvml_ids(f, R1, -1, ids1);
+	podres_set(&f->peer, held, NULL, 0); /* the List shows no pod */
+	write_checkpoint(f, held[0], NULL);
+	parse(f, MERGED, &want);
+	assert_int_equal(agent_node_apply(f->agent, 0, &want, &res, &err), -1);
+	assert_non_null(strstr(err.msg, "allocated to a pod"));
+	assert_layout(f, ORIG);
+	nvml_ids(f, R1, -1, ids);
+	assert_string_equal(ids, ids1);
+
+	write_checkpoint(f, NULL, "{\"Data\": {\"PodDeviceEntries\": [");
+	assert_int_equal(agent_node_apply(f->agent, 0, &want, &res, &err), -1);
+	assert_non_null(strstr(err.msg, "cannot tell which devices pods hold"));
+	assert_layout(f, ORIG);
+
+	write_checkpoint(f, held[0], NULL); /* a stale entry, and a kubelet started 10 minutes ago */
+	{
+		struct timespec old[2] = {{time(NULL) - 600, 0}, {time(NULL) - 600, 0}};
+
+		assert_int_equal(utimensat(AT_FDCWD, f->podres, old, 0), 0);
+	}
+	assert_int_equal(agent_node_apply(f->agent, 0, &want, &res, &err), 0);
+	assert_layout(f, MERGED);
 }
 
 /*
@@ -1172,6 +1238,7 @@ int main(int argc, char **argv)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relayout_destroys_free_instances_and_the_kubelet_gets_the_new_lists,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_device_the_kubelet_checkpoint_holds_is_never_destroyed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allocated_device_is_never_destroyed_and_the_apply_is_refused,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_create_rolls_back_and_the_plugin_advertises_what_exists,
