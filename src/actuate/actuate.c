@@ -30,6 +30,24 @@
 
 #include "actuate.h"
 
+/*
+ * Mutation testing (tests/actuate/CMakeLists.txt): the suite builds this file again with KERF_MUTATION set to
+ * each guard's number, that guard removed, and requires the actuator's tests to fail on every such build. A
+ * guard no test notices is not tested. The normal build has KERF_MUTATION 0: every MUTANT() is false.
+ *   1 the destroy-time re-check (processes read afresh, allocation asked afresh)
+ *   2 the pod-resources question (hooks.is_allocated) at plan and destroy time
+ *   3 the withdraw before a destroy (hooks.pre_destroy)
+ *   4 recovery's replay of the journal's create lines (which instances a rollback may destroy)
+ *   5 the rule that a header-less journal announcing no change is removed
+ *   6 the per-GPU lock
+ *   7 carrying the desired layout over to the fresh read's model
+ *   8 the destroy's journal line made durable before the checks, not after
+ */
+#ifndef KERF_MUTATION
+#define KERF_MUTATION 0
+#endif
+#define MUTANT(n) (KERF_MUTATION == (n))
+
 #define JMAX (2 * MIG_MAX_INSTANCES)
 
 struct jinst {
@@ -281,7 +299,7 @@ static int journal_load(struct run *r, bool *rolling_back, struct kerf_err *err)
 		else if (sscanf(line, "create %399s", arg) == 1) {
 			struct jlayout one;
 
-			if (jl_parse(arg, &one) == 0 && one.n == 1)
+			if (jl_parse(arg, &one) == 0 && one.n == 1 && !MUTANT(4))
 				jl_add(&r->created, one.i[0].id, one.i[0].start);
 			changes = true;
 		} else if (strcmp(line, "rollback") == 0)
@@ -292,7 +310,7 @@ static int journal_load(struct run *r, bool *rolling_back, struct kerf_err *err)
 			changes = true; /* a destroy, or a line this version does not know: assume it changed something */
 	}
 	fclose(f);
-	if (ended || (!(have_orig && have_want) && !changes)) {
+	if (ended || (!(have_orig && have_want) && !changes && !MUTANT(5))) {
 		unlink(r->jpath);
 		fsync_dir(r->cfg->journal_dir);
 		return 0;
@@ -328,7 +346,7 @@ static const char *used_reason(const struct actuate_config *cfg, const struct nv
 			       buf;
 		if (in_allocated_set(cfg, ci->uuid))
 			return snprintf(buf, n, "%s is allocated to a pod", ci->uuid), buf;
-		if (cfg->hooks.is_allocated != NULL) {
+		if (cfg->hooks.is_allocated != NULL && !MUTANT(2)) {
 			if (cfg->hooks.is_allocated(cfg->hooks.arg, ci->uuid, &allocated, &e) != 0)
 				return snprintf(buf, n, "cannot tell whether %s is allocated (%s)", ci->uuid, e.msg), buf;
 			if (allocated)
@@ -368,18 +386,18 @@ static int guarded_destroy(struct run *r, const struct nvml_instance *planned, s
 	}
 	in = *now;
 	/* Withdraw first, so that no pod can be given the device while it is checked and destroyed. */
-	for (unsigned c = 0; c < in.n_ci && r->cfg->hooks.pre_destroy != NULL; c++)
+	for (unsigned c = 0; c < in.n_ci && r->cfg->hooks.pre_destroy != NULL && !MUTANT(3); c++)
 		if (in.ci[c].uuid[0] && r->cfg->hooks.pre_destroy(r->cfg->hooks.arg, r->gpu->index, in.ci[c].uuid, err) != 0)
 			return kerf_err_prefix(err, "gpu %u: withdrawing %s@%u (%s) before destroying it", r->gpu->index, name,
 					       in.start, in.ci[c].uuid);
 	/* The intent is made durable before the checks, not between them and the destroy: an fsync takes
 	 * milliseconds, and a process or an allocation could arrive in them. A refusal after it leaves only a
 	 * "destroy" line with no "destroyed"; recovery reads the GPU, not that line. */
-	if (jline(r, err, "destroy %u@%u %u", in.profile_id, in.start, in.gi_id) != 0)
+	if (!MUTANT(8) && jline(r, err, "destroy %u@%u %u", in.profile_id, in.start, in.gi_id) != 0)
 		return -1;
 	/* Never destroy an instance that a pod holds (kubelet pod-resources) or that runs a process (NVML):
 	 * both are checked here, immediately before the destroy, because either can change at any moment. */
-	for (unsigned c = 0; c < in.n_ci; c++) {
+	for (unsigned c = 0; c < in.n_ci && !MUTANT(1); c++) {
 		unsigned procs = 0;
 
 		if (in.ci[c].uuid[0] == '\0')
@@ -389,9 +407,11 @@ static int guarded_destroy(struct run *r, const struct nvml_instance *planned, s
 					       name, in.start);
 		in.ci[c].processes = procs;
 	}
-	if ((why = used_reason(r->cfg, &in, buf, sizeof(buf))) != NULL)
+	if (!MUTANT(1) && (why = used_reason(r->cfg, &in, buf, sizeof(buf))) != NULL)
 		return kerf_err_set(err, KERF_EBUSY, "gpu %u: refusing to destroy %s@%u: %s", r->gpu->index, name, in.start,
 				    why);
+	if (MUTANT(8) && jline(r, err, "destroy %u@%u %u", in.profile_id, in.start, in.gi_id) != 0)
+		return -1;
 	say(r, "destroy %s@%u (GPU instance %u)", name, in.start, in.gi_id);
 	if (nvml_destroy(r->nv, r->gpu, in.gi_id, err) != 0)
 		return -1;
@@ -569,7 +589,7 @@ static int gpu_lock(struct run *r, struct kerf_err *err)
 {
 	char path[PATH_MAX];
 
-	if (r->cfg->journal_dir == NULL)
+	if (r->cfg->journal_dir == NULL || MUTANT(6))
 		return 0;
 	snprintf(path, sizeof(path), "%s/.actuate-%s.lock", r->cfg->journal_dir, r->gpu->uuid);
 	if ((r->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
@@ -671,7 +691,7 @@ static int carry_over(const struct nvml_gpu *gpu, const struct mig_model *from, 
 		      struct mig_layout *out, struct kerf_err *err)
 {
 	*out = *desired;
-	for (unsigned k = 0; k < desired->n; k++) {
+	for (unsigned k = 0; k < desired->n && !MUTANT(7); k++) {
 		const struct mig_profile *p = &from->profiles[desired->inst[k].profile];
 		int q = desired->inst[k].profile < from->n_profiles ? mig_profile_by_nvml_id(&gpu->model, p->nvml_id) : -1;
 

@@ -580,6 +580,45 @@ static void test_a_layout_parsed_against_an_earlier_model_read_means_the_same_pr
 	nvml_close(nv);
 }
 
+/*
+ * A run whose second create fails rolls back; it is killed in the rollback, right before destroying the
+ * 2g.20gb it had created. The next start continues the rollback, and only the journal's create lines tell it
+ * that the 2g.20gb is the run's own to destroy: the four 1g.10gb come back. Without the replay of create
+ * lines, recovery takes the 2g.20gb for someone else's and cannot restore the original layout.
+ */
+static void test_a_rollback_killed_half_way_is_finished_from_the_journal(void **state)
+{
+	static const struct scenario four = { "four", "H100-80GB-SXM", "1g.10gb@0,1g.10gb@1,1g.10gb@2,1g.10gb@3,3g.40gb@4",
+					      -1, -1, "2g.20gb@0,2g.20gb@2,3g.40gb@4" };
+	struct actuate_result res;
+	struct kerf_err err;
+	struct nvml *nv;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	h_load(&H, &four);
+	h_fault(&H, "nvmlDeviceCreateGpuInstanceWithPlacement", 2, FK_FAIL, 23 /* INSUFFICIENT_RESOURCES */);
+	h_fault(&H, "nvmlGpuInstanceDestroy", 5, FK_KILL_BEFORE, 0); /* destroys 1-4: the 1g.10gb; 5: the rollback's */
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		try_apply(four.want, &res, &err);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	h_clear_faults(&H);
+	assert_false(h_no_journal(&H));
+	nv = h_open();
+	assert_int_equal(actuate_recover(nv, 0, &H.cfg, &res, &err), 0);
+	nvml_close(nv);
+	assert_int_equal(res.recovered, ACTUATE_ROLLED_BACK);
+	assert_true(h_layout_is(&H, four.orig));
+	assert_true(h_no_journal(&H));
+}
+
 static void test_recover_rolls_back_what_cannot_be_finished(void **state)
 {
 	struct actuate_result res;
@@ -749,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_a_journal_killed_before_its_header_does_not_wedge_the_gpu),
 		cmocka_unit_test(test_a_second_actuator_on_the_same_gpu_is_refused),
 		cmocka_unit_test(test_a_layout_parsed_against_an_earlier_model_read_means_the_same_profiles),
+		cmocka_unit_test(test_a_rollback_killed_half_way_is_finished_from_the_journal),
 		cmocka_unit_test(test_recover_rolls_back_what_cannot_be_finished),
 		cmocka_unit_test(test_an_invalid_layout_is_refused_with_the_broken_rule),
 		cmocka_unit_test(test_plan_lists_destroys_then_creates),
