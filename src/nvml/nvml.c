@@ -54,6 +54,8 @@ static const struct {
 	{ "nvmlDeviceGetGpuInstanceProfileInfoV", "R510" },
 	{ "nvmlGpuInstanceGetComputeInstanceProfileInfoV", "R510" },
 	{ "nvmlDeviceGetComputeRunningProcesses_v3", "R510" },
+	{ "nvmlDeviceGetGraphicsRunningProcesses_v3", "R510" },
+	{ "nvmlDeviceGetMPSComputeRunningProcesses_v3", "R510" },
 };
 
 enum kerf_errcode nvml_errcode(int rc, const char **sentence)
@@ -454,16 +456,33 @@ static struct nvml_instance *find_gi(struct nvml_gpu *gpu, unsigned gi_id)
 	return NULL;
 }
 
+/*
+ * The processes on a MIG device: compute, graphics (the +gfx profiles of graphics-capable GPUs) and MPS
+ * clients are three lists in NVML, and a process on any of them makes the device used. Each is asked with room
+ * for none: SUCCESS means none, INSUFFICIENT_SIZE gives how many. NOT_SUPPORTED (graphics on a compute-only
+ * GPU, MPS where it cannot run) means that list cannot hold any; any other error is "cannot tell".
+ */
 static int process_count(struct nvml *nv, unsigned gpu, nvmlDevice_t mig, unsigned *count, struct kerf_err *err)
 {
-	nvmlProcessInfo_t infos[1];
-	unsigned n = 0;
-	nvmlReturn_t rc = nv->nvmlDeviceGetComputeRunningProcesses_v3(mig, &n, infos);
+	static const char *const names[] = {"nvmlDeviceGetComputeRunningProcesses_v3",
+					    "nvmlDeviceGetGraphicsRunningProcesses_v3",
+					    "nvmlDeviceGetMPSComputeRunningProcesses_v3"};
+	nvmlReturn_t (*const list[])(nvmlDevice_t, unsigned int *, nvmlProcessInfo_t *) = {
+		nv->nvmlDeviceGetComputeRunningProcesses_v3, nv->nvmlDeviceGetGraphicsRunningProcesses_v3,
+		nv->nvmlDeviceGetMPSComputeRunningProcesses_v3};
 
-	/* Asked with room for none: SUCCESS means none, INSUFFICIENT_SIZE returns how many there are. */
-	if (rc != NVML_SUCCESS && rc != NVML_ERROR_INSUFFICIENT_SIZE)
-		return nverr(nv, err, rc, gpu, "nvmlDeviceGetComputeRunningProcesses_v3", "MIG device");
-	*count = rc == NVML_SUCCESS ? 0 : (n ? n : 1);
+	*count = 0;
+	for (unsigned k = 0; k < 3; k++) {
+		nvmlProcessInfo_t infos[1];
+		unsigned n = 0;
+		nvmlReturn_t rc = list[k](mig, &n, infos);
+
+		if (rc == NVML_ERROR_NOT_SUPPORTED && k > 0)
+			continue;
+		if (rc != NVML_SUCCESS && rc != NVML_ERROR_INSUFFICIENT_SIZE)
+			return nverr(nv, err, rc, gpu, names[k], "MIG device");
+		*count += rc == NVML_SUCCESS ? 0 : (n ? n : 1);
+	}
 	return 0;
 }
 

@@ -239,6 +239,10 @@ _Static_assert(offsetof(nvmlProcessInfo_t, computeInstanceId) == 20, "ProcessInf
 	X(nvmlDeviceGetGpuInstanceId, nvmlReturn_t, (nvmlDevice_t device, unsigned int *id))                       \
 	X(nvmlDeviceGetComputeInstanceId, nvmlReturn_t, (nvmlDevice_t device, unsigned int *id))                   \
 	X(nvmlDeviceGetComputeRunningProcesses_v3, nvmlReturn_t, (nvmlDevice_t device, unsigned int *infoCount,   \
-								  nvmlProcessInfo_t *infos))
+								  nvmlProcessInfo_t *infos))                               \
+	X(nvmlDeviceGetGraphicsRunningProcesses_v3, nvmlReturn_t, (nvmlDevice_t device, unsigned int *infoCount,  \
+								   nvmlProcessInfo_t *infos))                              \
+	X(nvmlDeviceGetMPSComputeRunningProcesses_v3, nvmlReturn_t, (nvmlDevice_t device, unsigned int *infoCount, \
+								     nvmlProcessInfo_t *infos))
 
 #endif

@@ -733,23 +733,26 @@ nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t device, unsigned int *i
 	return leave(&c, NVML_SUCCESS);
 }
 
-nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount,
-						     nvmlProcessInfo_t *infos)
+/* The processes of one kind (FK_PROC_*) on a GPU, or on one of its MIG devices, as NVML's three lists give them. */
+static nvmlReturn_t running_processes(const char *func, unsigned kind, nvmlDevice_t device, unsigned int *infoCount,
+				      nvmlProcessInfo_t *infos)
 {
 	const struct fk_handle *h = handle(device, K(H_GPU) | K(H_MIG));
 	nvmlProcessInfo_t found[FK_MAX_GI * FK_MAX_CI];
 	struct call c;
 	struct fk_gpu *g;
+	nvmlReturn_t rc;
 	unsigned n = 0;
 
-	ENTER(&c, true);
+	if ((rc = enter(&c, func, true)) != NVML_SUCCESS)
+		return rc;
 	if ((g = gpu_of(&c, h)) == NULL || infoCount == NULL || (h->kind == H_MIG && ci_of(&c, h) == NULL))
 		return leave(&c, NVML_ERROR_INVALID_ARGUMENT);
 	for (unsigned id = 1; id < FK_MAX_GI; id++) {
 		for (unsigned ci = 0; ci < FK_MAX_CI && g->gi[id].live; ci++) {
 			const struct fk_ci *x = &g->gi[id].ci[ci];
 
-			if (!x->live || x->pid == 0 || (h->kind == H_MIG && (h->gi != id || h->ci != ci)))
+			if (!x->live || x->pid == 0 || x->pid_kind != kind || (h->kind == H_MIG && (h->gi != id || h->ci != ci)))
 				continue;
 			found[n++] = (nvmlProcessInfo_t){ x->pid, 1ull << 30, id, ci };
 		}
@@ -762,4 +765,22 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsign
 		memcpy(infos, found, n * sizeof(found[0]));
 	*infoCount = n;
 	return leave(&c, NVML_SUCCESS);
+}
+
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount,
+						     nvmlProcessInfo_t *infos)
+{
+	return running_processes(__func__, FK_PROC_COMPUTE, device, infoCount, infos);
+}
+
+nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount,
+						      nvmlProcessInfo_t *infos)
+{
+	return running_processes(__func__, FK_PROC_GRAPHICS, device, infoCount, infos);
+}
+
+nvmlReturn_t nvmlDeviceGetMPSComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount,
+							nvmlProcessInfo_t *infos)
+{
+	return running_processes(__func__, FK_PROC_MPS, device, infoCount, infos);
 }

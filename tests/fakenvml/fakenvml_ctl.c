@@ -20,6 +20,7 @@ static void usage(FILE *f)
 		"  process GPU START PID        the MIG device whose GPU instance starts at START runs process PID\n"
 		"                               (PID 0: no process)\n"
 		"  process-uuid UUID PID        the same for the MIG device with this UUID (MIG-...)\n"
+		"  process-kind GPU START KIND  which NVML list shows that process: compute (default), graphics, mps\n"
 		"  mig GPU on|off               set MIG mode (current and pending)\n"
 		"  fail FUNC NTH CODE           call FUNC returns CODE (number or name, e.g. IN_USE) on its NTH use\n"
 		"  kill FUNC NTH [before|after] SIGKILL the calling process at FUNC's NTH use (default: before)\n"
@@ -129,6 +130,17 @@ static int run_locked(struct fk_state *st, int argc, char **argv, bool *save, st
 		if (argc != 4 || parse_uint(argv[1], &a) || parse_uint(argv[2], &b) || parse_uint(argv[3], &c))
 			return kerf_err_set(err, KERF_EINVAL, "process: want GPU START PID");
 		return fk_set_pid(st, a, b, c, err);
+	}
+	if (strcmp(cmd, "process-kind") == 0) {
+		static const char *const kinds[] = {"compute", "graphics", "mps"};
+
+		if (argc != 4 || parse_uint(argv[1], &a) || parse_uint(argv[2], &b))
+			return kerf_err_set(err, KERF_EINVAL, "process-kind: want GPU START compute|graphics|mps");
+		for (c = 0; c < 3 && strcmp(argv[3], kinds[c]) != 0; c++)
+			;
+		if (c == 3)
+			return kerf_err_set(err, KERF_EINVAL, "process-kind: \"%s\" is not compute, graphics or mps", argv[3]);
+		return fk_set_pid_kind(st, a, b, c, err);
 	}
 	if (strcmp(cmd, "process-uuid") == 0) {
 		if (argc != 3 || parse_uint(argv[2], &c))

@@ -15,7 +15,7 @@
 #include "fakestate.h"
 
 #define FK_MAGIC 0x6b6e766du /* "knvm" */
-#define FK_VERSION 1u
+#define FK_VERSION 2u
 
 const char *fk_state_path(void)
 {
@@ -303,6 +303,24 @@ int fk_set_pid_uuid(struct fk_state *st, const char *uuid, unsigned pid, struct 
 			}
 		}
 	return kerf_err_set(err, KERF_ENOTFOUND, "no MIG device has UUID %s", uuid);
+}
+
+int fk_set_pid_kind(struct fk_state *st, unsigned gpu, unsigned start, unsigned kind, struct kerf_err *err)
+{
+	if (gpu >= st->n_gpus || kind > FK_PROC_MPS)
+		return kerf_err_set(err, KERF_EINVAL, "gpu %u kind %u: out of range", gpu, kind);
+	for (unsigned id = 1; id < FK_MAX_GI; id++) {
+		struct fk_gi *gi = &st->gpu[gpu].gi[id];
+
+		if (!gi->live || gi->start != start)
+			continue;
+		for (unsigned c = 0; c < FK_MAX_CI; c++)
+			if (gi->ci[c].live) {
+				gi->ci[c].pid_kind = kind;
+				return 0;
+			}
+	}
+	return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: no compute instance at slice %u", gpu, start);
 }
 
 int fk_set_pid(struct fk_state *st, unsigned gpu, unsigned start, unsigned pid, struct kerf_err *err)

@@ -35,6 +35,7 @@ struct fk_ci {
 	unsigned profile_id; /* compute-instance profile ID (== its index, as on real drivers) */
 	unsigned start, size; /* compute slices within the GPU instance */
 	unsigned pid;         /* a "running process" on this MIG device; 0 = none */
+	unsigned pid_kind;    /* FK_PROC_*: which NVML list shows it (compute, graphics, MPS) */
 	uint64_t serial;      /* creation serial: makes the MIG UUID, so a re-created device gets a new UUID */
 };
 
@@ -115,6 +116,10 @@ int fk_create_ci(struct fk_state *st, unsigned gpu, unsigned gi_id, unsigned ci_
 /* Adds the instances of a layout text ("2g.20gb@0,1g.10gb@2"), each a GI plus its one full CI. */
 int fk_create_layout(struct fk_state *st, unsigned gpu, const char *text, struct kerf_err *err);
 int fk_set_pid(struct fk_state *st, unsigned gpu, unsigned start, unsigned pid, struct kerf_err *err);
+
+/* What kind of process the MIG device at start runs: which of NVML's three process lists shows it. */
+enum { FK_PROC_COMPUTE, FK_PROC_GRAPHICS, FK_PROC_MPS };
+int fk_set_pid_kind(struct fk_state *st, unsigned gpu, unsigned start, unsigned kind, struct kerf_err *err);
 /* The same for the MIG device (compute instance) with this UUID, as fk_mig_uuid() writes it. */
 int fk_set_pid_uuid(struct fk_state *st, const char *uuid, unsigned pid, struct kerf_err *err);
 int fk_add_fault(struct fk_state *st, const struct fk_fault *f, struct kerf_err *err);

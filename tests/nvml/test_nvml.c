@@ -307,6 +307,39 @@ static void test_an_unreadable_compute_profile_walk_is_cannot_tell_not_free(void
 	nvml_close(nv);
 }
 
+/* A graphics process (the +gfx profiles) or an MPS client on a MIG device makes it used, as a compute process
+ * does: NVML lists the three in separate calls, and kerf asks all three. */
+static void test_graphics_and_mps_processes_count_as_use(void **state)
+{
+	static const char *const models[] = { "H100-80GB-SXM" };
+	struct nvml_gpu gpu;
+	struct nvml *nv;
+	struct kerf_err err;
+	unsigned procs;
+
+	(void)state;
+	init_gpus(models, 1);
+	edit("2g.20gb@0,1g.10gb@2,3g.40gb@4", -1);
+	{
+		int fd = fk_lock(state_path, &st, &err);
+
+		assert_true(fd >= 0);
+		assert_int_equal(fk_set_pid(&st, 0, 0, 5001, &err), 0);
+		assert_int_equal(fk_set_pid_kind(&st, 0, 0, FK_PROC_GRAPHICS, &err), 0);
+		assert_int_equal(fk_set_pid(&st, 0, 4, 5002, &err), 0);
+		assert_int_equal(fk_set_pid_kind(&st, 0, 4, FK_PROC_MPS, &err), 0);
+		assert_int_equal(fk_unlock(fd, &st, true, &err), 0);
+	}
+	nv = open_fake();
+	assert_int_equal(nvml_read_gpu(nv, 0, &gpu, &err), 0);
+	assert_true(nvml_instance_busy(&gpu.inst[0]));  /* graphics */
+	assert_false(nvml_instance_busy(&gpu.inst[1]));
+	assert_true(nvml_instance_busy(&gpu.inst[2]));  /* MPS */
+	assert_int_equal(nvml_mig_processes(nv, 0, gpu.inst[0].ci[0].uuid, &procs, &err), 0);
+	assert_int_equal(procs, 1);
+	nvml_close(nv);
+}
+
 static void test_mig_disabled_reads_builtin_and_refuses_changes(void **state)
 {
 	static const char *const models[] = { "A100-40GB" };
@@ -600,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_runtime_model_joins_a_catalog_once),
 		cmocka_unit_test(test_reads_instances_uuids_and_processes),
 		cmocka_unit_test(test_an_unreadable_compute_profile_walk_is_cannot_tell_not_free),
+		cmocka_unit_test(test_graphics_and_mps_processes_count_as_use),
 		cmocka_unit_test(test_mig_disabled_reads_builtin_and_refuses_changes),
 		cmocka_unit_test(test_create_uses_the_exact_placement),
 		cmocka_unit_test(test_hopper_1g_rev2_gets_the_rev1_compute_profile),
