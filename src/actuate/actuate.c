@@ -331,9 +331,13 @@ static bool in_allocated_set(const struct actuate_config *cfg, const char *uuid)
 }
 
 /* Why an instance is used, or NULL if it is free. "cannot tell" counts as used. Asks the hook. */
-static const char *used_reason(const struct actuate_config *cfg, const struct nvml_instance *in, char *buf,
-			       size_t n)
+static const char *used_reason(const struct actuate_config *cfg, const struct nvml_gpu *gpu,
+			       const struct nvml_instance *in, char *buf, size_t n)
 {
+	if (in->n_ci > 0 && !nvml_instance_whole(gpu, in))
+		return snprintf(buf, n, "it has %u compute instance(s) that kerf did not make (not one spanning it): left alone",
+				in->n_ci),
+		       buf;
 	for (unsigned c = 0; c < in->n_ci; c++) {
 		const struct nvml_ci *ci = &in->ci[c];
 		bool allocated = false;
@@ -407,7 +411,7 @@ static int guarded_destroy(struct run *r, const struct nvml_instance *planned, s
 					       name, in.start);
 		in.ci[c].processes = procs;
 	}
-	if (!MUTANT(1) && (why = used_reason(r->cfg, &in, buf, sizeof(buf))) != NULL)
+	if (!MUTANT(1) && (why = used_reason(r->cfg, r->gpu, &in, buf, sizeof(buf))) != NULL)
 		return kerf_err_set(err, KERF_EBUSY, "gpu %u: refusing to destroy %s@%u: %s", r->gpu->index, name, in.start,
 				    why);
 	if (MUTANT(8) && jline(r, err, "destroy %u@%u %u", in.profile_id, in.start, in.gi_id) != 0)
@@ -542,7 +546,7 @@ int actuate_plan(const struct nvml_gpu *gpu, const struct mig_layout *desired, c
 									   (uint8_t)in->start, in->gi_id };
 			continue;
 		}
-		if (used_reason(cfg, in, why, sizeof(why)) != NULL)
+		if (used_reason(cfg, gpu, in, why, sizeof(why)) != NULL)
 			return kerf_err_set(err, KERF_EBUSY,
 					    "gpu %u: %s@%u is in use (%s): the layout would destroy it; keep it in the "
 					    "layout",

@@ -136,14 +136,15 @@ static int numa_of(const struct agent_node *a, unsigned index)
 }
 
 /* Appends the MIG devices of one GPU to devs (room for cap). Instances whose profile the model lacks have
- * no resource name and are left out (they show in the status). */
+ * no resource name, and instances whose compute instances do not make one whole device (made by another
+ * tool: a 1-slice CI in a 3g instance is not a 3g) are left out; both show in the status. */
 static size_t gpu_devices(const struct agent_node *a, const struct nvml_gpu *g, struct kubelet_device *devs,
 			  size_t n, size_t cap)
 {
 	for (unsigned i = 0; i < g->n_instances; i++) {
 		const struct nvml_instance *in = &g->inst[i];
 
-		if (in->profile < 0)
+		if (in->profile < 0 || !nvml_instance_whole(g, in))
 			continue;
 		for (unsigned c = 0; c < in->n_ci && n < cap; c++) {
 			struct kubelet_device *d = &devs[n];
@@ -478,7 +479,7 @@ static void instance_status(const struct nvml_gpu *g, const struct nvml_instance
 		if (in->ci[c].uuid[0] != '\0' && kubelet_podres_find(&al->pr, in->ci[c].uuid) != NULL)
 			out->allocated = true;
 	}
-	out->used = out->allocated || out->processes > 0;
+	out->used = out->allocated || out->processes > 0 || (in->n_ci > 0 && !nvml_instance_whole(g, in));
 }
 
 int agent_node_status(struct agent_node *a, struct agent_status *st, struct kerf_err *err)

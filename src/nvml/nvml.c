@@ -630,6 +630,12 @@ bool nvml_instance_busy(const struct nvml_instance *in)
 	return false;
 }
 
+bool nvml_instance_whole(const struct nvml_gpu *gpu, const struct nvml_instance *in)
+{
+	return in->n_ci == 1 && in->profile >= 0 &&
+	       in->ci[0].slices == gpu->model.profiles[in->profile].compute_slices;
+}
+
 void nvml_gpu_layout(const struct nvml_gpu *gpu, struct mig_layout *l)
 {
 	l->n = 0;
@@ -640,7 +646,7 @@ void nvml_gpu_layout(const struct nvml_gpu *gpu, struct mig_layout *l)
 			continue;
 		l->inst[l->n].profile = (uint8_t)in->profile;
 		l->inst[l->n].start = (uint8_t)in->start;
-		l->inst[l->n].used = nvml_instance_busy(in);
+		l->inst[l->n].used = nvml_instance_busy(in) || (in->n_ci > 0 && !nvml_instance_whole(gpu, in));
 		l->n++;
 	}
 }

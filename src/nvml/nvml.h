@@ -92,6 +92,15 @@ int nvml_read_instances(struct nvml *nv, struct nvml_gpu *gpu, struct kerf_err *
 /* True if any MIG device of the instance runs a process (as of the last read). */
 bool nvml_instance_busy(const struct nvml_instance *in);
 
+/*
+ * Whether the GPU instance has exactly one compute instance and it spans the whole instance: the MIG device
+ * kerf makes, advertises and may destroy. Several compute instances, or one smaller than the instance, were
+ * made by another tool: kerf does not advertise them (a 1-slice CI is not a whole 3g), and counts the
+ * instance as used (nvml_gpu_layout), so nothing destroys what it does not understand. No compute instance
+ * at all is a half-made instance (nvml_complete()), not this.
+ */
+bool nvml_instance_whole(const struct nvml_gpu *gpu, const struct nvml_instance *in);
+
 /* The GPU's layout in gpu->model's profile indices; an instance is `used` when it runs a process.
  * Instances whose profile the model lacks are left out (the caller sees them in gpu->inst). */
 void nvml_gpu_layout(const struct nvml_gpu *gpu, struct mig_layout *l);

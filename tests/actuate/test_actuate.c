@@ -619,6 +619,53 @@ static void test_a_rollback_killed_half_way_is_finished_from_the_journal(void **
 	assert_true(h_no_journal(&H));
 }
 
+/*
+ * Another tool split the 3g.40gb into compute instances of its own (a 1-slice CI and a second one): kerf
+ * neither advertises nor destroys what it did not make. A layout that would destroy it is refused, naming
+ * why; the instance and both its compute instances stay.
+ */
+static void test_an_instance_split_into_compute_instances_by_another_tool_is_left_alone(void **state)
+{
+	struct actuate_result res;
+	struct kerf_err err;
+	struct nvml_gpu *gpu = calloc(1, sizeof(*gpu));
+	struct nvml *nv;
+
+	(void)state;
+	assert_non_null(gpu);
+	h_load(&H, &two_destroys); /* 1g.10gb@0,1g.10gb@1,3g.40gb@4 */
+	{
+		struct fk_state st;
+		struct kerf_err e;
+		int fd = fk_lock(H.state, &st, &e);
+
+		assert_true(fd >= 0);
+		for (unsigned id = 1; id < FK_MAX_GI; id++) {
+			struct fk_gi *gi = &st.gpu[0].gi[id];
+
+			if (!gi->live || gi->start != 4)
+				continue;
+			gi->ci[0].size = 1; /* a 1-slice CI where kerf makes a spanning one */
+			gi->ci[1] = gi->ci[0];
+			gi->ci[1].start = 1;
+			gi->ci[1].serial = gi->ci[0].serial + 1000;
+		}
+		assert_int_equal(fk_unlock(fd, &st, true, &e), 0);
+	}
+	nv = h_open();
+	assert_int_equal(nvml_read_gpu(nv, 0, gpu, &err), 0);
+	assert_int_equal(gpu->inst[2].start, 4);
+	assert_int_equal(gpu->inst[2].n_ci, 2);
+	assert_false(nvml_instance_whole(gpu, &gpu->inst[2]));
+	assert_true(nvml_instance_whole(gpu, &gpu->inst[0]));
+	nvml_close(nv);
+	free(gpu);
+	assert_int_equal(apply_text("1g.10gb@0,1g.10gb@1,2g.20gb@4", &res, &err), -1);
+	assert_int_equal(err.code, KERF_EBUSY);
+	assert_non_null(strstr(err.msg, "did not make"));
+	assert_true(h_layout_is(&H, two_destroys.orig));
+}
+
 static void test_recover_rolls_back_what_cannot_be_finished(void **state)
 {
 	struct actuate_result res;
@@ -789,6 +836,7 @@ int main(void)
 		cmocka_unit_test(test_a_second_actuator_on_the_same_gpu_is_refused),
 		cmocka_unit_test(test_a_layout_parsed_against_an_earlier_model_read_means_the_same_profiles),
 		cmocka_unit_test(test_a_rollback_killed_half_way_is_finished_from_the_journal),
+		cmocka_unit_test(test_an_instance_split_into_compute_instances_by_another_tool_is_left_alone),
 		cmocka_unit_test(test_recover_rolls_back_what_cannot_be_finished),
 		cmocka_unit_test(test_an_invalid_layout_is_refused_with_the_broken_rule),
 		cmocka_unit_test(test_plan_lists_destroys_then_creates),
