@@ -35,6 +35,8 @@ struct controller {
 	/* Per node: [the last status.heartbeat seen, when it was first seen on this process's monotonic clock].
 	 * Agents' clocks are not compared with ours: only whether the value changes within agent_timeout_ms. */
 	json_t *beats;
+	/* Per node whose agent reports its current spec failed: [that generation, when first seen so]. */
+	json_t *fails;
 	/* Events are also rate limited, so that thousands of unplaceable pods cannot flood the API server (or
 	 * make a round so long that the Lease lapses): a token bucket, rate events/s, up to burst at once. */
 	double tokens;
@@ -229,16 +231,31 @@ static void free_pod(void *proj)
 
 static const char *const layout_fields[] = {"metadata.generation", "spec", "status", NULL};
 
+/* Whether the agent reported the object's current spec as failed: Failed=True, and status at that generation. */
+static bool spec_failed(const json_t *obj)
+{
+	const json_t *st = json_object_get(obj, "status"), *c;
+	size_t i;
+
+	if (json_integer_value(json_object_get(st, "observedGeneration")) !=
+	    json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation")))
+		return false;
+	json_array_foreach(json_object_get(st, "conditions"), i, c)
+		if (strcmp(str(json_object_get(c, "type")), "Failed") == 0)
+			return strcmp(str(json_object_get(c, "status")), "True") == 0;
+	return false;
+}
+
 static void *project_layout(json_t *obj, void *arg)
 {
 	const json_t *st = json_object_get(obj, "status");
 
 	(void)arg;
-	return json_pack("{s:I, s:I, s:O?, s:O?, s:s}", "generation",
+	return json_pack("{s:I, s:I, s:O?, s:O?, s:s, s:b}", "generation",
 			 json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation")), "observed",
 			 json_integer_value(json_object_get(st, "observedGeneration")), "spec",
 			 json_object_get(json_object_get(obj, "spec"), "gpus"), "status", json_object_get(st, "gpus"), "beat",
-			 str(json_object_get(st, "heartbeat")));
+			 str(json_object_get(st, "heartbeat")), "failed", spec_failed(obj));
 }
 
 static void free_layout(void *p)
@@ -353,6 +370,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.debounce_ms = o->debounce_ms > 0 ? o->debounce_ms : 500;
 	ctl->o.max_wait_ms = o->max_wait_ms > 0 ? o->max_wait_ms : 5000;
 	ctl->o.agent_timeout_ms = o->agent_timeout_ms > 0 ? o->agent_timeout_ms : 90000;
+	ctl->o.failed_grace_ms = o->failed_grace_ms > 0 ? o->failed_grace_ms : 30000;
 	ctl->o.events_per_s = o->events_per_s > 0 ? o->events_per_s : 20;
 	ctl->o.event_burst = o->event_burst > 0 ? o->event_burst : 100;
 	ctl->tokens = ctl->o.event_burst;
@@ -402,6 +420,7 @@ void controller_stop(struct controller *ctl)
 	kerf_bell_destroy(&ctl->bell);
 	free(ctl->told);
 	json_decref(ctl->beats);
+	json_decref(ctl->fails);
 	free(ctl->identity);
 	free(ctl->lease_ns);
 	free(ctl);
@@ -500,8 +519,31 @@ struct collect {
 	struct controller *ctl;
 	struct snapshot *s;
 	json_t *beats; /* this round's ctl->beats: only nodes that still have a MigLayout */
+	json_t *fails; /* this round's ctl->fails */
 	int oom;
 };
+
+/*
+ * Whether node key's agent has reported its current spec (generation gen) as failed for longer than the grace,
+ * timed on our clock from when this process first saw that generation failed. The agent keeps retrying with
+ * backoff; meanwhile the pods the spec was for are planned elsewhere, so none waits on one failing node.
+ */
+static bool failing_too_long(struct collect *cl, const char *key, bool failed, long long gen)
+{
+	const json_t *last = json_object_get(cl->ctl->fails, key);
+	long long now = kerf_mono_ms(), since = now;
+
+	if (!failed)
+		return false;
+	if (last != NULL && json_integer_value(json_array_get(last, 0)) == gen)
+		since = json_integer_value(json_array_get(last, 1));
+	json_object_set_new(cl->fails, key, json_pack("[I, I]", (json_int_t)gen, (json_int_t)since));
+	if (now - since <= cl->ctl->o.failed_grace_ms)
+		return false;
+	say(cl->ctl, "node %s left out: its agent has failed to apply spec generation %lld for %lld s", key, gen,
+	    (now - since) / 1000);
+	return true;
+}
 
 /* Whether node key's agent renewed its heartbeat within the timeout (a first sighting counts as renewed). */
 static bool agent_alive(struct collect *cl, const char *key, const char *beat)
@@ -530,7 +572,9 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 		return 1; /* the cache grew since its size was read: the rest waits for the next round */
 	if (!json_is_array(status) || json_array_size(status) == 0)
 		return 0; /* no agent has reported this node yet */
-	if (!agent_alive(cl, key, str(json_object_get(p, "beat"))) || node_unusable(cl->ctl, key) != NULL) {
+	if (!agent_alive(cl, key, str(json_object_get(p, "beat"))) || node_unusable(cl->ctl, key) != NULL ||
+	    failing_too_long(cl, key, json_is_true(json_object_get(p, "failed")),
+			     json_integer_value(json_object_get(p, "generation")))) {
 		s->skipped++; /* an agent that cannot apply, or a node the scheduler would not use: no re-cut */
 		return 0;
 	}
@@ -706,7 +750,7 @@ out:
 static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf_err *err)
 {
 	size_t nn = kube_informer_len(ctl->layouts) + 1, np = kube_informer_len(ctl->pods) + 1;
-	struct collect cl = {ctl, s, json_object(), 0};
+	struct collect cl = {ctl, s, json_object(), json_object(), 0};
 
 	memset(s, 0, sizeof(*s));
 	/* The caches may grow between len() and foreach(): the visits stop at the capacity taken here. */
@@ -724,16 +768,19 @@ static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf
 		goto oom;
 	kube_informer_foreach(ctl->layouts, collect_node, &cl);
 	kube_informer_foreach(ctl->pods, collect_pod, &cl);
-	if (cl.oom || cl.beats == NULL || oldest_first(s) < 0)
+	if (cl.oom || cl.beats == NULL || cl.fails == NULL || oldest_first(s) < 0)
 		goto oom;
 	/* Where each pod may run, as kube-scheduler's node filters decide (fit.h): the same code as `kerf plan`. */
 	if (plan_fit_groups(&s->in, (const json_t *const *)s->pod_fit, (const json_t *const *)s->node_fit, err) < 0)
 		goto oom;
 	json_decref(ctl->beats);
 	ctl->beats = cl.beats;
+	json_decref(ctl->fails);
+	ctl->fails = cl.fails;
 	return 0;
 oom:
 	json_decref(cl.beats);
+	json_decref(cl.fails);
 	snapshot_free(s);
 	return kerf_err_set(err, KERF_ENOMEM, "controller: out of memory reading the caches");
 }

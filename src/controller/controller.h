@@ -53,6 +53,9 @@ struct controller_options {
 	 * {"default-scheduler"}. Must outlive the controller. */
 	const char *const *scheduler_names;
 	long agent_timeout_ms; /* 0: 90000 (three missed heartbeats of 30 s) */
+	/* A node whose agent has reported its current spec as failed (Failed=True, that generation) for this long
+	 * is left out: its pods are planned elsewhere. 0: 30000 (the agent's backoff has retried several times). */
+	long failed_grace_ms;
 	double events_per_s; /* 0: 20 */
 	double event_burst;  /* 0: 100 */
 	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
@@ -68,7 +71,7 @@ struct controller_report {
 	bool leader;           /* false: this process only watched */
 	bool planned;          /* a plan was made (leader, caches synced) */
 	unsigned nodes, pods;  /* planned over */
-	unsigned nodes_skipped; /* MigLayouts left out: agent silent, no Node, cordoned or not Ready */
+	unsigned nodes_skipped; /* MigLayouts left out: agent silent or failing, no Node, cordoned or not Ready */
 	unsigned reserved;      /* free instances held for bound pods their kubelet has not admitted yet */
 	unsigned placed;       /* pods the plan places */
 	unsigned specs_written;

@@ -505,6 +505,53 @@ static void test_node_selectors_and_taints_decide_where_to_recut(void **state)
 	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
 }
 
+/* The agent's part: its current spec reported failed (Failed=True) or not. */
+static void agent_failing(struct fixture *f, bool failed)
+{
+	struct kerf_err err;
+	json_t *patch = json_pack("{s:{s:[{s:s, s:s, s:s, s:s}]}}", "status", "conditions", "type", "Failed", "status",
+				  failed ? "True" : "False", "reason", failed ? "ApplyFailed" : "Applied", "message",
+				  failed ? "gpu 0: nvmlDeviceCreateGpuInstanceWithPlacement: unknown error" : "");
+
+	json_decref(must(kube_patch(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, KUBE_PATCH_MERGE, patch, true, &err), &err));
+	json_decref(patch);
+}
+
+/*
+ * A node whose agent keeps failing to apply its current spec (Failed=True for that generation past the grace,
+ * here 500 ms on the controller's clock) is left out, so its pods are planned elsewhere rather than waiting on
+ * it; once the agent reports success it is planned again. Without the rule the pod is re-cut for there.
+ */
+static void test_a_node_failing_its_spec_is_left_out_after_the_grace(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .failed_grace_ms = 500};
+	struct controller_report rep;
+	char spec[256];
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	agent_failing(f, true);
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 300, &rep); /* first sight of the failure: within the grace */
+	assert_int_equal(rep.nodes, 1);
+	usleep(700 * 1000);
+	pod(f, "train-12", "nvidia.com/mig-2g.20gb", 1, 0);
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.nodes, 0);
+	assert_int_equal(rep.nodes_skipped, 1);
+	assert_int_equal(rep.specs_written, 0);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "");
+
+	agent_failing(f, false); /* the agent got through: the node is planned again */
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.nodes, 1);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+}
+
 /*
  * At equal priority the pod that has waited longest gets the capacity: one 2g.20gb can be cut, z-first asks
  * for it a second before a-second does. The cache's order (by name) would favour a-second.
@@ -697,6 +744,7 @@ int main(void)
 		T(test_cordoned_or_missing_nodes_are_not_recut),
 		T(test_node_selectors_and_taints_decide_where_to_recut),
 		T(test_equal_priority_ties_go_to_the_oldest_pod),
+		T(test_a_node_failing_its_spec_is_left_out_after_the_grace),
 		T(test_many_unplaceable_pods_are_told_once_within_the_rate),
 		T(test_silent_agents_node_is_not_recut),
 		T(test_bound_pods_devices_are_not_recut),
