@@ -291,7 +291,12 @@ static void *project_node(json_t *obj, void *arg)
 		p->unusable = "cordoned (spec.unschedulable)";
 	else if (!ready)
 		p->unusable = "not Ready";
-	p->fit = json_pack("{s:O?, s:O?}", "metadata", json_object_get(obj, "metadata"), "spec", json_object_get(obj, "spec"));
+	/* Only what fit.h reads: an update that changes nothing here (resourceVersion, heartbeats) is not a change */
+	p->fit = json_pack("{s:{s:O?, s:O?}, s:{s:O?, s:O?}}", "metadata", "name",
+			   json_object_get(json_object_get(obj, "metadata"), "name"), "labels",
+			   json_object_get(json_object_get(obj, "metadata"), "labels"), "spec", "taints",
+			   json_object_get(json_object_get(obj, "spec"), "taints"), "unschedulable",
+			   json_object_get(json_object_get(obj, "spec"), "unschedulable"));
 	return p;
 }
 
@@ -302,6 +307,20 @@ static void free_node(void *proj)
 	if (p != NULL)
 		json_decref(p->fit);
 	free(p);
+}
+
+/*
+ * A Node update rings the bell only when what the plan reads changed (Ready, cordoned, labels, taints): the
+ * kubelet rewrites its Node's status every few seconds (every second where tuned so), and each ring restarts
+ * the round's debounce, which delayed every plan by the next quiet moment.
+ */
+static void node_changed(const char *k, const void *o, const void *n, void *arg)
+{
+	const struct node_proj *a = o, *b = n;
+
+	(void)k;
+	if (a->unusable != b->unusable || !json_equal(a->fit, b->fit))
+		kerf_bell_ring(&((struct controller *)arg)->bell);
 }
 
 static void copy_node_fit(const char *rv, const void *proj, void *arg)
@@ -383,7 +402,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 					 .fields = pod_fields, .project = project_pod, .free_proj = free_pod,
 					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
 	ns = (struct kube_informer_spec){.resource = &KUBE_NODES, .fields = node_fields, .project = project_node,
-					 .free_proj = free_node, .on_add = rang_add, .on_update = rang_update,
+					 .free_proj = free_node, .on_add = rang_add, .on_update = node_changed,
 					 .on_delete = rang_add, .arg = ctl};
 	ls = (struct kube_informer_spec){.resource = &KUBE_MIGLAYOUTS, .fields = layout_fields,
 					 .project = project_layout, .free_proj = free_layout, .on_add = rang_add,
