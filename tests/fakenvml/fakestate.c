@@ -305,42 +305,48 @@ int fk_set_pid_uuid(struct fk_state *st, const char *uuid, unsigned pid, struct 
 	return kerf_err_set(err, KERF_ENOTFOUND, "no MIG device has UUID %s", uuid);
 }
 
-int fk_set_pid_kind(struct fk_state *st, unsigned gpu, unsigned start, unsigned kind, struct kerf_err *err)
+/* The first compute instance of the GPU instance that starts at memory slice start, or NULL with err set. */
+static struct fk_ci *ci_at(struct fk_state *st, unsigned gpu, unsigned start, struct kerf_err *err)
 {
-	if (gpu >= st->n_gpus || kind > FK_PROC_MPS)
-		return kerf_err_set(err, KERF_EINVAL, "gpu %u kind %u: out of range", gpu, kind);
+	if (gpu >= st->n_gpus) {
+		kerf_err_set(err, KERF_EINVAL, "gpu %u: there are %u GPUs", gpu, st->n_gpus);
+		return NULL;
+	}
 	for (unsigned id = 1; id < FK_MAX_GI; id++) {
 		struct fk_gi *gi = &st->gpu[gpu].gi[id];
 
 		if (!gi->live || gi->start != start)
 			continue;
 		for (unsigned c = 0; c < FK_MAX_CI; c++)
-			if (gi->ci[c].live) {
-				gi->ci[c].pid_kind = kind;
-				return 0;
-			}
+			if (gi->ci[c].live)
+				return &gi->ci[c];
+		kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: the instance at slice %u has no compute instance", gpu, start);
+		return NULL;
 	}
-	return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: no compute instance at slice %u", gpu, start);
+	kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: no GPU instance starts at memory slice %u", gpu, start);
+	return NULL;
+}
+
+int fk_set_pid_kind(struct fk_state *st, unsigned gpu, unsigned start, unsigned kind, struct kerf_err *err)
+{
+	struct fk_ci *ci;
+
+	if (kind > FK_PROC_MPS)
+		return kerf_err_set(err, KERF_EINVAL, "process kind %u: out of range", kind);
+	if ((ci = ci_at(st, gpu, start, err)) == NULL)
+		return -1;
+	ci->pid_kind = kind;
+	return 0;
 }
 
 int fk_set_pid(struct fk_state *st, unsigned gpu, unsigned start, unsigned pid, struct kerf_err *err)
 {
-	if (gpu >= st->n_gpus)
-		return kerf_err_set(err, KERF_EINVAL, "gpu %u: there are %u GPUs", gpu, st->n_gpus);
-	for (unsigned id = 1; id < FK_MAX_GI; id++) {
-		struct fk_gi *gi = &st->gpu[gpu].gi[id];
+	struct fk_ci *ci = ci_at(st, gpu, start, err);
 
-		if (!gi->live || gi->start != start)
-			continue;
-		for (unsigned c = 0; c < FK_MAX_CI; c++)
-			if (gi->ci[c].live) {
-				gi->ci[c].pid = pid;
-				return 0;
-			}
-		return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: the instance at slice %u has no compute instance",
-				    gpu, start);
-	}
-	return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: no GPU instance starts at memory slice %u", gpu, start);
+	if (ci == NULL)
+		return -1;
+	ci->pid = pid;
+	return 0;
 }
 
 int fk_add_fault(struct fk_state *st, const struct fk_fault *f, struct kerf_err *err)
