@@ -837,24 +837,24 @@ static bool has_now(const struct plan_node *n, unsigned g, unsigned profile, uns
 }
 
 /*
- * A Normal Event on each pod whose instances node's new spec creates: "re-cutting node-3 GPU 1: 2g.20gb@4 for
- * this pod", so `kubectl describe pod` says why it waits a moment and where it will run. The spec is written
- * once per change (an equal spec is not written again), so each pod is told once per re-cut. Counted in
- * rep->events; held back, like the Warnings, by the rate limit.
+ * A Normal Event on each pod whose instances a spec written this round (written[node]) creates: "re-cutting
+ * node-3 GPU 1: 2g.20gb@4 for this pod", so `kubectl describe pod` says why it waits a moment and where it will
+ * run. The spec is written once per change (an equal spec is not written again), so each pod is told once per
+ * re-cut. One pass over the assignments for all nodes. Counted in rep->events; held back, like the Warnings,
+ * by the rate limit.
  */
-static void tell_recut(struct controller *ctl, const struct snapshot *s, const struct plan_output *out, unsigned node,
-		       struct controller_report *rep)
+static void tell_recut(struct controller *ctl, const struct snapshot *s, const struct plan_output *out,
+		       const bool *written, struct controller_report *rep)
 {
-	const struct plan_node *n = &s->in.nodes[node];
-
 	for (unsigned i = 0; i < out->n_assignments; i++) {
 		const struct plan_assignment *a = &out->assignments[i];
+		const struct plan_node *n = &s->in.nodes[a->node];
 		char what[384], msg[640], ns[PLAN_NAME_MAX], *name;
 		size_t len = 0;
 		struct kube_object_ref ref;
 		struct kerf_err err;
 
-		if (a->node != node)
+		if (!written[a->node])
 			continue;
 		for (unsigned b = 0; b < a->n_bindings && len < sizeof(what); b++) {
 			const struct plan_binding *bd = &a->bindings[b];
@@ -887,6 +887,11 @@ static void tell_recut(struct controller *ctl, const struct snapshot *s, const s
 static int write_specs(struct controller *ctl, const struct snapshot *s, const struct plan_output *out,
 		       struct controller_report *rep, struct kerf_err *err)
 {
+	bool *written = calloc(s->in.n_nodes + 1, sizeof(*written));
+	int rc = 0;
+
+	if (written == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
 	if (ctl->o.before_write != NULL)
 		ctl->o.before_write(ctl->o.before_write_arg);
 	for (unsigned k = 0; k < out->n_changes;) {
@@ -910,15 +915,19 @@ static int write_specs(struct controller *ctl, const struct snapshot *s, const s
 			k = end;
 			continue;
 		}
-		if (res == NULL)
-			return kerf_err_prefix(err, "MigLayout %s: spec", s->in.nodes[node].name);
+		if (res == NULL) {
+			rc = kerf_err_prefix(err, "MigLayout %s: spec", s->in.nodes[node].name);
+			break;
+		}
 		json_decref(res);
 		say(ctl, "node %s: new layout for %u GPU(s)", s->in.nodes[node].name, end - k);
 		rep->specs_written++;
-		tell_recut(ctl, s, out, node, rep);
+		written[node] = true;
 		k = end;
 	}
-	return 0;
+	tell_recut(ctl, s, out, written, rep); /* the specs that did land, even when a later write failed */
+	free(written);
+	return rc;
 }
 
 static uint64_t hash2(const char *a, const char *b)
