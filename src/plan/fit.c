@@ -236,6 +236,7 @@ int plan_fit_groups(struct plan_input *in, const json_t *const *pods, const json
 	json_t *empty = json_object();
 	char **keys = calloc(in->n_pods + 1, sizeof(*keys)), why[128];
 	unsigned *slot, *pod_group = calloc(in->n_pods + 1, sizeof(*pod_group)), n_groups = 0;
+	int unconstrained = -1; /* a pod without a spec (most pods): the first one's index, whose group all share */
 	struct plan_group *groups = calloc(in->n_pods + 1, sizeof(*groups));
 	int rc = -1;
 
@@ -249,6 +250,12 @@ int plan_fit_groups(struct plan_input *in, const json_t *const *pods, const json
 		const json_t *spec = pods != NULL && pods[i] != NULL ? pods[i] : empty;
 		size_t h;
 
+		if (spec == empty && unconstrained >= 0) { /* no key to make and look up: the group is known */
+			pod_group[i] = pod_group[unconstrained];
+			continue;
+		}
+		if (spec == empty)
+			unconstrained = (int)i;
 		if ((keys[i] = constraint_key(spec)) == NULL)
 			goto oom;
 		for (h = hash_str(keys[i]) & (cap - 1); slot[h] != UINT_MAX; h = (h + 1) & (cap - 1))
