@@ -696,15 +696,22 @@ static int carry_over(const struct nvml_gpu *gpu, const struct mig_model *from, 
 {
 	*out = *desired;
 	for (unsigned k = 0; k < desired->n && !MUTANT(7); k++) {
-		const struct mig_profile *p = &from->profiles[desired->inst[k].profile];
-		int q = desired->inst[k].profile < from->n_profiles ? mig_profile_by_nvml_id(&gpu->model, p->nvml_id) : -1;
+		unsigned idx = desired->inst[k].profile;
+		const struct mig_profile *p;
+		int q;
 
+		if (idx >= from->n_profiles)
+			return kerf_err_set(err, KERF_EINVAL,
+					    "gpu %u: the desired layout's instance %u names profile %u of a model with %u; nothing "
+					    "changed",
+					    gpu->index, k, idx, from->n_profiles);
+		p = &from->profiles[idx];
+		q = mig_profile_by_nvml_id(&gpu->model, p->nvml_id);
 		if (q < 0 || strcmp(gpu->model.profiles[q].name, p->name) != 0)
 			return kerf_err_set(err, KERF_EINVAL,
 					    "gpu %u: the desired layout's %s (NVML profile %u) is not among the profiles the GPU "
 					    "reports now; nothing changed",
-					    gpu->index, desired->inst[k].profile < from->n_profiles ? p->name : "?",
-					    desired->inst[k].profile < from->n_profiles ? p->nvml_id : 0);
+					    gpu->index, p->name, p->nvml_id);
 		out->inst[k].profile = (uint8_t)q;
 	}
 	return 0;
