@@ -41,6 +41,10 @@ struct controller {
 	 * make a round so long that the Lease lapses): a token bucket, rate events/s, up to burst at once. */
 	double tokens;
 	long long tokens_ms;
+	/* When this process last knew it held the Lease (monotonic ms), and whether it learnt mid-round that it
+	 * no longer does (reset by every step). */
+	long long led_ms;
+	bool deposed;
 };
 
 static void say(struct controller *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -806,6 +810,34 @@ oom:
 
 /* ---- writing what the plan changes ---- */
 
+/*
+ * Whether this process still leads, asked before each write and Event of a round. A round at scale (a long
+ * plan, hundreds of writes) can outlast the Lease, and the conditional writes stop a stale plan only where a
+ * new leader has already written. So once a third of the Lease's duration has passed since this process last
+ * knew it led, the Lease is renewed here, mid-round; when that finds another holder, the rest of the round
+ * writes and tells nothing (its plan is the new leader's to make).
+ */
+static bool still_leading(struct controller *ctl)
+{
+	bool leader = false;
+	struct kerf_err err;
+	int rc;
+
+	if (ctl->deposed)
+		return false;
+	if (kerf_mono_ms() - ctl->led_ms < ctl->o.lease_duration_s * 1000 / 3)
+		return true;
+	if ((rc = kube_elector_step(ctl->elector, &leader, &err)) < 0)
+		say(ctl, "lease (mid-round): %s", err.msg); /* unreachable: we lead while our renewal lasts */
+	if (leader && rc == 0)
+		ctl->led_ms = kerf_mono_ms();
+	if (!leader) {
+		ctl->deposed = true;
+		say(ctl, "lost the Lease mid-round: the rest of this round's writes and Events are left to the new leader");
+	}
+	return leader;
+}
+
 /* spec.gpus for node n: each changed GPU (changes[from..to) all of node n) with its complete layout. */
 static json_t *spec_of(const struct snapshot *s, const struct plan_output *out, unsigned from, unsigned to)
 {
@@ -866,7 +898,8 @@ static void tell_recut(struct controller *ctl, const struct snapshot *s, const s
 						(unsigned)bd->start);
 		}
 		snprintf(ns, sizeof(ns), "%s", s->in.pods[a->pod].name);
-		if (len == 0 || len >= sizeof(what) || (name = strchr(ns, '/')) == NULL || !event_token(ctl))
+		if (len == 0 || len >= sizeof(what) || (name = strchr(ns, '/')) == NULL || !still_leading(ctl) ||
+		    !event_token(ctl))
 			continue;
 		*name++ = '\0';
 		snprintf(msg, sizeof(msg), "re-cutting %s %s for this pod", n->name, what);
@@ -894,7 +927,7 @@ static int write_specs(struct controller *ctl, const struct snapshot *s, const s
 		return kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
 	if (ctl->o.before_write != NULL)
 		ctl->o.before_write(ctl->o.before_write_arg);
-	for (unsigned k = 0; k < out->n_changes;) {
+	for (unsigned k = 0; k < out->n_changes && still_leading(ctl);) {
 		unsigned node = out->changes[k].node, end = k;
 		json_t *gpus, *patch, *res;
 
@@ -993,7 +1026,7 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 			continue;
 		}
 		snprintf(ns, sizeof(ns), "%s", pod->name);
-		if ((name = strchr(ns, '/')) == NULL)
+		if ((name = strchr(ns, '/')) == NULL || !still_leading(ctl))
 			continue;
 		*name++ = '\0';
 		if (!event_token(ctl)) {
@@ -1063,6 +1096,7 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 {
 	struct controller_report local;
 	bool leader = false;
+	int rc;
 
 	if (rep == NULL)
 		rep = &local;
@@ -1073,5 +1107,9 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 	rep->leader = leader;
 	if (!leader)
 		return 0;
-	return round_(ctl, rep, err);
+	ctl->led_ms = kerf_mono_ms();
+	ctl->deposed = false;
+	rc = round_(ctl, rep, err);
+	rep->deposed = ctl->deposed;
+	return rc;
 }

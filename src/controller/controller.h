@@ -22,7 +22,8 @@
  *      complete layout (GPUs not listed are left as they are by the agent), conditional on the
  *      resourceVersion the plan was made from: a MigLayout that changed since is not written (409) and is
  *      planned again, so a deposed leader's stale plan never lands. Nothing else is written, and a node whose
- *      spec already says the same is not written again;
+ *      spec already says the same is not written again. A round that outlasts a third of the Lease renews it
+ *      before its next write or Event, and stops writing and telling when another contender holds it;
  *   5. for every pod the plan cannot place: an Event on the pod (reason MIGLayoutUnavailable) with the
  *      planner's sentence, once per pod and sentence while it stays so (the memory of what was said is as
  *      large as the set of waiting pods), at most events_per_s (burst event_burst): the rest in later rounds.
@@ -69,6 +70,7 @@ struct controller_options {
 /* What one round did. */
 struct controller_report {
 	bool leader;           /* false: this process only watched */
+	bool deposed;          /* it led when the round began, and learnt mid-round that another holds the Lease */
 	bool planned;          /* a plan was made (leader, caches synced) */
 	unsigned nodes, pods;  /* planned over */
 	unsigned nodes_skipped; /* MigLayouts left out: agent silent or failing, no Node, cordoned or not Ready */

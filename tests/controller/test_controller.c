@@ -426,6 +426,87 @@ static void test_spec_write_is_conditional_on_the_planned_version(void **state)
 	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
 }
 
+/* A second contender that serves no scheduler's pods: when it leads, its rounds plan nothing. */
+static struct controller *idle_contender(struct fixture *f)
+{
+	static const char *const nobody[] = {"nobody-scheduler", NULL};
+	struct controller_options o = {.identity = "c2", .lease_namespace = f->l->ns, .lease_duration_s = 2,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .scheduler_names = nobody};
+
+	return start_with(f, &o);
+}
+
+/* The seam's work for a long round: c2 sees the Lease as c1 renewed it at the round's start, then time
+ * passes, longer than the Lease's 2 s. With deposed set, c2 then takes the Lease over meanwhile. */
+static bool deposed;
+static void long_round(void *arg)
+{
+	struct fixture *f = arg;
+	struct controller_report rep;
+
+	step(f->other, 0, &rep);
+	assert_false(rep.leader);
+	usleep(2500 * 1000);
+	if (!deposed)
+		return;
+	step(f->other, 0, &rep); /* c1's renewal is 2.5 s old: a new holder */
+	assert_true(rep.leader);
+}
+
+/*
+ * A round longer than the Lease (here the seam's 2.5 s between the plan and the writes; at scale a long plan
+ * and hundreds of writes) renews the Lease mid-round: a contender that saw the renewal at the round's start
+ * does not take over right after it. Without the mid-round renewal it does.
+ */
+static void test_a_long_round_renews_the_lease(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 2,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .before_write = long_round, .before_write_arg = f};
+	struct controller_report rep;
+	char spec[256];
+
+	deposed = false;
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	f->ctl = start_with(f, &o);
+	f->other = idle_contender(f);
+	pod(f, "train-12", "nvidia.com/mig-2g.20gb", 1, 0);
+	step(f->ctl, 3000, &rep);
+	assert_true(rep.leader);
+	assert_false(rep.deposed);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6");
+	step(f->other, 0, &rep);
+	assert_false(rep.leader);
+}
+
+/*
+ * A leader deposed mid-round (its round outlasted the Lease and another contender took it) writes nothing
+ * more: the conditional write alone would let its stale plan land, since the new leader has not written yet.
+ */
+static void test_a_leader_deposed_mid_round_writes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 2,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .before_write = long_round, .before_write_arg = f};
+	struct controller_report rep;
+	char spec[256];
+
+	deposed = true;
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	f->ctl = start_with(f, &o);
+	f->other = idle_contender(f);
+	pod(f, "train-13", "nvidia.com/mig-2g.20gb", 1, 0);
+	step(f->ctl, 3000, &rep);
+	assert_true(rep.leader);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "");
+	assert_int_equal(rep.specs_written, 0);
+	assert_int_equal(rep.events, 0);
+	assert_true(rep.deposed);
+}
+
 /*
  * A node kube-scheduler will not place pods on is not re-cut for them: a cordoned Node, and a MigLayout whose
  * Node is gone (left by a deleted node). The README's pod then waits, and nothing is written.
@@ -748,6 +829,8 @@ int main(void)
 		T(test_many_unplaceable_pods_are_told_once_within_the_rate),
 		T(test_silent_agents_node_is_not_recut),
 		T(test_bound_pods_devices_are_not_recut),
+		T(test_a_long_round_renews_the_lease),
+		T(test_a_leader_deposed_mid_round_writes_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
