@@ -30,7 +30,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: kerf controller [--kubeconfig FILE [--context NAME]] [--identity ID] [--namespace NS]\n"
 		   "                       [--scheduler-name NAME]... [--debounce MS] [--interval MS]\n"
-		   "                       [--agent-timeout MS] [--events-per-second N] [--once]\n\n"
+		   "                       [--agent-timeout MS] [--replan-after MS] [--events-per-second N] [--once]\n\n"
 		   "Runs kerf's cluster controller: for the pods that wait for nvidia.com/mig-* devices it plans new\n"
 		   "layouts of the nodes' free MIG slices and writes them into the nodes' MigLayout specs. Instances in\n"
 		   "use are never moved. Pods that cannot be placed get an Event saying why. Several replicas may run:\n"
@@ -45,6 +45,8 @@ static void usage(FILE *f)
 		   "  --interval MS       renew the Lease and re-plan at least this often (default 2000)\n"
 		   "  --agent-timeout MS  leave out a node whose agent's heartbeat has not changed for this long\n"
 		   "                      (default 90000: three missed heartbeats)\n"
+		   "  --replan-after MS   a pod still unbound this long after its node has the instances it was\n"
+		   "                      planned there for is planned on another node, and told why (default 60000)\n"
 		   "  --events-per-second N  at most N Events a second for pods that cannot be placed, bursts of\n"
 		   "                      5 x N (default 20)\n"
 		   "  --once              run one round and exit (0 if it succeeded)\n");
@@ -94,6 +96,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return -1;
 		} else if (strcmp(a, "--agent-timeout") == 0) {
 			if ((o->ctl.agent_timeout_ms = cli_daemon_millis("controller", a, argv[++i], 1000, 3600000)) < 0)
+				return -1;
+		} else if (strcmp(a, "--replan-after") == 0) {
+			if ((o->ctl.replan_after_ms = cli_daemon_millis("controller", a, argv[++i], 1000, 3600000)) < 0)
 				return -1;
 		} else if (strcmp(a, "--events-per-second") == 0) {
 			char *end;

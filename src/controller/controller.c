@@ -18,6 +18,8 @@
 #include "plan.h"
 
 #define MIG_PREFIX "nvidia.com/mig-"
+/* A node a pod waited on in vain is left out for it this many times replan_after_ms, then tried again. */
+#define FORGET_TIMES 10
 
 static const char *const default_schedulers[] = {"default-scheduler", NULL};
 
@@ -37,6 +39,10 @@ struct controller {
 	json_t *beats;
 	/* Per node whose agent reports its current spec failed: [that generation, when first seen so]. */
 	json_t *fails;
+	/* Per pod the plan gives instances a settled node has now (the scheduler could bind it there): [that
+	 * node, when first seen so]. And per pod, {node: when} for the nodes it waited on longer than
+	 * replan_after_ms: the plan leaves those out for it (forgotten after FORGET_TIMES x replan_after_ms). */
+	json_t *waits, *gave_up;
 	/* Events are also rate limited, so that thousands of unplaceable pods cannot flood the API server (or
 	 * make a round so long that the Lease lapses): a token bucket, rate events/s, up to burst at once. */
 	double tokens;
@@ -394,10 +400,15 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.max_wait_ms = o->max_wait_ms > 0 ? o->max_wait_ms : 5000;
 	ctl->o.agent_timeout_ms = o->agent_timeout_ms > 0 ? o->agent_timeout_ms : 90000;
 	ctl->o.failed_grace_ms = o->failed_grace_ms > 0 ? o->failed_grace_ms : 30000;
+	ctl->o.replan_after_ms = o->replan_after_ms > 0 ? o->replan_after_ms : 60000;
 	ctl->o.events_per_s = o->events_per_s > 0 ? o->events_per_s : 20;
 	ctl->o.event_burst = o->event_burst > 0 ? o->event_burst : 100;
 	ctl->tokens = ctl->o.event_burst;
 	ctl->tokens_ms = kerf_mono_ms();
+	if ((ctl->waits = json_object()) == NULL || (ctl->gave_up = json_object()) == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
+		goto fail;
+	}
 	if (o->scheduler_names == NULL || o->scheduler_names[0] == NULL)
 		ctl->o.scheduler_names = default_schedulers;
 	/* Pods that still wait (the API server filters, not kerf): unbound ones to plan for, and bound ones whose
@@ -444,6 +455,8 @@ void controller_stop(struct controller *ctl)
 	free(ctl->told);
 	json_decref(ctl->beats);
 	json_decref(ctl->fails);
+	json_decref(ctl->waits);
+	json_decref(ctl->gave_up);
 	free(ctl->identity);
 	free(ctl->lease_ns);
 	free(ctl);
@@ -460,6 +473,7 @@ struct snapshot {
 	json_t **pod_fit;  /* per pod: its constraints (fit.h), a reference, or NULL */
 	json_t **node_fit; /* per node: its Node as fit.h reads it, a reference, or NULL */
 	char (*created)[32]; /* per pod: its creationTimestamp */
+	unsigned char *settled; /* per node: its agent has applied its spec (status is the spec's layout) */
 	unsigned skipped; /* MigLayouts left out: their Node is missing, cordoned or not Ready */
 	unsigned reserved; /* free instances held for bound pods the kubelet has not admitted yet */
 };
@@ -627,6 +641,7 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 		return 1;
 	}
 	s->spec[s->in.n_nodes] = json_incref((json_t *)spec);
+	s->settled[s->in.n_nodes] = !in_flux && !json_is_true(json_object_get(p, "failed"));
 	kube_informer_with(cl->ctl->nodes, key, copy_node_fit, &s->node_fit[s->in.n_nodes]);
 	s->in.n_nodes++;
 	return 0;
@@ -715,6 +730,7 @@ static void snapshot_free(struct snapshot *s)
 	free(s->pod_fit);
 	free(s->node_fit);
 	free(s->created);
+	free(s->settled);
 	free(s->in.nodes);
 	free(s->in.pods);
 	free(s->spec);
@@ -770,6 +786,58 @@ out:
 	return rc;
 }
 
+/*
+ * Leaves out, for each pod, the nodes it has waited on in vain (watch_waits() below), and forgets the pods
+ * that no longer wait and the nodes given up on long ago (what kept the scheduler away may have passed).
+ */
+static int deny_given_up(struct controller *ctl, struct snapshot *s, struct kerf_err *err)
+{
+	json_t *kept = json_object();
+	unsigned char *deny = calloc(s->in.n_nodes + 1, 1);
+	long long now = kerf_mono_ms(), forget = FORGET_TIMES * ctl->o.replan_after_ms;
+	int rc = -1;
+
+	if (kept == NULL || deny == NULL)
+		goto out;
+	for (unsigned i = 0; i < s->in.n_pods; i++) {
+		const json_t *nodes = json_object_get(ctl->gave_up, s->uid[i]);
+		json_t *still;
+		unsigned n_deny = 0;
+		int g;
+
+		if (nodes == NULL)
+			continue;
+		if ((still = json_object()) == NULL)
+			goto out;
+		memset(deny, 0, s->in.n_nodes);
+		for (unsigned n = 0; n < s->in.n_nodes; n++) {
+			const json_t *since = json_object_get(nodes, s->in.nodes[n].name);
+
+			if (since != NULL && now - json_integer_value(since) < forget) {
+				deny[n] = 1;
+				n_deny++;
+				json_object_set(still, s->in.nodes[n].name, (json_t *)since);
+			}
+		}
+		if (n_deny == 0 || (g = plan_group_deny(&s->in, s->in.pods[i].group, deny, err)) < 0) {
+			json_decref(still);
+			if (n_deny == 0)
+				continue;
+			goto out;
+		}
+		s->in.pods[i].group = (unsigned)g;
+		json_object_set_new(kept, s->uid[i], still);
+	}
+	json_decref(ctl->gave_up);
+	ctl->gave_up = kept;
+	kept = NULL;
+	rc = 0;
+out:
+	json_decref(kept);
+	free(deny);
+	return rc;
+}
+
 static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf_err *err)
 {
 	size_t nn = kube_informer_len(ctl->layouts) + 1, np = kube_informer_len(ctl->pods) + 1;
@@ -787,14 +855,17 @@ static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf
 	s->pod_fit = calloc(np, sizeof(*s->pod_fit));
 	s->node_fit = calloc(nn, sizeof(*s->node_fit));
 	s->created = calloc(np, sizeof(*s->created));
-	if (!s->in.nodes || !s->spec || !s->rv || !s->in.pods || !s->uid || !s->pod_fit || !s->node_fit || !s->created)
+	s->settled = calloc(nn, sizeof(*s->settled));
+	if (!s->in.nodes || !s->spec || !s->rv || !s->in.pods || !s->uid || !s->pod_fit || !s->node_fit || !s->created ||
+	    !s->settled)
 		goto oom;
 	kube_informer_foreach(ctl->layouts, collect_node, &cl);
 	kube_informer_foreach(ctl->pods, collect_pod, &cl);
 	if (cl.oom || cl.beats == NULL || cl.fails == NULL || oldest_first(s) < 0)
 		goto oom;
 	/* Where each pod may run, as kube-scheduler's node filters decide (fit.h): the same code as `kerf plan`. */
-	if (plan_fit_groups(&s->in, (const json_t *const *)s->pod_fit, (const json_t *const *)s->node_fit, err) < 0)
+	if (plan_fit_groups(&s->in, (const json_t *const *)s->pod_fit, (const json_t *const *)s->node_fit, err) < 0 ||
+	    deny_given_up(ctl, s, err) < 0)
 		goto oom;
 	json_decref(ctl->beats);
 	ctl->beats = cl.beats;
@@ -1051,6 +1122,76 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 	return n;
 }
 
+/* Leaves node out for pod i from the next round on, and tells the pod why (Warning MIGLayoutReplanned).
+ * Returns the Events sent (0 or 1). */
+static unsigned give_up(struct controller *ctl, const struct snapshot *s, unsigned i, const char *node, long long secs)
+{
+	json_t *nodes = json_object_get(ctl->gave_up, s->uid[i]);
+	char ns[PLAN_NAME_MAX], msg[640], *name;
+	struct kube_object_ref ref;
+	struct kerf_err err;
+
+	if (nodes == NULL && json_object_set_new(ctl->gave_up, s->uid[i], nodes = json_object()) < 0)
+		return 0;
+	json_object_set_new(nodes, node, json_integer(kerf_mono_ms()));
+	kerf_bell_ring(&ctl->bell); /* plan it elsewhere now, not at the next change */
+	say(ctl, "pod %s: not bound to %s %lld s after its instances were there: planned elsewhere", s->in.pods[i].name,
+	    node, secs);
+	snprintf(ns, sizeof(ns), "%s", s->in.pods[i].name);
+	if ((name = strchr(ns, '/')) == NULL || !still_leading(ctl) || !event_token(ctl))
+		return 0;
+	*name++ = '\0';
+	snprintf(msg, sizeof(msg), "%s has had the MIG instances this pod asks for for %lld s, but kube-scheduler has not "
+		 "placed it there (CPU, memory or another constraint kerf does not plan with): planning it on another node",
+		 node, secs);
+	ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[i]};
+	if (kube_event_emit(ctl->c, &ref, "Warning", "MIGLayoutReplanned", msg, "kerf-controller", &err) < 0) {
+		say(ctl, "event for %s: %s", s->in.pods[i].name, err.msg);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * A pod the plan serves from instances a settled node has now (its agent applied the spec, the instances are
+ * advertised) is kube-scheduler's to bind. If it is still unbound replan_after_ms after the controller first
+ * saw it so, the scheduler will not put it there for a reason kerf does not model (CPU or memory, pod
+ * affinity, topology spread, a full node): the pod is told, and that node is left out for it (deny_given_up),
+ * so the next round plans it elsewhere instead of waiting on the same node forever.
+ */
+static void watch_waits(struct controller *ctl, const struct snapshot *s, const struct plan_output *out,
+			struct controller_report *rep)
+{
+	json_t *waits = json_object();
+	long long now = kerf_mono_ms();
+
+	if (waits == NULL)
+		return; /* out of memory: the waits start again next round */
+	for (unsigned i = 0; i < out->n_assignments; i++) {
+		const struct plan_assignment *a = &out->assignments[i];
+		const struct plan_node *n = &s->in.nodes[a->node];
+		const char *uid = s->uid[a->pod];
+		const json_t *last = json_object_get(ctl->waits, uid);
+		long long since = now;
+		bool there = s->settled[a->node];
+
+		for (unsigned b = 0; b < a->n_bindings && there; b++)
+			there = has_now(n, a->bindings[b].gpu, a->bindings[b].profile, a->bindings[b].start);
+		if (!there)
+			continue;
+		if (last != NULL && strcmp(str(json_array_get(last, 0)), n->name) == 0)
+			since = json_integer_value(json_array_get(last, 1));
+		if (now - since <= ctl->o.replan_after_ms) {
+			json_object_set_new(waits, uid, json_pack("[s, I]", n->name, (json_int_t)since));
+			continue;
+		}
+		rep->events += give_up(ctl, s, a->pod, n->name, (now - since) / 1000);
+		rep->replanned++;
+	}
+	json_decref(ctl->waits);
+	ctl->waits = waits;
+}
+
 /* ---- one step ---- */
 
 static int round_(struct controller *ctl, struct controller_report *rep, struct kerf_err *err)
@@ -1083,6 +1224,8 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	if (write_specs(ctl, &s, &out, rep, err) == 0)
 		rc = 0;
 	rep->events += tell_unplaced(ctl, &s, &out);
+	if (!ctl->deposed)
+		watch_waits(ctl, &s, &out, rep);
 	say(ctl, "round: %u pod(s) waiting on %u node(s) (%u left out: agent silent, no Node, cordoned or not Ready): %u placed, "
 		 "%u spec(s) written, %u event(s)",
 	    rep->pods, rep->nodes, rep->nodes_skipped, rep->placed, rep->specs_written, rep->events);

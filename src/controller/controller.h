@@ -24,7 +24,10 @@
  *      planned again, so a deposed leader's stale plan never lands. Nothing else is written, and a node whose
  *      spec already says the same is not written again. A round that outlasts a third of the Lease renews it
  *      before its next write or Event, and stops writing and telling when another contender holds it;
- *   5. for every pod the plan cannot place: an Event on the pod (reason MIGLayoutUnavailable) with the
+ *   5. for every pod the plan serves from instances a settled node already has: if it is still unbound
+ *      replan_after_ms after that was first seen, that node is left out for it from the next round on
+ *      (an Event tells it), since kube-scheduler will not place it there for a reason kerf does not see;
+ *   6. for every pod the plan cannot place: an Event on the pod (reason MIGLayoutUnavailable) with the
  *      planner's sentence, once per pod and sentence while it stays so (the memory of what was said is as
  *      large as the set of waiting pods), at most events_per_s (burst event_burst): the rest in later rounds.
  * The controller never binds a pod: once the agent has cut the instances and its device plugin has
@@ -57,6 +60,11 @@ struct controller_options {
 	/* A node whose agent has reported its current spec as failed (Failed=True, that generation) for this long
 	 * is left out: its pods are planned elsewhere. 0: 30000 (the agent's backoff has retried several times). */
 	long failed_grace_ms;
+	/* A pod the plan serves from instances its node already has (the agent applied the spec) but that is still
+	 * unbound this long after is planned elsewhere: that node is left out for it, and it is told why.
+	 * 0: 60000 (the kubelet reports new devices within its 10 s node-status period; the scheduler binds within
+	 * seconds after). */
+	long replan_after_ms;
 	double events_per_s; /* 0: 20 */
 	double event_burst;  /* 0: 100 */
 	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
@@ -78,6 +86,7 @@ struct controller_report {
 	unsigned placed;       /* pods the plan places */
 	unsigned specs_written;
 	unsigned specs_stale;  /* not written: the MigLayout changed since the plan was made (409) */
+	unsigned replanned;    /* pods left unbound on a node that had their instances: planned elsewhere next */
 	unsigned events;       /* Events emitted: Normal for pods re-cut for, Warning for pods that cannot be placed */
 };
 

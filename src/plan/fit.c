@@ -215,6 +215,30 @@ void plan_groups_free(struct plan_input *in)
 		in->pods[i].group = 0;
 }
 
+int plan_group_deny(struct plan_input *in, unsigned base, const unsigned char *deny, struct kerf_err *err)
+{
+	const unsigned char *from = base > 0 ? in->groups[base - 1].allowed : NULL;
+	struct plan_group *groups;
+	unsigned char *allowed;
+	unsigned taken = 0;
+
+	for (unsigned n = 0; n < in->n_nodes; n++)
+		taken += deny[n] && (from == NULL || from[n]);
+	if (taken == 0)
+		return (int)base;
+	if ((allowed = malloc(in->n_nodes + 1)) == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	for (unsigned n = 0; n < in->n_nodes; n++)
+		allowed[n] = (unsigned char)((from == NULL || from[n]) && !deny[n]);
+	if ((groups = realloc(in->groups, (in->n_groups + 1) * sizeof(*groups))) == NULL) {
+		free(allowed);
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	}
+	in->groups = groups;
+	in->groups[in->n_groups++].allowed = allowed;
+	return (int)in->n_groups;
+}
+
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ull;

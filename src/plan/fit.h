@@ -38,6 +38,13 @@ int plan_fit(const json_t *pod, const json_t *node, char *why, size_t whysz);
  */
 int plan_fit_groups(struct plan_input *in, const json_t *const *pods, const json_t *const *nodes, struct kerf_err *err);
 
+/*
+ * A new group: the nodes group base allows (every node for base 0), less those with deny[n] set. Returns its
+ * number (for plan_pod.group), base itself when deny takes no allowed node away, or -1 on out-of-memory (in
+ * unchanged). For what the node filters do not know: the controller's nodes a pod has waited on in vain.
+ */
+int plan_group_deny(struct plan_input *in, unsigned base, const unsigned char *deny, struct kerf_err *err);
+
 void plan_groups_free(struct plan_input *in);
 
 #endif

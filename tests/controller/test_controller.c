@@ -24,7 +24,7 @@
 
 struct fixture {
 	struct live *l;
-	char node[96];
+	char node[96], node2[96]; /* node2: for the tests with a second node */
 	struct controller *ctl, *other;
 };
 
@@ -40,33 +40,43 @@ static json_t *must(json_t *v, const struct kerf_err *err)
  * API server gives a new Node the taint node.kubernetes.io/not-ready:NoSchedule, which the node lifecycle
  * controller removes once the Node is Ready. Neither runs here, so the Node stays as made.
  */
-static void node_is(struct fixture *f, bool cordoned)
+static void node_named(struct fixture *f, const char *node, bool cordoned)
 {
 	struct kerf_err err;
-	json_t *n = json_pack("{s:s, s:s, s:{s:s}, s:{s:b}}", "apiVersion", "v1", "kind", "Node", "metadata", "name", f->node,
+	json_t *n = json_pack("{s:s, s:s, s:{s:s}, s:{s:b}}", "apiVersion", "v1", "kind", "Node", "metadata", "name", node,
 			      "spec", "unschedulable", cordoned);
 	json_t *st = json_pack("{s:{s:[{s:s, s:s, s:s}]}}", "status", "conditions", "type", "Ready", "status", "True", "reason",
 			       "KubeletReady");
 	json_t *untaint = json_pack("{s:{s:n}}", "spec", "taints");
 
 	json_decref(must(kube_create(f->l->c, &KUBE_NODES, NULL, n, &err), &err));
-	json_decref(must(kube_patch(f->l->c, &KUBE_NODES, NULL, f->node, KUBE_PATCH_MERGE, st, true, &err), &err));
-	json_decref(must(kube_patch(f->l->c, &KUBE_NODES, NULL, f->node, KUBE_PATCH_MERGE, untaint, false, &err), &err));
+	json_decref(must(kube_patch(f->l->c, &KUBE_NODES, NULL, node, KUBE_PATCH_MERGE, st, true, &err), &err));
+	json_decref(must(kube_patch(f->l->c, &KUBE_NODES, NULL, node, KUBE_PATCH_MERGE, untaint, false, &err), &err));
 	json_decref(n);
 	json_decref(st);
 	json_decref(untaint);
 }
 
+static void node_is(struct fixture *f, bool cordoned)
+{
+	node_named(f, f->node, cordoned);
+}
+
 /* The agent's part: node's MigLayout with GPU 0 reported as `layout` ("4g.40gb@0*,1g.10gb@4": * = used), on a
  * Node that is Ready (agent_reports_alone: no Node object). */
-static void agent_reports_alone(struct fixture *f, const char *layout);
+static void agent_reports_on(struct fixture *f, const char *node, const char *layout);
 static void agent_reports(struct fixture *f, const char *layout)
 {
 	node_is(f, false);
-	agent_reports_alone(f, layout);
+	agent_reports_on(f, f->node, layout);
 }
 
 static void agent_reports_alone(struct fixture *f, const char *layout)
+{
+	agent_reports_on(f, f->node, layout);
+}
+
+static void agent_reports_on(struct fixture *f, const char *node, const char *layout)
 {
 	json_t *ml, *made, *insts = json_array(), *out;
 	char copy[256], *save = NULL;
@@ -82,7 +92,7 @@ static void agent_reports_alone(struct fixture *f, const char *layout)
 						       "MIG-x", "used", used));
 	}
 	ml = json_pack("{s:s, s:s, s:{s:s}, s:{s:[]}}", "apiVersion", "kerf.dev/v1alpha1", "kind", "MigLayout", "metadata",
-		       "name", f->node, "spec", "gpus");
+		       "name", node, "spec", "gpus");
 	made = must(kube_create(f->l->c, &KUBE_MIGLAYOUTS, NULL, ml, &err), &err);
 	json_object_set_new(made, "status", json_pack("{s:i, s:i, s:[{s:i, s:s, s:o}], s:s}", "observedGeneration", 1,
 						      "gpuCount", 1, "gpus", "index", 0, "model", H100, "instances", insts,
@@ -137,11 +147,11 @@ static int count_of(const char *text, const char *profile)
 	return n;
 }
 
-/* spec.gpus[0] of the node's MigLayout as "profile@start,..."; "" if the spec lists no GPU. */
-static void spec_text(struct fixture *f, char *out, size_t cap, long long *generation)
+/* spec.gpus[0] of node's MigLayout as "profile@start,..."; "" if the spec lists no GPU. */
+static void spec_text_of(struct fixture *f, const char *node, char *out, size_t cap, long long *generation)
 {
 	struct kerf_err err;
-	json_t *ml = must(kube_get(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, &err), &err), *in;
+	json_t *ml = must(kube_get(f->l->c, &KUBE_MIGLAYOUTS, NULL, node, &err), &err), *in;
 	const json_t *g = json_array_get(json_object_get(json_object_get(ml, "spec"), "gpus"), 0);
 	size_t o = 0, i;
 
@@ -152,6 +162,11 @@ static void spec_text(struct fixture *f, char *out, size_t cap, long long *gener
 	if (generation)
 		*generation = json_integer_value(json_object_get(json_object_get(ml, "metadata"), "generation"));
 	json_decref(ml);
+}
+
+static void spec_text(struct fixture *f, char *out, size_t cap, long long *generation)
+{
+	spec_text_of(f, f->node, out, cap, generation);
 }
 
 /* A controller with the test's options o. */
@@ -189,6 +204,7 @@ static int setup(void **state)
 	live_setup(&l);
 	f->l = l;
 	snprintf(f->node, sizeof(f->node), "node-%s", f->l->ns);
+	snprintf(f->node2, sizeof(f->node2), "node2-%s", f->l->ns);
 	*state = f;
 	return 0;
 }
@@ -203,6 +219,8 @@ static int teardown(void **state)
 	controller_stop(f->ctl);
 	kube_delete(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, &err);
 	kube_delete(f->l->c, &KUBE_NODES, NULL, f->node, &err);
+	kube_delete(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node2, &err);
+	kube_delete(f->l->c, &KUBE_NODES, NULL, f->node2, &err);
 	/* No namespace controller runs here: the pods would stay Pending and be planned by later tests. */
 	{
 		char path[256];
@@ -507,6 +525,58 @@ static void test_a_leader_deposed_mid_round_writes_nothing(void **state)
 	assert_true(rep.deposed);
 }
 
+/* The Events of one reason in the test's namespace. */
+static size_t events_with_reason(struct fixture *f, const char *reason)
+{
+	struct kube_list_opts lo = {0};
+	struct kerf_err err;
+	char sel[128];
+	json_t *list;
+	size_t n;
+
+	snprintf(sel, sizeof(sel), "reason=%s", reason);
+	lo.field_selector = sel;
+	list = must(kube_list(f->l->c, &KUBE_EVENTS, f->l->ns, &lo, &err), &err);
+	n = json_array_size(json_object_get(list, "items"));
+	json_decref(list);
+	return n;
+}
+
+/*
+ * A pod that a node's current layout serves (its agent has applied it) but that kube-scheduler leaves unbound
+ * there (here: no scheduler runs; in a cluster, CPU or memory it lacks) is planned elsewhere after
+ * replan_after_ms: it is told why, and the other node is re-cut for it. Without the rule the pod waits on the
+ * first node forever.
+ */
+static void test_a_pod_left_unbound_is_replanned_elsewhere(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .replan_after_ms = 1000};
+	struct controller_report rep;
+	char spec[256];
+
+	agent_reports(f, "2g.20gb@0"); /* a free 2g.20gb: settled, nothing to re-cut */
+	node_named(f, f->node2, false);
+	agent_reports_on(f, f->node2, "");
+	pod(f, "train-14", "nvidia.com/mig-2g.20gb", 1, 0);
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.placed, 1);
+	assert_int_equal(rep.specs_written, 0); /* it fits the first node as it is */
+	assert_int_equal(rep.replanned, 0);
+	usleep(1200 * 1000);
+	step(f->ctl, 100, &rep);
+	assert_int_equal(rep.replanned, 1);
+	assert_int_equal(events_with_reason(f, "MIGLayoutReplanned"), 1);
+	step(f->ctl, 3000, &rep); /* the give-up rang the bell: planned again at once */
+	assert_int_equal(rep.specs_written, 1);
+	spec_text_of(f, f->node2, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "2g.20gb"), 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, ""); /* the first node untouched */
+}
+
 /*
  * A node kube-scheduler will not place pods on is not re-cut for them: a cordoned Node, and a MigLayout whose
  * Node is gone (left by a deleted node). The README's pod then waits, and nothing is written.
@@ -809,6 +879,10 @@ static void test_kerf_controller_command_runs_a_round(void **state)
 	status = system(cmd);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 2);
+	snprintf(cmd, sizeof(cmd), "'%s' controller --replan-after 5 2>/dev/null", KERF_BIN);
+	status = system(cmd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
 }
 
 int main(void)
@@ -831,6 +905,7 @@ int main(void)
 		T(test_bound_pods_devices_are_not_recut),
 		T(test_a_long_round_renews_the_lease),
 		T(test_a_leader_deposed_mid_round_writes_nothing),
+		T(test_a_pod_left_unbound_is_replanned_elsewhere),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

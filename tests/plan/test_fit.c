@@ -135,6 +135,19 @@ static void test_groups_share_equal_constraints_and_skip_unconstrained_ones(void
 	assert_true(pods[3].group > 0 && pods[3].group != pods[0].group);
 	assert_memory_equal(in.groups[pods[0].group - 1].allowed, "\1\0\0", 3);
 	assert_memory_equal(in.groups[pods[3].group - 1].allowed, "\1\1\0", 3);
+	/* plan_group_deny: b taken from p3's group (a and b) leaves a; c is not in it (nothing taken: the same
+	 * group); from group 0 (every node), b leaves a and c. */
+	{
+		unsigned g3 = pods[3].group;
+		int g;
+
+		assert_int_equal((g = plan_group_deny(&in, g3, (const unsigned char *)"\0\1\0", &err)), 3);
+		assert_memory_equal(in.groups[g - 1].allowed, "\1\0\0", 3);
+		assert_int_equal(plan_group_deny(&in, g3, (const unsigned char *)"\0\0\1", &err), (int)g3);
+		assert_int_equal((g = plan_group_deny(&in, 0, (const unsigned char *)"\0\1\0", &err)), 4);
+		assert_memory_equal(in.groups[g - 1].allowed, "\1\0\1", 3);
+		assert_memory_equal(in.groups[g3 - 1].allowed, "\1\1\0", 3); /* the base group unchanged */
+	}
 	plan_groups_free(&in);
 	assert_int_equal(in.n_groups, 0);
 	assert_int_equal(pods[0].group, 0);
