@@ -418,14 +418,50 @@ static int republish(struct agent_node *a, struct nvml_gpu *g, struct kerf_err *
 	return publish(a, true, err);
 }
 
-int agent_node_apply(struct agent_node *a, unsigned gpu, const struct mig_layout *desired,
-		     struct actuate_result *res, struct kerf_err *err)
+/* The allocated list the actuator guards with: pod-resources' devices, then the held ones. NULL on no memory. */
+static const char **guarded_ids(const struct allocated *al, const struct agent_hold *hold, unsigned *n)
+{
+	unsigned n_held = hold != NULL ? hold->n : 0;
+	const char **ids = calloc(al->n + n_held + 1, sizeof(*ids));
+
+	if (ids == NULL)
+		return NULL;
+	memcpy(ids, al->ids, al->n * sizeof(*ids));
+	*n = al->n;
+	for (unsigned i = 0; i < n_held; i++)
+		ids[(*n)++] = hold->h[i].uuid;
+	return ids;
+}
+
+/*
+ * A refusal caused by a held instance says so: the actuator only knows it as "allocated to a pod", which
+ * pod-resources would contradict. The pod's name is what an operator needs to see why the spec waits.
+ */
+static void name_holder(const struct agent_hold *hold, unsigned gpu, struct kerf_err *err)
+{
+	for (unsigned i = 0; hold != NULL && err->code == KERF_EBUSY && i < hold->n; i++) {
+		const struct agent_held *h = &hold->h[i];
+
+		if (h->gpu != gpu || strstr(err->msg, h->uuid) == NULL)
+			continue;
+		kerf_err_set(err, KERF_EBUSY,
+			     "gpu %u: %s@%u (%s) is held for pod %s, bound to this node and not yet admitted by the "
+			     "kubelet: the layout would destroy it",
+			     gpu, h->profile, h->start, h->uuid, h->pod);
+		return;
+	}
+}
+
+int agent_node_apply_holding(struct agent_node *a, unsigned gpu, const struct mig_layout *desired,
+			     const struct agent_hold *hold, struct actuate_result *res, struct kerf_err *err)
 {
 	struct nvml_gpu *g = find_gpu(a, gpu);
 	struct actuate_result local;
 	struct actuate_config cfg;
 	struct allocated al;
 	struct kerf_err perr, elocal;
+	const char **ids;
+	unsigned n_ids = 0;
 	int rc;
 
 	if (err == NULL)
@@ -437,9 +473,16 @@ int agent_node_apply(struct agent_node *a, unsigned gpu, const struct mig_layout
 		return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: no such MIG GPU on this node", gpu);
 	if (allocated_read(a, &al, err) < 0)
 		return kerf_err_prefix(err, "gpu %u: refused", gpu);
-	cfg = actuate_cfg(a, al.ids, al.n);
+	if ((ids = guarded_ids(&al, hold, &n_ids)) == NULL) {
+		allocated_free(&al);
+		return kerf_err_set(err, KERF_ENOMEM, "gpu %u: out of memory", gpu);
+	}
+	cfg = actuate_cfg(a, ids, n_ids);
 	rc = actuate_apply(a->nv, gpu, &g->model, desired, &cfg, res, err); /* desired was parsed against g->model */
+	free(ids);
 	allocated_free(&al);
+	if (rc < 0 && res->changes == 0 && res->outcome == ACTUATE_UNCHANGED)
+		name_holder(hold, gpu, err); /* refused before anything changed: the message is only the refusal */
 	agent_log(a, "gpu %u: %s: %s -> %s%s%s", gpu, rc == 0 ? actuate_outcome_name(res->outcome) : "not applied",
 		  res->before, res->after, rc == 0 ? "" : ": ", rc == 0 ? "" : err->msg);
 	if (republish(a, g, &perr) < 0) {
@@ -451,6 +494,125 @@ int agent_node_apply(struct agent_node *a, unsigned gpu, const struct mig_layout
 		return -1;
 	}
 	return rc;
+}
+
+int agent_node_apply(struct agent_node *a, unsigned gpu, const struct mig_layout *desired,
+		     struct actuate_result *res, struct kerf_err *err)
+{
+	return agent_node_apply_holding(a, gpu, desired, NULL, res, err);
+}
+
+/* ---- holding free instances for bound pods ---- */
+
+/* Whether the instance is free: a whole instance with a MIG device, not allocated, running no process. */
+static bool instance_free(const struct nvml_gpu *g, const struct nvml_instance *in, const struct allocated *al)
+{
+	if (in->profile < 0 || in->n_ci == 0 || !nvml_instance_whole(g, in))
+		return false;
+	for (unsigned c = 0; c < in->n_ci; c++)
+		if (in->ci[c].uuid[0] == '\0' || in->ci[c].processes > 0 ||
+		    kubelet_podres_find(&al->pr, in->ci[c].uuid) != NULL)
+			return false;
+	return true;
+}
+
+/* Whether the instance survives desired (NULL: the GPU is left as it is). */
+static bool instance_kept(const struct nvml_instance *in, const struct mig_layout *desired)
+{
+	if (desired == NULL)
+		return true;
+	for (unsigned d = 0; d < desired->n; d++)
+		if ((int)desired->inst[d].profile == in->profile && desired->inst[d].start == in->start)
+			return true;
+	return false;
+}
+
+static bool is_held(const struct agent_hold *hold, const char *uuid)
+{
+	for (unsigned i = 0; i < hold->n; i++)
+		if (strcmp(hold->h[i].uuid, uuid) == 0)
+			return true;
+	return false;
+}
+
+/* How many devices of need's resource pod-resources already lists for need's pod. */
+static unsigned already_given(const struct allocated *al, const struct agent_pod_need *need)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < al->pr.n; i++) {
+		const struct kubelet_podres_device *d = &al->pr.items[i];
+
+		if (d->pod_namespace && d->pod_name && d->resource && strcmp(d->pod_namespace, need->ns) == 0 &&
+		    strcmp(d->pod_name, need->name) == 0 && strcmp(d->resource, need->resource) == 0)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Holds up to want free instances of need's resource, instances that stay first (pass 0), then the others.
+ * Returns how many it held.
+ */
+static unsigned hold_for(struct agent_node *a, const struct agent_pod_need *need, unsigned want,
+			 const struct mig_layout *const *desired, const struct allocated *al, struct agent_hold *hold)
+{
+	unsigned got = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (unsigned i = 0; i < a->n_gpus; i++) {
+			const struct nvml_gpu *g = a->gpu[i];
+			const struct mig_layout *want_layout = desired != NULL ? desired[i] : NULL;
+
+			for (unsigned k = 0; k < g->n_instances && got < want && hold->n < AGENT_HOLD_MAX; k++) {
+				const struct nvml_instance *in = &g->inst[k];
+				const char *profile = in->profile >= 0 ? g->model.profiles[in->profile].name : "";
+				char res[KUBELET_RESOURCE_MAX];
+				struct agent_held *h;
+
+				if (!instance_free(g, in, al) || instance_kept(in, want_layout) != (pass == 0) ||
+				    is_held(hold, in->ci[0].uuid) ||
+				    kubelet_resource_name(profile, res, sizeof(res), NULL) < 0 || strcmp(res, need->resource) != 0)
+					continue;
+				h = &hold->h[hold->n++];
+				memset(h, 0, sizeof(*h));
+				h->gpu = g->index;
+				h->start = in->start;
+				snprintf(h->profile, sizeof(h->profile), "%s", profile);
+				snprintf(h->uuid, sizeof(h->uuid), "%s", in->ci[0].uuid);
+				snprintf(h->pod, sizeof(h->pod), "%s/%s", need->ns, need->name);
+				got++;
+			}
+		}
+	return got;
+}
+
+int agent_node_hold(struct agent_node *a, const struct agent_pod_need *needs, unsigned n,
+		    const struct mig_layout *const *desired, struct agent_hold *hold, struct kerf_err *err)
+{
+	struct allocated al;
+
+	hold->n = 0;
+	if (n == 0)
+		return 0;
+	if (allocated_read(a, &al, err) < 0)
+		return kerf_err_prefix(err, "holding devices for bound pods");
+	for (unsigned i = 0; i < a->n_gpus; i++)
+		if (nvml_read_instances(a->nv, a->gpu[i], err) < 0) {
+			allocated_free(&al);
+			return kerf_err_prefix(err, "holding devices for bound pods");
+		}
+	for (unsigned i = 0; i < n; i++) {
+		unsigned given = already_given(&al, &needs[i]), got;
+
+		if (needs[i].count <= given)
+			continue;
+		got = hold_for(a, &needs[i], needs[i].count - given, desired, &al, hold);
+		agent_log(a, "holding %u free %s for pod %s/%s (bound here, %u of %u not yet allocated)", got,
+			  needs[i].resource, needs[i].ns, needs[i].name, needs[i].count - given, needs[i].count);
+	}
+	allocated_free(&al);
+	return 0;
 }
 
 int agent_node_refresh(struct agent_node *a, struct kerf_err *err)

@@ -18,9 +18,12 @@
  *   - agent_node_status() is the snapshot the agent writes to MigLayout.status: per GPU its model and
  *     index, and every instance {profile, start, uuid, used}, used = allocated to a pod (pod-resources)
  *     or running a process (NVML), both read afresh.
+ *   - agent_node_hold() and agent_node_apply_holding() keep the free instances that pods bound to this
+ *     node will be given at admission out of an apply's reach (the caller names the pods).
  *
- * What it does not do (yet): talk to Kubernetes. Watching MigLayout.spec and writing MigLayout.status
- * arrive with the kube client (src/kube/); the caller passes layouts in and takes snapshots out.
+ * What it does not do: talk to Kubernetes. Watching MigLayout.spec and bound pods, and writing
+ * MigLayout.status, is miglayout.h's (through src/kube/); the caller passes layouts and pods' needs in and takes
+ * snapshots out.
  * It never changes MIG mode and never resets a GPU.
  *
  * Threads: call every agent_node_* function from one thread (NVML handles are per thread, and the
@@ -91,6 +94,59 @@ const struct mig_model *agent_node_model(const struct agent_node *a, unsigned gp
  */
 int agent_node_apply(struct agent_node *a, unsigned gpu, const struct mig_layout *desired,
 		     struct actuate_result *res, struct kerf_err *err);
+
+/*
+ * Holding free instances for pods the scheduler has bound to this node but the kubelet has not admitted yet.
+ *
+ * Between kube-scheduler binding a pod and the kubelet admitting it, the free instances the scheduler counted
+ * on are free by every test the actuator makes (pod-resources does not list them, no process runs on them).
+ * Destroying one then fails the pod at admission (UnexpectedAdmissionError). So before an apply the caller
+ * says which pods are bound here and what they ask for; agent_node_hold() picks, per MIG resource, as many
+ * free instances as those pods still lack, and agent_node_apply_holding() treats them as allocated: a layout
+ * that would destroy one is refused like a layout that destroys a pod's device.
+ */
+#define AGENT_HOLD_MAX (AGENT_MAX_GPUS * MIG_MAX_INSTANCES)
+#define AGENT_POD_NAME_MAX 320 /* "namespace/name" */
+
+/* One MIG resource a bound pod asks for (the caller reads it from the Pod; this module knows no Pods). */
+struct agent_pod_need {
+	const char *ns, *name;  /* the pod, as pod-resources names it */
+	const char *resource;   /* "nvidia.com/mig-1g.10gb" */
+	unsigned count;         /* devices of resource the pod asks for in all */
+};
+
+struct agent_held {
+	unsigned gpu;               /* NVML index */
+	char profile[MIG_NAME_MAX]; /* "1g.10gb" */
+	unsigned start;
+	char uuid[NVML_UUID_MAX];   /* the MIG device */
+	char pod[AGENT_POD_NAME_MAX]; /* namespace/name of the pod it is held for */
+};
+
+struct agent_hold {
+	unsigned n;
+	struct agent_held h[AGENT_HOLD_MAX];
+};
+
+/*
+ * Fills hold with the free instances to hold for needs (n entries). Per entry, the pod still lacks count minus
+ * the devices of that resource pod-resources (read now) lists for it; that many free instances of the resource
+ * are held (fewer if there are not that many). A free instance is one with a published MIG device that is
+ * neither allocated nor running a process. Instances that stay are taken first, so that a layout leaving
+ * enough free instances of the profile still applies: desired[i] is the layout the i-th MIG GPU (the order of
+ * agent_node_gpu_index) is about to get, or NULL where it is left as it is (desired NULL: every GPU left
+ * alone). Fails, holding nothing, when pod-resources or NVML cannot be read.
+ */
+int agent_node_hold(struct agent_node *a, const struct agent_pod_need *needs, unsigned n,
+		    const struct mig_layout *const *desired, struct agent_hold *hold, struct kerf_err *err);
+
+/*
+ * agent_node_apply() with the instances of hold (NULL: none) counted as allocated to a pod, at plan time and
+ * again right before each destroy. A desired layout that would destroy one is refused (KERF_EBUSY, nothing
+ * touched), and the message names the instance and the pod it is held for.
+ */
+int agent_node_apply_holding(struct agent_node *a, unsigned gpu, const struct mig_layout *desired,
+			     const struct agent_hold *hold, struct actuate_result *res, struct kerf_err *err);
 
 /* Re-reads every GPU from NVML and re-publishes the device list (e.g. after someone else changed a GPU). */
 int agent_node_refresh(struct agent_node *a, struct kerf_err *err);

@@ -4,6 +4,10 @@
  * The watch is only a doorbell. Acting on the object the watch delivered would mean acting on whatever
  * version the informer's cache held; a GET right before acting costs one request per change and makes
  * every round start from what the API server holds now, with the resourceVersion the status write needs.
+ *
+ * A second watch keeps the pods bound to this node that have not started, as their MIG demands only. It rings
+ * nothing: those pods matter only when a spec is about to be applied, and a spec they block is retried with
+ * the backoff of any refusal, so a pod that starts or goes away lets the spec through within a retry.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +16,7 @@
 
 #include "bell.h"
 #include "deadline.h"
+#include "kube_pod.h"
 #include "miglayout.h"
 
 #define SPEC_LAYOUT_MAX 1024 /* "profile@start," for MIG_MAX_INSTANCES instances, with room to spare */
@@ -28,6 +33,8 @@ struct agent_sync {
 	char *node;
 	char *selector; /* metadata.name=NODE */
 	struct kube_informer *inf;
+	char *pod_selector; /* spec.nodeName=NODE,status.phase=Pending */
+	struct kube_informer *pods; /* pods bound here and not running yet: struct bound_pod */
 	struct kerf_bell bell; /* rung by the watch; a round answers every ring before it */
 	long long observed;
 	/* The generation whose outcome this process has reported (status written); at start, what the first
@@ -91,6 +98,67 @@ static void on_delete(const char *key, const void *old, void *arg)
 	ring(arg);
 }
 
+/* ---- the pods bound here that the kubelet has not started ---- */
+
+/* s, or "" for a missing string. */
+static const char *str(const json_t *v)
+{
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* What the agent keeps of such a pod: who it is (pod-resources names pods so) and what it asks for. */
+struct bound_pod {
+	char ns[128], name[256];
+	struct kube_pod_demands dem;
+};
+
+static const char *const pod_fields[] = {"metadata.deletionTimestamp", KUBE_POD_DEMAND_FIELDS, NULL};
+
+/* A pod that asks for no MIG device, or is being deleted (the kubelet will not admit it), is left out. */
+static void *project_pod(json_t *obj, void *arg)
+{
+	const json_t *md = json_object_get(obj, "metadata");
+	struct bound_pod *p;
+
+	(void)arg;
+	if (json_object_get(md, "deletionTimestamp") != NULL || (p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	kube_pod_mig_demands(json_object_get(obj, "spec"), &p->dem);
+	if (p->dem.n == 0) {
+		free(p);
+		return NULL;
+	}
+	snprintf(p->ns, sizeof(p->ns), "%s", str(json_object_get(md, "namespace")));
+	snprintf(p->name, sizeof(p->name), "%s", str(json_object_get(md, "name")));
+	return p;
+}
+
+struct pod_copy {
+	struct bound_pod *pods;
+	size_t n, cap;
+	bool oom;
+};
+
+static int copy_pod(const char *key, const char *rv, const void *proj, void *arg)
+{
+	struct pod_copy *pc = arg;
+
+	(void)key, (void)rv;
+	if (pc->n == pc->cap) {
+		size_t cap = pc->cap ? pc->cap * 2 : 8;
+		struct bound_pod *more = realloc(pc->pods, cap * sizeof(*more));
+
+		if (more == NULL) {
+			pc->oom = true;
+			return 1;
+		}
+		pc->pods = more;
+		pc->cap = cap;
+	}
+	pc->pods[pc->n++] = *(const struct bound_pod *)proj;
+	return 0;
+}
+
 /* ---- start / stop ---- */
 
 struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a, const char *node,
@@ -123,6 +191,20 @@ struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a,
 		kerf_err_prefix(err, "agent sync: watch MigLayout %s", node);
 		goto fail;
 	}
+	/* The pods the scheduler bound here that have not started (the API server filters). A round does not wait
+	 * on them: they matter only when a spec is applied, and then the cache is read. */
+	n = strlen(node) + sizeof("spec.nodeName=,status.phase=Pending");
+	if ((s->pod_selector = malloc(n)) == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "agent sync: out of memory");
+		goto fail;
+	}
+	snprintf(s->pod_selector, n, "spec.nodeName=%s,status.phase=Pending", node);
+	spec = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = s->pod_selector,
+					   .fields = pod_fields, .project = project_pod, .free_proj = free};
+	if ((s->pods = kube_informer_new(c, &spec, err)) == NULL || kube_informer_start(s->pods, err) < 0) {
+		kerf_err_prefix(err, "agent sync: watch the pods bound to %s", node);
+		goto fail;
+	}
 	kerf_bell_ring(&s->bell); /* the first round runs at once */
 	return s;
 fail:
@@ -135,7 +217,9 @@ void agent_sync_stop(struct agent_sync *s)
 	if (s == NULL)
 		return;
 	kube_informer_free(s->inf);
+	kube_informer_free(s->pods);
 	kerf_bell_destroy(&s->bell);
+	free(s->pod_selector);
 	free(s->selector);
 	free(s->node);
 	free(s);
@@ -200,45 +284,125 @@ static int spec_layout(const struct mig_model *m, const json_t *gpu, unsigned i,
 	return 0;
 }
 
-/* Takes every GPU the spec lists to its layout, in spec order; records what failed in o. */
+/* One entry of spec.gpus, read and checked: the GPU's NVML index and the layout it is to have. */
+struct gpu_want {
+	unsigned index;
+	bool ok; /* false: the entry is invalid (in the outcome already); it is not applied */
+	struct mig_layout layout;
+};
+
+/* spec.gpus[i] into w; an entry the node cannot have goes into o as InvalidSpec. */
+static void read_gpu(struct agent_sync *s, const json_t *gpu, size_t i, struct gpu_want *w, struct outcome *o)
+{
+	const json_t *index = json_object_get(gpu, "index");
+	const struct mig_model *m;
+	struct kerf_err e;
+	char text[SPEC_LAYOUT_MAX], msg[KERF_ERR_MSG_MAX + 64];
+
+	w->ok = false;
+	if (!json_is_integer(index) || json_integer_value(index) < 0 ||
+	    (m = agent_node_model(s->a, (unsigned)json_integer_value(index))) == NULL) {
+		snprintf(msg, sizeof(msg), "spec.gpus[%zu].index: no MIG GPU %lld on node %s", i,
+			 (long long)json_integer_value(index), s->node);
+		outcome_add(o, "InvalidSpec", msg);
+		return;
+	}
+	if (spec_layout(m, gpu, (unsigned)i, text, sizeof(text), &e) < 0) {
+		outcome_add(o, "InvalidSpec", e.msg);
+		return;
+	}
+	if (mig_layout_parse(m, text, &w->layout, &e) < 0) { /* "item K" of the layout is instances[K] */
+		kerf_err_prefix(&e, "spec.gpus[%zu].instances", i);
+		outcome_add(o, "InvalidSpec", e.msg);
+		return;
+	}
+	w->index = (unsigned)json_integer_value(index);
+	w->ok = true;
+}
+
+/*
+ * The free instances to keep out of this apply's reach: those the pods bound here but not yet admitted will be
+ * given (agent_node_hold). desired[i] is the layout the agent's i-th GPU gets, NULL where the spec leaves it.
+ * Until the pods' watch has listed them, nothing can be applied safely: that is a refusal, retried later.
+ */
+static int bound_pod_holds(struct agent_sync *s, const struct mig_layout *const *desired, struct agent_hold *hold,
+			   struct kerf_err *err)
+{
+	struct pod_copy pc = {0};
+	struct agent_pod_need *needs = NULL;
+	unsigned n = 0;
+	int rc = -1;
+
+	hold->n = 0;
+	if (kube_informer_wait_synced(s->pods, 5000, err) < 0)
+		return kerf_err_set(err, KERF_EBUSY, "the pods bound to %s are not known yet (their watch has not listed "
+				    "them): nothing is destroyed before they are", s->node);
+	kube_informer_foreach(s->pods, copy_pod, &pc);
+	if (pc.oom || (pc.n > 0 && (needs = calloc(pc.n * KUBE_POD_MAX_DEMANDS, sizeof(*needs))) == NULL)) {
+		kerf_err_set(err, KERF_ENOMEM, "bound pods: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < pc.n; i++)
+		for (unsigned d = 0; d < pc.pods[i].dem.n; d++)
+			needs[n++] = (struct agent_pod_need){pc.pods[i].ns, pc.pods[i].name, pc.pods[i].dem.d[d].resource,
+							     pc.pods[i].dem.d[d].count};
+	rc = agent_node_hold(s->a, needs, n, desired, hold, err);
+out:
+	free(needs);
+	free(pc.pods);
+	return rc;
+}
+
+/* The outcome's reason for an apply that failed with err. */
+static const char *failure_reason(const struct kerf_err *e)
+{
+	return e->code == KERF_EBUSY ? "Refused" : e->code == KERF_EINVAL ? "InvalidSpec" : "ApplyFailed";
+}
+
+/*
+ * Takes every GPU the spec lists to its layout, in spec order; records what failed in o. Every entry is read
+ * first, so that the instances held for bound pods are chosen knowing what every GPU keeps.
+ */
 static void apply_spec(struct agent_sync *s, const json_t *spec, struct outcome *o)
 {
 	const json_t *gpus = json_object_get(spec, "gpus"), *gpu;
-	size_t i;
+	const struct mig_layout *desired[AGENT_MAX_GPUS] = {0};
+	struct gpu_want *want = NULL;
+	struct agent_hold *hold = NULL;
+	struct kerf_err e;
+	size_t i, n_ok = 0;
 
 	if (gpus != NULL && !json_is_array(gpus)) {
 		outcome_add(o, "InvalidSpec", "spec.gpus: not a list");
 		return;
 	}
+	if (json_array_size(gpus) == 0)
+		return;
+	if ((want = calloc(json_array_size(gpus), sizeof(*want))) == NULL || (hold = calloc(1, sizeof(*hold))) == NULL) {
+		outcome_add(o, "ApplyFailed", "agent: out of memory");
+		goto out;
+	}
 	json_array_foreach(gpus, i, gpu)
 	{
-		const json_t *index = json_object_get(gpu, "index");
-		const struct mig_model *m;
-		struct actuate_result res;
-		struct mig_layout want;
-		struct kerf_err e;
-		char text[SPEC_LAYOUT_MAX], msg[KERF_ERR_MSG_MAX + 64];
-
-		if (!json_is_integer(index) || json_integer_value(index) < 0 ||
-		    (m = agent_node_model(s->a, (unsigned)json_integer_value(index))) == NULL) {
-			snprintf(msg, sizeof(msg), "spec.gpus[%zu].index: no MIG GPU %lld on node %s", i,
-				 (long long)json_integer_value(index), s->node);
-			outcome_add(o, "InvalidSpec", msg);
-			continue;
-		}
-		if (spec_layout(m, gpu, (unsigned)i, text, sizeof(text), &e) < 0) {
-			outcome_add(o, "InvalidSpec", e.msg);
-			continue;
-		}
-		if (mig_layout_parse(m, text, &want, &e) < 0) { /* "item K" of the layout is instances[K] */
-			kerf_err_prefix(&e, "spec.gpus[%zu].instances", i);
-			outcome_add(o, "InvalidSpec", e.msg);
-			continue;
-		}
-		if (agent_node_apply(s->a, (unsigned)json_integer_value(index), &want, &res, &e) < 0)
-			outcome_add(o, e.code == KERF_EBUSY ? "Refused" : e.code == KERF_EINVAL ? "InvalidSpec" : "ApplyFailed",
-				    e.msg);
+		read_gpu(s, gpu, i, &want[i], o);
+		for (unsigned g = 0; want[i].ok && g < agent_node_gpu_count(s->a); g++)
+			if (agent_node_gpu_index(s->a, g) == want[i].index)
+				desired[g] = &want[i].layout;
+		n_ok += want[i].ok;
 	}
+	if (n_ok == 0)
+		goto out;
+	if (bound_pod_holds(s, desired, hold, &e) < 0) {
+		agent_node_log(s->a, "MigLayout %s: not applied: %s", s->node, e.msg);
+		outcome_add(o, failure_reason(&e), e.msg);
+		goto out;
+	}
+	for (i = 0; i < json_array_size(gpus); i++)
+		if (want[i].ok && agent_node_apply_holding(s->a, want[i].index, &want[i].layout, hold, NULL, &e) < 0)
+			outcome_add(o, failure_reason(&e), e.msg);
+out:
+	free(hold);
+	free(want);
 }
 
 /* ---- retrying a spec that did not go through ---- */

@@ -17,6 +17,12 @@
  *     GPUs the spec does not list are left as they are; then observedGeneration becomes that generation,
  *     whatever the outcome: Applied=True, or Applied=False and Failed=True with the reason (InvalidSpec,
  *     Refused: an instance it would destroy is in use, or ApplyFailed) and every GPU's error;
+ *   - it also watches the pods bound to the node that have not started (field selector
+ *     spec.nodeName=NODE,status.phase=Pending). Until the kubelet admits such a pod, the free instances the
+ *     scheduler counted on for it look free to every other check, so before a spec is applied, per MIG
+ *     resource, as many free instances as those pods still lack (what they ask for, less what pod-resources
+ *     already lists for them) are held as if allocated, instances the spec keeps first; a spec that would
+ *     destroy a held instance is refused (Refused, naming the pod), like one that destroys a used instance;
  *   - a Refused or ApplyFailed spec is applied again, with backoff (1 s doubling to 60 s), while it stays
  *     the spec: the controller writes a spec once, and the pod it was for would otherwise wait forever;
  *   - otherwise it refreshes the status when the snapshot changed (a pod took or released a device), so

@@ -15,9 +15,12 @@
 #include "controller.h"
 #include "deadline.h"
 #include "fit.h"
+#include "kube_pod.h"
 #include "plan.h"
 
-#define MIG_PREFIX "nvidia.com/mig-"
+/* A pod's demands go into the planner's list as they are. */
+_Static_assert(KUBE_POD_MAX_DEMANDS <= PLAN_MAX_DEMANDS, "a pod's demands fit plan_pod.demands");
+_Static_assert(KUBE_POD_RESOURCE_MAX <= MIG_RESOURCE_MAX, "a demand's resource name fits plan_demand.resource");
 /* A node a pod waited on in vain is left out for it this many times replan_after_ms, then tried again. */
 #define FORGET_TIMES 10
 
@@ -82,8 +85,7 @@ struct pod_proj {
 	char uid[64];
 	char created[32]; /* metadata.creationTimestamp (RFC 3339, UTC: text order is time order) */
 	int priority;
-	unsigned n;
-	struct plan_demand d[PLAN_MAX_DEMANDS];
+	struct kube_pod_demands dem; /* its nvidia.com/mig-* demands (kube_pod.h) */
 	json_t *fit; /* a pending pod's nodeSelector, affinity and tolerations (fit.h), or NULL for none */
 };
 
@@ -95,98 +97,11 @@ static const char *const pod_fields[] = {"metadata.uid",
 					 "spec.nodeName",
 					 "spec.schedulerName",
 					 "spec.schedulingGates",
-					 "spec.containers[].resources",
-					 "spec.initContainers[].resources",
-					 "spec.initContainers[].restartPolicy",
+					 KUBE_POD_DEMAND_FIELDS,
 					 "spec.nodeSelector",
 					 "spec.affinity",
 					 "spec.tolerations",
 					 NULL};
-
-/* The count of resource in p (0 if absent). */
-static unsigned demand_of(const struct pod_proj *p, const char *resource)
-{
-	for (unsigned i = 0; i < p->n; i++)
-		if (strcmp(p->d[i].resource, resource) == 0)
-			return p->d[i].count;
-	return 0;
-}
-
-/* Sets resource in p to count when that is more than p has (add = false), or adds count to it (add = true). */
-static void put_demand(struct pod_proj *p, const char *resource, unsigned count, bool add)
-{
-	for (unsigned i = 0; i < p->n; i++)
-		if (strcmp(p->d[i].resource, resource) == 0) {
-			if (add)
-				p->d[i].count += count;
-			else if (count > p->d[i].count)
-				p->d[i].count = count;
-			return;
-		}
-	if (p->n == PLAN_MAX_DEMANDS || strlen(resource) >= sizeof(p->d[0].resource))
-		return;
-	snprintf(p->d[p->n].resource, sizeof(p->d[0].resource), "%s", resource);
-	p->d[p->n++].count = count;
-}
-
-/* A MIG quantity is a whole number of devices ("1"); anything else is not counted. */
-static unsigned quantity(const json_t *v)
-{
-	const char *s = json_string_value(v);
-	char *end;
-	long n;
-
-	if (json_is_integer(v))
-		return json_integer_value(v) > 0 && json_integer_value(v) < 1000 ? (unsigned)json_integer_value(v) : 0;
-	if (s == NULL)
-		return 0;
-	n = strtol(s, &end, 10);
-	return *end == '\0' && n > 0 && n < 1000 ? (unsigned)n : 0;
-}
-
-/* Adds the MIG devices container ctr asks for into p. */
-static void container_demands(const json_t *ctr, struct pod_proj *p)
-{
-	const json_t *res = json_object_get(ctr, "resources"), *limits = json_object_get(res, "limits"), *v;
-	const char *key;
-
-	/* The kubelet requires limits for extended resources; requests alone are read as the same. */
-	json_object_foreach((json_t *)(limits ? limits : json_object_get(res, "requests")), key, v)
-		if (strncmp(key, MIG_PREFIX, strlen(MIG_PREFIX)) == 0 && quantity(v) > 0)
-			put_demand(p, key, quantity(v), true);
-}
-
-/*
- * The pod's MIG demands as Kubernetes computes a pod's effective request: per resource, the larger of
- *   - the app containers' sum plus every restartable init container's (sidecars run beside the app), and
- *   - for each ordinary init container, its own plus the sidecars declared before it (those run with it).
- */
-static void pod_demands(const json_t *spec, struct pod_proj *p)
-{
-	struct pod_proj sidecars = {0}, one;
-	const json_t *ctr;
-	size_t i;
-
-	json_array_foreach(json_object_get(spec, "initContainers"), i, ctr)
-	{
-		memset(&one, 0, sizeof(one));
-		container_demands(ctr, &one);
-		if (strcmp(str(json_object_get(ctr, "restartPolicy")), "Always") == 0) {
-			for (unsigned k = 0; k < one.n; k++)
-				put_demand(&sidecars, one.d[k].resource, one.d[k].count, true);
-			continue;
-		}
-		for (unsigned k = 0; k < one.n; k++) /* runs alone, beside the sidecars started before it */
-			put_demand(p, one.d[k].resource, one.d[k].count + demand_of(&sidecars, one.d[k].resource), false);
-	}
-	memset(&one, 0, sizeof(one));
-	json_array_foreach(json_object_get(spec, "containers"), i, ctr)
-		container_demands(ctr, &one);
-	for (unsigned k = 0; k < sidecars.n; k++)
-		put_demand(&one, sidecars.d[k].resource, sidecars.d[k].count, true);
-	for (unsigned k = 0; k < one.n; k++)
-		put_demand(p, one.d[k].resource, one.d[k].count, false);
-}
 
 /* Whether kerf plans for the pod at all: one of the schedulers it serves places it, and no gate holds it. */
 static bool candidate(const struct controller *ctl, const json_t *md, const json_t *spec)
@@ -220,8 +135,8 @@ static void *project_pod(json_t *obj, void *arg)
 	snprintf(p->node, sizeof(p->node), "%s", str(json_object_get(spec, "nodeName")));
 	/* A bound pod not yet running needs its devices on its node whoever bound it: they are reserved there. */
 	if (p->node[0] ? json_object_get(md, "deletionTimestamp") == NULL : candidate(arg, md, spec))
-		pod_demands(spec, p);
-	if (p->n > 0 && p->node[0] == '\0' &&
+		kube_pod_mig_demands(spec, &p->dem);
+	if (p->dem.n > 0 && p->node[0] == '\0' &&
 	    (json_object_get(spec, "nodeSelector") || json_object_get(spec, "affinity") || json_object_get(spec, "tolerations")))
 		p->fit = json_pack("{s:O?, s:O?, s:O?}", "nodeSelector", json_object_get(spec, "nodeSelector"), "affinity",
 				   json_object_get(spec, "affinity"), "tolerations", json_object_get(spec, "tolerations"));
@@ -661,8 +576,8 @@ static void reserve(struct snapshot *s, const struct pod_proj *p)
 	for (unsigned i = 0; i < s->in.n_nodes && n == NULL; i++)
 		if (strcmp(s->in.nodes[i].name, p->node) == 0)
 			n = &s->in.nodes[i];
-	for (unsigned d = 0; n != NULL && d < p->n; d++) {
-		unsigned want = p->d[d].count;
+	for (unsigned d = 0; n != NULL && d < p->dem.n; d++) {
+		unsigned want = p->dem.d[d].count;
 
 		for (unsigned g = 0; g < n->n_gpus && want > 0; g++) {
 			struct plan_gpu *pg = &n->gpus[g];
@@ -672,7 +587,7 @@ static void reserve(struct snapshot *s, const struct pod_proj *p)
 
 				if (pg->layout.inst[k].used ||
 				    mig_resource_name(pg->model->profiles[pg->layout.inst[k].profile].name, res, sizeof(res)) < 0 ||
-				    strcmp(res, p->d[d].resource) != 0)
+				    strcmp(res, p->dem.d[d].resource) != 0)
 					continue;
 				pg->layout.inst[k].used = true;
 				want--;
@@ -692,7 +607,7 @@ static int collect_pod(const char *key, const char *rv, const void *proj, void *
 	(void)key, (void)rv;
 	if (s->in.n_pods == s->cap_pods)
 		return 1;
-	if (p->n == 0)
+	if (p->dem.n == 0)
 		return 0;
 	if (p->node[0] != '\0') {
 		reserve(s, p);
@@ -702,8 +617,11 @@ static int collect_pod(const char *key, const char *rv, const void *proj, void *
 	memset(pp, 0, sizeof(*pp));
 	snprintf(pp->name, sizeof(pp->name), "%s", p->name);
 	pp->priority = p->priority;
-	pp->n_demands = p->n;
-	memcpy(pp->demands, p->d, sizeof(p->d));
+	pp->n_demands = p->dem.n;
+	for (unsigned d = 0; d < p->dem.n; d++) {
+		snprintf(pp->demands[d].resource, sizeof(pp->demands[d].resource), "%s", p->dem.d[d].resource);
+		pp->demands[d].count = p->dem.d[d].count;
+	}
 	if ((s->uid[s->in.n_pods] = strdup(p->uid)) == NULL) {
 		cl->oom = 1;
 		return 1;

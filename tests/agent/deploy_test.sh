@@ -114,6 +114,12 @@ as_agent DELETE "/apis/kerf.dev/v1alpha1/miglayouts/$node" >/dev/null
 check "the agent may not delete a MigLayout (403)" test "$(code)" = 403
 as_agent GET /api/v1/namespaces/kerf-system/secrets >/dev/null
 check "the agent may not read secrets (403)" test "$(code)" = 403
+as_agent GET "/api/v1/pods?fieldSelector=spec.nodeName%3D$node%2Cstatus.phase%3DPending" >/dev/null
+check "the agent may list the pods bound to its node that have not started" test "$(code)" = 200
+as_agent GET "/api/v1/pods?watch=1&timeoutSeconds=1&fieldSelector=spec.nodeName%3D$node%2Cstatus.phase%3DPending" >/dev/null
+check "... and watch them" test "$(code)" = 200
+as_agent DELETE "/api/v1/namespaces/kerf-system/pods/any" >/dev/null
+check "the agent may not delete a pod (403)" test "$(code)" = 403
 
 admin GET /apis/apps/v1/namespaces/kerf-system/daemonsets/kerf-agent >"$tmp/ds.json"
 check "the DaemonSet exists and runs kerf agent" grep -q '"kerf"' "$tmp/ds.json"

@@ -423,6 +423,120 @@ static void test_refused_spec_is_retried_until_it_goes_through(void **state)
 	json_decref(ml);
 }
 
+/* A pod kube-scheduler has bound to the test's node (spec.nodeName set) asking for n of resource. No kubelet
+ * admits it (the stand-in only serves pod-resources), so it stays Pending with its devices not allocated. */
+static void create_bound_pod(struct fixture *f, const char *name, const char *resource, int n)
+{
+	char count[16];
+	struct kerf_err err;
+	json_t *p, *out;
+
+	snprintf(count, sizeof(count), "%d", n);
+	p = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:[{s:s, s:s, s:{s:{s:s}}}]}}", "apiVersion", "v1", "kind", "Pod",
+		      "metadata", "name", name, "spec", "nodeName", f->node, "containers", "name", "c", "image", "x",
+		      "resources", "limits", resource, count);
+	if ((out = kube_create(f->l->c, &KUBE_PODS, f->l->ns, p, &err)) == NULL)
+		fail_msg("pod %s: %s", name, err.msg);
+	json_decref(out);
+	json_decref(p);
+}
+
+static void delete_pod(struct fixture *f, const char *name)
+{
+	char path[256];
+	struct kerf_err err;
+	json_t *r;
+
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=0", f->l->ns, name);
+	if ((r = kube_request(f->l->c, "DELETE", path, NULL, NULL, &err)) == NULL)
+		fail_msg("delete pod %s: %s", name, err.msg);
+	json_decref(r);
+}
+
+/*
+ * The agent's half of the race with the scheduler: a pod bound to the node but not yet admitted by the kubelet
+ * holds no device in pod-resources and runs nothing, yet the scheduler counted one of the free 1g.10gb for it.
+ * A spec that destroys every free 1g.10gb is refused (the GPU keeps both, the status names the pod); once the
+ * pod is gone, the backoff's retry applies the same generation. Without the hold the spec applies at once.
+ */
+static void test_spec_is_refused_while_a_bound_pod_needs_what_it_destroys(void **state)
+{
+	struct fixture *f = *state;
+	char u0[NVML_UUID_MAX], u1[NVML_UUID_MAX], want[256], have[256];
+	long long gen, t0;
+	json_t *ml = NULL;
+	int rounds = 0;
+
+	fk_edit_layout(f, ORIG, -1);
+	create_bound_pod(f, "bound-1g", R1, 1); /* before the agent starts: its first list of pods has it */
+	start(f);
+	step(f, 0);
+	uuid_at(f, 0, u0, sizeof(u0));
+	uuid_at(f, 1, u1, sizeof(u1));
+	gen = write_spec(f, 0, MERGED); /* both free 1g.10gb go */
+	step(f, 20000);
+	assert_gpu_layout(f, ORIG);
+	uuid_at(f, 0, have, sizeof(have));
+	assert_string_equal(have, u0);
+	uuid_at(f, 1, have, sizeof(have));
+	assert_string_equal(have, u1);
+	ml = miglayout(f);
+	assert_int_equal(observed(ml), gen);
+	assert_string_equal(cond_field(ml, "Applied", "status"), "False");
+	assert_string_equal(cond_field(ml, "Failed", "reason"), "Refused");
+	snprintf(want, sizeof(want), "is held for pod %s/bound-1g, bound to this node and not yet admitted", f->l->ns);
+	printf("refused: %s\n", cond_field(ml, "Failed", "message"));
+	assert_non_null(strstr(cond_field(ml, "Failed", "message"), want));
+	assert_non_null(strstr(cond_field(ml, "Failed", "message"), "1g.10gb@"));
+	status_layout(ml, have, sizeof(have));
+	assert_string_equal(have, "1g.10gb@0,1g.10gb@1,2g.20gb@2,3g.40gb@4"); /* held is not used: the controller holds its own */
+	json_decref(ml);
+
+	delete_pod(f, "bound-1g");
+	t0 = mono_ms();
+	do { /* the refused spec's retry (1 s, then 2 s) finds no bound pod */
+		step(f, 500);
+		ml = miglayout(f);
+		if (strcmp(cond_field(ml, "Applied", "status"), "True") == 0)
+			break;
+		json_decref(ml);
+		ml = NULL;
+	} while (++rounds < 40);
+	assert_non_null(ml);
+	printf("bound pod deleted -> the spec applied on retry: %lld ms\n", mono_ms() - t0);
+	assert_int_equal(observed(ml), gen);
+	assert_gpu_layout(f, MERGED);
+	json_decref(ml);
+}
+
+/*
+ * One bound pod asks for one 1g.10gb, and the spec destroys one of the two free ones: it applies, because the
+ * one the spec keeps is the one held. (Holding the first free 1g.10gb found, 1g.10gb@0, would refuse it.)
+ */
+static void test_spec_keeping_enough_free_instances_for_a_bound_pod_applies(void **state)
+{
+	struct fixture *f = *state;
+	char u1[NVML_UUID_MAX], have[256];
+	long long gen;
+	json_t *ml;
+
+	fk_edit_layout(f, ORIG, -1);
+	create_bound_pod(f, "bound-1g", R1, 1);
+	start(f);
+	step(f, 0);
+	uuid_at(f, 1, u1, sizeof(u1));
+	gen = write_spec(f, 0, "1g.10gb@1,2g.20gb@2,3g.40gb@4"); /* 1g.10gb@0 goes, 1g.10gb@1 stays */
+	step(f, 20000);
+	ml = miglayout(f);
+	assert_int_equal(observed(ml), gen);
+	assert_string_equal(cond_field(ml, "Applied", "status"), "True");
+	json_decref(ml);
+	assert_gpu_layout(f, "1g.10gb@1,2g.20gb@2,3g.40gb@4");
+	uuid_at(f, 1, have, sizeof(have));
+	assert_string_equal(have, u1); /* the held one, untouched */
+	delete_pod(f, "bound-1g");
+}
+
 /* How many plain GETs of MigLayouts the API server has answered, from its own metrics (apiserver_request_total). */
 static long miglayout_gets(void)
 {
@@ -720,6 +834,8 @@ int main(int argc, char **argv)
 		T(test_new_spec_is_applied_and_reported),
 		T(test_spec_that_would_destroy_a_held_device_is_refused_and_reported),
 		T(test_refused_spec_is_retried_until_it_goes_through),
+		T(test_spec_is_refused_while_a_bound_pod_needs_what_it_destroys),
+		T(test_spec_keeping_enough_free_instances_for_a_bound_pod_applies),
 		T(test_rounds_read_the_watch_cache_not_the_server),
 		T(test_heartbeat_is_renewed_while_idle),
 		T(test_invalid_spec_names_the_field_and_changes_nothing),
