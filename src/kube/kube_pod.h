@@ -12,12 +12,13 @@
  * A container's amount is its limit, else its request (the kubelet requires limits for extended
  * resources; a request alone is taken as the same). Only whole positive numbers below 1,000 count.
  *
- * Pure functions on a jansson tree: no I/O, no allocation, no errors to report.
+ * Pure functions on a jansson tree: no I/O and no errors to report; only kube_pod_requests() allocates.
  */
 #ifndef KERF_KUBE_POD_H
 #define KERF_KUBE_POD_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #define KUBE_MIG_PREFIX "nvidia.com/mig-"
 #define KUBE_POD_MAX_DEMANDS 8     /* distinct MIG resources counted per pod; more are dropped */
@@ -39,6 +40,21 @@ struct kube_pod_demands {
 
 /* Fills out with the pod's MIG demands; spec is the Pod's .spec (NULL: none). */
 void kube_pod_mig_demands(const json_t *spec, struct kube_pod_demands *out);
+
+/*
+ * What else the pod requests, as kube-scheduler's NodeResourcesFit counts it against a node's allocatable: a
+ * new object {resource: amount} (CPU in millicores, everything else in whole units, rounded up) for every
+ * resource but nvidia.com/mig-* (kerf plans those), with the same effective-request rule as above, a
+ * container's request (else its limit, which Kubernetes then takes as the request), plus spec.overhead.
+ * Amounts that are not quantities are left out. NULL on out-of-memory.
+ */
+json_t *kube_pod_requests(const json_t *spec);
+
+/* The Pod fields kube_pod_requests() reads besides KUBE_POD_DEMAND_FIELDS. */
+#define KUBE_POD_REQUEST_FIELDS "spec.overhead"
+
+/* A resource amount as kube_pod_requests() counts it ("cpu" in millicores); -1 if v is not a quantity. */
+int64_t kube_resource_amount(const char *resource, const json_t *v);
 
 /* The count of resource in d (0 if it asks for none). */
 unsigned kube_pod_demand_of(const struct kube_pod_demands *d, const char *resource);

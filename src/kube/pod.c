@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kube_pod.h"
+#include "kube_quantity.h"
 
 unsigned kube_pod_demand_of(const struct kube_pod_demands *d, const char *resource)
 {
@@ -93,4 +94,91 @@ void kube_pod_mig_demands(const json_t *spec, struct kube_pod_demands *out)
 		put(&one, sidecars.d[k].resource, sidecars.d[k].count, true);
 	for (unsigned k = 0; k < one.n; k++)
 		put(out, one.d[k].resource, one.d[k].count, false);
+}
+
+/* ---- everything else the pod requests ---- */
+
+int64_t kube_resource_amount(const char *resource, const json_t *v)
+{
+	int64_t n;
+
+	if (json_is_integer(v))
+		return json_integer_value(v) < 0 ? -1 : json_integer_value(v) * (strcmp(resource, "cpu") == 0 ? 1000 : 1);
+	if (kube_quantity_parse(json_string_value(v), strcmp(resource, "cpu") == 0, &n) < 0)
+		return -1;
+	return n;
+}
+
+/* Sets (add = false: raises to) or adds amount of resource in obj. */
+static void put_amount(json_t *obj, const char *resource, int64_t amount, bool add)
+{
+	json_int_t now = json_integer_value(json_object_get(obj, resource));
+
+	if (add || amount > now)
+		json_object_set_new(obj, resource, json_integer(add ? now + amount : amount));
+}
+
+/* ctr's requests (else limits) into a new object; MIG resources left out. */
+static json_t *container_requests(const json_t *ctr)
+{
+	const json_t *res = json_object_get(ctr, "resources"), *v;
+	json_t *out = json_object();
+	const char *key;
+
+	if (out == NULL)
+		return NULL;
+	json_object_foreach((json_t *)json_object_get(res, "limits"), key, v)
+		if (strncmp(key, KUBE_MIG_PREFIX, strlen(KUBE_MIG_PREFIX)) != 0 && kube_resource_amount(key, v) >= 0)
+			put_amount(out, key, kube_resource_amount(key, v), false);
+	json_object_foreach((json_t *)json_object_get(res, "requests"), key, v) /* a request wins over its limit */
+		if (strncmp(key, KUBE_MIG_PREFIX, strlen(KUBE_MIG_PREFIX)) != 0 && kube_resource_amount(key, v) >= 0)
+			json_object_set_new(out, key, json_integer(kube_resource_amount(key, v)));
+	return out;
+}
+
+json_t *kube_pod_requests(const json_t *spec)
+{
+	json_t *out = json_object(), *sidecars = json_object(), *app = json_object(), *one, *v;
+	const json_t *ctr;
+	const char *key;
+	size_t i;
+
+	if (out == NULL || sidecars == NULL || app == NULL)
+		goto oom;
+	json_array_foreach(json_object_get(spec, "initContainers"), i, ctr)
+	{
+		if ((one = container_requests(ctr)) == NULL)
+			goto oom;
+		json_object_foreach(one, key, v)
+		{
+			if (sidecar(ctr))
+				put_amount(sidecars, key, json_integer_value(v), true);
+			else /* runs alone, beside the sidecars started before it */
+				put_amount(out, key, json_integer_value(v) + json_integer_value(json_object_get(sidecars, key)), false);
+		}
+		json_decref(one);
+	}
+	json_array_foreach(json_object_get(spec, "containers"), i, ctr)
+	{
+		if ((one = container_requests(ctr)) == NULL)
+			goto oom;
+		json_object_foreach(one, key, v)
+			put_amount(app, key, json_integer_value(v), true);
+		json_decref(one);
+	}
+	json_object_foreach(sidecars, key, v)
+		put_amount(app, key, json_integer_value(v), true);
+	json_object_foreach(app, key, v)
+		put_amount(out, key, json_integer_value(v), false);
+	json_object_foreach((json_t *)json_object_get(spec, "overhead"), key, v) /* RuntimeClass overhead */
+		if (kube_resource_amount(key, v) >= 0)
+			put_amount(out, key, kube_resource_amount(key, v), true);
+	json_decref(sidecars);
+	json_decref(app);
+	return out;
+oom:
+	json_decref(out);
+	json_decref(sidecars);
+	json_decref(app);
+	return NULL;
 }
