@@ -15,6 +15,8 @@
 #include "controller.h"
 #include "deadline.h"
 #include "fit.h"
+#include "headroom.h"
+#include "room.h"
 #include "kube_pod.h"
 #include "plan.h"
 
@@ -31,6 +33,7 @@ struct controller {
 	struct controller_options o;
 	char *identity, *lease_ns;
 	struct kube_informer *pods, *layouts, *nodes;
+	struct headroom *room; /* what pods bound to nodes request: room left for a pending pod */
 	struct kube_elector *elector;
 	struct kerf_bell bell;
 	/* (pod uid, reason) pairs announced and still true at the last round, as sorted hashes: an unchanged
@@ -87,6 +90,7 @@ struct pod_proj {
 	int priority;
 	struct kube_pod_demands dem; /* its nvidia.com/mig-* demands (kube_pod.h) */
 	json_t *fit; /* a pending pod's nodeSelector, affinity and tolerations (fit.h), or NULL for none */
+	json_t *req; /* a pending pod's other requests (CPU, memory...: kube_pod_requests), or NULL */
 };
 
 /* What the pod projection reads; the watch decodes nothing else (kube_decoder_keep). */
@@ -98,6 +102,7 @@ static const char *const pod_fields[] = {"metadata.uid",
 					 "spec.schedulerName",
 					 "spec.schedulingGates",
 					 KUBE_POD_DEMAND_FIELDS,
+					 KUBE_POD_REQUEST_FIELDS,
 					 "spec.nodeSelector",
 					 "spec.affinity",
 					 "spec.tolerations",
@@ -140,6 +145,11 @@ static void *project_pod(json_t *obj, void *arg)
 	    (json_object_get(spec, "nodeSelector") || json_object_get(spec, "affinity") || json_object_get(spec, "tolerations")))
 		p->fit = json_pack("{s:O?, s:O?, s:O?}", "nodeSelector", json_object_get(spec, "nodeSelector"), "affinity",
 				   json_object_get(spec, "affinity"), "tolerations", json_object_get(spec, "tolerations"));
+	if (p->dem.n > 0 && p->node[0] == '\0' && (p->req = kube_pod_requests(spec)) != NULL &&
+	    json_object_size(p->req) == 0) {
+		json_decref(p->req); /* asks for nothing else: the pod count is all (most pods ask for some CPU) */
+		p->req = NULL;
+	}
 	return p;
 }
 
@@ -147,8 +157,10 @@ static void free_pod(void *proj)
 {
 	struct pod_proj *p = proj;
 
-	if (p != NULL)
+	if (p != NULL) {
 		json_decref(p->fit);
+		json_decref(p->req);
+	}
 	free(p);
 }
 
@@ -194,10 +206,11 @@ static void free_layout(void *p)
 struct node_proj {
 	const char *unusable; /* a static sentence, or NULL */
 	json_t *fit;          /* {metadata: {name, labels}, spec: {taints, unschedulable}} */
+	json_t *alloc;        /* status.allocatable as amounts (headroom.h), or NULL */
 };
 
 static const char *const node_fields[] = {"metadata.name",	"metadata.labels", "spec.unschedulable",
-					  "spec.taints", "status.conditions", NULL};
+					  "spec.taints", "status.conditions", "status.allocatable", NULL};
 
 static void *project_node(json_t *obj, void *arg)
 {
@@ -222,6 +235,7 @@ static void *project_node(json_t *obj, void *arg)
 			   json_object_get(json_object_get(obj, "metadata"), "labels"), "spec", "taints",
 			   json_object_get(json_object_get(obj, "spec"), "taints"), "unschedulable",
 			   json_object_get(json_object_get(obj, "spec"), "unschedulable"));
+	p->alloc = headroom_allocatable(obj);
 	return p;
 }
 
@@ -229,8 +243,10 @@ static void free_node(void *proj)
 {
 	struct node_proj *p = proj;
 
-	if (p != NULL)
+	if (p != NULL) {
 		json_decref(p->fit);
+		json_decref(p->alloc);
+	}
 	free(p);
 }
 
@@ -244,14 +260,17 @@ static void node_changed(const char *k, const void *o, const void *n, void *arg)
 	const struct node_proj *a = o, *b = n;
 
 	(void)k;
-	if (a->unusable != b->unusable || !json_equal(a->fit, b->fit))
+	if (a->unusable != b->unusable || !json_equal(a->fit, b->fit) ||
+	    (a->alloc != b->alloc && (a->alloc == NULL || b->alloc == NULL || !json_equal(a->alloc, b->alloc))))
 		kerf_bell_ring(&((struct controller *)arg)->bell);
 }
 
+/* The Node's fit and allocatable into arg, a json_t *[2] (references). */
 static void copy_node_fit(const char *rv, const void *proj, void *arg)
 {
 	(void)rv;
-	*(json_t **)arg = json_incref(((const struct node_proj *)proj)->fit);
+	((json_t **)arg)[0] = json_incref(((const struct node_proj *)proj)->fit);
+	((json_t **)arg)[1] = json_incref(((const struct node_proj *)proj)->alloc);
 }
 
 static void copy_unusable(const char *rv, const void *proj, void *arg)
@@ -281,6 +300,11 @@ static void rang_add(const char *k, const void *p, void *arg)
 static void rang_update(const char *k, const void *o, const void *n, void *arg)
 {
 	(void)k, (void)o, (void)n;
+	kerf_bell_ring(&((struct controller *)arg)->bell);
+}
+
+static void ring(void *arg)
+{
 	kerf_bell_ring(&((struct controller *)arg)->bell);
 }
 
@@ -342,7 +366,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	    (ctl->layouts = kube_informer_new(c, &ls, err)) == NULL || kube_informer_start(ctl->layouts, err) < 0 ||
 	    (ctl->nodes = kube_informer_new(c, &ns, err)) == NULL || kube_informer_start(ctl->nodes, err) < 0 ||
 	    kube_informer_wait_synced(ctl->pods, 60000, err) < 0 || kube_informer_wait_synced(ctl->layouts, 60000, err) < 0 ||
-	    kube_informer_wait_synced(ctl->nodes, 60000, err) < 0 ||
+	    kube_informer_wait_synced(ctl->nodes, 60000, err) < 0 || (ctl->room = headroom_start(c, ring, ctl, err)) == NULL ||
 	    (ctl->elector = kube_elector_new(c, &ec, err)) == NULL) {
 		kerf_err_prefix(err, "controller");
 		goto fail;
@@ -366,6 +390,7 @@ void controller_stop(struct controller *ctl)
 	kube_informer_free(ctl->pods);
 	kube_informer_free(ctl->layouts);
 	kube_informer_free(ctl->nodes);
+	headroom_stop(ctl->room);
 	kerf_bell_destroy(&ctl->bell);
 	free(ctl->told);
 	json_decref(ctl->beats);
@@ -387,10 +412,14 @@ struct snapshot {
 	char **uid;      /* per pod */
 	json_t **pod_fit;  /* per pod: its constraints (fit.h), a reference, or NULL */
 	json_t **node_fit; /* per node: its Node as fit.h reads it, a reference, or NULL */
+	json_t **node_alloc; /* per node: its allocatable (headroom.h), a reference, or NULL */
+	json_t **pod_req;  /* per pod: its other requests (headroom.h), a reference, or NULL */
+	json_t **room;     /* per node: its room this round (headroom_room), or NULL */
 	char (*created)[32]; /* per pod: its creationTimestamp */
 	unsigned char *settled; /* per node: its agent has applied its spec (status is the spec's layout) */
 	unsigned skipped; /* MigLayouts left out: their Node is missing, cordoned or not Ready */
 	unsigned reserved; /* free instances held for bound pods the kubelet has not admitted yet */
+	struct plan_room room_view; /* in.room: room and pod_req, borrowed */
 };
 
 /* Whether the instance profile@start is used in status.gpus[] entry g. */
@@ -557,7 +586,13 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 	}
 	s->spec[s->in.n_nodes] = json_incref((json_t *)spec);
 	s->settled[s->in.n_nodes] = !in_flux && !json_is_true(json_object_get(p, "failed"));
-	kube_informer_with(cl->ctl->nodes, key, copy_node_fit, &s->node_fit[s->in.n_nodes]);
+	{
+		json_t *both[2] = {NULL, NULL};
+
+		kube_informer_with(cl->ctl->nodes, key, copy_node_fit, both);
+		s->node_fit[s->in.n_nodes] = both[0];
+		s->node_alloc[s->in.n_nodes] = both[1];
+	}
 	s->in.n_nodes++;
 	return 0;
 }
@@ -627,6 +662,7 @@ static int collect_pod(const char *key, const char *rv, const void *proj, void *
 		return 1;
 	}
 	s->pod_fit[s->in.n_pods] = json_incref(p->fit);
+	s->pod_req[s->in.n_pods] = json_incref(p->req);
 	memcpy(s->created[s->in.n_pods], p->created, sizeof(p->created));
 	s->in.n_pods++;
 	return 0;
@@ -639,14 +675,19 @@ static void snapshot_free(struct snapshot *s)
 		free(s->in.nodes[i].gpus);
 		json_decref(s->spec[i]);
 		json_decref(s->node_fit[i]);
+		json_decref(s->node_alloc[i]);
 		free(s->rv[i]);
 	}
 	for (unsigned i = 0; i < s->in.n_pods; i++) {
 		free(s->uid[i]);
 		json_decref(s->pod_fit[i]);
+		json_decref(s->pod_req[i]);
 	}
+	headroom_room_free(s->room, s->in.n_nodes);
 	free(s->pod_fit);
+	free(s->pod_req);
 	free(s->node_fit);
+	free(s->node_alloc);
 	free(s->created);
 	free(s->settled);
 	free(s->in.nodes);
@@ -676,10 +717,10 @@ static int oldest_first(struct snapshot *s)
 	unsigned n = s->in.n_pods, *order = malloc((n + 1) * sizeof(*order));
 	struct plan_pod *pods = malloc((n + 1) * sizeof(*pods));
 	char **uid = malloc((n + 1) * sizeof(*uid)), (*created)[32] = malloc((n + 1) * sizeof(*created));
-	json_t **fit = malloc((n + 1) * sizeof(*fit));
+	json_t **fit = malloc((n + 1) * sizeof(*fit)), **req = malloc((n + 1) * sizeof(*req));
 	int rc = -1;
 
-	if (order == NULL || pods == NULL || uid == NULL || created == NULL || fit == NULL)
+	if (order == NULL || pods == NULL || uid == NULL || created == NULL || fit == NULL || req == NULL)
 		goto out;
 	for (unsigned i = 0; i < n; i++)
 		order[i] = i;
@@ -688,11 +729,13 @@ static int oldest_first(struct snapshot *s)
 		pods[i] = s->in.pods[order[i]];
 		uid[i] = s->uid[order[i]];
 		fit[i] = s->pod_fit[order[i]];
+		req[i] = s->pod_req[order[i]];
 		memcpy(created[i], s->created[order[i]], sizeof(created[i]));
 	}
 	memcpy(s->in.pods, pods, n * sizeof(*pods));
 	memcpy(s->uid, uid, n * sizeof(*uid));
 	memcpy(s->pod_fit, fit, n * sizeof(*fit));
+	memcpy(s->pod_req, req, n * sizeof(*req));
 	memcpy(s->created, created, n * sizeof(*created));
 	rc = 0;
 out:
@@ -701,6 +744,7 @@ out:
 	free(uid);
 	free(created);
 	free(fit);
+	free(req);
 	return rc;
 }
 
@@ -772,10 +816,12 @@ static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf
 	s->uid = calloc(np, sizeof(*s->uid));
 	s->pod_fit = calloc(np, sizeof(*s->pod_fit));
 	s->node_fit = calloc(nn, sizeof(*s->node_fit));
+	s->node_alloc = calloc(nn, sizeof(*s->node_alloc));
+	s->pod_req = calloc(np, sizeof(*s->pod_req));
 	s->created = calloc(np, sizeof(*s->created));
 	s->settled = calloc(nn, sizeof(*s->settled));
 	if (!s->in.nodes || !s->spec || !s->rv || !s->in.pods || !s->uid || !s->pod_fit || !s->node_fit || !s->created ||
-	    !s->settled)
+	    !s->settled || !s->node_alloc || !s->pod_req)
 		goto oom;
 	kube_informer_foreach(ctl->layouts, collect_node, &cl);
 	kube_informer_foreach(ctl->pods, collect_pod, &cl);
@@ -785,6 +831,11 @@ static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf
 	if (plan_fit_groups(&s->in, (const json_t *const *)s->pod_fit, (const json_t *const *)s->node_fit, err) < 0 ||
 	    deny_given_up(ctl, s, err) < 0)
 		goto oom;
+	/* And where it has room for its CPU, memory and other requests, as NodeResourcesFit decides (room.h). */
+	if ((s->room = headroom_room(ctl->room, &s->in, s->node_alloc, err)) == NULL)
+		goto oom;
+	s->in.room = &s->room_view;
+	s->room_view = (struct plan_room){s->room, s->pod_req};
 	json_decref(ctl->beats);
 	ctl->beats = cl.beats;
 	json_decref(ctl->fails);
@@ -1114,6 +1165,7 @@ static void watch_waits(struct controller *ctl, const struct snapshot *s, const 
 
 static int round_(struct controller *ctl, struct controller_report *rep, struct kerf_err *err)
 {
+	struct plan_room_stats rs;
 	struct plan_output out;
 	struct snapshot s;
 	long long t0;
@@ -1131,10 +1183,14 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 		return 0;
 	}
 	t0 = kerf_mono_ms();
-	if (plan_run(&s.in, &out, err) < 0) {
+	if (plan_run_room(NULL, &s.in, &out, &rs, err) < 0) {
 		kerf_err_prefix(err, "plan");
 		goto out;
 	}
+	rep->no_room = rs.no_room;
+	rep->crowded = rs.crowded;
+	if (rs.crowded > 0)
+		say(ctl, "%u pod(s) planned onto nodes without room for all of them together: planned elsewhere", rs.crowded);
 	rep->planned = true;
 	if (out.n_changes > 0) /* a stage of its own in bench/cluster: planned, then written */
 		say(ctl, "planned: %u change(s) for %u pod(s) in %lld ms", out.n_changes, s.in.n_pods, kerf_mono_ms() - t0);

@@ -83,6 +83,8 @@ struct controller_report {
 	unsigned nodes, pods;  /* planned over */
 	unsigned nodes_skipped; /* MigLayouts left out: agent silent or failing, no Node, cordoned or not Ready */
 	unsigned reserved;      /* free instances held for bound pods their kubelet has not admitted yet */
+	unsigned no_room;       /* pods left off some node for lack of CPU, memory, pod count or another request */
+	unsigned crowded;       /* pods moved off a node that had room for each alone, not for all (re-planned) */
 	unsigned placed;       /* pods the plan places */
 	unsigned specs_written;
 	unsigned specs_stale;  /* not written: the MigLayout changed since the plan was made (409) */

@@ -69,6 +69,9 @@ struct plan_input {
 	struct plan_pod *pods;
 	unsigned n_groups;
 	struct plan_group *groups;
+	/* Room on each node for the pods' CPU, memory and other requests (room.h): plan_run_room() reads it,
+	 * plan_run() does not. NULL: not considered. */
+	struct plan_room *room;
 };
 
 /* One instance a pod will get: on GPU gpus[gpu] of its node, the instance of `profile` at `start`. */

@@ -577,6 +577,85 @@ static void test_a_pod_left_unbound_is_replanned_elsewhere(void **state)
 	assert_string_equal(spec, ""); /* the first node untouched */
 }
 
+/* The kubelet's part: node's allocatable (and capacity) in its status. */
+static void node_allocatable(struct fixture *f, const char *node, const char *cpu, const char *memory, const char *pods)
+{
+	struct kerf_err err;
+	json_t *st = json_pack("{s:{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s}}}", "status", "allocatable", "cpu", cpu, "memory",
+			       memory, "pods", pods, "capacity", "cpu", cpu, "memory", memory, "pods", pods);
+
+	json_decref(must(kube_patch(f->l->c, &KUBE_NODES, NULL, node, KUBE_PATCH_MERGE, st, true, &err), &err));
+	json_decref(st);
+}
+
+/*
+ * A node without room for a pod's CPU request (allocatable 4, a pod bound there asks for 3.5) is not where the
+ * pod is planned, though its free 2g.20gb would serve the pod at no cost: kube-scheduler would refuse it there.
+ * The other node, with room, is re-cut. Without the room check the pod is planned on the first node, and
+ * nothing is written.
+ */
+static void test_a_node_without_cpu_room_is_not_planned_on(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	char spec[256], text[512];
+
+	agent_reports(f, "2g.20gb@0");
+	node_allocatable(f, f->node, "4", "32Gi", "110");
+	node_named(f, f->node2, false);
+	node_allocatable(f, f->node2, "16", "64Gi", "110");
+	agent_reports_on(f, f->node2, "");
+	snprintf(text, sizeof(text), "{\"metadata\":{\"name\":\"busy\"},\"spec\":{\"nodeName\":\"%s\",\"containers\":"
+		 "[{\"name\":\"c\",\"image\":\"x\",\"resources\":{\"requests\":{\"cpu\":\"3500m\"}}}]}}", f->node);
+	pod_json(f, text);
+	pod_json(f, "{\"metadata\":{\"name\":\"wants-cpu\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x\","
+		    "\"resources\":{\"requests\":{\"cpu\":\"1\"},\"limits\":{\"nvidia.com/mig-2g.20gb\":\"1\"}}}]}}");
+	f->ctl = start(f, "c1");
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.placed, 1);
+	assert_int_equal(rep.no_room, 1);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text_of(f, f->node2, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "2g.20gb"), 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "");
+}
+
+/*
+ * Two pods that each fit a node's CPU room alone, not together (allocatable 2, each asks for 1.5), both fit its
+ * two free 1g.10gb: the plan gives that node one of them, and re-cuts the other node for the other pod.
+ * Without the second pass both are planned on the first node, and the scheduler could bind only one.
+ */
+static void test_pods_that_fit_a_node_only_one_at_a_time_are_spread(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	char spec[256];
+	static const char pod_text[] = "{\"metadata\":{\"name\":\"%s\"},\"spec\":{\"containers\":[{\"name\":\"c\","
+				       "\"image\":\"x\",\"resources\":{\"requests\":{\"cpu\":\"1500m\"},\"limits\":"
+				       "{\"nvidia.com/mig-1g.10gb\":\"1\"}}}]}}";
+	char text[512];
+
+	agent_reports(f, "1g.10gb@0,1g.10gb@1");
+	node_allocatable(f, f->node, "2", "32Gi", "110");
+	node_named(f, f->node2, false);
+	agent_reports_on(f, f->node2, "");
+	snprintf(text, sizeof(text), pod_text, "first");
+	pod_json(f, text);
+	snprintf(text, sizeof(text), pod_text, "second");
+	pod_json(f, text);
+	f->ctl = start(f, "c1");
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.placed, 2);
+	assert_int_equal(rep.no_room, 0);
+	assert_int_equal(rep.crowded, 1);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text_of(f, f->node2, spec, sizeof(spec), NULL);
+	assert_true(count_of(spec, "1g.10gb") >= 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, "");
+}
+
 /*
  * A node kube-scheduler will not place pods on is not re-cut for them: a cordoned Node, and a MigLayout whose
  * Node is gone (left by a deleted node). The README's pod then waits, and nothing is written.
@@ -906,6 +985,8 @@ int main(void)
 		T(test_a_long_round_renews_the_lease),
 		T(test_a_leader_deposed_mid_round_writes_nothing),
 		T(test_a_pod_left_unbound_is_replanned_elsewhere),
+		T(test_a_node_without_cpu_room_is_not_planned_on),
+		T(test_pods_that_fit_a_node_only_one_at_a_time_are_spread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,212 @@
+/*
+ * room.c — see room.h.
+ *
+ * The filter is evaluated once per distinct (group, requests) pair, since the pods of one Job share both; an
+ * input with more distinct pairs than MAX_VERDICTS is filtered for the first ones only, and the rest are left
+ * to kube-scheduler (and to the controller's re-plan of a pod left unbound).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fit.h"
+#include "room.h"
+
+#define MAX_VERDICTS 4096
+
+struct plan_room *plan_room_new(unsigned n_nodes, unsigned n_pods)
+{
+	struct plan_room *r = calloc(1, sizeof(*r));
+
+	if (r == NULL || (r->node = calloc(n_nodes + 1, sizeof(*r->node))) == NULL ||
+	    (r->pod = calloc(n_pods + 1, sizeof(*r->pod))) == NULL) {
+		plan_room_free(r, 0, 0);
+		return NULL;
+	}
+	return r;
+}
+
+void plan_room_free(struct plan_room *room, unsigned n_nodes, unsigned n_pods)
+{
+	if (room == NULL)
+		return;
+	for (unsigned n = 0; room->node != NULL && n < n_nodes; n++)
+		json_decref(room->node[n]);
+	for (unsigned i = 0; room->pod != NULL && i < n_pods; i++)
+		json_decref(room->pod[i]);
+	free(room->node);
+	free(room->pod);
+	free(room);
+}
+
+/* Whether room (NULL: unknown, no limit) has req (NULL: nothing) and one more pod. */
+static bool has_room(const json_t *room, const json_t *req)
+{
+	const json_t *pods, *v;
+	const char *res;
+
+	if (room == NULL)
+		return true;
+	if ((pods = json_object_get(room, "pods")) != NULL && json_integer_value(pods) < 1)
+		return false;
+	json_object_foreach((json_t *)req, res, v)
+		if (json_integer_value(v) > 0 && json_integer_value(json_object_get(room, res)) < json_integer_value(v))
+			return false; /* an absent resource has none: the scheduler says "Insufficient" too */
+	return true;
+}
+
+/* "group|requests", the key pods share a verdict by; NULL on out-of-memory. */
+static char *verdict_key(unsigned group, const json_t *req)
+{
+	char *text = req != NULL ? json_dumps(req, JSON_SORT_KEYS | JSON_COMPACT) : NULL, *key;
+	size_t len = (text != NULL ? strlen(text) : 2) + 16;
+
+	if ((req != NULL && text == NULL) || (key = malloc(len)) == NULL) {
+		free(text);
+		return NULL;
+	}
+	snprintf(key, len, "%u|%s", group, text != NULL ? text : "{}");
+	free(text);
+	return key;
+}
+
+/* Step 1: each pod kept to the nodes with room for it alone. Returns the pods that lost a node, or -1. */
+static int filter(struct plan_input *in, const struct plan_room *r, struct kerf_err *err)
+{
+	json_t *verdicts = json_object();
+	unsigned char *deny = malloc(in->n_nodes + 1);
+	int moved = 0;
+
+	if (verdicts == NULL || deny == NULL)
+		goto oom;
+	for (unsigned i = 0; i < in->n_pods; i++) {
+		unsigned base = in->pods[i].group;
+		char *key = verdict_key(base, r->pod[i]);
+		const json_t *known;
+		int g;
+
+		if (key == NULL)
+			goto oom;
+		if ((known = json_object_get(verdicts, key)) != NULL) {
+			g = (int)json_integer_value(known);
+		} else if (json_object_size(verdicts) >= MAX_VERDICTS) {
+			free(key);
+			continue; /* left to the scheduler (see the top of this file) */
+		} else {
+			for (unsigned n = 0; n < in->n_nodes; n++)
+				deny[n] = !has_room(r->node[n], r->pod[i]);
+			if ((g = plan_group_deny(in, base, deny, err)) < 0 ||
+			    json_object_set_new(verdicts, key, json_integer(g)) < 0) {
+				free(key);
+				goto oom;
+			}
+		}
+		free(key);
+		moved += (unsigned)g != base;
+		in->pods[i].group = (unsigned)g;
+	}
+	json_decref(verdicts);
+	free(deny);
+	return moved;
+oom:
+	json_decref(verdicts);
+	free(deny);
+	return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+}
+
+/* Assignment order: higher priority first, then input order (the planner served them so). */
+static int by_priority(const void *x, const void *y, void *arg)
+{
+	const struct plan_input *in = arg;
+	const struct plan_assignment *a = *(const struct plan_assignment *const *)x;
+	const struct plan_assignment *b = *(const struct plan_assignment *const *)y;
+	int pa = in->pods[a->pod].priority, pb = in->pods[b->pod].priority;
+
+	if (pa != pb)
+		return pa > pb ? -1 : 1;
+	return a->pod < b->pod ? -1 : a->pod > b->pod;
+}
+
+/* Takes req and one pod from left (a copy of a node's room). */
+static void use(json_t *left, const json_t *req)
+{
+	const json_t *v;
+	const char *res;
+
+	json_object_foreach((json_t *)req, res, v)
+		json_object_set_new(left, res, json_integer(json_integer_value(json_object_get(left, res)) - json_integer_value(v)));
+	if (json_object_get(left, "pods") != NULL)
+		json_object_set_new(left, "pods", json_integer(json_integer_value(json_object_get(left, "pods")) - 1));
+}
+
+/* Step 2: the pods that do not fit beside those before them lose that node. Returns how many, or -1. */
+static int overflow(struct plan_input *in, const struct plan_output *out, const struct plan_room *r,
+		    struct kerf_err *err)
+{
+	const struct plan_assignment **order = malloc((out->n_assignments + 1) * sizeof(*order));
+	json_t **left = calloc(in->n_nodes + 1, sizeof(*left));
+	unsigned char *deny = calloc(in->n_nodes + 1, 1);
+	int moved = 0;
+
+	if (order == NULL || left == NULL || deny == NULL)
+		goto oom;
+	for (unsigned k = 0; k < out->n_assignments; k++)
+		order[k] = &out->assignments[k];
+	qsort_r(order, out->n_assignments, sizeof(*order), by_priority, in);
+	for (unsigned k = 0; k < out->n_assignments; k++) {
+		const struct plan_assignment *a = order[k];
+		int g;
+
+		if (r->node[a->node] == NULL)
+			continue;
+		if (left[a->node] == NULL && (left[a->node] = json_deep_copy(r->node[a->node])) == NULL)
+			goto oom;
+		if (has_room(left[a->node], r->pod[a->pod])) {
+			use(left[a->node], r->pod[a->pod]);
+			continue;
+		}
+		deny[a->node] = 1; /* fits there alone, not after the pods before it: not there, this time */
+		g = plan_group_deny(in, in->pods[a->pod].group, deny, err);
+		deny[a->node] = 0;
+		if (g < 0)
+			goto oom;
+		in->pods[a->pod].group = (unsigned)g;
+		moved++;
+	}
+	goto out;
+oom:
+	moved = kerf_err_set(err, KERF_ENOMEM, "out of memory");
+out:
+	for (unsigned n = 0; left != NULL && n < in->n_nodes; n++)
+		json_decref(left[n]);
+	free(left);
+	free(deny);
+	free(order);
+	return moved;
+}
+
+int plan_run_room(struct plan_cache *cache, struct plan_input *in, struct plan_output *out,
+		  struct plan_room_stats *stats, struct kerf_err *err)
+{
+	struct plan_room_stats local = {0, 0};
+	int moved;
+
+	if (stats == NULL)
+		stats = &local;
+	memset(stats, 0, sizeof(*stats));
+	if (in->room == NULL)
+		return plan_run_cached(cache, in, out, err);
+	if ((moved = filter(in, in->room, err)) < 0)
+		return -1;
+	stats->no_room = (unsigned)moved;
+	for (int pass = 1;; pass++) {
+		if (plan_run_cached(cache, in, out, err) < 0)
+			return -1;
+		if (pass == PLAN_ROOM_PASSES || (moved = overflow(in, out, in->room, err)) == 0)
+			return 0;
+		plan_output_free(out);
+		if (moved < 0)
+			return -1;
+		stats->crowded += (unsigned)moved;
+	}
+}
