@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "cli_plan_table.h"
 #include "plan.h"
+#include "room.h"
 
 static void usage(FILE *f)
 {
@@ -75,7 +76,7 @@ int cmd_plan(int argc, char **argv)
 		fprintf(stderr, "kerf plan: %s: %s\n", strcmp(input, "-") == 0 ? "<stdin>" : input, err.msg);
 		goto out;
 	}
-	if (plan_run(&in, &out, &err) != 0) {
+	if (plan_run_room(NULL, &in, &out, NULL, &err) != 0) { /* room.h: with the nodes' room, when given */
 		fprintf(stderr, "kerf plan: %s\n", err.msg);
 		rc = err.code == KERF_EINVAL ? KERF_EXIT_USAGE : KERF_EXIT_FAIL;
 		goto out;

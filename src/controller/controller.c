@@ -1,10 +1,12 @@
 /*
- * controller.c — see controller.h. The watches fill three caches (pending MIG pods, MigLayouts, Nodes) and
- * ring a bell; a round reads them into the planner's input, plans, and writes what changed.
+ * controller.c — see controller.h. The watches fill four caches (pending MIG pods, MigLayouts, Nodes, and in
+ * headroom.c the pods bound to nodes) and ring a bell; a round reads them into the planner's input, plans,
+ * and writes what changed.
  *
- * The caches keep projections, not objects: a pod is its name, uid, priority, node (once bound) and MIG
- * demands; a MigLayout is its generation, observedGeneration, spec.gpus, status.gpus (kept as JSON subtrees,
- * small) and heartbeat; a Node is why no pod can go there now, if anything.
+ * The caches keep projections, not objects: a pod is its name, uid, priority, node (once bound), MIG demands
+ * and other requests; a MigLayout is its generation, observedGeneration, spec.gpus, status.gpus (kept as JSON
+ * subtrees, small) and heartbeat; a Node is why no pod can go there now, if anything, what fit.h reads, and
+ * its allocatable.
  */
 #include <stdarg.h>
 #include <stdio.h>

@@ -20,6 +20,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "kube_quantity.h"
+
 #define KUBE_MIG_PREFIX "nvidia.com/mig-"
 #define KUBE_POD_MAX_DEMANDS 8     /* distinct MIG resources counted per pod; more are dropped */
 #define KUBE_POD_RESOURCE_MAX 64   /* "nvidia.com/mig-1g.24gb.me.all" and its NUL */
@@ -52,9 +54,6 @@ json_t *kube_pod_requests(const json_t *spec);
 
 /* The Pod fields kube_pod_requests() reads besides KUBE_POD_DEMAND_FIELDS. */
 #define KUBE_POD_REQUEST_FIELDS "spec.overhead"
-
-/* A resource amount as kube_pod_requests() counts it ("cpu" in millicores); -1 if v is not a quantity. */
-int64_t kube_resource_amount(const char *resource, const json_t *v);
 
 /* The count of resource in d (0 if it asks for none). */
 unsigned kube_pod_demand_of(const struct kube_pod_demands *d, const char *resource);

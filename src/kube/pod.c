@@ -98,17 +98,6 @@ void kube_pod_mig_demands(const json_t *spec, struct kube_pod_demands *out)
 
 /* ---- everything else the pod requests ---- */
 
-int64_t kube_resource_amount(const char *resource, const json_t *v)
-{
-	int64_t n;
-
-	if (json_is_integer(v))
-		return json_integer_value(v) < 0 ? -1 : json_integer_value(v) * (strcmp(resource, "cpu") == 0 ? 1000 : 1);
-	if (kube_quantity_parse(json_string_value(v), strcmp(resource, "cpu") == 0, &n) < 0)
-		return -1;
-	return n;
-}
-
 /* Sets (add = false: raises to) or adds amount of resource in obj. */
 static void put_amount(json_t *obj, const char *resource, int64_t amount, bool add)
 {

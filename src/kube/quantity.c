@@ -96,3 +96,18 @@ int kube_quantity_parse(const char *s, bool milli, int64_t *out)
 	}
 	return scale10(m, e10 - f + (milli ? 3 : 0), out);
 }
+
+int64_t kube_resource_amount(const char *resource, const json_t *v)
+{
+	bool cpu = strcmp(resource, "cpu") == 0;
+	int64_t n;
+
+	if (json_is_integer(v)) {
+		json_int_t i = json_integer_value(v);
+
+		return i < 0 || i > INT64_MAX / 1000 ? -1 : (int64_t)i * (cpu ? 1000 : 1);
+	}
+	if (kube_quantity_parse(json_string_value(v), cpu, &n) < 0)
+		return -1;
+	return n;
+}

@@ -16,7 +16,7 @@
  *   - every NoSchedule and NoExecute taint of the node is tolerated (PreferNoSchedule is a preference);
  *   - a cordoned node (spec.unschedulable) takes only pods tolerating node.kubernetes.io/unschedulable.
  * What is not (docs/controller.md says what kerf does then): preferred affinity and other scores, pod
- * affinity and anti-affinity, topology spread, ports, volumes, and CPU, memory and pod-count headroom.
+ * affinity and anti-affinity, topology spread, ports, volumes; CPU, memory and pod-count room is room.h's.
  */
 #ifndef KERF_PLAN_FIT_H
 #define KERF_PLAN_FIT_H

@@ -656,7 +656,9 @@ static int reason(struct pl_ctx *c, const struct pl_pod *p, char *out, size_t ou
 	for (unsigned n = 0; n < c->in->n_nodes; n++)
 		allowed += pl_allowed(c, p, n);
 	if (allowed == 0) {
-		snprintf(out, outsz, "its nodeSelector, node affinity and tolerations allow none of the %u MIG node%s",
+		snprintf(out, outsz,
+			 "kube-scheduler would place it on none of the %u MIG node%s (its nodeSelector, node affinity and "
+			 "tolerations, or too little CPU, memory or pod room left for its requests)",
 			 c->in->n_nodes, c->in->n_nodes == 1 ? "" : "s");
 		return 0;
 	}

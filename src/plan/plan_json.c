@@ -16,7 +16,9 @@
 #include <jansson.h>
 
 #include "fit.h"
+#include "kube_quantity.h"
 #include "plan.h"
+#include "room.h"
 
 /* ---- typed field access ---------------------------------------------------------------------------- */
 
@@ -337,6 +339,78 @@ static int parse_pod(const json_t *v, const struct mig_catalog *cat, struct plan
 	return 0;
 }
 
+/* ---- room: nodes' allocatable and requested, pods' requests (room.h) ---- */
+
+/*
+ * An object of quantities (obj[key], optional) as amounts {resource: n} (CPU in millicores), into *out (NULL
+ * when absent). Every value must be a quantity ("500m", "8Gi", 110): the error names the bad one.
+ */
+static int amounts(const json_t *obj, const char *key, json_t **out, struct kerf_err *err)
+{
+	const json_t *m = field(obj, key, JSON_OBJECT, 0, err), *v;
+	const char *res;
+
+	*out = NULL;
+	if (m == NULL)
+		return json_object_get(obj, key) != NULL ? -1 : 0;
+	if ((*out = json_object()) == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	json_object_foreach((json_t *)m, res, v)
+	{
+		int64_t n = kube_resource_amount(res, v);
+
+		if (n < 0 || (!json_is_string(v) && !json_is_integer(v)))
+			return kerf_err_set(err, KERF_EINVAL, "%s[\"%s\"]: not a quantity (\"500m\", \"8Gi\", 110)", key, res);
+		json_object_set_new(*out, res, json_integer(n));
+	}
+	return 0;
+}
+
+/* Node v's room: allocatable less requested ("pods" included); NULL in *room without allocatable. */
+static int node_room(const json_t *v, json_t **room, struct kerf_err *err)
+{
+	json_t *req = NULL, *x;
+	const char *res;
+
+	if (amounts(v, "allocatable", room, err) != 0 || amounts(v, "requested", &req, err) != 0)
+		return -1; /* requested without allocatable was refused before (parse_room) */
+	json_object_foreach(req, res, x)
+		json_object_set_new(*room, res,
+				    json_integer(json_integer_value(json_object_get(*room, res)) - json_integer_value(x)));
+	json_decref(req);
+	return 0;
+}
+
+/* The room of every node and the requests of every pod, when some node gives its allocatable. */
+static int parse_room(const json_t *nodes, const json_t *pods, struct plan_input *in, struct kerf_err *err)
+{
+	const json_t *it;
+	bool any = false;
+	size_t i;
+
+	json_array_foreach(nodes, i, it) {
+		if (json_object_get(it, "requested") != NULL && json_object_get(it, "allocatable") == NULL)
+			return kerf_err_set(err, KERF_EINVAL,
+					    "nodes[%zu].requested: given without allocatable (room is allocatable less requested)", i);
+		any |= json_object_get(it, "allocatable") != NULL;
+	}
+	json_array_foreach(pods, i, it)
+		if (!any && json_object_get(it, "requests") != NULL)
+			return kerf_err_set(err, KERF_EINVAL, "pending[%zu].requests: no node gives its allocatable to weigh them against",
+					    i);
+	if (!any)
+		return 0;
+	if ((in->room = plan_room_new(in->n_nodes, in->n_pods)) == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	json_array_foreach(nodes, i, it)
+		if (node_room(it, &in->room->node[i], err) != 0)
+			return kerf_err_path(err, "nodes[%zu]", i);
+	json_array_foreach(pods, i, it)
+		if (amounts(it, "requests", &in->room->pod[i], err) != 0)
+			return kerf_err_path(err, "pending[%zu]", i);
+	return 0;
+}
+
 /* Names must be unique: the plan refers to nodes and pods by name. Sorting keeps this O(n log n). */
 static int cmp_str(const void *a, const void *b)
 {
@@ -414,6 +488,8 @@ static int parse_root(const json_t *root, const struct mig_catalog *cat, struct 
 	if (check_unique("nodes", in->n_nodes, node_name, in, err) != 0 ||
 	    check_unique("pending", in->n_pods, pod_name, in, err) != 0)
 		return -1;
+	if (parse_room(nodes, pods, in, err) != 0)
+		return -1;
 	return fit_groups(nodes, pods, in, err);
 }
 
@@ -438,6 +514,7 @@ int plan_input_parse(const char *text, size_t len, const struct mig_catalog *cat
 void plan_input_free(struct plan_input *in)
 {
 	plan_groups_free(in);
+	plan_room_free(in->room, in->n_nodes, in->n_pods);
 	for (unsigned i = 0; in->nodes != NULL && i < in->n_nodes; i++)
 		free(in->nodes[i].gpus);
 	free(in->nodes);

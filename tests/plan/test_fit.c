@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "fit.h"
+#include "room.h"
 
 struct fit_case {
 	const char *what, *pod, *node;
@@ -185,6 +186,58 @@ static void test_the_planner_recuts_only_where_the_pod_may_run(void **state)
 	plan_input_free(&in);
 }
 
+/*
+ * Room (room.h), as `kerf plan` reads it: node "a" has a free 2g.20gb but 0.5 CPU left (allocatable 4,
+ * requested 3.5), so the pod asking for 1 CPU goes to "b", re-cut; without the nodes' room it takes "a" as
+ * it is. Then two pods of 1.5 CPU each, one free 1g.10gb each on "a" (2 CPU left): one stays on "a", the
+ * other moves to "b" (crowded 1).
+ */
+static void test_room_keeps_pods_where_the_scheduler_has_room(void **state)
+{
+	static const char one[] =
+		"{\"nodes\":[{\"name\":\"a\",\"allocatable\":{\"cpu\":\"4\",\"pods\":110},\"requested\":{\"cpu\":\"3500m\",\"pods\":3},"
+		"\"gpus\":[{\"index\":0,\"model\":\"H100-80GB-SXM\",\"instances\":[{\"profile\":\"2g.20gb\",\"start\":0,\"used\":false}]}]},"
+		"{\"name\":\"b\",\"allocatable\":{\"cpu\":\"16\",\"pods\":110},\"gpus\":[{\"index\":0,\"model\":\"H100-80GB-SXM\",\"instances\":[]}]}],"
+		"\"pending\":[{\"name\":\"ns/p\",\"requests\":{\"cpu\":\"1\"},\"resources\":{\"nvidia.com/mig-2g.20gb\":1}}]}";
+	static const char two[] =
+		"{\"nodes\":[{\"name\":\"a\",\"allocatable\":{\"cpu\":\"2\"},\"gpus\":[{\"index\":0,\"model\":\"H100-80GB-SXM\",\"instances\":["
+		"{\"profile\":\"1g.10gb\",\"start\":0,\"used\":false},{\"profile\":\"1g.10gb\",\"start\":1,\"used\":false}]}]},"
+		"{\"name\":\"b\",\"gpus\":[{\"index\":0,\"model\":\"H100-80GB-SXM\",\"instances\":[]}]}],"
+		"\"pending\":[{\"name\":\"ns/p\",\"requests\":{\"cpu\":\"1500m\"},\"resources\":{\"nvidia.com/mig-1g.10gb\":1}},"
+		"{\"name\":\"ns/q\",\"requests\":{\"cpu\":\"1500m\"},\"resources\":{\"nvidia.com/mig-1g.10gb\":1}}]}";
+	const struct mig_catalog *cat = mig_catalog_builtin();
+	struct plan_room_stats st;
+	struct plan_input in;
+	struct plan_output out;
+	struct kerf_err err;
+
+	(void)state;
+	assert_int_equal(plan_input_parse(one, strlen(one), cat, &in, &err), 0);
+	assert_non_null(in.room);
+	assert_int_equal(plan_run(&in, &out, &err), 0); /* without room: "a", nothing re-cut */
+	assert_int_equal(out.assignments[0].node, 0);
+	assert_int_equal(out.n_changes, 0);
+	plan_output_free(&out);
+	assert_int_equal(plan_run_room(NULL, &in, &out, &st, &err), 0);
+	assert_int_equal(st.no_room, 1);
+	assert_int_equal(out.n_assignments, 1);
+	assert_int_equal(out.assignments[0].node, 1);
+	assert_int_equal(out.n_changes, 1);
+	plan_output_free(&out);
+	plan_input_free(&in);
+
+	assert_int_equal(plan_input_parse(two, strlen(two), cat, &in, &err), 0);
+	assert_int_equal(plan_run_room(NULL, &in, &out, &st, &err), 0);
+	assert_int_equal(st.no_room, 0);
+	assert_int_equal(st.crowded, 1);
+	assert_int_equal(out.n_assignments, 2);
+	assert_int_not_equal(out.assignments[0].node, out.assignments[1].node);
+	assert_int_equal(out.n_changes, 1);
+	assert_int_equal(out.changes[0].node, 1);
+	plan_output_free(&out);
+	plan_input_free(&in);
+}
+
 static void test_bad_constraint_fields_are_named(void **state)
 {
 	static const struct {
@@ -198,6 +251,16 @@ static void test_bad_constraint_fields_are_named(void **state)
 		 "pending[0].nodeSelector: expected an object"},
 		{"{\"nodes\":[],\"pending\":[{\"name\":\"p\",\"resources\":{\"nvidia.com/mig-1g.10gb\":1},\"tolerations\":[{\"key\":3}]}]}",
 		 "pending[0].tolerations[0].key: expected a string"},
+		{"{\"nodes\":[{\"name\":\"a\",\"allocatable\":{\"cpu\":\"lots\"},\"gpus\":[]}],\"pending\":[]}",
+		 "nodes[0].allocatable[\"cpu\"]: not a quantity"},
+		{"{\"nodes\":[{\"name\":\"a\",\"requested\":{\"cpu\":\"1\"},\"gpus\":[]}],\"pending\":[]}",
+		 "nodes[0].requested: given without allocatable"},
+		{"{\"nodes\":[{\"name\":\"a\",\"allocatable\":{\"cpu\":\"1\"},\"gpus\":[]}],\"pending\":[{\"name\":\"p\","
+		 "\"resources\":{\"nvidia.com/mig-1g.10gb\":1},\"requests\":{\"memory\":\"-1\"}}]}",
+		 "pending[0].requests[\"memory\"]: not a quantity"},
+		{"{\"nodes\":[{\"name\":\"a\",\"gpus\":[]}],\"pending\":[{\"name\":\"p\",\"resources\":{\"nvidia.com/mig-1g.10gb\":1},"
+		 "\"requests\":{\"cpu\":\"1\"}}]}",
+		 "pending[0].requests: no node gives its allocatable"},
 	};
 	const struct mig_catalog *cat = mig_catalog_builtin();
 
@@ -218,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_plan_fit_follows_the_schedulers_node_filters),
 		cmocka_unit_test(test_groups_share_equal_constraints_and_skip_unconstrained_ones),
 		cmocka_unit_test(test_the_planner_recuts_only_where_the_pod_may_run),
+		cmocka_unit_test(test_room_keeps_pods_where_the_scheduler_has_room),
 		cmocka_unit_test(test_bad_constraint_fields_are_named),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
