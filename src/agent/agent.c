@@ -265,6 +265,8 @@ static int allocated_read(struct agent_node *a, struct allocated *al, struct ker
 	memset(al, 0, sizeof(*al));
 	if (kubelet_podres_list(a->kh.podres_socket, a->kh.timeout_ms, &al->pr, err) < 0)
 		return kerf_err_prefix(err, "pod-resources (cannot tell which MIG devices pods hold)");
+	if (kubelet_podres_drop(&al->pr, a->kh.pod_finished, a->kh.pod_finished_arg) > 0)
+		agent_log(a, "pod-resources lists devices of pods that have ended: not counted as held");
 	al->ids = calloc(al->pr.n + 1, sizeof(*al->ids));
 	if (al->ids == NULL) {
 		kubelet_podres_free(&al->pr);
@@ -613,6 +615,13 @@ int agent_node_hold(struct agent_node *a, const struct agent_pod_need *needs, un
 	}
 	allocated_free(&al);
 	return 0;
+}
+
+void agent_node_pods_finished(struct agent_node *a, bool (*finished)(void *arg, const char *ns, const char *name),
+			      void *arg)
+{
+	a->kh.pod_finished = finished;
+	a->kh.pod_finished_arg = arg;
 }
 
 int agent_node_refresh(struct agent_node *a, struct kerf_err *err)

@@ -148,6 +148,15 @@ int agent_node_hold(struct agent_node *a, const struct agent_pod_need *needs, un
 int agent_node_apply_holding(struct agent_node *a, unsigned gpu, const struct mig_layout *desired,
 			     const struct agent_hold *hold, struct actuate_result *res, struct kerf_err *err);
 
+/*
+ * Tells the agent which pods have ended (Succeeded or Failed, from the API server): the kubelet's pod-resources
+ * keeps listing their devices until the pods are deleted (kubernetes#119423), which would pin those instances
+ * as used. finished(arg, namespace, name) must answer false when it cannot tell; NULL: every listed device is
+ * held. A device of an ended pod is still destroyed only if no process runs on it (NVML is asked too).
+ */
+void agent_node_pods_finished(struct agent_node *a, bool (*finished)(void *arg, const char *ns, const char *name),
+			      void *arg);
+
 /* Re-reads every GPU from NVML and re-publishes the device list (e.g. after someone else changed a GPU). */
 int agent_node_refresh(struct agent_node *a, struct kerf_err *err);
 

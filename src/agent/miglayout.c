@@ -33,8 +33,8 @@ struct agent_sync {
 	char *node;
 	char *selector; /* metadata.name=NODE */
 	struct kube_informer *inf;
-	char *pod_selector; /* spec.nodeName=NODE,status.phase=Pending */
-	struct kube_informer *pods; /* pods bound here and not running yet: struct bound_pod */
+	char *pod_selector; /* spec.nodeName=NODE */
+	struct kube_informer *pods; /* the MIG pods bound here: struct bound_pod */
 	struct kerf_bell bell; /* rung by the watch; a round answers every ring before it */
 	long long observed;
 	/* The generation whose outcome this process has reported (status written); at start, what the first
@@ -98,7 +98,7 @@ static void on_delete(const char *key, const void *old, void *arg)
 	ring(arg);
 }
 
-/* ---- the pods bound here that the kubelet has not started ---- */
+/* ---- the MIG pods bound here: those not started yet (holds), those ended (not holds) ---- */
 
 /* s, or "" for a missing string. */
 static const char *str(const json_t *v)
@@ -106,22 +106,25 @@ static const char *str(const json_t *v)
 	return json_is_string(v) ? json_string_value(v) : "";
 }
 
-/* What the agent keeps of such a pod: who it is (pod-resources names pods so) and what it asks for. */
+/* What the agent keeps of such a pod: who it is (pod-resources names pods so), what it asks for, and where
+ * it stands: not started (its devices are held for it) or ended (its devices are not held by it). */
 struct bound_pod {
 	char ns[128], name[256];
 	struct kube_pod_demands dem;
+	bool pending, ended;
 };
 
-static const char *const pod_fields[] = {"metadata.deletionTimestamp", KUBE_POD_DEMAND_FIELDS, NULL};
+static const char *const pod_fields[] = {"metadata.deletionTimestamp", "status.phase", KUBE_POD_DEMAND_FIELDS, NULL};
 
-/* A pod that asks for no MIG device, or is being deleted (the kubelet will not admit it), is left out. */
+/* A pod that asks for no MIG device is left out. A pending pod being deleted will not be admitted: no hold. */
 static void *project_pod(json_t *obj, void *arg)
 {
 	const json_t *md = json_object_get(obj, "metadata");
+	const char *phase = str(json_object_get(json_object_get(obj, "status"), "phase"));
 	struct bound_pod *p;
 
 	(void)arg;
-	if (json_object_get(md, "deletionTimestamp") != NULL || (p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	kube_pod_mig_demands(json_object_get(obj, "spec"), &p->dem);
 	if (p->dem.n == 0) {
@@ -130,7 +133,40 @@ static void *project_pod(json_t *obj, void *arg)
 	}
 	snprintf(p->ns, sizeof(p->ns), "%s", str(json_object_get(md, "namespace")));
 	snprintf(p->name, sizeof(p->name), "%s", str(json_object_get(md, "name")));
+	p->pending = strcmp(phase, "Pending") == 0 && json_object_get(md, "deletionTimestamp") == NULL;
+	p->ended = strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0;
 	return p;
+}
+
+/* A pod that just ended frees its devices: a round reports them free (and retries a refused spec). */
+static void pod_changed(const char *key, const void *old, const void *new, void *arg)
+{
+	(void)key;
+	if (!((const struct bound_pod *)old)->ended && ((const struct bound_pod *)new)->ended)
+		ring(arg);
+}
+
+static void copy_ended(const char *rv, const void *proj, void *arg)
+{
+	(void)rv;
+	*(bool *)arg = ((const struct bound_pod *)proj)->ended;
+}
+
+/*
+ * Whether pod ns/name has ended, as the API server last said (agent_node_pods_finished). Not known (not in
+ * the cache, or the cache not listed yet): false, so its devices stay held.
+ */
+static bool pod_ended(void *arg, const char *ns, const char *name)
+{
+	struct agent_sync *s = arg;
+	char key[512];
+	bool ended = false;
+
+	if (!kube_informer_synced(s->pods))
+		return false;
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	kube_informer_with(s->pods, key, copy_ended, &ended);
+	return ended;
 }
 
 struct pod_copy {
@@ -144,6 +180,8 @@ static int copy_pod(const char *key, const char *rv, const void *proj, void *arg
 	struct pod_copy *pc = arg;
 
 	(void)key, (void)rv;
+	if (!((const struct bound_pod *)proj)->pending)
+		return 0; /* running or ended: pod-resources speaks for it */
 	if (pc->n == pc->cap) {
 		size_t cap = pc->cap ? pc->cap * 2 : 8;
 		struct bound_pod *more = realloc(pc->pods, cap * sizeof(*more));
@@ -191,20 +229,23 @@ struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a,
 		kerf_err_prefix(err, "agent sync: watch MigLayout %s", node);
 		goto fail;
 	}
-	/* The pods the scheduler bound here that have not started (the API server filters). A round does not wait
-	 * on them: they matter only when a spec is applied, and then the cache is read. */
-	n = strlen(node) + sizeof("spec.nodeName=,status.phase=Pending");
+	/* The MIG pods the scheduler bound here (the API server filters by node): those not started yet are held
+	 * for when a spec is applied (the cache is read then); those that ended hold nothing, whatever
+	 * pod-resources still lists (agent_node_pods_finished), and their end rings a round. */
+	n = strlen(node) + sizeof("spec.nodeName=");
 	if ((s->pod_selector = malloc(n)) == NULL) {
 		kerf_err_set(err, KERF_ENOMEM, "agent sync: out of memory");
 		goto fail;
 	}
-	snprintf(s->pod_selector, n, "spec.nodeName=%s,status.phase=Pending", node);
+	snprintf(s->pod_selector, n, "spec.nodeName=%s", node);
 	spec = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = s->pod_selector,
-					   .fields = pod_fields, .project = project_pod, .free_proj = free};
+					   .fields = pod_fields, .project = project_pod, .free_proj = free,
+					   .on_update = pod_changed, .arg = s};
 	if ((s->pods = kube_informer_new(c, &spec, err)) == NULL || kube_informer_start(s->pods, err) < 0) {
 		kerf_err_prefix(err, "agent sync: watch the pods bound to %s", node);
 		goto fail;
 	}
+	agent_node_pods_finished(a, pod_ended, s);
 	kerf_bell_ring(&s->bell); /* the first round runs at once */
 	return s;
 fail:
@@ -216,6 +257,8 @@ void agent_sync_stop(struct agent_sync *s)
 {
 	if (s == NULL)
 		return;
+	if (s->a != NULL)
+		agent_node_pods_finished(s->a, NULL, NULL); /* before the cache it reads goes */
 	kube_informer_free(s->inf);
 	kube_informer_free(s->pods);
 	kerf_bell_destroy(&s->bell);

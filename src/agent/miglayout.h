@@ -17,8 +17,9 @@
  *     GPUs the spec does not list are left as they are; then observedGeneration becomes that generation,
  *     whatever the outcome: Applied=True, or Applied=False and Failed=True with the reason (InvalidSpec,
  *     Refused: an instance it would destroy is in use, or ApplyFailed) and every GPU's error;
- *   - it also watches the pods bound to the node that have not started (field selector
- *     spec.nodeName=NODE,status.phase=Pending). Until the kubelet admits such a pod, the free instances the
+ *   - it also watches the MIG pods bound to the node (field selector spec.nodeName=NODE). Those that have
+ *     ended (Succeeded, Failed) hold nothing, though the kubelet's pod-resources lists their devices until
+ *     they are deleted (agent_node_pods_finished). Those not started yet: until the kubelet admits such a pod, the free instances the
  *     scheduler counted on for it look free to every other check, so before a spec is applied, per MIG
  *     resource, as many free instances as those pods still lack (what they ask for, less what pod-resources
  *     already lists for them) are held as if allocated, instances the spec keeps first; a spec that would

@@ -59,6 +59,7 @@ int kubelet_hook_is_allocated(void *arg, const char *mig_uuid, bool *allocated, 
 	}
 	if (kubelet_podres_list(h->podres_socket, h->timeout_ms, &pr, err) < 0)
 		return kerf_err_prefix(err, "is %s allocated", mig_uuid);
+	kubelet_podres_drop(&pr, h->pod_finished, h->pod_finished_arg); /* ended pods hold nothing */
 	*allocated = kubelet_podres_find(&pr, mig_uuid) != NULL;
 	kubelet_podres_free(&pr);
 	/* Right after a kubelet restart, List can miss a pod not yet re-admitted whose container still runs on

@@ -61,6 +61,15 @@ int kubelet_podres_list(const char *socket_path, int timeout_ms, struct kubelet_
 int kubelet_podres_allocatable(const char *socket_path, int timeout_ms, struct kubelet_podres *out,
 			       struct kerf_err *err);
 
+/*
+ * Drops the entries of pods finished(arg, namespace, name) says have ended (Succeeded or Failed: every
+ * container exited and none restarts). The kubelet keeps listing such a pod's devices until the pod is deleted
+ * (kubernetes#119423), which would pin them for as long. finished must answer false when it cannot tell.
+ * finished NULL: nothing dropped. Returns how many entries went.
+ */
+size_t kubelet_podres_drop(struct kubelet_podres *p, bool (*finished)(void *arg, const char *ns, const char *name),
+			   void *arg);
+
 /* The entry holding device_id, or NULL. */
 const struct kubelet_podres_device *kubelet_podres_find(const struct kubelet_podres *p, const char *device_id);
 
@@ -154,6 +163,10 @@ struct kubelet_hooks {
 	 * started (its pod-resources socket's mtime), when List may still miss pods it has not re-admitted. */
 	const char *checkpoint;
 	int checkpoint_window_s;
+	/* Pods that have ended (kubelet_podres_drop): their pod-resources entries hold nothing. NULL: every entry
+	 * holds. Called from the thread that runs the hooks. */
+	bool (*pod_finished)(void *arg, const char *ns, const char *name);
+	void *pod_finished_arg;
 };
 
 #define KUBELET_CHECKPOINT_WINDOW_S 30

@@ -123,6 +123,30 @@ const struct kubelet_podres_device *kubelet_podres_find(const struct kubelet_pod
 	return NULL;
 }
 
+size_t kubelet_podres_drop(struct kubelet_podres *p, bool (*finished)(void *arg, const char *ns, const char *name),
+			   void *arg)
+{
+	size_t kept = 0, dropped;
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct kubelet_podres_device *d = &p->items[i];
+
+		if (finished == NULL || d->pod_namespace == NULL || d->pod_name == NULL ||
+		    !finished(arg, d->pod_namespace, d->pod_name)) {
+			p->items[kept++] = *d;
+			continue;
+		}
+		free(d->pod_namespace);
+		free(d->pod_name);
+		free(d->container);
+		free(d->resource);
+		free(d->device_id);
+	}
+	dropped = p->n - kept;
+	p->n = kept;
+	return dropped;
+}
+
 void kubelet_podres_free(struct kubelet_podres *p)
 {
 	for (size_t i = 0; i < p->n; i++) {

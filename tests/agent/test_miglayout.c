@@ -538,6 +538,60 @@ static void test_spec_keeping_enough_free_instances_for_a_bound_pod_applies(void
 }
 
 /* How many plain GETs of MigLayouts the API server has answered, from its own metrics (apiserver_request_total). */
+/*
+ * A pod that has ended (Succeeded or Failed) stays in the kubelet's pod-resources List until it is deleted
+ * (kubernetes#119423). Its device holds nothing, so a spec that destroys it applies once the API server says
+ * the pod ended, though List still names it; while the pod is Pending (listed, not ended) the same spec is
+ * refused. Without the rule the instance stays pinned until someone deletes the pod.
+ */
+static void test_a_device_of_an_ended_pod_is_not_held(void **state)
+{
+	struct fixture *f = *state;
+	char held[NVML_UUID_MAX], cmd[512];
+	struct kerf_err err;
+	json_t *ml = NULL, *r, *phase;
+	long long gen;
+	int rounds = 0;
+
+	fk_edit_layout(f, ORIG, -1);
+	start(f);
+	step(f, 0);
+	uuid_at(f, 1, held, sizeof(held));
+	create_bound_pod(f, "done", R1, 1);
+	snprintf(cmd, sizeof(cmd),
+		 "{\"op\":\"podres\",\"pods\":[{\"namespace\":\"%s\",\"name\":\"done\",\"container\":\"c\","
+		 "\"resource\":\"%s\",\"ids\":[\"%s\"],\"numa\":0}]}",
+		 f->l->ns, R1, held);
+	r = peer_call(&f->peer, "%s", cmd);
+	assert_true(r != NULL && json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	gen = write_spec(f, 0, MERGED);
+	step(f, 20000);
+	assert_gpu_layout(f, ORIG); /* listed and not ended: held */
+	ml = miglayout(f);
+	assert_string_equal(cond_field(ml, "Failed", "reason"), "Refused");
+	json_decref(ml);
+
+	phase = json_pack("{s:{s:s}}", "status", "phase", "Succeeded");
+	r = kube_patch(f->l->c, &KUBE_PODS, f->l->ns, "done", KUBE_PATCH_MERGE, phase, true, &err);
+	if (r == NULL)
+		fail_msg("pod status: %s", err.msg);
+	json_decref(r);
+	json_decref(phase);
+	do { /* still listed by pod-resources; the backoff's retry applies the same generation */
+		step(f, 500);
+		ml = miglayout(f);
+		if (strcmp(cond_field(ml, "Applied", "status"), "True") == 0)
+			break;
+		json_decref(ml);
+		ml = NULL;
+	} while (++rounds < 40);
+	assert_non_null(ml);
+	assert_int_equal(observed(ml), gen);
+	assert_gpu_layout(f, MERGED);
+	json_decref(ml);
+}
+
 static long miglayout_gets(void)
 {
 	char cmd[1024], line[1024];
@@ -836,6 +890,7 @@ int main(int argc, char **argv)
 		T(test_refused_spec_is_retried_until_it_goes_through),
 		T(test_spec_is_refused_while_a_bound_pod_needs_what_it_destroys),
 		T(test_spec_keeping_enough_free_instances_for_a_bound_pod_applies),
+		T(test_a_device_of_an_ended_pod_is_not_held),
 		T(test_rounds_read_the_watch_cache_not_the_server),
 		T(test_heartbeat_is_renewed_while_idle),
 		T(test_invalid_spec_names_the_field_and_changes_nothing),
