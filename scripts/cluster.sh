@@ -312,12 +312,12 @@ agent_start() { # NODE
 	KERF_FAKENVML_STATE=$nd/sim/fakenvml.state cp_launch "$D" "agent-$1" "$KERF_BIN" agent --node "$1" \
 		--kubeconfig "$D/kerf-agent.kubeconfig" --nvml-library "$FAKENVML_LIB" --state-dir "$nd/sim/kerf-state" \
 		--plugin-dir "$nd/kubelet/device-plugins" --pod-resources "$nd/kubelet/pod-resources/kubelet.sock" \
-		--interval 1000
+		--interval 1000 --listen ''
 }
 
 controller_start() { # N
 	POD_NAME=kerf-controller-$1 POD_NAMESPACE=kerf-system cp_launch "$D" "controller-$1" "$KERF_BIN" controller \
-		--kubeconfig "$D/kerf-controller.kubeconfig"
+		--kubeconfig "$D/kerf-controller.kubeconfig" --listen ''
 }
 
 agent_wait() { # NODE: its MIG devices are on the Node's allocatable (or it has none to offer)
@@ -343,6 +343,7 @@ helm_install() {
 	"$here/helm.sh" install kerf "$root/deploy/helm/kerf" --kubeconfig "$D/admin.kubeconfig" \
 		--namespace kerf-system --create-namespace --set image.pullPolicy=Never \
 		--set apiServer="127.0.0.1:$KERF_CP_API_PORT" --set hostNetwork=true --set agent.interval=1000 \
+		--set agent.listen= --set controller.listen= \
 		--set agent.stateDir=/run/kerf-sim/kerf-state --set agent.nvmlLibrary=/run/kerf-sim/libnvidia-ml.so.1 \
 		--set 'agent.extraHostPaths[0].name=kerf-sim' --set 'agent.extraHostPaths[0].path=/run/kerf-sim' \
 		--set 'agent.extraEnv[0].name=KERF_FAKENVML_STATE' \

@@ -16,6 +16,7 @@
 
 #include "bell.h"
 #include "deadline.h"
+#include "kube_metrics.h"
 #include "kube_pod.h"
 #include "miglayout.h"
 
@@ -53,6 +54,10 @@ struct agent_sync {
 	 * reason, however often its backoff retries it. */
 	long long told_gen;
 	char told_reason[32];
+	struct sync_metrics {
+		struct metric *applies, *apply_s, *created, *destroyed, *instances, *status_writes;
+		struct kube_watch_metrics watch[2];
+	} m;
 };
 
 /* ---- the watch: a doorbell, and the object as last seen ---- */
@@ -195,6 +200,66 @@ static int copy_pod(const char *key, const char *rv, const void *proj, void *arg
 	}
 	pc->pods[pc->n++] = *(const struct bound_pod *)proj;
 	return 0;
+}
+
+/* ---- metrics ---- */
+
+void agent_sync_metrics(struct agent_sync *s, struct metrics *r)
+{
+	struct sync_metrics *m = &s->m;
+
+	m->applies = metrics_counter(r, "kerf_agent_applies_total",
+				     "GPU layouts applied from the spec, by result (applied, unchanged, refused, rolled_back, "
+				     "failed, invalid).",
+				     "result");
+	m->apply_s = metrics_histogram(r, "kerf_agent_apply_duration_seconds", "Time to take one GPU to its spec's layout.",
+				       NULL, METRICS_LATENCY_BUCKETS, METRICS_LATENCY_BUCKETS_N);
+	m->created = metrics_counter(r, "kerf_agent_instances_created_total", "MIG instances this agent created.", NULL);
+	m->destroyed = metrics_counter(r, "kerf_agent_instances_destroyed_total", "MIG instances this agent destroyed.", NULL);
+	m->instances = metrics_gauge(r, "kerf_agent_instances",
+				     "MIG instances on the node at the last status, by state (used: a pod or a process; free).",
+				     "state");
+	m->status_writes = metrics_counter(r, "kerf_agent_status_writes_total", "MigLayout status writes.", NULL);
+	kube_watch_metrics_init(&m->watch[0], r, s->inf, "miglayouts");
+	kube_watch_metrics_init(&m->watch[1], r, s->pods, "pods");
+}
+
+/* How many "profile@start" items of layout a are not in layout b ("2g.20gb@0,1g.10gb@2" texts). */
+static unsigned missing_from(const char *a, const char *b)
+{
+	char copy[256], *save = NULL;
+	unsigned n = 0;
+
+	snprintf(copy, sizeof(copy), "%s", a);
+	for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		size_t len = strlen(t);
+		const char *at = b;
+		bool found = false;
+
+		while (!found && (at = strstr(at, t)) != NULL) {
+			found = (at == b || at[-1] == ',') && (at[len] == '\0' || at[len] == ',');
+			at += len;
+		}
+		n += !found;
+	}
+	return n;
+}
+
+/* One GPU's apply, counted: its result, its time, and the instances it made and removed (net). */
+static void count_apply(struct agent_sync *s, int rc, const struct actuate_result *res, const struct kerf_err *e,
+			long long t0)
+{
+	const char *result = rc == 0 ? (res->outcome == ACTUATE_UNCHANGED ? "unchanged" : "applied")
+			     : res->outcome == ACTUATE_ROLLED_BACK ? "rolled_back"
+			     : res->outcome == ACTUATE_FAILED	 ? "failed"
+			     : e->code == KERF_EBUSY		 ? "refused"
+			     : e->code == KERF_EINVAL		 ? "invalid"
+								 : "failed";
+
+	metric_add(s->m.applies, 1, result);
+	metric_observe(s->m.apply_s, (double)(kerf_mono_ms() - t0) / 1000.0);
+	metric_add(s->m.created, missing_from(res->after, res->before));
+	metric_add(s->m.destroyed, missing_from(res->before, res->after));
 }
 
 /* ---- start / stop ---- */
@@ -440,9 +505,19 @@ static void apply_spec(struct agent_sync *s, const json_t *spec, struct outcome 
 		outcome_add(o, failure_reason(&e), e.msg);
 		goto out;
 	}
-	for (i = 0; i < json_array_size(gpus); i++)
-		if (want[i].ok && agent_node_apply_holding(s->a, want[i].index, &want[i].layout, hold, NULL, &e) < 0)
+	for (i = 0; i < json_array_size(gpus); i++) {
+		struct actuate_result res;
+		long long t0 = kerf_mono_ms();
+		int rc;
+
+		if (!want[i].ok)
+			continue;
+		memset(&res, 0, sizeof(res));
+		rc = agent_node_apply_holding(s->a, want[i].index, &want[i].layout, hold, &res, &e);
+		count_apply(s, rc, &res, &e, t0);
+		if (rc < 0)
 			outcome_add(o, failure_reason(&e), e.msg);
+	}
 out:
 	free(hold);
 	free(want);
@@ -573,6 +648,15 @@ static json_t *build_status(struct agent_sync *s, const json_t *old, long long g
 	}
 	if (agent_node_status(s->a, st, err) < 0)
 		goto out;
+	{
+		unsigned used = 0, all = 0;
+
+		for (unsigned g = 0; g < st->n_gpus; g++)
+			for (unsigned k = 0; k < st->gpu[g].n; k++, all++)
+				used += st->gpu[g].inst[k].used;
+		metric_set(s->m.instances, used, "used");
+		metric_set(s->m.instances, all - used, "free");
+	}
 	if (o != NULL) {
 		/* Ready is what generic tooling waits on (kubectl wait --for=condition=Ready, kstatus): the GPUs have
 		 * this generation's layout. Applied and Failed say the same from both sides, for kerf's users. */
@@ -676,6 +760,8 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
 	int rc = -1;
 
 	rang = kerf_bell_wait(&s->bell, wait_ms, 0, 0) != 0;
+	kube_watch_metrics_update(&s->m.watch[0]);
+	kube_watch_metrics_update(&s->m.watch[1]);
 	for (int attempt = 0; attempt < STATUS_RETRIES; attempt++) {
 		json_t *old, *status, *out;
 		long long gen, observed;
@@ -718,6 +804,7 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)
 		beat = !json_equal(json_object_get(status, "heartbeat"), json_object_get(old, "heartbeat"));
 		json_object_set_new(obj, "status", status);
 		if ((out = kube_update_status(s->c, &KUBE_MIGLAYOUTS, NULL, obj, err)) != NULL) {
+			metric_add(s->m.status_writes, 1);
 			if (o != NULL && s->observed == gen)
 				tell_failure(s, out, gen, o);
 			json_decref(out);

@@ -44,6 +44,7 @@
 #include "agent.h"
 #include "err.h"
 #include "kube.h"
+#include "metrics.h"
 
 struct agent_sync;
 
@@ -67,5 +68,9 @@ long long agent_sync_observed(const struct agent_sync *s);
 
 /* Stops the watch. NULL: no-op. */
 void agent_sync_stop(struct agent_sync *s);
+
+/* Where the sync's series go (NULL: none): kerf_agent_* for applies, instances and status writes,
+ * kerf_watch_* for its watches (docs/operations.md lists them). */
+void agent_sync_metrics(struct agent_sync *s, struct metrics *m);
 
 #endif

@@ -23,13 +23,16 @@ void cli_daemon_signals(void)
 }
 
 int cli_daemon_run(const char *who, int (*step)(void *ctx, long wait_ms, struct kerf_err *err), void *ctx,
-		   long interval_ms, bool once)
+		   long interval_ms, bool once, struct cli_probe *probe)
 {
 	struct kerf_err err;
 
 	cli_daemon_log((void *)who, "started");
 	while (!stopping) {
-		if (step(ctx, once ? 0 : interval_ms, &err) < 0) {
+		int rc = step(ctx, once ? 0 : interval_ms, &err);
+
+		cli_probe_step(probe, rc == 0, rc == 0 ? NULL : err.msg);
+		if (rc < 0) {
 			cli_daemon_log((void *)who, err.msg);
 			if (once)
 				return KERF_EXIT_FAIL;

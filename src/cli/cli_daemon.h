@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "err.h"
+#include "cli_serve.h"
 #include "kube.h"
 
 /* kubeconfig NULL: the in-cluster service account. NULL on failure. */
@@ -26,10 +27,11 @@ void cli_daemon_signals(void);
 
 /*
  * Runs step(ctx, wait_ms) until SIGTERM or SIGINT, or once: each step waits up to interval_ms for work. A
- * failed step is logged and tried again a second later (the API server is away: do not spin). Returns
+ * failed step is logged and tried again a second later (the API server is away: do not spin). Each step's
+ * outcome goes to probe (NULL: none): ready after a step that succeeded, not ready with its error. Returns
  * KERF_EXIT_OK, or KERF_EXIT_FAIL when the single step of once failed.
  */
 int cli_daemon_run(const char *who, int (*step)(void *ctx, long wait_ms, struct kerf_err *err), void *ctx,
-		   long interval_ms, bool once);
+		   long interval_ms, bool once, struct cli_probe *probe);
 
 #endif

@@ -19,13 +19,14 @@ struct opts {
 	struct agent_options agent;
 	long interval_ms;
 	bool once;
+	const char *listen; /* --listen: the probes' and metrics' address, "" for none */
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kerf agent [--node NAME] [--kubeconfig FILE [--context NAME]] [--interval MS] [--once]\n"
 		   "                  [--nvml-library PATH] [--state-dir DIR] [--plugin-dir DIR] [--pod-resources SOCKET]\n"
-		   "                  [--cdi] [--nvidia-plugin]\n\n"
+		   "                  [--cdi] [--nvidia-plugin] [--listen ADDR]\n\n"
 		   "Runs kerf's node agent: serves this node's MIG devices to the kubelet (kerf's device plugin, or\n"
 		   "NVIDIA's with --nvidia-plugin), keeps the node's MigLayout (named after the node) in step: a new\n"
 		   "spec is applied without touching an instance in use, and the status reports every GPU's instances.\n\n"
@@ -40,7 +41,9 @@ static void usage(FILE *f)
 		   "  --pod-resources SOCKET the kubelet's pod-resources socket (default\n"
 		   "                         /var/lib/kubelet/pod-resources/kubelet.sock)\n"
 		   "  --cdi                  Allocate answers CDI device names instead of NVIDIA_VISIBLE_DEVICES\n"
-		   "  --nvidia-plugin        leave device serving to NVIDIA's device plugin (see docs/kubelet.md)\n");
+		   "  --nvidia-plugin        leave device serving to NVIDIA's device plugin (see docs/kubelet.md)\n"
+		   "  --listen ADDR          serve /healthz, /readyz and /metrics on ADDR, HOST:PORT or :PORT (default\n"
+		   "                         :8082; \"\" for none; never with --once)\n");
 }
 
 /* 0, 1 (--help), or -1 (bad usage, said on stderr). */
@@ -48,6 +51,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->interval_ms = 2000;
+	o->listen = ":8082";
 	o->node = getenv("NODE_NAME");
 	o->agent.log = cli_daemon_log;
 	o->agent.log_arg = "agent";
@@ -68,6 +72,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			return -1;
 		} else if (strcmp(a, "--node") == 0) {
 			o->node = argv[++i];
+		} else if (strcmp(a, "--listen") == 0) {
+			o->listen = argv[++i];
 		} else if (strcmp(a, "--kubeconfig") == 0) {
 			o->kubeconfig = argv[++i];
 		} else if (strcmp(a, "--context") == 0) {
@@ -100,11 +106,16 @@ static int sync_step(void *s, long wait_ms, struct kerf_err *err)
 	return agent_sync_step(s, wait_ms, err);
 }
 
+/* The listener starts first: while NVML opens, the plugin registers and the watches list, the kubelet's
+ * probes see a live process that is not ready. */
 int cmd_agent(int argc, char **argv)
 {
 	struct kube_client *c = NULL;
 	struct agent_node *a = NULL;
 	struct agent_sync *s = NULL;
+	struct cli_probe *probe = NULL;
+	struct metrics *metrics = NULL;
+	struct httpd *http = NULL;
 	struct kerf_err err;
 	struct opts o;
 	int rc;
@@ -113,15 +124,26 @@ int cmd_agent(int argc, char **argv)
 		return rc > 0 ? KERF_EXIT_OK : KERF_EXIT_USAGE;
 	cli_daemon_signals();
 	rc = KERF_EXIT_FAIL;
+	if ((probe = cli_probe_new()) == NULL || (metrics = metrics_new()) == NULL) {
+		fprintf(stderr, "kerf agent: out of memory\n");
+		goto out;
+	}
+	if (cli_serve("agent", o.once ? NULL : o.listen, probe, metrics, &http) < 0)
+		goto out;
+	cli_probe_not_ready(probe, "opening NVML, registering with the kubelet and syncing the caches");
 	if ((c = cli_daemon_connect(o.kubeconfig, o.context, &err)) == NULL || (a = agent_node_start(&o.agent, &err)) == NULL ||
 	    (s = agent_sync_start(c, a, o.node, &err)) == NULL) {
 		fprintf(stderr, "kerf agent: %s\n", err.msg);
 		goto out;
 	}
-	rc = cli_daemon_run("agent", sync_step, s, o.interval_ms, o.once);
+	agent_sync_metrics(s, metrics);
+	rc = cli_daemon_run("agent", sync_step, s, o.interval_ms, o.once, probe);
 out:
+	httpd_stop(http);
 	agent_sync_stop(s);
 	agent_node_stop(a);
 	kube_client_free(c);
+	metrics_free(metrics);
+	cli_probe_free(probe);
 	return rc;
 }

@@ -23,6 +23,7 @@ struct opts {
 	unsigned n_schedulers;
 	long interval_ms;
 	bool once;
+	const char *listen; /* --listen: the probes' and metrics' address, "" for none */
 	char host[256];
 };
 
@@ -30,7 +31,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: kerf controller [--kubeconfig FILE [--context NAME]] [--identity ID] [--namespace NS]\n"
 		   "                       [--scheduler-name NAME]... [--debounce MS] [--interval MS]\n"
-		   "                       [--agent-timeout MS] [--replan-after MS] [--events-per-second N] [--once]\n\n"
+		   "                       [--agent-timeout MS] [--replan-after MS] [--events-per-second N]\n"
+		   "                       [--listen ADDR] [--once]\n\n"
 		   "Runs kerf's cluster controller: for the pods that wait for nvidia.com/mig-* devices it plans new\n"
 		   "layouts of the nodes' free MIG slices and writes them into the nodes' MigLayout specs. Instances in\n"
 		   "use are never moved. Pods that cannot be placed get an Event saying why. Several replicas may run:\n"
@@ -49,6 +51,8 @@ static void usage(FILE *f)
 		   "                      planned there for is planned on another node, and told why (default 60000)\n"
 		   "  --events-per-second N  at most N Events a second for pods that cannot be placed, bursts of\n"
 		   "                      5 x N (default 20)\n"
+		   "  --listen ADDR       serve /healthz, /readyz and /metrics on ADDR, HOST:PORT or :PORT (default\n"
+		   "                      :8081; \"\" for none; never with --once)\n"
 		   "  --once              run one round and exit (0 if it succeeded)\n");
 }
 
@@ -57,6 +61,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->interval_ms = 2000;
+	o->listen = ":8081";
 	o->ctl.identity = getenv("POD_NAME");
 	o->ctl.lease_namespace = getenv("POD_NAMESPACE");
 	o->ctl.log = cli_daemon_log;
@@ -76,6 +81,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->kubeconfig = argv[++i];
 		} else if (strcmp(a, "--context") == 0) {
 			o->context = argv[++i];
+		} else if (strcmp(a, "--listen") == 0) {
+			o->listen = argv[++i];
 		} else if (strcmp(a, "--identity") == 0) {
 			o->ctl.identity = argv[++i];
 		} else if (strcmp(a, "--namespace") == 0) {
@@ -131,11 +138,17 @@ static int controller_round(void *ctl, long wait_ms, struct kerf_err *err)
 	return controller_step(ctl, wait_ms, NULL, err);
 }
 
-/* controller_stop() hands the Lease over, so a SIGTERM'd leader is replaced at once. */
+/*
+ * controller_stop() hands the Lease over, so a SIGTERM'd leader is replaced at once. The listener starts
+ * first: while the caches sync (a minute at most) the kubelet's probes see a live process that is not ready.
+ */
 int cmd_controller(int argc, char **argv)
 {
 	struct kube_client *c = NULL;
 	struct controller *ctl = NULL;
+	struct cli_probe *probe = NULL;
+	struct metrics *metrics = NULL;
+	struct httpd *http = NULL;
 	struct kerf_err err;
 	struct opts o;
 	int rc;
@@ -144,14 +157,25 @@ int cmd_controller(int argc, char **argv)
 		return rc > 0 ? KERF_EXIT_OK : KERF_EXIT_USAGE;
 	cli_daemon_signals();
 	rc = KERF_EXIT_FAIL;
+	if ((probe = cli_probe_new()) == NULL || (metrics = metrics_new()) == NULL) {
+		fprintf(stderr, "kerf controller: out of memory\n");
+		goto out;
+	}
+	if (cli_serve("controller", o.once ? NULL : o.listen, probe, metrics, &http) < 0)
+		goto out;
+	o.ctl.metrics = metrics;
+	cli_probe_not_ready(probe, "connecting to the API server and syncing the caches");
 	c = cli_daemon_connect(o.kubeconfig, o.context, &err);
 	if (c == NULL || (ctl = controller_start(c, &o.ctl, &err)) == NULL) {
 		fprintf(stderr, "kerf controller: %s\n", err.msg);
 		goto out;
 	}
-	rc = cli_daemon_run("controller", controller_round, ctl, o.interval_ms, o.once);
+	rc = cli_daemon_run("controller", controller_round, ctl, o.interval_ms, o.once, probe);
 out:
+	httpd_stop(http);
 	controller_stop(ctl);
 	kube_client_free(c);
+	metrics_free(metrics);
+	cli_probe_free(probe);
 	return rc;
 }

@@ -18,6 +18,7 @@
 #include "deadline.h"
 #include "fit.h"
 #include "headroom.h"
+#include "kube_metrics.h"
 #include "room.h"
 #include "kube_pod.h"
 #include "plan.h"
@@ -59,6 +60,12 @@ struct controller {
 	 * no longer does (reset by every step). */
 	long long led_ms;
 	bool deposed;
+	bool was_leader;
+	struct ctl_metrics {
+		struct metric *rounds, *round_s, *plan_s, *pods, *unplaced, *nodes, *specs, *events, *replanned,
+			*leader, *transitions;
+		struct kube_watch_metrics watch[3];
+	} m;
 };
 
 static void say(struct controller *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -305,6 +312,81 @@ static void rang_update(const char *k, const void *o, const void *n, void *arg)
 	kerf_bell_ring(&((struct controller *)arg)->bell);
 }
 
+/* The controller's families (metrics.h); with no registry every update is a no-op. */
+static void metrics_init(struct controller *ctl)
+{
+	struct metrics *r = ctl->o.metrics;
+	struct ctl_metrics *m = &ctl->m;
+
+	m->rounds = metrics_counter(r, "kerf_controller_rounds_total", "Planning rounds, by result (ok, error).", "result");
+	m->round_s = metrics_histogram(r, "kerf_controller_round_duration_seconds",
+				       "A round's time: reading the caches, planning, writing specs and Events.", NULL,
+				       METRICS_LATENCY_BUCKETS, METRICS_LATENCY_BUCKETS_N);
+	m->plan_s = metrics_histogram(r, "kerf_controller_plan_duration_seconds", "The planner's time in a round.", NULL,
+				      METRICS_LATENCY_BUCKETS, METRICS_LATENCY_BUCKETS_N);
+	m->pods = metrics_gauge(r, "kerf_controller_pods",
+				"Pods waiting for MIG devices at the last round, and of them placed and unplaced by its plan.",
+				"state");
+	m->unplaced = metrics_gauge(r, "kerf_controller_unplaced_pods",
+				    "Pods the last round's plan could not place, by reason (no_profile, node_filters, capacity, "
+				    "priority, other).",
+				    "reason");
+	m->nodes = metrics_gauge(r, "kerf_controller_nodes",
+				 "MigLayouts at the last round: planned on, or left out (agent silent or failing, no Node, cordoned, "
+				 "not Ready).",
+				 "state");
+	m->specs = metrics_counter(r, "kerf_controller_spec_writes_total",
+				   "MigLayout spec writes, by result (written, conflict: changed since the plan).", "result");
+	m->events = metrics_counter(r, "kerf_controller_events_total", "Events sent on pods.", NULL);
+	m->replanned = metrics_counter(r, "kerf_controller_replanned_pods_total",
+				       "Pods left unbound beside their instances and planned on another node.", NULL);
+	m->leader = metrics_gauge(r, "kerf_controller_leader", "1 while this process holds the Lease.", NULL);
+	m->transitions = metrics_counter(r, "kerf_controller_leader_transitions_total",
+					 "Times this process took or lost the Lease.", NULL);
+	kube_watch_metrics_init(&m->watch[0], r, ctl->pods, "pods");
+	kube_watch_metrics_init(&m->watch[1], r, ctl->layouts, "miglayouts");
+	kube_watch_metrics_init(&m->watch[2], r, ctl->nodes, "nodes");
+}
+
+/* A planner reason (plan.c) as a metric label: a few values, never the sentence itself. */
+static const char *reason_class(const char *reason)
+{
+	if (strncmp(reason, "no node has a GPU model", 23) == 0)
+		return "no_profile";
+	if (strstr(reason, "kube-scheduler would place it on none") != NULL)
+		return "node_filters";
+	if (strstr(reason, "equal or higher priority") != NULL)
+		return "priority";
+	if (strncmp(reason, "needs ", 6) == 0)
+		return "capacity";
+	return "other";
+}
+
+static void metrics_round(struct controller *ctl, const struct controller_report *rep, const struct plan_output *out,
+			  long long t0, int rc)
+{
+	static const char *const classes[] = {"no_profile", "node_filters", "capacity", "priority", "other"};
+	struct ctl_metrics *m = &ctl->m;
+	unsigned by[5] = {0};
+
+	metric_add(m->rounds, 1, rc == 0 ? "ok" : "error");
+	metric_observe(m->round_s, (double)(kerf_mono_ms() - t0) / 1000.0);
+	metric_set(m->pods, rep->pods, "waiting");
+	metric_set(m->pods, rep->placed, "placed");
+	metric_set(m->pods, out != NULL ? out->n_unplaced : 0, "unplaced");
+	for (unsigned k = 0; out != NULL && k < out->n_unplaced; k++)
+		for (unsigned c = 0; c < 5; c++)
+			by[c] += strcmp(reason_class(out->unplaced[k].reason), classes[c]) == 0;
+	for (unsigned c = 0; c < 5; c++)
+		metric_set(m->unplaced, by[c], classes[c]);
+	metric_set(m->nodes, rep->nodes, "planned");
+	metric_set(m->nodes, rep->nodes_skipped, "left_out");
+	metric_add(m->specs, rep->specs_written, "written");
+	metric_add(m->specs, rep->specs_stale, "conflict");
+	metric_add(m->events, rep->events);
+	metric_add(m->replanned, rep->replanned);
+}
+
 static void ring(void *arg)
 {
 	kerf_bell_ring(&((struct controller *)arg)->bell);
@@ -373,6 +455,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 		kerf_err_prefix(err, "controller");
 		goto fail;
 	}
+	metrics_init(ctl);
 	kerf_bell_ring(&ctl->bell); /* the first round runs at once */
 	return ctl;
 fail:
@@ -1170,11 +1253,13 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	struct plan_room_stats rs;
 	struct plan_output out;
 	struct snapshot s;
-	long long t0;
+	long long t0, start = kerf_mono_ms();
 	int rc = -1;
 
-	if (snapshot_take(ctl, &s, err) < 0)
+	if (snapshot_take(ctl, &s, err) < 0) {
+		metrics_round(ctl, rep, NULL, start, -1);
 		return -1;
+	}
 	rep->nodes = s.in.n_nodes;
 	rep->nodes_skipped = s.skipped;
 	rep->reserved = s.reserved;
@@ -1182,13 +1267,16 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	if (s.in.n_pods == 0) { /* nothing waits: nothing to change */
 		rep->planned = true;
 		snapshot_free(&s);
+		metrics_round(ctl, rep, NULL, start, 0);
 		return 0;
 	}
 	t0 = kerf_mono_ms();
 	if (plan_run_room(NULL, &s.in, &out, &rs, err) < 0) {
 		kerf_err_prefix(err, "plan");
+		metrics_round(ctl, rep, NULL, start, -1);
 		goto out;
 	}
+	metric_observe(ctl->m.plan_s, (double)(kerf_mono_ms() - t0) / 1000.0);
 	rep->no_room = rs.no_room;
 	rep->crowded = rs.crowded;
 	if (rs.crowded > 0)
@@ -1205,6 +1293,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	say(ctl, "round: %u pod(s) waiting on %u node(s) (%u left out: agent silent, no Node, cordoned or not Ready): %u placed, "
 		 "%u spec(s) written, %u event(s)",
 	    rep->pods, rep->nodes, rep->nodes_skipped, rep->placed, rep->specs_written, rep->events);
+	metrics_round(ctl, rep, &out, start, rc);
 	plan_output_free(&out);
 out:
 	snapshot_free(&s);
@@ -1221,7 +1310,16 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 		rep = &local;
 	memset(rep, 0, sizeof(*rep));
 	kerf_bell_wait(&ctl->bell, wait_ms, ctl->o.debounce_ms, ctl->o.max_wait_ms);
-	if (kube_elector_step(ctl->elector, &leader, err) < 0)
+	for (unsigned i = 0; i < 3; i++)
+		kube_watch_metrics_update(&ctl->m.watch[i]);
+	rc = kube_elector_step(ctl->elector, &leader, err);
+	if (leader != ctl->was_leader) {
+		metric_add(ctl->m.transitions, 1);
+		say(ctl, leader ? "took the Lease: leading" : "lost the Lease: watching");
+		ctl->was_leader = leader;
+	}
+	metric_set(ctl->m.leader, leader);
+	if (rc < 0)
 		return kerf_err_prefix(err, "controller: lease");
 	rep->leader = leader;
 	if (!leader)

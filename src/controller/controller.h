@@ -46,6 +46,7 @@
 
 #include "err.h"
 #include "kube.h"
+#include "metrics.h"
 
 struct controller_options {
 	const char *identity;        /* this contender for the Lease (e.g. the pod name); required */
@@ -67,6 +68,9 @@ struct controller_options {
 	long replan_after_ms;
 	double events_per_s; /* 0: 20 */
 	double event_burst;  /* 0: 100 */
+	/* Where the controller's series go (docs/operations.md lists them), or NULL: kerf_controller_* for rounds,
+	 * pods, nodes, writes, Events and the Lease, kerf_watch_* for its watches. */
+	struct metrics *metrics;
 	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
 	void *log_arg;
 	/* A test seam, NULL in kerf: called after a round's plan, before its spec writes (tests change a

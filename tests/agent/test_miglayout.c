@@ -758,13 +758,14 @@ static void test_kerf_agent_command_runs_a_round(void **state)
 static void test_kerf_agent_follows_specs_until_sigterm(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[2048], kc[512];
+	char cmd[2048], kc[512], listen[32], body[65536];
 	long long gen = 0;
-	int status;
+	int status, port = live_free_port();
 	pid_t pid;
 
 	fk_edit_layout(f, ORIG, -1);
 	snprintf(kc, sizeof(kc), "%s/kubeconfig", live_dir());
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	snprintf(cmd, sizeof(cmd), "%s/agent.log", f->dir);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -773,7 +774,8 @@ static void test_kerf_agent_follows_specs_until_sigterm(void **state)
 			_exit(127);
 		setenv("NODE_NAME", f->node, 1);
 		execl(KERF_BIN, "kerf", "agent", "--kubeconfig", kc, "--interval", "500", "--nvml-library", FAKENVML_LIB,
-		      "--state-dir", f->journals, "--plugin-dir", f->dir, "--pod-resources", f->podres, (char *)NULL);
+		      "--state-dir", f->journals, "--plugin-dir", f->dir, "--pod-resources", f->podres, "--listen", listen,
+		      (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 300 && gen == 0; i++) { /* the agent creates its MigLayout */
@@ -797,6 +799,16 @@ static void test_kerf_agent_follows_specs_until_sigterm(void **state)
 		live_sleep_ms(100);
 	}
 	assert_gpu_layout(f, MERGED);
+	/* its probes and metrics: ready, one GPU applied, the two 1g.10gb gone and a 2g.20gb made */
+	assert_int_equal(live_http_get(port, "/readyz", body, sizeof(body)), 200);
+	assert_int_equal(live_http_get(port, "/healthz", body, sizeof(body)), 200);
+	assert_int_equal(live_http_get(port, "/metrics", body, sizeof(body)), 200);
+	assert_non_null(strstr(body, "kerf_agent_applies_total{result=\"applied\"} 1\n"));
+	assert_non_null(strstr(body, "kerf_agent_instances_destroyed_total 2\n"));
+	assert_non_null(strstr(body, "kerf_agent_instances_created_total 1\n"));
+	assert_non_null(strstr(body, "kerf_agent_apply_duration_seconds_count 1\n"));
+	assert_non_null(strstr(body, "kerf_watch_lists_total{resource=\"miglayouts\"} 1\n"));
+	assert_non_null(strstr(body, "kerf_agent_instances{state=\"free\"} "));
 	assert_int_equal(kill(pid, SIGTERM), 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));

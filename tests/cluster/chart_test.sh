@@ -34,6 +34,14 @@ check "the agent runs only on nodes labelled kerf.dev/mig=true" has 'kerf.dev/mi
 check "the image defaults to the chart's appVersion" has "image: kerf.local/kerf:0.1.0"
 check "no Namespace object unless asked (helm install --create-namespace makes it)" \
 	sh -c "! grep -q '^kind: Namespace' '$tmp/out'"
+check "both daemons listen (:8082, :8081) with liveness and readiness probes on /healthz and /readyz" \
+	sh -c "grep -q 'containerPort: 8082' '$tmp/out' && grep -q 'containerPort: 8081' '$tmp/out' &&
+	       [ \$(grep -c 'httpGet: {path: /healthz, port: http}' '$tmp/out') = 2 ] &&
+	       [ \$(grep -c 'httpGet: {path: /readyz, port: http}' '$tmp/out') = 2 ]"
+render --set agent.listen= --set controller.listen=127.0.0.1:9090 >"$tmp/out"
+check "listen empty turns the agent's listener and probes off; another address moves the controller's" \
+	sh -c "[ \$(grep -c 'Probe:' '$tmp/out') = 2 ] && grep -q 'containerPort: 9090' '$tmp/out' &&
+	       grep -A1 -- '- --listen' '$tmp/out' | grep -q '\"\"'"
 
 render --set apiServer=127.0.0.1:6443 --set hostNetwork=true --set agent.devicePlugin=nvidia-plugin \
 	--set agent.cdi=true --set agent.interval=1000 --set agent.kubeletDir=/var/lib/k0s/kubelet \
@@ -66,6 +74,8 @@ check "controller.enabled=false leaves out the Deployment and its RBAC" \
 
 check "a bad agent.devicePlugin is refused, naming the value" \
 	refused 'agent.devicePlugin: "nvidia"' --set agent.devicePlugin=nvidia
+check "a listen address that is not HOST:PORT is refused, naming the value" \
+	refused 'agent.listen: "8082"' --set agent.listen=8082
 check "an apiServer that is not HOST:PORT is refused, naming the value" \
 	refused 'apiServer: "https://x"' --set apiServer=https://x
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -964,6 +965,82 @@ static void test_kerf_controller_command_runs_a_round(void **state)
 	assert_int_equal(WEXITSTATUS(status), 2);
 }
 
+static pid_t spawn_controller(const char *kubeconfig, int port, const char *ns)
+{
+	char listen[32], log[256];
+	pid_t pid;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	snprintf(log, sizeof(log), "%s/controller-%d.log", live_dir(), port);
+	if ((pid = fork()) == 0) {
+		if (freopen(log, "w", stderr) == NULL)
+			_exit(127);
+		execl(KERF_BIN, "kerf", "controller", "--kubeconfig", kubeconfig, "--namespace", ns, "--identity", "probe",
+		      "--interval", "300", "--debounce", "100", "--listen", listen, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	return pid;
+}
+
+static void stop_child(pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+}
+
+/* Polls path until it answers want and its body holds text (NULL: any), for up to 20 s. */
+static bool served(int port, const char *path, int want, const char *text, char *body, size_t cap)
+{
+	for (int i = 0; i < 100; i++) {
+		if (live_http_get(port, path, body, cap) == want && (text == NULL || strstr(body, text) != NULL))
+			return true;
+		usleep(200 * 1000);
+	}
+	return false;
+}
+
+/*
+ * `kerf controller --listen`: live and not ready while it cannot reach the API server (its caches cannot sync:
+ * a kubeconfig pointing at a closed port); against the real one, ready once a round succeeded, and its
+ * /metrics move when it works: a round, the Lease, a list per watch, and the spec it writes for a pod.
+ */
+static void test_kerf_controller_serves_probes_and_metrics(void **state)
+{
+	struct fixture *f = *state;
+	char body[65536], bad[256], cmd[768];
+	int port = live_free_port();
+	pid_t pid;
+
+	snprintf(bad, sizeof(bad), "%s/closed-port.kubeconfig", live_dir());
+	snprintf(cmd, sizeof(cmd), "sed 's#server: .*#server: https://127.0.0.1:1#' '%s/kubeconfig' > '%s'", live_dir(), bad);
+	assert_int_equal(system(cmd), 0);
+	pid = spawn_controller(bad, port, f->l->ns);
+	assert_true(served(port, "/healthz", 200, "ok", body, sizeof(body)));
+	assert_int_equal(live_http_get(port, "/readyz", body, sizeof(body)), 503);
+	assert_non_null(strstr(body, "syncing the caches"));
+	stop_child(pid);
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	port = live_free_port();
+	snprintf(cmd, sizeof(cmd), "%s/kubeconfig", live_dir());
+	pid = spawn_controller(cmd, port, f->l->ns);
+	assert_true(served(port, "/readyz", 200, "ok", body, sizeof(body)));
+	assert_true(served(port, "/metrics", 200, "kerf_controller_leader 1\n", body, sizeof(body)));
+	assert_non_null(strstr(body, "kerf_controller_rounds_total{result=\"ok\"} "));
+	assert_non_null(strstr(body, "kerf_watch_lists_total{resource=\"pods\"} 1\n"));
+	assert_non_null(strstr(body, "kerf_controller_leader_transitions_total 1\n"));
+	assert_null(strstr(body, "kerf_controller_spec_writes_total{result=\"written\"} 1"));
+	pod(f, "train-15", "nvidia.com/mig-2g.20gb", 1, 0);
+	assert_true(served(port, "/metrics", 200, "kerf_controller_spec_writes_total{result=\"written\"} 1\n", body,
+			   sizeof(body)));
+	assert_non_null(strstr(body, "kerf_controller_pods{state=\"placed\"} 1\n"));
+	assert_non_null(strstr(body, "kerf_controller_round_duration_seconds_count "));
+	stop_child(pid);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -987,6 +1064,7 @@ int main(void)
 		T(test_a_pod_left_unbound_is_replanned_elsewhere),
 		T(test_a_node_without_cpu_room_is_not_planned_on),
 		T(test_pods_that_fit_a_node_only_one_at_a_time_are_spread),
+		T(test_kerf_controller_serves_probes_and_metrics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -86,4 +89,45 @@ void live_sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
+}
+
+/* A port free on 127.0.0.1 now (the kernel's pick; the daemon binds it a moment later). */
+int live_free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		fail_msg("no free port on 127.0.0.1");
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* GET http://127.0.0.1:port/path: the status code (0: no answer), the body into out. */
+int live_http_get(int port, const char *path, char *out, size_t cap)
+{
+	char cmd[256];
+	size_t len = 0, n;
+	int code = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "curl -s --max-time 5 -w '\\n%%{http_code}' http://127.0.0.1:%d%s", port, path);
+	if ((p = popen(cmd, "r")) == NULL)
+		fail_msg("curl: cannot run");
+	while (len + 1 < cap && (n = fread(out + len, 1, cap - 1 - len, p)) > 0)
+		len += n;
+	out[len] = '\0';
+	pclose(p);
+	if (len > 0) {
+		char *nl = strrchr(out, '\n');
+
+		code = atoi(nl != NULL ? nl + 1 : out);
+		if (nl != NULL)
+			*nl = '\0';
+	}
+	return code;
 }

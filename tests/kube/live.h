@@ -30,4 +30,10 @@ json_t *live_configmap(const char *name, const char *label, const char *value);
 
 void live_sleep_ms(long ms);
 
+/* A port free on 127.0.0.1 now (the kernel's pick), for a daemon's --listen. */
+int live_free_port(void);
+
+/* GET http://127.0.0.1:port/path with curl: the status code (0: no answer), the body into out. */
+int live_http_get(int port, const char *path, char *out, size_t cap);
+
 #endif
