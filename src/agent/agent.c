@@ -624,6 +624,20 @@ void agent_node_pods_finished(struct agent_node *a, bool (*finished)(void *arg, 
 	a->kh.pod_finished_arg = arg;
 }
 
+int agent_node_serving(void *arg, char *why, size_t cap)
+{
+	const struct agent_node *a = arg;
+	struct kubelet_plugin_stats st;
+
+	if (a->plugin == NULL) /* NVIDIA-plugin mode: NVIDIA's plugin serves, kerf registers nothing */
+		return 1;
+	kubelet_plugin_stats(a->plugin, &st);
+	if (st.resources == 0 || st.registrations >= st.resources)
+		return 1;
+	snprintf(why, cap, "the kubelet has registered %lu of kerf's %zu MIG resources", st.registrations, st.resources);
+	return 0;
+}
+
 int agent_node_refresh(struct agent_node *a, struct kerf_err *err)
 {
 	for (unsigned i = 0; i < a->n_gpus; i++)

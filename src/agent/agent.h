@@ -157,6 +157,12 @@ int agent_node_apply_holding(struct agent_node *a, unsigned gpu, const struct mi
 void agent_node_pods_finished(struct agent_node *a, bool (*finished)(void *arg, const char *ns, const char *name),
 			      void *arg);
 
+/*
+ * Whether the kubelet has registered every resource kerf's plugin serves (1), or not yet (0, why filled): the
+ * agent's readiness. Safe from any thread (the probes' listener). NVIDIA-plugin mode: always 1.
+ */
+int agent_node_serving(void *a, char *why, size_t cap);
+
 /* Re-reads every GPU from NVML and re-publishes the device list (e.g. after someone else changed a GPU). */
 int agent_node_refresh(struct agent_node *a, struct kerf_err *err);
 

@@ -12,6 +12,8 @@ struct cli_probe {
 	bool ready;
 	char why[256];
 	long long progress_ms;
+	int (*also)(void *arg, char *why, size_t cap);
+	void *also_arg;
 };
 
 struct cli_probe *cli_probe_new(void)
@@ -50,6 +52,14 @@ void cli_probe_not_ready(struct cli_probe *p, const char *why)
 	set(p, false, why);
 }
 
+void cli_probe_also(struct cli_probe *p, int (*check)(void *arg, char *why, size_t cap), void *arg)
+{
+	pthread_mutex_lock(&p->mu);
+	p->also = check;
+	p->also_arg = arg;
+	pthread_mutex_unlock(&p->mu);
+}
+
 void cli_probe_step(struct cli_probe *p, bool ok, const char *why)
 {
 	set(p, ok, ok ? "" : why);
@@ -78,6 +88,8 @@ static int ready(void *arg, char *why, size_t cap)
 	ok = p->ready;
 	if (!ok)
 		snprintf(why, cap, "%s", p->why);
+	else if (p->also != NULL)
+		ok = p->also(p->also_arg, why, cap);
 	pthread_mutex_unlock(&p->mu);
 	return ok;
 }

@@ -26,6 +26,10 @@ void cli_probe_free(struct cli_probe *p);
 /* Not ready, with why (start-up under way, or what failed); counts as progress. */
 void cli_probe_not_ready(struct cli_probe *p, const char *why);
 
+/* One more condition for ready, asked at each /readyz from the listener's thread (so it must be safe there):
+ * 1, or 0 with why filled. */
+void cli_probe_also(struct cli_probe *p, int (*check)(void *arg, char *why, size_t cap), void *arg);
+
 /* A step ended: ready if ok, else not, with why. Counts as progress. */
 void cli_probe_step(struct cli_probe *p, bool ok, const char *why);
 

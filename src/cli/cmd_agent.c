@@ -137,9 +137,10 @@ int cmd_agent(int argc, char **argv)
 		goto out;
 	}
 	agent_sync_metrics(s, metrics);
+	cli_probe_also(probe, agent_node_serving, a);
 	rc = cli_daemon_run("agent", sync_step, s, o.interval_ms, o.once, probe);
 out:
-	httpd_stop(http);
+	httpd_stop(http); /* first: its /readyz asks the agent */
 	agent_sync_stop(s);
 	agent_node_stop(a);
 	kube_client_free(c);
