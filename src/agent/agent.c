@@ -1,12 +1,15 @@
 /*
  * agent.c — see agent.h. The order of operations and why each step is safe: docs/agent.md.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "kubelet.h"
@@ -28,6 +31,9 @@ struct agent_node {
 	/* devices withdrawn by the current run; given back afterwards if they still exist */
 	unsigned n_withdrawn;
 	char withdrawn[MIG_MAX_INSTANCES * NVML_MAX_CI][KUBELET_ID_MAX];
+	/* Why this agent cannot see the host's processes (not in the host's PID namespace), or "": then NVML's
+	 * process lists miss other pods' processes, and no instance is known to be free (sees_host_processes). */
+	char blind[160];
 };
 
 static void agent_log(struct agent_node *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -108,6 +114,12 @@ static int hook_pre_destroy(void *arg, unsigned gpu_index, const char *uuid, str
 static int hook_is_allocated(void *arg, const char *uuid, bool *allocated, struct kerf_err *err)
 {
 	struct agent_node *a = arg;
+
+	if (a->blind[0] != '\0') { /* cannot tell whether a process runs on it: in use */
+		*allocated = true;
+		agent_log(a, "%s: this agent cannot see the host's processes (%s): not destroyed", uuid, a->blind);
+		return 0;
+	}
 
 	if (kubelet_hook_is_allocated(&a->kh, uuid, allocated, err) < 0)
 		return -1;
@@ -334,6 +346,40 @@ static void recover_all(struct agent_node *a)
 	}
 }
 
+/*
+ * Whether this process sees the host's processes, which NVML's process lists are checked against: in a PID
+ * namespace of its own (a pod without hostPID), NVML answers only for the processes that namespace can see,
+ * and an instance running another pod's CUDA process would read as free. Told by PID 1: this process itself
+ * (a container's init), or a pod's pause process, means the namespace is not the host's. Cannot read PID 1:
+ * cannot tell, so not. Fills why when not.
+ */
+static bool sees_host_processes(const char *proc_root, char *why, size_t cap)
+{
+	char path[PATH_MAX], argv0[256] = "";
+	const char *base;
+	ssize_t n;
+	int fd;
+
+	if (proc_root == NULL && getpid() == 1) {
+		snprintf(why, cap, "it is PID 1 of its own PID namespace");
+		return false;
+	}
+	snprintf(path, sizeof(path), "%s/1/cmdline", proc_root != NULL ? proc_root : "/proc");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(why, cap, "%s cannot be read: %s", path, strerror(errno));
+		return false;
+	}
+	n = read(fd, argv0, sizeof(argv0) - 1);
+	close(fd);
+	argv0[n > 0 ? n : 0] = '\0';
+	base = strrchr(argv0, '/') != NULL ? strrchr(argv0, '/') + 1 : argv0;
+	if (strcmp(base, "pause") == 0) {
+		snprintf(why, cap, "PID 1 is a pod's pause process: the pod does not share the host's PID namespace");
+		return false;
+	}
+	return true;
+}
+
 struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_err *err)
 {
 	static const struct agent_options none;
@@ -358,6 +404,10 @@ struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_e
 	if (a->nv == NULL || read_mig_gpus(a, err) < 0)
 		goto fail;
 	agent_log(a, "NVML %s: %u MIG GPU(s)", nvml_library(a->nv), a->n_gpus);
+	if (!sees_host_processes(a->opt.proc_root, a->blind, sizeof(a->blind)))
+		agent_log(a, "cannot see the host's processes (%s): NVML would miss other pods' processes, so every "
+			  "instance counts as in use and none is destroyed; run the agent with hostPID (the chart does)",
+			  a->blind);
 	recover_all(a);
 	if (a->opt.nvidia_plugin) {
 		agent_log(a, "NVIDIA-plugin mode: NVIDIA's device plugin serves the MIG devices");
@@ -454,6 +504,34 @@ static void name_holder(const struct agent_hold *hold, unsigned gpu, struct kerf
 	}
 }
 
+/*
+ * An agent that cannot see the host's processes destroys nothing (a->blind): a layout that keeps every
+ * instance with a device (it may only add) is fine, anything else is refused before any step, naming the first
+ * instance it would destroy. -1 with err filled when refused.
+ */
+static int blind_refuses(struct agent_node *a, struct nvml_gpu *g, const struct mig_layout *desired,
+			 struct kerf_err *err)
+{
+	if (a->blind[0] == '\0')
+		return 0;
+	if (nvml_read_instances(a->nv, g, err) < 0)
+		return -1;
+	for (unsigned k = 0; k < g->n_instances; k++) {
+		const struct nvml_instance *in = &g->inst[k];
+		bool kept = in->n_ci == 0;
+
+		for (unsigned d = 0; d < desired->n && !kept; d++)
+			kept = (int)desired->inst[d].profile == in->profile && desired->inst[d].start == in->start;
+		if (!kept)
+			return kerf_err_set(err, KERF_EBUSY,
+					    "gpu %u: %s@%u: cannot tell whether a process runs on it: this agent cannot see the "
+					    "host's processes (%s); run it with hostPID",
+					    g->index, in->profile >= 0 ? g->model.profiles[in->profile].name : "?", in->start,
+					    a->blind);
+	}
+	return 0;
+}
+
 int agent_node_apply_holding(struct agent_node *a, unsigned gpu, const struct mig_layout *desired,
 			     const struct agent_hold *hold, struct actuate_result *res, struct kerf_err *err)
 {
@@ -473,6 +551,10 @@ int agent_node_apply_holding(struct agent_node *a, unsigned gpu, const struct mi
 	memset(res, 0, sizeof(*res));
 	if (g == NULL)
 		return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: no such MIG GPU on this node", gpu);
+	if (blind_refuses(a, g, desired, err) < 0) {
+		agent_log(a, "gpu %u: not applied: %s", gpu, err->msg);
+		return -1;
+	}
 	if (allocated_read(a, &al, err) < 0)
 		return kerf_err_prefix(err, "gpu %u: refused", gpu);
 	if ((ids = guarded_ids(&al, hold, &n_ids)) == NULL) {
@@ -687,7 +769,11 @@ int agent_node_status(struct agent_node *a, struct agent_status *st, struct kerf
 		snprintf(gs->short_model, sizeof(gs->short_model), "%s", g->builtin != NULL ? g->builtin->name : "");
 		snprintf(gs->uuid, sizeof(gs->uuid), "%s", g->uuid);
 		for (unsigned k = 0; k < g->n_instances && gs->n < MIG_MAX_INSTANCES; k++)
-			instance_status(g, &g->inst[k], &al, &gs->inst[gs->n++]);
+		{
+			instance_status(g, &g->inst[k], &al, &gs->inst[gs->n]);
+			gs->inst[gs->n].used |= a->blind[0] != '\0' && gs->inst[gs->n].uuid[0] != '\0'; /* cannot tell */
+			gs->n++;
+		}
 	}
 	allocated_free(&al);
 	return 0;

@@ -56,7 +56,10 @@ struct agent_options {
 	 * agent makes it re-read them (SIGHUP, found by name under proc_root: the agent needs hostPID). No
 	 * withdraw is possible in this mode; pod-resources is still checked right before every destroy. */
 	bool nvidia_plugin;
-	const char *proc_root;     /* NULL: /proc (NVIDIA-plugin mode only) */
+	/* NULL: /proc. Where NVIDIA's plugin is looked for (NVIDIA-plugin mode), and PID 1: an agent that is not
+	 * in the host's PID namespace (PID 1 is itself or a pod's pause process) cannot see other pods' processes
+	 * through NVML, so it counts every instance as in use and destroys none (docs/agent.md). */
+	const char *proc_root;
 	int timeout_ms;            /* 0: KUBELET_TIMEOUT_MS; bounds every kubelet call and a withdraw's wait */
 	int register_retry_ms;     /* 0: the plugin's default */
 	const int *numa_nodes;     /* NUMA node of GPU i is numa_nodes[i] for i < n_numa; else unknown (-1) */

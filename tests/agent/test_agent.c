@@ -542,6 +542,53 @@ static void test_relayout_destroys_free_instances_and_the_kubelet_gets_the_new_l
  * layout would need it gone: the apply is refused before anything is touched, nothing is withdrawn, and
  * the GPU and the kubelet's lists stay as they were. The status reports the device as used.
  */
+/*
+ * An agent outside the host's PID namespace (PID 1 under its proc_root is a pod's pause process) cannot see
+ * other pods' CUDA processes through NVML: it counts every instance as in use. A layout that destroys the free
+ * 1g.10gb is refused before any step, naming the reason; one that only adds would still go through; the status
+ * reports every instance used. With PID 1 the host's init, the same layout applies. Without the check the
+ * first apply destroys instances whose processes it could not see.
+ */
+static void test_an_agent_blind_to_host_processes_destroys_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct agent_status *s = calloc(1, sizeof(*s));
+	struct actuate_result res;
+	struct mig_layout want;
+	struct kerf_err err;
+	char proc[256], cmd[512];
+	struct agent_options o = {.nvml_library = FAKENVML_LIB, .journal_dir = f->journals, .plugin_dir = f->dir,
+				  .podres_socket = f->podres, .timeout_ms = 10000, .register_retry_ms = 100,
+				  .proc_root = proc, .log = agent_log, .log_arg = f};
+
+	assert_non_null(s);
+	snprintf(proc, sizeof(proc), "%s/proc", f->dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/1' && printf '/pause\\0' > '%s/1/cmdline'", proc, proc);
+	assert_int_equal(system(cmd), 0);
+	fk_edit(f, create_fn, ORIG);
+	if ((f->agent = agent_node_start(&o, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	parse(f, MERGED, &want);
+	assert_int_equal(agent_node_apply(f->agent, 0, &want, &res, &err), -1);
+	assert_int_equal(err.code, KERF_EBUSY);
+	assert_non_null(strstr(err.msg, "cannot see the host's processes"));
+	assert_non_null(strstr(err.msg, "pause"));
+	assert_layout(f, ORIG);
+	if (agent_node_status(f->agent, s, &err) < 0)
+		fail_msg("%s", err.msg);
+	for (unsigned k = 0; k < s->gpu[0].n; k++)
+		assert_true(s->gpu[0].inst[k].used);
+	agent_node_stop(f->agent);
+
+	snprintf(cmd, sizeof(cmd), "printf '/sbin/init\\0' > '%s/1/cmdline'", proc);
+	assert_int_equal(system(cmd), 0);
+	if ((f->agent = agent_node_start(&o, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(agent_node_apply(f->agent, 0, &want, &res, &err), 0);
+	assert_layout(f, MERGED);
+	free(s);
+}
+
 static void test_allocated_device_is_never_destroyed_and_the_apply_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -1050,6 +1097,14 @@ static void nvidia_standin_start(struct fixture *f, struct nvidia_standin *n)
 	assert_non_null(fp);
 	fwrite("/usr/bin/nvidia-device-plugin\0--mig-strategy=mixed\0", 1, 51, fp);
 	fclose(fp);
+	/* PID 1 the host's init: the agent runs in the host's PID namespace (the chart's hostPID) */
+	snprintf(path, sizeof(path), "%s/1", n->proc_root);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/1/cmdline", n->proc_root);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fwrite("/sbin/init\0", 1, 11, fp);
+	fclose(fp);
 }
 
 /* Whether the kubelet stand-in logged an event named ev (after a round trip, so nothing is in flight). */
@@ -1259,6 +1314,7 @@ int main(int argc, char **argv)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kerf_apply_refuses_while_the_agent_serves_the_devices, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_an_agent_blind_to_host_processes_destroys_nothing, setup, teardown),
 	};
 
 	if (argc < 2) {

@@ -31,6 +31,7 @@ render >"$tmp/out"
 check "the defaults render the DaemonSet and the two-replica Deployment" \
 	sh -c "grep -q '^kind: DaemonSet' '$tmp/out' && grep -q 'replicas: 2' '$tmp/out'"
 check "the agent runs only on nodes labelled kerf.dev/mig=true" has 'kerf.dev/mig: "true"'
+check "the agent shares the host's PID namespace (NVML sees every pod's processes)" has 'hostPID: true'
 check "the image defaults to the chart's appVersion" has "image: kerf.local/kerf:0.1.0"
 check "no Namespace object unless asked (helm install --create-namespace makes it)" \
 	sh -c "! grep -q '^kind: Namespace' '$tmp/out'"
