@@ -417,7 +417,8 @@ struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_e
 	}
 	pc = (struct kubelet_plugin_config){.plugin_dir = a->opt.plugin_dir, .cdi = a->opt.cdi,
 					    .timeout_ms = a->opt.timeout_ms,
-					    .register_retry_ms = a->opt.register_retry_ms};
+					    .register_retry_ms = a->opt.register_retry_ms,
+					    .allocate_grace_ms = a->opt.allocate_grace_ms};
 	if (kubelet_plugin_start(&pc, &a->plugin, err) < 0)
 		goto fail;
 	a->kh.plugin = a->plugin;

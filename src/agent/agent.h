@@ -62,6 +62,9 @@ struct agent_options {
 	const char *proc_root;
 	int timeout_ms;            /* 0: KUBELET_TIMEOUT_MS; bounds every kubelet call and a withdraw's wait */
 	int register_retry_ms;     /* 0: the plugin's default */
+	/* 0: KUBELET_ALLOCATE_GRACE_MS (30 s). How long a device kerf's plugin handed out in an Allocate counts as
+	 * allocated whatever pod-resources says (kubelet_plugin_recently_allocated). Tests shorten it. */
+	int allocate_grace_ms;
 	const int *numa_nodes;     /* NUMA node of GPU i is numa_nodes[i] for i < n_numa; else unknown (-1) */
 	unsigned n_numa;
 	void (*log)(void *arg, const char *line); /* one line per step, or NULL */

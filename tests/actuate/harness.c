@@ -117,10 +117,12 @@ void h_load(struct harness *h, const struct scenario *s)
 
 		if (ci == NULL || ((int)gi->start != s->busy_start && (int)gi->start != s->alloc_start))
 			continue;
-		h->used[h->n_used++] = (struct used_instance){ id, gi->profile_id, gi->start, ci->serial };
+		h->used[h->n_used++] = (struct used_instance){ id, gi->profile_id, gi->start, 1, { ci->serial, 0 },
+								(int)gi->start == s->busy_start, false };
 		if ((int)gi->start == s->alloc_start)
 			fk_mig_uuid(0, ci->serial, h->alloc_uuid, sizeof(h->alloc_uuid));
 	}
+	h->n_base = h->n_used;
 	h->alloc_list[0] = h->alloc_uuid;
 	h->cfg.allocated = h->alloc_list;
 	h->cfg.n_allocated = h->alloc_uuid[0] ? 1 : 0;
@@ -140,6 +142,95 @@ static void reset_fn(struct fk_state *st, void *arg)
 void h_reset(struct harness *h)
 {
 	h_edit(h, reset_fn, h);
+	h->n_used = h->n_base;
+}
+
+/* Records GI id of st as used, with the compute instances it has now. */
+static void add_used(struct harness *h, const struct fk_state *st, unsigned id, bool process, bool pod)
+{
+	const struct fk_gi *gi = &st->gpu[0].gi[id];
+	struct used_instance u = { id, gi->profile_id, gi->start, 0, { 0, 0 }, process, pod };
+
+	for (unsigned c = 0; c < FK_MAX_CI; c++)
+		if (gi->ci[c].live && u.n_ci < 2)
+			u.serial[u.n_ci++] = gi->ci[c].serial;
+	if (h->n_used == H_MAX_USED)
+		fail_msg("more than %d used instances", H_MAX_USED);
+	h->used[h->n_used++] = u;
+}
+
+struct split_arg {
+	struct harness *h;
+	unsigned start;
+};
+
+static void split_fn(struct fk_state *st, void *arg)
+{
+	struct split_arg *a = arg;
+	struct fk_fault f = { .action = FK_SPLIT, .gpu = 0, .start = a->start };
+	struct kerf_err err;
+
+	if (fk_make_busy(st, &f, &err) != 0)
+		fail_msg("split @%u: %s", a->start, err.msg);
+	add_used(a->h, st, f.made_gi, false, false);
+	a->h->snap = *st;
+}
+
+void h_split(struct harness *h, unsigned start)
+{
+	struct split_arg a = { h, start };
+
+	h_edit(h, split_fn, &a);
+	h->n_base = h->n_used;
+}
+
+unsigned h_note_made_busy(struct harness *h)
+{
+	static struct fk_state st;
+	unsigned added = 0;
+
+	h_read(h, &st);
+	for (unsigned i = 0; i < st.n_faults; i++) {
+		const struct fk_fault *f = &st.fault[i];
+		struct used_instance u;
+		const struct fk_gi *gi;
+
+		if (f->made_gi == 0)
+			continue;
+		gi = &st.gpu[0].gi[f->made_gi];
+		/* as it was made: what happened to it afterwards is what h_used_intact() judges */
+		u = (struct used_instance){ f->made_gi, gi->profile_id, f->start, f->action == FK_SPLIT ? 2 : 1,
+					    { f->made[0], f->made[1] }, f->action == FK_PROCESS, f->action == FK_POD };
+		if (h->n_used == H_MAX_USED)
+			fail_msg("more than %d used instances", H_MAX_USED);
+		h->used[h->n_used++] = u;
+		added++;
+	}
+	return added;
+}
+
+int h_pod_is_allocated(void *arg, const char *mig_uuid, bool *allocated, struct kerf_err *err)
+{
+	static struct fk_state st;
+	struct harness *h = arg;
+	char u[NVML_UUID_MAX];
+	int fd = fk_lock(h->state, &st, err);
+
+	if (fd < 0)
+		return -1;
+	fk_unlock(fd, &st, false, NULL);
+	*allocated = false;
+	for (unsigned id = 1; id < FK_MAX_GI; id++)
+		for (unsigned c = 0; c < FK_MAX_CI && st.gpu[0].gi[id].live; c++) {
+			const struct fk_ci *ci = &st.gpu[0].gi[id].ci[c];
+
+			if (!ci->live)
+				continue;
+			fk_mig_uuid(0, ci->serial, u, sizeof(u));
+			if (strcmp(u, mig_uuid) == 0)
+				*allocated = ci->pod;
+		}
+	return 0;
 }
 
 static void clear_fn(struct fk_state *st, void *arg)
@@ -187,6 +278,21 @@ bool h_layout_is(struct harness *h, const char *text)
 	return mig_layout_same(&want, &have);
 }
 
+/* True if gi has exactly the compute instances x recorded (by serial). */
+static bool same_cis(const struct fk_gi *gi, const struct used_instance *x)
+{
+	unsigned live = 0, found = 0;
+
+	for (unsigned c = 0; c < FK_MAX_CI; c++) {
+		if (!gi->ci[c].live)
+			continue;
+		live++;
+		for (unsigned k = 0; k < x->n_ci; k++)
+			found += gi->ci[c].serial == x->serial[k];
+	}
+	return live == x->n_ci && found == x->n_ci;
+}
+
 const char *h_used_intact(struct harness *h)
 {
 	static struct fk_state st;
@@ -200,11 +306,15 @@ const char *h_used_intact(struct harness *h)
 	for (unsigned u = 0; u < h->n_used; u++) {
 		const struct used_instance *x = &h->used[u];
 		const struct fk_gi *gi = &st.gpu[0].gi[x->gi_id];
-		const struct fk_ci *ci = gi->live ? first_ci(gi) : NULL;
 
-		if (ci == NULL || gi->profile_id != x->profile_id || gi->start != x->start || ci->serial != x->serial) {
+		if (!gi->live || gi->profile_id != x->profile_id || gi->start != x->start || !same_cis(gi, x)) {
 			snprintf(why, sizeof(why), "used instance GI %u (profile %u @ %u) was destroyed or moved", x->gi_id,
 				 x->profile_id, x->start);
+			return why;
+		}
+		if ((x->process && first_ci(gi)->pid == 0) || (x->pod && !first_ci(gi)->pod)) {
+			snprintf(why, sizeof(why), "used instance GI %u (profile %u @ %u) lost its %s", x->gi_id,
+				 x->profile_id, x->start, x->process ? "process" : "pod");
 			return why;
 		}
 	}

@@ -22,16 +22,20 @@ struct scenario {
 
 struct used_instance {
 	unsigned gi_id, profile_id, start;
-	uint64_t serial; /* of its compute instance: a re-created instance gets a new one (and a new UUID) */
+	unsigned n_ci;
+	uint64_t serial[2]; /* of its compute instances: a re-created instance gets new ones (and new UUIDs) */
+	bool process, pod;  /* what makes it used, and must still be there: a process, a pod holding it */
 };
+
+#define H_MAX_USED 4
 
 struct harness {
 	char dir[64], state[128], journals[128];
 	struct fk_state snap;          /* the scenario's original state, to reset to */
 	char alloc_uuid[NVML_UUID_MAX]; /* MIG UUID of the allocated instance, "" if none */
 	const char *alloc_list[1];
-	unsigned n_used;
-	struct used_instance used[2];
+	unsigned n_used, n_base; /* n_base: the scenario's own; those after it were made busy during a case */
+	struct used_instance used[H_MAX_USED];
 	struct actuate_config cfg;
 };
 
@@ -42,8 +46,20 @@ void h_end(struct harness *h);
 /* Writes the scenario's GPU (GPU 0) and remembers the original state and its used instances. */
 void h_load(struct harness *h, const struct scenario *s);
 
-/* Puts the original state back (faults and call counts cleared). */
+/* Puts the original state back (faults and call counts cleared) and forgets instances made busy since. */
 void h_reset(struct harness *h);
+
+/* After h_load: another tool splits the instance at start into two 1-slice compute instances (kerf never
+ * makes such an instance and must leave it alone). It is part of the original state, and counted as used. */
+void h_split(struct harness *h, unsigned start);
+
+/* Counts as used every instance a fired FK_PROCESS, FK_POD or FK_SPLIT fault made busy (call it before the
+ * faults are cleared). Returns how many it added. */
+unsigned h_note_made_busy(struct harness *h);
+
+/* An actuate_hooks.is_allocated that answers from the simulated state: allocated if a pod holds the MIG
+ * device (fk_ci.pod, set by an FK_POD fault). arg: the harness. */
+int h_pod_is_allocated(void *arg, const char *mig_uuid, bool *allocated, struct kerf_err *err);
 
 /* Locks the state, lets fn edit it, writes it back. */
 void h_edit(struct harness *h, void (*fn)(struct fk_state *st, void *arg), void *arg);
@@ -56,8 +72,9 @@ void h_clear_faults(struct harness *h);
 /* True if GPU 0 holds exactly the instances of text (profile@start), each with a compute instance. */
 bool h_layout_is(struct harness *h, const char *text);
 
-/* NULL if every used instance is still there with the same GI ID, placement and compute instance;
- * otherwise a sentence saying which is not. Also fails if the simulator counted a destroy of a busy CI. */
+/* NULL if every used instance is still there with the same GI ID, placement and compute instances, and
+ * still runs its process or is held by its pod; otherwise a sentence saying which is not. Also fails if the
+ * simulator counted a destroy of a busy CI. */
 const char *h_used_intact(struct harness *h);
 
 /* Opens the simulated library (the test fails if it cannot). */

@@ -13,7 +13,8 @@
  *   - destroying a GI that still has compute instances, or a CI whose MIG device runs a process, gives
  *     IN_USE; a destroyed object's handle is stale and answers INVALID_ARGUMENT;
  *   - with MIG disabled, profile infos and creation answer NOT_SUPPORTED, placements still answer.
- * Faults armed in the state file (fakestate.h) are applied on entry to each call.
+ * Faults armed in the state file (fakestate.h) are applied on entry to each call; one that makes an instance
+ * busy changes the state first, and the call then acts on the changed state.
  */
 #include <signal.h>
 #include <stdint.h>
@@ -142,6 +143,8 @@ static nvmlReturn_t enter(struct call *c, const char *func, bool need_init)
 			c->delay_us += f->usec;
 		if (f->seen != f->nth)
 			continue;
+		if (f->action == FK_PROCESS || f->action == FK_POD || f->action == FK_SPLIT)
+			fk_make_busy(&c->st, f, NULL); /* no such instance: nothing happens (made_gi stays 0) */
 		if (f->action == FK_FAIL && fail == NVML_SUCCESS)
 			fail = (nvmlReturn_t)f->code;
 		kill_before |= f->action == FK_KILL_BEFORE;

@@ -15,7 +15,7 @@
 #include "fakestate.h"
 
 #define FK_MAGIC 0x6b6e766du /* "knvm" */
-#define FK_VERSION 2u
+#define FK_VERSION 3u
 
 const char *fk_state_path(void)
 {
@@ -278,6 +278,8 @@ int fk_create_ci(struct fk_state *st, unsigned gpu, unsigned gi_id, unsigned ci_
 	gi->ci[id].start = start;
 	gi->ci[id].size = slices;
 	gi->ci[id].pid = 0;
+	gi->ci[id].pid_kind = FK_PROC_COMPUTE;
+	gi->ci[id].pod = false;
 	gi->ci[id].serial = st->next_serial++;
 	if (ci_id != NULL)
 		*ci_id = id;
@@ -359,6 +361,64 @@ int fk_add_fault(struct fk_state *st, const struct fk_fault *f, struct kerf_err 
 	return 0;
 }
 
+/* The GI ID of the GPU instance at memory slice start, or 0. */
+static unsigned gi_at(const struct fk_state *st, unsigned gpu, unsigned start)
+{
+	for (unsigned id = 1; gpu < st->n_gpus && id < FK_MAX_GI; id++)
+		if (st->gpu[gpu].gi[id].live && st->gpu[gpu].gi[id].start == start)
+			return id;
+	return 0;
+}
+
+/*
+ * A split is what `nvidia-smi mig -dci` then `-cci 0,0` does to an instance: its compute instances go and two
+ * 1-slice ones take their place, each a new MIG device. kerf never makes such an instance, and must not
+ * destroy one (nvml_instance_whole()).
+ */
+static int split_gi(struct fk_state *st, unsigned gpu, unsigned id, struct fk_fault *f, struct kerf_err *err)
+{
+	struct fk_gi *gi = &st->gpu[gpu].gi[id];
+	unsigned ci[2];
+
+	for (unsigned c = 0; c < FK_MAX_CI; c++)
+		gi->ci[c].live = false;
+	for (unsigned k = 0; k < 2; k++) {
+		if (fk_create_ci(st, gpu, id, 0 /* 1 slice */, &ci[k], err) != 0)
+			return kerf_err_prefix(err, "split");
+		f->made[k] = gi->ci[ci[k]].serial;
+	}
+	return 0;
+}
+
+int fk_make_busy(struct fk_state *st, struct fk_fault *f, struct kerf_err *err)
+{
+	unsigned id = gi_at(st, f->gpu, f->start);
+	struct fk_ci *ci = NULL;
+
+	if (id == 0)
+		return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: no GPU instance starts at memory slice %u", f->gpu,
+				    f->start);
+	if (f->action == FK_SPLIT) {
+		if (split_gi(st, f->gpu, id, f, err) != 0)
+			return -1;
+		f->made_gi = id;
+		return 0;
+	}
+	for (unsigned c = 0; c < FK_MAX_CI && ci == NULL; c++)
+		if (st->gpu[f->gpu].gi[id].ci[c].live)
+			ci = &st->gpu[f->gpu].gi[id].ci[c];
+	if (ci == NULL)
+		return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: the instance at slice %u has no compute instance",
+				    f->gpu, f->start);
+	if (f->action == FK_PROCESS)
+		ci->pid = FK_STALE_PID;
+	else
+		ci->pod = true;
+	f->made_gi = id;
+	f->made[0] = ci->serial;
+	return 0;
+}
+
 static const char *action_name(enum fk_action a)
 {
 	switch (a) {
@@ -366,6 +426,9 @@ static const char *action_name(enum fk_action a)
 	case FK_KILL_BEFORE: return "kill-before";
 	case FK_KILL_AFTER: return "kill-after";
 	case FK_DELAY: return "delay";
+	case FK_PROCESS: return "process";
+	case FK_POD: return "pod";
+	case FK_SPLIT: return "split";
 	}
 	return "?";
 }
@@ -392,8 +455,9 @@ void fk_print(const struct fk_state *st, FILE *f)
 				if (!gi->ci[c].live)
 					continue;
 				fk_mig_uuid(i, gi->ci[c].serial, uuid, sizeof(uuid));
-				fprintf(f, "    ci %u profile id %u slices %u+%u %s%s\n", c, gi->ci[c].profile_id,
-					gi->ci[c].start, gi->ci[c].size, uuid, gi->ci[c].pid ? " process" : "");
+				fprintf(f, "    ci %u profile id %u slices %u+%u %s%s%s\n", c, gi->ci[c].profile_id,
+					gi->ci[c].start, gi->ci[c].size, uuid, gi->ci[c].pid ? " process" : "",
+					gi->ci[c].pod ? " pod" : "");
 			}
 		}
 	}

@@ -8,7 +8,10 @@
  *
  * The same functions back the control command (fakenvml-ctl) and the tests, which set up GPUs, mark
  * instances as running a process and arm faults: "call X fails with code Y on its Nth use", "SIGKILL the
- * process at call X's Nth use (before or after it takes effect)", "call X sleeps N microseconds".
+ * process at call X's Nth use (before or after it takes effect)", "call X sleeps N microseconds", and
+ * "at call X's Nth use, before it acts, the instance at slice S becomes busy": a process starts on it, a pod
+ * is given it, or another tool splits it into compute instances of its own. The last three are the world
+ * changing under a caller that has already planned (a stale plan); the call itself then goes on normally.
  * Models come from kerf's built-in catalog and every create is judged by mig_layout_check(), the rules
  * the rest of kerf uses.
  */
@@ -36,6 +39,7 @@ struct fk_ci {
 	unsigned start, size; /* compute slices within the GPU instance */
 	unsigned pid;         /* a "running process" on this MIG device; 0 = none */
 	unsigned pid_kind;    /* FK_PROC_*: which NVML list shows it (compute, graphics, MPS) */
+	bool pod;             /* a pod holds it: not NVML's to report; a test's pod-resources stand-in reads it */
 	uint64_t serial;      /* creation serial: makes the MIG UUID, so a re-created device gets a new UUID */
 };
 
@@ -54,7 +58,15 @@ struct fk_gpu {
 	struct fk_gi gi[FK_MAX_GI]; /* indexed by GI ID */
 };
 
-enum fk_action { FK_FAIL, FK_KILL_BEFORE, FK_KILL_AFTER, FK_DELAY };
+enum fk_action {
+	FK_FAIL, FK_KILL_BEFORE, FK_KILL_AFTER, FK_DELAY,
+	/* the instance at (gpu, start) becomes busy, on entry to the call, before it acts: */
+	FK_PROCESS, /* a process starts on its first compute instance (pid FK_STALE_PID) */
+	FK_POD,     /* a pod is given its first compute instance (fk_ci.pod) */
+	FK_SPLIT,   /* another tool replaces its compute instances by two of one slice each */
+};
+
+#define FK_STALE_PID 31337
 
 struct fk_fault {
 	char func[FK_FUNC_MAX]; /* exported symbol name, e.g. "nvmlGpuInstanceDestroy" */
@@ -63,6 +75,9 @@ struct fk_fault {
 	enum fk_action action;
 	int code;      /* FK_FAIL: the nvmlReturn_t to return */
 	unsigned usec; /* FK_DELAY */
+	unsigned gpu, start; /* FK_PROCESS, FK_POD, FK_SPLIT: the instance (GPU, first memory slice) made busy */
+	unsigned made_gi;    /* set when one of those fired on an instance: its GI ID (0: not fired, or no instance) */
+	uint64_t made[2];    /* and the serials of the compute instances it made busy (FK_SPLIT: the two new ones) */
 };
 
 struct fk_state {
@@ -123,6 +138,9 @@ int fk_set_pid_kind(struct fk_state *st, unsigned gpu, unsigned start, unsigned 
 /* The same for the MIG device (compute instance) with this UUID, as fk_mig_uuid() writes it. */
 int fk_set_pid_uuid(struct fk_state *st, const char *uuid, unsigned pid, struct kerf_err *err);
 int fk_add_fault(struct fk_state *st, const struct fk_fault *f, struct kerf_err *err);
+/* Carries out an FK_PROCESS, FK_POD or FK_SPLIT fault that has just fired (recording made_gi and made[]).
+ * -1 with err set if there is no such instance or (FK_SPLIT) it has fewer than two compute slices. */
+int fk_make_busy(struct fk_state *st, struct fk_fault *f, struct kerf_err *err);
 
 /* Compute-instance profiles a GI of profile p offers: index i in [0, n) -> slices and SMs. */
 struct fk_ci_profile {
