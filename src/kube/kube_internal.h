@@ -9,6 +9,9 @@
 /* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
 char *kube_read_file(const char *path, size_t max, struct kerf_err *err);
 
+/* Whether s holds a PEM block whose label contains what ("CERTIFICATE", "PRIVATE KEY"). */
+bool kube_looks_like_pem(const char *s, const char *what);
+
 /* "/api/v1/namespaces/ns/pods/name/status"; ns, name and sub may be NULL. Returns malloc'd path. */
 char *kube_path(const struct kube_resource *r, const char *ns, const char *name, const char *sub);
 
