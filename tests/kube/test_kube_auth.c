@@ -3,12 +3,14 @@
  * credential plugin (tests/kube/exec-plugin.sh, a shell script printing an ExecCredential), run again
  * after its credential expires and after the server refuses it; a failing plugin named in the error;
  * auth-provider refused; client certificate files re-read when rotated; tls-server-name as the name the
- * certificate is checked against; proxy-url through a CONNECT proxy this test runs.
+ * certificate is checked against; proxy-url through a CONNECT proxy this test runs; Retry-After on 429 from
+ * a small TLS server this test runs (kube-apiserver cannot be made to answer 429 on cue).
  *
  * Each test fails without its feature: without exec support the client goes out anonymous (403 on the
  * namespace list), without the expiry or 401 handling the run counter stays at 1 (or the list fails with
  * 401), without the re-read the server still sees the old certificate's user, without tls-server-name the
- * wrong name is not refused, without proxy-url the proxy sees nothing.
+ * wrong name is not refused, without proxy-url the proxy sees nothing, without Retry-After the 429 is the
+ * answer.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,15 +25,25 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "live.h"
 
 #ifndef KERF_EXEC_PLUGIN
 #error "KERF_EXEC_PLUGIN (the path of tests/kube/exec-plugin.sh) must be defined by the build"
 #endif
+
+static long long kube_now_ms_for_tests(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static char dir[512];    /* this run's files: kubeconfigs, the plugin's counter and info */
 static char server[256]; /* the test apiserver, from the control plane's kubeconfig */
@@ -435,6 +447,156 @@ static void test_proxy_url_carries_the_requests(void **state)
 	assert_string_equal(want, server); /* the tunnel went to the apiserver's own address */
 }
 
+/* ---------------------------------------------------------------- Retry-After */
+
+/*
+ * An HTTPS server on loopback with the test control plane's serving certificate: answers the first
+ * `throttle` requests with 429 and "Retry-After: <retry_after>", then 200 with a JSON body. HTTP/1.1 with
+ * keep-alive (curl reuses the connection), one connection at a time.
+ */
+struct throttler {
+	int lfd, port, throttle, requests;
+	const char *retry_after;
+	volatile int stop;
+	SSL_CTX *ctx;
+	pthread_t th;
+};
+
+static void *throttler_main(void *arg)
+{
+	struct throttler *t = arg;
+	while (!t->stop) {
+		struct pollfd pf = {.fd = t->lfd, .events = POLLIN};
+		SSL *ssl;
+		int cfd;
+		if (poll(&pf, 1, 200) <= 0 || (cfd = accept(t->lfd, NULL, NULL)) < 0)
+			continue;
+		ssl = SSL_new(t->ctx);
+		SSL_set_fd(ssl, cfd);
+		if (SSL_accept(ssl) == 1) {
+			for (;;) {
+				char req[8192] = "", resp[512];
+				int got = 0, n;
+				while (got < (int)sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
+					if ((n = SSL_read(ssl, req + got, (int)sizeof(req) - 1 - got)) <= 0)
+						break;
+					got += n;
+					req[got] = '\0';
+				}
+				if (!strstr(req, "\r\n\r\n"))
+					break;
+				if (t->requests++ < t->throttle)
+					n = snprintf(resp, sizeof(resp),
+						     "HTTP/1.1 429 Too Many Requests\r\nRetry-After: %s\r\nContent-Type: "
+						     "application/json\r\nContent-Length: 74\r\n\r\n{\"kind\":\"Status\",\"reason\":"
+						     "\"TooManyRequests\",\"message\":\"too many requests\"}",
+						     t->retry_after);
+				else
+					n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+									 "Content-Length: 11\r\n\r\n{\"ok\":true}");
+				if (SSL_write(ssl, resp, n) != n)
+					break;
+			}
+		}
+		SSL_shutdown(ssl);
+		SSL_free(ssl);
+		close(cfd);
+	}
+	return NULL;
+}
+
+static void throttler_start(struct throttler *t, int throttle, const char *retry_after)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	char crt[600], key[600];
+	memset(t, 0, sizeof(*t));
+	t->throttle = throttle;
+	t->retry_after = retry_after;
+	snprintf(crt, sizeof(crt), "%s/pki/apiserver.crt", live_dir());
+	snprintf(key, sizeof(key), "%s/pki/apiserver.key", live_dir());
+	t->ctx = SSL_CTX_new(TLS_server_method());
+	assert_non_null(t->ctx);
+	assert_int_equal(SSL_CTX_use_certificate_file(t->ctx, crt, SSL_FILETYPE_PEM), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM), 1);
+	t->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(t->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(t->lfd, 8), 0);
+	assert_int_equal(getsockname(t->lfd, (struct sockaddr *)&a, &len), 0);
+	t->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&t->th, NULL, throttler_main, t), 0);
+}
+
+static void throttler_stop(struct throttler *t)
+{
+	t->stop = 1;
+	pthread_join(t->th, NULL);
+	close(t->lfd);
+	SSL_CTX_free(t->ctx);
+}
+
+static struct kube_client *throttled_client(const struct throttler *t, long timeout_ms)
+{
+	struct kube_config cfg;
+	struct kube_client *c;
+	struct kerf_err err;
+	char path[700], text[1200];
+	snprintf(path, sizeof(path), "%s/throttled", dir);
+	snprintf(text, sizeof(text),
+		 "current-context: t\ncontexts:\n- name: t\n  context: {cluster: c}\n"
+		 "clusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:%d\n"
+		 "    certificate-authority: %s/pki/ca.crt\n",
+		 t->port, live_dir());
+	write_text(path, text);
+	if (kube_config_load(path, NULL, &cfg, &err))
+		fail_msg("%s", err.msg);
+	c = kube_client_new(&cfg, timeout_ms, &err);
+	kube_config_free(&cfg);
+	assert_non_null(c);
+	return c;
+}
+
+static void test_429_is_retried_after_the_time_retry_after_gives(void **state)
+{
+	struct throttler t;
+	struct kube_client *c;
+	struct kerf_err err;
+	long long t0;
+	json_t *out;
+	(void)state;
+	throttler_start(&t, 2, "1");
+	c = throttled_client(&t, 20000);
+	t0 = kube_now_ms_for_tests();
+	out = kube_request(c, "GET", "/api/v1/namespaces", NULL, NULL, &err);
+	if (!out)
+		fail_msg("%s", err.msg);
+	assert_true(json_is_true(json_object_get(out, "ok")));
+	json_decref(out);
+	assert_int_equal(t.requests, 3);                     /* two 429s, then the answer */
+	assert_true(kube_now_ms_for_tests() - t0 >= 1900); /* waited 1 s each time */
+	kube_client_free(c);
+	throttler_stop(&t);
+}
+
+static void test_429_whose_wait_would_pass_the_timeout_is_returned_at_once(void **state)
+{
+	struct throttler t;
+	struct kube_client *c;
+	struct kerf_err err;
+	long long t0;
+	(void)state;
+	throttler_start(&t, 100, "3600");
+	c = throttled_client(&t, 3000);
+	t0 = kube_now_ms_for_tests();
+	assert_null(kube_request(c, "GET", "/api/v1/namespaces", NULL, NULL, &err));
+	assert_int_equal(kube_err_http_status(&err), 429);
+	assert_int_equal(err.code, KERF_EBUSY);
+	assert_int_equal(t.requests, 1);
+	assert_true(kube_now_ms_for_tests() - t0 < 2000);
+	kube_client_free(c);
+	throttler_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -447,6 +609,8 @@ int main(void)
 		cmocka_unit_test(test_client_certificate_files_are_reread_when_they_change),
 		cmocka_unit_test(test_tls_server_name_is_the_name_the_certificate_is_checked_against),
 		cmocka_unit_test(test_proxy_url_carries_the_requests),
+		cmocka_unit_test(test_429_is_retried_after_the_time_retry_after_gives),
+		cmocka_unit_test(test_429_whose_wait_would_pass_the_timeout_is_returned_at_once),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
