@@ -46,13 +46,21 @@ int cli_daemon_run(const char *who, int (*step)(void *ctx, long wait_ms, struct 
 	return KERF_EXIT_OK;
 }
 
-struct kube_client *cli_daemon_connect(const char *kubeconfig, const char *context, struct kerf_err *err)
+struct kube_client *cli_daemon_connect(const char *who, const char *kubeconfig, const char *context,
+				       struct kerf_err *err)
 {
 	struct kube_config cfg;
 	struct kube_client *c;
 
-	if ((kubeconfig ? kube_config_load(kubeconfig, context, &cfg, err) : kube_config_in_cluster(NULL, &cfg, err)) < 0)
+	/* controller-runtime's order, since the daemons run in pods: --kubeconfig, $KUBECONFIG, the in-cluster
+	 * service account, ~/.kube/config (docs/kube.md, "Precedence"). */
+	if (kube_config_default(kubeconfig, context, KUBE_ORDER_DAEMON, &cfg, err) < 0)
 		return NULL;
+	if (who) {
+		char line[600];
+		snprintf(line, sizeof(line), "cluster from %s", cfg.source ? cfg.source : "(unknown)");
+		cli_daemon_log((void *)who, line);
+	}
 	c = kube_client_new(&cfg, 0, err);
 	kube_config_free(&cfg);
 	return c;

@@ -31,8 +31,9 @@ static void usage(FILE *f)
 		   "NVIDIA's with --nvidia-plugin), keeps the node's MigLayout (named after the node) in step: a new\n"
 		   "spec is applied without touching an instance in use, and the status reports every GPU's instances.\n\n"
 		   "  --node NAME            this node (default: $NODE_NAME, as the downward API sets it)\n"
-		   "  --kubeconfig FILE      talk to the cluster with this kubeconfig (default: the in-cluster service\n"
-		   "                         account); --context picks a context other than the current one\n"
+		   "  --kubeconfig FILE      talk to the cluster with this kubeconfig (default: $KUBECONFIG, else the\n"
+		   "                         in-cluster service account, else ~/.kube/config); --context picks a\n"
+		   "                         context other than the current one\n"
 		   "  --interval MS          refresh the status at least this often (default 2000)\n"
 		   "  --once                 run one round and exit (0 if it succeeded)\n"
 		   "  --nvml-library PATH    libnvidia-ml.so.1 to load (default: $KERF_NVML_LIBRARY, else the loader's)\n"
@@ -131,7 +132,7 @@ int cmd_agent(int argc, char **argv)
 	if (cli_serve("agent", o.once ? NULL : o.listen, probe, metrics, &http) < 0)
 		goto out;
 	cli_probe_not_ready(probe, "opening NVML, registering with the kubelet and syncing the caches");
-	if ((c = cli_daemon_connect(o.kubeconfig, o.context, &err)) == NULL || (a = agent_node_start(&o.agent, &err)) == NULL ||
+	if ((c = cli_daemon_connect("agent", o.kubeconfig, o.context, &err)) == NULL || (a = agent_node_start(&o.agent, &err)) == NULL ||
 	    (s = agent_sync_start(c, a, o.node, &err)) == NULL) {
 		fprintf(stderr, "kerf agent: %s\n", err.msg);
 		goto out;

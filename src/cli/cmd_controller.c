@@ -37,8 +37,9 @@ static void usage(FILE *f)
 		   "layouts of the nodes' free MIG slices and writes them into the nodes' MigLayout specs. Instances in\n"
 		   "use are never moved. Pods that cannot be placed get an Event saying why. Several replicas may run:\n"
 		   "only the holder of the Lease kerf-controller acts.\n\n"
-		   "  --kubeconfig FILE   talk to the cluster with this kubeconfig (default: the in-cluster service\n"
-		   "                      account); --context picks a context other than the current one\n"
+		   "  --kubeconfig FILE   talk to the cluster with this kubeconfig (default: $KUBECONFIG, else the\n"
+		   "                      in-cluster service account, else ~/.kube/config); --context picks a\n"
+		   "                      context other than the current one\n"
 		   "  --identity ID       this replica in the Lease (default: $POD_NAME, else the host name)\n"
 		   "  --namespace NS      where the Lease lives (default: $POD_NAMESPACE, else kerf-system)\n"
 		   "  --scheduler-name N  plan for pods whose spec.schedulerName is N; repeat for several (default:\n"
@@ -165,7 +166,7 @@ int cmd_controller(int argc, char **argv)
 		goto out;
 	o.ctl.metrics = metrics;
 	cli_probe_not_ready(probe, "connecting to the API server and syncing the caches");
-	c = cli_daemon_connect(o.kubeconfig, o.context, &err);
+	c = cli_daemon_connect("controller", o.kubeconfig, o.context, &err);
 	if (c == NULL || (ctl = controller_start(c, &o.ctl, &err)) == NULL) {
 		fprintf(stderr, "kerf controller: %s\n", err.msg);
 		goto out;

@@ -1,9 +1,23 @@
 /*
- * client.c — one-shot requests: transport setup (TLS, credentials, timeouts), CRUD, patches, paging,
+ * client.c — one-shot requests: transport setup (TLS, credentials, proxy, timeouts), CRUD, patches, paging,
  * conflict retries and Events.
  *
  * One curl easy handle per client is reused under a mutex so that the TCP+TLS connection survives between
  * requests (a daemon issues them steadily; a new handshake each time would dominate their cost).
+ *
+ * Credentials come from the kubeconfig (token, token file re-read when it changes, client certificate) or
+ * from a credential plugin (exec_cred.c), whose credential is asked for on every request and cached there.
+ * Two answers are retried here, because the answer itself says that the request was not served:
+ *   - 401 while a plugin's credential was in use: the plugin runs again (once) and the request is repeated,
+ *     as client-go refreshes an exec credential the server refused;
+ *   - 429 with Retry-After (API Priority and Fairness rejected it before it was served): wait as told, at most
+ *     RETRY_AFTER_MAX_S a time and never past the request's timeout, at most RETRY_429_MAX times.
+ *
+ * tls-server-name: libcurl 7.88 has no option for the name to send as SNI and verify the certificate
+ * against that differs from the URL's host (CURLOPT_SSL_VERIFYHOST only switches the check on or off). So
+ * the URL is written with the tls-server-name as its host, CURLOPT_CONNECT_TO sends the connection to the
+ * server's real host and port, and the Host header is set to the real one: the certificate is checked
+ * against tls-server-name (as client-go's tls.Config.ServerName does) while the server sees its own name.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,7 +29,11 @@
 
 #include "deadline.h"
 #include "kube.h"
+#include "kube_exec.h"
 #include "kube_internal.h"
+
+#define RETRY_AFTER_MAX_S 10
+#define RETRY_429_MAX 5
 
 const struct kube_resource KUBE_PODS = {"api/v1", "pods"};
 const struct kube_resource KUBE_NODES = {"api/v1", "nodes"};
@@ -31,6 +49,12 @@ struct kube_client {
 	CURL *easy;
 	char *token;          /* current bearer token (from cfg.token or cfg.token_file) */
 	struct stat token_st; /* token_file's identity when token was read: re-read when it changes */
+	struct stat cert_st, key_st; /* cfg.cert_file/key_file's identity when cert_pem/key_pem were read */
+	bool has_exec;        /* cfg.exec is set and exec caches its credential */
+	struct kube_exec_source exec;
+	char *url_base;       /* what paths are appended to: cfg.server, or its tls-server-name form */
+	struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO's entry for tls-server-name, or NULL */
+	char *host_header;    /* "Host: <server's host:port>" with tls-server-name, or NULL */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -42,6 +66,44 @@ static void curl_init_once(void)
 long long kube_now_ms(void)
 {
 	return kerf_mono_ms();
+}
+
+/*
+ * With tls-server-name: "https://NAME:PORT/prefix" as the URL base, "NAME:PORT:HOST:PORT" for
+ * CURLOPT_CONNECT_TO, and the Host header naming the real server (see the top of this file).
+ */
+static int tls_name_urls(struct kube_client *c)
+{
+	const char *auth = c->cfg.server + 8, *end = auth + strcspn(auth, "/"), *port = NULL, *hend = end;
+	const char *sni = c->cfg.tls_server_name;
+	char *entry;
+
+	if (*auth == '[') {
+		const char *rb = memchr(auth, ']', (size_t)(end - auth));
+		if (rb && rb + 1 < end && rb[1] == ':')
+			port = rb + 2, hend = rb + 1;
+	} else {
+		const char *colon = memchr(auth, ':', (size_t)(end - auth));
+		if (colon)
+			port = colon + 1, hend = colon;
+	}
+	if (asprintf(&c->url_base, "https://%s:%.*s%s", sni, port ? (int)(end - port) : 3, port ? port : "443",
+		     end) < 0) {
+		c->url_base = NULL;
+		return -1;
+	}
+	if (asprintf(&entry, "%s:%.*s:%.*s:%.*s", sni, port ? (int)(end - port) : 3, port ? port : "443",
+		     (int)(hend - auth), auth, port ? (int)(end - port) : 3, port ? port : "443") < 0)
+		return -1;
+	c->connect_to = curl_slist_append(NULL, entry);
+	free(entry);
+	if (!c->connect_to)
+		return -1;
+	if (asprintf(&c->host_header, "Host: %.*s", (int)(end - auth), auth) < 0) {
+		c->host_header = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 static char *dup_or_null(const char *s, bool *oom)
@@ -70,14 +132,16 @@ struct kube_client *kube_client_new(const struct kube_config *cfg, long timeout_
 		kerf_err_set(err, KERF_EINVAL, "config.server: missing");
 		return NULL;
 	}
-	c->cfg.server = dup_or_null(cfg->server, &oom);
-	c->cfg.ca_pem = dup_or_null(cfg->ca_pem, &oom);
-	c->cfg.cert_pem = dup_or_null(cfg->cert_pem, &oom);
-	c->cfg.key_pem = dup_or_null(cfg->key_pem, &oom);
-	c->cfg.token = dup_or_null(cfg->token, &oom);
-	c->cfg.token_file = dup_or_null(cfg->token_file, &oom);
-	c->cfg.namespace_ = dup_or_null(cfg->namespace_, &oom);
-	c->cfg.insecure = cfg->insecure;
+	if (kube_config_copy(&c->cfg, cfg, err)) {
+		free(c);
+		return NULL;
+	}
+	if (c->cfg.exec) {
+		c->has_exec = true;
+		kube_exec_source_init(&c->exec, &c->cfg);
+	}
+	if (c->cfg.tls_server_name ? tls_name_urls(c) : !(c->url_base = strdup(c->cfg.server)))
+		oom = true;
 	c->token = dup_or_null(cfg->token, &oom);
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
 	c->easy = curl_easy_init();
@@ -96,8 +160,13 @@ void kube_client_free(struct kube_client *c)
 		return;
 	if (c->easy)
 		curl_easy_cleanup(c->easy);
+	if (c->has_exec)
+		kube_exec_source_destroy(&c->exec);
 	kube_config_free(&c->cfg);
 	free(c->token);
+	free(c->url_base);
+	curl_slist_free_all(c->connect_to);
+	free(c->host_header);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -126,10 +195,48 @@ static int refresh_token(struct kube_client *c, struct kerf_err *err)
 	return 0;
 }
 
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/*
+ * Client certificate files are re-read when either changes (cert-manager and kubeadm rotate them in place),
+ * as client-go reloads file-based client certificates. A pair that does not read as PEM (a rotation half
+ * written) leaves the old pair in use until the next request looks again. Called with c->lock held.
+ */
+static void refresh_certs(struct kube_client *c)
+{
+	struct stat a, b;
+	char *cert, *key;
+
+	if (!c->cfg.cert_file || !c->cfg.key_file || stat(c->cfg.cert_file, &a) != 0 || stat(c->cfg.key_file, &b) != 0)
+		return;
+	if (same_file(&a, &c->cert_st) && same_file(&b, &c->key_st))
+		return;
+	cert = kube_read_file(c->cfg.cert_file, 1 << 20, NULL);
+	key = kube_read_file(c->cfg.key_file, 1 << 20, NULL);
+	if (cert && key && kube_looks_like_pem(cert, "CERTIFICATE") && kube_looks_like_pem(key, "PRIVATE KEY")) {
+		free(c->cfg.cert_pem);
+		memset(c->cfg.key_pem, 0, strlen(c->cfg.key_pem));
+		free(c->cfg.key_pem);
+		c->cfg.cert_pem = cert;
+		c->cfg.key_pem = key;
+		c->cert_st = a;
+		c->key_st = b;
+		return;
+	}
+	free(cert);
+	if (key)
+		memset(key, 0, strlen(key));
+	free(key);
+}
+
 char *kube_url(struct kube_client *c, const char *path)
 {
 	char *u;
-	if (asprintf(&u, "%s%s", c->cfg.server, path) < 0)
+	if (asprintf(&u, "%s%s", c->url_base, path) < 0)
 		return NULL;
 	return u;
 }
@@ -140,48 +247,82 @@ static CURLcode set_blob(CURL *e, CURLoption opt, const char *pem)
 	return curl_easy_setopt(e, opt, &b);
 }
 
-/* Applies server, TLS and credentials to e. Called with c->lock held (for the token). */
+/*
+ * Applies server, TLS, proxy and credentials to e. Called with c->lock held (for the token). *gen is the
+ * plugin credential used (0 when none), for kube_auth_rejected().
+ */
 static int setup_easy(struct kube_client *c, CURL *e, const char *url, struct curl_slist **headers,
-		      struct kerf_err *err)
+		      unsigned long *gen, struct kerf_err *err)
 {
+	struct kube_exec_cred cred = {0};
+	const char *token, *cert, *key;
 	CURLcode rc = CURLE_OK;
+	int result = -1;
 
+	*gen = 0;
 	if (refresh_token(c, err))
 		return -1;
+	token = c->token; /* after the refresh: a rotated file's token */
+	refresh_certs(c);
+	cert = c->cfg.cert_pem;
+	key = c->cfg.key_pem;
+	if (c->has_exec) {
+		if (kube_exec_source_get(&c->exec, &cred, gen, err))
+			return -1;
+		token = cred.token;
+		cert = cred.cert_pem;
+		key = cred.key_pem;
+	}
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	if (c->cfg.proxy_url)
+		curl_easy_setopt(e, CURLOPT_PROXY, c->cfg.proxy_url);
+	if (c->connect_to) /* curl does not copy the list: the client's lives as long as its handles */
+		curl_easy_setopt(e, CURLOPT_CONNECT_TO, c->connect_to);
 	if (c->cfg.ca_pem)
 		rc = set_blob(e, CURLOPT_CAINFO_BLOB, c->cfg.ca_pem);
-	if (rc == CURLE_OK && c->cfg.cert_pem) {
-		rc = set_blob(e, CURLOPT_SSLCERT_BLOB, c->cfg.cert_pem);
+	if (rc == CURLE_OK && cert) {
+		rc = set_blob(e, CURLOPT_SSLCERT_BLOB, cert);
 		if (rc == CURLE_OK)
 			rc = curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
 		if (rc == CURLE_OK)
-			rc = set_blob(e, CURLOPT_SSLKEY_BLOB, c->cfg.key_pem);
+			rc = set_blob(e, CURLOPT_SSLKEY_BLOB, key);
 	}
-	if (rc != CURLE_OK)
-		return kerf_err_set(err, KERF_EUNSUPPORTED, "libcurl cannot take in-memory certificates: %s",
-				    curl_easy_strerror(rc));
+	if (rc != CURLE_OK) {
+		kerf_err_set(err, KERF_EUNSUPPORTED, "libcurl cannot take in-memory certificates: %s",
+			     curl_easy_strerror(rc));
+		goto out;
+	}
 	if (c->cfg.insecure) {
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	*headers = curl_slist_append(*headers, "Accept: application/json");
-	if (c->token) {
+	if (c->host_header)
+		*headers = curl_slist_append(*headers, c->host_header);
+	if (token) {
 		char *h;
-		if (asprintf(&h, "Authorization: Bearer %s", c->token) < 0)
-			return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+		if (asprintf(&h, "Authorization: Bearer %s", token) < 0)
+			goto oom;
 		*headers = curl_slist_append(*headers, h);
+		memset(h, 0, strlen(h));
 		free(h);
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, *headers);
-	return 0;
+	result = 0;
+	goto out;
+oom:
+	kerf_err_set(err, KERF_ENOMEM, "out of memory");
+out:
+	kube_exec_cred_clear(&cred);
+	return result;
 }
 
-CURL *kube_easy_new(struct kube_client *c, const char *url, struct curl_slist **headers, struct kerf_err *err)
+CURL *kube_easy_new(struct kube_client *c, const char *url, struct curl_slist **headers, unsigned long *gen,
+		    struct kerf_err *err)
 {
 	CURL *e = curl_easy_init();
 	int rc;
@@ -191,13 +332,19 @@ CURL *kube_easy_new(struct kube_client *c, const char *url, struct curl_slist **
 		return NULL;
 	}
 	pthread_mutex_lock(&c->lock);
-	rc = setup_easy(c, e, url, headers, err);
+	rc = setup_easy(c, e, url, headers, gen, err);
 	pthread_mutex_unlock(&c->lock);
 	if (rc) {
 		curl_easy_cleanup(e);
 		return NULL;
 	}
 	return e;
+}
+
+void kube_auth_rejected(struct kube_client *c, unsigned long gen)
+{
+	if (c->has_exec && gen)
+		kube_exec_source_rejected(&c->exec, gen);
 }
 
 char *kube_path(const struct kube_resource *r, const char *ns, const char *name, const char *sub)
@@ -298,6 +445,21 @@ static size_t buf_write(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/*
+ * How long to wait before retrying a 429, in ms: the server's Retry-After (seconds), at most
+ * RETRY_AFTER_MAX_S, and -1 when there is no Retry-After or no time left before deadline_ms.
+ */
+static long retry_after_wait(CURL *e, long long deadline_ms)
+{
+	curl_off_t ra = -1;
+	long wait;
+
+	if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra <= 0)
+		return -1;
+	wait = (long)(ra > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : ra) * 1000L;
+	return kube_now_ms() + wait < deadline_ms ? wait : -1;
+}
+
 json_t *kube_request(struct kube_client *c, const char *method, const char *path, const json_t *body,
 		     const char *content_type, struct kerf_err *err)
 {
@@ -306,34 +468,62 @@ json_t *kube_request(struct kube_client *c, const char *method, const char *path
 	char *url = kube_url(c, path), *payload = NULL, *ct = NULL;
 	json_t *out = NULL;
 	long status = 0;
+	long long deadline = kube_now_ms() + c->timeout_ms;
+	bool reauth_done = false;
+	int throttled = 0;
 	CURLcode rc;
 
-	if (!url || (body && !(payload = json_dumps(body, JSON_COMPACT)))) {
+	if (!url || (body && !(payload = json_dumps(body, JSON_COMPACT))) ||
+	    asprintf(&ct, "Content-Type: %s", content_type ? content_type : "application/json") < 0) {
+		ct = NULL;
 		kerf_err_set(err, KERF_ENOMEM, "out of memory");
 		goto done;
 	}
-	pthread_mutex_lock(&c->lock);
-	curl_easy_reset(c->easy);
-	if (setup_easy(c, c->easy, url, &headers, err)) {
+	for (;;) {
+		unsigned long gen = 0;
+		long wait = -1;
+
+		curl_slist_free_all(headers);
+		headers = NULL;
+		resp.len = 0;
+		pthread_mutex_lock(&c->lock);
+		curl_easy_reset(c->easy);
+		if (setup_easy(c, c->easy, url, &headers, &gen, err)) {
+			pthread_mutex_unlock(&c->lock);
+			goto done;
+		}
+		if (payload) {
+			headers = curl_slist_append(headers, ct);
+			curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, headers);
+			curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, payload);
+		}
+		curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, method);
+		if (strcmp(method, "GET") == 0)
+			curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+		curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, buf_write);
+		curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &resp);
+		rc = curl_easy_perform(c->easy);
+		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (rc == CURLE_OK && status == 429 && throttled < RETRY_429_MAX)
+			wait = retry_after_wait(c->easy, deadline);
 		pthread_mutex_unlock(&c->lock);
-		goto done;
+
+		if (rc == CURLE_OK && status == 401 && gen && !reauth_done) {
+			/* The plugin's credential was refused (revoked, or expired early): run it again, once. */
+			kube_auth_rejected(c, gen);
+			reauth_done = true;
+			continue;
+		}
+		if (wait >= 0) {
+			/* Told to come back later (API Priority and Fairness): the request was not served. */
+			struct timespec ts = {wait / 1000, (wait % 1000) * 1000000L};
+			throttled++;
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		break;
 	}
-	if (payload) {
-		if (asprintf(&ct, "Content-Type: %s", content_type ? content_type : "application/json") < 0)
-			ct = NULL;
-		headers = curl_slist_append(headers, ct ? ct : "Content-Type: application/json");
-		curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, payload);
-	}
-	curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, method);
-	if (strcmp(method, "GET") == 0)
-		curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-	curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, buf_write);
-	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &resp);
-	rc = curl_easy_perform(c->easy);
-	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-	pthread_mutex_unlock(&c->lock);
 
 	if (rc != CURLE_OK) {
 		kerf_err_set(err, rc == CURLE_OPERATION_TIMEDOUT ? KERF_ETIMEOUT : KERF_EIO, "%s %s: %s", method,
@@ -342,6 +532,8 @@ json_t *kube_request(struct kube_client *c, const char *method, const char *path
 	}
 	if (status < 200 || status > 299) {
 		kube_http_error(method, path, status, resp.data, resp.len, err);
+		if (throttled)
+			kerf_err_prefix(err, "after %d waits as Retry-After told", throttled);
 		goto done;
 	}
 	if (resp.len == 0) {

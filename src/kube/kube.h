@@ -3,7 +3,9 @@
  *
  * What it is for: kerf's daemons (controller, agent) talk to the API server directly over HTTPS
  * (libcurl) with JSON bodies (jansson). This module gives them:
- *   - configuration from a kubeconfig file or from the in-cluster service account (kube_config_*);
+ *   - configuration as kubectl reads it (kube_config_*): kubeconfig files and $KUBECONFIG lists merged,
+ *     the in-cluster service account, a default order; exec credential plugins (run by the client, cached,
+ *     run again on expiry and after a 401), tls-server-name, proxy-url; auth-provider refused;
  *   - one-shot requests with a timeout on every one: get, list (one page or all pages), create, update
  *     (optimistic concurrency through metadata.resourceVersion; 409 -> KERF_ECONFLICT) and a
  *     get-mutate-update retry helper, JSON merge patch and JSON patch, the status subresource, delete,
@@ -44,16 +46,39 @@
 
 /* ---------------------------------------------------------------- configuration */
 
+/*
+ * A credential plugin (users[].user.exec), run by the client when it needs a credential: see exec_cred.c.
+ * kerf is never interactive: the plugin's stdin is /dev/null, and interactiveMode Always is refused when
+ * the kubeconfig is read.
+ */
+struct kube_exec {
+	char *api_version;         /* client.authentication.k8s.io/v1 or /v1beta1 */
+	char *command;             /* looked up on PATH unless it holds a '/' (then relative to the kubeconfig) */
+	char **args;               /* nargs strings */
+	size_t nargs;
+	char **env;                /* nenv "NAME=value" strings, added to kerf's own environment */
+	size_t nenv;
+	char *install_hint;        /* shown when command is not found; NULL when none */
+	bool provide_cluster_info; /* put the cluster (server, CA, ...) into KUBERNETES_EXEC_INFO */
+	char *where;               /* "FILE: users[i].user.exec", for messages */
+};
+
 /* Where to reach the API server and who to be. PEM blobs are held in memory (NUL-terminated). */
 struct kube_config {
 	char *server;          /* "https://host:port", no trailing slash */
 	char *ca_pem;          /* certificate authority; NULL = the system's trust store */
 	char *cert_pem;        /* client certificate, with key_pem; NULL when not used */
 	char *key_pem;
+	char *cert_file;       /* where cert_pem and key_pem came from when both are files: re-read when */
+	char *key_file;        /* either changes (rotated certificates); NULL otherwise */
 	char *token;           /* bearer token; NULL when not used or when token_file is set */
 	char *token_file;      /* re-read whenever the file changes (rotated service-account tokens) */
 	char *namespace_;      /* the context's namespace, or the pod's; "default" when none is given */
 	bool insecure;         /* insecure-skip-tls-verify: true (tests only; never set by in-cluster config) */
+	char *tls_server_name; /* name the server's certificate is verified against, and sent as SNI */
+	char *proxy_url;       /* http://, https:// or socks5:// proxy for every request */
+	struct kube_exec *exec;/* credential plugin; NULL when not used */
+	char *source;          /* where this came from, for a log line ("kubeconfig F, context C") */
 };
 
 /*
@@ -64,10 +89,37 @@ struct kube_config {
 int kube_config_load(const char *path, const char *context, struct kube_config *cfg, struct kerf_err *err);
 
 /*
+ * Loads several kubeconfig files merged as kubectl merges a $KUBECONFIG list: for clusters, users and
+ * contexts the first file with an entry of a name wins, current-context comes from the first file that
+ * sets it, and each entry's relative paths are taken from the folder of the file it is in. Files that do
+ * not exist are skipped (KERF_ENOTFOUND when none exists); one that exists but cannot be read or parsed
+ * is an error.
+ */
+int kube_config_load_merged(const char *const *paths, size_t n, const char *context, struct kube_config *cfg,
+			    struct kerf_err *err);
+
+/*
  * The in-cluster service account: KUBERNETES_SERVICE_HOST/PORT and the files under sa_dir
  * (NULL = /var/run/secrets/kubernetes.io/serviceaccount): token (re-read on rotation), ca.crt, namespace.
  */
 int kube_config_in_cluster(const char *sa_dir, struct kube_config *cfg, struct kerf_err *err);
+
+/*
+ * Which configuration to use when none is named, in one of two orders (docs/kube.md, "Precedence"):
+ *   KUBE_ORDER_KUBECTL (client-go's clientcmd, as kubectl): explicit, then $KUBECONFIG (a ':'-separated list,
+ *     merged), else ~/.kube/config, and the in-cluster service account only when neither gave a file;
+ *   KUBE_ORDER_DAEMON (controller-runtime's order, for processes that normally run in a pod): explicit, then
+ *     $KUBECONFIG, then the in-cluster service account when KUBERNETES_SERVICE_HOST is set, then
+ *     ~/.kube/config.
+ * explicit (a --kubeconfig) is one file that must exist. context applies to kubeconfig files; naming one
+ * when the in-cluster account is chosen is an error. cfg->source says what was used.
+ */
+enum kube_config_order { KUBE_ORDER_KUBECTL, KUBE_ORDER_DAEMON };
+int kube_config_default(const char *explicit_path, const char *context, enum kube_config_order order,
+			struct kube_config *cfg, struct kerf_err *err);
+
+/* A deep copy (into *dst, which is overwritten). -1 on out of memory. */
+int kube_config_copy(struct kube_config *dst, const struct kube_config *src, struct kerf_err *err);
 
 void kube_config_free(struct kube_config *cfg);
 

@@ -9,14 +9,23 @@
 /* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
 char *kube_read_file(const char *path, size_t max, struct kerf_err *err);
 
+/* Whether s holds a PEM block whose label contains what ("CERTIFICATE", "PRIVATE KEY"). */
+bool kube_looks_like_pem(const char *s, const char *what);
+
 /* "/api/v1/namespaces/ns/pods/name/status"; ns, name and sub may be NULL. Returns malloc'd path. */
 char *kube_path(const struct kube_resource *r, const char *ns, const char *name, const char *sub);
 
 /*
- * A new easy handle set up for c's server, TLS and credentials, with headers to free by the caller
- * (the Authorization header is among them). url is the full URL.
+ * A new easy handle set up for c's server, TLS, proxy and credentials, with headers to free by the caller
+ * (the Authorization header is among them). url is the full URL. *gen identifies the plugin credential it
+ * carries (0: none), for kube_auth_rejected().
  */
-CURL *kube_easy_new(struct kube_client *c, const char *url, struct curl_slist **headers, struct kerf_err *err);
+CURL *kube_easy_new(struct kube_client *c, const char *url, struct curl_slist **headers, unsigned long *gen,
+		    struct kerf_err *err);
+
+/* The server answered 401 to a request made with credential gen: a plugin's is dropped, so that the next
+ * request runs the plugin again. */
+void kube_auth_rejected(struct kube_client *c, unsigned long gen);
 
 /* Appends "&key=<escaped value>" (or "?" first) to a growing query string. */
 int kube_query_add(char **q, const char *key, const char *value);

@@ -333,6 +333,7 @@ int kube_watch(struct kube_client *c, const struct kube_resource *r, const char 
 	struct watch_ctx w = {.fn = fn, .arg = arg, .stop = opts ? opts->stop : NULL, .err = err};
 	struct curl_slist *headers = NULL;
 	struct kerf_err local;
+	unsigned long gen = 0;
 	char *path = watch_path(r, ns, opts, timeout_s), *url = NULL;
 	int result = -1;
 	CURLcode rc;
@@ -346,7 +347,7 @@ int kube_watch(struct kube_client *c, const struct kube_resource *r, const char 
 		kerf_err_set(err, KERF_ENOMEM, "out of memory");
 		goto out;
 	}
-	w.easy = kube_easy_new(c, url, &headers, err);
+	w.easy = kube_easy_new(c, url, &headers, &gen, err);
 	if (!w.easy)
 		goto out;
 	curl_easy_setopt(w.easy, CURLOPT_HTTPGET, 1L);
@@ -372,10 +373,14 @@ int kube_watch(struct kube_client *c, const struct kube_resource *r, const char 
 	} else if (w.stopped || (w.stop && *w.stop)) {
 		result = KUBE_WATCH_STOPPED;
 	} else if (w.status && w.status != 200) {
-		if (w.status == 410)
+		if (w.status == 410) {
 			result = KUBE_WATCH_GONE;
-		else
+		} else {
+			/* A refused plugin credential: the next connection (the informer retries) runs it again. */
+			if (w.status == 401)
+				kube_auth_rejected(c, gen);
 			kube_http_error("GET", path, w.status, w.errbody, w.errlen, err);
+		}
 	} else if (rc == CURLE_OK || (w.status == 200 && (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR ||
 							   rc == CURLE_OPERATION_TIMEDOUT))) {
 		/* Ended by the server or dropped mid-stream: the caller resumes from rv. */
