@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "cli_daemon.h"
 #include "kube.h"
+#include "kube_metrics.h"
 #include "miglayout.h"
 
 struct opts {
@@ -132,7 +133,9 @@ int cmd_agent(int argc, char **argv)
 	if (cli_serve("agent", o.once ? NULL : o.listen, probe, metrics, &http) < 0)
 		goto out;
 	cli_probe_not_ready(probe, "opening NVML, registering with the kubelet and syncing the caches");
-	if ((c = cli_daemon_connect("agent", o.kubeconfig, o.context, &err)) == NULL || (a = agent_node_start(&o.agent, &err)) == NULL ||
+	if ((c = cli_daemon_connect("agent", o.kubeconfig, o.context, &err)) != NULL)
+		kube_client_metrics(c, metrics);
+	if (c == NULL || (a = agent_node_start(&o.agent, &err)) == NULL ||
 	    (s = agent_sync_start(c, a, o.node, &err)) == NULL) {
 		fprintf(stderr, "kerf agent: %s\n", err.msg);
 		goto out;

@@ -13,6 +13,7 @@
 #include "cli_daemon.h"
 #include "controller.h"
 #include "kube.h"
+#include "kube_metrics.h"
 
 #define MAX_SCHEDULERS 16
 
@@ -167,6 +168,8 @@ int cmd_controller(int argc, char **argv)
 	o.ctl.metrics = metrics;
 	cli_probe_not_ready(probe, "connecting to the API server and syncing the caches");
 	c = cli_daemon_connect("controller", o.kubeconfig, o.context, &err);
+	if (c != NULL)
+		kube_client_metrics(c, metrics);
 	if (c == NULL || (ctl = controller_start(c, &o.ctl, &err)) == NULL) {
 		fprintf(stderr, "kerf controller: %s\n", err.msg);
 		goto out;

@@ -31,6 +31,7 @@
 #include "kube.h"
 #include "kube_exec.h"
 #include "kube_internal.h"
+#include "kube_metrics.h"
 
 #define RETRY_AFTER_MAX_S 10
 #define RETRY_429_MAX 5
@@ -55,7 +56,32 @@ struct kube_client {
 	char *url_base;       /* what paths are appended to: cfg.server, or its tls-server-name form */
 	struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO's entry for tls-server-name, or NULL */
 	char *host_header;    /* "Host: <server's host:port>" with tls-server-name, or NULL */
+	/* kube_client_metrics(): requests by verb and answer, and their time; NULL: not counted */
+	struct metric *requests, *request_s;
 };
+
+void kube_client_metrics(struct kube_client *c, struct metrics *m)
+{
+	c->requests = metrics_counter(m, "kerf_api_requests_total",
+				      "Requests to the API server (watches not included), by verb and HTTP status; code "
+				      "\"error\" when no answer came (unreachable, timed out).",
+				      "verb,code");
+	c->request_s = metrics_histogram(m, "kerf_api_request_duration_seconds",
+					 "Time of a request to the API server, by verb.", "verb", METRICS_LATENCY_BUCKETS,
+					 METRICS_LATENCY_BUCKETS_N);
+}
+
+/* One request's answer, counted (every try: a 429 waited out or a 401 retried is a request too). */
+static void count_request(struct kube_client *c, const char *method, CURLcode rc, long status, long long t0)
+{
+	char code[16];
+
+	if (c->requests == NULL)
+		return;
+	snprintf(code, sizeof(code), rc == CURLE_OK ? "%ld" : "error", status);
+	metric_add(c->requests, 1, method, code);
+	metric_observe(c->request_s, (double)(kube_now_ms() - t0) / 1000.0, method);
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
@@ -482,6 +508,7 @@ json_t *kube_request(struct kube_client *c, const char *method, const char *path
 	for (;;) {
 		unsigned long gen = 0;
 		long wait = -1;
+		long long t0;
 
 		curl_slist_free_all(headers);
 		headers = NULL;
@@ -503,8 +530,10 @@ json_t *kube_request(struct kube_client *c, const char *method, const char *path
 		curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 		curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, buf_write);
 		curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &resp);
+		t0 = kube_now_ms();
 		rc = curl_easy_perform(c->easy);
 		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+		count_request(c, method, rc, status, t0);
 		if (rc == CURLE_OK && status == 429 && throttled < RETRY_429_MAX)
 			wait = retry_after_wait(c->easy, deadline);
 		pthread_mutex_unlock(&c->lock);

@@ -28,4 +28,10 @@ void kube_watch_metrics_init(struct kube_watch_metrics *w, struct metrics *m, st
 /* Adds what inf counted since the last call. */
 void kube_watch_metrics_update(struct kube_watch_metrics *w);
 
+/*
+ * Counts c's requests in m from now on: kerf_api_requests_total{verb, code} (code the HTTP status, or
+ * "error" when none came) and kerf_api_request_duration_seconds{verb}. Call before c is shared by threads.
+ */
+void kube_client_metrics(struct kube_client *c, struct metrics *m);
+
 #endif

@@ -809,6 +809,7 @@ static void test_kerf_agent_follows_specs_until_sigterm(void **state)
 	assert_non_null(strstr(body, "kerf_agent_apply_duration_seconds_count 1\n"));
 	assert_non_null(strstr(body, "kerf_watch_lists_total{resource=\"miglayouts\"} 1\n"));
 	assert_non_null(strstr(body, "kerf_agent_instances{state=\"free\"} "));
+	assert_non_null(strstr(body, "kerf_api_requests_total{verb=\"PUT\",code=\"200\"} ")); /* status writes */
 	assert_int_equal(kill(pid, SIGTERM), 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));

@@ -1038,6 +1038,9 @@ static void test_kerf_controller_serves_probes_and_metrics(void **state)
 			   sizeof(body)));
 	assert_non_null(strstr(body, "kerf_controller_pods{state=\"placed\"} 1\n"));
 	assert_non_null(strstr(body, "kerf_controller_round_duration_seconds_count "));
+	assert_non_null(strstr(body, "kerf_api_requests_total{verb=\"PATCH\",code=\"200\"} "));
+	assert_non_null(strstr(body, "kerf_api_requests_total{verb=\"PUT\",code=\"200\"} ")); /* the Lease */
+	assert_non_null(strstr(body, "kerf_api_request_duration_seconds_count{verb=\"GET\"} "));
 	stop_child(pid);
 }
 
