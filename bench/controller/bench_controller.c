@@ -14,9 +14,9 @@
  *      run with the same sizes makes the same cluster whatever order the threads take. Creating an object that
  *      exists is not an error, and the patches are idempotent: a load that stopped half way can be run again.
  *      The load runs in a child process, so that its buffers do not count in the round's memory figures.
- *   2. The round, in this process, the way `kerf controller --once` runs it: controller_start() (three
- *      informers list and watch pods, MigLayouts and Nodes; it returns once all three have synced), then one
- *      controller_step(). The controller's log lines are captured with their times: the line "planned: ..."
+ *   2. The round, in this process, the way `kerf controller --once` runs it: controller_start() (its informers
+ *      list and watch pending pods, MigLayouts, Nodes and bound pods; it returns once all have synced), then
+ *      one controller_step(). The controller's log lines are captured with their times: the line "planned: ..."
  *      comes right after plan_run() and carries its time, each "node X: new layout" line follows one spec
  *      write, and the "round: ..." line closes the round. So the round splits into lease + snapshot, plan,
  *      spec writes, and Events (tell_recut, tell_unplaced) without touching the controller. With R > 1 the
@@ -605,10 +605,10 @@ static void report_round(int k, const struct timed *t, const struct logs *lg)
 	const struct controller_report *r = &t->rep;
 
 	printf("round %d: leader %s, %u pods planned over %u nodes (%u left out), %u placed (%.1f%%), %u specs written "
-	       "(%u stale), %u Events, %u reserved%s\n",
+	       "(%u stale), %u Events, %u reserved, %u kept off a node without room, %u re-planned as crowded%s\n",
 	       k, r->leader ? "yes" : "NO", r->pods, r->nodes, r->nodes_skipped, r->placed,
 	       r->pods ? 100.0 * r->placed / r->pods : 0.0, r->specs_written, r->specs_stale, r->events, r->reserved,
-	       r->deposed ? ", DEPOSED mid-round" : "");
+	       r->no_room, r->crowded, r->deposed ? ", DEPOSED mid-round" : "");
 	printf("round %d: %.2f s wall; CPU %.2f s in the round's thread, %.2f s in the process (watch threads included)\n",
 	       k, t->wall, t->cpu_thread, t->cpu_process);
 	report_phases(k, lg, lg->t0 + t->wall);
@@ -643,7 +643,7 @@ static int rounds(const struct opts *o, struct kerf_err *err)
 	t_sync = now_s() - t0;
 	c_sync = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
 	m1 = mem_now();
-	printf("sync: controller_start() listed and synced pods, MigLayouts and Nodes in %.2f s (process CPU %.2f s)\n",
+	printf("sync: controller_start() listed and synced its informers in %.2f s (process CPU %.2f s)\n",
 	       t_sync, c_sync);
 	report_memory("after the sync", m1);
 
