@@ -963,16 +963,31 @@ static bool still_leading(struct controller *ctl)
 	return leader;
 }
 
-/* spec.gpus for node n: each changed GPU (changes[from..to) all of node n) with its complete layout. */
+/*
+ * spec.gpus for a node the plan changes (changes[from..to), all of that node): every GPU of the node, in
+ * order, that the plan changes (its complete new layout) or the current spec already lists (as it lists it:
+ * a node still applying an earlier spec keeps what it was asked for). The patch replaces spec.gpus whole, so
+ * a GPU the plan leaves alone must be carried over, or its pending re-cut would be dropped (bench/controller
+ * found 65 nodes rewritten every round so).
+ */
 static json_t *spec_of(const struct snapshot *s, const struct plan_output *out, unsigned from, unsigned to)
 {
+	const struct plan_node *n = &s->in.nodes[out->changes[from].node];
+	const json_t *current = s->spec[out->changes[from].node];
 	json_t *gpus = json_array();
 
-	for (unsigned k = from; k < to; k++) {
-		const struct plan_change *ch = &out->changes[k];
-		const struct plan_gpu *pg = &s->in.nodes[ch->node].gpus[ch->gpu];
-		json_t *insts = json_array();
+	for (unsigned g = 0, k = from; g < n->n_gpus; g++) {
+		const struct plan_gpu *pg = &n->gpus[g];
+		const struct plan_change *ch = k < to && out->changes[k].gpu == g ? &out->changes[k++] : NULL;
+		const json_t *kept;
+		json_t *insts;
 
+		if (ch == NULL) {
+			if ((kept = spec_gpu(current, (json_int_t)pg->index)) != NULL)
+				json_array_append(gpus, (json_t *)kept);
+			continue;
+		}
+		insts = json_array();
 		for (unsigned i = 0; i < ch->layout.n; i++)
 			json_array_append_new(insts, json_pack("{s:s, s:i}", "profile",
 							       pg->model->profiles[ch->layout.inst[i].profile].name, "start",

@@ -12,9 +12,9 @@
  *   1. before planning, each pod is kept to the nodes with room for it alone (its group narrowed with
  *      plan_group_deny; pods with the same group and requests share the verdict);
  *   2. after planning, on each node the pods given to it take its room in the planner's order (priority, then
- *      input order); a pod that no longer fits there loses that node, and the plan is made again, at most
- *      PLAN_ROOM_PASSES times (each pass only takes nodes away). What the last pass leaves, the scheduler
- *      binds as room allows.
+ *      input order); a pod that no longer fits there is kept off every node now full for it (judged per
+ *      group and requests, as in 1), and the plan is made again, at most PLAN_ROOM_PASSES times (each pass
+ *      only takes nodes away). What the last pass leaves, the scheduler binds as room allows.
  * `kerf plan` (nodes' "allocatable" and "requested", pods' "requests": docs/planner.md) and the controller
  * (from the Nodes and bound pods it watches) both call it.
  */

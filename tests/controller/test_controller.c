@@ -658,6 +658,55 @@ static void test_pods_that_fit_a_node_only_one_at_a_time_are_spread(void **state
 }
 
 /*
+ * A node with two GPUs whose agent is still applying an earlier spec for GPU 1 (7g.80gb@0, generation 2;
+ * status at 1): a pod the plan puts on GPU 0 gets GPU 0's new layout written, and GPU 1's pending entry stays
+ * in the spec. The patch replaces spec.gpus whole: without carrying it over, GPU 1's re-cut was dropped.
+ */
+static void test_a_new_spec_keeps_the_pending_layouts_of_other_gpus(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	struct kerf_err err;
+	json_error_t jerr;
+	char text[1024];
+	json_t *ml, *made, *gpus, *want1;
+
+	node_is(f, false);
+	snprintf(text, sizeof(text),
+		 "{\"apiVersion\":\"kerf.dev/v1alpha1\",\"kind\":\"MigLayout\",\"metadata\":{\"name\":\"%s\"},\"spec\":{\"gpus\":[]}}",
+		 f->node);
+	ml = json_loads(text, 0, &jerr);
+	made = must(kube_create(f->l->c, &KUBE_MIGLAYOUTS, NULL, ml, &err), &err);
+	json_object_set_new(made, "status", json_loads(
+		"{\"observedGeneration\":1,\"gpuCount\":2,\"heartbeat\":\"2026-01-01T00:00:00Z\",\"gpus\":["
+		"{\"index\":0,\"model\":\"" H100 "\",\"instances\":[{\"profile\":\"4g.40gb\",\"start\":0,\"uuid\":\"MIG-a\",\"used\":true},"
+		"{\"profile\":\"1g.10gb\",\"start\":6,\"uuid\":\"MIG-b\",\"used\":true}]},"
+		"{\"index\":1,\"model\":\"" H100 "\",\"instances\":[]}]}", 0, &jerr));
+	json_decref(must(kube_update_status(f->l->c, &KUBE_MIGLAYOUTS, NULL, made, &err), &err));
+	want1 = json_loads("{\"index\":1,\"instances\":[{\"profile\":\"7g.80gb\",\"start\":0}]}", 0, &jerr);
+	{
+		json_t *patch = json_pack("{s:{s:[O]}}", "spec", "gpus", want1);
+
+		json_decref(must(kube_patch(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, KUBE_PATCH_MERGE, patch, false, &err), &err));
+		json_decref(patch);
+	}
+	json_decref(made);
+	json_decref(ml);
+
+	pod(f, "train-16", "nvidia.com/mig-2g.20gb", 1, 0);
+	f->ctl = start(f, "c1");
+	step(f->ctl, 3000, &rep);
+	assert_int_equal(rep.specs_written, 1);
+	ml = must(kube_get(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, &err), &err);
+	gpus = json_object_get(json_object_get(ml, "spec"), "gpus");
+	assert_int_equal(json_array_size(gpus), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(gpus, 0), "index")), 0);
+	assert_true(json_equal(json_array_get(gpus, 1), want1));
+	json_decref(ml);
+	json_decref(want1);
+}
+
+/*
  * A node kube-scheduler will not place pods on is not re-cut for them: a cordoned Node, and a MigLayout whose
  * Node is gone (left by a deleted node). The README's pod then waits, and nothing is written.
  */
@@ -1068,6 +1117,7 @@ int main(void)
 		T(test_a_node_without_cpu_room_is_not_planned_on),
 		T(test_pods_that_fit_a_node_only_one_at_a_time_are_spread),
 		T(test_kerf_controller_serves_probes_and_metrics),
+		T(test_a_new_spec_keeps_the_pending_layouts_of_other_gpus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
