@@ -443,6 +443,11 @@ void agent_node_stop(struct agent_node *a)
 	free(a);
 }
 
+const struct agent_options *agent_node_options(const struct agent_node *a)
+{
+	return &a->opt;
+}
+
 unsigned agent_node_gpu_count(const struct agent_node *a)
 {
 	return a->n_gpus;

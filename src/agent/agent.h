@@ -79,6 +79,9 @@ struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_e
 /* Stops the plugin (its sockets go; the kubelet marks the resources unhealthy) and closes NVML. NULL: no-op. */
 void agent_node_stop(struct agent_node *a);
 
+/* The options the agent runs with (as given to agent_node_start). */
+const struct agent_options *agent_node_options(const struct agent_node *a);
+
 /* One line to the agent's log (agent_options.log), for the agent's other parts (its MigLayout sync). */
 void agent_node_log(struct agent_node *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "bell.h"
+#include "coexist.h"
 #include "deadline.h"
 #include "kube_metrics.h"
 #include "kube_pod.h"
@@ -461,6 +462,24 @@ out:
 	return rc;
 }
 
+/*
+ * Whether another MIG manager is at work on the node (coexist.h), or it cannot be told: then nothing is applied,
+ * the outcome says why (AnotherMIGManager, or Refused for "cannot tell"), and the backoff tries again.
+ */
+static bool other_manager(struct agent_sync *s, struct outcome *o)
+{
+	const struct agent_options *opt = agent_node_options(s->a);
+	char why[512];
+	struct kerf_err e;
+	int rc = coexist_check(s->c, s->node, opt->plugin_dir, opt->nvidia_plugin, why, sizeof(why), &e);
+
+	if (rc == 0)
+		return false;
+	agent_node_log(s->a, "MigLayout %s: not applied: %s", s->node, rc > 0 ? why : e.msg);
+	outcome_add(o, rc > 0 ? "AnotherMIGManager" : "Refused", rc > 0 ? why : e.msg);
+	return true;
+}
+
 /* The outcome's reason for an apply that failed with err. */
 static const char *failure_reason(const struct kerf_err *e)
 {
@@ -498,7 +517,7 @@ static void apply_spec(struct agent_sync *s, const json_t *spec, struct outcome 
 				desired[g] = &want[i].layout;
 		n_ok += want[i].ok;
 	}
-	if (n_ok == 0)
+	if (n_ok == 0 || other_manager(s, o))
 		goto out;
 	if (bound_pod_holds(s, desired, hold, &e) < 0) {
 		agent_node_log(s->a, "MigLayout %s: not applied: %s", s->node, e.msg);
@@ -543,7 +562,8 @@ static bool apply_failed(const json_t *status)
 		const char *reason = json_string_value(json_object_get(c, "reason"));
 
 		if (type && st && reason && strcmp(type, "Applied") == 0 && strcmp(st, "False") == 0)
-			return strcmp(reason, "Refused") == 0 || strcmp(reason, "ApplyFailed") == 0;
+			return strcmp(reason, "Refused") == 0 || strcmp(reason, "ApplyFailed") == 0 ||
+			       strcmp(reason, "AnotherMIGManager") == 0; /* InvalidSpec waits for a new spec */
 	}
 	return false;
 }

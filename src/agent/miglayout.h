@@ -24,8 +24,10 @@
  *     resource, as many free instances as those pods still lack (what they ask for, less what pod-resources
  *     already lists for them) are held as if allocated, instances the spec keeps first; a spec that would
  *     destroy a held instance is refused (Refused, naming the pod), like one that destroys a used instance;
- *   - a Refused or ApplyFailed spec is applied again, with backoff (1 s doubling to 60 s), while it stays
- *     the spec: the controller writes a spec once, and the pod it was for would otherwise wait forever;
+ *   - no spec is applied while another MIG manager is at work on the node (coexist.h): AnotherMIGManager;
+ *   - a Refused, ApplyFailed or AnotherMIGManager spec is applied again, with backoff (1 s doubling to
+ *     60 s), while it stays the spec: the controller writes a spec once, and the pod it was for would
+ *     otherwise wait forever;
  *   - otherwise it refreshes the status when the snapshot changed (a pod took or released a device), so
  *     the controller plans with what is used now; a status write that conflicts (409) is retried on a
  *     fresh read;

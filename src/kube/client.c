@@ -42,6 +42,7 @@ const struct kube_resource KUBE_CONFIGMAPS = {"api/v1", "configmaps"};
 const struct kube_resource KUBE_EVENTS = {"api/v1", "events"};
 const struct kube_resource KUBE_LEASES = {"apis/coordination.k8s.io/v1", "leases"};
 const struct kube_resource KUBE_MIGLAYOUTS = {"apis/kerf.dev/v1alpha1", "miglayouts"};
+const struct kube_resource KUBE_RESOURCESLICES = {"apis/resource.k8s.io/v1", "resourceslices"};
 
 struct kube_client {
 	struct kube_config cfg;

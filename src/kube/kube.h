@@ -138,7 +138,7 @@ struct kube_resource {
 };
 
 extern const struct kube_resource KUBE_PODS, KUBE_NODES, KUBE_CONFIGMAPS, KUBE_EVENTS, KUBE_LEASES,
-	KUBE_MIGLAYOUTS;
+	KUBE_MIGLAYOUTS, KUBE_RESOURCESLICES;
 
 /* The HTTP status behind the failure in err (0 when the failure was not an HTTP answer). */
 int kube_err_http_status(const struct kerf_err *err);

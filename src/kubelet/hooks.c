@@ -90,6 +90,11 @@ static bool socket_live(const char *path)
 
 int kubelet_plugin_serving(const char *plugin_dir, char *name, size_t cap, struct kerf_err *err)
 {
+	return kubelet_socket_serving(plugin_dir, "kerf-", name, cap, err);
+}
+
+int kubelet_socket_serving(const char *plugin_dir, const char *prefix, char *name, size_t cap, struct kerf_err *err)
+{
 	const char *dir = plugin_dir != NULL ? plugin_dir : KUBELET_PLUGIN_DIR;
 	struct dirent *e;
 	int found = 0;
@@ -102,7 +107,8 @@ int kubelet_plugin_serving(const char *plugin_dir, char *name, size_t cap, struc
 		size_t len = strlen(e->d_name);
 		char path[4096];
 
-		if (strncmp(e->d_name, "kerf-", 5) != 0 || len < 10 || strcmp(e->d_name + len - 5, ".sock") != 0)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || len < strlen(prefix) + 6 ||
+		    strcmp(e->d_name + len - 5, ".sock") != 0)
 			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path) || !socket_live(path))
 			continue;

@@ -196,6 +196,9 @@ int kubelet_hook_is_allocated(void *arg, const char *mig_uuid, bool *allocated, 
  */
 int kubelet_plugin_serving(const char *plugin_dir, char *name, size_t cap, struct kerf_err *err);
 
+/* The same for any endpoint "<prefix>*.sock" (NVIDIA's plugin serves MIG resources from "nvidia-mig-*.sock"). */
+int kubelet_socket_serving(const char *plugin_dir, const char *prefix, char *name, size_t cap, struct kerf_err *err);
+
 /* ---------------------------------------------------------------- NVIDIA device plugin mode */
 
 /*

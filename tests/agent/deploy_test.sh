@@ -114,9 +114,13 @@ as_agent DELETE "/apis/kerf.dev/v1alpha1/miglayouts/$node" >/dev/null
 check "the agent may not delete a MigLayout (403)" test "$(code)" = 403
 as_agent GET /api/v1/namespaces/kerf-system/secrets >/dev/null
 check "the agent may not read secrets (403)" test "$(code)" = 403
-as_agent GET "/api/v1/pods?fieldSelector=spec.nodeName%3D$node%2Cstatus.phase%3DPending" >/dev/null
-check "the agent may list the pods bound to its node that have not started" test "$(code)" = 200
-as_agent GET "/api/v1/pods?watch=1&timeoutSeconds=1&fieldSelector=spec.nodeName%3D$node%2Cstatus.phase%3DPending" >/dev/null
+as_agent GET "/api/v1/pods?fieldSelector=spec.nodeName%3D$node" >/dev/null
+check "the agent may list the pods bound to its node" test "$(code)" = 200
+as_agent GET "/apis/resource.k8s.io/v1/resourceslices?fieldSelector=spec.nodeName%3D$node" >/dev/null
+check "the agent may list its node's ResourceSlices (is NVIDIA's DRA driver there?)" test "$(code)" = 200
+as_agent GET "/api/v1/nodes/$node" >/dev/null
+check "the agent may read its Node (is the GPU Operator's MIG manager at work?)" test "$(code)" != 403
+as_agent GET "/api/v1/pods?watch=1&timeoutSeconds=1&fieldSelector=spec.nodeName%3D$node" >/dev/null
 check "... and watch them" test "$(code)" = 200
 as_agent DELETE "/api/v1/namespaces/kerf-system/pods/any" >/dev/null
 check "the agent may not delete a pod (403)" test "$(code)" = 403

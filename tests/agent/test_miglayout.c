@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -563,8 +565,7 @@ static void test_a_device_of_an_ended_pod_is_not_held(void **state)
 		 "\"resource\":\"%s\",\"ids\":[\"%s\"],\"numa\":0}]}",
 		 f->l->ns, R1, held);
 	r = peer_call(&f->peer, "%s", cmd);
-	assert_true(r != NULL && json_is_true(json_object_get(r, "ok")));
-	json_decref(r);
+	assert_true(r != NULL && json_is_true(json_object_get(r, "ok"))); /* the peer keeps r */
 	gen = write_spec(f, 0, MERGED);
 	step(f, 20000);
 	assert_gpu_layout(f, ORIG); /* listed and not ended: held */
@@ -590,6 +591,106 @@ static void test_a_device_of_an_ended_pod_is_not_held(void **state)
 	assert_int_equal(observed(ml), gen);
 	assert_gpu_layout(f, MERGED);
 	json_decref(ml);
+}
+
+/* Steps until the MigLayout's Failed condition has reason (want_applied: until Applied=True); its message. */
+static void wait_outcome(struct fixture *f, bool want_applied, const char *reason, const char *says)
+{
+	for (int rounds = 0; rounds < 40; rounds++) {
+		json_t *ml;
+		bool done;
+
+		step(f, 500);
+		ml = miglayout(f);
+		done = want_applied ? strcmp(cond_field(ml, "Applied", "status"), "True") == 0
+				    : strcmp(cond_field(ml, "Failed", "reason"), reason) == 0 &&
+					  strstr(cond_field(ml, "Failed", "message"), says) != NULL;
+		if (done) {
+			json_decref(ml);
+			return;
+		}
+		if (rounds == 39)
+			fail_msg("no %s after 40 rounds; Failed: %s: %s", want_applied ? "Applied=True" : reason,
+				 cond_field(ml, "Failed", "reason"), cond_field(ml, "Failed", "message"));
+		json_decref(ml);
+	}
+}
+
+/* A unix socket listening at path (a device plugin's endpoint), or -1. */
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1) != 0)
+		fail_msg("listen on %s", path);
+	return fd;
+}
+
+/*
+ * Another MIG manager on the node stops every apply, each in turn, with the reason AnotherMIGManager and a
+ * message naming it, and the GPU untouched; once it is gone the backoff's retry applies the same spec:
+ *   - the GPU Operator's MIG manager changing the node (its Node label nvidia.com/mig.config.state=pending);
+ *   - NVIDIA's device plugin serving a MIG resource here (a live nvidia-mig-1g.10gb.sock);
+ *   - NVIDIA's DRA driver publishing the node's GPUs (a ResourceSlice of gpu.nvidia.com for the node).
+ * Without the check each spec applies at once.
+ */
+static void test_another_mig_manager_on_the_node_stops_every_apply(void **state)
+{
+	struct fixture *f = *state;
+	struct kerf_err err;
+	char sock[512], text[768];
+	json_t *n, *out, *slice;
+	int fd;
+
+	fk_edit_layout(f, ORIG, -1);
+	n = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}}", "apiVersion", "v1", "kind", "Node", "metadata", "name", f->node,
+		      "labels", "nvidia.com/mig.config.state", "pending");
+	if ((out = kube_create(f->l->c, &KUBE_NODES, NULL, n, &err)) == NULL)
+		fail_msg("node: %s", err.msg);
+	json_decref(out);
+	json_decref(n);
+	start(f);
+	step(f, 0);
+	write_spec(f, 0, MERGED);
+	wait_outcome(f, false, "AnotherMIGManager", "GPU Operator's MIG manager");
+	assert_gpu_layout(f, ORIG);
+	n = json_pack("{s:{s:{s:s}}}", "metadata", "labels", "nvidia.com/mig.config.state", "success");
+	if ((out = kube_patch(f->l->c, &KUBE_NODES, NULL, f->node, KUBE_PATCH_MERGE, n, false, &err)) == NULL)
+		fail_msg("node labels: %s", err.msg);
+	json_decref(out);
+	json_decref(n);
+	wait_outcome(f, true, NULL, NULL);
+	assert_gpu_layout(f, MERGED);
+
+	snprintf(sock, sizeof(sock), "%s/nvidia-mig-1g.10gb.sock", f->dir);
+	fd = listen_unix(sock);
+	write_spec(f, 0, ORIG);
+	wait_outcome(f, false, "AnotherMIGManager", "NVIDIA's device plugin");
+	assert_gpu_layout(f, MERGED);
+	close(fd);
+	unlink(sock);
+	wait_outcome(f, true, NULL, NULL);
+	assert_gpu_layout(f, ORIG);
+
+	snprintf(text, sizeof(text),
+		 "{\"apiVersion\":\"resource.k8s.io/v1\",\"kind\":\"ResourceSlice\",\"metadata\":{\"name\":\"%s-gpus\"},"
+		 "\"spec\":{\"driver\":\"gpu.nvidia.com\",\"nodeName\":\"%s\",\"pool\":{\"name\":\"%s\",\"generation\":1,"
+		 "\"resourceSliceCount\":1},\"devices\":[]}}",
+		 f->node, f->node, f->node);
+	slice = json_loads(text, 0, NULL);
+	if ((out = kube_create(f->l->c, &KUBE_RESOURCESLICES, NULL, slice, &err)) == NULL)
+		fail_msg("ResourceSlice: %s", err.msg);
+	json_decref(out);
+	json_decref(slice);
+	write_spec(f, 0, MERGED);
+	wait_outcome(f, false, "AnotherMIGManager", "DRA driver");
+	assert_gpu_layout(f, ORIG);
+	snprintf(text, sizeof(text), "%s-gpus", f->node);
+	assert_int_equal(kube_delete(f->l->c, &KUBE_RESOURCESLICES, NULL, text, &err), 0);
+	wait_outcome(f, true, NULL, NULL);
+	assert_gpu_layout(f, MERGED);
 }
 
 static long miglayout_gets(void)
@@ -904,6 +1005,7 @@ int main(int argc, char **argv)
 		T(test_spec_is_refused_while_a_bound_pod_needs_what_it_destroys),
 		T(test_spec_keeping_enough_free_instances_for_a_bound_pod_applies),
 		T(test_a_device_of_an_ended_pod_is_not_held),
+		T(test_another_mig_manager_on_the_node_stops_every_apply),
 		T(test_rounds_read_the_watch_cache_not_the_server),
 		T(test_heartbeat_is_renewed_while_idle),
 		T(test_invalid_spec_names_the_field_and_changes_nothing),

@@ -11,9 +11,10 @@ set -uo pipefail
 cl_up "gpu-a=H100-80GB-SXM gpu-b=A30-24GB plain=A100-40GB" --no-kerf --runtime fake
 k label node plain kerf.dev/mig- >/dev/null # a node that did not opt in
 
+# Listeners and probes off: every pod of this one-host cluster shares the host's network (docs/cluster.md, Limits).
 "$cl_root/scripts/helm.sh" install kerf "$cl_root/deploy/helm/kerf" \
 	--kubeconfig "$KERF_CLUSTER_DIR/admin.kubeconfig" --namespace kerf-system --create-namespace \
-	--set apiServer="127.0.0.1:$KERF_CP_API_PORT" --set hostNetwork=true --wait --timeout 120s >"$KERF_CLUSTER_DIR/helm.out" 2>&1
+	--set apiServer="127.0.0.1:$KERF_CP_API_PORT" --set hostNetwork=true --set agent.listen= --set controller.listen= --wait --timeout 120s >"$KERF_CLUSTER_DIR/helm.out" 2>&1
 check "helm install deploys the release (--wait: every pod ready)" grep -q 'STATUS: deployed' "$KERF_CLUSTER_DIR/helm.out" ||
 	cat "$KERF_CLUSTER_DIR/helm.out"
 
