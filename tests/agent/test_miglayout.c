@@ -196,6 +196,23 @@ static long long mono_ms(void)
 
 /* ---------------------------------------------------------------- fixture */
 
+/* Steps until the MigLayout says Applied=True (a refused spec's backoff retries it), for up to 40 rounds of
+ * 500 ms; returns the object (the caller releases it). */
+static json_t *until_applied(struct fixture *f)
+{
+	for (int rounds = 0; rounds < 40; rounds++) {
+		json_t *ml;
+
+		step(f, 500);
+		ml = miglayout(f);
+		if (strcmp(cond_field(ml, "Applied", "status"), "True") == 0)
+			return ml;
+		json_decref(ml);
+	}
+	fail_msg("the spec was not applied within 40 rounds");
+	return NULL;
+}
+
 static int setup(void **state)
 {
 	static const char *const models[] = {"H100-80GB-SXM"};
@@ -383,7 +400,6 @@ static void test_refused_spec_is_retried_until_it_goes_through(void **state)
 	char held[NVML_UUID_MAX], cmd[512];
 	long long gen, t0;
 	json_t *ml, *r;
-	int rounds = 0;
 
 	fk_edit_layout(f, ORIG, -1);
 	start(f);
@@ -409,15 +425,7 @@ static void test_refused_spec_is_retried_until_it_goes_through(void **state)
 	r = peer_call(&f->peer, "{\"op\":\"podres\",\"pods\":[]}"); /* the pod ends */
 	assert_true(r != NULL && json_is_true(json_object_get(r, "ok")));
 	t0 = mono_ms();
-	do { /* the backoff is now 2 s: a few rounds of the agent's interval, no new spec */
-		step(f, 500);
-		ml = miglayout(f);
-		if (strcmp(cond_field(ml, "Applied", "status"), "True") == 0)
-			break;
-		json_decref(ml);
-		ml = NULL;
-	} while (++rounds < 40);
-	assert_non_null(ml);
+	ml = until_applied(f); /* the backoff retries the refused spec */
 	printf("device released -> the refused spec applied on retry: %lld ms\n", mono_ms() - t0);
 	assert_int_equal(observed(ml), gen);
 	assert_string_equal(cond_field(ml, "Failed", "status"), "False");
@@ -467,7 +475,6 @@ static void test_spec_is_refused_while_a_bound_pod_needs_what_it_destroys(void *
 	char u0[NVML_UUID_MAX], u1[NVML_UUID_MAX], want[256], have[256];
 	long long gen, t0;
 	json_t *ml = NULL;
-	int rounds = 0;
 
 	fk_edit_layout(f, ORIG, -1);
 	create_bound_pod(f, "bound-1g", R1, 1); /* before the agent starts: its first list of pods has it */
@@ -496,15 +503,7 @@ static void test_spec_is_refused_while_a_bound_pod_needs_what_it_destroys(void *
 
 	delete_pod(f, "bound-1g");
 	t0 = mono_ms();
-	do { /* the refused spec's retry (1 s, then 2 s) finds no bound pod */
-		step(f, 500);
-		ml = miglayout(f);
-		if (strcmp(cond_field(ml, "Applied", "status"), "True") == 0)
-			break;
-		json_decref(ml);
-		ml = NULL;
-	} while (++rounds < 40);
-	assert_non_null(ml);
+	ml = until_applied(f); /* the backoff retries the refused spec */
 	printf("bound pod deleted -> the spec applied on retry: %lld ms\n", mono_ms() - t0);
 	assert_int_equal(observed(ml), gen);
 	assert_gpu_layout(f, MERGED);
@@ -553,7 +552,6 @@ static void test_a_device_of_an_ended_pod_is_not_held(void **state)
 	struct kerf_err err;
 	json_t *ml = NULL, *r, *phase;
 	long long gen;
-	int rounds = 0;
 
 	fk_edit_layout(f, ORIG, -1);
 	start(f);
@@ -579,39 +577,35 @@ static void test_a_device_of_an_ended_pod_is_not_held(void **state)
 		fail_msg("pod status: %s", err.msg);
 	json_decref(r);
 	json_decref(phase);
-	do { /* still listed by pod-resources; the backoff's retry applies the same generation */
-		step(f, 500);
-		ml = miglayout(f);
-		if (strcmp(cond_field(ml, "Applied", "status"), "True") == 0)
-			break;
-		json_decref(ml);
-		ml = NULL;
-	} while (++rounds < 40);
-	assert_non_null(ml);
+	ml = until_applied(f); /* the backoff retries the refused spec */
 	assert_int_equal(observed(ml), gen);
 	assert_gpu_layout(f, MERGED);
 	json_decref(ml);
 }
 
-/* Steps until the MigLayout's Failed condition has reason (want_applied: until Applied=True); its message. */
+/* Steps until the MigLayout's Failed condition has reason and its message says says (want_applied: until
+ * Applied=True instead). */
 static void wait_outcome(struct fixture *f, bool want_applied, const char *reason, const char *says)
 {
+	if (want_applied) {
+		json_decref(until_applied(f));
+		return;
+	}
 	for (int rounds = 0; rounds < 40; rounds++) {
 		json_t *ml;
 		bool done;
 
 		step(f, 500);
 		ml = miglayout(f);
-		done = want_applied ? strcmp(cond_field(ml, "Applied", "status"), "True") == 0
-				    : strcmp(cond_field(ml, "Failed", "reason"), reason) == 0 &&
-					  strstr(cond_field(ml, "Failed", "message"), says) != NULL;
+		done = strcmp(cond_field(ml, "Failed", "reason"), reason) == 0 &&
+		       strstr(cond_field(ml, "Failed", "message"), says) != NULL;
 		if (done) {
 			json_decref(ml);
 			return;
 		}
 		if (rounds == 39)
-			fail_msg("no %s after 40 rounds; Failed: %s: %s", want_applied ? "Applied=True" : reason,
-				 cond_field(ml, "Failed", "reason"), cond_field(ml, "Failed", "message"));
+			fail_msg("no %s after 40 rounds; Failed: %s: %s", reason, cond_field(ml, "Failed", "reason"),
+				 cond_field(ml, "Failed", "message"));
 		json_decref(ml);
 	}
 }
