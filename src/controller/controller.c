@@ -792,6 +792,20 @@ static int cmp_age(const void *x, const void *y, void *arg)
 	return c != 0 ? c : strcmp(s->in.pods[a].name, s->in.pods[b].name);
 }
 
+/* Puts the n elements of size bytes at base in the order order[] gives (order[i]: the element to put at i). */
+static int permute(void *base, size_t size, const unsigned *order, unsigned n)
+{
+	unsigned char *copy = malloc((size_t)n * size + 1), *b = base;
+
+	if (copy == NULL)
+		return -1;
+	for (unsigned i = 0; i < n; i++)
+		memcpy(copy + (size_t)i * size, b + (size_t)order[i] * size, size);
+	memcpy(b, copy, (size_t)n * size);
+	free(copy);
+	return 0;
+}
+
 /*
  * The pods oldest first (then by name: creation times have one-second steps). The planner serves higher
  * priorities first and, at equal priority, the input's order: so among equals the pod that waited longest gets
@@ -800,36 +814,19 @@ static int cmp_age(const void *x, const void *y, void *arg)
 static int oldest_first(struct snapshot *s)
 {
 	unsigned n = s->in.n_pods, *order = malloc((n + 1) * sizeof(*order));
-	struct plan_pod *pods = malloc((n + 1) * sizeof(*pods));
-	char **uid = malloc((n + 1) * sizeof(*uid)), (*created)[32] = malloc((n + 1) * sizeof(*created));
-	json_t **fit = malloc((n + 1) * sizeof(*fit)), **req = malloc((n + 1) * sizeof(*req));
 	int rc = -1;
 
-	if (order == NULL || pods == NULL || uid == NULL || created == NULL || fit == NULL || req == NULL)
-		goto out;
+	if (order == NULL)
+		return -1;
 	for (unsigned i = 0; i < n; i++)
 		order[i] = i;
-	qsort_r(order, n, sizeof(*order), cmp_age, s);
-	for (unsigned i = 0; i < n; i++) {
-		pods[i] = s->in.pods[order[i]];
-		uid[i] = s->uid[order[i]];
-		fit[i] = s->pod_fit[order[i]];
-		req[i] = s->pod_req[order[i]];
-		memcpy(created[i], s->created[order[i]], sizeof(created[i]));
-	}
-	memcpy(s->in.pods, pods, n * sizeof(*pods));
-	memcpy(s->uid, uid, n * sizeof(*uid));
-	memcpy(s->pod_fit, fit, n * sizeof(*fit));
-	memcpy(s->pod_req, req, n * sizeof(*req));
-	memcpy(s->created, created, n * sizeof(*created));
-	rc = 0;
-out:
+	qsort_r(order, n, sizeof(*order), cmp_age, s); /* cmp_age reads created[]: permuted last */
+	if (permute(s->in.pods, sizeof(*s->in.pods), order, n) == 0 && permute(s->uid, sizeof(*s->uid), order, n) == 0 &&
+	    permute(s->pod_fit, sizeof(*s->pod_fit), order, n) == 0 &&
+	    permute(s->pod_req, sizeof(*s->pod_req), order, n) == 0 &&
+	    permute(s->created, sizeof(*s->created), order, n) == 0)
+		rc = 0;
 	free(order);
-	free(pods);
-	free(uid);
-	free(created);
-	free(fit);
-	free(req);
 	return rc;
 }
 
@@ -1008,6 +1005,35 @@ static bool has_now(const struct plan_node *n, unsigned g, unsigned profile, uns
 	return false;
 }
 
+/* tell_pod(): sent, not sent (no longer leading, a name without namespace, or the API refused: logged), or
+ * held back by the rate limit (to be sent in a later round). */
+enum told { TOLD_SENT, TOLD_NOT, TOLD_HELD };
+
+/*
+ * An Event on snapshot pod i, if this process still leads and the rate limit allows (the three kinds of
+ * pod Event go through here, so leading and the limit are asked the same way for each).
+ */
+static enum told tell_pod(struct controller *ctl, const struct snapshot *s, unsigned i, const char *type,
+			  const char *reason, const char *msg)
+{
+	char ns[PLAN_NAME_MAX], *name;
+	struct kube_object_ref ref;
+	struct kerf_err err;
+
+	snprintf(ns, sizeof(ns), "%s", s->in.pods[i].name);
+	if ((name = strchr(ns, '/')) == NULL || !still_leading(ctl))
+		return TOLD_NOT;
+	*name++ = '\0';
+	if (!event_token(ctl))
+		return TOLD_HELD;
+	ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[i]};
+	if (kube_event_emit(ctl->c, &ref, type, reason, msg, "kerf-controller", &err) < 0) {
+		say(ctl, "event for %s: %s", s->in.pods[i].name, err.msg);
+		return TOLD_NOT;
+	}
+	return TOLD_SENT;
+}
+
 /*
  * A Normal Event on each pod whose instances a spec written this round (written[node]) creates: "re-cutting
  * node-3 GPU 1: 2g.20gb@4 for this pod", so `kubectl describe pod` says why it waits a moment and where it will
@@ -1021,10 +1047,8 @@ static void tell_recut(struct controller *ctl, const struct snapshot *s, const s
 	for (unsigned i = 0; i < out->n_assignments; i++) {
 		const struct plan_assignment *a = &out->assignments[i];
 		const struct plan_node *n = &s->in.nodes[a->node];
-		char what[384], msg[640], ns[PLAN_NAME_MAX], *name;
+		char what[384], msg[640];
 		size_t len = 0;
-		struct kube_object_ref ref;
-		struct kerf_err err;
 
 		if (!written[a->node])
 			continue;
@@ -1037,17 +1061,10 @@ static void tell_recut(struct controller *ctl, const struct snapshot *s, const s
 						n->gpus[bd->gpu].index, n->gpus[bd->gpu].model->profiles[bd->profile].name,
 						(unsigned)bd->start);
 		}
-		snprintf(ns, sizeof(ns), "%s", s->in.pods[a->pod].name);
-		if (len == 0 || len >= sizeof(what) || (name = strchr(ns, '/')) == NULL || !still_leading(ctl) ||
-		    !event_token(ctl))
+		if (len == 0 || len >= sizeof(what))
 			continue;
-		*name++ = '\0';
 		snprintf(msg, sizeof(msg), "re-cutting %s %s for this pod", n->name, what);
-		ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[a->pod]};
-		if (kube_event_emit(ctl->c, &ref, "Normal", "MIGLayoutRecut", msg, "kerf-controller", &err) < 0)
-			say(ctl, "event for %s: %s", s->in.pods[a->pod].name, err.msg);
-		else
-			rep->events++;
+		rep->events += tell_pod(ctl, s, a->pod, "Normal", "MIGLayoutRecut", msg) == TOLD_SENT;
 	}
 }
 
@@ -1155,29 +1172,17 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 	}
 	for (unsigned k = 0; k < out->n_unplaced; k++) {
 		const struct plan_unplaced *u = &out->unplaced[k];
-		const struct plan_pod *pod = &s->in.pods[u->pod];
 		uint64_t h = hash2(s->uid[u->pod], u->reason);
-		char ns[PLAN_NAME_MAX], *name;
-		struct kube_object_ref ref;
-		struct kerf_err err;
+		enum told t;
 
 		if (ctl->n_told && bsearch(&h, ctl->told, ctl->n_told, sizeof(h), cmp_u64) != NULL) {
 			memo[m++] = h; /* told already */
 			continue;
 		}
-		snprintf(ns, sizeof(ns), "%s", pod->name);
-		if ((name = strchr(ns, '/')) == NULL || !still_leading(ctl))
-			continue;
-		*name++ = '\0';
-		if (!event_token(ctl)) {
+		if ((t = tell_pod(ctl, s, u->pod, "Warning", "MIGLayoutUnavailable", u->reason)) == TOLD_HELD)
 			held++;
+		if (t != TOLD_SENT)
 			continue;
-		}
-		ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[u->pod]};
-		if (kube_event_emit(ctl->c, &ref, "Warning", "MIGLayoutUnavailable", u->reason, "kerf-controller", &err) < 0) {
-			say(ctl, "event for %s: %s", pod->name, err.msg);
-			continue;
-		}
 		memo[m++] = h;
 		n++;
 	}
@@ -1196,9 +1201,7 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 static unsigned give_up(struct controller *ctl, const struct snapshot *s, unsigned i, const char *node, long long secs)
 {
 	json_t *nodes = json_object_get(ctl->gave_up, s->uid[i]);
-	char ns[PLAN_NAME_MAX], msg[640], *name;
-	struct kube_object_ref ref;
-	struct kerf_err err;
+	char msg[640];
 
 	if (nodes == NULL && json_object_set_new(ctl->gave_up, s->uid[i], nodes = json_object()) < 0)
 		return 0;
@@ -1206,19 +1209,10 @@ static unsigned give_up(struct controller *ctl, const struct snapshot *s, unsign
 	kerf_bell_ring(&ctl->bell); /* plan it elsewhere now, not at the next change */
 	say(ctl, "pod %s: not bound to %s %lld s after its instances were there: planned elsewhere", s->in.pods[i].name,
 	    node, secs);
-	snprintf(ns, sizeof(ns), "%s", s->in.pods[i].name);
-	if ((name = strchr(ns, '/')) == NULL || !still_leading(ctl) || !event_token(ctl))
-		return 0;
-	*name++ = '\0';
 	snprintf(msg, sizeof(msg), "%s has had the MIG instances this pod asks for for %lld s, but kube-scheduler has not "
 		 "placed it there (CPU, memory or another constraint kerf does not plan with): planning it on another node",
 		 node, secs);
-	ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[i]};
-	if (kube_event_emit(ctl->c, &ref, "Warning", "MIGLayoutReplanned", msg, "kerf-controller", &err) < 0) {
-		say(ctl, "event for %s: %s", s->in.pods[i].name, err.msg);
-		return 0;
-	}
-	return 1;
+	return tell_pod(ctl, s, i, "Warning", "MIGLayoutReplanned", msg) == TOLD_SENT;
 }
 
 /*
