@@ -12,6 +12,7 @@
 
 #include "headroom.h"
 #include "kube_pod.h"
+#include "room.h"
 
 struct headroom {
 	struct kube_informer *pods;
@@ -127,22 +128,13 @@ static int take(const char *key, const char *rv, const void *proj, void *arg)
 {
 	const struct bound *b = proj;
 	struct sum *s = arg;
-	const json_t *at = json_object_get(s->index, b->node), *v;
-	const char *res;
+	const json_t *at = json_object_get(s->index, b->node);
 	json_t *room;
 
 	(void)key, (void)rv;
 	if (at == NULL || (room = s->room[json_integer_value(at)]) == NULL)
 		return 0;
-	json_object_foreach((json_t *)b->req, res, v)
-	{
-		json_int_t had = json_integer_value(json_object_get(room, res));
-
-		if (json_object_set_new(room, res, json_integer(had - json_integer_value(v))) < 0)
-			s->oom = 1;
-	}
-	if (json_object_get(room, "pods") != NULL && /* no pod limit known: none taken */
-	    json_object_set_new(room, "pods", json_integer(json_integer_value(json_object_get(room, "pods")) - 1)) < 0)
+	if (plan_room_take(room, b->req) < 0)
 		s->oom = 1;
 	return s->oom;
 }

@@ -5,6 +5,7 @@
  * input with more distinct pairs than MAX_VERDICTS is filtered for the first ones only, and the rest are left
  * to kube-scheduler (and to the controller's re-plan of a pod left unbound).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +71,14 @@ static char *verdict_key(unsigned group, const json_t *req)
 	return key;
 }
 
-/* Step 1: each pod kept to the nodes with room for it alone. Returns the pods that lost a node, or -1. */
-static int filter(struct plan_input *in, const struct plan_room *r, struct kerf_err *err)
+/*
+ * Narrows the group of each pod i (only[i] set; only NULL: every pod) to the nodes whose room rooms[n] (NULL:
+ * unknown, no limit) has the pod's requests and one more pod. Pods with the same group and requests share
+ * one verdict, and at most max_verdicts are made (pods past them keep their groups). Returns how many pods
+ * lost a node, or -1.
+ */
+static int narrow(struct plan_input *in, json_t *const *rooms, json_t *const *req, const unsigned char *only,
+		  size_t max_verdicts, struct kerf_err *err)
 {
 	json_t *verdicts = json_object();
 	unsigned char *deny = malloc(in->n_nodes + 1);
@@ -81,20 +88,22 @@ static int filter(struct plan_input *in, const struct plan_room *r, struct kerf_
 		goto oom;
 	for (unsigned i = 0; i < in->n_pods; i++) {
 		unsigned base = in->pods[i].group;
-		char *key = verdict_key(base, r->pod[i]);
 		const json_t *known;
+		char *key;
 		int g;
 
-		if (key == NULL)
+		if (only != NULL && !only[i])
+			continue;
+		if ((key = verdict_key(base, req[i])) == NULL)
 			goto oom;
 		if ((known = json_object_get(verdicts, key)) != NULL) {
 			g = (int)json_integer_value(known);
-		} else if (json_object_size(verdicts) >= MAX_VERDICTS) {
+		} else if (json_object_size(verdicts) >= max_verdicts) {
 			free(key);
 			continue; /* left to the scheduler (see the top of this file) */
 		} else {
 			for (unsigned n = 0; n < in->n_nodes; n++)
-				deny[n] = !has_room(r->node[n], r->pod[i]);
+				deny[n] = !has_room(rooms[n], req[i]);
 			if ((g = plan_group_deny(in, base, deny, err)) < 0 ||
 			    json_object_set_new(verdicts, key, json_integer(g)) < 0) {
 				free(key);
@@ -127,16 +136,17 @@ static int by_priority(const void *x, const void *y, void *arg)
 	return a->pod < b->pod ? -1 : a->pod > b->pod;
 }
 
-/* Takes req and one pod from left (a copy of a node's room). */
-static void use(json_t *left, const json_t *req)
+int plan_room_take(json_t *room, const json_t *req)
 {
 	const json_t *v;
 	const char *res;
+	int rc = 0;
 
 	json_object_foreach((json_t *)req, res, v)
-		json_object_set_new(left, res, json_integer(json_integer_value(json_object_get(left, res)) - json_integer_value(v)));
-	if (json_object_get(left, "pods") != NULL)
-		json_object_set_new(left, "pods", json_integer(json_integer_value(json_object_get(left, "pods")) - 1));
+		rc |= json_object_set_new(room, res, json_integer(json_integer_value(json_object_get(room, res)) - json_integer_value(v)));
+	if (json_object_get(room, "pods") != NULL) /* no pod limit known: none taken */
+		rc |= json_object_set_new(room, "pods", json_integer(json_integer_value(json_object_get(room, "pods")) - 1));
+	return rc < 0 ? -1 : 0;
 }
 
 /*
@@ -151,12 +161,14 @@ static int overflow(struct plan_input *in, const struct plan_output *out, const 
 		    struct kerf_err *err)
 {
 	const struct plan_assignment **order = malloc((out->n_assignments + 1) * sizeof(*order));
-	json_t **left = calloc(in->n_nodes + 1, sizeof(*left)), *verdicts = json_object();
-	unsigned char *deny = calloc(in->n_nodes + 1, 1), *crowded = calloc(in->n_pods + 1, 1);
-	int moved = 0;
+	json_t **left = calloc(in->n_nodes + 1, sizeof(*left)), **now = calloc(in->n_nodes + 1, sizeof(*now));
+	unsigned char *crowded = calloc(in->n_pods + 1, 1);
+	int moved;
 
-	if (order == NULL || left == NULL || verdicts == NULL || deny == NULL || crowded == NULL)
-		goto oom;
+	if (order == NULL || left == NULL || now == NULL || crowded == NULL) {
+		moved = kerf_err_set(err, KERF_ENOMEM, "out of memory");
+		goto out;
+	}
 	for (unsigned k = 0; k < out->n_assignments; k++)
 		order[k] = &out->assignments[k];
 	qsort_r(order, out->n_assignments, sizeof(*order), by_priority, in);
@@ -165,46 +177,23 @@ static int overflow(struct plan_input *in, const struct plan_output *out, const 
 
 		if (r->node[a->node] == NULL)
 			continue;
-		if (left[a->node] == NULL && (left[a->node] = json_deep_copy(r->node[a->node])) == NULL)
-			goto oom;
+		if (left[a->node] == NULL && (left[a->node] = json_deep_copy(r->node[a->node])) == NULL) {
+			moved = kerf_err_set(err, KERF_ENOMEM, "out of memory");
+			goto out;
+		}
 		if (has_room(left[a->node], r->pod[a->pod]))
-			use(left[a->node], r->pod[a->pod]);
+			plan_room_take(left[a->node], r->pod[a->pod]); /* out of memory: the room stays; the scheduler decides */
 		else
 			crowded[a->pod] = 1; /* fits there alone, not after the pods before it */
 	}
-	for (unsigned i = 0; i < in->n_pods; i++) {
-		char *key;
-		const json_t *known;
-		int g;
-
-		if (!crowded[i])
-			continue;
-		if ((key = verdict_key(in->pods[i].group, r->pod[i])) == NULL)
-			goto oom;
-		if ((known = json_object_get(verdicts, key)) != NULL) {
-			g = (int)json_integer_value(known);
-		} else {
-			for (unsigned n = 0; n < in->n_nodes; n++)
-				deny[n] = !has_room(left[n] != NULL ? left[n] : r->node[n], r->pod[i]);
-			if ((g = plan_group_deny(in, in->pods[i].group, deny, err)) < 0 ||
-			    json_object_set_new(verdicts, key, json_integer(g)) < 0) {
-				free(key);
-				goto oom;
-			}
-		}
-		free(key);
-		in->pods[i].group = (unsigned)g;
-		moved++;
-	}
-	goto out;
-oom:
-	moved = kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	for (unsigned n = 0; n < in->n_nodes; n++)
+		now[n] = left[n] != NULL ? left[n] : r->node[n]; /* each node's room after the pods that fitted */
+	moved = narrow(in, now, r->pod, crowded, SIZE_MAX, err);
 out:
 	for (unsigned n = 0; left != NULL && n < in->n_nodes; n++)
 		json_decref(left[n]);
-	json_decref(verdicts);
 	free(left);
-	free(deny);
+	free(now);
 	free(crowded);
 	free(order);
 	return moved;
@@ -221,7 +210,7 @@ int plan_run_room(struct plan_cache *cache, struct plan_input *in, struct plan_o
 	memset(stats, 0, sizeof(*stats));
 	if (in->room == NULL)
 		return plan_run_cached(cache, in, out, err);
-	if ((moved = filter(in, in->room, err)) < 0)
+	if ((moved = narrow(in, in->room->node, in->room->pod, NULL, MAX_VERDICTS, err)) < 0) /* step 1 */
 		return -1;
 	stats->no_room = (unsigned)moved;
 	for (int pass = 1;; pass++) {

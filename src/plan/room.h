@@ -45,6 +45,9 @@ struct plan_room_stats {
 int plan_run_room(struct plan_cache *cache, struct plan_input *in, struct plan_output *out,
 		  struct plan_room_stats *stats, struct kerf_err *err);
 
+/* Takes req (NULL: nothing) and one pod (where room has a "pods" limit) from room. -1 on out-of-memory. */
+int plan_room_take(json_t *room, const json_t *req);
+
 /* A new plan_room for in (every entry NULL), or NULL on out-of-memory. */
 struct plan_room *plan_room_new(unsigned n_nodes, unsigned n_pods);
 
