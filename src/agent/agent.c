@@ -1,8 +1,6 @@
 /*
  * agent.c — see agent.h. The order of operations and why each step is safe: docs/agent.md.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -355,25 +353,18 @@ static void recover_all(struct agent_node *a)
  */
 static bool sees_host_processes(const char *proc_root, char *why, size_t cap)
 {
-	char path[PATH_MAX], argv0[256] = "";
-	const char *base;
-	ssize_t n;
-	int fd;
+	char argv0[256];
 
 	if (proc_root == NULL && getpid() == 1) {
 		snprintf(why, cap, "it is PID 1 of its own PID namespace");
 		return false;
 	}
-	snprintf(path, sizeof(path), "%s/1/cmdline", proc_root != NULL ? proc_root : "/proc");
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		snprintf(why, cap, "%s cannot be read: %s", path, strerror(errno));
+	kubelet_proc_argv0(proc_root, "1", argv0, sizeof(argv0));
+	if (argv0[0] == '\0') {
+		snprintf(why, cap, "PID 1's command line cannot be read under %s", proc_root != NULL ? proc_root : "/proc");
 		return false;
 	}
-	n = read(fd, argv0, sizeof(argv0) - 1);
-	close(fd);
-	argv0[n > 0 ? n : 0] = '\0';
-	base = strrchr(argv0, '/') != NULL ? strrchr(argv0, '/') + 1 : argv0;
-	if (strcmp(base, "pause") == 0) {
+	if (strcmp(argv0, "pause") == 0) {
 		snprintf(why, cap, "PID 1 is a pod's pause process: the pod does not share the host's PID namespace");
 		return false;
 	}
@@ -510,6 +501,17 @@ static void name_holder(const struct agent_hold *hold, unsigned gpu, struct kerf
 	}
 }
 
+/* Whether the instance survives desired (NULL: the GPU is left as it is). */
+static bool instance_kept(const struct nvml_instance *in, const struct mig_layout *desired)
+{
+	if (desired == NULL)
+		return true;
+	for (unsigned d = 0; d < desired->n; d++)
+		if ((int)desired->inst[d].profile == in->profile && desired->inst[d].start == in->start)
+			return true;
+	return false;
+}
+
 /*
  * An agent that cannot see the host's processes destroys nothing (a->blind): a layout that keeps every
  * instance with a device (it may only add) is fine, anything else is refused before any step, naming the first
@@ -524,11 +526,8 @@ static int blind_refuses(struct agent_node *a, struct nvml_gpu *g, const struct 
 		return -1;
 	for (unsigned k = 0; k < g->n_instances; k++) {
 		const struct nvml_instance *in = &g->inst[k];
-		bool kept = in->n_ci == 0;
 
-		for (unsigned d = 0; d < desired->n && !kept; d++)
-			kept = (int)desired->inst[d].profile == in->profile && desired->inst[d].start == in->start;
-		if (!kept)
+		if (in->n_ci > 0 && !instance_kept(in, desired))
 			return kerf_err_set(err, KERF_EBUSY,
 					    "gpu %u: %s@%u: cannot tell whether a process runs on it: this agent cannot see the "
 					    "host's processes (%s); run it with hostPID",
@@ -604,17 +603,6 @@ static bool instance_free(const struct nvml_gpu *g, const struct nvml_instance *
 		    kubelet_podres_find(&al->pr, in->ci[c].uuid) != NULL)
 			return false;
 	return true;
-}
-
-/* Whether the instance survives desired (NULL: the GPU is left as it is). */
-static bool instance_kept(const struct nvml_instance *in, const struct mig_layout *desired)
-{
-	if (desired == NULL)
-		return true;
-	for (unsigned d = 0; d < desired->n; d++)
-		if ((int)desired->inst[d].profile == in->profile && desired->inst[d].start == in->start)
-			return true;
-	return false;
 }
 
 static bool is_held(const struct agent_hold *hold, const char *uuid)

@@ -5,9 +5,10 @@
  * version the informer's cache held; a GET right before acting costs one request per change and makes
  * every round start from what the API server holds now, with the resourceVersion the status write needs.
  *
- * A second watch keeps the pods bound to this node that have not started, as their MIG demands only. It rings
- * nothing: those pods matter only when a spec is about to be applied, and a spec they block is retried with
- * the backoff of any refusal, so a pod that starts or goes away lets the spec through within a retry.
+ * A second watch keeps the MIG pods bound to this node, as their MIG demands and phase only. Those not started
+ * matter only when a spec is about to be applied (a spec they block is retried with the backoff of any
+ * refusal, so a pod that starts or goes away lets it through within a retry); a pod that ends rings a round,
+ * since its devices are free from then on.
  */
 #include <stdio.h>
 #include <stdlib.h>

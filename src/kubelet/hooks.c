@@ -119,15 +119,14 @@ int kubelet_socket_serving(const char *plugin_dir, const char *prefix, char *nam
 	return found;
 }
 
-/* argv[0] of process dir `pid` under proc_root, base name only, or "" */
-static void argv0_base(const char *proc_root, const char *pid, char *out, size_t cap)
+void kubelet_proc_argv0(const char *proc_root, const char *pid, char *out, size_t cap)
 {
 	char path[512], buf[512];
 	ssize_t n;
 	int fd;
 
 	out[0] = '\0';
-	snprintf(path, sizeof(path), "%s/%s/cmdline", proc_root, pid);
+	snprintf(path, sizeof(path), "%s/%s/cmdline", proc_root != NULL ? proc_root : "/proc", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -157,7 +156,7 @@ int kubelet_nvidia_find(const char *proc_root, pid_t *pid, struct kerf_err *err)
 
 		if (*end != '\0' || v <= 0)
 			continue;
-		argv0_base(proc_root, e->d_name, name, sizeof(name));
+		kubelet_proc_argv0(proc_root, e->d_name, name, sizeof(name));
 		if (strcmp(name, "nvidia-device-plugin") == 0) {
 			*pid = (pid_t)v;
 			rc = 0;

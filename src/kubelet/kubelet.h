@@ -207,6 +207,10 @@ int kubelet_socket_serving(const char *plugin_dir, const char *prefix, char *nam
  */
 int kubelet_nvidia_find(const char *proc_root, pid_t *pid, struct kerf_err *err);
 
+/* The base name of argv[0] of process `pid` (a folder name under proc_root, NULL: "/proc"), or "" when it cannot
+ * be read. */
+void kubelet_proc_argv0(const char *proc_root, const char *pid, char *out, size_t cap);
+
 /* Makes the NVIDIA plugin re-enumerate its devices: SIGHUP, which restarts all its plugin servers. */
 int kubelet_nvidia_reload(const char *proc_root, struct kerf_err *err);
 
