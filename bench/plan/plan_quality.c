@@ -427,6 +427,9 @@ static void write_lp(const struct problem *pr, unsigned l, const unsigned *opt, 
 	const struct plan_input *in = pr->in;
 	unsigned terms = 0;
 
+	for (unsigned s = 0; s < pr->n_shapes; s++) /* for a person reading the model */
+		fprintf(f, "\\ shape %u: level %u, %u pods, %u x %s%s\n", s, pr->shapes[s].level, pr->shapes[s].count,
+			pr->shapes[s].cnt[0], pr->rs.name[pr->shapes[s].res[0]], pr->shapes[s].n_dem > 1 ? " + ..." : "");
 	fprintf(f, "Maximize\n obj:");
 	for (unsigned s = 0; s < pr->n_shapes; s++)
 		for (unsigned n = 0; n < in->n_nodes; n++)

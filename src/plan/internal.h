@@ -97,6 +97,8 @@ struct pl_node {
 	unsigned *plan;    /* n_gpus: the option chosen for load per GPU, or PL_UNCHANGED (greedy only) */
 	uint64_t cost;     /* cost of serving load */
 	uint32_t version;  /* bumped whenever load changes */
+	const uint16_t *fixed; /* n_res: load of pods an exact search leaves where they are (repair.c), or NULL */
+	uint64_t fixed_cost;   /* cost of serving fixed */
 };
 
 struct pl_pod {
@@ -108,6 +110,8 @@ struct pl_pod {
 	uint16_t dem_cnt[PLAN_MAX_DEMANDS];
 	int missing; /* index into demands of a resource no node's model offers, else -1 */
 	unsigned group; /* plan_pod.group: 0 = every node */
+	unsigned n_cand; /* nodes whose best layouts could offer its demands (an upper bound; search.c) */
+	unsigned boost;  /* greedy passes it was left out of (search.c) */
 };
 
 struct pl_ctx {
@@ -168,6 +172,13 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 /* search.c */
 int pl_greedy(struct pl_ctx *c, struct kerf_err *err);
 int pl_exact(struct pl_ctx *c, int *improved, struct kerf_err *err);
+/* pl_exact() with its two step budgets given (counts, then cost); *steps receives the steps taken. The
+ * search starts from c->assign and the loads; nodes with `fixed` set keep that load under the searched pods. */
+int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost, int *complete, uint64_t *steps,
+		 struct kerf_err *err);
+
+/* repair.c: after the greedy, re-solves small neighbourhoods of nodes exactly to place pods it left out. */
+int pl_repair(struct pl_ctx *c, struct kerf_err *err);
 
 /* May pod p run on node n (its node selector, affinity and tolerations: plan_input.groups)? */
 static inline int pl_allowed(const struct pl_ctx *c, const struct pl_pod *p, unsigned n)
