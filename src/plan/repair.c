@@ -46,6 +46,7 @@ struct repair {
 	unsigned char *in_hood; /* per node */
 	unsigned char *free_pod; /* per pod */
 	unsigned *weight;        /* per node: scratch for order_seeds() */
+	unsigned n_groups;       /* groups some pod uses (plan_input.groups past those are not read) */
 	uint64_t *tried;         /* hashes of the neighbourhoods searched since the last success */
 	unsigned n_tried, cap_tried;
 };
@@ -267,14 +268,15 @@ static int cmp_unsigned(const void *a, const void *b)
 }
 
 /* Same GPU states in the same order and the same pods allowed: interchangeable in the search. */
-static int same_class(const struct pl_ctx *c, unsigned a, unsigned b)
+static int same_class(const struct repair *rp, unsigned a, unsigned b)
 {
+	const struct pl_ctx *c = rp->c;
 	const struct pl_node *x = &c->nodes[a], *y = &c->nodes[b];
 
 	if (x->n_gpus != y->n_gpus || memcmp(&c->gpu_state[x->first], &c->gpu_state[y->first], x->n_gpus * sizeof(unsigned)) != 0)
 		return 0;
-	for (unsigned g = 0; g < c->in->n_groups; g++)
-		if (c->in->groups[g].allowed[a] != c->in->groups[g].allowed[b])
+	for (unsigned g = 0; g < rp->n_groups; g++)
+		if (c->in->groups[g].allowed != NULL && c->in->groups[g].allowed[a] != c->in->groups[g].allowed[b])
 			return 0;
 	return 1;
 }
@@ -286,7 +288,7 @@ static int same_class(const struct pl_ctx *c, unsigned a, unsigned b)
 static int solve_hood(struct repair *rp, int *better, struct kerf_err *err)
 {
 	struct pl_ctx *c = rp->c, sub = *c;
-	unsigned ns = rp->n_nodes, np = rp->n_pods, ng = c->in->n_groups, n_res = c->n_res;
+	unsigned ns = rp->n_nodes, np = rp->n_pods, ng = rp->n_groups, n_res = c->n_res;
 	struct plan_input in = *c->in;
 	struct plan_node *in_nodes = calloc(ns, sizeof(*in_nodes));
 	struct plan_group *groups = calloc(ng + 1, sizeof(*groups));
@@ -334,6 +336,8 @@ static int solve_hood(struct repair *rp, int *better, struct kerf_err *err)
 		rp->tried[rp->n_tried++] = h;
 	}
 	for (unsigned g = 0; g < ng; g++) {
+		if (c->in->groups[g].allowed == NULL)
+			continue; /* a group no pod uses may have no table (plan.h) */
 		groups[g].allowed = &allowed[(size_t)g * ns];
 		for (unsigned k = 0; k < ns; k++)
 			groups[g].allowed[k] = c->in->groups[g].allowed[rp->nodes[k]];
@@ -352,7 +356,7 @@ static int solve_hood(struct repair *rp, int *better, struct kerf_err *err)
 		nodes[k].fixed = fixed;
 		nodes[k].cls = k;
 		for (unsigned j = 0; j < k; j++)
-			if (nodes[j].cls == j && same_class(c, rp->nodes[j], rp->nodes[k])) {
+			if (nodes[j].cls == j && same_class(rp, rp->nodes[j], rp->nodes[k])) {
 				nodes[k].cls = j;
 				break;
 			}
@@ -463,6 +467,8 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 
 	memset(&rp, 0, sizeof(rp));
 	rp.c = c;
+	for (unsigned i = 0; i < c->n_pods; i++)
+		rp.n_groups = c->pods[i].group > rp.n_groups ? c->pods[i].group : rp.n_groups;
 	rp.cand = calloc(c->n_sigs + 1, sizeof(*rp.cand));
 	rp.n_cand = calloc(c->n_sigs + 1, sizeof(unsigned));
 	rp.failed = calloc(c->n_sigs + 1, 1);

@@ -318,15 +318,16 @@ struct scarcity {
 	unsigned *first;    /* per sig: a pod of that sig (an index into pods in the current order) */
 };
 
-static int cmp_scarcity(const void *x, const void *y)
+static int cmp_scarcity(const void *x, const void *y, void *arg)
 {
 	const struct pl_pod *a = x, *b = y;
+	const int *scarce_first = arg;
 
 	if (a->level != b->level)
 		return a->level < b->level ? -1 : 1;
 	if (a->boost != b->boost)
 		return a->boost > b->boost ? -1 : 1;
-	if (a->n_cand != b->n_cand)
+	if (*scarce_first && a->n_cand != b->n_cand)
 		return a->n_cand < b->n_cand ? -1 : 1;
 	return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
@@ -386,10 +387,10 @@ static uint64_t pod_weight(const struct pl_pod *p)
 }
 
 /* Orders the pods for a pass and puts every pod's pressure on its candidates. */
-static int scarcity_start(struct pl_ctx *c, struct scarcity *sc, struct kerf_err *err)
+static int scarcity_start(struct pl_ctx *c, struct scarcity *sc, int scarce_first, struct kerf_err *err)
 {
 	/* Levels are contiguous in decision order; this keeps them so and reorders within each. */
-	qsort(c->pods, c->n_pods, sizeof(*c->pods), cmp_scarcity);
+	qsort_r(c->pods, c->n_pods, sizeof(*c->pods), cmp_scarcity, &scarce_first);
 	memset(sc->pressure, 0, c->in->n_nodes * sizeof(uint64_t));
 	for (unsigned i = 0; i < c->n_pods; i++) {
 		const struct pl_pod *p = &c->pods[i];
@@ -445,8 +446,8 @@ struct greedy {
 	unsigned *choice, *cursor;
 };
 
-/* One pass over the pods in their current order, from empty loads. */
-static int greedy_pass(struct pl_ctx *c, struct greedy *gr, struct kerf_err *err)
+/* One pass over the pods, from empty loads. */
+static int greedy_pass(struct pl_ctx *c, struct greedy *gr, int scarce_first, struct kerf_err *err)
 {
 	size_t n_nodes = c->in->n_nodes;
 
@@ -461,7 +462,7 @@ static int greedy_pass(struct pl_ctx *c, struct greedy *gr, struct kerf_err *err
 			nd->plan[g] = PL_UNCHANGED;
 	}
 	memset(gr->cursor, 0, (c->n_sigs + 1) * sizeof(unsigned));
-	if (scarcity_start(c, &gr->sc, err) != 0)
+	if (scarcity_start(c, &gr->sc, scarce_first, err) != 0)
 		return -1;
 	for (unsigned i = 0; i < c->n_pods; i++) {
 		const struct pl_pod *p = &c->pods[i];
@@ -558,10 +559,10 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 	}
 	if (n_nodes * c->n_sigs <= CACHE_MAX_ENTRIES)
 		gr.cache = calloc(n_nodes * c->n_sigs + 1, sizeof(*gr.cache));
-	if (scarcity_init(c, &gr.sc, err) != 0 || greedy_pass(c, &gr, err) != 0)
+	passes = (uint64_t)c->n_pods * n_nodes <= GREEDY_PASSES_WORK ? GREEDY_PASSES : 1;
+	if (scarcity_init(c, &gr.sc, err) != 0 || greedy_pass(c, &gr, passes > 1, err) != 0)
 		goto out;
 	best_cost = tally(c, best_cnt);
-	passes = (uint64_t)c->n_pods * n_nodes <= GREEDY_PASSES_WORK ? GREEDY_PASSES : 1;
 	for (unsigned pass = 1; pass < passes && stale < GREEDY_STALE; pass++) {
 		unsigned left = 0;
 		uint64_t cost;
@@ -586,7 +587,7 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 			memcpy(best_pods, c->pods, c->n_pods * sizeof(*best_pods));
 			memcpy(best_assign, c->assign, c->n_pods * sizeof(int));
 		}
-		if (greedy_pass(c, &gr, err) != 0)
+		if (greedy_pass(c, &gr, 1, err) != 0)
 			goto out;
 		cost = tally(c, cnt);
 		for (unsigned l = 0; l < c->n_levels && cmp == 0; l++)
