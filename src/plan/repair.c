@@ -1,6 +1,6 @@
 /*
  * repair.c — after the greedy pass, places pods it left out by re-solving small neighbourhoods of nodes
- * exactly.
+ * with the exact search.
  *
  * The greedy never revisits a choice, and its losses have a few shapes (docs/planner.md, "How far from
  * optimal"): a pod that fits on few nodes finds them taken by pods that fit on many; a chain, where the
@@ -8,19 +8,25 @@
  * where only repacking several nodes together makes room. Each is local: a handful of nodes and the pods
  * on them. So for each pod left out, highest priority first, the repair
  *   1. places it directly if some node now has room (earlier repairs move pods around);
- *   2. else builds a neighbourhood around one of the nodes it fits on alone (its "seeds", fewest pods
- *      of its priority or higher first): the seed's pods are free to move, each gets a node it would fit
- *      on as the loads stand (an "escape", whose pods stay where they are), and when it has none, a node
- *      it fits on alone whose pods become free in turn (one more link of a chain); other seeds fill the
- *      nodes left, and other pods left out that fit on these nodes join;
- *   3. runs the exact branch and bound (search.c) on that neighbourhood alone: its nodes, its free pods,
- *      the pods that stay as fixed load underneath. The search starts from the current assignment and
- *      keeps a new one only when it places lexicographically more (higher priority first), so a repair
- *      never loses a pod at a higher priority for one at a lower.
- * Limits keep the worst case bounded: at most REPAIR_NODES nodes and REPAIR_PODS pods per neighbourhood,
- * REPAIR_SEEDS neighbourhoods per pod, a step budget per search and one for the whole repair. A pod shape
- * that could not be repaired is not tried again until some repair succeeds. Everything runs in a fixed
- * order, so the plan stays deterministic.
+ *   2. else builds a neighbourhood around one of the nodes it fits on alone (its "seeds", fewest pods of
+ *      its priority or higher first): the seed's pods are free to move (the lowest priorities first
+ *      when they are too many), each gets a node it would fit on as the loads stand (an "escape", whose
+ *      pods stay where they are), and when it has none, a node it fits on alone whose pods become free
+ *      in turn (one more link of a chain); other seeds fill the nodes left, and other pods left out
+ *      that may run there join. After REPAIR_SEEDS such neighbourhoods, one last takes its seeds
+ *      together, for room that only repacking several of them makes;
+ *   3. runs the branch and bound (search.c) on that neighbourhood alone: its nodes, its free pods, and
+ *      the pods that stay as fixed load underneath. The search starts from the current assignment, tries
+ *      each pod's current node first, and first allows only assignments that move a few pods (limited
+ *      discrepancy: 2, 3, 4 pods, the one placed included), then any, each within a step budget; it
+ *      keeps a new assignment only when it places lexicographically more (higher priority first), so a
+ *      repair never loses a pod at a higher priority for one at a lower.
+ * The sweep over the pods left out repeats while a repair succeeds (a success can open room for a pod
+ * tried before it). Limits keep the worst case bounded: at most REPAIR_NODES nodes and REPAIR_PODS pods
+ * per neighbourhood, a step budget per search and REPAIR_STEPS_TOTAL for the whole repair (node DPs
+ * count as steps too). A pod shape that could not be repaired, and a neighbourhood already searched, are
+ * not tried again until some repair succeeds. Everything runs in a fixed order: the plan is
+ * deterministic.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +35,10 @@
 
 #define REPAIR_NODES 12
 #define REPAIR_PODS 40
-#define REPAIR_SEEDS 4
+#define REPAIR_SEEDS 8
 #define REPAIR_STEPS_COUNTS 20000u
+#define REPAIR_DISC_FIRST 2 /* limited discrepancy: pods moved (the one placed included), first try */
+#define REPAIR_DISC_LAST 4  /* ... last limited try, before an unlimited one */
 #define REPAIR_STEPS_COST 2000u
 #define REPAIR_STEPS_TOTAL 400000u
 
@@ -281,6 +289,21 @@ static int same_class(const struct repair *rp, unsigned a, unsigned b)
 	return 1;
 }
 
+/* Whether the searched pods now placed are lexicographically more than `before` (per level). */
+static int placed_more(const struct pl_ctx *c, const struct pl_pod *pods, const int *assign, unsigned np,
+		       const unsigned *before)
+{
+	unsigned after[64] = { 0 };
+
+	for (unsigned k = 0; k < np; k++)
+		if (assign[k] >= 0 && pods[k].level < 64)
+			after[pods[k].level]++;
+	for (unsigned l = 0; l < 64 && l < c->n_levels; l++)
+		if (after[l] != before[l])
+			return after[l] > before[l];
+	return 0;
+}
+
 /*
  * Step 3: the exact search on the neighbourhood, in a context that shares the parent's tables and
  * scratch but sees only the neighbourhood's nodes and free pods. *better is set when it placed more.
@@ -297,7 +320,7 @@ static int solve_hood(struct repair *rp, int *better, struct kerf_err *err)
 	struct pl_pod *pods = calloc(np, sizeof(*pods));
 	int *assign = calloc(np, sizeof(int));
 	uint16_t *loads = calloc((size_t)2 * ns * n_res + 1, sizeof(uint16_t));
-	unsigned before[64] = { 0 }, after[64] = { 0 };
+	unsigned before[64] = { 0 };
 	int rc = -1, complete;
 	uint64_t steps = 0;
 
@@ -382,16 +405,19 @@ static int solve_hood(struct repair *rp, int *better, struct kerf_err *err)
 	for (unsigned k = 0; k < ns; k++)
 		if (pl_node_cost(&sub, k, nodes[k].fixed, &nodes[k].fixed_cost, NULL, err) != 0)
 			goto back;
-	if (pl_exact_run(&sub, REPAIR_STEPS_COUNTS, REPAIR_STEPS_COST, &complete, &steps, err) != 0)
-		goto back;
-	for (unsigned k = 0; k < np; k++)
-		if (assign[k] >= 0 && pods[k].level < 64)
-			after[pods[k].level]++;
-	for (unsigned l = 0; l < 64 && l < c->n_levels; l++)
-		if (after[l] != before[l]) {
-			*better = after[l] > before[l];
+	/* Limited discrepancy, deepening: first the assignments that move at most REPAIR_DISC_FIRST pods
+	 * (the pod placed counts as one), then more, then any, each within its step budget. */
+	for (int disc = REPAIR_DISC_FIRST; disc <= REPAIR_DISC_LAST + 1; disc++) {
+		uint64_t used = 0;
+
+		if (pl_exact_run(&sub, REPAIR_STEPS_COUNTS, REPAIR_STEPS_COST, 1, disc > REPAIR_DISC_LAST ? -1 : disc,
+				 &complete, &used, err) != 0)
+			goto back;
+		steps += used;
+		if (placed_more(c, pods, assign, np, before))
 			break;
-		}
+	}
+	*better = placed_more(c, pods, assign, np, before);
 	if (*better) {
 		for (unsigned k = 0; k < np; k++)
 			c->assign[rp->pods[k]] = assign[k] >= 0 ? (int)rp->nodes[assign[k]] : -1;
@@ -479,31 +505,37 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 		kerf_err_set(err, KERF_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (unsigned x = 0; x < c->n_pods && rp.steps < REPAIR_STEPS_TOTAL; x++) {
-		const struct pl_pod *px = &c->pods[x];
-		unsigned seeds[REPAIR_NODES], n_seeds;
-		int done = 0;
+	/* Sweeps over the pods left out, again while one places more: a success can open room for a pod
+	 * tried before it. Each success places lexicographically more, so the sweeps end even without the
+	 * budget. */
+	for (int progress = 1; progress && rp.steps < REPAIR_STEPS_TOTAL;) {
+		progress = 0;
+		for (unsigned x = 0; x < c->n_pods && rp.steps < REPAIR_STEPS_TOTAL; x++) {
+			const struct pl_pod *px = &c->pods[x];
+			unsigned seeds[REPAIR_NODES], n_seeds;
+			int done = 0;
 
-		if (c->assign[x] >= 0 || px->missing >= 0 || rp.failed[px->sig])
-			continue;
-		if (candidates(&rp, x, err) != 0 || place_direct(&rp, x, &done, err) != 0)
-			goto out;
-		n_seeds = order_seeds(&rp, x, seeds);
-		for (unsigned k = 0; k < n_seeds && k < REPAIR_SEEDS && !done && rp.steps < REPAIR_STEPS_TOTAL; k++) {
-			if (build_hood(&rp, x, seeds[k], err) != 0 || solve_hood(&rp, &done, err) != 0)
+			if (c->assign[x] >= 0 || px->missing >= 0 || rp.failed[px->sig])
+				continue;
+			if (candidates(&rp, x, err) != 0 || place_direct(&rp, x, &done, err) != 0)
 				goto out;
-		}
-		if (!done && n_seeds > 1 && rp.steps < REPAIR_STEPS_TOTAL) {
-			build_hood_seeds(&rp, x, seeds, n_seeds);
-			if (solve_hood(&rp, &done, err) != 0)
-				goto out;
-		}
-		if (done) {
+			n_seeds = order_seeds(&rp, x, seeds);
+			for (unsigned k = 0; k < n_seeds && k < REPAIR_SEEDS && !done && rp.steps < REPAIR_STEPS_TOTAL; k++)
+				if (build_hood(&rp, x, seeds[k], err) != 0 || solve_hood(&rp, &done, err) != 0)
+					goto out;
+			if (!done && n_seeds > 1 && rp.steps < REPAIR_STEPS_TOTAL) {
+				build_hood_seeds(&rp, x, seeds, n_seeds);
+				if (solve_hood(&rp, &done, err) != 0)
+					goto out;
+			}
+			if (!done) {
+				rp.failed[px->sig] = 1;
+				continue;
+			}
 			memset(rp.failed, 0, c->n_sigs + 1);
 			rp.n_tried = 0;
+			progress = 1;
 		}
-		else
-			rp.failed[px->sig] = 1;
 	}
 	rc = 0;
 out:

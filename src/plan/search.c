@@ -647,6 +647,19 @@ struct bb {
 	uint16_t *load_before; /* per depth, to undo */
 	struct kerf_err *err;
 	int failed;
+	/* the room bound (room_init) */
+	unsigned n_grp;
+	int *res_grp;        /* per resource: its group (models linked by a resource they both offer) */
+	unsigned *res_w;     /* per resource: fewest compute slices an instance of it takes */
+	unsigned *room;      /* per node and group: compute slices not held by used instances */
+	int *pod_grp;        /* per pod: its group, or -1 when its demands span groups */
+	unsigned *pod_w;     /* per pod: fewest compute slices it takes */
+	unsigned *by_w;      /* pods sorted by level, then weight */
+	unsigned *lv_first;  /* per level: its first position in by_w */
+	unsigned *free_g, *used_g; /* scratch per group */
+	const int *hint;     /* per pod: the node to try first, or NULL */
+	int max_disc;        /* with a hint: most pods placed otherwise than hinted, or -1 for any number */
+	int disc;            /* pods placed otherwise than hinted on the current path */
 };
 
 /* lexicographic comparison of count vectors */
@@ -711,15 +724,61 @@ static int same_load(const struct bb *b, unsigned x, unsigned y)
 	return memcmp(b->c->nodes[x].load, b->c->nodes[y].load, b->n_res * sizeof(uint16_t)) == 0;
 }
 
+/*
+ * How many of the pods at positions >= i of pod i's level can still be placed, at most: each takes at
+ * least its weight in compute slices of its group's GPUs, and a group has, over all nodes, the slices no
+ * used instance holds less those the loads take. So the lightest remaining pods of each group are counted
+ * while their weights fit. A relaxation (nodes and layouts pooled), hence sound; it bites when a family
+ * of GPUs is nearly full, where counting every remaining pod left the search nothing to prune.
+ */
+static unsigned room_fit(struct bb *b, unsigned i)
+{
+	const struct pl_ctx *c = b->c;
+	unsigned lv = c->pods[i].level, fit = 0;
+
+	memset(b->free_g, 0, b->n_grp * sizeof(unsigned));
+	for (unsigned n = 0; n < b->n_nodes; n++) {
+		const uint16_t *load = c->nodes[n].load;
+
+		memset(b->used_g, 0, b->n_grp * sizeof(unsigned));
+		for (unsigned r = 0; r < b->n_res; r++)
+			if (load[r] && b->res_grp[r] >= 0)
+				b->used_g[b->res_grp[r]] += load[r] * b->res_w[r];
+		for (unsigned g = 0; g < b->n_grp; g++) {
+			unsigned room = b->room[(size_t)n * b->n_grp + g];
+
+			b->free_g[g] += room > b->used_g[g] ? room - b->used_g[g] : 0;
+		}
+	}
+	for (unsigned k = b->lv_first[lv]; k < b->lv_first[lv + 1]; k++) {
+		unsigned j = b->by_w[k];
+
+		if (j < i || c->pods[j].missing >= 0)
+			continue;
+		if (b->pod_grp[j] < 0) {
+			fit++;
+		} else if (b->pod_w[j] <= b->free_g[b->pod_grp[j]]) {
+			b->free_g[b->pod_grp[j]] -= b->pod_w[j];
+			fit++;
+		}
+	}
+	return fit;
+}
+
 static int pruned(struct bb *b, unsigned i)
 {
 	unsigned lv = b->c->pods[i].level;
-	unsigned ub[64];
+	unsigned ub[64], left = b->left[i];
 
 	if (b->phase == 2 && b->cur_cost >= b->best_cost)
 		return 1;
+	if (b->room != NULL) {
+		unsigned fit = room_fit(b, i);
+
+		left = fit < left ? fit : left;
+	}
 	for (unsigned l = 0; l < b->n_levels; l++)
-		ub[l] = l < lv ? b->cnt[l] : l == lv ? b->cnt[l] + b->left[i] : b->total[l];
+		ub[l] = l < lv ? b->cnt[l] : l == lv ? b->cnt[l] + left : b->total[l];
 	if (b->phase == 1)
 		return cmp_counts(ub, b->best_cnt, b->n_levels) <= 0;
 	return cmp_counts(ub, b->best_cnt, b->n_levels) < 0;
@@ -764,12 +823,23 @@ static void dfs(struct bb *b, unsigned i)
 	if (p->missing < 0 && !(b->twin[i] >= 0 && b->cur[b->twin[i]] < 0)) {
 		if (b->twin[i] >= 0)
 			from = (unsigned)b->cur[b->twin[i]];
-		for (unsigned n = from; n < b->n_nodes && !b->failed; n++) {
+		int hint = b->hint != NULL && b->hint[i] >= (int)from ? b->hint[i] : -1;
+
+		/* With a hint (repair.c), the pod's node in the starting assignment comes first: the search
+		 * then looks near that assignment before it strays far from it. */
+		for (int step = hint >= 0 ? -1 : (int)from; step < (int)b->n_nodes && !b->failed; step++) {
+			unsigned n = step < 0 ? (unsigned)hint : (unsigned)step;
 			struct pl_node *nd = &c->nodes[n];
 			uint64_t cost = 0, old = nd->cost;
 			unsigned m;
 
+			if (step < 0)
+				step = (int)from - 1;
+			else if ((int)n == hint)
+				continue;
 			if (!pl_allowed(c, p, n))
+				continue;
+			if (b->max_disc >= 0 && (int)n != b->hint[i] && b->disc >= b->max_disc)
 				continue;
 			for (m = 0; m < n; m++)
 				if (c->nodes[m].cls == nd->cls && same_load(b, m, n))
@@ -787,7 +857,9 @@ static void dfs(struct bb *b, unsigned i)
 			b->cur_cost += cost - old;
 			b->cur[i] = (int)n;
 			b->cnt[p->level]++;
+			b->disc += b->hint != NULL && (int)n != b->hint[i];
 			dfs(b, i + 1);
+			b->disc -= b->hint != NULL && (int)n != b->hint[i];
 			b->cnt[p->level]--;
 			b->cur[i] = -1;
 			b->cur_cost -= cost - old;
@@ -796,7 +868,97 @@ static void dfs(struct bb *b, unsigned i)
 		}
 	}
 	b->cur[i] = -1;
+	if (b->max_disc >= 0 && b->hint[i] >= 0 && b->disc >= b->max_disc)
+		return;
+	b->disc += b->hint != NULL && b->hint[i] >= 0;
 	dfs(b, i + 1);
+	b->disc -= b->hint != NULL && b->hint[i] >= 0;
+}
+
+static unsigned find_grp(unsigned *parent, unsigned m)
+{
+	while (parent[m] != m)
+		m = parent[m] = parent[parent[m]];
+	return m;
+}
+
+static int cmp_by_w(const void *x, const void *y, void *arg)
+{
+	const struct bb *b = arg;
+	unsigned i = *(const unsigned *)x, j = *(const unsigned *)y;
+
+	if (b->c->pods[i].level != b->c->pods[j].level)
+		return b->c->pods[i].level < b->c->pods[j].level ? -1 : 1;
+	if (b->pod_w[i] != b->pod_w[j])
+		return b->pod_w[i] < b->pod_w[j] ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+/* The tables of the room bound (room_fit). */
+static int room_init(struct bb *b)
+{
+	struct pl_ctx *c = b->c;
+	unsigned parent[MIG_MAX_MODELS], np = c->n_pods;
+
+	b->n_grp = c->n_models ? c->n_models : 1;
+	b->res_grp = malloc((b->n_res + 1) * sizeof(int));
+	b->res_w = calloc(b->n_res + 1, sizeof(unsigned));
+	b->room = calloc((size_t)b->n_nodes * b->n_grp + 1, sizeof(unsigned));
+	b->pod_grp = malloc((np + 1) * sizeof(int));
+	b->pod_w = calloc(np + 1, sizeof(unsigned));
+	b->by_w = malloc((np + 1) * sizeof(unsigned));
+	b->lv_first = calloc(b->n_levels + 2, sizeof(unsigned));
+	b->free_g = calloc(b->n_grp, sizeof(unsigned));
+	b->used_g = calloc(b->n_grp, sizeof(unsigned));
+	if (!b->res_grp || !b->res_w || !b->room || !b->pod_grp || !b->pod_w || !b->by_w || !b->lv_first || !b->free_g ||
+	    !b->used_g)
+		return -1;
+	for (unsigned m = 0; m < c->n_models; m++)
+		parent[m] = m;
+	for (unsigned r = 0; r < b->n_res; r++) {
+		b->res_grp[r] = -1;
+		for (unsigned m = 0; m < c->n_models; m++)
+			for (unsigned q = 0; q < c->models[m].m->n_profiles; q++) {
+				unsigned w = c->models[m].m->profiles[q].compute_slices;
+
+				if (c->models[m].res[q] != (int)r)
+					continue;
+				if (b->res_grp[r] < 0 || w < b->res_w[r])
+					b->res_w[r] = w;
+				if (b->res_grp[r] < 0)
+					b->res_grp[r] = (int)m;
+				else
+					parent[find_grp(parent, m)] = find_grp(parent, (unsigned)b->res_grp[r]);
+			}
+	}
+	for (unsigned r = 0; r < b->n_res; r++)
+		if (b->res_grp[r] >= 0)
+			b->res_grp[r] = (int)find_grp(parent, (unsigned)b->res_grp[r]);
+	for (unsigned n = 0; n < b->n_nodes; n++) {
+		const struct pl_node *nd = &c->nodes[n];
+
+		for (unsigned g = 0; g < nd->n_gpus; g++) {
+			const struct pl_state *s = &c->states[c->gpu_state[nd->first + g]];
+
+			b->room[(size_t)n * b->n_grp + find_grp(parent, s->model)] += s->room_compute;
+		}
+	}
+	for (unsigned i = 0; i < np; i++) {
+		const struct pl_pod *p = &c->pods[i];
+
+		b->pod_grp[i] = p->n_dem ? b->res_grp[p->dem_res[0]] : -1;
+		for (unsigned j = 0; j < p->n_dem; j++) {
+			if (b->res_grp[p->dem_res[j]] != b->pod_grp[i])
+				b->pod_grp[i] = -1;
+			b->pod_w[i] += p->dem_cnt[j] * b->res_w[p->dem_res[j]];
+		}
+		b->by_w[i] = i;
+		b->lv_first[p->level + 1]++;
+	}
+	for (unsigned l = 0; l < b->n_levels; l++)
+		b->lv_first[l + 1] += b->lv_first[l];
+	qsort_r(b->by_w, np, sizeof(unsigned), cmp_by_w, b);
+	return 0;
 }
 
 static int bb_init(struct bb *b, struct pl_ctx *c, struct kerf_err *err)
@@ -819,6 +981,8 @@ static int bb_init(struct bb *b, struct pl_ctx *c, struct kerf_err *err)
 	b->key = calloc(2 + (size_t)b->n_nodes * b->n_res + b->n_res + np, sizeof(uint16_t));
 	if (!b->cur || !b->best || !b->cnt || !b->best_cnt || !b->total || !b->left || !b->twin || !b->key ||
 	    map_init(&b->costs, 1 + b->n_res, 1) != 0 || map_init(&b->seen, 1 + (size_t)b->n_nodes * b->n_res + np, 1) != 0)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory in the exact search");
+	if (room_init(b) != 0)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory in the exact search");
 	for (unsigned i = np; i-- > 0;) {
 		b->total[c->pods[i].level]++;
@@ -848,6 +1012,15 @@ static void bb_free(struct bb *b)
 	free(b->key);
 	map_free(&b->costs);
 	map_free(&b->seen);
+	free(b->res_grp);
+	free(b->res_w);
+	free(b->room);
+	free(b->pod_grp);
+	free(b->pod_w);
+	free(b->by_w);
+	free(b->lv_first);
+	free(b->free_g);
+	free(b->used_g);
 }
 
 /* Back to the loads of the pods outside the search: none, or a node's fixed load (repair.c). */
@@ -869,13 +1042,14 @@ int pl_exact(struct pl_ctx *c, int *complete, struct kerf_err *err)
 {
 	uint64_t steps;
 
-	return pl_exact_run(c, EXACT_BUDGET_COUNTS, EXACT_BUDGET_COST, complete, &steps, err);
+	return pl_exact_run(c, EXACT_BUDGET_COUNTS, EXACT_BUDGET_COST, 0, -1, complete, &steps, err);
 }
 
-int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost, int *complete, uint64_t *steps,
-		 struct kerf_err *err)
+int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost, int hinted, int max_disc,
+		 int *complete, uint64_t *steps, struct kerf_err *err)
 {
 	struct bb b;
+	int *hint = NULL;
 	int rc = -1;
 
 	*complete = 0;
@@ -884,6 +1058,16 @@ int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost,
 		goto out;
 	/* The greedy answer is the first incumbent. */
 	memcpy(b.best, c->assign, c->n_pods * sizeof(int));
+	if (hinted) {
+		hint = malloc((c->n_pods + 1) * sizeof(int));
+		if (hint == NULL) {
+			kerf_err_set(err, KERF_ENOMEM, "out of memory in the exact search");
+			goto out;
+		}
+		memcpy(hint, c->assign, c->n_pods * sizeof(int));
+		b.hint = hint;
+	}
+	b.max_disc = hinted ? max_disc : -1;
 	for (unsigned i = 0; i < c->n_pods; i++)
 		if (c->assign[i] >= 0)
 			b.best_cnt[c->pods[i].level]++;
@@ -935,6 +1119,7 @@ adopt:
 			goto out;
 	rc = 0;
 out:
+	free(hint);
 	bb_free(&b);
 	return rc;
 }
