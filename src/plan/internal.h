@@ -173,11 +173,9 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 int pl_greedy(struct pl_ctx *c, struct kerf_err *err);
 int pl_exact(struct pl_ctx *c, int *improved, struct kerf_err *err);
 /* pl_exact() with its two step budgets given (counts, then cost); *steps receives the steps taken. The
- * search starts from c->assign and the loads; nodes with `fixed` set keep that load under the searched pods.
- * hinted: each pod tries its node in c->assign first (a search near the starting assignment), and when
- * max_disc >= 0, at most max_disc pods end elsewhere than there (limited discrepancy: not exhaustive). */
-int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost, int hinted, int max_disc,
-		 int *complete, uint64_t *steps, struct kerf_err *err);
+ * search starts from c->assign and the loads; nodes with `fixed` set keep that load under the searched pods. */
+int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost, int *complete, uint64_t *steps,
+		 struct kerf_err *err);
 
 /* repair.c: after the greedy, re-solves small neighbourhoods of nodes exactly to place pods it left out. */
 int pl_repair(struct pl_ctx *c, struct kerf_err *err);

@@ -657,9 +657,6 @@ struct bb {
 	unsigned *by_w;      /* pods sorted by level, then weight */
 	unsigned *lv_first;  /* per level: its first position in by_w */
 	unsigned *free_g, *used_g; /* scratch per group */
-	const int *hint;     /* per pod: the node to try first, or NULL */
-	int max_disc;        /* with a hint: most pods placed otherwise than hinted, or -1 for any number */
-	int disc;            /* pods placed otherwise than hinted on the current path */
 };
 
 /* lexicographic comparison of count vectors */
@@ -823,23 +820,12 @@ static void dfs(struct bb *b, unsigned i)
 	if (p->missing < 0 && !(b->twin[i] >= 0 && b->cur[b->twin[i]] < 0)) {
 		if (b->twin[i] >= 0)
 			from = (unsigned)b->cur[b->twin[i]];
-		int hint = b->hint != NULL && b->hint[i] >= (int)from ? b->hint[i] : -1;
-
-		/* With a hint (repair.c), the pod's node in the starting assignment comes first: the search
-		 * then looks near that assignment before it strays far from it. */
-		for (int step = hint >= 0 ? -1 : (int)from; step < (int)b->n_nodes && !b->failed; step++) {
-			unsigned n = step < 0 ? (unsigned)hint : (unsigned)step;
+		for (unsigned n = from; n < b->n_nodes && !b->failed; n++) {
 			struct pl_node *nd = &c->nodes[n];
 			uint64_t cost = 0, old = nd->cost;
 			unsigned m;
 
-			if (step < 0)
-				step = (int)from - 1;
-			else if ((int)n == hint)
-				continue;
 			if (!pl_allowed(c, p, n))
-				continue;
-			if (b->max_disc >= 0 && (int)n != b->hint[i] && b->disc >= b->max_disc)
 				continue;
 			for (m = 0; m < n; m++)
 				if (c->nodes[m].cls == nd->cls && same_load(b, m, n))
@@ -857,9 +843,7 @@ static void dfs(struct bb *b, unsigned i)
 			b->cur_cost += cost - old;
 			b->cur[i] = (int)n;
 			b->cnt[p->level]++;
-			b->disc += b->hint != NULL && (int)n != b->hint[i];
 			dfs(b, i + 1);
-			b->disc -= b->hint != NULL && (int)n != b->hint[i];
 			b->cnt[p->level]--;
 			b->cur[i] = -1;
 			b->cur_cost -= cost - old;
@@ -868,11 +852,7 @@ static void dfs(struct bb *b, unsigned i)
 		}
 	}
 	b->cur[i] = -1;
-	if (b->max_disc >= 0 && b->hint[i] >= 0 && b->disc >= b->max_disc)
-		return;
-	b->disc += b->hint != NULL && b->hint[i] >= 0;
 	dfs(b, i + 1);
-	b->disc -= b->hint != NULL && b->hint[i] >= 0;
 }
 
 static unsigned find_grp(unsigned *parent, unsigned m)
@@ -1042,14 +1022,13 @@ int pl_exact(struct pl_ctx *c, int *complete, struct kerf_err *err)
 {
 	uint64_t steps;
 
-	return pl_exact_run(c, EXACT_BUDGET_COUNTS, EXACT_BUDGET_COST, 0, -1, complete, &steps, err);
+	return pl_exact_run(c, EXACT_BUDGET_COUNTS, EXACT_BUDGET_COST, complete, &steps, err);
 }
 
-int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost, int hinted, int max_disc,
-		 int *complete, uint64_t *steps, struct kerf_err *err)
+int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost, int *complete, uint64_t *steps,
+		 struct kerf_err *err)
 {
 	struct bb b;
-	int *hint = NULL;
 	int rc = -1;
 
 	*complete = 0;
@@ -1058,16 +1037,6 @@ int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost,
 		goto out;
 	/* The greedy answer is the first incumbent. */
 	memcpy(b.best, c->assign, c->n_pods * sizeof(int));
-	if (hinted) {
-		hint = malloc((c->n_pods + 1) * sizeof(int));
-		if (hint == NULL) {
-			kerf_err_set(err, KERF_ENOMEM, "out of memory in the exact search");
-			goto out;
-		}
-		memcpy(hint, c->assign, c->n_pods * sizeof(int));
-		b.hint = hint;
-	}
-	b.max_disc = hinted ? max_disc : -1;
 	for (unsigned i = 0; i < c->n_pods; i++)
 		if (c->assign[i] >= 0)
 			b.best_cnt[c->pods[i].level]++;
@@ -1119,7 +1088,6 @@ adopt:
 			goto out;
 	rc = 0;
 out:
-	free(hint);
 	bb_free(&b);
 	return rc;
 }
