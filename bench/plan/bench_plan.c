@@ -146,6 +146,9 @@ static void random_pod(struct plan_pod *p, unsigned i, const struct plan_input *
 
 static void build(struct plan_input *in, unsigned nodes, unsigned gpus, unsigned pods)
 {
+	/* Zeroed: no node groups, no room (main's build left them unset, and the exact search's node
+	 * classes read n_groups: the 8 x 8 run crashed there when the stack held garbage). */
+	memset(in, 0, sizeof(*in));
 	in->n_nodes = nodes;
 	in->nodes = calloc(nodes, sizeof(*in->nodes));
 	in->n_pods = pods;
