@@ -185,7 +185,8 @@ void pl_model_free(struct pl_model *pm)
 
 struct sort_item {
 	struct pl_option opt;
-	uint64_t key; /* a hash of cap, to find equal offers */
+	uint64_t key;   /* a hash of cap, to find equal offers */
+	uint64_t slack; /* cost_slack() of opt.cost */
 	uint8_t grow;
 };
 
@@ -220,23 +221,27 @@ static struct capw cap_words(const uint8_t *cap)
 
 #define HIGH_BITS 0x8080808080808080ull
 
-/* Every byte of a >= the same byte of b (bytes < 128: a + 128 - b keeps its high bit exactly then). */
-static int covers(struct capw a, struct capw b)
+/* "Every byte of a >= the same byte of b" is ((a | HIGH_BITS) - b) & HIGH_BITS == HIGH_BITS: with bytes
+ * below 128, a + 128 - b keeps its high bit exactly when a >= b, and never borrows from the next byte. */
+
+/* A cost as bytes that grow as it shrinks (d, c <= MIG_MAX_INSTANCES), so that dominance is one test. */
+static uint64_t cost_slack(unsigned d, unsigned t, unsigned c)
 {
-	return ((((a.w[0] | HIGH_BITS) - b.w[0]) & ((a.w[1] | HIGH_BITS) - b.w[1])) & HIGH_BITS) == HIGH_BITS;
+	return (uint64_t)(MIG_MAX_INSTANCES - d) | (uint64_t)(MIG_MAX_INSTANCES - c) << 8 | (uint64_t)(1 - t) << 16;
 }
 
-static int dominated(const struct sort_item *kept, unsigned n_kept, const struct pl_option *o)
+/* Whether an offer already kept dominates it: offers at least as much of every profile at no higher
+ * destroyed, touched or created count (the cost is in slack, so "no higher" is "covers" too). */
+static int dominated(const struct sort_item *kept, unsigned n_kept, const struct sort_item *o)
 {
-	struct capw oc = cap_words(o->cap);
+	struct capw oc = cap_words(o->opt.cap);
 
 	for (unsigned k = 0; k < n_kept; k++) {
-		const struct pl_option *q = &kept[k].opt;
+		struct capw qc = cap_words(kept[k].opt.cap);
+		uint64_t all = ((qc.w[0] | HIGH_BITS) - oc.w[0]) & ((qc.w[1] | HIGH_BITS) - oc.w[1]) &
+			       ((kept[k].slack | HIGH_BITS) - o->slack);
 
-		if (PL_COST_D(q->cost) > PL_COST_D(o->cost) || PL_COST_T(q->cost) > PL_COST_T(o->cost) ||
-		    PL_COST_C(q->cost) > PL_COST_C(o->cost))
-			continue;
-		if (covers(cap_words(q->cap), oc))
+		if ((all & HIGH_BITS) == HIGH_BITS)
 			return 1;
 	}
 	return 0;
@@ -463,6 +468,7 @@ static unsigned reachable_by_cost(const struct pl_model *pm, const struct pl_sta
 
 		it->opt.layout = tmp_idx[i];
 		it->opt.cost = PL_COST(d, (d | cr) != 0, cr);
+		it->slack = cost_slack(d, (d | cr) != 0, cr);
 		/* count >= used_count byte by byte (l holds every used instance): no borrows */
 		cap.w[0] = cnt.w[0] - used.w[0];
 		cap.w[1] = cnt.w[1] - used.w[1];
@@ -566,7 +572,7 @@ static int shape_options(struct pl_ctx *c, const struct pl_state *s, struct pl_s
 			continue;
 		}
 		t.stamp[slot] = bucket;
-		if (dominated(items, kept, &items[i].opt)) {
+		if (dominated(items, kept, &items[i])) {
 			t.dominated[t.n_dominated] = items[i];
 			t.slot[slot] = DOMINATED | t.n_dominated++;
 			continue;

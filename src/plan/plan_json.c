@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "fit.h"
+#include "json_read.h"
 #include "kube_quantity.h"
 #include "plan.h"
 #include "room.h"
@@ -59,15 +60,17 @@ static int get_string(const json_t *obj, const char *key, char *out, size_t outs
 {
 	json_t *v = field(obj, key, JSON_STRING, 1, err);
 	const char *s;
+	size_t n;
 
 	if (v == NULL)
 		return -1;
 	s = json_string_value(v);
-	if (s[0] == '\0')
+	n = strlen(s);
+	if (n == 0)
 		return kerf_err_set(err, KERF_EINVAL, "%s: empty", key);
-	if (strlen(s) >= outsz)
+	if (n >= outsz)
 		return kerf_err_set(err, KERF_EINVAL, "%s: longer than %zu characters", key, outsz - 1);
-	snprintf(out, outsz, "%s", s);
+	memcpy(out, s, n + 1);
 	return 0;
 }
 
@@ -501,7 +504,10 @@ int plan_input_parse(const char *text, size_t len, const struct mig_catalog *cat
 	int rc;
 
 	memset(in, 0, sizeof(*in));
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* Plain input (all of it in practice) without jansson's lexer; the rest, errors included, with it. */
+	root = plan_json_read(text, len);
+	if (root == NULL)
+		root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
 		return kerf_err_set(err, KERF_EINVAL, "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
 	rc = parse_root(root, cat, in, err);
