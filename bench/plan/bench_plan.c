@@ -24,6 +24,10 @@
  * cluster written as JSON: plan_input_parse(), plan_run_room() and plan_output_json(), each timed alone
  * (CPU time), and their sum. --json FILE writes the first run's cluster as `kerf plan` input, so that the
  * command itself can be timed and its output compared across versions (bench/plan/run.sh does both).
+ *
+ * --cached also plans every cluster a second time with a plan_cache that planned it once already, as the
+ * controller's next round would when nothing changed: it reports that second call's CPU time (the
+ * cache's layout tables and per-shape options reused) and checks that it planned the same.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,6 +408,38 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static size_t cache_shapes, cache_bytes; /* what the last cache held */
+
+/* Plans in twice with one plan_cache; the second call's CPU ms. Exits if it differs from plain (plan_run). */
+static double cached_twice(const struct plan_input *in, const struct plan_output *plain)
+{
+	struct plan_cache *cache = plan_cache_new();
+	struct plan_output out;
+	struct kerf_err err;
+	char *a, *b;
+	double t0, t1;
+
+	if (cache == NULL || plan_run_cached(cache, in, &out, &err) != 0)
+		exit(1);
+	plan_output_free(&out);
+	t0 = cpu_ms();
+	if (plan_run_cached(cache, in, &out, &err) != 0)
+		exit(1);
+	t1 = cpu_ms();
+	plan_cache_usage(cache, &cache_shapes, &cache_bytes);
+	a = plan_output_json(in, plain, &err);
+	b = plan_output_json(in, &out, &err);
+	if (a == NULL || b == NULL || strcmp(a, b) != 0) {
+		fprintf(stderr, "bench_plan: the cached plan differs from the plain one\n");
+		exit(1);
+	}
+	free(a);
+	free(b);
+	plan_output_free(&out);
+	plan_cache_free(cache);
+	return t1 - t0;
+}
+
 static double median(double *v, unsigned n)
 {
 	qsort(v, n, sizeof(double), cmp_double);
@@ -419,14 +455,16 @@ int main(int argc, char **argv)
 {
 	unsigned nodes, gpus, pods, runs, placed = 0, total = 0, changed = 0, destroyed = 0;
 	unsigned long long seed = 1, states = 0;
-	double *ms, *cpu, *jparse, *jplan, *jout, *jsum;
+	double *ms, *cpu, *jparse, *jplan, *jout, *jsum, *warm;
 	const char *json_file = NULL;
-	int diverse = 0, arg = 1;
+	int diverse = 0, cached = 0, arg = 1;
 	struct rusage ru;
 
 	for (; arg < argc && strncmp(argv[arg], "--", 2) == 0; arg++) {
 		if (strcmp(argv[arg], "--diverse") == 0)
 			diverse = 1;
+		else if (strcmp(argv[arg], "--cached") == 0)
+			cached = 1;
 		else if (strcmp(argv[arg], "--json") == 0 && arg + 1 < argc)
 			json_file = argv[++arg];
 		else
@@ -435,7 +473,7 @@ int main(int argc, char **argv)
 	argc -= arg - 1;
 	argv += arg - 1;
 	if (argc < 5) {
-		fprintf(stderr, "usage: bench_plan [--diverse] [--json FILE] NODES GPUS_PER_NODE PODS RUNS [SEED]\n");
+		fprintf(stderr, "usage: bench_plan [--diverse] [--cached] [--json FILE] NODES GPUS_PER_NODE PODS RUNS [SEED]\n");
 		return 2;
 	}
 	nodes = (unsigned)atoi(argv[1]);
@@ -452,7 +490,8 @@ int main(int argc, char **argv)
 	jplan = calloc(runs, sizeof(double));
 	jout = calloc(runs, sizeof(double));
 	jsum = calloc(runs, sizeof(double));
-	if (ms == NULL || cpu == NULL || jparse == NULL || jplan == NULL || jout == NULL || jsum == NULL)
+	warm = calloc(runs, sizeof(double));
+	if (ms == NULL || cpu == NULL || jparse == NULL || jplan == NULL || jout == NULL || jsum == NULL || warm == NULL)
 		return 1;
 	for (unsigned r = 0; r < runs; r++) {
 		struct plan_input in;
@@ -475,6 +514,8 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cb);
 		cpu[r] = (double)(cb.tv_sec - ca.tv_sec) * 1e3 + (double)(cb.tv_nsec - ca.tv_nsec) / 1e6;
 		ms[r] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+		if (cached)
+			warm[r] = cached_twice(&in, &out);
 		placed += out.n_assignments;
 		total += pods;
 		changed += out.gpus_touched;
@@ -511,6 +552,13 @@ int main(int argc, char **argv)
 	       diverse ? "diverse " : "", nodes, gpus, pods, runs, cpu[runs / 2], cpu[(runs * 9) / 10], cpu[runs - 1],
 	       ms[runs / 2], ms[(runs * 9) / 10], total ? 100.0 * placed / total : 0.0, (double)changed / runs,
 	       (double)destroyed / runs, ru.ru_maxrss / 1024);
+	if (cached) {
+		double mw = median(warm, runs);
+
+		printf("  with a plan_cache that planned the same cluster before: cpu median %.2f ms, p90 %.2f ms "
+		       "(the cache: %zu shapes, %.1f MiB)\n",
+		       mw, p90(warm, runs), cache_shapes, (double)cache_bytes / (1 << 20));
+	}
 	if (diverse) {
 		double mp = median(jparse, runs), mr = median(jplan, runs), mo = median(jout, runs), mt = median(jsum, runs);
 
@@ -525,5 +573,6 @@ int main(int argc, char **argv)
 	free(jplan);
 	free(jout);
 	free(jsum);
+	free(warm);
 	return 0;
 }

@@ -61,6 +61,9 @@ struct controller {
 	long long led_ms;
 	bool deposed;
 	bool was_leader;
+	/* The planner's layout tables and per-GPU-shape options, kept from round to round (plan.h: bounded;
+	 * rounds run on one thread). NULL until the first plan, or if it could not be allocated. */
+	struct plan_cache *plan_cache;
 	struct ctl_metrics {
 		struct metric *rounds, *round_s, *plan_s, *pods, *unplaced, *nodes, *specs, *events, *replanned,
 			*leader, *transitions;
@@ -482,6 +485,7 @@ void controller_stop(struct controller *ctl)
 	json_decref(ctl->fails);
 	json_decref(ctl->waits);
 	json_decref(ctl->gave_up);
+	plan_cache_free(ctl->plan_cache);
 	free(ctl->identity);
 	free(ctl->lease_ns);
 	free(ctl);
@@ -1280,7 +1284,9 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 		return 0;
 	}
 	t0 = kerf_mono_ms();
-	if (plan_run_room(NULL, &s.in, &out, &rs, err) < 0) {
+	if (ctl->plan_cache == NULL)
+		ctl->plan_cache = plan_cache_new(); /* NULL: plans without one */
+	if (plan_run_room(ctl->plan_cache, &s.in, &out, &rs, err) < 0) {
 		kerf_err_prefix(err, "plan");
 		metrics_round(ctl, rep, NULL, start, -1);
 		goto out;

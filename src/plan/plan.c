@@ -119,19 +119,33 @@ static int same_geometry(const struct mig_model *a, const struct mig_model *b)
 
 /* ---- the optional cache of layout tables --------------------------------------------------------- */
 
-/* Shapes older than the last call are dropped once the cache holds more than this (plan.h). */
-#define CACHE_SHAPE_BYTES (32u << 20)
 
 struct plan_cache {
 	unsigned n;
 	struct mig_model geom[MIG_MAX_MODELS]; /* copies: the caller's models need not outlive the cache */
 	struct pl_model tables[MIG_MAX_MODELS];
 	struct pl_shapes shapes; /* keyed by tables[i].layouts, which live as long as the cache */
+	size_t limit;            /* plan_cache_set_limit() */
 };
 
 struct plan_cache *plan_cache_new(void)
 {
-	return calloc(1, sizeof(struct plan_cache));
+	struct plan_cache *cache = calloc(1, sizeof(struct plan_cache));
+
+	if (cache != NULL)
+		cache->limit = PLAN_CACHE_LIMIT;
+	return cache;
+}
+
+void plan_cache_set_limit(struct plan_cache *cache, size_t bytes)
+{
+	cache->limit = bytes;
+}
+
+void plan_cache_usage(const struct plan_cache *cache, size_t *shapes, size_t *bytes)
+{
+	*shapes = cache->shapes.n;
+	*bytes = cache->shapes.bytes;
 }
 
 void plan_cache_free(struct plan_cache *cache)
@@ -871,7 +885,7 @@ int plan_run_cached(struct plan_cache *cache, const struct plan_input *in, struc
 out:
 	ctx_free(&c);
 	if (cache != NULL)
-		pl_shapes_trim(&cache->shapes, cache->shapes.call, CACHE_SHAPE_BYTES);
+		pl_shapes_trim(&cache->shapes, cache->shapes.call, cache->limit);
 	if (rc != 0)
 		plan_output_free(out);
 	return rc;
