@@ -17,7 +17,34 @@
 
 #include <jansson.h>
 
-/* The document (an object or an array, as json_loadb requires), or NULL: read it with json_loadb(). */
-json_t *plan_json_read(const char *text, size_t len);
+#include "plan.h"
+
+/*
+ * The GPUs of the top-level "nodes" array, read straight into struct plan_gpu instead of the tree: they are
+ * nine tenths of a large input, and building then freeing a tree node per instance field cost more than
+ * reading them (docs/planner.md). node[i] holds nodes[i]'s "gpus" when read is set; that node's object in the
+ * tree then has no "gpus" member. GPUs are read only when every rule parse_gpu() (plan_json.c) checks holds
+ * (the model and profiles known, starts legal, mig_layout_check(), no duplicate instance or index) and
+ * their objects have no other members; else
+ * the reader declines the whole document, and json_loadb's reading names the fault.
+ */
+struct plan_json_gpus {
+	size_t n, cap;
+	struct plan_json_node {
+		struct plan_gpu *gpus; /* malloc'd; the caller may take it (and set it NULL) */
+		unsigned n_gpus;
+		int read;
+	} *node;
+};
+
+/* The document (an object or an array, as json_loadb requires), or NULL: read it with json_loadb(). With
+ * cat and gpus (zeroed by the caller) not NULL, nodes' GPUs go to gpus as above; free it either way. */
+json_t *plan_json_read(const char *text, size_t len, const struct mig_catalog *cat, struct plan_json_gpus *gpus);
+
+void plan_json_gpus_free(struct plan_json_gpus *gpus);
+
+/* plan_input_parse() (plan.h) with jansson's reader alone: the reference the fast path is tested against. */
+int plan_input_parse_jansson(const char *text, size_t len, const struct mig_catalog *cat, struct plan_input *in,
+			     struct kerf_err *err);
 
 #endif

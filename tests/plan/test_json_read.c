@@ -1,7 +1,9 @@
 /*
  * test_json_read.c — plan_json_read() reads plain JSON exactly as json_loadb(JSON_REJECT_DUPLICATES) does
  * (the same values, integers as integers, the same key order) and declines everything else, so that the
- * planner's input means the same whichever reader read it.
+ * planner's input means the same whichever reader read it; and plan_input_parse(), which reads the nodes'
+ * GPUs straight from the text, fills the same input, or fails with the same message, as the jansson-only
+ * plan_input_parse_jansson() on seeded mutations of a planner input.
  *
  *   test_json_read [MUTATIONS]   (default 20,000; the valgrind run passes fewer)
  */
@@ -16,6 +18,7 @@
 #include <cmocka.h>
 
 #include "json_read.h"
+#include "plan.h"
 
 static unsigned n_mutations = 20000;
 
@@ -35,7 +38,7 @@ static char *jansson_text(const char *doc, size_t len)
 
 static char *fast_text(const char *doc, size_t len)
 {
-	json_t *v = plan_json_read(doc, len);
+	json_t *v = plan_json_read(doc, len, NULL, NULL);
 	char *s;
 
 	if (v == NULL)
@@ -100,12 +103,12 @@ static void test_declines_what_is_not_plain(void **state)
 		if (got != NULL)
 			fail_msg("declined[%zu]: read as %s", i, got);
 	}
-	assert_null(plan_json_read("{\"a\"\0: 1}", 9)); /* a NUL byte */
+	assert_null(plan_json_read("{\"a\"\0: 1}", 9, NULL, NULL)); /* a NUL byte */
 	/* Deeper than the reader goes (jansson takes it). */
 	memset(deep, '[', 600);
 	memset(deep + 600, ']', 600);
 	deep[1200] = '\0';
-	assert_null(plan_json_read(deep, 1200));
+	assert_null(plan_json_read(deep, 1200, NULL, NULL));
 }
 
 static uint64_t rng;
@@ -165,12 +168,177 @@ static void test_mutations_agree_with_jansson(void **state)
 	free(doc);
 }
 
+/* A planner input as text, every field the planner reads, to compare two parses. */
+static char *dump_input(const struct plan_input *in)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	for (unsigned i = 0; i < in->n_nodes; i++) {
+		fprintf(f, "node %s:", in->nodes[i].name);
+		for (unsigned j = 0; j < in->nodes[i].n_gpus; j++) {
+			const struct plan_gpu *g = &in->nodes[i].gpus[j];
+
+			fprintf(f, " [%u %s", g->index, g->model->name);
+			for (unsigned k = 0; k < g->layout.n; k++)
+				fprintf(f, " %u@%u%s", g->layout.inst[k].profile, g->layout.inst[k].start,
+					g->layout.inst[k].used ? "u" : "");
+			fputs("]", f);
+		}
+		fputs("\n", f);
+	}
+	for (unsigned i = 0; i < in->n_pods; i++) {
+		const struct plan_pod *p = &in->pods[i];
+
+		fprintf(f, "pod %s %d group %u:", p->name, p->priority, p->group);
+		for (unsigned d = 0; d < p->n_demands; d++)
+			fprintf(f, " %s=%u", p->demands[d].resource, p->demands[d].count);
+		fputs("\n", f);
+	}
+	for (unsigned g = 0; g < in->n_groups; g++) {
+		fprintf(f, "group %u:", g);
+		for (unsigned n = 0; n < in->n_nodes; n++)
+			fprintf(f, "%u", in->groups[g].allowed[n]);
+		fputs("\n", f);
+	}
+	fprintf(f, "room %s\n", in->room != NULL ? "yes" : "no");
+	assert_int_equal(fclose(f), 0);
+	return text;
+}
+
+static const char planner_input[] =
+	"{\"nodes\": [{\"name\": \"a\", \"labels\": {\"zone\": \"z1\"}, \"gpus\": ["
+	"{\"index\": 0, \"model\": \"NVIDIA H100 80GB HBM3\", \"instances\": [{\"profile\": \"3g.40gb\", \"start\": 4, "
+	"\"used\": true}, {\"profile\": \"1g.10gb\", \"start\": 0, \"used\": false}]},"
+	"{\"index\": 1, \"model\": \"A30-24GB\", \"instances\": [{\"profile\": \"2g.12gb\", \"start\": 2, \"used\": false}]},"
+	"{\"index\": 2, \"model\": \"A100-80GB\", \"instances\": []}]},"
+	"{\"name\": \"b\", \"gpus\": [{\"model\": \"H200-141GB-SXM\", \"index\": 3, \"instances\": [{\"used\": false, "
+	"\"start\": 0, \"profile\": \"7g.141gb\"}]}], \"taints\": [{\"key\": \"k\", \"effect\": \"NoSchedule\"}]}],"
+	" \"pending\": [{\"name\": \"t/p\", \"priority\": 5, \"resources\": {\"nvidia.com/mig-2g.20gb\": 1, "
+	"\"nvidia.com/mig-1g.6gb\": 2}, \"nodeSelector\": {\"zone\": \"z1\"}}]}";
+
+/* Both parses of doc: equal inputs, or the same error. Returns whether the GPUs were read straight. */
+static int parses_agree(const char *doc, size_t len, unsigned m)
+{
+	const struct mig_catalog *cat = mig_catalog_builtin();
+	struct plan_json_gpus gpus = {0};
+	struct plan_input a, b;
+	struct kerf_err ea = {0}, eb = {0};
+	int ra = plan_input_parse(doc, len, cat, &a, &ea), rb = plan_input_parse_jansson(doc, len, cat, &b, &eb);
+	json_t *root = plan_json_read(doc, len, cat, &gpus);
+	int straight = root != NULL && gpus.n > 0 && gpus.node[0].read;
+
+	json_decref(root);
+	plan_json_gpus_free(&gpus);
+	if (ra != rb)
+		fail_msg("mutation %u (%.*s): plan_input_parse %d (%s), jansson alone %d (%s)", m, (int)len, doc, ra,
+			 ra ? ea.msg : "", rb, rb ? eb.msg : "");
+	if (ra != 0) {
+		if (strcmp(ea.msg, eb.msg) != 0)
+			fail_msg("mutation %u: \"%s\" against \"%s\"", m, ea.msg, eb.msg);
+		return straight;
+	}
+	{
+		char *da = dump_input(&a), *db = dump_input(&b);
+
+		if (strcmp(da, db) != 0)
+			fail_msg("mutation %u (%.*s):\n%s\nagainst jansson alone:\n%s", m, (int)len, doc, da, db);
+		free(da);
+		free(db);
+	}
+	plan_input_free(&a);
+	plan_input_free(&b);
+	return straight;
+}
+
+/* Edits of planner_input, each breaking (or bending) one rule the GPU reader must check as parse_gpu does. */
+static const struct {
+	const char *from, *to;
+} edits[] = {
+	{"\"index\": 1,", "\"index\": 0,"},                         /* a duplicate GPU index */
+	{"\"index\": 1,", "\"index\": 4096,"},                      /* out of range */
+	{"\"index\": 1,", "\"index\": -1,"},
+	{"\"index\": 1,", "\"index\": \"1\","},                     /* a string */
+	{"\"A30-24GB\"", "\"A31-24GB\""},                            /* an unknown model */
+	{"\"A30-24GB\"", "\"\""},                                    /* an empty one */
+	{"\"A30-24GB\"", "\"nvidia a30\""},                          /* a name in another case */
+	{"\"2g.12gb\"", "\"2g.13gb\""},                              /* an unknown profile */
+	{"\"2g.12gb\"", "\"MIG 2g.12gb\""},                          /* a profile named as NVML does */
+	{"\"start\": 2", "\"start\": 1"},                            /* an illegal start */
+	{"\"start\": 2", "\"start\": 4"},                            /* past the A30's slots */
+	{"\"start\": 2", "\"start\": 16"},
+	{"\"start\": 4,", "\"start\": 0,"},                          /* 3g.40gb over 1g.10gb@0 */
+	{"\"used\": true", "\"used\": 1"},                           /* not a boolean */
+	{"\"used\": true", "\"used\": null"},
+	{", \"used\": false}]},", "}]},"},                              /* used missing */
+	{"\"instances\": []", "\"instances\": {}"},                   /* not an array */
+	{"\"instances\": []", "\"instances\": [], \"instances\": []"}, /* a duplicate member */
+	{"\"instances\": []", "\"instances\": [], \"uuid\": \"GPU-1\""}, /* an extra member: ignored */
+	{"\"instances\": []", "\"instances\": [{\"profile\": \"1g.10gb\", \"start\": 0, \"used\": false}, "
+				"{\"profile\": \"1g.10gb\", \"start\": 0, \"used\": false}]"}, /* the same instance twice */
+	{"\"instances\": []", "\"instances\": [{\"profile\": \"7g.80gb\", \"start\": 0, \"used\": false, \"x\": 1}]"},
+	{"\"gpus\": [{\"model", "\"gpus\": [], \"gpus\": [{\"model"},    /* "gpus" twice */
+	{"\"gpus\": [{\"model", "\"gpus\": {}, \"x\": [{\"model"},      /* gpus not an array */
+	{"{\"name\": \"b\", \"gpus\": [", "{\"name\": \"b\", \"gpus\": [7, "}, /* a GPU that is not an object */
+	{"{\"name\": \"b\", \"gpus\": [", "{\"name\": \"a\", \"gpus\": ["}, /* a duplicate node name */
+};
+
+static void test_planner_input_edits_parse_as_with_jansson_alone(void **state)
+{
+	char doc[sizeof(planner_input) + 256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		const char *at = strstr(planner_input, edits[i].from);
+		size_t pre, n;
+
+		assert_non_null(at);
+		pre = (size_t)(at - planner_input);
+		n = (size_t)snprintf(doc, sizeof(doc), "%.*s%s%s", (int)pre, planner_input, edits[i].to,
+				     at + strlen(edits[i].from));
+		assert_true(n < sizeof(doc));
+		parses_agree(doc, n, (unsigned)i);
+	}
+}
+
+static void test_planner_input_parses_as_with_jansson_alone(void **state)
+{
+	size_t base_len = strlen(planner_input);
+	char *doc = malloc(base_len + 16);
+	unsigned straight = 0;
+
+	(void)state;
+	assert_non_null(doc);
+	assert_int_equal(parses_agree(planner_input, base_len, 0), 1); /* the unmutated input: read straight */
+	rng = 777;
+	for (unsigned m = 1; m <= n_mutations / 4; m++) {
+		static const char alphabet[] = "{}[],:\"\\ 0123456789-.tfn\x80";
+		size_t len = base_len, at = rnd((unsigned)len);
+
+		memcpy(doc, planner_input, base_len);
+		if (rnd(2) == 0) {
+			doc[at] = alphabet[rnd(sizeof(alphabet) - 1)];
+		} else {
+			memmove(doc + at, doc + at + 1, len - at - 1);
+			len--;
+		}
+		straight += (unsigned)parses_agree(doc, len, m);
+	}
+	printf("%u planner input mutations: GPUs read straight in %u\n", n_mutations / 4, straight);
+	assert_true(straight > 0);
+	free(doc);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reads_plain_json_as_jansson_does),
 		cmocka_unit_test(test_declines_what_is_not_plain),
 		cmocka_unit_test(test_mutations_agree_with_jansson),
+		cmocka_unit_test(test_planner_input_edits_parse_as_with_jansson_alone),
+		cmocka_unit_test(test_planner_input_parses_as_with_jansson_alone),
 	};
 
 	if (argc > 1)
