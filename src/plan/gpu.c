@@ -1,16 +1,23 @@
 /*
  * gpu.c — one GPU: every valid layout of a model, and the layouts a GPU in a given state can reach.
  *
- * A model has few valid layouts (1,000-odd for the 8-slot family, a few dozen for A30), so they are all
- * enumerated once per model per plan_run(), as sets of placements. The rules applied while enumerating
- * are those of mig_layout_check() (layout.c); every rule there is monotone — adding an instance to an
- * invalid layout never makes it valid — which is what lets the enumeration prune a branch at the first
- * broken rule. The property tests check every output layout with mig_layout_check() itself.
+ * A model has few valid layouts (2,319 for the 8-slot family, 76 for A30), so they are all enumerated once
+ * per model geometry per plan_run() (or per plan_cache), as sets of placements. The rules applied while
+ * enumerating are those of mig_layout_check() (layout.c); every rule there is monotone — adding an instance
+ * to an invalid layout never makes it valid — which is what lets the enumeration prune a branch at the
+ * first broken rule. The property tests check every output layout with mig_layout_check() itself.
  *
  * A state's reachable layouts are the valid layouts that contain every used instance (used instances
  * are never moved or destroyed). Of those only the Pareto-optimal ones matter to the cluster search: a
  * layout that offers no more of any profile than another, at no lower cost in any of destroyed /
  * touched / created, can never be the better choice, and dropping it shrinks the lists tenfold.
+ *
+ * They depend only on the state's shape (table, current layout, used set), so they are computed once per
+ * shape (struct pl_shape): GPUs of different models with one geometry share them, and a plan_cache keeps
+ * them across calls, which is what makes a cluster of thousands of distinct GPU states cheap to plan
+ * again. Per shape the work is kept proportional to the reachable layouts, not to the table: per-placement
+ * layout bitmaps give the reachable set by ANDs, the Pareto filter's hash table is sized to it, and offers
+ * (16 counts of at most 16) are compared two 64-bit words at a time (docs/planner.md, "Speed and memory").
  */
 #include <stdlib.h>
 #include <string.h>
