@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "cdi.h"
 #include "kubelet.h"
 
 struct agent_node {
@@ -19,6 +20,7 @@ struct agent_node {
 	char checkpoint[PATH_MAX]; /* <plugin dir>/kubelet_internal_checkpoint, kh.checkpoint */
 	struct agent_options opt;
 	const char *journal_dir;
+	struct cdi_spec *cdi; /* with opt.cdi and kerf's plugin: the spec every published device must be in */
 	bool published; /* the plugin serves our inventory: from now on a destroy needs a withdraw first */
 	/* NVIDIA-plugin mode: the device set NVIDIA's plugin was last told about (an order-free signature),
 	 * and whether start-up recovery changed a GPU after that plugin may have enumerated it */
@@ -221,14 +223,65 @@ static int publish_nvidia(struct agent_node *a, const struct kubelet_device *dev
 	return 0;
 }
 
+/* Finds the MIG device uuid's parent GPU minor and instance IDs, as NVML last said. */
+static void cdi_device_of(const struct agent_node *a, const struct kubelet_device *d, struct cdi_mig_device *out)
+{
+	*out = (struct cdi_mig_device){.uuid = d->uuid, .gpu_minor = CDI_MINOR_UNKNOWN};
+	for (unsigned i = 0; i < a->n_gpus; i++)
+		for (unsigned k = 0; k < a->gpu[i]->n_instances; k++)
+			for (unsigned c = 0; c < a->gpu[i]->inst[k].n_ci; c++)
+				if (strcmp(a->gpu[i]->inst[k].ci[c].uuid, d->uuid) == 0) {
+					out->gpu_minor = a->gpu[i]->minor != NVML_MINOR_UNKNOWN ? a->gpu[i]->minor
+												 : CDI_MINOR_UNKNOWN;
+					out->gi = a->gpu[i]->inst[k].gi_id;
+					out->ci = a->gpu[i]->inst[k].ci[c].id;
+					return;
+				}
+}
+
 /*
- * Publishes the devices of every GPU as last read, then gives back each device withdrawn by the last run
- * that still exists (its destroy did not happen), then waits until the kubelet has every list.
+ * With CDI: a device is advertised only once the spec on disk lists it, so the spec is rewritten before the
+ * kubelet is given the list, and devs keeps only what the spec lists. A device whose nodes cannot be named
+ * stays out (logged); when the spec cannot be written, the old file stays, and so do only the devices it
+ * already lists: new ones wait (-1, err filled; the caller still publishes what is left).
+ */
+static int cdi_filter(struct agent_node *a, struct kubelet_device *devs, size_t *n, struct kerf_err *err)
+{
+	struct cdi_mig_device *cd = calloc(*n + 1, sizeof(*cd));
+	size_t kept = 0;
+	int rc;
+
+	if (cd == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "CDI spec: out of memory");
+	for (size_t i = 0; i < *n; i++)
+		cdi_device_of(a, &devs[i], &cd[i]);
+	rc = cdi_spec_update(a->cdi, cd, *n, err);
+	for (size_t i = 0; i < *n; i++) {
+		if (!cd[i].listed) {
+			agent_log(a, "%s: not advertised: not in the CDI spec (%s)", devs[i].uuid, cd[i].why);
+			continue;
+		}
+		if (kept != i)
+			devs[kept] = devs[i];
+		kept++;
+	}
+	if (rc == 0)
+		agent_log(a, "CDI spec %s lists %zu MIG device(s)", cdi_spec_path(a->cdi), kept);
+	free(cd);
+	*n = kept;
+	return rc;
+}
+
+/*
+ * Publishes the devices of every GPU as last read (with CDI, those its spec lists), then gives back each
+ * device withdrawn by the last run that still exists (its destroy did not happen), then waits until the
+ * kubelet has every list.
  */
 static int publish(struct agent_node *a, bool wait, struct kerf_err *err)
 {
 	const size_t cap = (size_t)AGENT_MAX_GPUS * MIG_MAX_INSTANCES * NVML_MAX_CI;
 	struct kubelet_device *devs = calloc(cap, sizeof(*devs));
+	struct kerf_err cerr = {0};
 	size_t n = 0;
 	int rc = -1;
 
@@ -240,6 +293,8 @@ static int publish(struct agent_node *a, bool wait, struct kerf_err *err)
 		rc = publish_nvidia(a, devs, n, err);
 		goto out;
 	}
+	if (a->cdi != NULL && cdi_filter(a, devs, &n, &cerr) < 0)
+		agent_log(a, "%s: new MIG devices not advertised", cerr.msg);
 	if (kubelet_plugin_set_devices(a->plugin, devs, n, err) < 0)
 		goto out;
 	for (unsigned i = 0; i < a->n_withdrawn; i++) {
@@ -254,6 +309,11 @@ static int publish(struct agent_node *a, bool wait, struct kerf_err *err)
 	agent_log(a, "published %zu MIG device(s)", n);
 	if (wait && kubelet_plugin_sync(a->plugin, err) < 0) {
 		kerf_err_prefix(err, "device list published but not yet taken by the kubelet");
+		goto out;
+	}
+	if (cerr.code != KERF_OK) {
+		*err = cerr;
+		kerf_err_prefix(err, "new MIG devices not advertised");
 		goto out;
 	}
 	rc = 0;
@@ -410,6 +470,13 @@ struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_e
 					    .timeout_ms = a->opt.timeout_ms,
 					    .register_retry_ms = a->opt.register_retry_ms,
 					    .allocate_grace_ms = a->opt.allocate_grace_ms};
+	if (a->opt.cdi) {
+		pc.cdi_kind = CDI_KIND;
+		a->cdi = cdi_spec_new(&(struct cdi_config){.spec_dir = a->opt.cdi_spec_dir, .mig_minors = a->opt.mig_minors},
+				      err);
+		if (a->cdi == NULL)
+			goto fail;
+	}
 	if (kubelet_plugin_start(&pc, &a->plugin, err) < 0)
 		goto fail;
 	a->kh.plugin = a->plugin;
@@ -428,6 +495,7 @@ void agent_node_stop(struct agent_node *a)
 	if (a == NULL)
 		return;
 	kubelet_plugin_stop(a->plugin);
+	cdi_spec_free(a->cdi);
 	nvml_close(a->nv);
 	for (unsigned i = 0; i < a->n_gpus; i++)
 		free(a->gpu[i]);
