@@ -610,6 +610,68 @@ static void wait_outcome(struct fixture *f, bool want_applied, const char *reaso
 	}
 }
 
+/*
+ * With CDI on, a spec whose new devices cannot enter the CDI spec (its folder is gone) is reported like any
+ * failed apply: Failed=True, reason ApplyFailed, the message naming the CDI spec; the agent retries it with
+ * its backoff, and once the folder is back the same generation is Applied and the spec lists the new device.
+ */
+static void test_cdi_spec_that_cannot_be_written_fails_the_apply_and_is_retried(void **state)
+{
+	struct fixture *f = *state;
+	char cdi[160], away[160], minors[160], spec[192], fresh[NVML_UUID_MAX];
+	struct agent_options o = {.nvml_library = FAKENVML_LIB, .journal_dir = f->journals, .plugin_dir = f->dir,
+				  .podres_socket = f->podres, .timeout_ms = 10000, .register_retry_ms = 100,
+				  .cdi = true, .cdi_spec_dir = cdi, .mig_minors = minors};
+	struct kerf_err err;
+	long long gen;
+	json_t *ml, *j;
+	FILE *m;
+
+	fk_edit_layout(f, ORIG, -1);
+	snprintf(cdi, sizeof(cdi), "%s/cdi", f->dir);
+	snprintf(away, sizeof(away), "%s/away", f->dir);
+	snprintf(minors, sizeof(minors), "%s/mig-minors", f->dir);
+	snprintf(spec, sizeof(spec), "%s/kerf-mig.json", cdi);
+	assert_int_equal(mkdir(cdi, 0755), 0);
+	assert_non_null(m = fopen(minors, "w"));
+	for (unsigned gi = 0, n = 3; gi < 15; gi++)
+		for (int ci = -1; ci < 8; ci++, n++)
+			if (ci < 0)
+				fprintf(m, "gpu%u/gi%u/access %u\n", fk_gpu_minor(0), gi, n);
+			else
+				fprintf(m, "gpu%u/gi%u/ci%d/access %u\n", fk_gpu_minor(0), gi, ci, n);
+	assert_int_equal(fclose(m), 0);
+	if ((f->agent = agent_node_start(&o, &err)) == NULL ||
+	    (f->sync = agent_sync_start(f->l->c, f->agent, f->node, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	step(f, 0);
+
+	assert_int_equal(rename(cdi, away), 0);
+	gen = write_spec(f, 0, MERGED);
+	wait_outcome(f, false, "ApplyFailed", "CDI spec");
+	assert_gpu_layout(f, MERGED); /* the GPU has its layout; only the new device waits */
+	ml = miglayout(f);
+	assert_int_equal(observed(ml), gen);
+	assert_string_equal(cond_field(ml, "Applied", "status"), "False");
+	assert_non_null(strstr(cond_field(ml, "Failed", "message"), "new MIG devices not advertised"));
+	json_decref(ml);
+
+	assert_int_equal(rename(away, cdi), 0);
+	ml = until_applied(f); /* the backoff retries the same generation */
+	assert_int_equal(observed(ml), gen);
+	json_decref(ml);
+	uuid_at(f, 0, fresh, sizeof(fresh)); /* the new 2g.20gb@0 */
+	assert_non_null(j = json_load_file(spec, 0, NULL));
+	{
+		char *text = json_dumps(j, 0);
+
+		assert_non_null(text);
+		assert_non_null(strstr(text, fresh));
+		free(text);
+	}
+	json_decref(j);
+}
+
 /* A unix socket listening at path (a device plugin's endpoint), or -1. */
 static int listen_unix(const char *path)
 {
@@ -1007,6 +1069,7 @@ int main(int argc, char **argv)
 		T(test_kerf_agent_command_runs_a_round),
 		T(test_kerf_agent_follows_specs_until_sigterm),
 		T(test_controller_and_agent_cut_a_slice_for_a_pending_pod),
+		T(test_cdi_spec_that_cannot_be_written_fails_the_apply_and_is_retried),
 	};
 
 	if (argc < 2) {
