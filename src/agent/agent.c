@@ -472,9 +472,9 @@ struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_e
 					    .allocate_grace_ms = a->opt.allocate_grace_ms};
 	if (a->opt.cdi) {
 		pc.cdi_kind = CDI_KIND;
-		a->cdi = cdi_spec_new(&(struct cdi_config){.spec_dir = a->opt.cdi_spec_dir, .mig_minors = a->opt.mig_minors},
-				      err);
-		if (a->cdi == NULL)
+		struct cdi_config cc = {.spec_dir = a->opt.cdi_spec_dir, .mig_minors = a->opt.mig_minors};
+
+		if ((a->cdi = cdi_spec_new(&cc, err)) == NULL)
 			goto fail;
 	}
 	if (kubelet_plugin_start(&pc, &a->plugin, err) < 0)

@@ -5,9 +5,10 @@
  *   - nvml_open() loads libnvidia-ml.so.1 with dlopen (path: argument, else $KERF_NVML_LIBRARY, else the
  *     loader's search for "libnvidia-ml.so.1"), resolves the versioned symbols of nvml_abi.h and calls
  *     nvmlInit_v2. A missing symbol, a missing driver or a refused init fails with a sentence naming it.
- *   - nvml_read_gpu() reads one GPU: name, UUID, device minor, memory, MIG mode (current, pending), the profiles the
- *     driver offers with their placements (a run-time struct mig_model, validated by mig_model_validate),
- *     and every GPU instance with its placement, compute instances, MIG device UUIDs and running processes.
+ *   - nvml_read_gpu() reads one GPU: name, UUID, device minor, memory, MIG mode (current, pending), the
+ *     profiles the driver offers with their placements (a run-time struct mig_model, validated by
+ *     mig_model_validate), and every GPU instance with its placement, compute instances, MIG device UUIDs
+ *     and running processes.
  *   - nvml_create() makes one GPU instance at an explicit placement plus one compute instance that spans
  *     it; nvml_destroy() destroys a GPU instance's compute instances, then the GPU instance. Both re-read
  *     the GPU's instances afterwards: NVML handles can go stale after a change, so none is kept across calls

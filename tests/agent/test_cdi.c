@@ -169,7 +169,8 @@ static unsigned strays(struct fixture *f)
 
 	assert_non_null(d);
 	while ((e = readdir(d)) != NULL)
-		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, CDI_SPEC_FILE) != 0;
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		     strcmp(e->d_name, CDI_SPEC_FILE) != 0;
 	closedir(d);
 	return n;
 }
