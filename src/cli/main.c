@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kerf_version.h" /* generated: cmake/version.cmake */
 
 struct command {
 	const char *name;
@@ -47,7 +48,7 @@ static void usage(FILE *f)
 		   "kerf re-partitions NVIDIA MIG GPUs live, re-cutting only unused slices.\n\ncommands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n`kerf <command> --help` describes a command's options.\n");
+	fprintf(f, "\n`kerf <command> --help` describes a command's options; `kerf --version` prints kerf's version.\n");
 }
 
 int main(int argc, char **argv)
