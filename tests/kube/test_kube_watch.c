@@ -23,6 +23,14 @@ struct seen {
 	char name[64][32];
 };
 
+/* The property tests' seed: fixed, so that a failure reruns as it was; KERF_SEED tries another. */
+static unsigned test_seed(unsigned fixed)
+{
+	const char *env = getenv("KERF_SEED");
+
+	return env ? (unsigned)strtoul(env, NULL, 10) : fixed;
+}
+
 static int record(enum kube_event_type type, json_t *obj, void *arg)
 {
 	struct seen *s = arg;
@@ -42,9 +50,9 @@ static const char stream[] =
 
 static void test_decoder_gives_the_same_events_for_any_chunking(void **state)
 {
-	unsigned seed = (unsigned)time(NULL);
+	unsigned seed = test_seed(45u);
 	(void)state;
-	printf("seed %u\n", seed);
+	printf("seed %u (KERF_SEED)\n", seed);
 	srand(seed);
 	for (int round = 0; round < 500; round++) {
 		struct seen s = {0};
@@ -268,10 +276,10 @@ static json_t *random_value(unsigned *seed, int depth)
 
 static void test_field_filter_matches_a_reference_on_random_objects(void **state)
 {
-	unsigned seed0 = (unsigned)time(NULL), rounds = 3000;
+	unsigned seed0 = test_seed(271u), rounds = 3000;
 
 	(void)state;
-	printf("seed %u, %u random objects\n", seed0, rounds);
+	printf("seed %u (KERF_SEED), %u random objects\n", seed0, rounds);
 	for (unsigned round = 0; round < rounds; round++) {
 		unsigned seed = seed0 + round;
 		json_t *obj = json_object(), *ev, *got = NULL, *want;
