@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "kube.h"
+#include "kube_filter.h"
 
 struct seen {
 	int n;
@@ -314,6 +315,38 @@ static void test_field_filter_matches_a_reference_on_random_objects(void **state
 	}
 }
 
+/* The filter writes only within the buffer it is given: at every size short of what the filtered line needs
+ * it gives up (0) instead of writing on, and at the size it needs it gives the whole result. Each buffer is
+ * malloc'd to exactly its size, so a write past it is an error under ASan and valgrind. */
+static void test_field_filter_never_writes_past_its_buffer(void **state)
+{
+	static const char *const paths[] = {"metadata.name", "spec.containers[].resources", NULL};
+	static const char line[] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"p\",\"uid\":\"u\"},"
+				   "\"spec\":{\"containers\":[{\"name\":\"c\",\"resources\":{\"limits\":{\"x\":1}}}]}}}";
+	struct kube_fields *f = kube_fields_new(paths);
+	size_t len = strlen(line), want;
+	char *full = malloc(len);
+
+	(void)state;
+	assert_non_null(f);
+	want = kube_fields_filter(f, line, len, full, len);
+	assert_true(want > 0 && want < len);
+	for (size_t cap = 0; cap <= want; cap++) {
+		char *out = malloc(cap ? cap : 1);
+		size_t got = kube_fields_filter(f, line, len, out, cap);
+
+		if (cap < want) {
+			assert_int_equal(got, 0);
+		} else {
+			assert_int_equal(got, want);
+			assert_memory_equal(out, full, want);
+		}
+		free(out);
+	}
+	free(full);
+	kube_fields_free(f);
+}
+
 static void test_field_filter_leaves_error_events_whole(void **state)
 {
 	static const char *const fields[] = {"metadata.name", NULL};
@@ -504,6 +537,7 @@ int main(void)
 		cmocka_unit_test(test_field_filter_cuts_inside_array_elements_and_at_any_depth),
 		cmocka_unit_test(test_field_filter_matches_a_reference_on_random_objects),
 		cmocka_unit_test(test_field_filter_leaves_error_events_whole),
+		cmocka_unit_test(test_field_filter_never_writes_past_its_buffer),
 		cmocka_unit_test(test_store_fires_one_callback_per_change_and_keys_by_namespace),
 		cmocka_unit_test(test_store_grows_and_keeps_every_key),
 		cmocka_unit_test(test_informer_backs_off_while_the_server_is_unreachable),
