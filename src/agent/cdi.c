@@ -351,7 +351,7 @@ const char *cdi_spec_path(const struct cdi_spec *s)
 
 int cdi_spec_update(struct cdi_spec *s, struct cdi_mig_device *devs, size_t n, struct kerf_err *err)
 {
-	struct minors m;
+	struct minors m = {0};
 	char *text = NULL;
 	size_t n_listed;
 	struct stat sb;
@@ -359,7 +359,8 @@ int cdi_spec_update(struct cdi_spec *s, struct cdi_mig_device *devs, size_t n, s
 
 	for (size_t i = 0; i < n; i++)
 		devs[i].why[0] = '\0';
-	if (minors_read(s->minors_path, &m, err) < 0) {
+	/* No device, nothing to name: a node without MIG devices needs no table (nor a driver that has one). */
+	if (n > 0 && minors_read(s->minors_path, &m, err) < 0) {
 		mark_unchanged(s, devs, n, "the CDI spec was not rewritten");
 		return kerf_err_prefix(err, "CDI spec %s not rewritten", s->path);
 	}

@@ -369,6 +369,21 @@ static void test_no_devices_removes_the_file(void **state)
 	assert_int_equal(stat(f->spec, &sb), 0);
 }
 
+/* With no device to list the minors table is not needed: a node with none yet does not fail for its lack. */
+static void test_no_devices_need_no_minors_table(void **state)
+{
+	struct fixture *f = *state;
+	struct cdi_mig_device d[] = {{.uuid = U1, .gpu_minor = 3, .gi = 1, .ci = 0}};
+	struct kerf_err err;
+	struct stat sb;
+
+	assert_int_equal(unlink(f->minors), 0);
+	update_ok(f, d, 0);
+	assert_int_equal(stat(f->spec, &sb), -1);
+	assert_int_equal(cdi_spec_update(f->s, d, 1, &err), -1);
+	assert_false(d[0].listed);
+}
+
 /* The same content again is not rewritten (the runtimes' watchers see no change); a removed file is. */
 static void test_same_content_is_not_rewritten(void **state)
 {
@@ -398,6 +413,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_first_write_failing_lists_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_minors_table_keeps_the_old_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_devices_removes_the_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_devices_need_no_minors_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_content_is_not_rewritten, setup, teardown),
 	};
 
