@@ -1,6 +1,7 @@
 /*
  * test_cdi.c — kerf's CDI spec writer (src/agent/cdi.h) on its own: what the file lists and names, and what it
- * does when it cannot name a device or cannot write. Every check reads the file back with jansson.
+ * does when it cannot name a device or cannot write. Every check reads the file back with jansson; with
+ * tools/cdi-check's binary as argv[1], the CDI reference library reads it too (skipped without).
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,6 +23,8 @@
 #define U1 "MIG-11111111-1111-5111-8111-111111111111"
 #define U2 "MIG-22222222-2222-5222-8222-222222222222"
 #define U3 "MIG-33333333-3333-5333-8333-333333333333"
+
+static const char *cdi_check; /* argv[1]: tools/cdi-check built, or NULL */
 
 struct fixture {
 	char dir[64], specs[96], minors[96], spec[160];
@@ -402,7 +406,68 @@ static void test_same_content_is_not_rewritten(void **state)
 	assert_true(d[0].listed);
 }
 
-int main(void)
+/* What cdi-check prints for the fixture's spec folder, into out; its exit status. */
+static int run_check(struct fixture *f, char *out, size_t cap)
+{
+	char cmd[512];
+	size_t n;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "'%s' '%s' 2>&1", cdi_check, f->specs);
+	assert_non_null(p = popen(cmd, "r"));
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	return WEXITSTATUS(pclose(p));
+}
+
+/*
+ * The CDI reference library (the code containerd and CRI-O resolve names with) accepts the spec: no error for
+ * the file, exactly the devices written, each resolved under kerf's kind to its three nodes, and the common
+ * edits. Beside a spec of nvidia-ctk's kind naming the same MIG UUID it still resolves both (no conflict);
+ * a second spec of kerf's own kind naming it is a conflict, which the library reports (why kerf has a kind
+ * of its own).
+ */
+static void test_the_cdi_library_accepts_the_spec_and_resolves_each_device(void **state)
+{
+	struct fixture *f = *state;
+	struct cdi_mig_device d[] = {
+		{.uuid = U1, .gpu_minor = 3, .gi = 1, .ci = 0},
+		{.uuid = U3, .gpu_minor = 4, .gi = 2, .ci = 1},
+	};
+	char out[4096], want[2048], path[192];
+	FILE *o;
+
+	if (cdi_check == NULL)
+		skip();
+	update_ok(f, d, 2);
+	snprintf(want, sizeof(want),
+		 "kerf.dev/mig=" U1 ": /dev/nvidia3 /dev/nvidia-caps/nvidia-cap%u /dev/nvidia-caps/nvidia-cap%u\n"
+		 "kerf.dev/mig=" U3 ": /dev/nvidia4 /dev/nvidia-caps/nvidia-cap%u /dev/nvidia-caps/nvidia-cap%u\n"
+		 "common: /dev/nvidia-uvm /dev/nvidia-uvm-tools /dev/nvidiactl NVIDIA_VISIBLE_DEVICES=void\n",
+		 cap_minor(3, 1, -1), cap_minor(3, 1, 0), cap_minor(4, 2, -1), cap_minor(4, 2, 1));
+	assert_int_equal(run_check(f, out, sizeof(out)), 0);
+	assert_string_equal(out, want);
+
+	snprintf(path, sizeof(path), "%s/nvidia.json", f->specs);
+	assert_non_null(o = fopen(path, "w"));
+	fprintf(o, "{\"cdiVersion\":\"0.5.0\",\"kind\":\"nvidia.com/gpu\",\"devices\":[{\"name\":\"%s\","
+		   "\"containerEdits\":{\"deviceNodes\":[{\"path\":\"/dev/nvidia3\"}]}}]}\n", U1);
+	assert_int_equal(fclose(o), 0);
+	assert_int_equal(run_check(f, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "kerf.dev/mig=" U1 ":"));
+	assert_non_null(strstr(out, "nvidia.com/gpu=" U1 ":"));
+
+	snprintf(path, sizeof(path), "%s/other.json", f->specs);
+	assert_non_null(o = fopen(path, "w"));
+	fprintf(o, "{\"cdiVersion\":\"0.5.0\",\"kind\":\"kerf.dev/mig\",\"devices\":[{\"name\":\"%s\","
+		   "\"containerEdits\":{\"deviceNodes\":[{\"path\":\"/dev/nvidia3\"}]}}]}\n", U1);
+	assert_int_equal(fclose(o), 0);
+	assert_int_equal(run_check(f, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "conflicting device"));
+	assert_null(strstr(out, "kerf.dev/mig=" U1 ":"));
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_spec_lists_exactly_the_devices_with_their_nodes, setup, teardown),
@@ -415,7 +480,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_devices_removes_the_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_devices_need_no_minors_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_content_is_not_rewritten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_the_cdi_library_accepts_the_spec_and_resolves_each_device, setup,
+						teardown),
 	};
 
+	cdi_check = argc > 1 ? argv[1] : NULL;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
