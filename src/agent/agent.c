@@ -222,20 +222,23 @@ static int publish_nvidia(struct agent_node *a, const struct kubelet_device *dev
 	return 0;
 }
 
-/* Finds the MIG device uuid's parent GPU minor and instance IDs, as NVML last said. */
+/* The device's parent GPU minor and instance IDs, as NVML last said (minor unknown if it is not found). */
 static void cdi_device_of(const struct agent_node *a, const struct kubelet_device *d, struct cdi_mig_device *out)
 {
 	*out = (struct cdi_mig_device){.uuid = d->uuid, .gpu_minor = CDI_MINOR_UNKNOWN};
-	for (unsigned i = 0; i < a->n_gpus; i++)
-		for (unsigned k = 0; k < a->gpu[i]->n_instances; k++)
-			for (unsigned c = 0; c < a->gpu[i]->inst[k].n_ci; c++)
-				if (strcmp(a->gpu[i]->inst[k].ci[c].uuid, d->uuid) == 0) {
-					out->gpu_minor = a->gpu[i]->minor != NVML_MINOR_UNKNOWN ? a->gpu[i]->minor
-												 : CDI_MINOR_UNKNOWN;
-					out->gi = a->gpu[i]->inst[k].gi_id;
-					out->ci = a->gpu[i]->inst[k].ci[c].id;
-					return;
-				}
+	for (unsigned i = 0; i < a->n_gpus; i++) {
+		const struct nvml_gpu *g = a->gpu[i];
+
+		for (unsigned k = 0; k < g->n_instances; k++)
+			for (unsigned c = 0; c < g->inst[k].n_ci; c++) {
+				if (strcmp(g->inst[k].ci[c].uuid, d->uuid) != 0)
+					continue;
+				out->gpu_minor = g->minor == NVML_MINOR_UNKNOWN ? CDI_MINOR_UNKNOWN : g->minor;
+				out->gi = g->inst[k].gi_id;
+				out->ci = g->inst[k].ci[c].id;
+				return;
+			}
+	}
 }
 
 /*
@@ -250,8 +253,10 @@ static int cdi_filter(struct agent_node *a, struct kubelet_device *devs, size_t 
 	size_t kept = 0;
 	int rc;
 
-	if (cd == NULL)
+	if (cd == NULL) {
+		*n = 0; /* cannot tell which devices the spec lists: none is advertised (the safe side) */
 		return kerf_err_set(err, KERF_ENOMEM, "CDI spec: out of memory");
+	}
 	for (size_t i = 0; i < *n; i++)
 		cdi_device_of(a, &devs[i], &cd[i]);
 	rc = cdi_spec_update(a->cdi, cd, *n, err);
@@ -470,9 +475,9 @@ struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_e
 					    .register_retry_ms = a->opt.register_retry_ms,
 					    .allocate_grace_ms = a->opt.allocate_grace_ms};
 	if (a->opt.cdi) {
-		pc.cdi_kind = CDI_KIND;
 		struct cdi_config cc = {.spec_dir = a->opt.cdi_spec_dir, .mig_minors = a->opt.mig_minors};
 
+		pc.cdi_kind = CDI_KIND; /* kerf's names, which only kerf's spec defines (cdi.h) */
 		if ((a->cdi = cdi_spec_new(&cc, err)) == NULL)
 			goto fail;
 	}
