@@ -610,6 +610,61 @@ static void wait_outcome(struct fixture *f, bool want_applied, const char *reaso
 	}
 }
 
+/* The driver's table of MIG capability minors for the simulated GPU 0, every GI and CI, at path. */
+static void write_minors(const char *path)
+{
+	FILE *m = fopen(path, "w");
+
+	assert_non_null(m);
+	for (unsigned gi = 0, n = 3; gi < 15; gi++)
+		for (int ci = -1; ci < 8; ci++, n++)
+			if (ci < 0)
+				fprintf(m, "gpu%u/gi%u/access %u\n", fk_gpu_minor(0), gi, n);
+			else
+				fprintf(m, "gpu%u/gi%u/ci%d/access %u\n", fk_gpu_minor(0), gi, ci, n);
+	assert_int_equal(fclose(m), 0);
+}
+
+/*
+ * `kerf agent --cdi --cdi-spec-dir DIR --mig-minors FILE` writes the spec where it is told, listing the node's
+ * four MIG devices; with a spec folder that does not exist it does not start, and says why.
+ */
+static void test_kerf_agent_command_writes_the_cdi_spec_where_told(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[2048], cdi[160], minors[160], path[192], log[192];
+	int status;
+	json_t *spec;
+
+	fk_edit_layout(f, ORIG, -1);
+	snprintf(cdi, sizeof(cdi), "%s/cdi", f->dir);
+	snprintf(minors, sizeof(minors), "%s/mig-minors", f->dir);
+	snprintf(path, sizeof(path), "%s/kerf-mig.json", cdi);
+	snprintf(log, sizeof(log), "%s/agent.log", f->dir);
+	assert_int_equal(mkdir(cdi, 0755), 0);
+	write_minors(minors);
+	for (int run = 0; run < 2; run++) {
+		snprintf(cmd, sizeof(cmd),
+			 "KERF_FAKENVML_STATE='%s' '%s' agent --node '%s' --kubeconfig '%s/kubeconfig' --once "
+			 "--nvml-library '%s' --state-dir '%s' --plugin-dir '%s' --pod-resources '%s' --cdi "
+			 "--cdi-spec-dir '%s%s' --mig-minors '%s' 2>'%s'",
+			 f->state, KERF_BIN, f->node, live_dir(), FAKENVML_LIB, f->journals, f->dir, f->podres, cdi,
+			 run == 0 ? "" : "/missing", minors, log);
+		status = system(cmd);
+		assert_true(WIFEXITED(status));
+		if (run == 1)
+			break;
+		assert_int_equal(WEXITSTATUS(status), 0);
+		assert_non_null(spec = json_load_file(path, 0, NULL));
+		assert_string_equal(json_string_value(json_object_get(spec, "kind")), "kerf.dev/mig");
+		assert_int_equal(json_array_size(json_object_get(spec, "devices")), 4);
+		json_decref(spec);
+	}
+	assert_int_not_equal(WEXITSTATUS(status), 0);
+	snprintf(cmd, sizeof(cmd), "grep -q 'CDI spec %s/missing/kerf-mig.json not rewritten' '%s'", cdi, log);
+	assert_int_equal(system(cmd), 0);
+}
+
 /*
  * With CDI on, a spec whose new devices cannot enter the CDI spec (its folder is gone) is reported like any
  * failed apply: Failed=True, reason ApplyFailed, the message naming the CDI spec; the agent retries it with
@@ -625,7 +680,6 @@ static void test_cdi_spec_that_cannot_be_written_fails_the_apply_and_is_retried(
 	struct kerf_err err;
 	long long gen;
 	json_t *ml, *j;
-	FILE *m;
 
 	fk_edit_layout(f, ORIG, -1);
 	snprintf(cdi, sizeof(cdi), "%s/cdi", f->dir);
@@ -633,14 +687,7 @@ static void test_cdi_spec_that_cannot_be_written_fails_the_apply_and_is_retried(
 	snprintf(minors, sizeof(minors), "%s/mig-minors", f->dir);
 	snprintf(spec, sizeof(spec), "%s/kerf-mig.json", cdi);
 	assert_int_equal(mkdir(cdi, 0755), 0);
-	assert_non_null(m = fopen(minors, "w"));
-	for (unsigned gi = 0, n = 3; gi < 15; gi++)
-		for (int ci = -1; ci < 8; ci++, n++)
-			if (ci < 0)
-				fprintf(m, "gpu%u/gi%u/access %u\n", fk_gpu_minor(0), gi, n);
-			else
-				fprintf(m, "gpu%u/gi%u/ci%d/access %u\n", fk_gpu_minor(0), gi, ci, n);
-	assert_int_equal(fclose(m), 0);
+	write_minors(minors);
 	if ((f->agent = agent_node_start(&o, &err)) == NULL ||
 	    (f->sync = agent_sync_start(f->l->c, f->agent, f->node, &err)) == NULL)
 		fail_msg("%s", err.msg);
@@ -1070,6 +1117,7 @@ int main(int argc, char **argv)
 		T(test_kerf_agent_follows_specs_until_sigterm),
 		T(test_controller_and_agent_cut_a_slice_for_a_pending_pod),
 		T(test_cdi_spec_that_cannot_be_written_fails_the_apply_and_is_retried),
+		T(test_kerf_agent_command_writes_the_cdi_spec_where_told),
 	};
 
 	if (argc < 2) {
