@@ -144,7 +144,10 @@ static void test_mutations_agree_with_jansson(void **state)
 			at = rnd((unsigned)len);
 			switch (rnd(3)) {
 			case 0: doc[at] = alphabet[rnd(sizeof(alphabet) - 1)]; break;
-			case 1: memmove(doc + at, doc + at + 1, len - at - 1), len--; break;
+			case 1:
+				memmove(doc + at, doc + at + 1, len - at - 1);
+				len--;
+				break;
 			default:
 				if (len < base_len + 15) {
 					memmove(doc + at + 1, doc + at, len - at);
