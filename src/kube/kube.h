@@ -30,8 +30,10 @@
  * struct kerf_err. HTTP answers map to codes: 404 -> KERF_ENOTFOUND, 409 -> KERF_ECONFLICT (both
  * "Conflict" and "AlreadyExists"; the message names the reason), 401/403 -> KERF_EPERM, 422/400 ->
  * KERF_EINVAL, transport failures -> KERF_EIO, request timeout -> KERF_ETIMEOUT. The message starts with
- * the method and path and carries the server's own Status message. kube_err_http_status() recovers the
- * HTTP status of the last failure where a caller needs the exact number (410 among them).
+ * the method and path and carries the server's own Status message; the error's http_status and reason
+ * fields (err.h) hold the answer's status and the Status object's reason ("Forbidden", "Expired"), for
+ * callers that branch on them (410 among them) and for the daemons' logs. kube_err_http_status() reads the
+ * first.
  */
 #ifndef KERF_KUBE_H
 #define KERF_KUBE_H
@@ -140,7 +142,7 @@ struct kube_resource {
 extern const struct kube_resource KUBE_PODS, KUBE_NODES, KUBE_CONFIGMAPS, KUBE_EVENTS, KUBE_LEASES,
 	KUBE_MIGLAYOUTS, KUBE_RESOURCESLICES;
 
-/* The HTTP status behind the failure in err (0 when the failure was not an HTTP answer). */
+/* The HTTP status behind the failure in err (err->http_status: 0 when the failure was not an HTTP answer). */
 int kube_err_http_status(const struct kerf_err *err);
 
 /*

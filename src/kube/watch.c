@@ -255,6 +255,7 @@ static int watch_event(enum kube_event_type type, json_t *obj, void *arg)
 			const char *m = json_string_value(json_object_get(obj, "message"));
 			kerf_err_set(w->err, KERF_EIO, "watch: server sent an error event %lld: %s", (long long)code,
 				     m ? m : "");
+			kerf_err_http(w->err, (int)code, json_string_value(json_object_get(obj, "reason")));
 			w->failed = 1;
 		}
 		return 1;
