@@ -476,7 +476,11 @@ static bool other_manager(struct agent_sync *s, struct outcome *o)
 
 	if (rc == 0)
 		return false;
-	agent_node_log(s->a, "MigLayout %s: not applied: %s", s->node, rc > 0 ? why : e.msg);
+	if (rc > 0)
+		agent_node_log(s->a, KERF_LOG_WARN, NULL, "MigLayout not applied: another MIG manager", "node=%s why=%s", s->node,
+			       why);
+	else
+		agent_node_log(s->a, KERF_LOG_ERROR, &e, "MigLayout not applied", "node=%s", s->node);
 	outcome_add(o, rc > 0 ? "AnotherMIGManager" : "Refused", rc > 0 ? why : e.msg);
 	return true;
 }
@@ -521,7 +525,7 @@ static void apply_spec(struct agent_sync *s, const json_t *spec, struct outcome 
 	if (n_ok == 0 || other_manager(s, o))
 		goto out;
 	if (bound_pod_holds(s, desired, hold, &e) < 0) {
-		agent_node_log(s->a, "MigLayout %s: not applied: %s", s->node, e.msg);
+		agent_node_log(s->a, KERF_LOG_ERROR, &e, "MigLayout not applied", "node=%s", s->node);
 		outcome_add(o, failure_reason(&e), e.msg);
 		goto out;
 	}
@@ -770,7 +774,8 @@ static void tell_failure(struct agent_sync *s, const json_t *obj, long long gen,
 	s->told_gen = gen;
 	snprintf(s->told_reason, sizeof(s->told_reason), "%s", o->reason);
 	if (kube_event_emit(s->c, &ref, "Warning", o->reason, o->message, "kerf-agent", &e) < 0)
-		agent_node_log(s->a, "MigLayout %s: event %s: %s", s->node, o->reason, e.msg);
+		agent_node_log(s->a, KERF_LOG_ERROR, &e, "MigLayout Event not sent", "node=%s generation=%lld event_reason=%s",
+			       s->node, gen, o->reason);
 }
 
 int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)

@@ -46,6 +46,7 @@
 
 #include "err.h"
 #include "kube.h"
+#include "log.h"
 #include "metrics.h"
 
 struct controller_options {
@@ -71,7 +72,7 @@ struct controller_options {
 	/* Where the controller's series go (docs/operations.md lists them), or NULL: kerf_controller_* for rounds,
 	 * pods, nodes, writes, Events and the Lease, kerf_watch_* for its watches. */
 	struct metrics *metrics;
-	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
+	kerf_log_fn *log; /* one event per decision (log.h), or NULL */
 	void *log_arg;
 	/* A test seam, NULL in kerf: called after a round's plan, before its spec writes (tests change a
 	 * MigLayout there, as a new leader or an agent would between the two). */
