@@ -182,6 +182,7 @@ int cmd_controller(int argc, char **argv)
 		kerf_log_emit(kerf_log_write, &o.log, KERF_LOG_ERROR, &err, "start failed", NULL);
 		goto out;
 	}
+	cli_probe_also(probe, controller_caches_fresh, ctl); /* not ready while it refuses to plan from a stale cache */
 	rc = cli_daemon_run(&o.log, controller_round, ctl, o.interval_ms, o.once, probe);
 out:
 	httpd_stop(http);

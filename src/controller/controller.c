@@ -36,6 +36,7 @@ struct controller {
 	struct controller_options o;
 	char *identity, *lease_ns;
 	struct kube_informer *pods, *layouts, *nodes;
+	char stale[KERF_ERR_MSG_MAX + 128]; /* why the last step did not plan (a cache is stale), or "" */
 	struct headroom *room; /* what pods bound to nodes request: room left for a pending pod */
 	struct kube_elector *elector;
 	struct kerf_bell bell;
@@ -397,6 +398,44 @@ static void ring(void *arg)
 	kerf_bell_ring(&((struct controller *)arg)->bell);
 }
 
+/* An informer's list or watch failed (err), or works again (err NULL): logged, rate-limited by the informer. */
+static void watch_failed(const struct kube_resource *r, const struct kerf_err *err, unsigned long failures, void *arg)
+{
+	struct controller *ctl = arg;
+
+	if (err == NULL) {
+		say(ctl, KERF_LOG_INFO, NULL, "watch works again", "resource=%s", r->plural);
+		kerf_bell_ring(&ctl->bell); /* plan now from the fresh cache */
+		return;
+	}
+	say(ctl, KERF_LOG_ERROR, err, "watch failing: its cache is stale", "resource=%s failures=%lu", r->plural, failures);
+}
+
+/* Whether every cache a plan reads follows the server: 1, or 0 with why (and the informer's error). */
+static int caches_fresh(struct controller *ctl, char *why, size_t cap, struct kerf_err *last)
+{
+	struct kube_informer *const infs[] = {ctl->pods, ctl->layouts, ctl->nodes};
+	struct kube_informer_health h;
+
+	for (size_t i = 0; i < sizeof(infs) / sizeof(infs[0]); i++) {
+		kube_informer_health(infs[i], &h);
+		if (!h.failing)
+			continue;
+		snprintf(why, cap, "the %s watch has failed %lu time(s) in a row for %lld ms: %s",
+			 i == 0 ? "pods" : i == 1 ? "miglayouts" : "nodes", h.failures, kerf_mono_ms() - h.failing_since_ms,
+			 h.last.msg);
+		if (last != NULL)
+			*last = h.last;
+		return 0;
+	}
+	return 1;
+}
+
+int controller_caches_fresh(void *ctl, char *why, size_t cap)
+{
+	return caches_fresh(ctl, why, cap, NULL);
+}
+
 /* ---- start / stop ---- */
 
 struct controller *controller_start(struct kube_client *c, const struct controller_options *o, struct kerf_err *err)
@@ -443,13 +482,15 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	 * kubelet has not admitted them yet, whose devices must not be re-cut under them. */
 	ps = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = "status.phase=Pending",
 					 .fields = pod_fields, .project = project_pod, .free_proj = free_pod,
-					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
+					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl,
+					 .on_error = watch_failed};
 	ns = (struct kube_informer_spec){.resource = &KUBE_NODES, .fields = node_fields, .project = project_node,
 					 .free_proj = free_node, .on_add = rang_add, .on_update = node_changed,
-					 .on_delete = rang_add, .arg = ctl};
+					 .on_delete = rang_add, .arg = ctl, .on_error = watch_failed};
 	ls = (struct kube_informer_spec){.resource = &KUBE_MIGLAYOUTS, .fields = layout_fields,
 					 .project = project_layout, .free_proj = free_layout, .on_add = rang_add,
-					 .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
+					 .on_update = rang_update, .on_delete = rang_add, .arg = ctl, .on_error = watch_failed};
+	ps.watch_timeout_s = ns.watch_timeout_s = ls.watch_timeout_s = o->watch_timeout_s;
 	ec = (struct kube_elector_config){ctl->lease_ns, "kerf-controller", ctl->identity, ctl->o.lease_duration_s};
 	if ((ctl->pods = kube_informer_new(c, &ps, err)) == NULL || kube_informer_start(ctl->pods, err) < 0 ||
 	    (ctl->layouts = kube_informer_new(c, &ls, err)) == NULL || kube_informer_start(ctl->layouts, err) < 0 ||
@@ -1320,6 +1361,29 @@ out:
 	return rc;
 }
 
+/*
+ * A plan made from a stale cache would re-cut nodes for pods that are gone and miss the layouts' changes (the
+ * RBAC that lets the controller watch them was revoked, say): while any cache it plans from is failing, the
+ * round is skipped. Said at warn once when it starts and once when it ends, not every step.
+ */
+static bool stale_refuses(struct controller *ctl, struct controller_report *rep)
+{
+	char why[sizeof(ctl->stale)];
+	struct kerf_err last;
+
+	if (caches_fresh(ctl, why, sizeof(why), &last)) {
+		if (ctl->stale[0] != '\0')
+			say(ctl, KERF_LOG_INFO, NULL, "planning again: the caches follow the server", NULL);
+		ctl->stale[0] = '\0';
+		return false;
+	}
+	if (ctl->stale[0] == '\0')
+		say(ctl, KERF_LOG_WARN, &last, "not planning: a cache is stale", "why=%s", why);
+	snprintf(ctl->stale, sizeof(ctl->stale), "%s", why);
+	rep->stale = true;
+	return true;
+}
+
 int controller_step(struct controller *ctl, long wait_ms, struct controller_report *rep, struct kerf_err *err)
 {
 	struct controller_report local;
@@ -1347,7 +1411,8 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 		return 0;
 	ctl->led_ms = kerf_mono_ms();
 	ctl->deposed = false;
-	rc = round_(ctl, rep, err);
+	if (!stale_refuses(ctl, rep))
+		rc = round_(ctl, rep, err);
 	rep->deposed = ctl->deposed;
 	return rc;
 }
