@@ -72,8 +72,6 @@ static bool one_conversion(const char *spec, size_t m, va_list *ap, char *out, s
 	while (len > spec + 1 && strchr("hlzjtL", len[-1]))
 		len--;
 	ll = (size_t)(spec + m - 1 - len);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	switch (conv) {
 	case 'd':
 	case 'i':
@@ -133,7 +131,6 @@ static bool one_conversion(const char *spec, size_t m, va_list *ap, char *out, s
 		snprintf(out, cap, "?");
 		return false;
 	}
-#pragma GCC diagnostic pop
 }
 
 /* Length of the conversion spec at p ('%' ... conversion letter), or 0 when p does not start one. */
@@ -449,7 +446,7 @@ char *kerf_log_format_line(enum kerf_log_format format, const char *ts, const ch
 void kerf_log_write(void *arg, const struct kerf_log_event *ev)
 {
 	const struct kerf_log_sink *sink = arg;
-	char ts[40], day[32];
+	char ts[64], day[32];
 	struct timespec now;
 	struct tm tm;
 	char *line;
