@@ -180,8 +180,7 @@ static size_t gpu_devices(const struct agent_node *a, const struct nvml_gpu *g, 
 			memset(d, 0, sizeof(*d));
 			snprintf(d->uuid, sizeof(d->uuid), "%s", in->ci[c].uuid);
 			/* a model read from NVML carries no resource names (mig_catalog_add fills those) */
-			if (kubelet_resource_name(g->model.profiles[in->profile].name, d->resource, sizeof(d->resource),
-						  NULL) < 0)
+			if (mig_resource_name(g->model.profiles[in->profile].name, d->resource, sizeof(d->resource)) < 0)
 				continue;
 			d->gpu_index = g->index;
 			d->numa_node = numa_of(a, g->index);
@@ -668,7 +667,7 @@ static unsigned hold_for(struct agent_node *a, const struct agent_pod_need *need
 
 				if (!instance_free(g, in, al) || instance_kept(in, want_layout) != (pass == 0) ||
 				    is_held(hold, in->ci[0].uuid) ||
-				    kubelet_resource_name(profile, res, sizeof(res), NULL) < 0 || strcmp(res, need->resource) != 0)
+				    mig_resource_name(profile, res, sizeof(res)) < 0 || strcmp(res, need->resource) != 0)
 					continue;
 				h = &hold->h[hold->n++];
 				memset(h, 0, sizeof(*h));

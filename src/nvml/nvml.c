@@ -1,7 +1,7 @@
 /*
  * nvml.c — loading libnvidia-ml.so.1, reading MIG state, creating and destroying instances.
  *
- * Every NVML call goes through CALL(), which turns a failure into a kerf error that names the GPU, the
+ * Every failed NVML call goes through nverr(), which turns it into a kerf error that names the GPU, the
  * call and what it means. Handles are re-resolved from IDs for every operation (device by index, GI by
  * enumeration, CI by enumeration): the MIG hierarchy changes under long-lived handles, and a stale one is
  * the kind of bug that destroys the wrong instance.

@@ -17,7 +17,7 @@
  * destroys whatever it is asked to (the driver refuses a busy instance with IN_USE, which is mapped to
  * KERF_EBUSY); the safety rules live in actuate/. It never changes MIG mode and never resets a GPU.
  *
- * Errors: NVML return codes become kerf codes with a sentence (nvml_err()): IN_USE -> KERF_EBUSY
+ * Errors: NVML return codes become kerf codes with a sentence (nverr() in nvml.c): IN_USE -> KERF_EBUSY
  * "instance busy", INSUFFICIENT_RESOURCES -> KERF_ECONFLICT "placement occupied", NO_PERMISSION ->
  * KERF_EPERM naming the MIG config capability, NOT_SUPPORTED -> KERF_EUNSUPPORTED, ... Each message starts
  * with "gpu N:" and names the NVML call.
