@@ -35,7 +35,7 @@ int cli_daemon_run(struct kerf_log_sink *log, int (*step)(void *ctx, long wait_m
 
 		cli_probe_step(probe, rc == 0, rc == 0 ? NULL : err.msg);
 		if (rc < 0) {
-			kerf_log_emit(kerf_log_write, log, KERF_LOG_ERROR, &err, "round failed: tried again in a second", NULL);
+			kerf_log_emit(kerf_log_write, log, KERF_LOG_ERROR, &err, "round failed", NULL);
 			if (once)
 				return KERF_EXIT_FAIL;
 			nanosleep(&(struct timespec){.tv_sec = 1}, NULL);

@@ -411,21 +411,19 @@ static void watch_failed(const struct kube_resource *r, const struct kerf_err *e
 	say(ctl, KERF_LOG_ERROR, err, "watch failing: its cache is stale", "resource=%s failures=%lu", r->plural, failures);
 }
 
-/* Whether every cache a plan reads follows the server: 1, or 0 with why (and the informer's error). */
-static int caches_fresh(struct controller *ctl, char *why, size_t cap, struct kerf_err *last)
+/* Whether every cache a plan reads follows the server: 1, or 0 with why, which one and its health. */
+static int caches_fresh(struct controller *ctl, char *why, size_t cap, const char **which, struct kube_informer_health *h)
 {
+	static const char *const names[] = {"pods", "miglayouts", "nodes"};
 	struct kube_informer *const infs[] = {ctl->pods, ctl->layouts, ctl->nodes};
-	struct kube_informer_health h;
 
 	for (size_t i = 0; i < sizeof(infs) / sizeof(infs[0]); i++) {
-		kube_informer_health(infs[i], &h);
-		if (!h.failing)
+		kube_informer_health(infs[i], h);
+		if (!h->failing)
 			continue;
-		snprintf(why, cap, "the %s watch has failed %lu time(s) in a row for %lld ms: %s",
-			 i == 0 ? "pods" : i == 1 ? "miglayouts" : "nodes", h.failures, kerf_mono_ms() - h.failing_since_ms,
-			 h.last.msg);
-		if (last != NULL)
-			*last = h.last;
+		snprintf(why, cap, "the %s watch has failed %lu time(s) in a row for %lld ms: %s", names[i], h->failures,
+			 kerf_mono_ms() - h->failing_since_ms, h->last.msg);
+		*which = names[i];
 		return 0;
 	}
 	return 1;
@@ -433,7 +431,10 @@ static int caches_fresh(struct controller *ctl, char *why, size_t cap, struct ke
 
 int controller_caches_fresh(void *ctl, char *why, size_t cap)
 {
-	return caches_fresh(ctl, why, cap, NULL);
+	struct kube_informer_health h;
+	const char *which;
+
+	return caches_fresh(ctl, why, cap, &which, &h);
 }
 
 /* ---- start / stop ---- */
@@ -1369,16 +1370,18 @@ out:
 static bool stale_refuses(struct controller *ctl, struct controller_report *rep)
 {
 	char why[sizeof(ctl->stale)];
-	struct kerf_err last;
+	struct kube_informer_health h;
+	const char *which;
 
-	if (caches_fresh(ctl, why, sizeof(why), &last)) {
+	if (caches_fresh(ctl, why, sizeof(why), &which, &h)) {
 		if (ctl->stale[0] != '\0')
 			say(ctl, KERF_LOG_INFO, NULL, "planning again: the caches follow the server", NULL);
 		ctl->stale[0] = '\0';
 		return false;
 	}
 	if (ctl->stale[0] == '\0')
-		say(ctl, KERF_LOG_WARN, &last, "not planning: a cache is stale", "why=%s", why);
+		say(ctl, KERF_LOG_WARN, &h.last, "not planning: a cache is stale", "resource=%s failures=%lu failing_ms=%lld",
+		    which, h.failures, kerf_mono_ms() - h.failing_since_ms);
 	snprintf(ctl->stale, sizeof(ctl->stale), "%s", why);
 	rep->stale = true;
 	return true;
