@@ -56,17 +56,31 @@ static void put(struct kerf_log_event *ev, size_t *len, const char *s, size_t n)
  * Returns true when it was a number conversion. */
 static bool one_conversion(const char *spec, size_t m, va_list *ap, char *out, size_t cap)
 {
-	char f[32];
+	char f[64];
 	char conv = spec[m - 1];
 	const char *len;
-	size_t ll;
+	size_t ll, k = 0;
 
-	if (m >= sizeof(f)) {
-		snprintf(out, cap, "?");
-		return false;
+	/* A '*' width or precision takes an int argument first: written into the spec as digits (a negative
+	 * precision is as if none was given, a negative width is a '-' flag, as printf has it). */
+	for (size_t j = 0; j < m; j++) {
+		long v;
+
+		if (k + 24 > sizeof(f)) { /* a spec no call site writes: its arguments cannot be found */
+			snprintf(out, cap, "?");
+			return false;
+		}
+		if (spec[j] != '*') {
+			f[k++] = spec[j];
+			continue;
+		}
+		v = va_arg(*ap, int);
+		if (j > 0 && spec[j - 1] == '.' && v < 0)
+			k--; /* drops the '.' */
+		else
+			k += (size_t)snprintf(f + k, sizeof(f) - k, v < 0 ? "-%ld" : "%ld", v < 0 ? -v : v);
 	}
-	memcpy(f, spec, m);
-	f[m] = '\0';
+	f[k] = '\0';
 	/* The length modifier sits just before the conversion: up to two of h, l, z, j, t, L. */
 	len = spec + m - 1;
 	while (len > spec + 1 && strchr("hlzjtL", len[-1]))
@@ -140,7 +154,7 @@ static size_t spec_len(const char *p)
 
 	if (p[0] != '%')
 		return 0;
-	while (p[m] && strchr("-+ #0123456789.hlzjtL", p[m]))
+	while (p[m] && strchr("-+ #0123456789.*hlzjtL", p[m]))
 		m++;
 	return p[m] ? m + 1 : 0;
 }

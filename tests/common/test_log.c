@@ -48,6 +48,22 @@ static void test_log_fields_take_each_conversion_by_its_type(void **state)
 	assert_string_equal(value_of(&ev, "neg"), "-5");
 }
 
+/* '*' widths and precisions take their int argument first, so the arguments after them stay in step. */
+static void test_log_fields_take_star_widths_and_precisions(void **state)
+{
+	struct kerf_log_event ev;
+	(void)state;
+
+	kerf_log_init(&ev, KERF_LOG_INFO, "m");
+	kerf_log_fields(&ev, "cut=%.*s pad=%*u left=%-*d all=%.*s after=%u", 3, "abcdef", 4, 7u, 3, 5, -1, "whole", 9u);
+	assert_int_equal(ev.n, 5);
+	assert_string_equal(value_of(&ev, "cut"), "abc");
+	assert_string_equal(value_of(&ev, "pad"), "   7");
+	assert_string_equal(value_of(&ev, "left"), "5  ");
+	assert_string_equal(value_of(&ev, "all"), "whole");
+	assert_string_equal(value_of(&ev, "after"), "9");
+}
+
 /* A field past the limit is left out, but its argument is still taken: the ones after it stay in step. */
 static void test_log_fields_past_the_limit_are_left_out(void **state)
 {
@@ -236,6 +252,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_fields_take_each_conversion_by_its_type),
+		cmocka_unit_test(test_log_fields_take_star_widths_and_precisions),
 		cmocka_unit_test(test_log_fields_past_the_limit_are_left_out),
 		cmocka_unit_test(test_log_long_values_are_cut),
 		cmocka_unit_test(test_log_logfmt_quotes_only_what_needs_it),
