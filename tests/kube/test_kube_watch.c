@@ -24,6 +24,14 @@ struct seen {
 	char name[64][32];
 };
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* The property tests' seed: fixed, so that a failure reruns as it was; KERF_SEED tries another. */
 static unsigned test_seed(unsigned fixed)
 {
@@ -492,16 +500,24 @@ static void test_informer_backs_off_while_the_server_is_unreachable(void **state
 	assert_non_null(c);
 	inf = kube_informer_new(c, &spec, &err);
 	assert_non_null(inf);
+	/* No timed bound that a stalled machine could break: wait for a few failures (however long they take),
+	 * then bound the attempts by the time that really passed. A spinning retry makes thousands in that
+	 * time; one that waits at least half of backoff_min_ms (the jitter) makes at most one per 50 ms. */
+	long long t0 = now_ms(), elapsed;
+
 	assert_int_equal(kube_informer_start(inf, &err), 0);
-	nanosleep(&(struct timespec){.tv_sec = 2}, NULL);
-	kube_informer_stats(inf, &st);
+	do {
+		nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
+		kube_informer_stats(inf, &st);
+	} while (st.failures < 4 && now_ms() - t0 < 60000);
+	elapsed = now_ms() - t0;
 	assert_false(kube_informer_synced(inf));
 	kube_informer_free(inf);
 	kube_client_free(c);
-	printf("unreachable server, 2 s: %llu list attempts, %llu failures\n", (unsigned long long)st.lists,
-	       (unsigned long long)st.failures);
-	assert_true(st.failures >= 1);
-	assert_true(st.failures <= 12);
+	printf("unreachable server, %lld ms: %llu list attempts, %llu failures\n", elapsed,
+	       (unsigned long long)st.lists, (unsigned long long)st.failures);
+	assert_true(st.failures >= 4);
+	assert_true(st.failures <= 2 + (unsigned long long)elapsed / 50); /* jitter: half the backoff at least */
 	assert_int_equal(st.lists, st.failures); /* every attempt was a list, and each failed */
 }
 
