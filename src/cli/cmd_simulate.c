@@ -48,7 +48,11 @@ static void usage(FILE *f)
 		"  --sigma X         log-normal sigma of durations   (default 1.0)\n"
 		"  --high-prio X     share of pods with priority 100 (default 0.1)\n"
 		"  --seed N          random seed                     (default 1)\n"
-		"  --batch S         kerf/nos debounce window, s     (default 2)\n"
+		"  --batch S         kerf/nos burst window, s        (default 2; kerf plans a change after\n"
+		"                    a quiet period at once, nos always waits the window out)\n"
+		"  --age-after S     kerf: a pod waiting this long goes before younger pods of its\n"
+		"                    priority (default 60; 0: off)\n"
+
 		"  --reconfig S      instance creation time, s       (default 2)\n"
 		"  --json FILE       write the results as JSON\n"
 		"  --plots DIR       write PNG plots (gnuplot) and their data into DIR\n"
@@ -162,7 +166,8 @@ static int option(struct args *a, const char *o, const char *v, const char *base
 		double *p;
 	} nums[] = { { "--load", &a->gen.load },	    { "--median", &a->gen.median_s },
 		     { "--sigma", &a->gen.sigma },	    { "--high-prio", &a->gen.high_prio_share },
-		     { "--batch", &a->opt.batch_s },	    { "--reconfig", &a->opt.reconfig_s } };
+		     { "--batch", &a->opt.batch_s },	    { "--reconfig", &a->opt.reconfig_s },
+		     { "--age-after", &a->opt.age_after_s } };
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
 		if (strcmp(o, nums[i].name) == 0)
 			return set_double(o, v, nums[i].p) ? -1 : 1;

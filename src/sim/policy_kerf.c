@@ -1,14 +1,20 @@
 /*
  * policy_kerf.c — kerf itself: the real planner, called the way the controller calls it.
  *
- * The controller does not plan on every pod event: a debounce window (batch_s) collects the pods the
- * scheduler could not place, then one plan_run() sees the whole cluster (every GPU's layout, with used
- * instances marked) and every waiting pod. Its changes become the GPUs' new layouts (the simulator checks
- * that no used instance moved) and its assignments bind pods to the instances it made for them.
+ * As the controller does: a change that leaves pods waiting after a quiet period (no plan within batch_s)
+ * is planned at once; changes that come sooner are a burst, collected by a window of batch_s, then planned
+ * together. One plan_run() sees the whole cluster (every GPU's layout, with used instances marked) and every
+ * waiting pod. Its changes become the GPUs' new layouts (the simulator checks that no used instance moved)
+ * and its assignments bind pods to the instances it made for them.
+ *
+ * No starvation, as the controller does too: a pod that has waited age_after_s goes before younger pods of
+ * its priority. The planner maximises pods placed level by level, so without this a large pod loses a
+ * freshly emptied GPU to as many small ones as fit there, again and again.
  *
  * Built only with the planner library (KERF_SIM_HAVE_PLAN); without it the policy reports itself
  * unavailable and `kerf simulate` leaves it out.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +31,7 @@ struct kerf_state {
 	unsigned n_nodes;
 	struct plan_pod *pods;
 	unsigned *pod_of; /* plan pod position -> workload index */
+	double last_plan; /* when the last plan ran (-inf: never): a burst is a change sooner than batch_s after */
 };
 
 static int kerf_init(struct sim *s, struct kerf_err *err)
@@ -43,6 +50,7 @@ static int kerf_init(struct sim *s, struct kerf_err *err)
 	if (!st->nodes || !st->gpus || !st->first_gpu || !st->pods || !st->pod_of)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory for the kerf policy's plan input");
 	st->n_nodes = n_nodes;
+	st->last_plan = -HUGE_VAL;
 	for (unsigned g = 0; g < s->n_gpus; g++) {
 		struct plan_node *nd = &st->nodes[s->gpus[g].node];
 
@@ -73,18 +81,38 @@ static void kerf_fini(struct sim *s)
 	s->pstate = NULL;
 }
 
-static int kerf_step(struct sim *s, struct kerf_err *err)
+/* Whether pod p has waited long enough to go before younger pods of its priority. */
+static bool aged(const struct sim *s, unsigned p)
 {
-	(void)err;
-	if (sim_waiting(s) > 0)
-		sim_arm_timer(s);
-	return 0;
+	return s->opt.age_after_s > 0 && s->now - s->pods[p].arrival >= s->opt.age_after_s;
 }
 
-/* The plan's input: every GPU as it is now, and every waiting pod in scheduling order. */
+/* How many distinct priorities the waiting pods have (s->waiting is in descending priority order). */
+static unsigned priority_levels(const struct sim *s)
+{
+	unsigned levels = 0;
+	int prev = 0;
+
+	for (unsigned w = 0; w < s->n_waiting; w++) {
+		unsigned p = s->waiting[w];
+
+		if (s->pods[p].state == POD_WAITING && (levels == 0 || s->pods[p].priority != prev)) {
+			levels++;
+			prev = s->pods[p].priority;
+		}
+	}
+	return levels;
+}
+
+/*
+ * The plan's input: every GPU as it is now, and every waiting pod in scheduling order. A pod's planner
+ * priority is its priority's rank among the waiting pods' (0 the lowest) doubled, plus one once it has aged:
+ * an aged pod goes before every younger pod of its priority, never before a pod of a higher one.
+ */
 static void fill_input(struct sim *s, struct kerf_state *st, struct plan_input *in)
 {
-	unsigned n = 0;
+	unsigned n = 0, levels = priority_levels(s), level = 0, seen = 0;
+	int prev = 0;
 
 	for (unsigned g = 0; g < s->n_gpus; g++)
 		st->gpus[g].layout = s->gpus[g].layout;
@@ -94,12 +122,15 @@ static void fill_input(struct sim *s, struct kerf_state *st, struct plan_input *
 
 		if (s->pods[p].state != POD_WAITING)
 			continue;
+		if (seen++ > 0 && s->pods[p].priority != prev)
+			level++;
+		prev = s->pods[p].priority;
 		/* A profile no model of the cluster has cannot be planned for; the planner would only say so. */
 		if (s->classes[s->pods[p].cls].memory_slices == 0)
 			continue;
 		memset(pp, 0, sizeof(*pp));
 		snprintf(pp->name, sizeof(pp->name), "sim/pod-%u", p);
-		pp->priority = s->pods[p].priority;
+		pp->priority = (int)(levels - 1 - level) * 2 + aged(s, p);
 		pp->n_demands = 1;
 		pp->demands[0].count = 1;
 		mig_resource_name(s->classes[s->pods[p].cls].profile, pp->demands[0].resource,
@@ -145,6 +176,7 @@ static int kerf_batch(struct sim *s, struct kerf_err *err)
 	struct plan_output out = { 0 };
 	int rc;
 
+	st->last_plan = s->now;
 	fill_input(s, st, &in);
 	if (in.n_pods == 0)
 		return 0;
@@ -157,6 +189,23 @@ static int kerf_batch(struct sim *s, struct kerf_err *err)
 	rc = apply(s, st, &out, err);
 	plan_output_free(&out);
 	return rc;
+}
+
+/*
+ * After each arrival or departure step that leaves pods waiting: plan at once if no plan ran within the
+ * last batch_s (the cluster was quiet: a lone change does not wait), else open the burst window (the timer),
+ * whose plan takes every change that came within it.
+ */
+static int kerf_step(struct sim *s, struct kerf_err *err)
+{
+	struct kerf_state *st = s->pstate;
+
+	if (sim_waiting(s) == 0)
+		return 0;
+	if (!s->timer_armed && s->now - st->last_plan >= s->opt.batch_s)
+		return kerf_batch(s, err);
+	sim_arm_timer(s);
+	return 0;
 }
 
 const struct sim_policy_ops sim_ops_kerf = {

@@ -228,7 +228,8 @@ static void test_nos_geometry_blind_to_placements_fails_to_create(void **state)
 
 #ifdef KERF_SIM_HAVE_PLAN
 /* kerf re-cuts a free instance: the 7g made for the first pod stands free when two 1g pods come; the plan
- * destroys it and makes two 1g. Each pod waits one 1 s window. Two plans, 3 created, 1 destroyed. */
+ * destroys it and makes two 1g. Both changes come after a quiet period, so each is planned at once: no pod
+ * waits. Two plans, 3 created, 1 destroyed. */
 static void test_kerf_recuts_free_slices_without_disturbing(void **state)
 {
 	struct run x;
@@ -236,7 +237,7 @@ static void test_kerf_recuts_free_slices_without_disturbing(void **state)
 	(void)state;
 	run(&x, H100, "0,10,7g.80gb\n20,10,1g.10gb\n20,10,1g.10gb\n", "kerf", 1, 0);
 	assert_int_equal(x.r.placed, 3);
-	assert_true(x.r.p99 == 1);
+	assert_true(x.r.p99 == 0);
 	assert_int_equal(x.r.plans, 2);
 	assert_int_equal(x.r.created, 3);
 	assert_int_equal(x.r.destroyed, 1);
@@ -254,6 +255,85 @@ static void test_kerf_keeps_used_instances_while_replanning(void **state)
 	assert_int_equal(x.r.placed, 5);
 	assert_int_equal(x.r.disturbed, 0);
 	assert_true(x.r.p99 <= 1);
+	done(&x);
+}
+
+/* Plan at once when idle, batch only a burst (5 s window, instant creation). The first 1g comes to an idle
+ * cluster: planned at once, it waits 0 s (waiting the window out, it would wait 5). The second comes 1 s
+ * after that plan, inside the window: it is planned when the window ends, at 6, and waits 5 s. Two plans. */
+static void test_kerf_plans_at_once_when_idle_and_batches_a_burst(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run(&x, H100, "0,100,1g.10gb\n1,100,2g.20gb\n", "kerf", 5, 0);
+	assert_int_equal(x.r.placed, 2);
+	assert_true(cls(&x.r, "1g.10gb")->p99 == 0);
+	assert_true(cls(&x.r, "2g.20gb")->p99 == 5);
+	assert_int_equal(x.r.plans, 2);
+	done(&x);
+}
+
+/* Runs csv on cluster under kerf with aging after age_after seconds (0: none), a 1 s window, instant creation. */
+static void run_aging(struct run *x, const char *cluster, const char *csv, double age_after)
+{
+	struct sim_policy p;
+	struct sim_options o;
+	struct kerf_err err;
+
+	load(x, cluster, csv);
+	if (sim_policy_parse("kerf", &p, &err) != 0)
+		fail_msg("policy: %s", err.msg);
+	sim_options_default(&o);
+	o.batch_s = 1;
+	o.reconfig_s = 0;
+	o.age_after_s = age_after;
+	if (sim_run(&x->c, &x->w, &p, &o, &x->r, &err) != 0)
+		fail_msg("sim_run: %s", err.msg);
+}
+
+/* A stream of 3g pods (one every 50 s from t=50, 100 s each, to t=1950) on one H100 that three 2g pods hold
+ * until t=100; a 7g pod comes at t=1. At t=100 the GPU empties with the 7g (aged: it waited 99 s > 60) and
+ * two 3g pods waiting. Without aging the plan places the most pods of one priority: the two 3g, and every
+ * later emptying of the GPU goes the same way, so the 7g waits for the stream's end (t=2100). With aging
+ * it goes first and waits 99 s; the 3g pods behind it wait up to 100 s instead of 50. */
+static void test_kerf_aging_places_a_large_pod_behind_a_stream_of_small_ones(void **state)
+{
+	char csv[4096];
+	size_t n = 0;
+	struct run x;
+
+	(void)state;
+	n += (size_t)snprintf(csv + n, sizeof(csv) - n, "0,100,2g.20gb\n0,100,2g.20gb\n0,100,2g.20gb\n1,50,7g.80gb\n");
+	for (unsigned t = 50; t < 2000; t += 50)
+		n += (size_t)snprintf(csv + n, sizeof(csv) - n, "%u,100,3g.40gb\n", t);
+	run_aging(&x, H100, csv, 60);
+	assert_int_equal(x.r.placed, 43);
+	assert_true(cls(&x.r, "7g.80gb")->p99 <= 100);
+	assert_true(cls(&x.r, "3g.40gb")->p99 <= 100);
+	assert_int_equal(x.r.disturbed, 0);
+	done(&x);
+	run_aging(&x, H100, csv, 0); /* the same without aging: the 7g starves until the stream ends */
+	assert_true(cls(&x.r, "7g.80gb")->p99 > 2000);
+	done(&x);
+}
+
+/* Aging never lifts a pod over a higher priority: the same stream, but at priority 100 and the 7g at 0;
+ * aged or not, the 7g waits for the stream's end. */
+static void test_kerf_aging_stays_within_a_priority(void **state)
+{
+	char csv[4096];
+	size_t n = 0;
+	struct run x;
+
+	(void)state;
+	n += (size_t)snprintf(csv + n, sizeof(csv) - n,
+			      "0,100,2g.20gb,100\n0,100,2g.20gb,100\n0,100,2g.20gb,100\n1,50,7g.80gb,0\n");
+	for (unsigned t = 50; t < 2000; t += 50)
+		n += (size_t)snprintf(csv + n, sizeof(csv) - n, "%u,100,3g.40gb,100\n", t);
+	run_aging(&x, H100, csv, 60);
+	assert_int_equal(x.r.placed, 43);
+	assert_true(cls(&x.r, "7g.80gb")->p99 > 2000);
 	done(&x);
 }
 #endif
@@ -503,6 +583,9 @@ int main(int argc, char **argv)
 #ifdef KERF_SIM_HAVE_PLAN
 		cmocka_unit_test(test_kerf_recuts_free_slices_without_disturbing),
 		cmocka_unit_test(test_kerf_keeps_used_instances_while_replanning),
+		cmocka_unit_test(test_kerf_plans_at_once_when_idle_and_batches_a_burst),
+		cmocka_unit_test(test_kerf_aging_places_a_large_pod_behind_a_stream_of_small_ones),
+		cmocka_unit_test(test_kerf_aging_stays_within_a_priority),
 #endif
 		cmocka_unit_test(test_static_layouts_match_the_gpu_operator_configs),
 		cmocka_unit_test(test_memory_need_maps_to_the_smallest_profile_that_holds_it),
