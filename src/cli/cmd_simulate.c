@@ -51,7 +51,10 @@ static void usage(FILE *f)
 		"  --batch S         kerf/nos burst window, s        (default 2; kerf plans a change after\n"
 		"                    a quiet period at once, nos always waits the window out)\n"
 		"  --age-after S     kerf: a pod waiting this long goes before younger pods of its\n"
-		"                    priority (default 60; 0: off)\n"
+		"                    priority, never a higher one (default 300; 0: off)\n"
+		"  --hold S          kerf: keep a GPU back for a pod aged and still unplaced, at most\n"
+		"                    S seconds, then not again for S (default 0: off; the controller\n"
+		"                    does not hold yet)\n"
 
 		"  --reconfig S      instance creation time, s       (default 2)\n"
 		"  --json FILE       write the results as JSON\n"
@@ -167,7 +170,7 @@ static int option(struct args *a, const char *o, const char *v, const char *base
 	} nums[] = { { "--load", &a->gen.load },	    { "--median", &a->gen.median_s },
 		     { "--sigma", &a->gen.sigma },	    { "--high-prio", &a->gen.high_prio_share },
 		     { "--batch", &a->opt.batch_s },	    { "--reconfig", &a->opt.reconfig_s },
-		     { "--age-after", &a->opt.age_after_s } };
+		     { "--age-after", &a->opt.age_after_s }, { "--hold", &a->opt.hold_s } };
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
 		if (strcmp(o, nums[i].name) == 0)
 			return set_double(o, v, nums[i].p) ? -1 : 1;

@@ -194,6 +194,8 @@ struct sim_options {
 	double reconfig_s; /* time from creating an instance to a pod running on it (default 2 s) */
 	/* kerf: a pod waiting this long goes before younger pods of its priority in the plan (0: no aging). */
 	double age_after_s;
+	/* kerf: the longest a GPU is held back for an aged pod the plan could not place (0: no holds). */
+	double hold_s;
 
 	unsigned samples;  /* points in the utilisation series (default 200) */
 	uint64_t seed;     /* policy randomness (nos's ties) */

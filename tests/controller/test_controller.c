@@ -311,6 +311,118 @@ static void test_unplaceable_pod_is_told_why_once(void **state)
 	json_decref(list);
 }
 
+/*
+ * Plan at once when idle, batch only a burst. The burst window is 5 s here. A lone pod that comes after the
+ * cluster has been quiet longer than the window is planned by the round its arrival starts, without
+ * debouncing (at_once), and its spec is written. The echo of that write is answered at once too (the
+ * second round in the window). Two pods that come right after are a burst (a third change within the
+ * window): one round, debounced, plans both.
+ */
+static void test_a_lone_pod_on_an_idle_cluster_is_planned_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 5000, .max_wait_ms = 20000};
+	struct controller_report rep;
+	char spec[256];
+
+	agent_reports(f, "7g.80gb@0");
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 5000, &rep); /* the first round: nothing waits */
+	assert_true(rep.planned);
+	assert_int_equal(rep.pods, 0);
+	usleep(5500 * 1000); /* longer than the window without a round: the cluster is quiet */
+	pod(f, "lone-1", "nvidia.com/mig-3g.40gb", 1, 0);
+	step(f->ctl, 30000, &rep);
+	assert_true(rep.at_once);
+	assert_int_equal(rep.pods, 1);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "3g.40gb"), 1);
+	step(f->ctl, 30000, &rep); /* the spec write's echo: the second round in the window, at once */
+	assert_true(rep.at_once);
+	assert_int_equal(rep.specs_written, 0);
+
+	pod(f, "burst-1", "nvidia.com/mig-1g.10gb", 1, 0);
+	pod(f, "burst-2", "nvidia.com/mig-1g.10gb", 1, 0);
+	step(f->ctl, 30000, &rep);
+	assert_false(rep.at_once);
+	assert_int_equal(rep.pods, 3); /* lone-1 is still unbound: no kube-scheduler runs here */
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "1g.10gb"), 2);
+}
+
+/*
+ * No starvation: a 7g pod created more than age_after_ms before two 3g pods of the same priority gets the
+ * GPU. Without aging the plan would place the most pods of that priority: the two 3g.
+ */
+static void test_an_aged_pod_goes_before_younger_ones_of_its_priority(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .age_after_ms = 8000};
+	struct controller_report rep;
+	char spec[256];
+
+	agent_reports(f, "7g.80gb@0");
+	pod(f, "old-7g", "nvidia.com/mig-7g.80gb", 1, 0);
+	/* older than age_after_ms by the first round; the 3g pods, younger by far (the controller starts in
+	 * well under 8 s), are not (creationTimestamp has one-second steps) */
+	usleep(9100 * 1000);
+	pod(f, "young-a", "nvidia.com/mig-3g.40gb", 1, 0);
+	pod(f, "young-b", "nvidia.com/mig-3g.40gb", 1, 0);
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 5000, &rep);
+	assert_int_equal(rep.pods, 3);
+	assert_int_equal(rep.aged, 1);
+	assert_int_equal(rep.placed, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	/* the agent has not applied anything: a 7g pod is served from the free 7g as it is, nothing written */
+	assert_int_equal(rep.specs_written, 0);
+	assert_int_equal(count_of(spec, "3g.40gb"), 0);
+}
+
+/* Aging never lifts a pod over a higher priority: the old 7g at priority 0 loses to two young 3g at 10 (a
+ * PriorityClass: the API server's admission sets spec.priority from it). */
+static void test_aging_stays_below_a_higher_priority(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .age_after_ms = 8000};
+	struct controller_report rep;
+	struct kerf_err err;
+	char spec[256], pc[128], path[256], text[512];
+
+	snprintf(pc, sizeof(pc), "prio10-%s", f->l->ns);
+	snprintf(text, sizeof(text), "{\"apiVersion\": \"scheduling.k8s.io/v1\", \"kind\": \"PriorityClass\", "
+				     "\"metadata\": {\"name\": \"%s\"}, \"value\": 10}", pc);
+	{
+		json_t *body = json_loads(text, 0, NULL);
+
+		json_decref(must(kube_request(f->l->c, "POST", "/apis/scheduling.k8s.io/v1/priorityclasses", body, NULL, &err), &err));
+		json_decref(body);
+	}
+	agent_reports(f, "7g.80gb@0");
+	pod(f, "old-7g", "nvidia.com/mig-7g.80gb", 1, 0);
+	usleep(9100 * 1000);
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(text, sizeof(text), "{\"metadata\": {\"name\": \"young-%u\"}, \"spec\": {\"priorityClassName\": \"%s\", "
+					     "\"containers\": [{\"name\": \"c\", \"image\": \"x\", \"resources\": {\"limits\": "
+					     "{\"nvidia.com/mig-3g.40gb\": \"1\"}}}]}}", i, pc);
+		pod_json(f, text);
+	}
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 5000, &rep);
+	snprintf(path, sizeof(path), "/apis/scheduling.k8s.io/v1/priorityclasses/%s", pc);
+	json_decref(kube_request(f->l->c, "DELETE", path, NULL, NULL, &err));
+	assert_int_equal(rep.aged, 1);
+	assert_int_equal(rep.placed, 2);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "3g.40gb"), 2);
+}
+
 /* Two controllers: only the Lease holder plans and writes; the other watches. */
 static void test_only_the_leader_writes(void **state)
 {
@@ -1118,6 +1230,9 @@ int main(void)
 		T(test_pods_that_fit_a_node_only_one_at_a_time_are_spread),
 		T(test_kerf_controller_serves_probes_and_metrics),
 		T(test_a_new_spec_keeps_the_pending_layouts_of_other_gpus),
+		T(test_a_lone_pod_on_an_idle_cluster_is_planned_at_once),
+		T(test_an_aged_pod_goes_before_younger_ones_of_its_priority),
+		T(test_aging_stays_below_a_higher_priority),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -258,24 +258,27 @@ static void test_kerf_keeps_used_instances_while_replanning(void **state)
 	done(&x);
 }
 
-/* Plan at once when idle, batch only a burst (5 s window, instant creation). The first 1g comes to an idle
- * cluster: planned at once, it waits 0 s (waiting the window out, it would wait 5). The second comes 1 s
- * after that plan, inside the window: it is planned when the window ends, at 6, and waits 5 s. Two plans. */
+/* Plan at once when idle, batch only a burst (5 s window, instant creation). The 1g comes to an idle cluster
+ * and is planned at once: it waits 0 s (waiting the window out, it would wait 5). The 2g, 1 s later, is the
+ * second plan within 5 s: still at once. The 3g, at 2 s, finds two plans in the window: a burst, planned
+ * when its window ends at 7, so it waits 5 s. Three plans. */
 static void test_kerf_plans_at_once_when_idle_and_batches_a_burst(void **state)
 {
 	struct run x;
 
 	(void)state;
-	run(&x, H100, "0,100,1g.10gb\n1,100,2g.20gb\n", "kerf", 5, 0);
-	assert_int_equal(x.r.placed, 2);
+	run(&x, H100, "0,100,1g.10gb\n1,100,2g.20gb\n2,100,3g.40gb\n", "kerf", 5, 0);
+	assert_int_equal(x.r.placed, 3);
 	assert_true(cls(&x.r, "1g.10gb")->p99 == 0);
-	assert_true(cls(&x.r, "2g.20gb")->p99 == 5);
-	assert_int_equal(x.r.plans, 2);
+	assert_true(cls(&x.r, "2g.20gb")->p99 == 0);
+	assert_true(cls(&x.r, "3g.40gb")->p99 == 5);
+	assert_int_equal(x.r.plans, 3);
 	done(&x);
 }
 
-/* Runs csv on cluster under kerf with aging after age_after seconds (0: none), a 1 s window, instant creation. */
-static void run_aging(struct run *x, const char *cluster, const char *csv, double age_after)
+/* Runs csv on cluster under kerf with aging after age_after seconds (0: none), holds of at most hold seconds
+ * (0: none), a 1 s window and instant creation. */
+static void run_kerf(struct run *x, const char *cluster, const char *csv, double age_after, double hold)
 {
 	struct sim_policy p;
 	struct sim_options o;
@@ -288,6 +291,7 @@ static void run_aging(struct run *x, const char *cluster, const char *csv, doubl
 	o.batch_s = 1;
 	o.reconfig_s = 0;
 	o.age_after_s = age_after;
+	o.hold_s = hold;
 	if (sim_run(&x->c, &x->w, &p, &o, &x->r, &err) != 0)
 		fail_msg("sim_run: %s", err.msg);
 }
@@ -307,13 +311,13 @@ static void test_kerf_aging_places_a_large_pod_behind_a_stream_of_small_ones(voi
 	n += (size_t)snprintf(csv + n, sizeof(csv) - n, "0,100,2g.20gb\n0,100,2g.20gb\n0,100,2g.20gb\n1,50,7g.80gb\n");
 	for (unsigned t = 50; t < 2000; t += 50)
 		n += (size_t)snprintf(csv + n, sizeof(csv) - n, "%u,100,3g.40gb\n", t);
-	run_aging(&x, H100, csv, 60);
+	run_kerf(&x, H100, csv, 60, 0);
 	assert_int_equal(x.r.placed, 43);
 	assert_true(cls(&x.r, "7g.80gb")->p99 <= 100);
 	assert_true(cls(&x.r, "3g.40gb")->p99 <= 100);
 	assert_int_equal(x.r.disturbed, 0);
 	done(&x);
-	run_aging(&x, H100, csv, 0); /* the same without aging: the 7g starves until the stream ends */
+	run_kerf(&x, H100, csv, 0, 0); /* the same without aging: the 7g starves until the stream ends */
 	assert_true(cls(&x.r, "7g.80gb")->p99 > 2000);
 	done(&x);
 }
@@ -331,9 +335,72 @@ static void test_kerf_aging_stays_within_a_priority(void **state)
 			      "0,100,2g.20gb,100\n0,100,2g.20gb,100\n0,100,2g.20gb,100\n1,50,7g.80gb,0\n");
 	for (unsigned t = 50; t < 2000; t += 50)
 		n += (size_t)snprintf(csv + n, sizeof(csv) - n, "%u,100,3g.40gb,100\n", t);
-	run_aging(&x, H100, csv, 60);
+	run_kerf(&x, H100, csv, 60, 0);
 	assert_int_equal(x.r.placed, 43);
 	assert_true(cls(&x.r, "7g.80gb")->p99 > 2000);
+	done(&x);
+}
+
+#define H100x2 "1x2xH100-80GB-SXM"
+
+/* A 7g pod at t=40 among a stream of 1g, 2g and 3g pods (every 5-20 s, 30-120 s each) on two H100s: the
+ * plan spreads the small pods so that neither GPU empties until the stream ends (the 7g waits 530 s). With
+ * holds (aged after 30 s), the GPU fewest used slices stand in the way of is kept for it: no new instance
+ * is cut there for another pod and its free instances are destroyed, so it drains and the 7g runs after
+ * 95 s; the small pods wait no longer than without the hold. */
+static const char stream_csv[] =
+	"10,90,1g.10gb\n15,120,3g.40gb\n35,60,3g.40gb\n40,30,3g.40gb\n60,30,3g.40gb\n80,60,2g.20gb\n85,30,2g.20gb\n"
+	"90,30,1g.10gb\n110,120,1g.10gb\n115,120,1g.10gb\n135,90,1g.10gb\n145,120,1g.10gb\n160,120,1g.10gb\n"
+	"165,90,1g.10gb\n170,120,2g.20gb\n180,90,2g.20gb\n200,30,3g.40gb\n220,120,1g.10gb\n240,90,1g.10gb\n"
+	"255,120,1g.10gb\n260,120,1g.10gb\n275,30,3g.40gb\n295,90,1g.10gb\n315,60,1g.10gb\n325,60,1g.10gb\n"
+	"335,90,3g.40gb\n350,90,3g.40gb\n355,60,3g.40gb\n365,30,3g.40gb\n385,60,2g.20gb\n405,90,3g.40gb\n"
+	"425,30,2g.20gb\n440,30,3g.40gb\n450,60,1g.10gb\n455,30,2g.20gb\n460,30,1g.10gb\n480,90,1g.10gb\n"
+	"490,30,2g.20gb\n500,90,2g.20gb\n505,60,1g.10gb\n40,30,7g.80gb\n";
+
+static void test_kerf_hold_drains_a_gpu_for_a_large_pod_behind_a_stream(void **state)
+{
+	struct run x;
+	double small[3];
+	const char *profiles[3] = { "1g.10gb", "2g.20gb", "3g.40gb" };
+
+	(void)state;
+	run_kerf(&x, H100x2, stream_csv, 30, 0);
+	assert_int_equal(x.r.placed, 41);
+	assert_true(cls(&x.r, "7g.80gb")->p99 > 500);
+	for (unsigned i = 0; i < 3; i++)
+		small[i] = cls(&x.r, profiles[i])->p99;
+	done(&x);
+	run_kerf(&x, H100x2, stream_csv, 30, 300);
+	assert_int_equal(x.r.placed, 41);
+	assert_true(cls(&x.r, "7g.80gb")->p99 <= 100);
+	for (unsigned i = 0; i < 3; i++)
+		assert_true(cls(&x.r, profiles[i])->p99 <= small[i]);
+	assert_int_equal(x.r.disturbed, 0);
+	done(&x);
+}
+
+/* A hold expires. Two 4g pods pin both H100s for 10000 s, so the 7g (t=1) cannot run before; 3g pods (one
+ * every 100 s, 150 s each) fit beside either 4g. A hold that never ended would keep one GPU from them for
+ * good, and they would queue on the other (p99 > 1000 s). Holds of 200 s, each followed by 200 s without
+ * one for that pod, leave them room: none waits. The 7g still runs once the 4g pods leave. */
+static void test_kerf_hold_expires_so_a_gpu_is_not_kept_idle(void **state)
+{
+	char csv[4096];
+	size_t n = 0;
+	struct run x;
+
+	(void)state;
+	n += (size_t)snprintf(csv + n, sizeof(csv) - n, "0,10000,4g.40gb\n0,10000,4g.40gb\n1,30,7g.80gb\n");
+	for (unsigned t = 10; t < 3000; t += 100)
+		n += (size_t)snprintf(csv + n, sizeof(csv) - n, "%u,150,3g.40gb\n", t);
+	run_kerf(&x, H100x2, csv, 30, 1e9);
+	assert_true(cls(&x.r, "3g.40gb")->p99 > 1000);
+	done(&x);
+	run_kerf(&x, H100x2, csv, 30, 200);
+	assert_int_equal(x.r.placed, 33);
+	assert_true(cls(&x.r, "3g.40gb")->p99 == 0);
+	assert_true(cls(&x.r, "7g.80gb")->p99 < 10000);
+	assert_int_equal(x.r.disturbed, 0);
 	done(&x);
 }
 #endif
@@ -586,6 +653,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_kerf_plans_at_once_when_idle_and_batches_a_burst),
 		cmocka_unit_test(test_kerf_aging_places_a_large_pod_behind_a_stream_of_small_ones),
 		cmocka_unit_test(test_kerf_aging_stays_within_a_priority),
+		cmocka_unit_test(test_kerf_hold_drains_a_gpu_for_a_large_pod_behind_a_stream),
+		cmocka_unit_test(test_kerf_hold_expires_so_a_gpu_is_not_kept_idle),
 #endif
 		cmocka_unit_test(test_static_layouts_match_the_gpu_operator_configs),
 		cmocka_unit_test(test_memory_need_maps_to_the_smallest_profile_that_holds_it),
