@@ -49,7 +49,7 @@ static void usage(FILE *f)
 		   "                      once; changes coming sooner are planned together once they stop for this\n"
 		   "                      long (default 500)\n"
 		   "  --age-after MS      a pod waiting this long goes before younger pods of its priority (never\n"
-		   "                      before a higher one) in the plan (default 60000; 0: no aging)\n"
+		   "                      before a higher one) in the plan (default 300000; 0: no aging)\n"
 		   "  --interval MS       renew the Lease and re-plan at least this often (default 2000)\n"
 		   "  --agent-timeout MS  leave out a node whose agent's heartbeat has not changed for this long\n"
 		   "                      (default 90000: three missed heartbeats)\n"

@@ -429,7 +429,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.lease_duration_s = o->lease_duration_s > 0 ? o->lease_duration_s : 15;
 	ctl->o.debounce_ms = o->debounce_ms > 0 ? o->debounce_ms : 500;
 	ctl->o.max_wait_ms = o->max_wait_ms > 0 ? o->max_wait_ms : 5000;
-	ctl->o.age_after_ms = o->age_after_ms != 0 ? o->age_after_ms : 60000;
+	ctl->o.age_after_ms = o->age_after_ms != 0 ? o->age_after_ms : 300000;
 	ctl->o.agent_timeout_ms = o->agent_timeout_ms > 0 ? o->agent_timeout_ms : 90000;
 	ctl->o.failed_grace_ms = o->failed_grace_ms > 0 ? o->failed_grace_ms : 30000;
 	ctl->o.replan_after_ms = o->replan_after_ms > 0 ? o->replan_after_ms : 60000;
@@ -839,53 +839,60 @@ static int oldest_first(struct snapshot *s)
 	return rc;
 }
 
-static int cmp_int_desc(const void *x, const void *y)
+static int cmp_key_desc(const void *x, const void *y)
 {
-	int a = *(const int *)x, b = *(const int *)y;
+	long long a = *(const long long *)x, b = *(const long long *)y;
 
 	return a < b ? 1 : a > b ? -1 : 0;
 }
 
 /*
- * The planner's priorities, for no starvation: each distinct Kubernetes priority becomes its rank (0 the
- * lowest) doubled, plus one for a pod created age_after_ms or more ago. The planner serves higher values first
- * and then input order (oldest first), so an aged pod goes before every younger pod of its priority and after
- * every pod of a higher one, whatever the gaps between PriorityClass values. Returns how many pods aged.
+ * The planner's priorities, for no starvation: a pod created age_after_ms or more ago goes before every
+ * younger pod of its priority, and after every pod of a higher one. Each pod's key is its priority doubled,
+ * plus one if aged; the planner is given the rank of its key among those present (0 the lowest), so aging
+ * adds a level only where a priority has both aged and young pods (the planner's exact search takes a few
+ * levels), whatever the gaps between PriorityClass values. The planner serves higher values first and then
+ * input order (oldest first). Returns how many pods aged.
  */
 static unsigned age_pods(const struct controller *ctl, struct snapshot *s)
 {
 	unsigned n = s->in.n_pods, levels = 0, aged = 0;
-	int *prio = malloc((n + 1) * sizeof(*prio));
+	long long *key = malloc((n + 1) * sizeof(*key)), *rank = malloc((n + 1) * sizeof(*rank));
 	time_t now = time(NULL);
 
-	if (prio == NULL)
+	if (key == NULL || rank == NULL) {
+		free(key);
+		free(rank);
 		return 0; /* out of memory: plain priorities this round, aging resumes next round */
-	for (unsigned i = 0; i < n; i++)
-		prio[i] = s->in.pods[i].priority;
-	qsort(prio, n, sizeof(*prio), cmp_int_desc);
-	for (unsigned i = 0; i < n; i++)
-		if (levels == 0 || prio[levels - 1] != prio[i])
-			prio[levels++] = prio[i];
+	}
 	for (unsigned i = 0; i < n; i++) {
-		struct plan_pod *pp = &s->in.pods[i];
-		unsigned lo = 0, hi = levels - 1;
 		time_t born;
-		bool old;
+		bool old = ctl->o.age_after_ms > 0 && kube_rfc3339(s->created[i], &born) == 0 &&
+			   (long long)(now - born) * 1000 >= ctl->o.age_after_ms;
 
-		while (lo < hi) { /* prio[] descending: find pp->priority */
+		key[i] = (long long)s->in.pods[i].priority * 2 + old;
+		rank[i] = key[i];
+		aged += old;
+	}
+	qsort(rank, n, sizeof(*rank), cmp_key_desc);
+	for (unsigned i = 0; i < n; i++)
+		if (levels == 0 || rank[levels - 1] != rank[i])
+			rank[levels++] = rank[i];
+	for (unsigned i = 0; i < n; i++) {
+		unsigned lo = 0, hi = levels - 1;
+
+		while (lo < hi) { /* rank[] descending: find key[i] */
 			unsigned mid = (lo + hi) / 2;
 
-			if (prio[mid] > pp->priority)
+			if (rank[mid] > key[i])
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
-		old = ctl->o.age_after_ms > 0 && kube_rfc3339(s->created[i], &born) == 0 &&
-		      (long long)(now - born) * 1000 >= ctl->o.age_after_ms;
-		pp->priority = (int)(levels - 1 - lo) * 2 + old;
-		aged += old;
+		s->in.pods[i].priority = (int)(levels - 1 - lo);
 	}
-	free(prio);
+	free(key);
+	free(rank);
 	return aged;
 }
 

@@ -40,8 +40,8 @@
  * max_wait_ms, so a job that creates a hundred pods costs about three rounds, not a hundred.
  *
  * No starvation: a pod that has waited age_after_ms (since its creationTimestamp) goes, in the plan, before
- * every younger pod of its priority and never before a pod of a higher priority: the planner is given each
- * distinct priority as a rank, doubled, plus one for an aged pod.
+ * every younger pod of its priority and never before a pod of a higher priority: the planner is given
+ * levels, not priorities (per priority, its aged pods one level above its young ones).
  *
  * Threads: call controller_* from one thread; the watches run in threads of their own and only signal.
  * Errors follow err.h.
@@ -61,7 +61,7 @@ struct controller_options {
 	long lease_duration_s;       /* 0: 15 */
 	long debounce_ms;            /* 0: 500 */
 	long max_wait_ms;            /* 0: 5000 */
-	long age_after_ms;           /* 0: 60000; < 0: no aging (a pod's standing is its priority and age order) */
+	long age_after_ms;           /* 0: 300000 (5 min); < 0: no aging (a pod's standing is its priority and age order) */
 	/* The schedulers whose pods kerf plans for (spec.schedulerName), NULL-terminated; NULL or empty:
 	 * {"default-scheduler"}. Must outlive the controller. */
 	const char *const *scheduler_names;

@@ -395,13 +395,18 @@ int sim_replace_layout(struct sim *s, unsigned g, const struct mig_layout *l, st
 	return 0;
 }
 
-void sim_arm_timer(struct sim *s)
+void sim_arm_timer_in(struct sim *s, double delay)
 {
 	if (s->timer_armed)
 		return;
 	/* heap_push fails only on out-of-memory; the timer is then retried at the next step. */
-	if (heap_push(s, s->now + s->opt.batch_s, EV_TIMER, 0, NULL) == 0)
+	if (heap_push(s, s->now + delay, EV_TIMER, 0, NULL) == 0)
 		s->timer_armed = true;
+}
+
+void sim_arm_timer(struct sim *s)
+{
+	sim_arm_timer_in(s, s->opt.batch_s);
 }
 
 /* ---- the scheduler ------------------------------------------------------------------------------------- */

@@ -8,8 +8,8 @@
  * checks that no used instance moved) and its assignments bind pods to the instances it made for them.
  *
  * No starvation, also as the controller does: a pod that has waited age_after_s goes before younger pods
- * of its priority (its planner priority is its priority's rank, doubled, plus one once aged), never before
- * a higher priority. The planner maximises the pods placed level by level, so without this a large pod
+ * of its priority, never before a higher priority (the planner is given levels, not priorities: per
+ * priority, its aged pods above its young ones). The planner maximises the pods placed level by level, so without this a large pod
  * loses a freshly emptied GPU to as many small ones as fit there, again and again.
  *
  * Holds (hold_s > 0; the simulator only, the controller does not hold yet): an aged pod of the highest
@@ -49,6 +49,7 @@ struct kerf_state {
 	unsigned n_nodes;
 	struct plan_pod *pods;
 	unsigned *pod_of; /* plan pod position -> workload index */
+	unsigned *lvl;    /* per pod: scratch, its planner level counted from the top */
 	/* When the last two plans ran (-inf: never), latest first: a change that comes while both are less
 	 * than batch_s old is part of a burst. */
 	double plan_t[SIM_BURST_PLANS];
@@ -74,12 +75,13 @@ static int kerf_init(struct sim *s, struct kerf_err *err)
 	st->node_gpu0 = calloc(n_nodes + 1, sizeof(*st->node_gpu0));
 	st->pods = calloc(np, sizeof(*st->pods));
 	st->pod_of = calloc(np, sizeof(*st->pod_of));
+	st->lvl = calloc(np, sizeof(*st->lvl));
 	st->hold_pod = malloc((s->n_gpus + 1) * sizeof(*st->hold_pod));
 	st->hold_until = calloc(s->n_gpus + 1, sizeof(*st->hold_until));
 	st->held = calloc(s->n_gpus + 1, 1);
 	st->no_hold_until = calloc(np, sizeof(*st->no_hold_until));
 	st->holder = calloc(np, 1);
-	if (!st->nodes || !st->gpus || !st->gmap || !st->node_gpu0 || !st->pods || !st->pod_of || !st->hold_pod ||
+	if (!st->nodes || !st->gpus || !st->gmap || !st->node_gpu0 || !st->pods || !st->pod_of || !st->lvl || !st->hold_pod ||
 	    !st->hold_until || !st->held || !st->no_hold_until || !st->holder)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory for the kerf policy's plan input");
 	for (unsigned g = 0; g < s->n_gpus; g++)
@@ -101,6 +103,7 @@ static void kerf_fini(struct sim *s)
 	free(st->node_gpu0);
 	free(st->pods);
 	free(st->pod_of);
+	free(st->lvl);
 	free(st->hold_pod);
 	free(st->hold_until);
 	free(st->held);
@@ -146,39 +149,66 @@ static bool aged(const struct sim *s, unsigned p)
 }
 
 /*
- * The waiting pods, in scheduling order (only the holders when holders is set). Their planner priority keeps the order of
- * the priorities (each distinct priority is a rank) and puts, within one, the aged pods first: rank × 2 + 1
- * for an aged pod, rank × 2 for a young one. So aging never lifts a pod over a higher priority, and the
- * planner, which serves higher priorities first and then input order, serves aged pods oldest first.
+ * The planner's level of each waiting pod, counted from the top (lvl[p]); returns how many levels. Per
+ * priority, descending: its aged pods, then its young ones, as two levels when it has both and one when
+ * not, so that aging adds no level the planner need not tell apart (its exact search takes a few levels).
+ */
+static unsigned levels(struct sim *s, struct kerf_state *st)
+{
+	unsigned w = 0, next = 0;
+
+	while (w < s->n_waiting) {
+		bool old = false, young = false;
+		unsigned e;
+		int prio;
+
+		if (s->pods[s->waiting[w]].state != POD_WAITING) {
+			w++;
+			continue;
+		}
+		prio = s->pods[s->waiting[w]].priority;
+		for (e = w; e < s->n_waiting; e++) {
+			unsigned p = s->waiting[e];
+
+			if (s->pods[p].state != POD_WAITING)
+				continue;
+			if (s->pods[p].priority != prio)
+				break;
+			if (aged(s, p))
+				old = true;
+			else
+				young = true;
+		}
+		for (unsigned k = w; k < e; k++)
+			st->lvl[s->waiting[k]] = next + (old && young && !aged(s, s->waiting[k]));
+		next += 1 + (old && young);
+		w = e;
+	}
+	return next;
+}
+
+/*
+ * The waiting pods, in scheduling order (only the holders when holders is set), each with its level as its
+ * planner priority: the order of the priorities is kept, and within one the aged pods come first. So aging
+ * never lifts a pod over a higher priority, and the planner, which serves higher priorities first and then
+ * input order, serves aged pods oldest first.
  */
 static unsigned fill_pods(struct sim *s, struct kerf_state *st, bool holders)
 {
-	unsigned n = 0, levels = 0, level = 0;
-	int prev = 0;
+	unsigned n = 0, top = levels(s, st);
 
 	for (unsigned w = 0; w < s->n_waiting; w++) {
-		unsigned p = s->waiting[w];
-
-		if (s->pods[p].state == POD_WAITING && (levels == 0 || s->pods[p].priority != prev)) {
-			levels++;
-			prev = s->pods[p].priority;
-		}
-	}
-	for (unsigned w = 0, seen = 0; w < s->n_waiting; w++) {
 		unsigned p = s->waiting[w];
 		struct plan_pod *pp = &st->pods[n];
 
 		if (s->pods[p].state != POD_WAITING)
 			continue;
-		if (seen++ > 0 && s->pods[p].priority != prev)
-			level++;
-		prev = s->pods[p].priority;
 		/* A profile no model of the cluster has cannot be planned for; the planner would only say so. */
 		if (s->classes[s->pods[p].cls].memory_slices == 0 || (holders && !st->holder[p]))
 			continue;
 		memset(pp, 0, sizeof(*pp));
 		snprintf(pp->name, sizeof(pp->name), "sim/pod-%u", p);
-		pp->priority = (int)(levels - 1 - level) * 2 + aged(s, p);
+		pp->priority = (int)(top - 1 - st->lvl[p]);
 		pp->n_demands = 1;
 		pp->demands[0].count = 1;
 		mig_resource_name(s->classes[s->pods[p].cls].profile, pp->demands[0].resource,
@@ -384,9 +414,9 @@ static int kerf_plan(struct sim *s, struct kerf_err *err)
 }
 
 /*
- * After each arrival or departure that leaves pods waiting: plan at once if no plan ran within the last
- * batch_s (the cluster was quiet: a lone change is not made to wait), else open the burst window (the
- * timer), whose plan takes every change that arrived within it.
+ * After each arrival or departure step that leaves pods waiting: plan at once (a timer of 0 s, so that
+ * every change of this instant is in the plan) unless the last batch_s already holds two plans; then open
+ * the burst window (a timer of batch_s), whose plan takes every change that came within it.
  */
 static int kerf_step(struct sim *s, struct kerf_err *err)
 {
@@ -394,9 +424,11 @@ static int kerf_step(struct sim *s, struct kerf_err *err)
 
 	if (sim_waiting(s) == 0)
 		return 0;
-	if (!s->timer_armed && s->now - st->plan_t[SIM_BURST_PLANS - 1] >= s->opt.batch_s)
-		return kerf_plan(s, err);
-	sim_arm_timer(s);
+	(void)err;
+	if (s->now - st->plan_t[SIM_BURST_PLANS - 1] >= s->opt.batch_s)
+		sim_arm_timer_in(s, 0); /* at once, with whatever else changes at this instant */
+	else
+		sim_arm_timer(s);
 	return 0;
 }
 

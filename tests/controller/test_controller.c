@@ -599,9 +599,10 @@ static void test_a_long_round_renews_the_lease(void **state)
 
 	deposed = false;
 	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	/* before the controller starts: its first round, run at once, must see the pod */
+	pod(f, "train-12", "nvidia.com/mig-2g.20gb", 1, 0);
 	f->ctl = start_with(f, &o);
 	f->other = idle_contender(f);
-	pod(f, "train-12", "nvidia.com/mig-2g.20gb", 1, 0);
 	step(f->ctl, 3000, &rep);
 	assert_true(rep.leader);
 	assert_false(rep.deposed);
@@ -626,9 +627,10 @@ static void test_a_leader_deposed_mid_round_writes_nothing(void **state)
 
 	deposed = true;
 	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	/* before the controller starts: its first round, run at once, must see the pod */
+	pod(f, "train-13", "nvidia.com/mig-2g.20gb", 1, 0);
 	f->ctl = start_with(f, &o);
 	f->other = idle_contender(f);
-	pod(f, "train-13", "nvidia.com/mig-2g.20gb", 1, 0);
 	step(f->ctl, 3000, &rep);
 	assert_true(rep.leader);
 	spec_text(f, spec, sizeof(spec), NULL);
