@@ -48,8 +48,8 @@ static void usage(FILE *f)
 		"  --sigma X         log-normal sigma of durations   (default 1.0)\n"
 		"  --high-prio X     share of pods with priority 100 (default 0.1)\n"
 		"  --seed N          random seed                     (default 1)\n"
-		"  --batch S         kerf/nos burst window, s        (default 2; kerf plans a change after\n"
-		"                    a quiet period at once, nos always waits the window out)\n"
+		"  --batch S         nos's window, kerf's burst window, s (default 2): kerf plans a\n"
+		"                    change at once unless two plans ran within it; nos always waits\n"
 		"  --age-after S     kerf: a pod waiting this long goes before younger pods of its\n"
 		"                    priority, never a higher one (default 300; 0: off)\n"
 		"  --hold S          kerf: keep a GPU back for a pod aged and still unplaced, at most\n"
@@ -335,6 +335,7 @@ int cmd_simulate(int argc, char **argv)
 	}
 	su = (struct cli_sim_setup){ .cluster = a.cluster, .workload = desc, .gpus = sim_cluster_gpus(&c), .pods = w.n,
 				     .batch_s = a.opt.batch_s, .reconfig_s = a.opt.reconfig_s,
+				     .age_after_s = a.opt.age_after_s, .hold_s = a.opt.hold_s,
 				     .seed = (unsigned long long)a.opt.seed };
 	rc = KERF_EXIT_FAIL;
 	if (run_all(&a, &c, &w, res, &n, &err) != 0 || report(&a, &su, res, n, &err) != 0) {
