@@ -1236,5 +1236,8 @@ int main(void)
 		T(test_an_aged_pod_goes_before_younger_ones_of_its_priority),
 		T(test_aging_stays_below_a_higher_priority),
 	};
+	/* KERF_TEST_FILTER=PATTERN runs only the tests whose names match (cmocka's wildcards). */
+	if (getenv("KERF_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("KERF_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
