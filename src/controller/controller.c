@@ -852,7 +852,8 @@ static int cmp_key_desc(const void *x, const void *y)
  * plus one if aged; the planner is given the rank of its key among those present (0 the lowest), so aging
  * adds a level only where a priority has both aged and young pods (the planner's exact search takes a few
  * levels), whatever the gaps between PriorityClass values. The planner serves higher values first and then
- * input order (oldest first). Returns how many pods aged.
+ * input order (oldest first). Ages are this host's clock less the API server's creationTimestamp: a skew of
+ * seconds does not matter against minutes of age_after_ms. Returns how many pods aged.
  */
 static unsigned age_pods(const struct controller *ctl, struct snapshot *s)
 {
