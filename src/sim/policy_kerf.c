@@ -368,8 +368,8 @@ static void take_holds(struct sim *s, struct kerf_state *st, unsigned held)
 
 /*
  * A held GPU keeps only its used instances: a free one left there would be taken by the next pod of its
- * size (the scheduler binds before kerf plans), and the GPU would never drain. The controller does the same
- * with a spec that lists the used instances alone.
+ * size (the scheduler binds before kerf plans), and the GPU would never drain. A controller that holds would
+ * write a spec that lists the used instances alone.
  */
 static int strip_held(struct sim *s, struct kerf_state *st, struct kerf_err *err)
 {
@@ -422,9 +422,9 @@ static int kerf_step(struct sim *s, struct kerf_err *err)
 {
 	struct kerf_state *st = s->pstate;
 
+	(void)err;
 	if (sim_waiting(s) == 0)
 		return 0;
-	(void)err;
 	if (s->now - st->plan_t[SIM_BURST_PLANS - 1] >= s->opt.batch_s)
 		sim_arm_timer_in(s, 0); /* at once, with whatever else changes at this instant */
 	else
