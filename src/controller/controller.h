@@ -53,6 +53,7 @@
 
 #include "err.h"
 #include "kube.h"
+#include "log.h"
 #include "metrics.h"
 
 struct controller_options {
@@ -79,8 +80,11 @@ struct controller_options {
 	/* Where the controller's series go (docs/operations.md lists them), or NULL: kerf_controller_* for rounds,
 	 * pods, nodes, writes, Events and the Lease, kerf_watch_* for its watches. */
 	struct metrics *metrics;
-	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
+	kerf_log_fn *log; /* one event per decision (log.h), or NULL; also called from the watches' threads */
 	void *log_arg;
+	/* 0: the informers' own (kube_informer_spec.watch_timeout_s). A test seam: short watches reconnect soon
+	 * after the RBAC that allowed them is revoked, and so see the 403. */
+	long watch_timeout_s;
 	/* A test seam, NULL in kerf: called after a round's plan, before its spec writes (tests change a
 	 * MigLayout there, as a new leader or an agent would between the two). */
 	void (*before_write)(void *arg);
@@ -91,7 +95,8 @@ struct controller_options {
 struct controller_report {
 	bool leader;           /* false: this process only watched */
 	bool deposed;          /* it led when the round began, and learnt mid-round that another holds the Lease */
-	bool planned;          /* a plan was made (leader, caches synced) */
+	bool planned;          /* a plan was made (leader, caches synced and following the server) */
+	bool stale;            /* no plan: a cache it reads is failing its list or watch (controller_caches_fresh) */
 	bool at_once;          /* the round answered a change at once, without debouncing (not in a burst) */
 	unsigned aged;         /* pods planned ahead of younger ones of their priority (waited age_after_ms) */
 	unsigned nodes, pods;  /* planned over */
@@ -117,6 +122,14 @@ struct controller *controller_start(struct kube_client *c, const struct controll
  * Returns 0, or -1 when the round could not finish (it is tried again next time). rep may be NULL.
  */
 int controller_step(struct controller *ctl, long wait_ms, struct controller_report *rep, struct kerf_err *err);
+
+/*
+ * 1 when every cache the plan reads follows the server, else 0 with why: an informer's list or watch has
+ * failed (kube_informer_health) and none has worked since, e.g. a 403 after the controller's RBAC was revoked.
+ * While so, controller_step() makes no plan and writes nothing (report.stale). Thread-safe: a /readyz check
+ * (cli_probe_also takes it as it is; ctl is a struct controller *).
+ */
+int controller_caches_fresh(void *ctl, char *why, size_t cap);
 
 /* Releases the Lease if held (the next contender takes over at once) and stops the watches. NULL: no-op. */
 void controller_stop(struct controller *ctl);
