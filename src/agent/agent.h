@@ -13,6 +13,10 @@
  *     a free instance is destroyed. Afterwards, whatever the outcome (applied, refused, rolled back,
  *     failed), it re-reads the GPU from NVML and re-publishes the device list at once, giving back every
  *     withdrawn device that still exists (the actuator leaves that to its caller).
+ *   - With CDI (options), every publish first rewrites kerf's CDI spec of the node's MIG devices (cdi.h), and
+ *     only the devices that spec lists are advertised: after a re-layout the kubelet never sees a device a
+ *     runtime could not resolve. A spec that cannot be written keeps the new devices unadvertised, and the
+ *     apply (or start) fails with that reason.
  *   - In NVIDIA-plugin mode (options) kerf's plugin does not run: publishing means telling NVIDIA's device
  *     plugin to re-read the devices, and only when the set of MIG devices changed.
  *   - agent_node_status() is the snapshot the agent writes to MigLayout.status: per GPU its model and
@@ -38,6 +42,7 @@
 
 #include "actuate.h"
 #include "err.h"
+#include "log.h"
 #include "mig.h"
 #include "nvml.h"
 
@@ -50,7 +55,12 @@ struct agent_options {
 	const char *journal_dir;   /* NULL: $KERF_STATE_DIR, else /var/lib/kerf (must exist) */
 	const char *plugin_dir;    /* NULL: /var/lib/kubelet/device-plugins */
 	const char *podres_socket; /* NULL: /var/lib/kubelet/pod-resources/kubelet.sock */
-	bool cdi;                  /* Allocate answers CDI names instead of NVIDIA_VISIBLE_DEVICES */
+	/* Allocate answers CDI names ("kerf.dev/mig=<MIG UUID>") instead of NVIDIA_VISIBLE_DEVICES, and the agent
+	 * keeps the CDI spec of those names (cdi.h) in <cdi_spec_dir>/kerf-mig.json: rewritten before every
+	 * publish, and a device is advertised only once the spec lists it. Ignored in NVIDIA-plugin mode. */
+	bool cdi;
+	const char *cdi_spec_dir;  /* NULL: /var/run/cdi (must exist) */
+	const char *mig_minors;    /* NULL: /proc/driver/nvidia-caps/mig-minors (capability minors of GIs, CIs) */
 	/* NVIDIA-plugin mode (docs/kubelet.md, "NVIDIA-plugin mode, and its cost"): kerf serves no devices;
 	 * NVIDIA's device plugin keeps serving them, and after every change of the node's MIG devices the
 	 * agent makes it re-read them (SIGHUP, found by name under proc_root: the agent needs hostPID). No
@@ -67,7 +77,7 @@ struct agent_options {
 	int allocate_grace_ms;
 	const int *numa_nodes;     /* NUMA node of GPU i is numa_nodes[i] for i < n_numa; else unknown (-1) */
 	unsigned n_numa;
-	void (*log)(void *arg, const char *line); /* one line per step, or NULL */
+	kerf_log_fn *log; /* one event per step (log.h), or NULL */
 	void *log_arg;
 };
 
@@ -82,8 +92,10 @@ void agent_node_stop(struct agent_node *a);
 /* The options the agent runs with (as given to agent_node_start). */
 const struct agent_options *agent_node_options(const struct agent_node *a);
 
-/* One line to the agent's log (agent_options.log), for the agent's other parts (its MigLayout sync). */
-void agent_node_log(struct agent_node *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One event to the agent's log (agent_options.log; kerf_log_emit's arguments), for the agent's other parts
+ * (its MigLayout sync). */
+void agent_node_log(struct agent_node *a, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		    const char *fields, ...) __attribute__((format(printf, 5, 6)));
 
 /* GPUs with MIG mode on, in NVML index order. */
 unsigned agent_node_gpu_count(const struct agent_node *a);

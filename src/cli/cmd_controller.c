@@ -25,15 +25,17 @@ struct opts {
 	long interval_ms;
 	bool once;
 	const char *listen; /* --listen: the probes' and metrics' address, "" for none */
+	struct kerf_log_sink log; /* --log-level, --log-format */
 	char host[256];
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kerf controller [--kubeconfig FILE [--context NAME]] [--identity ID] [--namespace NS]\n"
-		   "                       [--scheduler-name NAME]... [--debounce MS] [--interval MS]\n"
-		   "                       [--agent-timeout MS] [--replan-after MS] [--events-per-second N]\n"
-		   "                       [--listen ADDR] [--once]\n\n"
+		   "                       [--scheduler-name NAME]... [--debounce MS] [--age-after MS]\n"
+		   "                       [--interval MS] [--agent-timeout MS] [--replan-after MS]\n"
+		   "                       [--events-per-second N] [--listen ADDR] [--log-level LEVEL]\n"
+		   "                       [--log-format FORMAT] [--once]\n\n"
 		   "Runs kerf's cluster controller: for the pods that wait for nvidia.com/mig-* devices it plans new\n"
 		   "layouts of the nodes' free MIG slices and writes them into the nodes' MigLayout specs. Instances in\n"
 		   "use are never moved. Pods that cannot be placed get an Event saying why. Several replicas may run:\n"
@@ -45,7 +47,11 @@ static void usage(FILE *f)
 		   "  --namespace NS      where the Lease lives (default: $POD_NAMESPACE, else kerf-system)\n"
 		   "  --scheduler-name N  plan for pods whose spec.schedulerName is N; repeat for several (default:\n"
 		   "                      default-scheduler). Pods held by a scheduling gate are never planned for\n"
-		   "  --debounce MS       plan changes arriving this close together at once (default 500)\n"
+		   "  --debounce MS       the burst window: a change after this long without a round is planned at\n"
+		   "                      once; changes coming sooner are planned together once they stop for this\n"
+		   "                      long (default 500)\n"
+		   "  --age-after MS      a pod waiting this long goes before younger pods of its priority (never\n"
+		   "                      before a higher one) in the plan (default 300000; 0: no aging)\n"
 		   "  --interval MS       renew the Lease and re-plan at least this often (default 2000)\n"
 		   "  --agent-timeout MS  leave out a node whose agent's heartbeat has not changed for this long\n"
 		   "                      (default 90000: three missed heartbeats)\n"
@@ -55,7 +61,9 @@ static void usage(FILE *f)
 		   "                      5 x N (default 20)\n"
 		   "  --listen ADDR       serve /healthz, /readyz and /metrics on ADDR, HOST:PORT or :PORT (default\n"
 		   "                      :8081; \"\" for none; never with --once)\n"
-		   "  --once              run one round and exit (0 if it succeeded)\n");
+		   "  --once              run one round and exit (0 if it succeeded)\n"
+		   "  --log-level LEVEL   log events this severe and more: error, warn, info (default) or debug\n"
+		   "  --log-format FORMAT text (logfmt, the default) or json (one object a line), on stderr\n");
 }
 
 /* 0, 1 (--help), or -1 (bad usage, said on stderr). */
@@ -66,16 +74,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->listen = ":8081";
 	o->ctl.identity = getenv("POD_NAME");
 	o->ctl.lease_namespace = getenv("POD_NAMESPACE");
-	o->ctl.log = cli_daemon_log;
-	o->ctl.log_arg = "controller";
+	cli_daemon_log_init(&o->log, "controller");
+	o->ctl.log = kerf_log_write;
+	o->ctl.log_arg = &o->log;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int lr;
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			return 1;
 		} else if (strcmp(a, "--once") == 0) {
 			o->once = true;
+		} else if ((lr = cli_daemon_log_option(&o->log, argc, argv, &i)) <= 0) {
+			if (lr < 0)
+				return -1;
 		} else if (v == NULL) {
 			fprintf(stderr, "kerf controller: unknown or incomplete option \"%s\"\n", a);
 			return -1;
@@ -100,6 +113,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		} else if (strcmp(a, "--debounce") == 0) {
 			if ((o->ctl.debounce_ms = cli_daemon_millis("controller", a, argv[++i], 1, 60000)) < 0)
 				return -1;
+		} else if (strcmp(a, "--age-after") == 0) {
+			if ((o->ctl.age_after_ms = cli_daemon_millis("controller", a, argv[++i], 0, 86400000)) < 0)
+				return -1;
+			if (o->ctl.age_after_ms == 0)
+				o->ctl.age_after_ms = -1; /* 0 on the command line: off (0 in the options: the default) */
 		} else if (strcmp(a, "--interval") == 0) {
 			if ((o->interval_ms = cli_daemon_millis("controller", a, argv[++i], 100, 60000)) < 0)
 				return -1;
@@ -167,14 +185,15 @@ int cmd_controller(int argc, char **argv)
 		goto out;
 	o.ctl.metrics = metrics;
 	cli_probe_not_ready(probe, "connecting to the API server and syncing the caches");
-	c = cli_daemon_connect("controller", o.kubeconfig, o.context, &err);
+	c = cli_daemon_connect(&o.log, o.kubeconfig, o.context, &err);
 	if (c != NULL)
 		kube_client_metrics(c, metrics);
 	if (c == NULL || (ctl = controller_start(c, &o.ctl, &err)) == NULL) {
-		fprintf(stderr, "kerf controller: %s\n", err.msg);
+		kerf_log_emit(kerf_log_write, &o.log, KERF_LOG_ERROR, &err, "start failed", NULL);
 		goto out;
 	}
-	rc = cli_daemon_run("controller", controller_round, ctl, o.interval_ms, o.once, probe);
+	cli_probe_also(probe, controller_caches_fresh, ctl); /* not ready while it refuses to plan from a stale cache */
+	rc = cli_daemon_run(&o.log, controller_round, ctl, o.interval_ms, o.once, probe);
 out:
 	httpd_stop(http);
 	controller_stop(ctl);

@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bell.h"
 #include "controller.h"
 #include "deadline.h"
 #include "fit.h"
 #include "headroom.h"
+#include "kube_exec.h"
 #include "kube_metrics.h"
 #include "room.h"
 #include "kube_pod.h"
@@ -26,6 +28,9 @@
 /* A pod's demands go into the planner's list as they are. */
 _Static_assert(KUBE_POD_MAX_DEMANDS <= PLAN_MAX_DEMANDS, "a pod's demands fit plan_pod.demands");
 _Static_assert(KUBE_POD_RESOURCE_MAX <= MIG_RESOURCE_MAX, "a demand's resource name fits plan_demand.resource");
+/* Rounds one debounce_ms window may hold at once; a change beyond them waits for the burst to settle. Two: a
+ * round's own writes come back as a change, and answering that echo at once must not make the next pod wait. */
+#define BURST_ROUNDS 2
 /* A node a pod waited on in vain is left out for it this many times replan_after_ms, then tried again. */
 #define FORGET_TIMES 10
 
@@ -36,6 +41,7 @@ struct controller {
 	struct controller_options o;
 	char *identity, *lease_ns;
 	struct kube_informer *pods, *layouts, *nodes;
+	char stale[KERF_ERR_MSG_MAX + 128]; /* why the last step did not plan (a cache is stale), or "" */
 	struct headroom *room; /* what pods bound to nodes request: room left for a pending pod */
 	struct kube_elector *elector;
 	struct kerf_bell bell;
@@ -61,6 +67,12 @@ struct controller {
 	long long led_ms;
 	bool deposed;
 	bool was_leader;
+	/* The planner's layout tables and per-GPU-shape options, kept from round to round (plan.h: bounded;
+	 * rounds run on one thread). NULL until the first plan, or if it could not be allocated. */
+	struct plan_cache *plan_cache;
+	/* When the last BURST_ROUNDS steps ended (monotonic ms, latest first; 0: none yet): a change that comes
+	 * while all are less than debounce_ms old is part of a burst. */
+	long long round_ms[BURST_ROUNDS];
 	struct ctl_metrics {
 		struct metric *rounds, *round_s, *plan_s, *pods, *unplaced, *nodes, *specs, *events, *replanned,
 			*leader, *transitions;
@@ -68,19 +80,24 @@ struct controller {
 	} m;
 };
 
-static void say(struct controller *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One log event (log.h): a level, the error it reports (or NULL), a constant message, key=value fields. */
+static void say(struct controller *ctl, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		const char *fields, ...) __attribute__((format(printf, 5, 6)));
 
-static void say(struct controller *ctl, const char *fmt, ...)
+static void say(struct controller *ctl, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		const char *fields, ...)
 {
-	char line[KERF_ERR_MSG_MAX + 256];
+	struct kerf_log_event ev;
 	va_list ap;
 
 	if (ctl->o.log == NULL)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	kerf_log_init(&ev, level, msg);
+	ev.err = err;
+	va_start(ap, fields);
+	kerf_log_vfields(&ev, fields, ap);
 	va_end(ap);
-	ctl->o.log(ctl->o.log_arg, line);
+	ctl->o.log(ctl->o.log_arg, &ev);
 }
 
 /* s, or "" for a missing string. */
@@ -392,6 +409,45 @@ static void ring(void *arg)
 	kerf_bell_ring(&((struct controller *)arg)->bell);
 }
 
+/* An informer's list or watch failed (err), or works again (err NULL): logged, rate-limited by the informer. */
+static void watch_failed(const struct kube_resource *r, const struct kerf_err *err, unsigned long failures, void *arg)
+{
+	struct controller *ctl = arg;
+
+	if (err == NULL) {
+		say(ctl, KERF_LOG_INFO, NULL, "watch works again", "resource=%s", r->plural);
+		kerf_bell_ring(&ctl->bell); /* plan now from the fresh cache */
+		return;
+	}
+	say(ctl, KERF_LOG_ERROR, err, "watch failing: its cache is stale", "resource=%s failures=%lu", r->plural, failures);
+}
+
+/* Whether every cache a plan reads follows the server: 1, or 0 with why, which one and its health. */
+static int caches_fresh(struct controller *ctl, char *why, size_t cap, const char **which, struct kube_informer_health *h)
+{
+	static const char *const names[] = {"pods", "miglayouts", "nodes"};
+	struct kube_informer *const infs[] = {ctl->pods, ctl->layouts, ctl->nodes};
+
+	for (size_t i = 0; i < sizeof(infs) / sizeof(infs[0]); i++) {
+		kube_informer_health(infs[i], h);
+		if (!h->failing)
+			continue;
+		snprintf(why, cap, "the %s watch has failed %lu time(s) in a row for %lld ms: %s", names[i], h->failures,
+			 kerf_mono_ms() - h->failing_since_ms, h->last.msg);
+		*which = names[i];
+		return 0;
+	}
+	return 1;
+}
+
+int controller_caches_fresh(void *ctl, char *why, size_t cap)
+{
+	struct kube_informer_health h;
+	const char *which;
+
+	return caches_fresh(ctl, why, cap, &which, &h);
+}
+
 /* ---- start / stop ---- */
 
 struct controller *controller_start(struct kube_client *c, const struct controller_options *o, struct kerf_err *err)
@@ -421,6 +477,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.lease_duration_s = o->lease_duration_s > 0 ? o->lease_duration_s : 15;
 	ctl->o.debounce_ms = o->debounce_ms > 0 ? o->debounce_ms : 500;
 	ctl->o.max_wait_ms = o->max_wait_ms > 0 ? o->max_wait_ms : 5000;
+	ctl->o.age_after_ms = o->age_after_ms != 0 ? o->age_after_ms : 300000;
 	ctl->o.agent_timeout_ms = o->agent_timeout_ms > 0 ? o->agent_timeout_ms : 90000;
 	ctl->o.failed_grace_ms = o->failed_grace_ms > 0 ? o->failed_grace_ms : 30000;
 	ctl->o.replan_after_ms = o->replan_after_ms > 0 ? o->replan_after_ms : 60000;
@@ -438,13 +495,15 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	 * kubelet has not admitted them yet, whose devices must not be re-cut under them. */
 	ps = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = "status.phase=Pending",
 					 .fields = pod_fields, .project = project_pod, .free_proj = free_pod,
-					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
+					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl,
+					 .on_error = watch_failed};
 	ns = (struct kube_informer_spec){.resource = &KUBE_NODES, .fields = node_fields, .project = project_node,
 					 .free_proj = free_node, .on_add = rang_add, .on_update = node_changed,
-					 .on_delete = rang_add, .arg = ctl};
+					 .on_delete = rang_add, .arg = ctl, .on_error = watch_failed};
 	ls = (struct kube_informer_spec){.resource = &KUBE_MIGLAYOUTS, .fields = layout_fields,
 					 .project = project_layout, .free_proj = free_layout, .on_add = rang_add,
-					 .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
+					 .on_update = rang_update, .on_delete = rang_add, .arg = ctl, .on_error = watch_failed};
+	ps.watch_timeout_s = ns.watch_timeout_s = ls.watch_timeout_s = o->watch_timeout_s;
 	ec = (struct kube_elector_config){ctl->lease_ns, "kerf-controller", ctl->identity, ctl->o.lease_duration_s};
 	if ((ctl->pods = kube_informer_new(c, &ps, err)) == NULL || kube_informer_start(ctl->pods, err) < 0 ||
 	    (ctl->layouts = kube_informer_new(c, &ls, err)) == NULL || kube_informer_start(ctl->layouts, err) < 0 ||
@@ -470,7 +529,7 @@ void controller_stop(struct controller *ctl)
 	if (ctl == NULL)
 		return;
 	if (ctl->elector != NULL && kube_elector_release(ctl->elector, &err) < 0)
-		say(ctl, "releasing the Lease: %s", err.msg);
+		say(ctl, KERF_LOG_ERROR, &err, "releasing the Lease failed", NULL);
 	kube_elector_free(ctl->elector);
 	kube_informer_free(ctl->pods);
 	kube_informer_free(ctl->layouts);
@@ -482,6 +541,7 @@ void controller_stop(struct controller *ctl)
 	json_decref(ctl->fails);
 	json_decref(ctl->waits);
 	json_decref(ctl->gave_up);
+	plan_cache_free(ctl->plan_cache);
 	free(ctl->identity);
 	free(ctl->lease_ns);
 	free(ctl);
@@ -606,8 +666,8 @@ static bool failing_too_long(struct collect *cl, const char *key, bool failed, l
 	json_object_set_new(cl->fails, key, json_pack("[I, I]", (json_int_t)gen, (json_int_t)since));
 	if (now - since <= cl->ctl->o.failed_grace_ms)
 		return false;
-	say(cl->ctl, "node %s left out: its agent has failed to apply spec generation %lld for %lld s", key, gen,
-	    (now - since) / 1000);
+	say(cl->ctl, KERF_LOG_WARN, NULL, "node left out: its agent has failed to apply its spec",
+	    "node=%s generation=%lld failing_s=%lld", key, gen, (now - since) / 1000);
 	return true;
 }
 
@@ -658,7 +718,7 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 		/* A node still applying its spec is planned from it (its end state), unless a pod took an
 		 * instance meanwhile that the spec would destroy: then the agent will refuse, and status is truth. */
 		if (read_gpu(g, sg != NULL && spec_keeps_used(g, sg) ? sg : g, &n->gpus[n->n_gpus], &err) < 0) {
-			say(cl->ctl, "node %s left out of this round: %s", key, err.msg);
+			say(cl->ctl, KERF_LOG_WARN, &err, "node left out of this round", "node=%s", key);
 			free(n->gpus);
 			return 0;
 		}
@@ -830,6 +890,64 @@ static int oldest_first(struct snapshot *s)
 	return rc;
 }
 
+static int cmp_key_desc(const void *x, const void *y)
+{
+	long long a = *(const long long *)x, b = *(const long long *)y;
+
+	return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/*
+ * The planner's priorities, for no starvation: a pod created age_after_ms or more ago goes before every
+ * younger pod of its priority, and after every pod of a higher one. Each pod's key is its priority doubled,
+ * plus one if aged; the planner is given the rank of its key among those present (0 the lowest), so aging
+ * adds a level only where a priority has both aged and young pods (the planner's exact search takes a few
+ * levels), whatever the gaps between PriorityClass values. The planner serves higher values first and then
+ * input order (oldest first). Ages are this host's clock less the API server's creationTimestamp: a skew of
+ * seconds does not matter against minutes of age_after_ms. Returns how many pods aged.
+ */
+static unsigned age_pods(const struct controller *ctl, struct snapshot *s)
+{
+	unsigned n = s->in.n_pods, levels = 0, aged = 0;
+	long long *key = malloc((n + 1) * sizeof(*key)), *rank = malloc((n + 1) * sizeof(*rank));
+	time_t now = time(NULL);
+
+	if (key == NULL || rank == NULL) {
+		free(key);
+		free(rank);
+		return 0; /* out of memory: plain priorities this round, aging resumes next round */
+	}
+	for (unsigned i = 0; i < n; i++) {
+		time_t born;
+		bool old = ctl->o.age_after_ms > 0 && kube_rfc3339(s->created[i], &born) == 0 &&
+			   (long long)(now - born) * 1000 >= ctl->o.age_after_ms;
+
+		key[i] = (long long)s->in.pods[i].priority * 2 + old;
+		rank[i] = key[i];
+		aged += old;
+	}
+	qsort(rank, n, sizeof(*rank), cmp_key_desc);
+	for (unsigned i = 0; i < n; i++)
+		if (levels == 0 || rank[levels - 1] != rank[i])
+			rank[levels++] = rank[i];
+	for (unsigned i = 0; i < n; i++) {
+		unsigned lo = 0, hi = levels - 1;
+
+		while (lo < hi) { /* rank[] descending: find key[i] */
+			unsigned mid = (lo + hi) / 2;
+
+			if (rank[mid] > key[i])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		s->in.pods[i].priority = (int)(levels - 1 - lo);
+	}
+	free(key);
+	free(rank);
+	return aged;
+}
+
 /*
  * Leaves out, for each pod, the nodes it has waited on in vain (watch_waits() below), and forgets the pods
  * that no longer wait and the nodes given up on long ago (what kept the scheduler away may have passed).
@@ -950,12 +1068,12 @@ static bool still_leading(struct controller *ctl)
 	if (kerf_mono_ms() - ctl->led_ms < ctl->o.lease_duration_s * 1000 / 3)
 		return true;
 	if ((rc = kube_elector_step(ctl->elector, &leader, &err)) < 0)
-		say(ctl, "lease (mid-round): %s", err.msg); /* unreachable: we lead while our renewal lasts */
+		say(ctl, KERF_LOG_ERROR, &err, "renewing the Lease mid-round failed", NULL); /* unreachable: we lead while our renewal lasts */
 	if (leader && rc == 0)
 		ctl->led_ms = kerf_mono_ms();
 	if (!leader) {
 		ctl->deposed = true;
-		say(ctl, "lost the Lease mid-round: the rest of this round's writes and Events are left to the new leader");
+		say(ctl, KERF_LOG_WARN, NULL, "lost the Lease mid-round: the rest of this round's writes and Events are left to the new leader", NULL);
 	}
 	return leader;
 }
@@ -1028,7 +1146,7 @@ static enum told tell_pod(struct controller *ctl, const struct snapshot *s, unsi
 		return TOLD_HELD;
 	ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[i]};
 	if (kube_event_emit(ctl->c, &ref, type, reason, msg, "kerf-controller", &err) < 0) {
-		say(ctl, "event for %s: %s", s->in.pods[i].name, err.msg);
+		say(ctl, KERF_LOG_ERROR, &err, "pod Event not sent", "pod=%s event_reason=%s", s->in.pods[i].name, reason);
 		return TOLD_NOT;
 	}
 	return TOLD_SENT;
@@ -1100,7 +1218,8 @@ static int write_specs(struct controller *ctl, const struct snapshot *s, const s
 		res = kube_patch(ctl->c, &KUBE_MIGLAYOUTS, NULL, s->in.nodes[node].name, KUBE_PATCH_MERGE, patch, false, err);
 		json_decref(patch);
 		if (res == NULL && err->code == KERF_ECONFLICT) {
-			say(ctl, "node %s: MigLayout changed since this plan: not written, planned again", s->in.nodes[node].name);
+			say(ctl, KERF_LOG_INFO, NULL, "spec not written: the MigLayout changed since this plan, planned again",
+			    "node=%s result=stale", s->in.nodes[node].name);
 			rep->specs_stale++;
 			k = end;
 			continue;
@@ -1109,8 +1228,10 @@ static int write_specs(struct controller *ctl, const struct snapshot *s, const s
 			rc = kerf_err_prefix(err, "MigLayout %s: spec", s->in.nodes[node].name);
 			break;
 		}
+		say(ctl, KERF_LOG_INFO, NULL, "spec written", "node=%s gpus=%u generation=%lld result=written",
+		    s->in.nodes[node].name, end - k,
+		    (long long)json_integer_value(json_object_get(json_object_get(res, "metadata"), "generation")));
 		json_decref(res);
-		say(ctl, "node %s: new layout for %u GPU(s)", s->in.nodes[node].name, end - k);
 		rep->specs_written++;
 		written[node] = true;
 		k = end;
@@ -1167,7 +1288,7 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 	size_t m = 0;
 
 	if (out->n_unplaced && memo == NULL) {
-		say(ctl, "events: out of memory");
+		say(ctl, KERF_LOG_ERROR, NULL, "pod Events not sent: out of memory", NULL);
 		return 0;
 	}
 	for (unsigned k = 0; k < out->n_unplaced; k++) {
@@ -1187,7 +1308,8 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 		n++;
 	}
 	if (held)
-		say(ctl, "events: %u held back by the rate limit (%.0f/s), sent in later rounds", held, ctl->o.events_per_s);
+		say(ctl, KERF_LOG_INFO, NULL, "pod Events held back by the rate limit, sent in later rounds", "held=%u per_s=%.0f",
+		    held, ctl->o.events_per_s);
 	if (m > 0) /* memo is NULL when nothing is unplaced, and qsort takes no NULL */
 		qsort(memo, m, sizeof(*memo), cmp_u64);
 	free(ctl->told);
@@ -1207,8 +1329,8 @@ static unsigned give_up(struct controller *ctl, const struct snapshot *s, unsign
 		return 0;
 	json_object_set_new(nodes, node, json_integer(kerf_mono_ms()));
 	kerf_bell_ring(&ctl->bell); /* plan it elsewhere now, not at the next change */
-	say(ctl, "pod %s: not bound to %s %lld s after its instances were there: planned elsewhere", s->in.pods[i].name,
-	    node, secs);
+	say(ctl, KERF_LOG_WARN, NULL, "pod not bound after its instances were there: planned elsewhere",
+	    "pod=%s node=%s waited_s=%lld", s->in.pods[i].name, node, secs);
 	snprintf(msg, sizeof(msg), "%s has had the MIG instances this pod asks for for %lld s, but kube-scheduler has not "
 		 "placed it there (CPU, memory or another constraint kerf does not plan with): planning it on another node",
 		 node, secs);
@@ -1273,6 +1395,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	rep->nodes_skipped = s.skipped;
 	rep->reserved = s.reserved;
 	rep->pods = s.in.n_pods;
+	rep->aged = age_pods(ctl, &s);
 	if (s.in.n_pods == 0) { /* nothing waits: nothing to change */
 		rep->planned = true;
 		snapshot_free(&s);
@@ -1280,7 +1403,9 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 		return 0;
 	}
 	t0 = kerf_mono_ms();
-	if (plan_run_room(NULL, &s.in, &out, &rs, err) < 0) {
+	if (ctl->plan_cache == NULL)
+		ctl->plan_cache = plan_cache_new(); /* NULL: plans without one */
+	if (plan_run_room(ctl->plan_cache, &s.in, &out, &rs, err) < 0) {
 		kerf_err_prefix(err, "plan");
 		metrics_round(ctl, rep, NULL, start, -1);
 		goto out;
@@ -1289,24 +1414,74 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	rep->no_room = rs.no_room;
 	rep->crowded = rs.crowded;
 	if (rs.crowded > 0)
-		say(ctl, "%u pod(s) planned onto nodes without room for all of them together: planned elsewhere", rs.crowded);
+		say(ctl, KERF_LOG_INFO, NULL, "pods planned onto nodes without room for all of them together: planned elsewhere",
+		    "pods=%u", rs.crowded);
 	rep->planned = true;
 	if (out.n_changes > 0) /* a stage of its own in bench/cluster: planned, then written */
-		say(ctl, "planned: %u change(s) for %u pod(s) in %lld ms", out.n_changes, s.in.n_pods, kerf_mono_ms() - t0);
+		say(ctl, KERF_LOG_INFO, NULL, "planned", "changes=%u pods=%u duration_ms=%lld", out.n_changes, s.in.n_pods,
+		    kerf_mono_ms() - t0);
 	rep->placed = out.n_assignments;
 	if (write_specs(ctl, &s, &out, rep, err) == 0)
 		rc = 0;
 	rep->events += tell_unplaced(ctl, &s, &out);
 	if (!ctl->deposed)
 		watch_waits(ctl, &s, &out, rep);
-	say(ctl, "round: %u pod(s) waiting on %u node(s) (%u left out: agent silent, no Node, cordoned or not Ready): %u placed, "
-		 "%u spec(s) written, %u event(s)",
-	    rep->pods, rep->nodes, rep->nodes_skipped, rep->placed, rep->specs_written, rep->events);
+	say(ctl, KERF_LOG_INFO, NULL, "round", "pods=%u nodes=%u nodes_left_out=%u placed=%u specs_written=%u events=%u "
+	    "duration_ms=%lld", rep->pods, rep->nodes, rep->nodes_skipped, rep->placed, rep->specs_written, rep->events,
+	    kerf_mono_ms() - start);
 	metrics_round(ctl, rep, &out, start, rc);
 	plan_output_free(&out);
 out:
 	snapshot_free(&s);
 	return rc;
+}
+
+/*
+ * Waits for a change (or wait_ms). A change is answered at once (true) unless the last window of debounce_ms
+ * already holds BURST_ROUNDS rounds: then it is part of a burst, and the round waits until debounce_ms pass
+ * without another change (at most about max_wait_ms), so the burst is planned together.
+ */
+static bool wait_change(struct controller *ctl, long wait_ms)
+{
+	long long oldest = ctl->round_ms[BURST_ROUNDS - 1];
+
+	if (!kerf_bell_wait(&ctl->bell, wait_ms, 0, 0))
+		return false; /* the periodic round: nothing changed */
+	if (oldest == 0 || kerf_mono_ms() - oldest >= ctl->o.debounce_ms)
+		return true;
+	kerf_bell_wait(&ctl->bell, ctl->o.debounce_ms, ctl->o.debounce_ms, ctl->o.max_wait_ms);
+	return false;
+}
+
+static void round_done(struct controller *ctl)
+{
+	memmove(&ctl->round_ms[1], &ctl->round_ms[0], (BURST_ROUNDS - 1) * sizeof(ctl->round_ms[0]));
+	ctl->round_ms[0] = kerf_mono_ms();
+}
+
+/*
+ * A plan made from a stale cache would re-cut nodes for pods that are gone and miss the layouts' changes (the
+ * RBAC that lets the controller watch them was revoked, say): while any cache it plans from is failing, the
+ * round is skipped. Said at warn once when it starts and once when it ends, not every step.
+ */
+static bool stale_refuses(struct controller *ctl, struct controller_report *rep)
+{
+	char why[sizeof(ctl->stale)];
+	struct kube_informer_health h;
+	const char *which;
+
+	if (caches_fresh(ctl, why, sizeof(why), &which, &h)) {
+		if (ctl->stale[0] != '\0')
+			say(ctl, KERF_LOG_INFO, NULL, "planning again: the caches follow the server", NULL);
+		ctl->stale[0] = '\0';
+		return false;
+	}
+	if (ctl->stale[0] == '\0')
+		say(ctl, KERF_LOG_WARN, &h.last, "not planning: a cache is stale", "resource=%s failures=%lu failing_ms=%lld",
+		    which, h.failures, kerf_mono_ms() - h.failing_since_ms);
+	snprintf(ctl->stale, sizeof(ctl->stale), "%s", why);
+	rep->stale = true;
+	return true;
 }
 
 int controller_step(struct controller *ctl, long wait_ms, struct controller_report *rep, struct kerf_err *err)
@@ -1318,16 +1493,19 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 	if (rep == NULL)
 		rep = &local;
 	memset(rep, 0, sizeof(*rep));
-	kerf_bell_wait(&ctl->bell, wait_ms, ctl->o.debounce_ms, ctl->o.max_wait_ms);
+	rep->at_once = wait_change(ctl, wait_ms);
 	for (unsigned i = 0; i < 3; i++)
 		kube_watch_metrics_update(&ctl->m.watch[i]);
 	rc = kube_elector_step(ctl->elector, &leader, err);
 	if (leader != ctl->was_leader) {
 		metric_add(ctl->m.transitions, 1);
-		say(ctl, leader ? "took the Lease: leading" : "lost the Lease: watching");
+		say(ctl, KERF_LOG_INFO, NULL, leader ? "took the Lease: leading" : "lost the Lease: watching", "identity=%s",
+		    ctl->o.identity);
 		ctl->was_leader = leader;
 	}
 	metric_set(ctl->m.leader, leader);
+	if (!leader || rc < 0) /* a watcher's steps count too: it answers the bell the same way */
+		round_done(ctl);
 	if (rc < 0)
 		return kerf_err_prefix(err, "controller: lease");
 	rep->leader = leader;
@@ -1335,7 +1513,9 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 		return 0;
 	ctl->led_ms = kerf_mono_ms();
 	ctl->deposed = false;
-	rc = round_(ctl, rep, err);
+	if (!stale_refuses(ctl, rep))
+		rc = round_(ctl, rep, err);
 	rep->deposed = ctl->deposed;
+	round_done(ctl);
 	return rc;
 }

@@ -33,8 +33,15 @@
  * The controller never binds a pod: once the agent has cut the instances and its device plugin has
  * advertised them, kube-scheduler does.
  *
- * Rounds are debounced: changes that arrive within debounce_ms of each other are planned together (a job
- * that creates ten pods is planned once), and a round runs at most max_wait_ms after the first change.
+ * Rounds are planned at once, and batched only under a burst: a change is planned immediately (a lone pod on
+ * an idle cluster does not wait) unless two rounds already ended within the last debounce_ms (two: a round's
+ * own spec writes come back as a change, and answering that echo must not make the next pod wait). A change
+ * beyond that is part of a burst: the round waits until no change has come for debounce_ms, at most about
+ * max_wait_ms, so a job that creates a hundred pods costs about three rounds, not a hundred.
+ *
+ * No starvation: a pod that has waited age_after_ms (since its creationTimestamp) goes, in the plan, before
+ * every younger pod of its priority and never before a pod of a higher priority: the planner is given
+ * levels, not priorities (per priority, its aged pods one level above its young ones).
  *
  * Threads: call controller_* from one thread; the watches run in threads of their own and only signal.
  * Errors follow err.h.
@@ -46,6 +53,7 @@
 
 #include "err.h"
 #include "kube.h"
+#include "log.h"
 #include "metrics.h"
 
 struct controller_options {
@@ -54,6 +62,7 @@ struct controller_options {
 	long lease_duration_s;       /* 0: 15 */
 	long debounce_ms;            /* 0: 500 */
 	long max_wait_ms;            /* 0: 5000 */
+	long age_after_ms;           /* 0: 300000 (5 min); < 0: no aging (a pod's standing is its priority and age order) */
 	/* The schedulers whose pods kerf plans for (spec.schedulerName), NULL-terminated; NULL or empty:
 	 * {"default-scheduler"}. Must outlive the controller. */
 	const char *const *scheduler_names;
@@ -71,8 +80,11 @@ struct controller_options {
 	/* Where the controller's series go (docs/operations.md lists them), or NULL: kerf_controller_* for rounds,
 	 * pods, nodes, writes, Events and the Lease, kerf_watch_* for its watches. */
 	struct metrics *metrics;
-	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
+	kerf_log_fn *log; /* one event per decision (log.h), or NULL; also called from the watches' threads */
 	void *log_arg;
+	/* 0: the informers' own (kube_informer_spec.watch_timeout_s). A test seam: short watches reconnect soon
+	 * after the RBAC that allowed them is revoked, and so see the 403. */
+	long watch_timeout_s;
 	/* A test seam, NULL in kerf: called after a round's plan, before its spec writes (tests change a
 	 * MigLayout there, as a new leader or an agent would between the two). */
 	void (*before_write)(void *arg);
@@ -83,7 +95,10 @@ struct controller_options {
 struct controller_report {
 	bool leader;           /* false: this process only watched */
 	bool deposed;          /* it led when the round began, and learnt mid-round that another holds the Lease */
-	bool planned;          /* a plan was made (leader, caches synced) */
+	bool planned;          /* a plan was made (leader, caches synced and following the server) */
+	bool stale;            /* no plan: a cache it reads is failing its list or watch (controller_caches_fresh) */
+	bool at_once;          /* the round answered a change at once, without debouncing (not in a burst) */
+	unsigned aged;         /* pods planned ahead of younger ones of their priority (waited age_after_ms) */
 	unsigned nodes, pods;  /* planned over */
 	unsigned nodes_skipped; /* MigLayouts left out: agent silent or failing, no Node, cordoned or not Ready */
 	unsigned reserved;      /* free instances held for bound pods their kubelet has not admitted yet */
@@ -107,6 +122,14 @@ struct controller *controller_start(struct kube_client *c, const struct controll
  * Returns 0, or -1 when the round could not finish (it is tried again next time). rep may be NULL.
  */
 int controller_step(struct controller *ctl, long wait_ms, struct controller_report *rep, struct kerf_err *err);
+
+/*
+ * 1 when every cache the plan reads follows the server, else 0 with why: an informer's list or watch has
+ * failed (kube_informer_health) and none has worked since, e.g. a 403 after the controller's RBAC was revoked.
+ * While so, controller_step() makes no plan and writes nothing (report.stale). Thread-safe: a /readyz check
+ * (cli_probe_also takes it as it is; ctl is a struct controller *).
+ */
+int controller_caches_fresh(void *ctl, char *why, size_t cap);
 
 /* Releases the Lease if held (the next contender takes over at once) and stops the watches. NULL: no-op. */
 void controller_stop(struct controller *ctl);

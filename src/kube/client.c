@@ -212,7 +212,7 @@ static int refresh_token(struct kube_client *c, struct kerf_err *err)
 	if (c->token && st.st_ino == c->token_st.st_ino && st.st_size == c->token_st.st_size &&
 	    st.st_mtim.tv_sec == c->token_st.st_mtim.tv_sec && st.st_mtim.tv_nsec == c->token_st.st_mtim.tv_nsec)
 		return 0;
-	tok = kube_read_file(c->cfg.token_file, 1 << 16, err);
+	tok = kerf_read_file(c->cfg.token_file, 1 << 16, NULL, err);
 	if (!tok)
 		return c->token ? 0 : -1; /* keep the old token while a rotation is half written */
 	tok[strcspn(tok, "\r\n")] = '\0';
@@ -242,8 +242,8 @@ static void refresh_certs(struct kube_client *c)
 		return;
 	if (same_file(&a, &c->cert_st) && same_file(&b, &c->key_st))
 		return;
-	cert = kube_read_file(c->cfg.cert_file, 1 << 20, NULL);
-	key = kube_read_file(c->cfg.key_file, 1 << 20, NULL);
+	cert = kerf_read_file(c->cfg.cert_file, 1 << 20, NULL, NULL);
+	key = kerf_read_file(c->cfg.key_file, 1 << 20, NULL, NULL);
 	if (cert && key && kube_looks_like_pem(cert, "CERTIFICATE") && kube_looks_like_pem(key, "PRIVATE KEY")) {
 		free(c->cfg.cert_pem);
 		memset(c->cfg.key_pem, 0, strlen(c->cfg.key_pem));
@@ -400,10 +400,7 @@ int kube_query_add(char **q, const char *key, const char *value)
 
 int kube_err_http_status(const struct kerf_err *err)
 {
-	const char *p;
-	if (!err || !(p = strstr(err->msg, ": HTTP ")))
-		return 0;
-	return atoi(p + 7);
+	return err ? err->http_status : 0;
 }
 
 static enum kerf_errcode code_for_status(long status)
@@ -440,6 +437,7 @@ int kube_http_error(const char *method, const char *path, long status, const cha
 
 	kerf_err_set(err, code_for_status(status), "%s %s: HTTP %ld %s: %s", method, path, status,
 		     reason ? reason : "", msg ? msg : "(no message)");
+	kerf_err_http(err, (int)status, reason);
 	json_decref(st);
 	return -1;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -197,6 +198,20 @@ static void step(struct controller *c, long wait_ms, struct controller_report *r
 		fail_msg("controller_step: %s", err.msg);
 }
 
+/*
+ * Steps until cond holds, at most five rounds. A round is answered at once when the bell has rung, and it may
+ * have rung for something older than the change the test just made (an informer's late event), so that round
+ * can miss the change; the next one, which the change's own ring starts, sees it.
+ */
+#define STEP_UNTIL(c, wait_ms, rep, cond)                   \
+	do {                                                 \
+		for (int try_ = 0; try_ < 5; try_++) {       \
+			step((c), (wait_ms), (rep));         \
+			if (cond)                            \
+				break;                       \
+		}                                            \
+	} while (0)
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -309,6 +324,118 @@ static void test_unplaceable_pod_is_told_why_once(void **state)
 	list = must(kube_list(f->l->c, &KUBE_EVENTS, f->l->ns, &lo, &err), &err);
 	assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
 	json_decref(list);
+}
+
+/*
+ * Plan at once when idle, batch only a burst. The burst window is 5 s here. A lone pod that comes after the
+ * cluster has been quiet longer than the window is planned by the round its arrival starts, without
+ * debouncing (at_once), and its spec is written. The echo of that write is answered at once too (the
+ * second round in the window). Two pods that come right after are a burst (a third change within the
+ * window): one round, debounced, plans both.
+ */
+static void test_a_lone_pod_on_an_idle_cluster_is_planned_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 5000, .max_wait_ms = 20000};
+	struct controller_report rep;
+	char spec[256];
+
+	agent_reports(f, "7g.80gb@0");
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 5000, &rep); /* the first round: nothing waits */
+	assert_true(rep.planned);
+	assert_int_equal(rep.pods, 0);
+	usleep(5500 * 1000); /* longer than the window without a round: the cluster is quiet */
+	pod(f, "lone-1", "nvidia.com/mig-3g.40gb", 1, 0);
+	STEP_UNTIL(f->ctl, 30000, &rep, rep.pods == 1);
+	assert_true(rep.at_once);
+	assert_int_equal(rep.pods, 1);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "3g.40gb"), 1);
+	step(f->ctl, 30000, &rep); /* the spec write's echo: the second round in the window, at once */
+	assert_true(rep.at_once);
+	assert_int_equal(rep.specs_written, 0);
+
+	pod(f, "burst-1", "nvidia.com/mig-1g.10gb", 1, 0);
+	pod(f, "burst-2", "nvidia.com/mig-1g.10gb", 1, 0);
+	step(f->ctl, 30000, &rep);
+	assert_false(rep.at_once);
+	assert_int_equal(rep.pods, 3); /* lone-1 is still unbound: no kube-scheduler runs here */
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "1g.10gb"), 2);
+}
+
+/*
+ * No starvation: a 7g pod created more than age_after_ms before two 3g pods of the same priority gets the
+ * GPU. Without aging the plan would place the most pods of that priority: the two 3g.
+ */
+static void test_an_aged_pod_goes_before_younger_ones_of_its_priority(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .age_after_ms = 8000};
+	struct controller_report rep;
+	char spec[256];
+
+	agent_reports(f, "7g.80gb@0");
+	pod(f, "old-7g", "nvidia.com/mig-7g.80gb", 1, 0);
+	/* older than age_after_ms by the first round; the 3g pods, younger by far (the controller starts in
+	 * well under 8 s), are not (creationTimestamp has one-second steps) */
+	usleep(9100 * 1000);
+	pod(f, "young-a", "nvidia.com/mig-3g.40gb", 1, 0);
+	pod(f, "young-b", "nvidia.com/mig-3g.40gb", 1, 0);
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 5000, &rep);
+	assert_int_equal(rep.pods, 3);
+	assert_int_equal(rep.aged, 1);
+	assert_int_equal(rep.placed, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	/* the agent has not applied anything: a 7g pod is served from the free 7g as it is, nothing written */
+	assert_int_equal(rep.specs_written, 0);
+	assert_int_equal(count_of(spec, "3g.40gb"), 0);
+}
+
+/* Aging never lifts a pod over a higher priority: the old 7g at priority 0 loses to two young 3g at 10 (a
+ * PriorityClass: the API server's admission sets spec.priority from it). */
+static void test_aging_stays_below_a_higher_priority(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .age_after_ms = 8000};
+	struct controller_report rep;
+	struct kerf_err err;
+	char spec[256], pc[128], path[256], text[512];
+
+	snprintf(pc, sizeof(pc), "prio10-%s", f->l->ns);
+	snprintf(text, sizeof(text), "{\"apiVersion\": \"scheduling.k8s.io/v1\", \"kind\": \"PriorityClass\", "
+				     "\"metadata\": {\"name\": \"%s\"}, \"value\": 10}", pc);
+	{
+		json_t *body = json_loads(text, 0, NULL);
+
+		json_decref(must(kube_request(f->l->c, "POST", "/apis/scheduling.k8s.io/v1/priorityclasses", body, NULL, &err), &err));
+		json_decref(body);
+	}
+	agent_reports(f, "7g.80gb@0");
+	pod(f, "old-7g", "nvidia.com/mig-7g.80gb", 1, 0);
+	usleep(9100 * 1000);
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(text, sizeof(text), "{\"metadata\": {\"name\": \"young-%u\"}, \"spec\": {\"priorityClassName\": \"%s\", "
+					     "\"containers\": [{\"name\": \"c\", \"image\": \"x\", \"resources\": {\"limits\": "
+					     "{\"nvidia.com/mig-3g.40gb\": \"1\"}}}]}}", i, pc);
+		pod_json(f, text);
+	}
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 5000, &rep);
+	snprintf(path, sizeof(path), "/apis/scheduling.k8s.io/v1/priorityclasses/%s", pc);
+	json_decref(kube_request(f->l->c, "DELETE", path, NULL, NULL, &err));
+	assert_int_equal(rep.aged, 1);
+	assert_int_equal(rep.placed, 2);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "3g.40gb"), 2);
 }
 
 /* Two controllers: only the Lease holder plans and writes; the other watches. */
@@ -487,9 +614,10 @@ static void test_a_long_round_renews_the_lease(void **state)
 
 	deposed = false;
 	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	/* before the controller starts: its first round, run at once, must see the pod */
+	pod(f, "train-12", "nvidia.com/mig-2g.20gb", 1, 0);
 	f->ctl = start_with(f, &o);
 	f->other = idle_contender(f);
-	pod(f, "train-12", "nvidia.com/mig-2g.20gb", 1, 0);
 	step(f->ctl, 3000, &rep);
 	assert_true(rep.leader);
 	assert_false(rep.deposed);
@@ -514,9 +642,10 @@ static void test_a_leader_deposed_mid_round_writes_nothing(void **state)
 
 	deposed = true;
 	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	/* before the controller starts: its first round, run at once, must see the pod */
+	pod(f, "train-13", "nvidia.com/mig-2g.20gb", 1, 0);
 	f->ctl = start_with(f, &o);
 	f->other = idle_contender(f);
-	pod(f, "train-13", "nvidia.com/mig-2g.20gb", 1, 0);
 	step(f->ctl, 3000, &rep);
 	assert_true(rep.leader);
 	spec_text(f, spec, sizeof(spec), NULL);
@@ -777,7 +906,7 @@ static void test_node_selectors_and_taints_decide_where_to_recut(void **state)
 	pod_json(f, "{\"metadata\": {\"name\": \"fits\"}, \"spec\": {\"nodeSelector\": {\"zone\": \"z1\"},"
 		    "\"tolerations\": [{\"key\": \"dedicated\", \"value\": \"ml\", \"effect\": \"NoSchedule\"}],"
 		    "\"containers\": [{\"name\": \"c\", \"image\": \"x\", \"resources\": {\"limits\": {\"nvidia.com/mig-2g.20gb\": \"1\"}}}]}}");
-	step(f->ctl, 3000, &rep);
+	STEP_UNTIL(f->ctl, 3000, &rep, rep.pods == 3);
 	assert_int_equal(rep.pods, 3);
 	assert_int_equal(rep.placed, 1);
 	assert_int_equal(rep.specs_written, 1);
@@ -936,7 +1065,7 @@ static void test_silent_agents_node_is_not_recut(void **state)
 	beat = json_pack("{s:{s:s}}", "status", "heartbeat", "2026-01-01T00:00:30Z"); /* the agent is back */
 	json_decref(must(kube_patch(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, KUBE_PATCH_MERGE, beat, true, &err), &err));
 	json_decref(beat);
-	step(f->ctl, 3000, &rep);
+	STEP_UNTIL(f->ctl, 3000, &rep, rep.nodes == 1);
 	assert_int_equal(rep.nodes, 1);
 	assert_int_equal(rep.specs_written, 1);
 }
@@ -972,7 +1101,7 @@ static void test_bound_pods_devices_are_not_recut(void **state)
 
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/bound-1g?gracePeriodSeconds=0", f->l->ns);
 	json_decref(kube_request(f->l->c, "DELETE", path, NULL, NULL, &err));
-	step(f->ctl, 3000, &rep);
+	STEP_UNTIL(f->ctl, 3000, &rep, rep.reserved == 0);
 	assert_int_equal(rep.reserved, 0);
 	assert_int_equal(rep.specs_written, 1);
 	spec_text(f, spec, sizeof(spec), NULL);
@@ -1093,6 +1222,209 @@ static void test_kerf_controller_serves_probes_and_metrics(void **state)
 	stop_child(pid);
 }
 
+/* ---- a controller whose RBAC broke ---- */
+
+/* The controller's log events as logfmt lines (they come from the watches' threads too). */
+static pthread_mutex_t logs_lock = PTHREAD_MUTEX_INITIALIZER;
+static char logs[64][2048];
+static unsigned n_logs;
+
+static void keep_log(void *arg, const struct kerf_log_event *ev)
+{
+	char *line = kerf_log_format_line(KERF_LOG_TEXT, "-", "controller", ev);
+
+	(void)arg;
+	if (line == NULL)
+		return;
+	if (getenv("KERF_TEST_VERBOSE") != NULL)
+		fputs(line, stderr);
+	pthread_mutex_lock(&logs_lock);
+	if (n_logs < 64)
+		snprintf(logs[n_logs++], sizeof(logs[0]), "%s", line);
+	pthread_mutex_unlock(&logs_lock);
+	free(line);
+}
+
+/* How many kept lines hold every one of the NULL-terminated fragments. */
+static unsigned logged(const char *first, ...)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&logs_lock);
+	for (unsigned i = 0; i < n_logs; i++) {
+		bool all = true;
+		va_list ap;
+
+		va_start(ap, first);
+		for (const char *frag = first; frag != NULL && all; frag = va_arg(ap, const char *))
+			all = strstr(logs[i], frag) != NULL;
+		va_end(ap);
+		n += all;
+	}
+	pthread_mutex_unlock(&logs_lock);
+	return n;
+}
+
+/* POSTs obj (a JSON text) to path with the admin client. */
+static void post(struct fixture *f, const char *path, const char *text)
+{
+	struct kerf_err err;
+	json_t *body = json_loads(text, 0, NULL);
+
+	assert_non_null(body);
+	json_decref(must(kube_request(f->l->c, "POST", path, body, "application/json", &err), &err));
+	json_decref(body);
+}
+
+/* Binds ClusterRole role to the service account kerf-ctl of the test's namespace, as binding. */
+static void bind(struct fixture *f, const char *binding, const char *role)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "{\"metadata\":{\"name\":\"%s\"},\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":"
+		 "\"ClusterRole\",\"name\":\"%s\"},\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"kerf-ctl\","
+		 "\"namespace\":\"%s\"}]}",
+		 binding, role, f->l->ns);
+	post(f, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", text);
+}
+
+/*
+ * A client for the service account kerf-ctl of the test's namespace, allowed what the controller does except
+ * on pods (ClusterRole kerf-ctl-<ns>) and to read pods (kerf-ctl-pods-<ns>, bound as binding_pods).
+ */
+static struct kube_client *controller_account(struct fixture *f, char *binding_pods, size_t cap)
+{
+	char path[512], text[1024], role[128], role_pods[128];
+	struct kube_config cfg;
+	struct kube_client *c;
+	struct kerf_err err;
+	json_t *body, *out;
+
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts", f->l->ns);
+	post(f, path, "{\"metadata\":{\"name\":\"kerf-ctl\"}}");
+	snprintf(role, sizeof(role), "kerf-ctl-%s", f->l->ns);
+	snprintf(role_pods, sizeof(role_pods), "kerf-ctl-pods-%s", f->l->ns);
+	snprintf(text, sizeof(text),
+		 "{\"metadata\":{\"name\":\"%s\"},\"rules\":[{\"apiGroups\":[\"\",\"kerf.dev\",\"coordination.k8s.io\","
+		 "\"events.k8s.io\"],\"resources\":[\"nodes\",\"miglayouts\",\"leases\",\"events\"],\"verbs\":[\"*\"]}]}",
+		 role);
+	post(f, "/apis/rbac.authorization.k8s.io/v1/clusterroles", text);
+	snprintf(text, sizeof(text),
+		 "{\"metadata\":{\"name\":\"%s\"},\"rules\":[{\"apiGroups\":[\"\"],\"resources\":[\"pods\"],"
+		 "\"verbs\":[\"get\",\"list\",\"watch\"]}]}",
+		 role_pods);
+	post(f, "/apis/rbac.authorization.k8s.io/v1/clusterroles", text);
+	bind(f, role, role);
+	snprintf(binding_pods, cap, "%s", role_pods);
+	bind(f, binding_pods, role_pods);
+
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts/kerf-ctl/token", f->l->ns);
+	body = json_pack("{s:s,s:s,s:{s:i}}", "apiVersion", "authentication.k8s.io/v1", "kind", "TokenRequest", "spec",
+			 "expirationSeconds", 600);
+	out = must(kube_request(f->l->c, "POST", path, body, "application/json", &err), &err);
+	json_decref(body);
+	snprintf(path, sizeof(path), "%s/kubeconfig", live_dir());
+	if (kube_config_load(path, NULL, &cfg, &err) < 0)
+		fail_msg("%s", err.msg);
+	free(cfg.token);
+	free(cfg.cert_pem);
+	free(cfg.key_pem);
+	cfg.cert_pem = cfg.key_pem = NULL;
+	cfg.token = strdup(json_string_value(json_object_get(json_object_get(out, "status"), "token")));
+	json_decref(out);
+	c = kube_client_new(&cfg, 10000, &err);
+	kube_config_free(&cfg);
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	return c;
+}
+
+static void delete_rbac(struct fixture *f, const char *kind, const char *name)
+{
+	char path[256];
+	struct kerf_err err;
+
+	snprintf(path, sizeof(path), "/apis/rbac.authorization.k8s.io/v1/%s/%s", kind, name);
+	json_decref(kube_request(f->l->c, "DELETE", path, NULL, NULL, &err));
+}
+
+/* Waits (at most a minute) until the controller's caches are fresh (want 1) or not (want 0). */
+static void caches_become(struct controller *ctl, int want)
+{
+	char why[600] = "";
+
+	for (int i = 0; i < 600 && controller_caches_fresh(ctl, why, sizeof(why)) != want; i++)
+		live_sleep_ms(100);
+	if (controller_caches_fresh(ctl, why, sizeof(why)) != want)
+		fail_msg("the caches did not become %s: %s", want ? "fresh" : "stale", why);
+}
+
+/*
+ * The RBAC that lets the controller watch pods is revoked under it (its Lease, MigLayouts and Nodes still
+ * work): its pods watch gets 403 on reconnecting, which is logged with status=403 and reason=Forbidden, once
+ * however often the informer retries. A pod then deleted is still in its cache; planning from it would re-cut
+ * the node for a pod that is gone. The controller makes no plan and writes no spec (and /readyz would say why)
+ * until the watch works again.
+ */
+static void test_a_controller_whose_rbac_broke_does_not_plan_from_its_stale_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .log = keep_log, .watch_timeout_s = 1};
+	struct controller_report rep;
+	char binding[128], role[160], spec[256], why[600];
+	struct kube_client *c;
+	struct kerf_err err;
+
+	n_logs = 0;
+	c = controller_account(f, binding, sizeof(binding));
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	pod(f, "ghost", "nvidia.com/mig-2g.20gb", 1, 0);
+	f->ctl = controller_start(c, &o, &err);
+	if (f->ctl == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(controller_caches_fresh(f->ctl, why, sizeof(why)), 1);
+
+	delete_rbac(f, "clusterrolebindings", binding);
+	caches_become(f->ctl, 0);
+	assert_non_null(strstr(why, "pods"));
+	kube_delete(f->l->c, &KUBE_PODS, f->l->ns, "ghost", &err);
+	/* A few more retries against the 403: still one line for them. */
+	live_sleep_ms(3000);
+	step(f->ctl, 100, &rep);
+	assert_true(rep.leader);
+	assert_int_equal(rep.specs_written, 0);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, ""); /* planned from the stale cache, the ghost would have had its 2g.20gb cut */
+	assert_true(rep.stale);
+	assert_false(rep.planned);
+	assert_int_equal(logged("level=error", "msg=\"watch failing: its cache is stale\"", "resource=pods", "status=403",
+				"reason=Forbidden", "error=\"GET /api/v1/pods", NULL),
+			 1);
+	assert_int_equal(logged("level=warn", "msg=\"not planning: a cache is stale\"", "status=403", NULL), 1);
+	step(f->ctl, 100, &rep); /* still stale: not said again */
+	assert_true(rep.stale);
+	assert_int_equal(logged("msg=\"not planning: a cache is stale\"", NULL), 1);
+
+	bind(f, binding, binding); /* the pods role is named as its binding */
+	caches_become(f->ctl, 1);
+	assert_int_equal(logged("level=info", "msg=\"watch works again\"", "resource=pods", NULL), 1);
+	step(f->ctl, 100, &rep);
+	assert_false(rep.stale);
+	assert_true(rep.planned);
+	assert_int_equal(logged("msg=\"planning again: the caches follow the server\"", NULL), 1);
+
+	controller_stop(f->ctl);
+	f->ctl = NULL;
+	kube_client_free(c);
+	delete_rbac(f, "clusterrolebindings", binding);
+	delete_rbac(f, "clusterroles", binding);
+	snprintf(role, sizeof(role), "kerf-ctl-%s", f->l->ns);
+	delete_rbac(f, "clusterrolebindings", role);
+	delete_rbac(f, "clusterroles", role);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1118,6 +1450,13 @@ int main(void)
 		T(test_pods_that_fit_a_node_only_one_at_a_time_are_spread),
 		T(test_kerf_controller_serves_probes_and_metrics),
 		T(test_a_new_spec_keeps_the_pending_layouts_of_other_gpus),
+		T(test_a_controller_whose_rbac_broke_does_not_plan_from_its_stale_cache),
+		T(test_a_lone_pod_on_an_idle_cluster_is_planned_at_once),
+		T(test_an_aged_pod_goes_before_younger_ones_of_its_priority),
+		T(test_aging_stays_below_a_higher_priority),
 	};
+	/* KERF_TEST_FILTER=PATTERN runs only the tests whose names match (cmocka's wildcards). */
+	if (getenv("KERF_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("KERF_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
