@@ -5,9 +5,10 @@
 # exact search takes on; then 1,000 x 8 with 1,000 pods where GPU states rarely repeat (--diverse: a
 # random model, layout and used flags per GPU; targets: planning <= 50 ms, the whole `kerf plan` <= 100 ms
 # of CPU), planned again with a plan_cache as the controller's next round would (--cached), and
-# `kerf plan --output json` itself timed on one such cluster; then the greedy pass alone against the
-# exhaustive optimum on the exhaustive test's 3,000 random small clusters. docs/planner.md records the
-# figures.
+# `kerf plan --output json` itself timed on one such cluster; then the planner without its whole-input
+# exact search (greedy, passes, repair) against the exhaustive optimum on the exhaustive test's 3,000
+# random small clusters. docs/planner.md records the figures; bench/plan/quality.sh measures quality
+# against an exact ILP on larger clusters.
 # Usage: bench/plan/run.sh BUILD_DIR (a RelWithDebInfo build, e.g. `make build`).
 set -euo pipefail
 build=${1:-build}
@@ -30,6 +31,6 @@ if [ -x "$kerf" ]; then
 fi
 gap="$build/bench/plan/bench_plan_gap"
 if [ -x "$gap" ]; then
-	echo "greedy pass alone (exact search compiled out):"
+	echo "without the whole-input exact search (greedy, passes and repair; KERF_PLAN_GREEDY_ONLY):"
 	"$gap" --report 3000
 fi
