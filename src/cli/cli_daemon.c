@@ -103,6 +103,23 @@ static const char *option_value(const char *name, int argc, char **argv, int *i,
 	return argv[++*i];
 }
 
+int cli_daemon_log_set(void *log, const char *name, const char *value)
+{
+	struct kerf_log_sink *l = log;
+	const char *who = l->component ? l->component : "daemon";
+
+	if (strcmp(name, "--log-level") == 0) {
+		if (kerf_log_level_parse(value, &l->level) == 0)
+			return 0;
+		fprintf(stderr, "kerf %s: --log-level: \"%s\" is not a level: error, warn, info or debug\n", who, value);
+		return -1;
+	}
+	if (kerf_log_format_parse(value, &l->format) == 0)
+		return 0;
+	fprintf(stderr, "kerf %s: --log-format: \"%s\" is not a format: text or json\n", who, value);
+	return -1;
+}
+
 int cli_daemon_log_option(struct kerf_log_sink *log, int argc, char **argv, int *i)
 {
 	const char *who = log->component ? log->component : "daemon";

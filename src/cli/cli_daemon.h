@@ -24,6 +24,10 @@ struct kube_client *cli_daemon_connect(struct kerf_log_sink *log, const char *ku
 /* The daemons' log: stderr, level info, logfmt, component=who. */
 void cli_daemon_log_init(struct kerf_log_sink *log, const char *who);
 
+/* The value of --log-level or --log-format (name) into the kerf_log_sink log: a CLI_FUNC of cli_opts.h. 0, or
+ * -1 with a line on stderr that names the command and the option. */
+int cli_daemon_log_set(void *log, const char *name, const char *value);
+
 /*
  * Takes --log-level LEVEL / --log-level=LEVEL and --log-format FORMAT / --log-format=FORMAT from argv[*i]
  * (advancing *i past a separate value). Returns 1 when argv[*i] is neither option (nothing taken), 0 when it

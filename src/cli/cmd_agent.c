@@ -11,6 +11,7 @@
 #include "agent.h"
 #include "cli.h"
 #include "cli_daemon.h"
+#include "cli_opts.h"
 #include "kube.h"
 #include "kube_metrics.h"
 #include "miglayout.h"
@@ -61,6 +62,29 @@ static void usage(FILE *f)
 /* 0, 1 (--help), or -1 (bad usage, said on stderr). */
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
+	const struct cli_opt opts[] = {
+		{ .name = "--once", .kind = CLI_FLAG, .dst = &o->once },
+		{ .name = "--log-level", .kind = CLI_FUNC, .dst = &o->log, .fn = cli_daemon_log_set },
+		{ .name = "--log-format", .kind = CLI_FUNC, .dst = &o->log, .fn = cli_daemon_log_set },
+		{ .name = "--cdi", .kind = CLI_FLAG, .dst = &o->agent.cdi },
+		{ .name = "--nvidia-plugin", .kind = CLI_FLAG, .dst = &o->agent.nvidia_plugin },
+		{ .name = "--node", .kind = CLI_STRING, .dst = &o->node },
+		{ .name = "--listen", .kind = CLI_STRING, .dst = &o->listen },
+		{ .name = "--kubeconfig", .kind = CLI_STRING, .dst = &o->kubeconfig },
+		{ .name = "--context", .kind = CLI_STRING, .dst = &o->context },
+		{ .name = "--interval", .kind = CLI_MILLIS, .dst = &o->interval_ms, .min = 100, .max = 3600000 },
+		{ .name = "--nvml-library", .kind = CLI_STRING, .dst = &o->agent.nvml_library },
+		{ .name = "--library", .kind = CLI_ALIAS, .alias_of = "--nvml-library" },
+		{ .name = "--state-dir", .kind = CLI_STRING, .dst = &o->agent.journal_dir },
+		{ .name = "--journal-dir", .kind = CLI_ALIAS, .alias_of = "--state-dir" },
+		{ .name = "--plugin-dir", .kind = CLI_STRING, .dst = &o->agent.plugin_dir },
+		{ .name = "--pod-resources", .kind = CLI_STRING, .dst = &o->agent.podres_socket },
+		{ .name = "--cdi-spec-dir", .kind = CLI_STRING, .dst = &o->agent.cdi_spec_dir },
+		{ .name = "--mig-minors", .kind = CLI_STRING, .dst = &o->agent.mig_minors },
+		{ 0 },
+	};
+	int rc;
+
 	memset(o, 0, sizeof(*o));
 	o->interval_ms = 2000;
 	o->listen = ":8082";
@@ -68,52 +92,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	cli_daemon_log_init(&o->log, "agent");
 	o->agent.log = kerf_log_write;
 	o->agent.log_arg = &o->log;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		int lr;
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+	if ((rc = cli_opts_parse("agent", opts, argc, argv, NULL, 0, NULL)) != 0) {
+		if (rc > 0)
 			usage(stdout);
-			return 1;
-		} else if (strcmp(a, "--once") == 0) {
-			o->once = true;
-		} else if ((lr = cli_daemon_log_option(&o->log, argc, argv, &i)) <= 0) {
-			if (lr < 0)
-				return -1;
-		} else if (strcmp(a, "--cdi") == 0) {
-			o->agent.cdi = true;
-		} else if (strcmp(a, "--nvidia-plugin") == 0) {
-			o->agent.nvidia_plugin = true;
-		} else if (v == NULL) {
-			fprintf(stderr, "kerf agent: unknown or incomplete option \"%s\"\n", a);
-			return -1;
-		} else if (strcmp(a, "--node") == 0) {
-			o->node = argv[++i];
-		} else if (strcmp(a, "--listen") == 0) {
-			o->listen = argv[++i];
-		} else if (strcmp(a, "--kubeconfig") == 0) {
-			o->kubeconfig = argv[++i];
-		} else if (strcmp(a, "--context") == 0) {
-			o->context = argv[++i];
-		} else if (strcmp(a, "--interval") == 0) {
-			if ((o->interval_ms = cli_daemon_millis("agent", a, argv[++i], 100, 3600000)) < 0)
-				return -1;
-		} else if (strcmp(a, "--nvml-library") == 0) {
-			o->agent.nvml_library = argv[++i];
-		} else if (strcmp(a, "--state-dir") == 0) {
-			o->agent.journal_dir = argv[++i];
-		} else if (strcmp(a, "--plugin-dir") == 0) {
-			o->agent.plugin_dir = argv[++i];
-		} else if (strcmp(a, "--pod-resources") == 0) {
-			o->agent.podres_socket = argv[++i];
-		} else if (strcmp(a, "--cdi-spec-dir") == 0) {
-			o->agent.cdi_spec_dir = argv[++i];
-		} else if (strcmp(a, "--mig-minors") == 0) {
-			o->agent.mig_minors = argv[++i];
-		} else {
-			fprintf(stderr, "kerf agent: unknown option \"%s\"\n", a);
-			return -1;
-		}
+		return rc;
 	}
 	if (o->node == NULL || o->node[0] == '\0') {
 		fprintf(stderr, "kerf agent: --node: no node name (give --node, or set NODE_NAME)\n");

@@ -17,9 +17,11 @@
 #include "actuate.h"
 #include "cli.h"
 #include "cli_nvml.h"
+#include "cli_opts.h"
 #include "kubelet.h"
 
 #define MAX_LIST 64
+#define MAX_GPU 1023 /* far above any machine; the real bound is what NVML counts */
 #define STATE_DIR_ENV "KERF_STATE_DIR"
 #define STATE_DIR_DEFAULT "/var/lib/kerf"
 
@@ -27,7 +29,7 @@ struct opts {
 	const char *library, *layout, *journal_dir;
 	const char *podres; /* NULL: KUBELET_PODRES_SOCKET, used only if it exists; "none": no kubelet here */
 	const char *plugin_dir; /* NULL: KUBELET_PLUGIN_DIR */
-	char *alloc_text;
+	const char *alloc_text;
 	long gpu;
 	bool dry_run;
 	char checkpoint[PATH_MAX]; /* the kubelet's device checkpoint in plugin_dir, asked beside pod-resources */
@@ -36,7 +38,7 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kerf apply --gpu N --layout LAYOUT [--dry-run] [--allocated UUID,...]\n"
-		   "                  [--pod-resources SOCKET] [--plugin-dir DIR] [--library PATH] [--journal-dir DIR]\n\n"
+		   "                  [--pod-resources SOCKET] [--plugin-dir DIR] [--nvml-library PATH] [--state-dir DIR]\n\n"
 		   "Re-cuts GPU N to LAYOUT (\"2g.20gb@0,1g.10gb@2\": profile@first memory slice; \"-\" = empty),\n"
 		   "the complete list of instances the GPU must end with. Free instances not in LAYOUT are\n"
 		   "destroyed, matching ones kept, missing ones created at their exact placements. An instance\n"
@@ -48,7 +50,7 @@ static void usage(FILE *f)
 		   "--pod-resources none says the machine runs no kubelet.\n"
 		   "Where kerf's agent serves the MIG devices (a live kerf-*.sock in --plugin-dir, default\n"
 		   KUBELET_PLUGIN_DIR "), apply refuses: only the agent can withdraw a device before destroying it.\n"
-		   "A failed step rolls back to the original layout; the journal (--journal-dir, else $" STATE_DIR_ENV
+		   "A failed step rolls back to the original layout; the journal (--state-dir, else $" STATE_DIR_ENV
 		   ",\n"
 		   "else " STATE_DIR_DEFAULT ") lets the next run finish or undo a run that was killed half way.\n");
 }
@@ -68,40 +70,27 @@ static void log_stdout(void *arg, const struct kerf_log_event *ev)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
+	const struct cli_opt opts[] = {
+		{ .name = "--dry-run", .kind = CLI_FLAG, .dst = &o->dry_run },
+		{ .name = "--gpu", .kind = CLI_INT, .dst = &o->gpu, .max = MAX_GPU, .noun = "GPU index" },
+		{ .name = "--layout", .kind = CLI_STRING, .dst = &o->layout },
+		{ .name = "--nvml-library", .kind = CLI_STRING, .dst = &o->library },
+		{ .name = "--library", .kind = CLI_ALIAS, .alias_of = "--nvml-library" },
+		{ .name = "--state-dir", .kind = CLI_STRING, .dst = &o->journal_dir },
+		{ .name = "--journal-dir", .kind = CLI_ALIAS, .alias_of = "--state-dir" },
+		{ .name = "--allocated", .kind = CLI_STRING, .dst = &o->alloc_text },
+		{ .name = "--pod-resources", .kind = CLI_STRING, .dst = &o->podres },
+		{ .name = "--plugin-dir", .kind = CLI_STRING, .dst = &o->plugin_dir },
+		{ 0 },
+	};
+	int rc;
+
 	memset(o, 0, sizeof(*o));
 	o->gpu = -1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+	if ((rc = cli_opts_parse("apply", opts, argc, argv, NULL, 0, NULL)) != 0) {
+		if (rc > 0)
 			usage(stdout);
-			return 1;
-		} else if (strcmp(a, "--dry-run") == 0) {
-			o->dry_run = true;
-		} else if (i + 1 < argc && strcmp(a, "--gpu") == 0) {
-			char *end;
-
-			o->gpu = strtol(argv[++i], &end, 10);
-			if (*end != '\0' || argv[i][0] == '\0' || o->gpu < 0) {
-				fprintf(stderr, "kerf apply: --gpu: \"%s\" is not a GPU index\n", argv[i]);
-				return -1;
-			}
-		} else if (i + 1 < argc && strcmp(a, "--layout") == 0) {
-			o->layout = argv[++i];
-		} else if (i + 1 < argc && strcmp(a, "--library") == 0) {
-			o->library = argv[++i];
-		} else if (i + 1 < argc && strcmp(a, "--journal-dir") == 0) {
-			o->journal_dir = argv[++i];
-		} else if (i + 1 < argc && strcmp(a, "--allocated") == 0) {
-			o->alloc_text = argv[++i];
-		} else if (i + 1 < argc && strcmp(a, "--pod-resources") == 0) {
-			o->podres = argv[++i];
-		} else if (i + 1 < argc && strcmp(a, "--plugin-dir") == 0) {
-			o->plugin_dir = argv[++i];
-		} else {
-			fprintf(stderr, "kerf apply: unknown or incomplete option \"%s\"\n", a);
-			return -1;
-		}
+		return rc;
 	}
 	if (o->gpu < 0 || o->layout == NULL) {
 		fprintf(stderr, "kerf apply: --gpu and --layout are required\n");
@@ -211,7 +200,7 @@ static int apply(struct nvml *nv, struct nvml_gpu *gpu, const struct mig_layout 
 	int rc;
 
 	if (mkdir(cfg->journal_dir, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "kerf apply: journal directory %s: %s (choose one with --journal-dir)\n", cfg->journal_dir,
+		fprintf(stderr, "kerf apply: journal directory %s: %s (choose one with --state-dir)\n", cfg->journal_dir,
 			strerror(errno));
 		return KERF_EXIT_FAIL;
 	}
@@ -249,7 +238,7 @@ int cmd_apply(int argc, char **argv)
 
 	if ((rc = parse_opts(argc, argv, &o)) != 0)
 		return rc > 0 ? KERF_EXIT_OK : (usage(stderr), KERF_EXIT_USAGE);
-	if (o.alloc_text != NULL && (n_alloc = cli_nvml_split(o.alloc_text, alloc, MAX_LIST)) < 0) {
+	if (o.alloc_text != NULL && (n_alloc = cli_nvml_split((char *)o.alloc_text, alloc, MAX_LIST)) < 0) {
 		fprintf(stderr, "kerf apply: --allocated: more than %d UUIDs\n", MAX_LIST);
 		return KERF_EXIT_USAGE;
 	}

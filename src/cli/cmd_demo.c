@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "cli_plan_table.h"
 #include "cli_sim_report.h"
 #include "plan.h"
@@ -89,8 +90,14 @@ int cmd_demo(int argc, char **argv)
 	struct plan_output out = { 0 };
 	struct kerf_err err = { 0 };
 	int rc = KERF_EXIT_FAIL;
+	bool json = false;
+	const struct cli_opt opts[] = {
+		{ .name = "--json", .kind = CLI_FLAG, .dst = &json },
+		{ 0 },
+	};
 
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+	switch (cli_opts_parse("demo", opts, argc, argv, NULL, 0, NULL)) {
+	case 1:
 		printf("usage: kerf demo [--json]\n\n"
 		       "Shows what kerf does, on data built into the binary:\n"
 		       "  1. a simulated node with two H100s as pods arrive and leave (kerf simulate --show): each\n"
@@ -99,14 +106,12 @@ int cmd_demo(int argc, char **argv)
 		       "     H200 nodes with instances in use, and six pending pods), as a table, explained.\n"
 		       "--json prints the example cluster instead, to feed `kerf plan` with your own changes.\n");
 		return KERF_EXIT_OK;
+	case -1:
+		return KERF_EXIT_USAGE;
 	}
-	if (argc > 1 && strcmp(argv[1], "--json") == 0) {
+	if (json) {
 		fputs(text, stdout);
 		return KERF_EXIT_OK;
-	}
-	if (argc > 1) {
-		fprintf(stderr, "kerf demo: unexpected argument \"%s\" (see kerf demo --help)\n", argv[1]);
-		return KERF_EXIT_USAGE;
 	}
 	if (plan_input_parse(text, strlen(text), mig_catalog_builtin(), &in, &err) != 0 ||
 	    plan_run(&in, &out, &err) != 0) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "mig.h"
 
 /* "2g.20gb@0,2,4": a profile and its legal starts, the form `kerf apply --layout` takes. */
@@ -86,24 +87,26 @@ int cmd_models(int argc, char **argv)
 	const struct mig_catalog *cat = mig_catalog_builtin();
 	const struct mig_model *m;
 	struct kerf_err err;
+	const char *name = NULL;
+	unsigned n = 0;
+	const struct cli_opt opts[] = { { 0 } };
 
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+	switch (cli_opts_parse("models", opts, argc, argv, &name, 1, &n)) {
+	case 1:
 		printf("usage: kerf models [MODEL]\n\n"
 		       "Without MODEL, lists every GPU model in kerf's built-in catalog. With MODEL (kerf's short name\n"
 		       "or the device name NVML reports, e.g. \"NVIDIA H100 80GB HBM3\"), shows its profiles: NVML\n"
 		       "profile ID, compute slices, memory slices, instance limit, legal placements and the\n"
 		       "Kubernetes resource name.\n");
 		return KERF_EXIT_OK;
-	}
-	if (argc > 2) {
-		fprintf(stderr, "kerf models: too many arguments (quote a model name with spaces)\n");
+	case -1: /* a model name with spaces must be quoted: "too many arguments" */
 		return KERF_EXIT_USAGE;
 	}
-	if (argc == 1) {
+	if (n == 0) {
 		list_models(cat);
 		return KERF_EXIT_OK;
 	}
-	m = mig_catalog_find(cat, argv[1], &err);
+	m = mig_catalog_find(cat, name, &err);
 	if (m == NULL) {
 		fprintf(stderr, "kerf models: %s\n", err.msg);
 		return KERF_EXIT_USAGE;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "cli_plan_table.h"
 #include "file.h"
 #include "plan.h"
@@ -47,22 +48,20 @@ int cmd_plan(int argc, char **argv)
 	size_t len = 0;
 	int rc = KERF_EXIT_USAGE;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return KERF_EXIT_OK;
-		} else if ((strcmp(argv[i], "--input") == 0 || strcmp(argv[i], "-i") == 0) && i + 1 < argc) {
-			input = argv[++i];
-		} else if (strncmp(argv[i], "--input=", 8) == 0) {
-			input = argv[i] + 8;
-		} else if ((strcmp(argv[i], "--output") == 0 || strcmp(argv[i], "-o") == 0) && i + 1 < argc) {
-			output = argv[++i];
-		} else if (strncmp(argv[i], "--output=", 9) == 0) {
-			output = argv[i] + 9;
-		} else {
-			fprintf(stderr, "kerf plan: unexpected argument \"%s\" (see kerf plan --help)\n", argv[i]);
-			return KERF_EXIT_USAGE;
-		}
+	const struct cli_opt opts[] = {
+		{ .name = "--input", .kind = CLI_STRING, .dst = &input },
+		{ .name = "-i", .kind = CLI_STRING, .dst = &input },
+		{ .name = "--output", .kind = CLI_STRING, .dst = &output },
+		{ .name = "-o", .kind = CLI_STRING, .dst = &output },
+		{ 0 },
+	};
+
+	switch (cli_opts_parse("plan", opts, argc, argv, NULL, 0, NULL)) {
+	case 1:
+		usage(stdout);
+		return KERF_EXIT_OK;
+	case -1:
+		return KERF_EXIT_USAGE;
 	}
 	if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0) {
 		fprintf(stderr, "kerf plan: --output must be table or json, not \"%s\"\n", output);

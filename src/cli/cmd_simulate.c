@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_opts.h"
 #include "cli_sim_report.h"
 #include "sim.h"
 
@@ -24,6 +25,9 @@ struct args {
 	int progress; /* -1 auto (a TTY), 0 off, 1 on */
 	struct sim_gen gen;
 	struct sim_options opt;
+	long pods;                   /* --pods, into gen.pods */
+	const char *base;            /* the folder of the scenario file being read, NULL on the command line */
+	const struct cli_opt *opts;  /* parse_args()'s table, for the scenario files */
 };
 
 static void usage(FILE *f)
@@ -64,33 +68,9 @@ static void usage(FILE *f)
 		"  --show            narrate a small embedded scenario: each GPU's layout as pods come and go\n");
 }
 
-static int set_double(const char *opt, const char *v, double *out)
-{
-	char *end;
+static int set_scenario(void *a, const char *opt, const char *v);
 
-	errno = 0;
-	*out = strtod(v, &end);
-	if (end == v || *end != '\0' || errno) {
-		fprintf(stderr, "kerf simulate: %s: \"%s\" is not a number\n", opt, v);
-		return -1;
-	}
-	return 0;
-}
-
-static int set_uint(const char *opt, const char *v, unsigned long long max, unsigned long long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoull(v, &end, 10);
-	if (end == v || *end != '\0' || errno || *out > max || v[0] == '-') {
-		fprintf(stderr, "kerf simulate: %s: \"%s\" is not a whole number in 0..%llu\n", opt, v, max);
-		return -1;
-	}
-	return 0;
-}
-
-static int set_string(const char *opt, const char *v, char *out, size_t n)
+static int copy_text(const char *opt, const char *v, char *out, size_t n)
 {
 	if (strlen(v) >= n) {
 		fprintf(stderr, "kerf simulate: %s: value longer than %zu characters\n", opt, n - 1);
@@ -100,100 +80,75 @@ static int set_string(const char *opt, const char *v, char *out, size_t n)
 	return 0;
 }
 
-static int read_scenario(const char *path, struct args *a);
-
-/* One option with its value (v is NULL for flags). Returns 1 if it consumed v, 0 if not, -1 on error. */
-static int option(struct args *a, const char *o, const char *v, const char *base)
+static int set_text(void *arg, const char *opt, const char *v)
 {
-	unsigned long long u;
-	struct kerf_err err;
-	struct {
-		const char *name;
-		bool *flag;
-	} flags[] = { { "--compare", &a->compare }, { "--show", &a->show }, { "--quiet", &a->quiet } };
+	struct args *a = arg;
 
-	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
-		if (strcmp(o, flags[i].name) == 0) {
-			*flags[i].flag = true;
-			return 0;
-		}
-	if (strcmp(o, "--progress") == 0 || strcmp(o, "--no-progress") == 0) {
-		a->progress = strcmp(o, "--progress") == 0;
+	if (strcmp(opt, "--policy") == 0)
+		return copy_text(opt, v, a->policy, sizeof(a->policy));
+	if (strcmp(opt, "--cluster") == 0)
+		return copy_text(opt, v, a->cluster, sizeof(a->cluster));
+	if (strcmp(opt, "--json") == 0)
+		return copy_text(opt, v, a->json, sizeof(a->json));
+	return copy_text(opt, v, a->plots, sizeof(a->plots));
+}
+
+/* A trace named in a scenario file is relative to that file. */
+static int set_trace(void *arg, const char *opt, const char *v)
+{
+	struct args *a = arg;
+
+	if (a->base == NULL || v[0] == '/')
+		return copy_text(opt, v, a->trace, sizeof(a->trace));
+	if ((size_t)snprintf(a->trace, sizeof(a->trace), "%s/%s", a->base, v) < sizeof(a->trace))
 		return 0;
-	}
-	if (v == NULL) {
-		fprintf(stderr, "kerf simulate: %s needs a value (see --help)\n", o);
-		return -1;
-	}
-	if (strcmp(o, "--policy") == 0)
-		return set_string(o, v, a->policy, sizeof(a->policy)) ? -1 : 1;
-	if (strcmp(o, "--cluster") == 0)
-		return set_string(o, v, a->cluster, sizeof(a->cluster)) ? -1 : 1;
-	if (strcmp(o, "--trace") == 0) {
-		/* A trace named in a scenario file is relative to that file. */
-		if (base && v[0] != '/') {
-			if ((size_t)snprintf(a->trace, sizeof(a->trace), "%s/%s", base, v) < sizeof(a->trace))
-				return 1;
-			fprintf(stderr, "kerf simulate: %s: path too long\n", o);
-			return -1;
-		}
-		return set_string(o, v, a->trace, sizeof(a->trace)) ? -1 : 1;
-	}
-	if (strcmp(o, "--json") == 0)
-		return set_string(o, v, a->json, sizeof(a->json)) ? -1 : 1;
-	if (strcmp(o, "--plots") == 0)
-		return set_string(o, v, a->plots, sizeof(a->plots)) ? -1 : 1;
-	if (strcmp(o, "--scenario") == 0)
-		return read_scenario(v, a) ? -1 : 1;
-	if (strcmp(o, "--mix") == 0) {
-		if (sim_mix_parse(v, &a->gen.mix, &err) != 0) {
-			fprintf(stderr, "kerf simulate: %s\n", err.msg);
-			return -1;
-		}
-		return 1;
-	}
-	if (strcmp(o, "--pods") == 0) {
-		if (set_uint(o, v, 10000000, &u) != 0)
-			return -1;
-		a->gen.pods = (unsigned)u;
-		return 1;
-	}
-	if (strcmp(o, "--seed") == 0) {
-		if (set_uint(o, v, ~0ull, &u) != 0)
-			return -1;
-		a->gen.seed = a->opt.seed = u;
-		return 1;
-	}
-	struct {
-		const char *name;
-		double *p;
-	} nums[] = { { "--load", &a->gen.load },	    { "--median", &a->gen.median_s },
-		     { "--sigma", &a->gen.sigma },	    { "--high-prio", &a->gen.high_prio_share },
-		     { "--batch", &a->opt.batch_s },	    { "--reconfig", &a->opt.reconfig_s },
-		     { "--age-after", &a->opt.age_after_s }, { "--hold", &a->opt.hold_s } };
-	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
-		if (strcmp(o, nums[i].name) == 0)
-			return set_double(o, v, nums[i].p) ? -1 : 1;
-	fprintf(stderr, "kerf simulate: unknown option \"%s\" (see --help)\n", o);
+	fprintf(stderr, "kerf simulate: %s: path too long\n", opt);
 	return -1;
 }
 
-/* A scenario file: "option value" per line ("--" optional), '#' comments. */
-static int read_scenario(const char *path, struct args *a)
+static int set_mix(void *arg, const char *opt, const char *v)
 {
+	struct args *a = arg;
+	struct kerf_err err;
+
+	(void)opt;
+	if (sim_mix_parse(v, &a->gen.mix, &err) == 0)
+		return 0;
+	fprintf(stderr, "kerf simulate: %s\n", err.msg);
+	return -1;
+}
+
+static int set_seed(void *arg, const char *opt, const char *v)
+{
+	struct args *a = arg;
+	unsigned long long u;
+
+	if (cli_opts_number(v, 0, ~0ull, &u) != 0) {
+		fprintf(stderr, "kerf simulate: %s: \"%s\" is not a whole number from 0 to %llu\n", opt, v, ~0ull);
+		return -1;
+	}
+	a->gen.seed = a->opt.seed = u;
+	return 0;
+}
+
+/* A scenario file: "option value" per line ("--" optional), '#' comments. */
+static int set_scenario(void *arg, const char *opt, const char *path)
+{
+	struct args *a = arg;
 	char line[1200], base[1024];
 	unsigned lineno = 0;
-	const char *slash = strrchr(path, '/');
+	const char *slash = strrchr(path, '/'), *outer = a->base;
 	FILE *f = fopen(path, "r");
 	int rc = -1;
 
 	if (f == NULL) {
-		fprintf(stderr, "kerf simulate: --scenario: cannot open %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "kerf simulate: %s: cannot open %s: %s\n", opt, path, strerror(errno));
 		return -1;
 	}
 	snprintf(base, sizeof(base), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	a->base = base;
 	while (fgets(line, sizeof(line), f)) {
-		char *hash = strchr(line, '#'), *key, *val, opt[64], *save = NULL;
+		char *hash = strchr(line, '#'), *key, *val, *save = NULL;
 
 		lineno++;
 		if (hash)
@@ -204,38 +159,62 @@ static int read_scenario(const char *path, struct args *a)
 		val = strtok_r(NULL, "\r\n", &save);
 		while (val && (*val == ' ' || *val == '\t'))
 			val++;
-		snprintf(opt, sizeof(opt), "%s%s", strncmp(key, "--", 2) ? "--" : "", key);
-		if (option(a, opt, val && *val ? val : NULL, base) < 0) {
+		if (cli_opts_set("simulate", a->opts, key, val && *val ? val : NULL) < 0) {
 			fprintf(stderr, "kerf simulate: (in %s:%u)\n", path, lineno);
 			goto out;
 		}
 	}
 	rc = 0;
 out:
+	a->base = outer;
 	fclose(f);
 	return rc;
 }
 
+/* The options, read from argv and from scenario files alike. What a policy, a cluster or a path means is
+ * checked where it is used. */
 static int parse_args(int argc, char **argv, struct args *a)
 {
+	const struct cli_opt opts[] = {
+		{ .name = "--compare", .kind = CLI_FLAG, .dst = &a->compare },
+		{ .name = "--show", .kind = CLI_FLAG, .dst = &a->show },
+		{ .name = "--quiet", .kind = CLI_FLAG, .dst = &a->quiet },
+		{ .name = "--progress", .kind = CLI_SET, .dst = &a->progress, .min = 1 },
+		{ .name = "--no-progress", .kind = CLI_SET, .dst = &a->progress, .min = 0 },
+		{ .name = "--policy", .kind = CLI_FUNC, .dst = a, .fn = set_text },
+		{ .name = "--cluster", .kind = CLI_FUNC, .dst = a, .fn = set_text },
+		{ .name = "--json", .kind = CLI_FUNC, .dst = a, .fn = set_text },
+		{ .name = "--plots", .kind = CLI_FUNC, .dst = a, .fn = set_text },
+		{ .name = "--trace", .kind = CLI_FUNC, .dst = a, .fn = set_trace },
+		{ .name = "--scenario", .kind = CLI_FUNC, .dst = a, .fn = set_scenario },
+		{ .name = "--mix", .kind = CLI_FUNC, .dst = a, .fn = set_mix },
+		{ .name = "--seed", .kind = CLI_FUNC, .dst = a, .fn = set_seed },
+		{ .name = "--pods", .kind = CLI_INT, .dst = &a->pods, .max = 10000000 },
+		{ .name = "--load", .kind = CLI_DOUBLE, .dst = &a->gen.load },
+		{ .name = "--median", .kind = CLI_DOUBLE, .dst = &a->gen.median_s },
+		{ .name = "--sigma", .kind = CLI_DOUBLE, .dst = &a->gen.sigma },
+		{ .name = "--high-prio", .kind = CLI_DOUBLE, .dst = &a->gen.high_prio_share },
+		{ .name = "--batch", .kind = CLI_DOUBLE, .dst = &a->opt.batch_s },
+		{ .name = "--reconfig", .kind = CLI_DOUBLE, .dst = &a->opt.reconfig_s },
+		{ .name = "--age-after", .kind = CLI_DOUBLE, .dst = &a->opt.age_after_s },
+		{ .name = "--hold", .kind = CLI_DOUBLE, .dst = &a->opt.hold_s },
+		{ 0 },
+	};
+	int rc;
+
 	memset(a, 0, sizeof(*a));
 	snprintf(a->cluster, sizeof(a->cluster), "25x4xH100-80GB-SXM");
 	a->progress = -1;
 	a->gen = (struct sim_gen){ .seed = 1, .pods = 10000, .mix = SIM_MIX_BALANCED, .load = 0.9, .median_s = 600,
 				   .sigma = 1.0, .high_prio_share = 0.1 };
+	a->pods = (long)a->gen.pods;
 	sim_options_default(&a->opt);
-	for (int i = 1; i < argc; i++) {
-		int used;
-
-		if (strncmp(argv[i], "--", 2) != 0) {
-			fprintf(stderr, "kerf simulate: unexpected argument \"%s\" (see --help)\n", argv[i]);
-			return -1;
-		}
-		used = option(a, argv[i], i + 1 < argc ? argv[i + 1] : NULL, NULL);
-		if (used < 0)
-			return -1;
-		i += used;
-	}
+	a->opts = opts;
+	rc = cli_opts_parse("simulate", a->opts, argc, argv, NULL, 0, NULL);
+	a->opts = NULL; /* the table lives only here */
+	if (rc != 0)
+		return -1;
+	a->gen.pods = (unsigned)a->pods;
 	if (a->policy[0] == '\0')
 		snprintf(a->policy, sizeof(a->policy), "%s", sim_policy_available(SIM_POLICY_KERF) ? "kerf" : "first-fit");
 	return 0;

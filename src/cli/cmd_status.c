@@ -9,17 +9,19 @@
 
 #include "cli.h"
 #include "cli_nvml.h"
+#include "cli_opts.h"
 
 #define MAX_LIST 64
+#define MAX_GPU 1023 /* far above any machine; the real bound is what NVML counts */
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kerf status [--gpu N] [--library PATH] [--allocated UUID,...] [--compare-catalog]\n\n"
+	fprintf(f, "usage: kerf status [--gpu N] [--nvml-library PATH] [--allocated UUID,...] [--compare-catalog]\n\n"
 		   "Shows every GPU's MIG instances, read through NVML, as a picture of its memory slices:\n"
 		   "'#' a used instance (running a process, or listed in --allocated), '=' a free one, '.' none.\n"
 		   "Disagreements between the profiles NVML reports and kerf's built-in table are printed as\n"
 		   "warnings on stderr; --compare-catalog also prints the profiles and placements NVML reports.\n"
-		   "The library is --library, else $" NVML_LIBRARY_ENV ", else " NVML_LIBRARY_DEFAULT ".\n");
+		   "The library is --nvml-library, else $" NVML_LIBRARY_ENV ", else " NVML_LIBRARY_DEFAULT ".\n");
 }
 
 static void warn_stderr(void *arg, const char *msg)
@@ -78,42 +80,31 @@ static int show(struct nvml *nv, unsigned index, bool compare, const char *const
 
 int cmd_status(int argc, char **argv)
 {
-	const char *library = NULL, *alloc[MAX_LIST];
-	char *alloc_text = NULL;
+	const char *library = NULL, *alloc[MAX_LIST], *alloc_text = NULL;
 	bool compare = false;
 	long only = -1;
 	int n_alloc = 0, rc = KERF_EXIT_OK;
 	unsigned count;
 	struct nvml *nv;
 	struct kerf_err err;
+	const struct cli_opt opts[] = {
+		{ .name = "--compare-catalog", .kind = CLI_FLAG, .dst = &compare },
+		{ .name = "--nvml-library", .kind = CLI_STRING, .dst = &library },
+		{ .name = "--library", .kind = CLI_ALIAS, .alias_of = "--nvml-library" },
+		{ .name = "--allocated", .kind = CLI_STRING, .dst = &alloc_text },
+		{ .name = "--gpu", .kind = CLI_INT, .dst = &only, .max = MAX_GPU, .noun = "GPU index" },
+		{ 0 },
+	};
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage(stdout);
-			return KERF_EXIT_OK;
-		} else if (strcmp(a, "--compare-catalog") == 0) {
-			compare = true;
-		} else if (i + 1 < argc && strcmp(a, "--library") == 0) {
-			library = argv[++i];
-		} else if (i + 1 < argc && strcmp(a, "--allocated") == 0) {
-			alloc_text = argv[++i];
-		} else if (i + 1 < argc && strcmp(a, "--gpu") == 0) {
-			char *end;
-
-			only = strtol(argv[++i], &end, 10);
-			if (*end != '\0' || only < 0) {
-				fprintf(stderr, "kerf status: --gpu: \"%s\" is not a GPU index\n", argv[i]);
-				return KERF_EXIT_USAGE;
-			}
-		} else {
-			fprintf(stderr, "kerf status: unknown or incomplete option \"%s\"\n", a);
-			usage(stderr);
-			return KERF_EXIT_USAGE;
-		}
+	switch (cli_opts_parse("status", opts, argc, argv, NULL, 0, NULL)) {
+	case 1:
+		usage(stdout);
+		return KERF_EXIT_OK;
+	case -1:
+		usage(stderr);
+		return KERF_EXIT_USAGE;
 	}
-	if (alloc_text != NULL && (n_alloc = cli_nvml_split(alloc_text, alloc, MAX_LIST)) < 0) {
+	if (alloc_text != NULL && (n_alloc = cli_nvml_split((char *)alloc_text, alloc, MAX_LIST)) < 0) {
 		fprintf(stderr, "kerf status: --allocated: more than %d UUIDs\n", MAX_LIST);
 		return KERF_EXIT_USAGE;
 	}
