@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The option parser as the `kerf` subcommands use it (src/cli/cli_opts.c): both value spellings, refusals
+# (exit 2, the option and the bad value named on stderr, nothing on stdout) and the deprecated spellings
+# --library and --journal-dir, which still work and say which name replaces them. No GPU needed: the
+# refusals come before NVML is opened, and an alias is shown working by the library path it hands on.
+# Usage: cli_opts_test.sh KERF CLUSTER_JSON
+set -uo pipefail
+kerf=$1 cluster=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+run() {
+	local name=$1 want=$2; shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	local rc=$?
+	[ $rc -eq "$want" ] || fail "$name: exit $rc, want $want ($(head -c 300 "$tmp/err"))"
+}
+has() { grep -qF -- "$2" "$tmp/$1" || fail "$3: $1 lacks \"$2\" ($(head -c 300 "$tmp/$1"))"; }
+lacks() { ! grep -qF -- "$2" "$tmp/$1" || fail "$3: $1 has \"$2\""; }
+refused() { # NAME TEXT COMMAND...: exit 2, TEXT on stderr, stdout empty
+	local name=$1 text=$2; shift 2
+	run "$name" 2 "$@"
+	has err "$text" "$name"
+	[ ! -s "$tmp/out" ] || fail "$name: stdout not empty"
+}
+
+# --x=v and --x v read the same.
+run "plan --input FILE" 0 "$kerf" plan --input "$cluster" --output json
+cp "$tmp/out" "$tmp/separate"
+run "plan --input=FILE" 0 "$kerf" plan --input="$cluster" --output=json
+cmp -s "$tmp/out" "$tmp/separate" || fail "--input=FILE --output=json differs from --input FILE --output json"
+[ -s "$tmp/out" ] || fail "plan printed nothing"
+
+refused "unknown option" 'unknown option "--inptu"' "$kerf" plan --inptu "$cluster"
+refused "missing value" '--output: a value is missing' "$kerf" plan --input "$cluster" --output
+refused "flag with a value" '--json takes no value' "$kerf" demo --json=yes
+refused "empty GPU index (status)" '--gpu: "" is not a GPU index' "$kerf" status --gpu ""
+refused "empty GPU index (apply)" '--gpu: "" is not a GPU index' "$kerf" apply --gpu= --layout -
+refused "bad GPU index" '--gpu: "1x" is not a GPU index' "$kerf" status --gpu 1x
+refused "negative GPU index" '--gpu: "-1" is not a GPU index' "$kerf" apply --gpu -1 --layout -
+refused "interval out of range" '--interval: "99" is not a number of milliseconds from 100 to 3600000' \
+	"$kerf" agent --node n1 --interval 99
+refused "pods out of range" '--pods: "10000001" is not a whole number from 0 to 10000000' \
+	"$kerf" simulate --pods 10000001
+refused "empty pods" '--pods: "" is not a whole number' "$kerf" simulate --pods=
+refused "bad load" '--load: "0.9x" is not a number' "$kerf" simulate --load 0.9x
+
+# The old spellings work: the library path they give is the one NVML is asked to load.
+run "status --library" 1 "$kerf" status --library "$tmp/no-such-libnvidia-ml.so"
+has err "kerf status: --library is deprecated, use --nvml-library" "status --library note"
+has err "$tmp/no-such-libnvidia-ml.so" "status --library is used"
+run "status --nvml-library" 1 "$kerf" status --nvml-library "$tmp/no-such-libnvidia-ml.so"
+lacks err "deprecated" "status --nvml-library"
+has err "$tmp/no-such-libnvidia-ml.so" "status --nvml-library is used"
+mkdir "$tmp/plugins"
+run "apply --journal-dir --library" 1 "$kerf" apply --gpu 0 --layout - --dry-run --plugin-dir "$tmp/plugins" \
+	--journal-dir "$tmp/state" --library="$tmp/no-such-libnvidia-ml.so"
+has err "kerf apply: --journal-dir is deprecated, use --state-dir" "apply --journal-dir note"
+has err "kerf apply: --library is deprecated, use --nvml-library" "apply --library note"
+has err "$tmp/no-such-libnvidia-ml.so" "apply --library is used"
+[ "$(grep -c deprecated "$tmp/err")" -eq 2 ] || fail "apply: one note per old spelling"
+
+if [ $fails -ne 0 ]; then
+	echo "$fails check(s) failed"
+	exit 1
+fi
+echo "cli options: all checks passed"
