@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "cli_daemon.h"
+#include "kube_metrics.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -77,6 +78,43 @@ long cli_daemon_millis(const char *who, const char *opt, const char *text, long 
 		return -1;
 	}
 	return v;
+}
+
+int cli_daemon_start(struct cli_daemon *d, struct kerf_log_sink *log, const char *listen, bool once,
+		     const char *kubeconfig, const char *context, const char *why)
+{
+	const char *who = log->component ? log->component : "daemon";
+	struct kerf_err err;
+
+	memset(d, 0, sizeof(*d));
+	if ((d->probe = cli_probe_new()) == NULL || (d->metrics = metrics_new()) == NULL) {
+		fprintf(stderr, "kerf %s: out of memory\n", who);
+		return -1;
+	}
+	if (cli_serve(who, once ? NULL : listen, d->probe, d->metrics, &d->http) < 0)
+		return -1;
+	cli_probe_not_ready(d->probe, why);
+	if ((d->client = cli_daemon_connect(log, kubeconfig, context, &err)) == NULL) {
+		kerf_log_emit(kerf_log_write, log, KERF_LOG_ERROR, &err, "start failed", NULL);
+		return -1;
+	}
+	kube_client_metrics(d->client, d->metrics);
+	return 0;
+}
+
+void cli_daemon_unlisten(struct cli_daemon *d)
+{
+	httpd_stop(d->http);
+	d->http = NULL;
+}
+
+void cli_daemon_free(struct cli_daemon *d)
+{
+	cli_daemon_unlisten(d);
+	kube_client_free(d->client);
+	metrics_free(d->metrics);
+	cli_probe_free(d->probe);
+	memset(d, 0, sizeof(*d));
 }
 
 void cli_daemon_log_init(struct kerf_log_sink *log, const char *who)

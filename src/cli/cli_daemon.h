@@ -21,6 +21,30 @@
 struct kube_client *cli_daemon_connect(struct kerf_log_sink *log, const char *kubeconfig, const char *context,
 				       struct kerf_err *err);
 
+/* What both daemons hold besides their own parts. */
+struct cli_daemon {
+	struct cli_probe *probe;
+	struct metrics *metrics;
+	struct httpd *http;        /* NULL: no listener (--once, or --listen "") */
+	struct kube_client *client;
+};
+
+/*
+ * Starts, in this order: the probe state and the metrics, the listener on listen (none with once), marked not
+ * ready with why, then the cluster client (cli_daemon_connect(), its series into the metrics). The listener
+ * comes first so that while the rest starts the kubelet's probes see a live process that is not ready.
+ * 0, or -1 said on stderr or in log; either way *d holds what started, for cli_daemon_unlisten() and
+ * cli_daemon_free().
+ */
+int cli_daemon_start(struct cli_daemon *d, struct kerf_log_sink *log, const char *listen, bool once,
+		     const char *kubeconfig, const char *context, const char *why);
+
+/* Stops the listener. First, before the daemon's own parts stop: its /readyz asks them. */
+void cli_daemon_unlisten(struct cli_daemon *d);
+
+/* Frees the client, the metrics and the probe state, once the daemon's own parts have stopped. */
+void cli_daemon_free(struct cli_daemon *d);
+
 /* The daemons' log: stderr, level info, logfmt, component=who. */
 void cli_daemon_log_init(struct kerf_log_sink *log, const char *who);
 

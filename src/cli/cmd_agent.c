@@ -13,7 +13,6 @@
 #include "cli_daemon.h"
 #include "cli_opts.h"
 #include "kube.h"
-#include "kube_metrics.h"
 #include "miglayout.h"
 
 struct opts {
@@ -109,16 +108,11 @@ static int sync_step(void *s, long wait_ms, struct kerf_err *err)
 	return agent_sync_step(s, wait_ms, err);
 }
 
-/* The listener starts first: while NVML opens, the plugin registers and the watches list, the kubelet's
- * probes see a live process that is not ready. */
 int cmd_agent(int argc, char **argv)
 {
-	struct kube_client *c = NULL;
+	struct cli_daemon d;
 	struct agent_node *a = NULL;
 	struct agent_sync *s = NULL;
-	struct cli_probe *probe = NULL;
-	struct metrics *metrics = NULL;
-	struct httpd *http = NULL;
 	struct kerf_err err;
 	struct opts o;
 	int rc;
@@ -127,29 +121,20 @@ int cmd_agent(int argc, char **argv)
 		return rc > 0 ? KERF_EXIT_OK : KERF_EXIT_USAGE;
 	cli_daemon_signals();
 	rc = KERF_EXIT_FAIL;
-	if ((probe = cli_probe_new()) == NULL || (metrics = metrics_new()) == NULL) {
-		fprintf(stderr, "kerf agent: out of memory\n");
+	if (cli_daemon_start(&d, &o.log, o.listen, o.once, o.kubeconfig, o.context,
+			     "opening NVML, registering with the kubelet and syncing the caches") < 0)
 		goto out;
-	}
-	if (cli_serve("agent", o.once ? NULL : o.listen, probe, metrics, &http) < 0)
-		goto out;
-	cli_probe_not_ready(probe, "opening NVML, registering with the kubelet and syncing the caches");
-	if ((c = cli_daemon_connect(&o.log, o.kubeconfig, o.context, &err)) != NULL)
-		kube_client_metrics(c, metrics);
-	if (c == NULL || (a = agent_node_start(&o.agent, &err)) == NULL ||
-	    (s = agent_sync_start(c, a, o.node, &err)) == NULL) {
+	if ((a = agent_node_start(&o.agent, &err)) == NULL || (s = agent_sync_start(d.client, a, o.node, &err)) == NULL) {
 		kerf_log_emit(kerf_log_write, &o.log, KERF_LOG_ERROR, &err, "start failed", NULL);
 		goto out;
 	}
-	agent_sync_metrics(s, metrics);
-	cli_probe_also(probe, agent_node_serving, a);
-	rc = cli_daemon_run(&o.log, sync_step, s, o.interval_ms, o.once, probe);
+	agent_sync_metrics(s, d.metrics);
+	cli_probe_also(d.probe, agent_node_serving, a);
+	rc = cli_daemon_run(&o.log, sync_step, s, o.interval_ms, o.once, d.probe);
 out:
-	httpd_stop(http); /* first: its /readyz asks the agent */
+	cli_daemon_unlisten(&d); /* first: its /readyz asks the agent */
 	agent_sync_stop(s);
 	agent_node_stop(a);
-	kube_client_free(c);
-	metrics_free(metrics);
-	cli_probe_free(probe);
+	cli_daemon_free(&d);
 	return rc;
 }
