@@ -1445,6 +1445,8 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 
 	if (unchanged(ctl)) {
 		*rep = ctl->last.rep;
+		rep->leader = true;
+		rep->planned = false;
 		rep->unchanged = true;
 		metric_add(ctl->m.unchanged, 1);
 		return 0;
