@@ -628,7 +628,10 @@ static int rounds(const struct opts *o, struct kerf_err *err)
 	struct logs lg = {0};
 	struct controller_options co = {.identity = "bench-controller", .lease_namespace = LEASE_NS, .debounce_ms = 1,
 					.max_wait_ms = 1, .log = on_log, .log_arg = &lg,
-					.write_concurrency = (unsigned)o->write_concurrency};
+					.write_concurrency = (unsigned)o->write_concurrency,
+					/* No agent renews a heartbeat here: with the default 90 s a slow first round left
+					 * every node out as silent in the next ones. */
+					.agent_timeout_ms = 3600000};
 	struct timed first;
 	struct kube_client *c;
 	struct controller *ctl;

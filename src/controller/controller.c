@@ -61,7 +61,9 @@ struct controller {
 		long long due_ms;
 		struct controller_report rep;
 	} last;
-	bool owes; /* this round left an Event untold (rate limit, API failure): the next one plans again */
+	/* This round left a pod's MIGLayoutUnavailable untold (rate limit, API failure): the next one plans again
+	 * (the memo of what was told makes it tell the rest). A re-cut's Event is told once, with its write. */
+	bool owes;
 	/* (pod uid, reason) pairs announced and still true at the last round, as sorted hashes: an unchanged
 	 * reason is not announced again, and the memo holds no more than the pods that still wait. */
 	uint64_t *told;
@@ -1135,14 +1137,11 @@ static enum told tell_pod(struct controller *ctl, const struct snapshot *s, unsi
 	if ((name = strchr(ns, '/')) == NULL || !still_leading(ctl))
 		return TOLD_NOT;
 	*name++ = '\0';
-	if (!event_token(ctl)) {
-		ctl->owes = true;
+	if (!event_token(ctl))
 		return TOLD_HELD;
-	}
 	ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[i]};
 	if (kube_event_emit(ctl->c, &ref, type, reason, msg, "kerf-controller", &err) < 0) {
 		say(ctl, "event for %s: %s", s->in.pods[i].name, err.msg);
-		ctl->owes = true;
 		return TOLD_NOT;
 	}
 	return TOLD_SENT;
@@ -1344,8 +1343,10 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 		}
 		if ((t = tell_pod(ctl, s, u->pod, "Warning", "MIGLayoutUnavailable", u->reason)) == TOLD_HELD)
 			held++;
-		if (t != TOLD_SENT)
+		if (t != TOLD_SENT) {
+			ctl->owes = true; /* told in a later round: that one must plan, to know what to tell */
 			continue;
+		}
 		memo[m++] = h;
 		n++;
 	}

@@ -39,7 +39,9 @@
  * agent_timeout_ms, failed_grace_ms, replan_after_ms, no Lease regained, nothing left to write or tell)
  * makes no plan: it renews the Lease and returns (report.unchanged).
  *
- * Threads: call controller_* from one thread; the watches run in threads of their own and only signal.
+ * Threads: call controller_* from one thread; the watches run in threads of their own and only signal. A
+ * round's spec writes run on the writer's threads (writer.h) while controller_step() waits for them: log and
+ * before_spec_write may be called from those, never two at once and never beside the calling thread.
  * Errors follow err.h.
  */
 #ifndef KERF_CONTROLLER_H
