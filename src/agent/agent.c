@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "cdi.h"
 #include "kubelet.h"
 
 struct agent_node {
@@ -19,6 +20,7 @@ struct agent_node {
 	char checkpoint[PATH_MAX]; /* <plugin dir>/kubelet_internal_checkpoint, kh.checkpoint */
 	struct agent_options opt;
 	const char *journal_dir;
+	struct cdi_spec *cdi; /* with opt.cdi and kerf's plugin: the spec every published device must be in */
 	bool published; /* the plugin serves our inventory: from now on a destroy needs a withdraw first */
 	/* NVIDIA-plugin mode: the device set NVIDIA's plugin was last told about (an order-free signature),
 	 * and whether start-up recovery changed a GPU after that plugin may have enumerated it */
@@ -164,8 +166,7 @@ static size_t gpu_devices(const struct agent_node *a, const struct nvml_gpu *g, 
 			memset(d, 0, sizeof(*d));
 			snprintf(d->uuid, sizeof(d->uuid), "%s", in->ci[c].uuid);
 			/* a model read from NVML carries no resource names (mig_catalog_add fills those) */
-			if (kubelet_resource_name(g->model.profiles[in->profile].name, d->resource, sizeof(d->resource),
-						  NULL) < 0)
+			if (mig_resource_name(g->model.profiles[in->profile].name, d->resource, sizeof(d->resource)) < 0)
 				continue;
 			d->gpu_index = g->index;
 			d->numa_node = numa_of(a, g->index);
@@ -221,14 +222,70 @@ static int publish_nvidia(struct agent_node *a, const struct kubelet_device *dev
 	return 0;
 }
 
+/* The device's parent GPU minor and instance IDs, as NVML last said (minor unknown if it is not found). */
+static void cdi_device_of(const struct agent_node *a, const struct kubelet_device *d, struct cdi_mig_device *out)
+{
+	*out = (struct cdi_mig_device){.uuid = d->uuid, .gpu_minor = CDI_MINOR_UNKNOWN};
+	for (unsigned i = 0; i < a->n_gpus; i++) {
+		const struct nvml_gpu *g = a->gpu[i];
+
+		for (unsigned k = 0; k < g->n_instances; k++)
+			for (unsigned c = 0; c < g->inst[k].n_ci; c++) {
+				if (strcmp(g->inst[k].ci[c].uuid, d->uuid) != 0)
+					continue;
+				out->gpu_minor = g->minor == NVML_MINOR_UNKNOWN ? CDI_MINOR_UNKNOWN : g->minor;
+				out->gi = g->inst[k].gi_id;
+				out->ci = g->inst[k].ci[c].id;
+				return;
+			}
+	}
+}
+
 /*
- * Publishes the devices of every GPU as last read, then gives back each device withdrawn by the last run
- * that still exists (its destroy did not happen), then waits until the kubelet has every list.
+ * With CDI: a device is advertised only once the spec on disk lists it, so the spec is rewritten before the
+ * kubelet is given the list, and devs keeps only what the spec lists. A device whose nodes cannot be named
+ * stays out (logged); when the spec cannot be written, the old file stays, and so do only the devices it
+ * already lists: new ones wait (-1, err filled; the caller still publishes what is left).
+ */
+static int cdi_filter(struct agent_node *a, struct kubelet_device *devs, size_t *n, struct kerf_err *err)
+{
+	struct cdi_mig_device *cd = calloc(*n + 1, sizeof(*cd));
+	size_t kept = 0;
+	int rc;
+
+	if (cd == NULL) {
+		*n = 0; /* cannot tell which devices the spec lists: none is advertised (the safe side) */
+		return kerf_err_set(err, KERF_ENOMEM, "CDI spec: out of memory");
+	}
+	for (size_t i = 0; i < *n; i++)
+		cdi_device_of(a, &devs[i], &cd[i]);
+	rc = cdi_spec_update(a->cdi, cd, *n, err);
+	for (size_t i = 0; i < *n; i++) {
+		if (!cd[i].listed) {
+			agent_log(a, "%s: not advertised: not in the CDI spec (%s)", devs[i].uuid, cd[i].why);
+			continue;
+		}
+		if (kept != i)
+			devs[kept] = devs[i];
+		kept++;
+	}
+	if (rc == 0)
+		agent_log(a, "CDI spec %s lists %zu MIG device(s)", cdi_spec_path(a->cdi), kept);
+	free(cd);
+	*n = kept;
+	return rc;
+}
+
+/*
+ * Publishes the devices of every GPU as last read (with CDI, those its spec lists), then gives back each
+ * device withdrawn by the last run that still exists (its destroy did not happen), then waits until the
+ * kubelet has every list.
  */
 static int publish(struct agent_node *a, bool wait, struct kerf_err *err)
 {
 	const size_t cap = (size_t)AGENT_MAX_GPUS * MIG_MAX_INSTANCES * NVML_MAX_CI;
 	struct kubelet_device *devs = calloc(cap, sizeof(*devs));
+	struct kerf_err cerr = {0};
 	size_t n = 0;
 	int rc = -1;
 
@@ -240,6 +297,8 @@ static int publish(struct agent_node *a, bool wait, struct kerf_err *err)
 		rc = publish_nvidia(a, devs, n, err);
 		goto out;
 	}
+	if (a->cdi != NULL && cdi_filter(a, devs, &n, &cerr) < 0)
+		agent_log(a, "%s: new MIG devices not advertised", cerr.msg);
 	if (kubelet_plugin_set_devices(a->plugin, devs, n, err) < 0)
 		goto out;
 	for (unsigned i = 0; i < a->n_withdrawn; i++) {
@@ -254,6 +313,11 @@ static int publish(struct agent_node *a, bool wait, struct kerf_err *err)
 	agent_log(a, "published %zu MIG device(s)", n);
 	if (wait && kubelet_plugin_sync(a->plugin, err) < 0) {
 		kerf_err_prefix(err, "device list published but not yet taken by the kubelet");
+		goto out;
+	}
+	if (cerr.code != KERF_OK) {
+		*err = cerr;
+		kerf_err_prefix(err, "new MIG devices not advertised");
 		goto out;
 	}
 	rc = 0;
@@ -410,6 +474,13 @@ struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_e
 					    .timeout_ms = a->opt.timeout_ms,
 					    .register_retry_ms = a->opt.register_retry_ms,
 					    .allocate_grace_ms = a->opt.allocate_grace_ms};
+	if (a->opt.cdi) {
+		struct cdi_config cc = {.spec_dir = a->opt.cdi_spec_dir, .mig_minors = a->opt.mig_minors};
+
+		pc.cdi_kind = CDI_KIND; /* kerf's names, which only kerf's spec defines (cdi.h) */
+		if ((a->cdi = cdi_spec_new(&cc, err)) == NULL)
+			goto fail;
+	}
 	if (kubelet_plugin_start(&pc, &a->plugin, err) < 0)
 		goto fail;
 	a->kh.plugin = a->plugin;
@@ -428,6 +499,7 @@ void agent_node_stop(struct agent_node *a)
 	if (a == NULL)
 		return;
 	kubelet_plugin_stop(a->plugin);
+	cdi_spec_free(a->cdi);
 	nvml_close(a->nv);
 	for (unsigned i = 0; i < a->n_gpus; i++)
 		free(a->gpu[i]);
@@ -650,7 +722,7 @@ static unsigned hold_for(struct agent_node *a, const struct agent_pod_need *need
 
 				if (!instance_free(g, in, al) || instance_kept(in, want_layout) != (pass == 0) ||
 				    is_held(hold, in->ci[0].uuid) ||
-				    kubelet_resource_name(profile, res, sizeof(res), NULL) < 0 || strcmp(res, need->resource) != 0)
+				    mig_resource_name(profile, res, sizeof(res)) < 0 || strcmp(res, need->resource) != 0)
 					continue;
 				h = &hold->h[hold->n++];
 				memset(h, 0, sizeof(*h));

@@ -13,6 +13,10 @@
  *     a free instance is destroyed. Afterwards, whatever the outcome (applied, refused, rolled back,
  *     failed), it re-reads the GPU from NVML and re-publishes the device list at once, giving back every
  *     withdrawn device that still exists (the actuator leaves that to its caller).
+ *   - With CDI (options), every publish first rewrites kerf's CDI spec of the node's MIG devices (cdi.h), and
+ *     only the devices that spec lists are advertised: after a re-layout the kubelet never sees a device a
+ *     runtime could not resolve. A spec that cannot be written keeps the new devices unadvertised, and the
+ *     apply (or start) fails with that reason.
  *   - In NVIDIA-plugin mode (options) kerf's plugin does not run: publishing means telling NVIDIA's device
  *     plugin to re-read the devices, and only when the set of MIG devices changed.
  *   - agent_node_status() is the snapshot the agent writes to MigLayout.status: per GPU its model and
@@ -50,7 +54,12 @@ struct agent_options {
 	const char *journal_dir;   /* NULL: $KERF_STATE_DIR, else /var/lib/kerf (must exist) */
 	const char *plugin_dir;    /* NULL: /var/lib/kubelet/device-plugins */
 	const char *podres_socket; /* NULL: /var/lib/kubelet/pod-resources/kubelet.sock */
-	bool cdi;                  /* Allocate answers CDI names instead of NVIDIA_VISIBLE_DEVICES */
+	/* Allocate answers CDI names ("kerf.dev/mig=<MIG UUID>") instead of NVIDIA_VISIBLE_DEVICES, and the agent
+	 * keeps the CDI spec of those names (cdi.h) in <cdi_spec_dir>/kerf-mig.json: rewritten before every
+	 * publish, and a device is advertised only once the spec lists it. Ignored in NVIDIA-plugin mode. */
+	bool cdi;
+	const char *cdi_spec_dir;  /* NULL: /var/run/cdi (must exist) */
+	const char *mig_minors;    /* NULL: /proc/driver/nvidia-caps/mig-minors (capability minors of GIs, CIs) */
 	/* NVIDIA-plugin mode (docs/kubelet.md, "NVIDIA-plugin mode, and its cost"): kerf serves no devices;
 	 * NVIDIA's device plugin keeps serving them, and after every change of the node's MIG devices the
 	 * agent makes it re-read them (SIGHUP, found by name under proc_root: the agent needs hostPID). No

@@ -5,8 +5,8 @@
  *
  * returning the process exit status: 0 success, 1 the command ran but found a failure (a plan left pods
  * unplaced is *not* a failure), 2 bad usage or bad input (the message on stderr names the field; nothing
- * on stdout). main.c dispatches; CMake compiles in each cmd_<name>.c that exists and defines
- * KERF_HAVE_CMD_<NAME>, so a subsystem adds its command without touching a shared line.
+ * on stdout). main.c dispatches; a new subcommand is a cmd_<name>.c, a line in main.c's table and one in
+ * src/cli/CMakeLists.txt.
  */
 #ifndef KERF_CLI_H
 #define KERF_CLI_H

@@ -5,7 +5,6 @@
  * instances in use shown as "[4g.40gb@0]": those are the ones kerf will never touch, and a reader checking
  * a plan looks for them first.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,50 +119,4 @@ void cli_plan_table(FILE *f, const struct plan_input *in, const struct plan_outp
 	changes(f, in, out);
 	assignments(f, in, out, w);
 	unplaced(f, in, out, w);
-}
-
-#define READ_MAX (256u << 20) /* a 10,000-node cluster is a few MB of JSON */
-
-char *cli_plan_read_file(const char *path, size_t *len, struct kerf_err *err)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	size_t cap = 1 << 16, n = 0;
-	char *buf = NULL;
-
-	if (f == NULL) {
-		kerf_err_set(err, KERF_ENOTFOUND, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf = malloc(cap);
-	while (buf != NULL) {
-		size_t got = fread(buf + n, 1, cap - n - 1, f);
-
-		n += got;
-		if (got == 0)
-			break;
-		if (n + 1 == cap) {
-			char *nb = cap >= READ_MAX ? NULL : realloc(buf, cap * 2);
-			if (nb == NULL) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	if (buf == NULL)
-		kerf_err_set(err, KERF_ENOMEM, "%s: too large or out of memory", path);
-	else if (ferror(f)) {
-		kerf_err_set(err, KERF_EIO, "%s: read error", path);
-		free(buf);
-		buf = NULL;
-	}
-	if (f != stdin)
-		fclose(f);
-	if (buf != NULL) {
-		buf[n] = '\0';
-		*len = n;
-	}
-	return buf;
 }

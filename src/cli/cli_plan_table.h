@@ -12,7 +12,4 @@
  * assignments with the instances each pod gets, then the unplaced pods with their reasons. */
 void cli_plan_table(FILE *f, const struct plan_input *in, const struct plan_output *out);
 
-/* Reads a whole file ("-" = standard input) into a NUL-terminated malloc'd buffer. NULL with err set. */
-char *cli_plan_read_file(const char *path, size_t *len, struct kerf_err *err);
-
 #endif

@@ -27,7 +27,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: kerf agent [--node NAME] [--kubeconfig FILE [--context NAME]] [--interval MS] [--once]\n"
 		   "                  [--nvml-library PATH] [--state-dir DIR] [--plugin-dir DIR] [--pod-resources SOCKET]\n"
-		   "                  [--cdi] [--nvidia-plugin] [--listen ADDR]\n\n"
+		   "                  [--cdi [--cdi-spec-dir DIR] [--mig-minors FILE]] [--nvidia-plugin]\n"
+		   "                  [--listen ADDR]\n\n"
 		   "Runs kerf's node agent: serves this node's MIG devices to the kubelet (kerf's device plugin, or\n"
 		   "NVIDIA's with --nvidia-plugin), keeps the node's MigLayout (named after the node) in step: a new\n"
 		   "spec is applied without touching an instance in use, and the status reports every GPU's instances.\n\n"
@@ -42,7 +43,13 @@ static void usage(FILE *f)
 		   "  --plugin-dir DIR       the kubelet's device-plugin folder (default /var/lib/kubelet/device-plugins)\n"
 		   "  --pod-resources SOCKET the kubelet's pod-resources socket (default\n"
 		   "                         /var/lib/kubelet/pod-resources/kubelet.sock)\n"
-		   "  --cdi                  Allocate answers CDI device names instead of NVIDIA_VISIBLE_DEVICES\n"
+		   "  --cdi                  Allocate answers CDI device names (kerf.dev/mig=<MIG UUID>) instead of\n"
+		   "                         NVIDIA_VISIBLE_DEVICES; the agent rewrites their CDI spec before every\n"
+		   "                         change of the devices it advertises\n"
+		   "  --cdi-spec-dir DIR     where that spec is written, as kerf-mig.json (default /var/run/cdi;\n"
+		   "                         must exist)\n"
+		   "  --mig-minors FILE      the driver's MIG capability minors (default\n"
+		   "                         /proc/driver/nvidia-caps/mig-minors)\n"
 		   "  --nvidia-plugin        leave device serving to NVIDIA's device plugin (see docs/kubelet.md)\n"
 		   "  --listen ADDR          serve /healthz, /readyz and /metrics on ADDR, HOST:PORT or :PORT (default\n"
 		   "                         :8082; \"\" for none; never with --once)\n");
@@ -91,6 +98,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->agent.plugin_dir = argv[++i];
 		} else if (strcmp(a, "--pod-resources") == 0) {
 			o->agent.podres_socket = argv[++i];
+		} else if (strcmp(a, "--cdi-spec-dir") == 0) {
+			o->agent.cdi_spec_dir = argv[++i];
+		} else if (strcmp(a, "--mig-minors") == 0) {
+			o->agent.mig_minors = argv[++i];
 		} else {
 			fprintf(stderr, "kerf agent: unknown option \"%s\"\n", a);
 			return -1;

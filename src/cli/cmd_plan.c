@@ -12,8 +12,11 @@
 
 #include "cli.h"
 #include "cli_plan_table.h"
+#include "file.h"
 #include "plan.h"
 #include "room.h"
+
+#define PLAN_INPUT_MAX (256u << 20) /* a 10,000-node cluster is a few MB of JSON */
 
 static void usage(FILE *f)
 {
@@ -67,7 +70,8 @@ int cmd_plan(int argc, char **argv)
 	}
 	if (strcmp(input, "-") == 0 && isatty(STDIN_FILENO))
 		fprintf(stderr, "kerf plan: reading the cluster as JSON from standard input (see kerf plan --help)\n");
-	text = cli_plan_read_file(input, &len, &err);
+	text = strcmp(input, "-") == 0 ? kerf_read_stream(stdin, "<stdin>", PLAN_INPUT_MAX, &len, &err)
+				      : kerf_read_file(input, PLAN_INPUT_MAX, &len, &err);
 	if (text == NULL) {
 		fprintf(stderr, "kerf plan: %s\n", err.msg);
 		goto out;

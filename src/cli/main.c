@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kerf_version.h" /* generated: cmake/version.cmake */
 
 struct command {
 	const char *name;
@@ -13,30 +14,14 @@ struct command {
 };
 
 static const struct command commands[] = {
-#ifdef KERF_HAVE_CMD_DEMO
 	{ "demo", cmd_demo, "run kerf on its embedded example and show what it does" },
-#endif
-#ifdef KERF_HAVE_CMD_MODELS
 	{ "models", cmd_models, "list the MIG GPU models kerf knows, or show one with its placements" },
-#endif
-#ifdef KERF_HAVE_CMD_PLAN
 	{ "plan", cmd_plan, "plan new MIG layouts and pod placements for a cluster (JSON in, plan out)" },
-#endif
-#ifdef KERF_HAVE_CMD_STATUS
 	{ "status", cmd_status, "show each GPU's MIG layout, read through NVML" },
-#endif
-#ifdef KERF_HAVE_CMD_APPLY
 	{ "apply", cmd_apply, "apply one GPU's layout by hand, never touching a used instance" },
-#endif
-#ifdef KERF_HAVE_CMD_SIMULATE
 	{ "simulate", cmd_simulate, "simulate a cluster under a workload and compare MIG policies" },
-#endif
-#ifdef KERF_HAVE_CMD_AGENT
 	{ "agent", cmd_agent, "run the node agent (NVML + kubelet + MigLayout status)" },
-#endif
-#ifdef KERF_HAVE_CMD_CONTROLLER
 	{ "controller", cmd_controller, "run the cluster controller (pending pods -> MigLayout specs)" },
-#endif
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -47,7 +32,7 @@ static void usage(FILE *f)
 		   "kerf re-partitions NVIDIA MIG GPUs live, re-cutting only unused slices.\n\ncommands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n`kerf <command> --help` describes a command's options.\n");
+	fprintf(f, "\n`kerf <command> --help` describes a command's options; `kerf --version` prints kerf's version.\n");
 }
 
 int main(int argc, char **argv)

@@ -223,7 +223,7 @@ static int refresh_token(struct kube_client *c, struct kerf_err *err)
 	if (c->token && st.st_ino == c->token_st.st_ino && st.st_size == c->token_st.st_size &&
 	    st.st_mtim.tv_sec == c->token_st.st_mtim.tv_sec && st.st_mtim.tv_nsec == c->token_st.st_mtim.tv_nsec)
 		return 0;
-	tok = kube_read_file(c->cfg.token_file, 1 << 16, err);
+	tok = kerf_read_file(c->cfg.token_file, 1 << 16, NULL, err);
 	if (!tok)
 		return c->token ? 0 : -1; /* keep the old token while a rotation is half written */
 	tok[strcspn(tok, "\r\n")] = '\0';
@@ -253,8 +253,8 @@ static void refresh_certs(struct kube_client *c)
 		return;
 	if (same_file(&a, &c->cert_st) && same_file(&b, &c->key_st))
 		return;
-	cert = kube_read_file(c->cfg.cert_file, 1 << 20, NULL);
-	key = kube_read_file(c->cfg.key_file, 1 << 20, NULL);
+	cert = kerf_read_file(c->cfg.cert_file, 1 << 20, NULL, NULL);
+	key = kerf_read_file(c->cfg.key_file, 1 << 20, NULL, NULL);
 	if (cert && key && kube_looks_like_pem(cert, "CERTIFICATE") && kube_looks_like_pem(key, "PRIVATE KEY")) {
 		free(c->cfg.cert_pem);
 		memset(c->cfg.key_pem, 0, strlen(c->cfg.key_pem));

@@ -44,48 +44,6 @@ void kube_config_free(struct kube_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-char *kube_read_file(const char *path, size_t max, struct kerf_err *err)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0, cap = 4096;
-
-	if (!f) {
-		kerf_err_set(err, errno == ENOENT ? KERF_ENOTFOUND : KERF_EIO, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf = malloc(cap);
-	while (buf) {
-		size_t got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-		if (got == 0)
-			break;
-		if (n + 1 == cap) {
-			char *nb = cap * 2 > max + 1 ? NULL : realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-				kerf_err_set(err, KERF_EINVAL, "%s: larger than %zu bytes", path, max);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	if (!buf) {
-		kerf_err_set(err, KERF_ENOMEM, "%s: out of memory", path);
-	} else if (ferror(f)) {
-		kerf_err_set(err, KERF_EIO, "%s: read failed", path);
-		free(buf);
-		buf = NULL;
-	} else {
-		buf[n] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
 /* ---------------------------------------------------------------- base64 and PEM checks */
 
 static int b64val(int ch)
@@ -298,7 +256,7 @@ static int load_pem(struct kc *k, yaml_node_t *map, const char *path, const char
 	file = abs_path(k, fname);
 	if (!file)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
-	*out = kube_read_file(file, 1 << 20, err);
+	*out = kerf_read_file(file, 1 << 20, NULL, err);
 	if (file_out)
 		*file_out = file;
 	else
@@ -580,7 +538,7 @@ static int kc_open(struct kc *k, const char *path, struct kerf_err *err)
 	int rc = -1;
 
 	k->path = path;
-	text = kube_read_file(path, 4 << 20, err);
+	text = kerf_read_file(path, 4 << 20, NULL, err);
 	if (!text)
 		return -1;
 	dcopy = strdup(path);
@@ -671,7 +629,7 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config *cfg, struct k
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/ca.crt", sa_dir);
-	cfg->ca_pem = kube_read_file(path, 1 << 20, err);
+	cfg->ca_pem = kerf_read_file(path, 1 << 20, NULL, err);
 	if (!cfg->ca_pem) {
 		kerf_err_prefix(err, "in-cluster config");
 		goto out;
@@ -683,7 +641,7 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config *cfg, struct k
 		goto out;
 	}
 	{
-		char *tok = kube_read_file(path, 1 << 16, err); /* fail now, not on the first request */
+		char *tok = kerf_read_file(path, 1 << 16, NULL, err); /* fail now, not on the first request */
 		if (!tok) {
 			kerf_err_prefix(err, "in-cluster config");
 			goto out;
@@ -696,7 +654,7 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config *cfg, struct k
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/namespace", sa_dir);
-	cfg->namespace_ = kube_read_file(path, 4096, NULL);
+	cfg->namespace_ = kerf_read_file(path, 4096, NULL, NULL);
 	if (cfg->namespace_)
 		cfg->namespace_[strcspn(cfg->namespace_, " \r\n")] = '\0';
 	else if (!(cfg->namespace_ = strdup("default"))) {

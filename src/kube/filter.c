@@ -61,6 +61,30 @@ void kube_fields_free(struct kube_fields *f)
 
 enum keep { DROP, WHOLE, INSIDE, ELEMENTS };
 
+/*
+ * Where the filtered line goes: every write is checked against the end of the caller's buffer. The output
+ * is never longer than the input (it copies spans of the line and the separators between them), but that
+ * is an argument, not a bound: a write past the end fails the filter and the caller parses the original.
+ */
+struct sink {
+	char *o;
+	char *end;
+};
+
+static int put(struct sink *s, const char *bytes, size_t n)
+{
+	if ((size_t)(s->end - s->o) < n)
+		return -1;
+	memcpy(s->o, bytes, n);
+	s->o += n;
+	return 0;
+}
+
+static int put_char(struct sink *s, char c)
+{
+	return put(s, &c, 1);
+}
+
 /* Where a member sits: "" for the watched object's own members, "spec", "spec.containers[]". */
 #define PREFIX_MAX 256
 
@@ -163,20 +187,18 @@ static const char *skip_value(const char *p, const char *end)
 	return NULL;
 }
 
-static int filter_object(const char **pp, const char *end, char **op, const struct kube_fields *f,
+static int filter_object(const char **pp, const char *end, struct sink *o, const struct kube_fields *f,
 			 const char *prefix, size_t plen);
 
-/* Copies the array at *pp to *op, each object element filtered as an object at prefix ("x.y[]"), other
+/* Copies the array at *pp to o, each object element filtered as an object at prefix ("x.y[]"), other
  * elements as they are. Returns 0, or -1 on anything unexpected. */
-static int filter_array(const char **pp, const char *end, char **op, const struct kube_fields *f,
+static int filter_array(const char **pp, const char *end, struct sink *o, const struct kube_fields *f,
 			const char *prefix, size_t plen)
 {
 	const char *p = ws(*pp, end);
-	char *o = *op;
 
-	if (p >= end || *p != '[')
+	if (p >= end || *p != '[' || put_char(o, '['))
 		return -1;
-	*o++ = '[';
 	p = ws(p + 1, end);
 	if (p < end && *p == ']') {
 		p++;
@@ -184,20 +206,19 @@ static int filter_array(const char **pp, const char *end, char **op, const struc
 	}
 	for (;;) {
 		if (p < end && *p == '{') {
-			if (filter_object(&p, end, &o, f, prefix, plen))
+			if (filter_object(&p, end, o, f, prefix, plen))
 				return -1;
 		} else {
 			const char *ve = skip_value(p, end);
 
-			if (!ve)
+			if (!ve || put(o, p, (size_t)(ve - p)))
 				return -1;
-			memcpy(o, p, (size_t)(ve - p));
-			o += ve - p;
 			p = ve;
 		}
 		p = ws(p, end);
 		if (p < end && *p == ',') {
-			*o++ = ',';
+			if (put_char(o, ','))
+				return -1;
 			p = ws(p + 1, end);
 			continue;
 		}
@@ -208,26 +229,22 @@ static int filter_array(const char **pp, const char *end, char **op, const struc
 		return -1;
 	}
 done:
-	*o++ = ']';
 	*pp = p;
-	*op = o;
-	return 0;
+	return put_char(o, ']');
 }
 
 /*
- * Copies the object at *pp to *op keeping what decide() allows for members of the object at prefix.
+ * Copies the object at *pp to o keeping what decide() allows for members of the object at prefix.
  * Returns 0, or -1 on anything unexpected.
  */
-static int filter_object(const char **pp, const char *end, char **op, const struct kube_fields *f,
+static int filter_object(const char **pp, const char *end, struct sink *o, const struct kube_fields *f,
 			 const char *prefix, size_t plen)
 {
 	const char *p = ws(*pp, end);
-	char *o = *op;
 	int first = 1;
 
-	if (p >= end || *p != '{')
+	if (p >= end || *p != '{' || put_char(o, '{'))
 		return -1;
-	*o++ = '{';
 	p = ws(p + 1, end);
 	if (p < end && *p == '}') {
 		p++;
@@ -249,12 +266,9 @@ static int filter_object(const char **pp, const char *end, char **op, const stru
 		klen = (size_t)(ke - ks - 2);
 		k = decide(f, prefix, plen, ks + 1, klen, *vs);
 		if (k != DROP) {
-			if (!first)
-				*o++ = ',';
+			if ((!first && put_char(o, ',')) || put(o, ks, (size_t)(ke - ks)) || put_char(o, ':'))
+				return -1;
 			first = 0;
-			memcpy(o, ks, (size_t)(ke - ks));
-			o += ke - ks;
-			*o++ = ':';
 		}
 		if (k == INSIDE || k == ELEMENTS) {
 			char child[PREFIX_MAX];
@@ -263,16 +277,14 @@ static int filter_object(const char **pp, const char *end, char **op, const stru
 			if (clen == 0)
 				return -1; /* a path this deep is not one kerf lists: parse the original */
 			ve = vs;
-			if ((k == INSIDE ? filter_object : filter_array)(&ve, end, &o, f, child, clen))
+			if ((k == INSIDE ? filter_object : filter_array)(&ve, end, o, f, child, clen))
 				return -1;
 		} else {
 			ve = skip_value(vs, end);
 			if (!ve)
 				return -1;
-			if (k == WHOLE) {
-				memcpy(o, vs, (size_t)(ve - vs));
-				o += ve - vs;
-			}
+			if (k == WHOLE && put(o, vs, (size_t)(ve - vs)))
+				return -1;
 		}
 		p = ws(ve, end);
 		if (p < end && *p == ',') {
@@ -286,23 +298,20 @@ static int filter_object(const char **pp, const char *end, char **op, const stru
 		return -1;
 	}
 done:
-	*o++ = '}';
 	*pp = p;
-	*op = o;
-	return 0;
+	return put_char(o, '}');
 }
 
 /* The event {"type":..., "object":{...}}: every member copied, "object" filtered. */
-size_t kube_fields_filter(const struct kube_fields *f, const char *line, size_t len, char *out)
+size_t kube_fields_filter(const struct kube_fields *f, const char *line, size_t len, char *out, size_t cap)
 {
 	const char *p = line, *end = line + len;
-	char *o = out;
+	struct sink sink = {out, out + cap}, *o = &sink;
 	int first = 1;
 
 	p = ws(p, end);
-	if (p >= end || *p != '{')
+	if (p >= end || *p != '{' || put_char(o, '{'))
 		return 0;
-	*o++ = '{';
 	p = ws(p + 1, end);
 	for (;;) {
 		const char *ks = p, *ke, *vs, *ve;
@@ -312,15 +321,12 @@ size_t kube_fields_filter(const struct kube_fields *f, const char *line, size_t 
 		if (p >= end || *p != ':')
 			return 0;
 		vs = ws(p + 1, end);
-		if (!first)
-			*o++ = ',';
+		if ((!first && put_char(o, ',')) || put(o, ks, (size_t)(ke - ks)) || put_char(o, ':'))
+			return 0;
 		first = 0;
-		memcpy(o, ks, (size_t)(ke - ks));
-		o += ke - ks;
-		*o++ = ':';
 		if (ke - ks == 8 && memcmp(ks, "\"object\"", 8) == 0) {
 			const char *q = vs;
-			if (filter_object(&q, end, &o, f, "", 0))
+			if (filter_object(&q, end, o, f, "", 0))
 				return 0;
 			ve = q;
 		} else {
@@ -329,8 +335,8 @@ size_t kube_fields_filter(const struct kube_fields *f, const char *line, size_t 
 			/* An ERROR event's object is a Status whose code (410) the watch needs: never filter it. */
 			if (ke - ks == 6 && memcmp(ks, "\"type\"", 6) == 0 && ve - vs == 7 && memcmp(vs, "\"ERROR\"", 7) == 0)
 				return 0;
-			memcpy(o, vs, (size_t)(ve - vs));
-			o += ve - vs;
+			if (put(o, vs, (size_t)(ve - vs)))
+				return 0;
 		}
 		p = ws(ve, end);
 		if (p < end && *p == ',') {
@@ -341,6 +347,7 @@ size_t kube_fields_filter(const struct kube_fields *f, const char *line, size_t 
 			break;
 		return 0;
 	}
-	*o++ = '}';
-	return (size_t)(o - out);
+	if (put_char(o, '}'))
+		return 0;
+	return (size_t)(sink.o - out);
 }

@@ -12,9 +12,10 @@ struct kube_fields *kube_fields_new(const char *const *paths);
 void kube_fields_free(struct kube_fields *f);
 
 /*
- * Writes into out (at least len bytes) the event line with its "object" cut down to the listed fields;
- * returns the new length, or 0 when the line is not shaped as expected (then parse the original).
+ * Writes into out (cap bytes; len is always enough) the event line with its "object" cut down to the listed
+ * fields; returns the new length, or 0 when the line is not shaped as expected or would not fit (then parse
+ * the original).
  */
-size_t kube_fields_filter(const struct kube_fields *f, const char *line, size_t len, char *out);
+size_t kube_fields_filter(const struct kube_fields *f, const char *line, size_t len, char *out, size_t cap);
 
 #endif

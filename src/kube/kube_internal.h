@@ -4,10 +4,8 @@
 
 #include <curl/curl.h>
 
+#include "file.h"
 #include "kube.h"
-
-/* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
-char *kube_read_file(const char *path, size_t max, struct kerf_err *err);
 
 /* Whether s holds a PEM block whose label contains what ("CERTIFICATE", "PRIVATE KEY"). */
 bool kube_looks_like_pem(const char *s, const char *what);

@@ -153,7 +153,7 @@ static int decode_line(struct kube_decoder *d, const char *line, size_t len, str
 			}
 		}
 		if (len + 1 <= d->scap)
-			flen = kube_fields_filter(d->fields, line, len, d->scratch);
+			flen = kube_fields_filter(d->fields, line, len, d->scratch, d->scap);
 		ev = flen ? json_loadb(d->scratch, flen, 0, &je) : NULL;
 		if (!ev) /* not shaped as expected: the whole line decides */
 			ev = json_loadb(line, len, 0, &je);

@@ -79,7 +79,7 @@ void kubelet_podres_free(struct kubelet_podres *p);
 
 struct kubelet_device {
 	char uuid[KUBELET_ID_MAX];           /* "MIG-…" */
-	char resource[KUBELET_RESOURCE_MAX]; /* "nvidia.com/mig-3g.40gb" (see kubelet_resource_name) */
+	char resource[KUBELET_RESOURCE_MAX]; /* "nvidia.com/mig-3g.40gb" (the agent names it: mig_resource_name) */
 	unsigned gpu_index;                  /* parent GPU; GetPreferredAllocation keeps a request on one */
 	int numa_node;                       /* parent GPU's NUMA node, -1 if unknown */
 	bool healthy;
@@ -147,8 +147,6 @@ void kubelet_plugin_stats(struct kubelet_plugin *p, struct kubelet_plugin_stats 
 /* Stops both threads and removes the endpoint sockets. NULL is a no-op. */
 void kubelet_plugin_stop(struct kubelet_plugin *p);
 
-/* "3g.40gb" → "nvidia.com/mig-3g.40gb"; "1g.10gb+me" → "nvidia.com/mig-1g.10gb.me" (NVIDIA's naming). */
-int kubelet_resource_name(const char *profile, char *out, size_t cap, struct kerf_err *err);
 
 /* ---------------------------------------------------------------- actuator hooks */
 

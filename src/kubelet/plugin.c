@@ -447,18 +447,6 @@ static const struct kgrpc_stream_ops list_ops = {list_next, list_progress};
 
 /* ---- resources ---- */
 
-int kubelet_resource_name(const char *profile, char *out, size_t cap, struct kerf_err *err)
-{
-	size_t n = (size_t)snprintf(out, cap, "nvidia.com/mig-%s", profile);
-
-	if (n >= cap)
-		return kerf_err_set(err, KERF_EINVAL, "%s: resource name too long", profile);
-	for (char *c = out; *c != '\0'; c++)
-		if (*c == '+')
-			*c = '.';
-	return 0;
-}
-
 /* Checks a resource name ("<domain>/<name>") and derives its endpoint file name from it. */
 static int endpoint_for(const struct kubelet_plugin *p, const char *resource, char *out, size_t cap,
 			struct kerf_err *err)

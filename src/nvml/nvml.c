@@ -1,7 +1,7 @@
 /*
  * nvml.c — loading libnvidia-ml.so.1, reading MIG state, creating and destroying instances.
  *
- * Every NVML call goes through CALL(), which turns a failure into a kerf error that names the GPU, the
+ * Every failed NVML call goes through nverr(), which turns it into a kerf error that names the GPU, the
  * call and what it means. Handles are re-resolved from IDs for every operation (device by index, GI by
  * enumeration, CI by enumeration): the MIG hierarchy changes under long-lived handles, and a stale one is
  * the kind of bug that destroys the wrong instance.
@@ -602,6 +602,10 @@ int nvml_read_gpu(struct nvml *nv, unsigned index, struct nvml_gpu *gpu, struct 
 	if ((rc = nv->nvmlDeviceGetMemoryInfo(dev, &mem)) != NVML_SUCCESS)
 		return nverr(nv, err, rc, index, "nvmlDeviceGetMemoryInfo", "");
 	gpu->memory_mb = mem.total >> 20;
+	/* Only the CDI spec needs it (docs/kubelet.md); a GPU whose minor NVML will not give is still managed,
+	 * and its devices stay out of the spec. */
+	if (nv->nvmlDeviceGetMinorNumber(dev, &gpu->minor) != NVML_SUCCESS)
+		gpu->minor = NVML_MINOR_UNKNOWN;
 	rc = nv->nvmlDeviceGetMigMode(dev, &gpu->mig_current, &gpu->mig_pending);
 	if (rc == NVML_ERROR_NOT_SUPPORTED)
 		return kerf_err_set(err, KERF_EUNSUPPORTED, "gpu %u: %s does not support MIG", index, gpu->name);

@@ -5,9 +5,10 @@
  *   - nvml_open() loads libnvidia-ml.so.1 with dlopen (path: argument, else $KERF_NVML_LIBRARY, else the
  *     loader's search for "libnvidia-ml.so.1"), resolves the versioned symbols of nvml_abi.h and calls
  *     nvmlInit_v2. A missing symbol, a missing driver or a refused init fails with a sentence naming it.
- *   - nvml_read_gpu() reads one GPU: name, UUID, memory, MIG mode (current, pending), the profiles the
- *     driver offers with their placements (a run-time struct mig_model, validated by mig_model_validate),
- *     and every GPU instance with its placement, compute instances, MIG device UUIDs and running processes.
+ *   - nvml_read_gpu() reads one GPU: name, UUID, device minor, memory, MIG mode (current, pending), the
+ *     profiles the driver offers with their placements (a run-time struct mig_model, validated by
+ *     mig_model_validate), and every GPU instance with its placement, compute instances, MIG device UUIDs
+ *     and running processes.
  *   - nvml_create() makes one GPU instance at an explicit placement plus one compute instance that spans
  *     it; nvml_destroy() destroys a GPU instance's compute instances, then the GPU instance. Both re-read
  *     the GPU's instances afterwards: NVML handles can go stale after a change, so none is kept across calls
@@ -17,7 +18,7 @@
  * destroys whatever it is asked to (the driver refuses a busy instance with IN_USE, which is mapped to
  * KERF_EBUSY); the safety rules live in actuate/. It never changes MIG mode and never resets a GPU.
  *
- * Errors: NVML return codes become kerf codes with a sentence (nvml_err()): IN_USE -> KERF_EBUSY
+ * Errors: NVML return codes become kerf codes with a sentence (nverr() in nvml.c): IN_USE -> KERF_EBUSY
  * "instance busy", INSUFFICIENT_RESOURCES -> KERF_ECONFLICT "placement occupied", NO_PERMISSION ->
  * KERF_EPERM naming the MIG config capability, NOT_SUPPORTED -> KERF_EUNSUPPORTED, ... Each message starts
  * with "gpu N:" and names the NVML call.
@@ -39,6 +40,7 @@
 #define NVML_UUID_MAX 96
 #define NVML_MAX_CI 8
 #define NVML_CI_PROFILE_UNKNOWN 0xFFFFFFFFu
+#define NVML_MINOR_UNKNOWN 0xFFFFFFFFu
 
 struct nvml;
 
@@ -64,6 +66,9 @@ struct nvml_gpu {
 	char name[MIG_MODEL_NAME_MAX];
 	char uuid[NVML_UUID_MAX];
 	unsigned long long memory_mb;
+	/* The GPU's device minor (/dev/nvidia<minor>, and "gpu<minor>" in the driver's MIG capability names), or
+	 * NVML_MINOR_UNKNOWN when NVML would not say: not the NVML index, which follows PCI order instead. */
+	unsigned minor;
 	unsigned mig_current, mig_pending; /* NVML_DEVICE_MIG_ENABLE (1) or _DISABLE (0) */
 	/* The profiles as NVML reports them (MIG enabled), or a copy of the built-in model (MIG disabled:
 	 * NVML will not list profiles then). model.provenance says which. */

@@ -205,6 +205,7 @@ _Static_assert(offsetof(nvmlProcessInfo_t, computeInstanceId) == 20, "ProcessInf
 	X(nvmlDeviceGetName, nvmlReturn_t, (nvmlDevice_t device, char *name, unsigned int length))                 \
 	X(nvmlDeviceGetUUID, nvmlReturn_t, (nvmlDevice_t device, char *uuid, unsigned int length))                 \
 	X(nvmlDeviceGetMemoryInfo, nvmlReturn_t, (nvmlDevice_t device, nvmlMemory_t *memory))                      \
+	X(nvmlDeviceGetMinorNumber, nvmlReturn_t, (nvmlDevice_t device, unsigned int *minorNumber))                \
 	X(nvmlDeviceGetMigMode, nvmlReturn_t, (nvmlDevice_t device, unsigned int *currentMode,                     \
 					       unsigned int *pendingMode))                                         \
 	X(nvmlDeviceGetGpuInstanceProfileInfoV, nvmlReturn_t, (nvmlDevice_t device, unsigned int profile,          \

@@ -808,7 +808,7 @@ static void random_case(unsigned *seed, unsigned iter)
 static void test_random_relayouts_with_a_fault_keep_used_instances_and_converge(void **state)
 {
 	const char *env = getenv("KERF_SEED");
-	unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL), s = seed;
+	unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : 811u, s = seed; /* fixed unless KERF_SEED says */
 
 	(void)state;
 	printf("random re-layouts: seed %u (rerun with KERF_SEED=%u)\n", seed, seed);

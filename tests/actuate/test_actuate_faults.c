@@ -530,6 +530,17 @@ static void run_scenario(const struct mscenario *m)
 	printf("fault matrix: %-30s %3u NVML calls, %2u functions; %4u cases, %3u rollback kills, "
 	       "%4u recovery kills (%4u after a rollback)\n",
 	       m->s.name, calls, t.n, n_matrix, n_rb, n_rec + n_rbrec, n_rbrec);
+	/* Each scenario's own coverage, not just the whole run's: a trace that came back empty, or a matrix
+	 * that skipped a call, would otherwise pass on the strength of the other scenarios. Every traced
+	 * function gets at least one fail and one kill; the full matrix faults every use of every call. */
+	if (t.n == 0 || calls == 0)
+		fail_msg("%s: the re-layout made no NVML call: nothing was tested", m->s.name);
+	if (n_matrix < 2 * t.n)
+		fail_msg("%s: %u cases for %u traced functions (want at least a fail and a kill each)", m->s.name,
+			 n_matrix, t.n);
+	if (full && n_matrix < calls)
+		fail_msg("%s: %u cases for %u NVML calls (the full matrix faults every use)", m->s.name, n_matrix,
+			 calls);
 }
 
 static void test_fault_matrix_never_harms_used_instances_and_converges(void **state)

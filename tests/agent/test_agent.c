@@ -62,6 +62,15 @@ struct fixture {
 	unsigned withdraws;
 	int grace_ms; /* agent_options.allocate_grace_ms for the next start (0: the default, 30 s) */
 	atomic_uint destroys; /* the actuator's "destroy" lines: each comes after that instance's last check */
+	/* CDI (start_agent_cdi): the spec folder and the driver's minors table the agent is given, and every
+	 * spec write the agent logged, with what the file listed right then (read in the log callback, before
+	 * the agent goes on to publish) */
+	char cdi_dir[128], minors[128];
+	unsigned n_specs;
+	struct {
+		long long at;
+		char ids[IDS_CAP];
+	} specs[16];
 };
 
 static struct fk_state st; /* big: one scratch copy for reads */
@@ -322,6 +331,26 @@ static void podres_set(struct peer *p, char ids[][NVML_UUID_MAX], const char *co
 
 /* ---------------------------------------------------------------- fixture */
 
+/* The device names kerf's CDI spec in the fixture lists, sorted and comma-joined; "-" if there is no file. */
+static void spec_ids(const struct fixture *f, char *out)
+{
+	char path[192];
+	json_t *spec, *d;
+	size_t i, o = 0;
+
+	snprintf(path, sizeof(path), "%s/kerf-mig.json", f->cdi_dir);
+	if ((spec = json_load_file(path, 0, NULL)) == NULL) {
+		snprintf(out, IDS_CAP, "-");
+		return;
+	}
+	out[0] = '\0';
+	json_array_foreach(json_object_get(spec, "devices"), i, d)
+		o += (size_t)snprintf(out + o, IDS_CAP - o, "%s%s", o ? "," : "",
+				      json_string_value(json_object_get(d, "name")));
+	json_decref(spec);
+	sort_ids(out);
+}
+
 static void agent_log(void *arg, const char *line)
 {
 	struct fixture *f = arg;
@@ -329,7 +358,10 @@ static void agent_log(void *arg, const char *line)
 
 	if (getenv("KERF_TEST_VERBOSE") != NULL)
 		fprintf(stderr, "agent: %s\n", line);
-	if ((u = strstr(line, ": withdrawing ")) != NULL && f->n_stamps < 256) {
+	if (strncmp(line, "CDI spec ", 9) == 0 && strstr(line, " lists ") != NULL && f->n_specs < 16) {
+		f->specs[f->n_specs].at = peer_mono_ns();
+		spec_ids(f, f->specs[f->n_specs++].ids);
+	} else if ((u = strstr(line, ": withdrawing ")) != NULL && f->n_stamps < 256) {
 		struct stamp *s = &f->stamps[f->n_stamps++];
 
 		snprintf(s->uuid, sizeof(s->uuid), "%s", u + strlen(": withdrawing "));
@@ -388,11 +420,10 @@ static int teardown(void **state)
 }
 
 /* Starts the agent on the fixture's GPUs, kubelet and folders; proc_root non-NULL: NVIDIA-plugin mode, with
- * NVIDIA's plugin looked for under proc_root. */
-static void start_agent_mode(struct fixture *f, const char *proc_root)
+ * NVIDIA's plugin looked for under proc_root. With f->cdi_dir set, CDI is on, with f->cdi_dir and f->minors.
+ * NULL, with err filled, if it fails to start. */
+static struct agent_node *try_start_agent(struct fixture *f, const char *proc_root, struct kerf_err *err)
 {
-	struct kerf_err err;
-
 	f->numa[0] = 1;
 	struct agent_options o = {
 		.nvml_library = FAKENVML_LIB,
@@ -406,11 +437,21 @@ static void start_agent_mode(struct fixture *f, const char *proc_root)
 		.n_numa = 1,
 		.nvidia_plugin = proc_root != NULL,
 		.proc_root = proc_root,
+		.cdi = f->cdi_dir[0] != '\0',
+		.cdi_spec_dir = f->cdi_dir,
+		.mig_minors = f->minors,
 		.log = agent_log,
 		.log_arg = f,
 	};
 
-	f->agent = agent_node_start(&o, &err);
+	return agent_node_start(&o, err);
+}
+
+static void start_agent_mode(struct fixture *f, const char *proc_root)
+{
+	struct kerf_err err;
+
+	f->agent = try_start_agent(f, proc_root, &err);
 	if (f->agent == NULL)
 		fail_msg("%s", err.msg);
 }
@@ -859,6 +900,258 @@ static void test_refresh_publishes_an_instance_created_by_someone_else(void **st
 	assert_kubelet_sees_nvml(f);
 }
 
+/* ---------------------------------------------------------------- CDI */
+
+/* The capability minor the fixture's table gives GPU instance gi (ci < 0) or compute instance ci in it, on the
+ * GPU with device minor gpu: numbered in order as the driver does, after "config" and "monitor". */
+static unsigned cap_minor(unsigned gpu, unsigned gi, int ci)
+{
+	return 3 + gpu * 15 * 9 + gi * 9 + (ci < 0 ? 0 : 1 + (unsigned)ci);
+}
+
+/* Writes the fixture's minors table for every simulated GPU (by its device minor), every GI 0..14 and CI
+ * 0..7, except the line named skip (NULL: none). */
+static void write_minors(struct fixture *f, const char *skip)
+{
+	FILE *m = fopen(f->minors, "w");
+
+	assert_non_null(m);
+	fprintf(m, "config 1\nmonitor 2\n");
+	fk_read(f);
+	for (unsigned g = 0; g < st.n_gpus; g++)
+		for (unsigned gi = 0; gi < 15; gi++)
+			for (int ci = -1; ci < 8; ci++) {
+				char name[64];
+
+				if (ci < 0)
+					snprintf(name, sizeof(name), "gpu%u/gi%u/access", fk_gpu_minor(g), gi);
+				else
+					snprintf(name, sizeof(name), "gpu%u/gi%u/ci%d/access", fk_gpu_minor(g), gi, ci);
+				if (skip == NULL || strcmp(skip, name) != 0)
+					fprintf(m, "%s %u\n", name, cap_minor(fk_gpu_minor(g), gi, ci));
+			}
+	assert_int_equal(fclose(m), 0);
+}
+
+/* Turns CDI on for the next start: spec folder <dir>/cdi, minors table <dir>/mig-minors (complete). */
+static void cdi_on(struct fixture *f)
+{
+	snprintf(f->cdi_dir, sizeof(f->cdi_dir), "%s/cdi", f->dir);
+	snprintf(f->minors, sizeof(f->minors), "%s/mig-minors", f->dir);
+	assert_int_equal(mkdir(f->cdi_dir, 0755), 0);
+	write_minors(f, NULL);
+}
+
+/* Every MIG UUID NVML holds (all resources), sorted and comma-joined. */
+static void all_nvml_ids(struct fixture *f, char *out)
+{
+	static const char *const res[] = {R1, R2, R3};
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < 3; i++) {
+		char ids[IDS_CAP];
+
+		nvml_ids(f, res[i], -1, ids);
+		if (ids[0] != '\0')
+			o += (size_t)snprintf(out + o, IDS_CAP - o, "%s%s", o ? "," : "", ids);
+	}
+	sort_ids(out);
+}
+
+/* The GI ID of GPU 0's instance at start, from the state file. */
+static unsigned gi_at(struct fixture *f, unsigned start)
+{
+	fk_read(f);
+	for (unsigned id = 1; id < FK_MAX_GI; id++)
+		if (st.gpu[0].gi[id].live && st.gpu[0].gi[id].start == start)
+			return id;
+	fail_msg("no instance at %u", start);
+	return 0;
+}
+
+/* The device nodes the spec gives device uuid, comma-joined. */
+static void spec_nodes(struct fixture *f, const char *uuid, char *out, size_t cap)
+{
+	char path[192];
+	json_t *spec, *d, *n;
+	size_t i, k, o = 0;
+
+	snprintf(path, sizeof(path), "%s/kerf-mig.json", f->cdi_dir);
+	assert_non_null(spec = json_load_file(path, 0, NULL));
+	out[0] = '\0';
+	json_array_foreach(json_object_get(spec, "devices"), i, d) {
+		if (strcmp(json_string_value(json_object_get(d, "name")), uuid) != 0)
+			continue;
+		json_array_foreach(json_object_get(json_object_get(d, "containerEdits"), "deviceNodes"), k, n)
+			o += (size_t)snprintf(out + o, cap - o, "%s%s", k ? "," : "",
+					      json_string_value(json_object_get(n, "path")));
+	}
+	json_decref(spec);
+}
+
+/*
+ * With CDI on, the agent's spec lists exactly the MIG devices NVML holds, each with its GPU's node (by device
+ * minor, not index) and its GI's and CI's capability nodes. After a re-layout, the spec held the new device
+ * before the kubelet's stream first carried it (the spec write is logged, and the file read, before the
+ * agent publishes: its stamp precedes the stand-in's receive stamp), the destroyed devices left the spec only
+ * after they were withdrawn, and the spec ends with exactly what NVML holds. The kubelet is told the CDI names
+ * of kerf's kind.
+ */
+static void test_cdi_spec_lists_new_devices_before_the_kubelet_sees_them(void **state)
+{
+	struct fixture *f = *state;
+	char want[IDS_CAP], have[IDS_CAP], old1[IDS_CAP], fresh[IDS_CAP], nodes[256], expect[256];
+	struct actuate_result res;
+	struct mig_layout want_l;
+	struct kerf_err err;
+	unsigned n0, gi;
+	size_t from;
+	json_t *ev = NULL, *r;
+	long long seen;
+
+	fk_edit(f, create_fn, ORIG);
+	cdi_on(f);
+	start_agent(f);
+	assert_kubelet_sees_nvml(f);
+	all_nvml_ids(f, want);
+	spec_ids(f, have);
+	assert_string_equal(have, want);
+	nvml_ids(f, R3, 4, fresh);
+	gi = gi_at(f, 4);
+	spec_nodes(f, fresh, nodes, sizeof(nodes));
+	snprintf(expect, sizeof(expect), "/dev/nvidia%u,/dev/nvidia-caps/nvidia-cap%u,/dev/nvidia-caps/nvidia-cap%u",
+		 fk_gpu_minor(0), cap_minor(fk_gpu_minor(0), gi, -1), cap_minor(fk_gpu_minor(0), gi, 0));
+	assert_string_equal(nodes, expect);
+	r = peer_call(&f->peer, "{\"op\":\"allocate\",\"resource\":\"%s\",\"ids\":[\"%s\"]}", R3, fresh);
+	assert_non_null(r);
+	snprintf(expect, sizeof(expect), "kerf.dev/mig=%s", fresh);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(r, "cdi"), 0)), expect);
+
+	nvml_ids(f, R1, -1, old1);
+	n0 = f->n_specs;
+	from = peer_events(&f->peer);
+	parse(f, MERGED, &want_l);
+	if (agent_node_apply(f->agent, 0, &want_l, &res, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_layout(f, MERGED);
+	nvml_ids(f, R2, 0, fresh); /* the new 2g.20gb@0 */
+	for (;;) {
+		char got[IDS_CAP];
+
+		if ((ev = peer_wait(&f->peer, &from, "list", "resource", R2)) == NULL)
+			fail_msg("the kubelet never received %s", fresh);
+		peer_list_ids(ev, got, sizeof(got));
+		if (strstr(got, fresh) != NULL)
+			break;
+	}
+	seen = json_integer_value(json_object_get(ev, "mono_ns"));
+	for (unsigned i = n0;; i++) {
+		if (i == f->n_specs)
+			fail_msg("no spec written before the kubelet got %s lists %s", R2, fresh);
+		if (strstr(f->specs[i].ids, fresh) == NULL)
+			continue;
+		assert_true(f->specs[i].at < seen);
+		break;
+	}
+	/* the two destroyed 1g.10gb: withdrawn (stamped) before the first spec without them */
+	assert_int_equal(f->withdraws, 2);
+	for (unsigned i = n0; i < f->n_specs; i++)
+		if (strstr(f->specs[i].ids, f->stamps[0].uuid) == NULL) {
+			assert_true(f->stamps[0].returned > 0 && f->stamps[0].returned < f->specs[i].at);
+			assert_true(f->stamps[1].returned > 0 && f->stamps[1].returned < f->specs[i].at);
+			break;
+		}
+	assert_non_null(strstr(old1, f->stamps[0].uuid));
+	assert_kubelet_sees_nvml(f);
+	all_nvml_ids(f, want);
+	spec_ids(f, have);
+	assert_string_equal(have, want);
+}
+
+/*
+ * A spec that cannot be written keeps new devices from the kubelet. At start (no spec folder) the agent
+ * refuses to start. Later, with the folder gone, a re-layout still takes the GPU to its layout, but the apply
+ * fails naming the CDI spec, the new 2g.20gb is not advertised while the kept ones still are, and the old
+ * spec stays. Once the folder is back, a refresh writes the spec and advertises the new device.
+ */
+static void test_cdi_spec_write_failure_keeps_new_devices_unadvertised(void **state)
+{
+	struct fixture *f = *state;
+	char away[160], kept2[IDS_CAP], old3[IDS_CAP], fresh[IDS_CAP], before[IDS_CAP], ids[IDS_CAP];
+	struct actuate_result res;
+	struct mig_layout want;
+	struct kerf_err err;
+
+	fk_edit(f, create_fn, ORIG);
+	cdi_on(f);
+	snprintf(away, sizeof(away), "%s/away", f->dir);
+	assert_int_equal(rename(f->cdi_dir, away), 0);
+	assert_null(try_start_agent(f, NULL, &err));
+	assert_non_null(strstr(err.msg, "CDI spec"));
+	assert_int_equal(rename(away, f->cdi_dir), 0);
+
+	start_agent(f);
+	assert_kubelet_sees_nvml(f);
+	nvml_ids(f, R2, 2, kept2);
+	nvml_ids(f, R3, -1, old3);
+	spec_ids(f, before);
+	assert_int_equal(rename(f->cdi_dir, away), 0);
+	parse(f, MERGED, &want);
+	assert_int_equal(agent_node_apply(f->agent, 0, &want, &res, &err), -1);
+	assert_non_null(strstr(err.msg, "CDI spec"));
+	assert_non_null(strstr(err.msg, "new MIG devices not advertised"));
+	assert_layout(f, MERGED);
+	nvml_ids(f, R2, 0, fresh);
+	wait_last_list(f, R2, kept2); /* the new 2g.20gb@0 is not there */
+	wait_last_list(f, R1, "");    /* the destroyed stay gone */
+	last_list(f, R3, ids);
+	assert_string_equal(ids, old3);
+	assert_int_equal(rename(away, f->cdi_dir), 0);
+	spec_ids(f, ids);
+	assert_string_equal(ids, before); /* untouched */
+
+	if (agent_node_refresh(f->agent, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_kubelet_sees_nvml(f);
+	spec_ids(f, ids);
+	assert_non_null(strstr(ids, fresh));
+}
+
+/*
+ * A device whose capability minor is missing from the driver's table is left out of the spec and not
+ * advertised (never advertised with a wrong node); the others are. Once the table has it, a refresh
+ * advertises it.
+ */
+static void test_cdi_device_without_minors_is_not_advertised(void **state)
+{
+	struct fixture *f = *state;
+	char skip[64], big[IDS_CAP], ids[IDS_CAP];
+	struct kerf_err err;
+
+	fk_edit(f, create_fn, ORIG);
+	cdi_on(f);
+	snprintf(skip, sizeof(skip), "gpu%u/gi%u/access", fk_gpu_minor(0), gi_at(f, 4));
+	write_minors(f, skip);
+	start_agent(f);
+	nvml_ids(f, R1, -1, ids);
+	wait_last_list(f, R1, ids);
+	nvml_ids(f, R2, -1, ids);
+	wait_last_list(f, R2, ids);
+	last_list(f, R3, ids);
+	assert_string_equal(ids, "-"); /* never advertised */
+	nvml_ids(f, R3, -1, big);
+	spec_ids(f, ids);
+	assert_null(strstr(ids, big));
+
+	write_minors(f, NULL);
+	if (agent_node_refresh(f->agent, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_kubelet_sees_nvml(f);
+	spec_ids(f, ids);
+	assert_non_null(strstr(ids, big));
+}
+
 /* ---------------------------------------------------------------- the race */
 
 /*
@@ -996,13 +1289,13 @@ static void test_allocate_racing_a_relayout_never_gets_a_destroyed_device(void *
 {
 	struct fixture *f = *state;
 	const char *layouts[2] = {"1g.10gb@0,1g.10gb@1,1g.10gb@2,1g.10gb@3,3g.40gb@4", MERGED};
-	unsigned seed = getenv("KERF_AGENT_SEED") ? (unsigned)atoi(getenv("KERF_AGENT_SEED")) : (unsigned)time(NULL);
+	unsigned seed = getenv("KERF_AGENT_SEED") ? (unsigned)atoi(getenv("KERF_AGENT_SEED")) : 20261201u; /* fixed: a failure reruns as it was */
 	unsigned rounds = getenv("KERF_AGENT_ROUNDS") ? (unsigned)atoi(getenv("KERF_AGENT_ROUNDS")) : 40;
 	unsigned applied = 0, aborted = 0, calls = 0, granted = 0, refused = 0, in_window = 0, round_in_window;
 	unsigned contested = 0; /* applied rounds in which Allocates were refused inside a withdraw window */
 	unsigned cur = 0;
 
-	printf("race: seed %u, %u rounds, Allocate grace %d ms\n", seed, rounds, RACE_GRACE_MS);
+	printf("race: seed %u (KERF_AGENT_SEED), %u rounds, Allocate grace %d ms\n", seed, rounds, RACE_GRACE_MS);
 	srand(seed);
 	fk_edit(f, create_fn, (void *)layouts[0]);
 	f->grace_ms = RACE_GRACE_MS;
@@ -1356,6 +1649,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_kerf_apply_refuses_while_the_agent_serves_the_devices, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_an_agent_blind_to_host_processes_destroys_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cdi_spec_lists_new_devices_before_the_kubelet_sees_them, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cdi_spec_write_failure_keeps_new_devices_unadvertised, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cdi_device_without_minors_is_not_advertised, setup, teardown),
 	};
 
 	if (argc < 2) {

@@ -610,6 +610,115 @@ static void wait_outcome(struct fixture *f, bool want_applied, const char *reaso
 	}
 }
 
+/* The driver's table of MIG capability minors for the simulated GPU 0, every GI and CI, at path. */
+static void write_minors(const char *path)
+{
+	FILE *m = fopen(path, "w");
+
+	assert_non_null(m);
+	for (unsigned gi = 0, n = 3; gi < 15; gi++)
+		for (int ci = -1; ci < 8; ci++, n++)
+			if (ci < 0)
+				fprintf(m, "gpu%u/gi%u/access %u\n", fk_gpu_minor(0), gi, n);
+			else
+				fprintf(m, "gpu%u/gi%u/ci%d/access %u\n", fk_gpu_minor(0), gi, ci, n);
+	assert_int_equal(fclose(m), 0);
+}
+
+/*
+ * `kerf agent --cdi --cdi-spec-dir DIR --mig-minors FILE` writes the spec where it is told, listing the node's
+ * four MIG devices; with a spec folder that does not exist it does not start, and says why.
+ */
+static void test_kerf_agent_command_writes_the_cdi_spec_where_told(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[2048], cdi[160], minors[160], path[192], log[192];
+	int status;
+	json_t *spec;
+
+	fk_edit_layout(f, ORIG, -1);
+	snprintf(cdi, sizeof(cdi), "%s/cdi", f->dir);
+	snprintf(minors, sizeof(minors), "%s/mig-minors", f->dir);
+	snprintf(path, sizeof(path), "%s/kerf-mig.json", cdi);
+	snprintf(log, sizeof(log), "%s/agent.log", f->dir);
+	assert_int_equal(mkdir(cdi, 0755), 0);
+	write_minors(minors);
+	for (int run = 0; run < 2; run++) {
+		snprintf(cmd, sizeof(cmd),
+			 "KERF_FAKENVML_STATE='%s' '%s' agent --node '%s' --kubeconfig '%s/kubeconfig' --once "
+			 "--nvml-library '%s' --state-dir '%s' --plugin-dir '%s' --pod-resources '%s' --cdi "
+			 "--cdi-spec-dir '%s%s' --mig-minors '%s' 2>'%s'",
+			 f->state, KERF_BIN, f->node, live_dir(), FAKENVML_LIB, f->journals, f->dir, f->podres, cdi,
+			 run == 0 ? "" : "/missing", minors, log);
+		status = system(cmd);
+		assert_true(WIFEXITED(status));
+		if (run == 1)
+			break;
+		assert_int_equal(WEXITSTATUS(status), 0);
+		assert_non_null(spec = json_load_file(path, 0, NULL));
+		assert_string_equal(json_string_value(json_object_get(spec, "kind")), "kerf.dev/mig");
+		assert_int_equal(json_array_size(json_object_get(spec, "devices")), 4);
+		json_decref(spec);
+	}
+	assert_int_not_equal(WEXITSTATUS(status), 0);
+	snprintf(cmd, sizeof(cmd), "grep -q 'CDI spec %s/missing/kerf-mig.json not rewritten' '%s'", cdi, log);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * With CDI on, a spec whose new devices cannot enter the CDI spec (its folder is gone) is reported like any
+ * failed apply: Failed=True, reason ApplyFailed, the message naming the CDI spec; the agent retries it with
+ * its backoff, and once the folder is back the same generation is Applied and the spec lists the new device.
+ */
+static void test_cdi_spec_that_cannot_be_written_fails_the_apply_and_is_retried(void **state)
+{
+	struct fixture *f = *state;
+	char cdi[160], away[160], minors[160], spec[192], fresh[NVML_UUID_MAX];
+	struct agent_options o = {.nvml_library = FAKENVML_LIB, .journal_dir = f->journals, .plugin_dir = f->dir,
+				  .podres_socket = f->podres, .timeout_ms = 10000, .register_retry_ms = 100,
+				  .cdi = true, .cdi_spec_dir = cdi, .mig_minors = minors};
+	struct kerf_err err;
+	long long gen;
+	json_t *ml, *j;
+
+	fk_edit_layout(f, ORIG, -1);
+	snprintf(cdi, sizeof(cdi), "%s/cdi", f->dir);
+	snprintf(away, sizeof(away), "%s/away", f->dir);
+	snprintf(minors, sizeof(minors), "%s/mig-minors", f->dir);
+	snprintf(spec, sizeof(spec), "%s/kerf-mig.json", cdi);
+	assert_int_equal(mkdir(cdi, 0755), 0);
+	write_minors(minors);
+	if ((f->agent = agent_node_start(&o, &err)) == NULL ||
+	    (f->sync = agent_sync_start(f->l->c, f->agent, f->node, &err)) == NULL)
+		fail_msg("%s", err.msg);
+	step(f, 0);
+
+	assert_int_equal(rename(cdi, away), 0);
+	gen = write_spec(f, 0, MERGED);
+	wait_outcome(f, false, "ApplyFailed", "CDI spec");
+	assert_gpu_layout(f, MERGED); /* the GPU has its layout; only the new device waits */
+	ml = miglayout(f);
+	assert_int_equal(observed(ml), gen);
+	assert_string_equal(cond_field(ml, "Applied", "status"), "False");
+	assert_non_null(strstr(cond_field(ml, "Failed", "message"), "new MIG devices not advertised"));
+	json_decref(ml);
+
+	assert_int_equal(rename(away, cdi), 0);
+	ml = until_applied(f); /* the backoff retries the same generation */
+	assert_int_equal(observed(ml), gen);
+	json_decref(ml);
+	uuid_at(f, 0, fresh, sizeof(fresh)); /* the new 2g.20gb@0 */
+	assert_non_null(j = json_load_file(spec, 0, NULL));
+	{
+		char *text = json_dumps(j, 0);
+
+		assert_non_null(text);
+		assert_non_null(strstr(text, fresh));
+		free(text);
+	}
+	json_decref(j);
+}
+
 /* A unix socket listening at path (a device plugin's endpoint), or -1. */
 static int listen_unix(const char *path)
 {
@@ -1007,6 +1116,8 @@ int main(int argc, char **argv)
 		T(test_kerf_agent_command_runs_a_round),
 		T(test_kerf_agent_follows_specs_until_sigterm),
 		T(test_controller_and_agent_cut_a_slice_for_a_pending_pod),
+		T(test_cdi_spec_that_cannot_be_written_fails_the_apply_and_is_retried),
+		T(test_kerf_agent_command_writes_the_cdi_spec_where_told),
 	};
 
 	if (argc < 2) {

@@ -56,6 +56,11 @@ check "apiServer becomes the daemons' KUBERNETES_SERVICE_HOST and _PORT" \
 check "hostNetwork reaches both pods" sh -c "[ \$(grep -c 'hostNetwork: true' '$tmp/out') = 2 ]"
 check "devicePlugin=nvidia-plugin and cdi become the agent's flags" \
 	sh -c "grep -q -- '- --nvidia-plugin' '$tmp/out' && grep -q -- '- --cdi' '$tmp/out'"
+check "cdi passes the spec folder to the agent and mounts it from the host at the same path" \
+	sh -c "grep -A1 -- '- --cdi-spec-dir' '$tmp/out' | grep -q '/var/run/cdi' &&
+	       grep -q 'name: cdi, mountPath: /var/run/cdi' '$tmp/out' &&
+	       grep -q 'hostPath: {path: /var/run/cdi, type: DirectoryOrCreate}' '$tmp/out' &&
+	       ! grep -q -- '--mig-minors' '$tmp/out'"
 check "interval reaches the agent" sh -c "grep -A1 -- '- --interval' '$tmp/out' | grep -q '\"1000\"'"
 check "kubeletDir moves the sockets and the host paths" \
 	sh -c "[ \$(grep -c '/var/lib/k0s/kubelet/device-plugins' '$tmp/out') -ge 3 ] && grep -q '/var/lib/k0s/kubelet/pod-resources/kubelet.sock' '$tmp/out'"
@@ -69,6 +74,14 @@ check "each of schedulerNames becomes a --scheduler-name" \
 	sh -c "[ \$(grep -A1 -- '- --scheduler-name' '$tmp/out' | grep -cE '\"(default-scheduler|volcano)\"') = 2 ]"
 check "image.tag is used" has "image: kerf.local/kerf:dev"
 
+render --set agent.cdi=true --set agent.cdiSpecDir=/etc/cdi --set agent.migMinors=/host/mig-minors >"$tmp/out"
+check "cdiSpecDir moves the spec folder and its mount; migMinors becomes --mig-minors" \
+	sh -c "grep -A1 -- '- --cdi-spec-dir' '$tmp/out' | grep -q '/etc/cdi' &&
+	       grep -q 'hostPath: {path: /etc/cdi, type: DirectoryOrCreate}' '$tmp/out' &&
+	       grep -A1 -- '- --mig-minors' '$tmp/out' | grep -q '/host/mig-minors'"
+render >"$tmp/out"
+check "without cdi no spec folder is mounted" sh -c "! grep -q -- 'name: cdi' '$tmp/out' && ! grep -q -- '--cdi' '$tmp/out'"
+
 render --set agent.enabled=false >"$tmp/out"
 check "agent.enabled=false leaves out the DaemonSet and its RBAC" \
 	sh -c "! grep -q 'kerf-agent' '$tmp/out' && grep -q '^kind: Deployment' '$tmp/out'"
@@ -80,6 +93,8 @@ check "a bad agent.devicePlugin is refused, naming the value" \
 	refused 'agent.devicePlugin: "nvidia"' --set agent.devicePlugin=nvidia
 check "a listen address that is not HOST:PORT is refused, naming the value" \
 	refused 'agent.listen: "8082"' --set agent.listen=8082
+check "a relative agent.cdiSpecDir is refused with cdi on, naming the value" \
+	refused 'agent.cdiSpecDir: "cdi"' --set agent.cdi=true --set agent.cdiSpecDir=cdi
 check "an apiServer that is not HOST:PORT is refused, naming the value" \
 	refused 'apiServer: "https://x"' --set apiServer=https://x
 

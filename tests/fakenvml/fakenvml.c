@@ -333,6 +333,18 @@ nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int len
 	return leave(&c, copy_string(uuid, length, buf));
 }
 
+nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *minorNumber)
+{
+	const struct fk_handle *h = handle(device, K(H_GPU));
+	struct call c;
+
+	ENTER(&c, true);
+	if (minorNumber == NULL || gpu_of(&c, h) == NULL)
+		return leave(&c, NVML_ERROR_INVALID_ARGUMENT);
+	*minorNumber = fk_gpu_minor(h->gpu);
+	return leave(&c, NVML_SUCCESS);
+}
+
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
 {
 	const struct fk_handle *h = handle(device, K(H_GPU) | K(H_MIG));

@@ -159,6 +159,11 @@ void fk_mig_uuid(unsigned gpu, uint64_t serial, char *out, size_t n)
 	uuid_text("MIG", gpu + 1, serial, out, n);
 }
 
+unsigned fk_gpu_minor(unsigned gpu)
+{
+	return gpu + FK_MINOR_OFFSET;
+}
+
 /* Compute-instance profiles: one per standard slice count up to the GI's, SMs in proportion. A Hopper-style
  * 1g REV2 instance (more SMs than a plain 1g) also offers 1_SLICE_REV1 (ID 7) with all its SMs: that is its
  * full compute instance on real H100s ("-cgi 15 -C" creates "MIG 1g.20gb (ID 7)"). */

@@ -120,6 +120,11 @@ void fk_layout(const struct fk_gpu *g, struct mig_layout *l, unsigned *gi_ids);
 void fk_gpu_uuid(unsigned gpu, char *out, size_t n);
 void fk_mig_uuid(unsigned gpu, uint64_t serial, char *out, size_t n);
 
+/* The device minor nvmlDeviceGetMinorNumber reports for a GPU: not its index (on real nodes the two follow
+ * different orders), so a caller that confuses them names the wrong /dev/nvidia<N>. */
+#define FK_MINOR_OFFSET 3
+unsigned fk_gpu_minor(unsigned gpu);
+
 /* State edits used by the control command and the tests (caller holds the lock). */
 /* A GI of profile_id at start: ECONFLICT if the layout rules refuse it (overlap, limits), EINVAL if the
  * start is not legal. GI IDs rotate (see fk_gpu.next_gi). */

@@ -15,8 +15,12 @@
 
 #include "live.h"
 
-#define DURATION_S 2
+#define DURATION_S 2 /* the expiry test waits this out */
 #define STEP_MS 250
+/* The tests that expiry must not decide use a lease far longer than any stall of this shared machine: with
+ * DURATION_S, a 2 s pause between a's renewal and b's next look would hand b the lease, and the test would
+ * fail for the machine's sake, not kerf's. */
+#define LONG_S 120
 
 static long long mono_ms(void)
 {
@@ -25,9 +29,9 @@ static long long mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct kube_elector *contender(struct live *l, const char *id)
+static struct kube_elector *contender(struct live *l, const char *id, int duration_s)
 {
-	struct kube_elector_config cfg = {l->ns, "kerf-controller", id, DURATION_S};
+	struct kube_elector_config cfg = {l->ns, "kerf-controller", id, duration_s};
 	struct kerf_err err;
 	struct kube_elector *e = kube_elector_new(l->c, &cfg, &err);
 	if (!e)
@@ -44,29 +48,40 @@ static bool step(struct kube_elector *e)
 	return leader;
 }
 
-static const char *holder(struct live *l)
+/* The Lease's spec.<field> as a string ("holderIdentity", "renewTime"). */
+static const char *lease_field(struct live *l, const char *field)
 {
-	static char h[64];
+	static char v[64];
 	struct kerf_err err;
 	json_t *lease = kube_get(l->c, &KUBE_LEASES, l->ns, "kerf-controller", &err);
 	if (!lease)
 		fail_msg("%s", err.msg);
-	snprintf(h, sizeof(h), "%s",
-		 json_string_value(json_object_get(json_object_get(lease, "spec"), "holderIdentity")));
+	snprintf(v, sizeof(v), "%s", json_string_value(json_object_get(json_object_get(lease, "spec"), field)));
 	json_decref(lease);
-	return h;
+	return v;
+}
+
+static const char *holder(struct live *l)
+{
+	return lease_field(l, "holderIdentity");
 }
 
 static void test_one_of_two_contenders_wins_and_keeps_renewing(void **state)
 {
 	struct live *l = *state;
-	struct kube_elector *a = contender(l, "a"), *b = contender(l, "b");
+	struct kube_elector *a = contender(l, "a", LONG_S), *b = contender(l, "b", LONG_S);
+
+	char renewed[64];
 
 	assert_true(step(a));
-	for (int i = 0; i < 3 * DURATION_S * 1000 / STEP_MS; i++) {
-		/* a renews within its lease each round, so b never gets it, however long b waits. */
+	snprintf(renewed, sizeof(renewed), "%s", lease_field(l, "renewTime"));
+	for (int i = 0; i < 3 * DURATION_S * 1000 / STEP_MS; i++) { /* 6 s: past three short leases */
+		/* a renews each round (renewTime moves: what keeps a contender out is seeing it move; that a lease
+		 * left alone runs out is the silent-winner test's), and b never gets it, however long b waits. */
 		assert_false(step(b));
 		assert_true(step(a));
+		assert_string_not_equal(lease_field(l, "renewTime"), renewed);
+		snprintf(renewed, sizeof(renewed), "%s", lease_field(l, "renewTime"));
 		live_sleep_ms(STEP_MS);
 	}
 	assert_string_equal(holder(l), "a");
@@ -77,7 +92,7 @@ static void test_one_of_two_contenders_wins_and_keeps_renewing(void **state)
 static void test_clean_release_hands_over_at_once(void **state)
 {
 	struct live *l = *state;
-	struct kube_elector *a = contender(l, "a"), *b = contender(l, "b");
+	struct kube_elector *a = contender(l, "a", LONG_S), *b = contender(l, "b", LONG_S);
 	struct kerf_err err;
 
 	assert_true(step(a));
@@ -101,7 +116,7 @@ static void test_clean_release_hands_over_at_once(void **state)
 static void test_silent_winner_is_replaced_after_its_lease_runs_out(void **state)
 {
 	struct live *l = *state;
-	struct kube_elector *a = contender(l, "a"), *b = contender(l, "b");
+	struct kube_elector *a = contender(l, "a", DURATION_S), *b = contender(l, "b", DURATION_S);
 	const int max_rounds = DURATION_S * 1000 / STEP_MS + 1;
 	long long renewed_ms, took_ms;
 	int waited = 0;

@@ -552,7 +552,7 @@ static void test_server_ends_a_watch_at_its_timeout_cleanly(void **state)
 			 KUBE_WATCH_CLOSED);
 }
 
-static void test_unreachable_server_fails_within_the_timeout(void **state)
+static void test_a_refused_connection_is_an_io_error_without_an_http_status(void **state)
 {
 	struct kube_config cfg = {.server = "https://127.0.0.1:1", .insecure = true};
 	struct kerf_err err;
@@ -584,7 +584,7 @@ int main(void)
 		T(test_watch_from_a_version_delivers_the_changes_since),
 		T(test_watch_from_a_compacted_version_is_gone),
 		T(test_server_ends_a_watch_at_its_timeout_cleanly),
-		cmocka_unit_test(test_unreachable_server_fails_within_the_timeout),
+		cmocka_unit_test(test_a_refused_connection_is_an_io_error_without_an_http_status),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -378,18 +378,6 @@ static void test_frame_decode_rejects_each_kind_of_bad_frame(void **state)
 	}
 }
 
-static void test_resource_names_follow_nvidia_mixed_strategy(void **state)
-{
-	char out[KUBELET_RESOURCE_MAX];
-
-	(void)state;
-	assert_int_equal(kubelet_resource_name("3g.40gb", out, sizeof(out), NULL), 0);
-	assert_string_equal(out, "nvidia.com/mig-3g.40gb");
-	assert_int_equal(kubelet_resource_name("1g.10gb+me", out, sizeof(out), NULL), 0);
-	assert_string_equal(out, "nvidia.com/mig-1g.10gb.me");
-	assert_int_equal(kubelet_resource_name("1g.10gb", out, 8, NULL), -1);
-}
-
 static void test_bad_inventory_is_rejected_with_the_field_path(void **state)
 {
 	struct fx *f = *state;
@@ -470,7 +458,6 @@ int main(void)
 			test_withdraw_times_out_when_the_kubelet_does_not_take_the_list_and_stays_withdrawn, setup, teardown),
 		cmocka_unit_test(test_a_server_that_never_answers_times_out),
 		cmocka_unit_test(test_frame_decode_rejects_each_kind_of_bad_frame),
-		cmocka_unit_test(test_resource_names_follow_nvidia_mixed_strategy),
 		cmocka_unit_test_setup_teardown(test_bad_inventory_is_rejected_with_the_field_path, setup, teardown),
 		cmocka_unit_test(test_nvidia_mode_finds_the_plugin_and_sends_it_sighup),
 	};

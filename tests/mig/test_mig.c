@@ -119,6 +119,12 @@ static void test_resource_names_follow_the_mixed_strategy(void **state)
 	assert_false(mig_is_resource("nvidia.com/gpu"));
 	assert_false(mig_is_resource("nvidia.com/mig-"));
 	assert_int_equal(mig_resource_name("1g.10gb", buf, sizeof(buf)), -1);
+	/* NVIDIA's mixed-strategy names, the one rule kerf uses everywhere (agent, controller, simulator) */
+	char name[64];
+	assert_int_equal(mig_resource_name("3g.40gb", name, sizeof(name)), 0);
+	assert_string_equal(name, "nvidia.com/mig-3g.40gb");
+	assert_int_equal(mig_resource_name("1g.10gb+me", name, sizeof(name)), 0);
+	assert_string_equal(name, "nvidia.com/mig-1g.10gb.me");
 }
 
 /* One row: a model, a layout, and the fragment its explanation must contain (NULL = valid). */

@@ -38,6 +38,8 @@ rows=$(awk '/^POLICY/ { n++; next } n == 1 && NF == 0 { exit } n == 1 { c++ } EN
 check "the JSON has a result per row of the table ($rows)" test "$(grep -c '"policy":' "$tmp/r.json")" -eq "$rows"
 if command -v python3 >/dev/null; then
 	check "the JSON parses" python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['results'][0]['pods'] == 300" "$tmp/r.json"
+else
+	echo "SKIP the JSON parses: python3 not found"
 fi
 # gnuplot is one of the project's dependencies (scripts/deps.d/sim.txt): without it this fails, not skips.
 for f in utilisation.png pending.png pending-by-profile.png; do
