@@ -1133,7 +1133,9 @@ static void test_kerf_controller_command_runs_a_round(void **state)
 
 	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
 	pod(f, "train-9", "nvidia.com/mig-2g.20gb", 1, 0);
-	snprintf(cmd, sizeof(cmd), "'%s' controller --kubeconfig '%s/kubeconfig' --namespace '%s' --identity cmd --once 2>/dev/null",
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' controller --kubeconfig '%s/kubeconfig' --namespace '%s' --identity cmd --write-concurrency 2 "
+		 "--start-timeout 120000 --once 2>/dev/null",
 		 KERF_BIN, live_dir(), f->l->ns);
 	status = system(cmd);
 	assert_true(WIFEXITED(status));
@@ -1157,6 +1159,30 @@ static void test_kerf_controller_command_runs_a_round(void **state)
 	status = system(cmd);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 2);
+	snprintf(cmd, sizeof(cmd), "'%s' controller --write-concurrency 65 2>/dev/null", KERF_BIN);
+	status = system(cmd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+	snprintf(cmd, sizeof(cmd), "'%s' controller --start-timeout soon 2>/dev/null", KERF_BIN);
+	status = system(cmd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+}
+
+/*
+ * The start waits start_timeout_ms for all the caches together, then gives up saying how far they got: 1 ms is
+ * less than one request to the API server takes (the lists start over HTTPS in threads of their own).
+ */
+static void test_start_gives_up_after_the_start_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .start_timeout_ms = 1};
+	struct kerf_err err;
+
+	f->ctl = controller_start(f->l->c, &o, &err);
+	assert_null(f->ctl);
+	assert_int_equal(err.code, KERF_ETIMEOUT);
+	assert_non_null(strstr(err.msg, "not synced after 1 ms (--start-timeout)"));
 }
 
 static pid_t spawn_controller(const char *kubeconfig, int port, const char *ns)
@@ -1266,6 +1292,7 @@ int main(void)
 		T(test_many_specs_are_written_over_several_connections),
 		T(test_a_deposition_mid_batch_stops_the_remaining_writes),
 		T(test_an_idle_round_makes_no_plan_and_a_change_does),
+		T(test_start_gives_up_after_the_start_timeout),
 	};
 	if (getenv("KERF_TEST_FILTER") != NULL) /* e.g. "*idle*": one test while working on it */
 		cmocka_set_test_filter(getenv("KERF_TEST_FILTER"));
