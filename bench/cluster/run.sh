@@ -6,10 +6,10 @@
 # time, each waiting for the last to run, asking in turn for 1g.20gb and 2g.20gb: neither exists, so every pod
 # needs kerf to destroy free 1g.10gb and create its instance. Each stage is read from a clock on this machine:
 #   created       the benchmark's clock just before `kubectl create`
-#   planned       the controller's log line "planned: ..." (debounce, the round's snapshot, the plan)
-#   spec written  the controller's log line "node N: new layout" (the spec's conditional write)
-#   applied       the agent's log line "gpu G: applied" (withdraw, destroy, create through NVML)
-#   sent          the agent's log line "published N MIG device(s)" (the kubelet has the new device list)
+#   planned       the controller's log line msg=planned (debounce, the round's snapshot, the plan)
+#   spec written  the controller's log line msg="spec written" node=N (the spec's conditional write)
+#   applied       the agent's log line msg="layout applied" result=applied (withdraw, destroy, create through NVML)
+#   sent          the agent's log line msg="published MIG devices" (the kubelet has the new device list)
 #   allocatable   a Node watch event showing one more of the pod's resource (the kubelet's node status)
 #   bound         a Pod watch event with spec.nodeName (kube-scheduler)
 #   running       a Pod watch event with phase Running (the kubelet: Allocate, container start, pod status)
@@ -82,8 +82,10 @@ epoch_logs() {
 		*) who=$(basename "$f" .log) ;;
 		esac
 		while IFS= read -r line; do
-			echo "$(date -d "${line%% *}" +%s.%N) $who ${line#* }"
-		done < <(sed -E 's/^[^ ]+ (stdout|stderr) [FP] //' "$f" | grep -E 'planned: |new layout|: applied: |published [0-9]+ MIG')
+			ts=${line%% *}
+			echo "$(date -d "${ts#ts=}" +%s.%N) $who ${line#* }"
+		done < <(sed -E 's/^[^ ]+ (stdout|stderr) [FP] //' "$f" |
+			grep -E 'msg=planned |msg="spec written"|msg="layout applied" .*result=applied|msg="published MIG devices"')
 	done | sort -n
 }
 epoch_logs >"$D/events"
@@ -106,11 +108,11 @@ BEGIN {
 	for (i = 1; i <= np; i++) {
 		p = name[i]; n = node[p]
 		if (!(p in running) || n == "") continue
-		tq = first_ev("controller", "planned: ", tc[i])
-		ts = first_ev("controller", "node " n ": new layout", tq)
+		tq = first_ev("controller", "msg=planned ", tc[i])
+		ts = first_ev("controller", "msg=\"spec written\" node=" n " ", tq)
 		if (tq < 0 || ts < 0 || ts > bound[p]) continue
-		ta = first_ev("agent-" n, ": applied: ", ts)
-		tp = first_ev("agent-" n, "published", ta)
+		ta = first_ev("agent-" n, "msg=\"layout applied\"", ts)
+		tp = first_ev("agent-" n, "msg=\"published MIG devices\"", ta)
 		# allocatable: the first Node event after sent whose count of the pod resource exceeds the last one before
 		before = -1; tl = -1
 		for (j = 1; j <= nn; j++) if (nnode[j] == n) {

@@ -16,9 +16,9 @@
  *      The load runs in a child process, so that its buffers do not count in the round's memory figures.
  *   2. The round, in this process, the way `kerf controller --once` runs it: controller_start() (its informers
  *      list and watch pending pods, MigLayouts, Nodes and bound pods; it returns once all have synced), then
- *      one controller_step(). The controller's log lines are captured with their times: the line "planned: ..."
- *      comes right after plan_run() and carries its time, each "node X: new layout" line follows one spec
- *      write, and the "round: ..." line closes the round. So the round splits into lease + snapshot, plan,
+ *      one controller_step(). The controller's log events are captured with their times: msg=planned
+ *      comes right after plan_run() and carries its time (duration_ms), each msg="spec written" follows one
+ *      spec write, and msg=round closes the round. So the round splits into lease + snapshot, plan,
  *      spec writes, and Events (tell_recut, tell_unplaced) without touching the controller. With R > 1 the
  *      later rounds follow 2 s apart, once the first round's writes have come back through the watch: no
  *      agent applies the specs, so they show what each later round costs (the controller runs one every
@@ -523,33 +523,51 @@ static int load_apart(const struct opts *o)
 /* What the controller's log lines said, and when they came (seconds on now_s()). */
 struct logs {
 	FILE *file;       /* every line, or NULL */
-	double t_planned; /* "planned: ..." (right after plan_run), 0 when no such line */
+	double t_planned; /* msg=planned (right after plan_run), 0 when no such line */
 	long long plan_ms;
 	unsigned changes, planned_pods;
-	double t_last_write; /* the last "node X: new layout ..." */
+	double t_last_write; /* the last msg="spec written" */
 	unsigned writes, shown;
-	double t_round; /* "round: ..." */
+	double t_round; /* msg=round */
 	double t0;      /* the step's start */
 };
 
-static void on_log(void *arg, const char *line)
+/* The value of field key in ev, or "". */
+static const char *field(const struct kerf_log_event *ev, const char *key)
+{
+	for (unsigned i = 0; i < ev->n; i++)
+		if (strcmp(ev->f[i].key, key) == 0)
+			return ev->f[i].value;
+	return "";
+}
+
+static void on_log(void *arg, const struct kerf_log_event *ev)
 {
 	struct logs *lg = arg;
 	double t = now_s();
-	bool write = strstr(line, ": new layout for ") != NULL;
+	bool write = strcmp(ev->msg, "spec written") == 0;
+	char *line = kerf_log_format_line(KERF_LOG_TEXT, "-", NULL, ev);
 
+	if (line == NULL)
+		return;
+	line[strcspn(line, "\n")] = '\0';
 	if (lg->file != NULL)
 		fprintf(lg->file, "%.3f %s\n", t - lg->t0, line);
-	if (sscanf(line, "planned: %u change(s) for %u pod(s) in %lld ms", &lg->changes, &lg->planned_pods, &lg->plan_ms) == 3)
+	if (strcmp(ev->msg, "planned") == 0) {
+		lg->changes = (unsigned)atoi(field(ev, "changes"));
+		lg->planned_pods = (unsigned)atoi(field(ev, "pods"));
+		lg->plan_ms = atoll(field(ev, "duration_ms"));
 		lg->t_planned = t;
-	else if (strncmp(line, "round: ", 7) == 0)
+	} else if (strcmp(ev->msg, "round") == 0) {
 		lg->t_round = t;
+	}
 	if (write) {
 		lg->writes++;
 		lg->t_last_write = t;
 	}
-	if (!write || lg->shown++ < 3) /* one line per spec written: the first few show the form */
+	if (!write || lg->shown++ < 3) /* one event per spec written: the first few show the form */
 		fprintf(stderr, "controller +%.3f s: %s\n", t - lg->t0, line);
+	free(line);
 }
 
 static double mib(long kib)

@@ -34,6 +34,7 @@
 #include <stdbool.h>
 
 #include "err.h"
+#include "log.h"
 #include "mig.h"
 #include "nvml.h"
 
@@ -50,7 +51,7 @@ struct actuate_config {
 	const char *const *allocated; /* MIG UUIDs allocated to pods (a snapshot; the hook is asked afresh) */
 	unsigned n_allocated;
 	struct actuate_hooks hooks;   /* either function may be NULL */
-	void (*log)(void *arg, const char *line); /* one line per step taken, or NULL */
+	kerf_log_fn *log; /* one event per step taken (log.h), or NULL */
 	void *log_arg;
 };
 

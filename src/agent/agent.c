@@ -36,35 +36,49 @@ struct agent_node {
 	char blind[160];
 };
 
-static void agent_log(struct agent_node *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void agent_log(struct agent_node *a, const char *fmt, ...)
+static void agent_vlog(struct agent_node *a, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		       const char *fields, va_list ap)
 {
-	char line[KERF_ERR_MSG_MAX + 128];
-	va_list ap;
+	struct kerf_log_event ev;
 
 	if (a->opt.log == NULL)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	a->opt.log(a->opt.log_arg, line);
+	kerf_log_init(&ev, level, msg);
+	ev.err = err;
+	kerf_log_vfields(&ev, fields, ap);
+	a->opt.log(a->opt.log_arg, &ev);
 }
 
-void agent_node_log(struct agent_node *a, const char *fmt, ...)
+static void agent_log(struct agent_node *a, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		      const char *fields, ...) __attribute__((format(printf, 5, 6)));
+
+static void agent_log(struct agent_node *a, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		      const char *fields, ...)
 {
-	char line[KERF_ERR_MSG_MAX + 128];
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	va_start(ap, fields);
+	agent_vlog(a, level, err, msg, fields, ap);
 	va_end(ap);
-	agent_log(a, "%s", line);
 }
 
-static void actuate_log(void *arg, const char *line)
+void agent_node_log(struct agent_node *a, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		    const char *fields, ...)
 {
-	agent_log(arg, "%s", line);
+	va_list ap;
+
+	va_start(ap, fields);
+	agent_vlog(a, level, err, msg, fields, ap);
+	va_end(ap);
+}
+
+/* The actuator's events go out as they are: they carry gpu= already. */
+static void actuate_log(void *arg, const struct kerf_log_event *ev)
+{
+	struct agent_node *a = arg;
+
+	if (a->opt.log != NULL)
+		a->opt.log(a->opt.log_arg, ev);
 }
 
 static struct nvml_gpu *find_gpu(const struct agent_node *a, unsigned index)
@@ -93,21 +107,22 @@ static int hook_pre_destroy(void *arg, unsigned gpu_index, const char *uuid, str
 	if (a->opt.nvidia_plugin) {
 		/* NVIDIA's plugin offers no withdraw: the window is documented (docs/kubelet.md); the caller's
 		 * next hook, a fresh pod-resources List, is what still guards the destroy. */
-		agent_log(a, "gpu %u: NVIDIA-plugin mode: %s cannot be withdrawn, checking pod-resources", gpu_index,
-			  uuid);
+		agent_log(a, KERF_LOG_DEBUG, NULL, "NVIDIA-plugin mode: the device cannot be withdrawn, checking pod-resources",
+			  "gpu=%u device=%s", gpu_index, uuid);
 		return 0;
 	}
 	if (!a->published) {
 		/* Start-up recovery runs before the plugin serves: no endpoint of this process advertises the
 		 * device, and a dead agent's endpoints are gone (the kubelet marks their resources unhealthy). */
-		agent_log(a, "gpu %u: %s is not published yet: nothing to withdraw", gpu_index, uuid);
+		agent_log(a, KERF_LOG_DEBUG, NULL, "device not published yet: nothing to withdraw", "gpu=%u device=%s", gpu_index,
+			  uuid);
 		return 0;
 	}
 	remember_withdrawn(a, uuid); /* before the call: a withdraw that times out still leaves it withdrawn */
-	agent_log(a, "gpu %u: withdrawing %s", gpu_index, uuid);
+	agent_log(a, KERF_LOG_INFO, NULL, "withdrawing device", "gpu=%u device=%s", gpu_index, uuid);
 	if (kubelet_hook_pre_destroy(&a->kh, gpu_index, uuid, err) < 0)
 		return -1;
-	agent_log(a, "gpu %u: withdrew %s", gpu_index, uuid);
+	agent_log(a, KERF_LOG_INFO, NULL, "withdrew device", "gpu=%u device=%s", gpu_index, uuid);
 	return 0;
 }
 
@@ -117,14 +132,15 @@ static int hook_is_allocated(void *arg, const char *uuid, bool *allocated, struc
 
 	if (a->blind[0] != '\0') { /* cannot tell whether a process runs on it: in use */
 		*allocated = true;
-		agent_log(a, "%s: this agent cannot see the host's processes (%s): not destroyed", uuid, a->blind);
+		agent_log(a, KERF_LOG_WARN, NULL, "not destroyed: this agent cannot see the host's processes", "device=%s why=%s",
+			  uuid, a->blind);
 		return 0;
 	}
 
 	if (kubelet_hook_is_allocated(&a->kh, uuid, allocated, err) < 0)
 		return -1;
 	if (*allocated)
-		agent_log(a, "%s is allocated to a pod: not destroyed", uuid);
+		agent_log(a, KERF_LOG_INFO, NULL, "not destroyed: allocated to a pod", "device=%s", uuid);
 	return 0;
 }
 
@@ -213,12 +229,12 @@ static int publish_nvidia(struct agent_node *a, const struct kubelet_device *dev
 	a->nvidia_sig = sig;
 	a->published = true;
 	if (!changed) {
-		agent_log(a, "%zu MIG device(s), unchanged: NVIDIA's device plugin not disturbed", n);
+		agent_log(a, KERF_LOG_DEBUG, NULL, "MIG devices unchanged: NVIDIA's device plugin not disturbed", "devices=%zu", n);
 		return 0;
 	}
 	if (kubelet_nvidia_reload(a->opt.proc_root, err) < 0)
 		return kerf_err_prefix(err, "the MIG devices changed but NVIDIA's device plugin was not told");
-	agent_log(a, "%zu MIG device(s): told NVIDIA's device plugin to re-read them (SIGHUP)", n);
+	agent_log(a, KERF_LOG_INFO, NULL, "told NVIDIA's device plugin to re-read the MIG devices (SIGHUP)", "devices=%zu", n);
 	return 0;
 }
 
@@ -262,7 +278,8 @@ static int cdi_filter(struct agent_node *a, struct kubelet_device *devs, size_t 
 	rc = cdi_spec_update(a->cdi, cd, *n, err);
 	for (size_t i = 0; i < *n; i++) {
 		if (!cd[i].listed) {
-			agent_log(a, "%s: not advertised: not in the CDI spec (%s)", devs[i].uuid, cd[i].why);
+			agent_log(a, KERF_LOG_WARN, NULL, "device not advertised: not in the CDI spec", "device=%s why=%s",
+				  devs[i].uuid, cd[i].why);
 			continue;
 		}
 		if (kept != i)
@@ -270,7 +287,7 @@ static int cdi_filter(struct agent_node *a, struct kubelet_device *devs, size_t 
 		kept++;
 	}
 	if (rc == 0)
-		agent_log(a, "CDI spec %s lists %zu MIG device(s)", cdi_spec_path(a->cdi), kept);
+		agent_log(a, KERF_LOG_INFO, NULL, "CDI spec written", "path=%s devices=%zu", cdi_spec_path(a->cdi), kept);
 	free(cd);
 	*n = kept;
 	return rc;
@@ -298,19 +315,19 @@ static int publish(struct agent_node *a, bool wait, struct kerf_err *err)
 		goto out;
 	}
 	if (a->cdi != NULL && cdi_filter(a, devs, &n, &cerr) < 0)
-		agent_log(a, "%s: new MIG devices not advertised", cerr.msg);
+		agent_log(a, KERF_LOG_ERROR, &cerr, "CDI spec not written: new MIG devices not advertised", NULL);
 	if (kubelet_plugin_set_devices(a->plugin, devs, n, err) < 0)
 		goto out;
 	for (unsigned i = 0; i < a->n_withdrawn; i++) {
 		if (!in_inventory(devs, n, a->withdrawn[i]))
 			continue;
-		agent_log(a, "reinstating %s: it still exists", a->withdrawn[i]);
+		agent_log(a, KERF_LOG_INFO, NULL, "reinstating device: it still exists", "device=%s", a->withdrawn[i]);
 		if (kubelet_plugin_reinstate(a->plugin, a->withdrawn[i], err) < 0)
 			goto out;
 	}
 	a->n_withdrawn = 0;
 	a->published = true;
-	agent_log(a, "published %zu MIG device(s)", n);
+	agent_log(a, KERF_LOG_INFO, NULL, "published MIG devices", "devices=%zu", n);
 	if (wait && kubelet_plugin_sync(a->plugin, err) < 0) {
 		kerf_err_prefix(err, "device list published but not yet taken by the kubelet");
 		goto out;
@@ -340,7 +357,7 @@ static int allocated_read(struct agent_node *a, struct allocated *al, struct ker
 	if (kubelet_podres_list(a->kh.podres_socket, a->kh.timeout_ms, &al->pr, err) < 0)
 		return kerf_err_prefix(err, "pod-resources (cannot tell which MIG devices pods hold)");
 	if (kubelet_podres_drop(&al->pr, a->kh.pod_finished, a->kh.pod_finished_arg) > 0)
-		agent_log(a, "pod-resources lists devices of pods that have ended: not counted as held");
+		agent_log(a, KERF_LOG_DEBUG, NULL, "pod-resources lists devices of pods that have ended: not counted as held", NULL);
 	al->ids = calloc(al->pr.n + 1, sizeof(*al->ids));
 	if (al->ids == NULL) {
 		kubelet_podres_free(&al->pr);
@@ -375,7 +392,8 @@ static int read_mig_gpus(struct agent_node *a, struct kerf_err *err)
 			return -1;
 		}
 		if (g->mig_current != 1 || a->n_gpus == AGENT_MAX_GPUS) {
-			agent_log(a, "gpu %u (%s): MIG mode is off or too many GPUs: not managed", i, g->name);
+			agent_log(a, KERF_LOG_WARN, NULL, "GPU not managed: MIG mode is off or too many GPUs", "gpu=%u model=%s", i,
+				  g->name);
 			free(g);
 			continue;
 		}
@@ -396,15 +414,15 @@ static void recover_all(struct agent_node *a)
 
 		memset(&res, 0, sizeof(res));
 		if (actuate_recover(a->nv, g->index, &cfg, &res, &e) < 0)
-			agent_log(a, "gpu %u: recovery of an interrupted run failed (the journal stays, the next start "
-				  "tries again): %s", g->index, e.msg);
+			agent_log(a, KERF_LOG_ERROR, &e, "recovery of an interrupted run failed (the journal stays, the next start "
+				  "tries again)", "gpu=%u", g->index);
 		else if (res.recovered != ACTUATE_UNCHANGED)
-			agent_log(a, "gpu %u: interrupted run %s: now %s", g->index,
+			agent_log(a, KERF_LOG_WARN, NULL, "interrupted run recovered", "gpu=%u result=%s layout=%s", g->index,
 				  actuate_outcome_name(res.recovered), res.after);
 		if (res.recovered != ACTUATE_UNCHANGED || res.changes > 0)
 			a->recovery_changed = true;
 		if (nvml_read_instances(a->nv, g, &e) < 0)
-			agent_log(a, "gpu %u: re-read after recovery: %s", g->index, e.msg);
+			agent_log(a, KERF_LOG_ERROR, &e, "re-read after recovery failed", "gpu=%u", g->index);
 	}
 }
 
@@ -458,14 +476,14 @@ struct agent_node *agent_node_start(const struct agent_options *o, struct kerf_e
 	a->nv = nvml_open(a->opt.nvml_library, err);
 	if (a->nv == NULL || read_mig_gpus(a, err) < 0)
 		goto fail;
-	agent_log(a, "NVML %s: %u MIG GPU(s)", nvml_library(a->nv), a->n_gpus);
+	agent_log(a, KERF_LOG_INFO, NULL, "NVML opened", "library=%s gpus=%u", nvml_library(a->nv), a->n_gpus);
 	if (!sees_host_processes(a->opt.proc_root, a->blind, sizeof(a->blind)))
-		agent_log(a, "cannot see the host's processes (%s): NVML would miss other pods' processes, so every "
+		agent_log(a, KERF_LOG_WARN, NULL, "cannot see the host's processes: NVML would miss other pods' processes, so every "
 			  "instance counts as in use and none is destroyed; run the agent with hostPID (the chart does)",
-			  a->blind);
+			  "why=%s", a->blind);
 	recover_all(a);
 	if (a->opt.nvidia_plugin) {
-		agent_log(a, "NVIDIA-plugin mode: NVIDIA's device plugin serves the MIG devices");
+		agent_log(a, KERF_LOG_INFO, NULL, "NVIDIA-plugin mode: NVIDIA's device plugin serves the MIG devices", NULL);
 		if (publish(a, false, err) < 0)
 			goto fail;
 		return a;
@@ -629,7 +647,7 @@ int agent_node_apply_holding(struct agent_node *a, unsigned gpu, const struct mi
 	if (g == NULL)
 		return kerf_err_set(err, KERF_ENOTFOUND, "gpu %u: no such MIG GPU on this node", gpu);
 	if (blind_refuses(a, g, desired, err) < 0) {
-		agent_log(a, "gpu %u: not applied: %s", gpu, err->msg);
+		agent_log(a, KERF_LOG_WARN, err, "layout not applied", "gpu=%u result=refused", gpu);
 		return -1;
 	}
 	if (allocated_read(a, &al, err) < 0)
@@ -644,10 +662,11 @@ int agent_node_apply_holding(struct agent_node *a, unsigned gpu, const struct mi
 	allocated_free(&al);
 	if (rc < 0 && res->changes == 0 && res->outcome == ACTUATE_UNCHANGED)
 		name_holder(hold, gpu, err); /* refused before anything changed: the message is only the refusal */
-	agent_log(a, "gpu %u: %s: %s -> %s%s%s", gpu, rc == 0 ? actuate_outcome_name(res->outcome) : "not applied",
-		  res->before, res->after, rc == 0 ? "" : ": ", rc == 0 ? "" : err->msg);
+	agent_log(a, rc == 0 ? KERF_LOG_INFO : KERF_LOG_ERROR, rc == 0 ? NULL : err, rc == 0 ? "layout applied" : "layout not applied",
+		  "gpu=%u result=%s before=%s after=%s", gpu, rc == 0 ? actuate_outcome_name(res->outcome) : "not-applied",
+		  res->before, res->after);
 	if (republish(a, g, &perr) < 0) {
-		agent_log(a, "gpu %u: %s", gpu, perr.msg);
+		agent_log(a, KERF_LOG_ERROR, &perr, "publishing the MIG devices failed", "gpu=%u", gpu);
 		if (rc == 0) {
 			*err = perr;
 			kerf_err_prefix(err, "gpu %u", gpu);
@@ -758,8 +777,9 @@ int agent_node_hold(struct agent_node *a, const struct agent_pod_need *needs, un
 		if (needs[i].count <= given)
 			continue;
 		got = hold_for(a, &needs[i], needs[i].count - given, desired, &al, hold);
-		agent_log(a, "holding %u free %s for pod %s/%s (bound here, %u of %u not yet allocated)", got,
-			  needs[i].resource, needs[i].ns, needs[i].name, needs[i].count - given, needs[i].count);
+		agent_log(a, KERF_LOG_INFO, NULL, "holding free devices for a pod bound here", "pod=%s/%s resource=%s held=%u "
+			  "unallocated=%u wanted=%u", needs[i].ns, needs[i].name, needs[i].resource, got, needs[i].count - given,
+			  needs[i].count);
 	}
 	allocated_free(&al);
 	return 0;

@@ -42,6 +42,7 @@
 
 #include "actuate.h"
 #include "err.h"
+#include "log.h"
 #include "mig.h"
 #include "nvml.h"
 
@@ -76,7 +77,7 @@ struct agent_options {
 	int allocate_grace_ms;
 	const int *numa_nodes;     /* NUMA node of GPU i is numa_nodes[i] for i < n_numa; else unknown (-1) */
 	unsigned n_numa;
-	void (*log)(void *arg, const char *line); /* one line per step, or NULL */
+	kerf_log_fn *log; /* one event per step (log.h), or NULL */
 	void *log_arg;
 };
 
@@ -91,8 +92,10 @@ void agent_node_stop(struct agent_node *a);
 /* The options the agent runs with (as given to agent_node_start). */
 const struct agent_options *agent_node_options(const struct agent_node *a);
 
-/* One line to the agent's log (agent_options.log), for the agent's other parts (its MigLayout sync). */
-void agent_node_log(struct agent_node *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One event to the agent's log (agent_options.log; kerf_log_emit's arguments), for the agent's other parts
+ * (its MigLayout sync). */
+void agent_node_log(struct agent_node *a, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		    const char *fields, ...) __attribute__((format(printf, 5, 6)));
 
 /* GPUs with MIG mode on, in NVML index order. */
 unsigned agent_node_gpu_count(const struct agent_node *a);

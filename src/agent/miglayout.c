@@ -266,6 +266,18 @@ static void count_apply(struct agent_sync *s, int rc, const struct actuate_resul
 
 /* ---- start / stop ---- */
 
+/* A watch's list or watch failed (err), or works again (err NULL): logged, rate-limited by the informer. */
+static void watch_failed(const struct kube_resource *r, const struct kerf_err *err, unsigned long failures, void *arg)
+{
+	struct agent_sync *s = arg;
+
+	if (err == NULL)
+		agent_node_log(s->a, KERF_LOG_INFO, NULL, "watch works again", "node=%s resource=%s", s->node, r->plural);
+	else
+		agent_node_log(s->a, KERF_LOG_ERROR, err, "watch failing: its cache is stale", "node=%s resource=%s failures=%lu",
+			       s->node, r->plural, failures);
+}
+
 struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a, const char *node,
 				    struct kerf_err *err)
 {
@@ -291,7 +303,7 @@ struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a,
 	snprintf(s->selector, n, "metadata.name=%s", node);
 	spec = (struct kube_informer_spec){.resource = &KUBE_MIGLAYOUTS, .field_selector = s->selector,
 					   .project = project, .free_proj = free_proj, .on_add = on_add,
-					   .on_update = on_update, .on_delete = on_delete, .arg = s};
+					   .on_update = on_update, .on_delete = on_delete, .arg = s, .on_error = watch_failed};
 	if ((s->inf = kube_informer_new(c, &spec, err)) == NULL || kube_informer_start(s->inf, err) < 0) {
 		kerf_err_prefix(err, "agent sync: watch MigLayout %s", node);
 		goto fail;
@@ -307,7 +319,7 @@ struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a,
 	snprintf(s->pod_selector, n, "spec.nodeName=%s", node);
 	spec = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = s->pod_selector,
 					   .fields = pod_fields, .project = project_pod, .free_proj = free,
-					   .on_update = pod_changed, .arg = s};
+					   .on_update = pod_changed, .arg = s, .on_error = watch_failed};
 	if ((s->pods = kube_informer_new(c, &spec, err)) == NULL || kube_informer_start(s->pods, err) < 0) {
 		kerf_err_prefix(err, "agent sync: watch the pods bound to %s", node);
 		goto fail;
@@ -476,7 +488,11 @@ static bool other_manager(struct agent_sync *s, struct outcome *o)
 
 	if (rc == 0)
 		return false;
-	agent_node_log(s->a, "MigLayout %s: not applied: %s", s->node, rc > 0 ? why : e.msg);
+	if (rc > 0)
+		agent_node_log(s->a, KERF_LOG_WARN, NULL, "MigLayout not applied: another MIG manager", "node=%s why=%s", s->node,
+			       why);
+	else
+		agent_node_log(s->a, KERF_LOG_ERROR, &e, "MigLayout not applied", "node=%s", s->node);
 	outcome_add(o, rc > 0 ? "AnotherMIGManager" : "Refused", rc > 0 ? why : e.msg);
 	return true;
 }
@@ -521,7 +537,7 @@ static void apply_spec(struct agent_sync *s, const json_t *spec, struct outcome 
 	if (n_ok == 0 || other_manager(s, o))
 		goto out;
 	if (bound_pod_holds(s, desired, hold, &e) < 0) {
-		agent_node_log(s->a, "MigLayout %s: not applied: %s", s->node, e.msg);
+		agent_node_log(s->a, KERF_LOG_ERROR, &e, "MigLayout not applied", "node=%s", s->node);
 		outcome_add(o, failure_reason(&e), e.msg);
 		goto out;
 	}
@@ -770,7 +786,8 @@ static void tell_failure(struct agent_sync *s, const json_t *obj, long long gen,
 	s->told_gen = gen;
 	snprintf(s->told_reason, sizeof(s->told_reason), "%s", o->reason);
 	if (kube_event_emit(s->c, &ref, "Warning", o->reason, o->message, "kerf-agent", &e) < 0)
-		agent_node_log(s->a, "MigLayout %s: event %s: %s", s->node, o->reason, e.msg);
+		agent_node_log(s->a, KERF_LOG_ERROR, &e, "MigLayout Event not sent", "node=%s generation=%lld event_reason=%s",
+			       s->node, gen, o->reason);
 }
 
 int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err)

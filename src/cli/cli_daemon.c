@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "cli.h"
@@ -22,18 +23,19 @@ void cli_daemon_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-int cli_daemon_run(const char *who, int (*step)(void *ctx, long wait_ms, struct kerf_err *err), void *ctx,
+int cli_daemon_run(struct kerf_log_sink *log, int (*step)(void *ctx, long wait_ms, struct kerf_err *err), void *ctx,
 		   long interval_ms, bool once, struct cli_probe *probe)
 {
 	struct kerf_err err;
 
-	cli_daemon_log((void *)who, "started");
+	kerf_log_emit(kerf_log_write, log, KERF_LOG_INFO, NULL, "started", "interval_ms=%ld once=%s", interval_ms,
+		      once ? "true" : "false");
 	while (!stopping) {
 		int rc = step(ctx, once ? 0 : interval_ms, &err);
 
 		cli_probe_step(probe, rc == 0, rc == 0 ? NULL : err.msg);
 		if (rc < 0) {
-			cli_daemon_log((void *)who, err.msg);
+			kerf_log_emit(kerf_log_write, log, KERF_LOG_ERROR, &err, "round failed", NULL);
 			if (once)
 				return KERF_EXIT_FAIL;
 			nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
@@ -42,11 +44,11 @@ int cli_daemon_run(const char *who, int (*step)(void *ctx, long wait_ms, struct 
 		if (once)
 			break;
 	}
-	cli_daemon_log((void *)who, stopping ? "stopping" : "one round done");
+	kerf_log_emit(kerf_log_write, log, KERF_LOG_INFO, NULL, stopping ? "stopping" : "one round done", NULL);
 	return KERF_EXIT_OK;
 }
 
-struct kube_client *cli_daemon_connect(const char *who, const char *kubeconfig, const char *context,
+struct kube_client *cli_daemon_connect(struct kerf_log_sink *log, const char *kubeconfig, const char *context,
 				       struct kerf_err *err)
 {
 	struct kube_config cfg;
@@ -56,11 +58,9 @@ struct kube_client *cli_daemon_connect(const char *who, const char *kubeconfig, 
 	 * service account, ~/.kube/config (docs/kube.md, "Precedence"). */
 	if (kube_config_default(kubeconfig, context, KUBE_ORDER_DAEMON, &cfg, err) < 0)
 		return NULL;
-	if (who) {
-		char line[600];
-		snprintf(line, sizeof(line), "cluster from %s", cfg.source ? cfg.source : "(unknown)");
-		cli_daemon_log((void *)who, line);
-	}
+	if (log)
+		kerf_log_emit(kerf_log_write, log, KERF_LOG_INFO, NULL, "cluster configuration read", "source=%s",
+			      cfg.source ? cfg.source : "(unknown)");
 	c = kube_client_new(&cfg, 0, err);
 	kube_config_free(&cfg);
 	return c;
@@ -79,15 +79,50 @@ long cli_daemon_millis(const char *who, const char *opt, const char *text, long 
 	return v;
 }
 
-void cli_daemon_log(void *arg, const char *line)
+void cli_daemon_log_init(struct kerf_log_sink *log, const char *who)
 {
-	char when[32];
-	struct timespec now;
-	struct tm tm;
+	*log = (struct kerf_log_sink){.level = KERF_LOG_INFO, .format = KERF_LOG_TEXT, .component = who, .out = stderr};
+}
 
-	/* Milliseconds: a re-cut takes a few of them, and the stages of one are told apart by these stamps. */
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ kerf %s: %s\n", when, now.tv_nsec / 1000000, (const char *)arg, line);
+/* The value of option name in argv[*i]: after "name=", or the next argument (then *i moves to it). NULL when
+ * argv[*i] is not the option; *missing when it is, without a value. */
+static const char *option_value(const char *name, int argc, char **argv, int *i, bool *missing)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+
+	*missing = false;
+	if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+int cli_daemon_log_option(struct kerf_log_sink *log, int argc, char **argv, int *i)
+{
+	const char *who = log->component ? log->component : "daemon";
+	bool missing;
+	const char *v;
+
+	if ((v = option_value("--log-level", argc, argv, i, &missing)) != NULL || missing) {
+		if (v == NULL || kerf_log_level_parse(v, &log->level) < 0) {
+			fprintf(stderr, "kerf %s: --log-level: \"%s\" is not a level: error, warn, info or debug\n", who,
+				v ? v : "");
+			return -1;
+		}
+		return 0;
+	}
+	if ((v = option_value("--log-format", argc, argv, i, &missing)) != NULL || missing) {
+		if (v == NULL || kerf_log_format_parse(v, &log->format) < 0) {
+			fprintf(stderr, "kerf %s: --log-format: \"%s\" is not a format: text or json\n", who, v ? v : "");
+			return -1;
+		}
+		return 0;
+	}
+	return 1;
 }

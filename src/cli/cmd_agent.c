@@ -21,6 +21,7 @@ struct opts {
 	long interval_ms;
 	bool once;
 	const char *listen; /* --listen: the probes' and metrics' address, "" for none */
+	struct kerf_log_sink log; /* --log-level, --log-format */
 };
 
 static void usage(FILE *f)
@@ -28,7 +29,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: kerf agent [--node NAME] [--kubeconfig FILE [--context NAME]] [--interval MS] [--once]\n"
 		   "                  [--nvml-library PATH] [--state-dir DIR] [--plugin-dir DIR] [--pod-resources SOCKET]\n"
 		   "                  [--cdi [--cdi-spec-dir DIR] [--mig-minors FILE]] [--nvidia-plugin]\n"
-		   "                  [--listen ADDR]\n\n"
+		   "                  [--listen ADDR] [--log-level LEVEL] [--log-format FORMAT]\n\n"
 		   "Runs kerf's node agent: serves this node's MIG devices to the kubelet (kerf's device plugin, or\n"
 		   "NVIDIA's with --nvidia-plugin), keeps the node's MigLayout (named after the node) in step: a new\n"
 		   "spec is applied without touching an instance in use, and the status reports every GPU's instances.\n\n"
@@ -52,7 +53,9 @@ static void usage(FILE *f)
 		   "                         /proc/driver/nvidia-caps/mig-minors)\n"
 		   "  --nvidia-plugin        leave device serving to NVIDIA's device plugin (see docs/kubelet.md)\n"
 		   "  --listen ADDR          serve /healthz, /readyz and /metrics on ADDR, HOST:PORT or :PORT (default\n"
-		   "                         :8082; \"\" for none; never with --once)\n");
+		   "                         :8082; \"\" for none; never with --once)\n"
+		   "  --log-level LEVEL      log events this severe and more: error, warn, info (default) or debug\n"
+		   "  --log-format FORMAT    text (logfmt, the default) or json (one object a line), on stderr\n");
 }
 
 /* 0, 1 (--help), or -1 (bad usage, said on stderr). */
@@ -62,16 +65,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->interval_ms = 2000;
 	o->listen = ":8082";
 	o->node = getenv("NODE_NAME");
-	o->agent.log = cli_daemon_log;
-	o->agent.log_arg = "agent";
+	cli_daemon_log_init(&o->log, "agent");
+	o->agent.log = kerf_log_write;
+	o->agent.log_arg = &o->log;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int lr;
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			return 1;
 		} else if (strcmp(a, "--once") == 0) {
 			o->once = true;
+		} else if ((lr = cli_daemon_log_option(&o->log, argc, argv, &i)) <= 0) {
+			if (lr < 0)
+				return -1;
 		} else if (strcmp(a, "--cdi") == 0) {
 			o->agent.cdi = true;
 		} else if (strcmp(a, "--nvidia-plugin") == 0) {
@@ -144,16 +152,16 @@ int cmd_agent(int argc, char **argv)
 	if (cli_serve("agent", o.once ? NULL : o.listen, probe, metrics, &http) < 0)
 		goto out;
 	cli_probe_not_ready(probe, "opening NVML, registering with the kubelet and syncing the caches");
-	if ((c = cli_daemon_connect("agent", o.kubeconfig, o.context, &err)) != NULL)
+	if ((c = cli_daemon_connect(&o.log, o.kubeconfig, o.context, &err)) != NULL)
 		kube_client_metrics(c, metrics);
 	if (c == NULL || (a = agent_node_start(&o.agent, &err)) == NULL ||
 	    (s = agent_sync_start(c, a, o.node, &err)) == NULL) {
-		fprintf(stderr, "kerf agent: %s\n", err.msg);
+		kerf_log_emit(kerf_log_write, &o.log, KERF_LOG_ERROR, &err, "start failed", NULL);
 		goto out;
 	}
 	agent_sync_metrics(s, metrics);
 	cli_probe_also(probe, agent_node_serving, a);
-	rc = cli_daemon_run("agent", sync_step, s, o.interval_ms, o.once, probe);
+	rc = cli_daemon_run(&o.log, sync_step, s, o.interval_ms, o.once, probe);
 out:
 	httpd_stop(http); /* first: its /readyz asks the agent */
 	agent_sync_stop(s);

@@ -53,10 +53,16 @@ static void usage(FILE *f)
 		   "else " STATE_DIR_DEFAULT ") lets the next run finish or undo a run that was killed half way.\n");
 }
 
-static void log_stdout(void *arg, const char *line)
+/* The actuator's steps for a person at a terminal: "  create gpu=0 profile=1g.10gb start=2". */
+static void log_stdout(void *arg, const struct kerf_log_event *ev)
 {
 	(void)arg;
-	printf("  %s\n", line);
+	printf("  %s", ev->msg);
+	for (unsigned i = 0; i < ev->n; i++)
+		printf(" %s=%s", ev->f[i].key, ev->f[i].value);
+	if (ev->err != NULL)
+		printf(": %s", ev->err->msg);
+	printf("\n");
 	fflush(stdout);
 }
 

@@ -25,6 +25,7 @@ struct opts {
 	long interval_ms;
 	bool once;
 	const char *listen; /* --listen: the probes' and metrics' address, "" for none */
+	struct kerf_log_sink log; /* --log-level, --log-format */
 	char host[256];
 };
 
@@ -33,7 +34,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: kerf controller [--kubeconfig FILE [--context NAME]] [--identity ID] [--namespace NS]\n"
 		   "                       [--scheduler-name NAME]... [--debounce MS] [--interval MS]\n"
 		   "                       [--agent-timeout MS] [--replan-after MS] [--events-per-second N]\n"
-		   "                       [--write-concurrency N] [--start-timeout MS] [--listen ADDR] [--once]\n\n"
+		   "                       [--write-concurrency N] [--start-timeout MS] [--listen ADDR]\n"
+		   "                       [--log-level LEVEL] [--log-format FORMAT] [--once]\n\n"
 		   "Runs kerf's cluster controller: for the pods that wait for nvidia.com/mig-* devices it plans new\n"
 		   "layouts of the nodes' free MIG slices and writes them into the nodes' MigLayout specs. Instances in\n"
 		   "use are never moved. Pods that cannot be placed get an Event saying why. Several replicas may run:\n"
@@ -59,7 +61,9 @@ static void usage(FILE *f)
 		   "                      (default 600000); /readyz says how far they got meanwhile\n"
 		   "  --listen ADDR       serve /healthz, /readyz and /metrics on ADDR, HOST:PORT or :PORT (default\n"
 		   "                      :8081; \"\" for none; never with --once)\n"
-		   "  --once              run one round and exit (0 if it succeeded)\n");
+		   "  --once              run one round and exit (0 if it succeeded)\n"
+		   "  --log-level LEVEL   log events this severe and more: error, warn, info (default) or debug\n"
+		   "  --log-format FORMAT text (logfmt, the default) or json (one object a line), on stderr\n");
 }
 
 /* 0, 1 (--help), or -1 (bad usage, said on stderr). */
@@ -70,16 +74,21 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->listen = ":8081";
 	o->ctl.identity = getenv("POD_NAME");
 	o->ctl.lease_namespace = getenv("POD_NAMESPACE");
-	o->ctl.log = cli_daemon_log;
-	o->ctl.log_arg = "controller";
+	cli_daemon_log_init(&o->log, "controller");
+	o->ctl.log = kerf_log_write;
+	o->ctl.log_arg = &o->log;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int lr;
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			return 1;
 		} else if (strcmp(a, "--once") == 0) {
 			o->once = true;
+		} else if ((lr = cli_daemon_log_option(&o->log, argc, argv, &i)) <= 0) {
+			if (lr < 0)
+				return -1;
 		} else if (v == NULL) {
 			fprintf(stderr, "kerf controller: unknown or incomplete option \"%s\"\n", a);
 			return -1;
@@ -193,14 +202,15 @@ int cmd_controller(int argc, char **argv)
 	o.ctl.syncing = syncing;
 	o.ctl.syncing_arg = probe;
 	cli_probe_not_ready(probe, "connecting to the API server and syncing the caches");
-	c = cli_daemon_connect("controller", o.kubeconfig, o.context, &err);
+	c = cli_daemon_connect(&o.log, o.kubeconfig, o.context, &err);
 	if (c != NULL)
 		kube_client_metrics(c, metrics);
 	if (c == NULL || (ctl = controller_start(c, &o.ctl, &err)) == NULL) {
-		fprintf(stderr, "kerf controller: %s\n", err.msg);
+		kerf_log_emit(kerf_log_write, &o.log, KERF_LOG_ERROR, &err, "start failed", NULL);
 		goto out;
 	}
-	rc = cli_daemon_run("controller", controller_round, ctl, o.interval_ms, o.once, probe);
+	cli_probe_also(probe, controller_caches_fresh, ctl); /* not ready while it refuses to plan from a stale cache */
+	rc = cli_daemon_run(&o.log, controller_round, ctl, o.interval_ms, o.once, probe);
 out:
 	httpd_stop(http);
 	controller_stop(ctl);

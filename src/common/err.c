@@ -17,6 +17,8 @@ int kerf_err_set(struct kerf_err *err, enum kerf_errcode code, const char *fmt, 
 	if (err == NULL)
 		return -1;
 	err->code = code;
+	err->http_status = 0;
+	err->reason[0] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
@@ -61,11 +63,21 @@ int kerf_err_path(struct kerf_err *err, const char *fmt, ...)
 	return -1;
 }
 
+void kerf_err_http(struct kerf_err *err, int status, const char *reason)
+{
+	if (err == NULL)
+		return;
+	err->http_status = status;
+	snprintf(err->reason, sizeof(err->reason), "%s", reason ? reason : "");
+}
+
 void kerf_err_clear(struct kerf_err *err)
 {
 	if (err == NULL)
 		return;
 	err->code = KERF_OK;
+	err->http_status = 0;
+	err->reason[0] = '\0';
 	err->msg[0] = '\0';
 }
 

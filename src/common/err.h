@@ -31,8 +31,19 @@ enum kerf_errcode {
 
 #define KERF_ERR_MSG_MAX 512
 
+/*
+ * An error from an HTTP answer (the Kubernetes API server's) also carries the answer's status and the
+ * `reason` of the Status object it sent ("Forbidden", "NotFound", "Expired"...): logs write them as fields,
+ * and callers branch on the status without reading the sentence. Both are zero when the error is not an
+ * HTTP answer: kerf_err_set() clears them, the code that read the answer sets them after it, and
+ * kerf_err_prefix()/kerf_err_path() keep them.
+ */
+#define KERF_ERR_REASON_MAX 64
+
 struct kerf_err {
 	enum kerf_errcode code;
+	int http_status;                  /* 0: not an HTTP answer */
+	char reason[KERF_ERR_REASON_MAX]; /* "": none */
 	char msg[KERF_ERR_MSG_MAX];
 };
 
@@ -49,6 +60,9 @@ int kerf_err_prefix(struct kerf_err *err, const char *fmt, ...) __attribute__((f
  * "nodes[2].gpus[0][3]: ...". Returns -1.
  */
 int kerf_err_path(struct kerf_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Sets the HTTP status and reason (NULL: none) of an error already set. */
+void kerf_err_http(struct kerf_err *err, int status, const char *reason);
 
 /* Resets err to KERF_OK with an empty message. */
 void kerf_err_clear(struct kerf_err *err);

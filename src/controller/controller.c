@@ -44,6 +44,7 @@ struct controller {
 	struct controller_options o;
 	char *identity, *lease_ns;
 	struct kube_informer *pods, *layouts, *nodes;
+	char stale[KERF_ERR_MSG_MAX + 128]; /* why the last step did not plan (a cache is stale), or "" */
 	struct headroom *room; /* what pods bound to nodes request: room left for a pending pod */
 	struct kube_elector *elector;
 	struct writer *writer; /* the spec writes' connections (writer.h) */
@@ -93,19 +94,24 @@ struct controller {
 	} m;
 };
 
-static void say(struct controller *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One log event (log.h): a level, the error it reports (or NULL), a constant message, key=value fields. */
+static void say(struct controller *ctl, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		const char *fields, ...) __attribute__((format(printf, 5, 6)));
 
-static void say(struct controller *ctl, const char *fmt, ...)
+static void say(struct controller *ctl, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		const char *fields, ...)
 {
-	char line[KERF_ERR_MSG_MAX + 256];
+	struct kerf_log_event ev;
 	va_list ap;
 
 	if (ctl->o.log == NULL)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	kerf_log_init(&ev, level, msg);
+	ev.err = err;
+	va_start(ap, fields);
+	kerf_log_vfields(&ev, fields, ap);
 	va_end(ap);
-	ctl->o.log(ctl->o.log_arg, line);
+	ctl->o.log(ctl->o.log_arg, &ev);
 }
 
 /* Something a plan reads changed (any thread): counted, and the bell rung. */
@@ -450,6 +456,45 @@ static void ring(void *arg)
 	changed(arg);
 }
 
+/* An informer's list or watch failed (err), or works again (err NULL): logged, rate-limited by the informer. */
+static void watch_failed(const struct kube_resource *r, const struct kerf_err *err, unsigned long failures, void *arg)
+{
+	struct controller *ctl = arg;
+
+	if (err == NULL) {
+		say(ctl, KERF_LOG_INFO, NULL, "watch works again", "resource=%s", r->plural);
+		changed(ctl); /* plan now from the fresh cache */
+		return;
+	}
+	say(ctl, KERF_LOG_ERROR, err, "watch failing: its cache is stale", "resource=%s failures=%lu", r->plural, failures);
+}
+
+/* Whether every cache a plan reads follows the server: 1, or 0 with why, which one and its health. */
+static int caches_fresh(struct controller *ctl, char *why, size_t cap, const char **which, struct kube_informer_health *h)
+{
+	static const char *const names[] = {"pods", "miglayouts", "nodes"};
+	struct kube_informer *const infs[] = {ctl->pods, ctl->layouts, ctl->nodes};
+
+	for (size_t i = 0; i < sizeof(infs) / sizeof(infs[0]); i++) {
+		kube_informer_health(infs[i], h);
+		if (!h->failing)
+			continue;
+		snprintf(why, cap, "the %s watch has failed %lu time(s) in a row for %lld ms: %s", names[i], h->failures,
+			 kerf_mono_ms() - h->failing_since_ms, h->last.msg);
+		*which = names[i];
+		return 0;
+	}
+	return 1;
+}
+
+int controller_caches_fresh(void *ctl, char *why, size_t cap)
+{
+	struct kube_informer_health h;
+	const char *which;
+
+	return caches_fresh(ctl, why, cap, &which, &h);
+}
+
 /* ---- start / stop ---- */
 
 /*
@@ -530,13 +575,15 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	 * kubelet has not admitted them yet, whose devices must not be re-cut under them. */
 	ps = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = "status.phase=Pending",
 					 .fields = pod_fields, .project = project_pod, .free_proj = free_pod,
-					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl};
+					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl,
+					 .on_error = watch_failed};
 	ns = (struct kube_informer_spec){.resource = &KUBE_NODES, .fields = node_fields, .project = project_node,
 					 .free_proj = free_node, .on_add = rang_add, .on_update = node_changed,
-					 .on_delete = rang_add, .arg = ctl};
+					 .on_delete = rang_add, .arg = ctl, .on_error = watch_failed};
 	ls = (struct kube_informer_spec){.resource = &KUBE_MIGLAYOUTS, .fields = layout_fields,
 					 .project = project_layout, .free_proj = free_layout, .on_add = rang_add,
-					 .on_update = layout_changed, .on_delete = rang_add, .arg = ctl};
+					 .on_update = layout_changed, .on_delete = rang_add, .arg = ctl, .on_error = watch_failed};
+	ps.watch_timeout_s = ns.watch_timeout_s = ls.watch_timeout_s = o->watch_timeout_s;
 	ec = (struct kube_elector_config){ctl->lease_ns, "kerf-controller", ctl->identity, ctl->o.lease_duration_s};
 	if ((ctl->pods = kube_informer_new(c, &ps, err)) == NULL || kube_informer_start(ctl->pods, err) < 0 ||
 	    (ctl->layouts = kube_informer_new(c, &ls, err)) == NULL || kube_informer_start(ctl->layouts, err) < 0 ||
@@ -562,7 +609,7 @@ void controller_stop(struct controller *ctl)
 	if (ctl == NULL)
 		return;
 	if (ctl->elector != NULL && kube_elector_release(ctl->elector, &err) < 0)
-		say(ctl, "releasing the Lease: %s", err.msg);
+		say(ctl, KERF_LOG_ERROR, &err, "releasing the Lease failed", NULL);
 	kube_elector_free(ctl->elector);
 	writer_free(ctl->writer);
 	kube_informer_free(ctl->pods);
@@ -711,8 +758,8 @@ static bool failing_too_long(struct collect *cl, const char *key, bool failed, l
 		due_at(&cl->due, since + cl->ctl->o.failed_grace_ms + 1);
 		return false;
 	}
-	say(cl->ctl, "node %s left out: its agent has failed to apply spec generation %lld for %lld s", key, gen,
-	    (now - since) / 1000);
+	say(cl->ctl, KERF_LOG_WARN, NULL, "node left out: its agent has failed to apply its spec",
+	    "node=%s generation=%lld failing_s=%lld", key, gen, (now - since) / 1000);
 	return true;
 }
 
@@ -768,7 +815,7 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 		/* A node still applying its spec is planned from it (its end state), unless a pod took an
 		 * instance meanwhile that the spec would destroy: then the agent will refuse, and status is truth. */
 		if (read_gpu(g, sg != NULL && spec_keeps_used(g, sg) ? sg : g, &n->gpus[n->n_gpus], &err) < 0) {
-			say(cl->ctl, "node %s left out of this round: %s", key, err.msg);
+			say(cl->ctl, KERF_LOG_WARN, &err, "node left out of this round", "node=%s", key);
 			free(n->gpus);
 			return 0;
 		}
@@ -1063,12 +1110,12 @@ static bool still_leading(struct controller *ctl)
 	if (kerf_mono_ms() - ctl->led_ms < ctl->o.lease_duration_s * 1000 / 3)
 		return true;
 	if ((rc = kube_elector_step(ctl->elector, &leader, &err)) < 0)
-		say(ctl, "lease (mid-round): %s", err.msg); /* unreachable: we lead while our renewal lasts */
+		say(ctl, KERF_LOG_ERROR, &err, "renewing the Lease mid-round failed", NULL); /* unreachable: we lead while our renewal lasts */
 	if (leader && rc == 0)
 		ctl->led_ms = kerf_mono_ms();
 	if (!leader) {
 		ctl->deposed = true;
-		say(ctl, "lost the Lease mid-round: the rest of this round's writes and Events are left to the new leader");
+		say(ctl, KERF_LOG_WARN, NULL, "lost the Lease mid-round: the rest of this round's writes and Events are left to the new leader", NULL);
 	}
 	return leader;
 }
@@ -1141,7 +1188,7 @@ static enum told tell_pod(struct controller *ctl, const struct snapshot *s, unsi
 		return TOLD_HELD;
 	ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[i]};
 	if (kube_event_emit(ctl->c, &ref, type, reason, msg, "kerf-controller", &err) < 0) {
-		say(ctl, "event for %s: %s", s->in.pods[i].name, err.msg);
+		say(ctl, KERF_LOG_ERROR, &err, "pod Event not sent", "pod=%s event_reason=%s", s->in.pods[i].name, reason);
 		return TOLD_NOT;
 	}
 	return TOLD_SENT;
@@ -1187,6 +1234,7 @@ struct spec_batch {
 	const struct snapshot *s;
 	unsigned *node;
 	json_t **patch;
+	long long *generation; /* set by write k: the MigLayout's generation after it */
 };
 
 /* The writer's gate, asked before each write starts (never two at once): the test seam, then the Lease. */
@@ -1205,6 +1253,7 @@ static int write_spec(struct kube_client *c, size_t k, void *arg, struct kerf_er
 	json_t *res = kube_patch(c, &KUBE_MIGLAYOUTS, NULL, sb->s->in.nodes[sb->node[k]].name, KUBE_PATCH_MERGE,
 				 sb->patch[k], false, err);
 
+	sb->generation[k] = (long long)json_integer_value(json_object_get(json_object_get(res, "metadata"), "generation"));
 	json_decref(res);
 	return res != NULL ? 0 : -1;
 }
@@ -1222,13 +1271,14 @@ static int write_specs(struct controller *ctl, const struct snapshot *s, const s
 {
 	bool *written = calloc(s->in.n_nodes + 1, sizeof(*written));
 	struct spec_batch sb = {ctl, s, calloc(s->in.n_nodes + 1, sizeof(*sb.node)),
-				calloc(s->in.n_nodes + 1, sizeof(*sb.patch))};
+				calloc(s->in.n_nodes + 1, sizeof(*sb.patch)), calloc(s->in.n_nodes + 1, sizeof(*sb.generation))};
 	enum writer_result *res = calloc(s->in.n_nodes + 1, sizeof(*res));
 	unsigned *gpus = calloc(s->in.n_nodes + 1, sizeof(*gpus)); /* per item: GPUs the plan changes there */
 	struct writer_batch b = {.gate = may_write, .write = write_spec, .arg = &sb, .results = res};
 	int rc = -1;
 
-	if (written == NULL || sb.node == NULL || sb.patch == NULL || res == NULL || gpus == NULL) {
+	if (written == NULL || sb.node == NULL || sb.patch == NULL || sb.generation == NULL || res == NULL ||
+	    gpus == NULL) {
 		kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
 		goto out;
 	}
@@ -1260,10 +1310,12 @@ static int write_specs(struct controller *ctl, const struct snapshot *s, const s
 		const char *name = s->in.nodes[sb.node[k]].name;
 
 		if (res[k] == WRITER_CONFLICT) {
-			say(ctl, "node %s: MigLayout changed since this plan: not written, planned again", name);
+			say(ctl, KERF_LOG_INFO, NULL, "spec not written: the MigLayout changed since this plan, planned again",
+			    "node=%s result=stale", name);
 			rep->specs_stale++;
 		} else if (res[k] == WRITER_DONE) {
-			say(ctl, "node %s: new layout for %u GPU(s)", name, gpus[k]);
+			say(ctl, KERF_LOG_INFO, NULL, "spec written", "node=%s gpus=%u generation=%lld result=written", name,
+			    gpus[k], sb.generation[k]);
 			rep->specs_written++;
 			written[sb.node[k]] = true;
 		}
@@ -1276,6 +1328,7 @@ out:
 		json_decref(sb.patch[k]);
 	free(sb.patch);
 	free(sb.node);
+	free(sb.generation);
 	free(res);
 	free(gpus);
 	free(written);
@@ -1329,7 +1382,7 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 	size_t m = 0;
 
 	if (out->n_unplaced && memo == NULL) {
-		say(ctl, "events: out of memory");
+		say(ctl, KERF_LOG_ERROR, NULL, "pod Events not sent: out of memory", NULL);
 		return 0;
 	}
 	for (unsigned k = 0; k < out->n_unplaced; k++) {
@@ -1351,7 +1404,8 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 		n++;
 	}
 	if (held)
-		say(ctl, "events: %u held back by the rate limit (%.0f/s), sent in later rounds", held, ctl->o.events_per_s);
+		say(ctl, KERF_LOG_INFO, NULL, "pod Events held back by the rate limit, sent in later rounds", "held=%u per_s=%.0f",
+		    held, ctl->o.events_per_s);
 	if (m > 0) /* memo is NULL when nothing is unplaced, and qsort takes no NULL */
 		qsort(memo, m, sizeof(*memo), cmp_u64);
 	free(ctl->told);
@@ -1371,8 +1425,8 @@ static unsigned give_up(struct controller *ctl, const struct snapshot *s, unsign
 		return 0;
 	json_object_set_new(nodes, node, json_integer(kerf_mono_ms()));
 	changed(ctl); /* plan it elsewhere now, not at the next change */
-	say(ctl, "pod %s: not bound to %s %lld s after its instances were there: planned elsewhere", s->in.pods[i].name,
-	    node, secs);
+	say(ctl, KERF_LOG_WARN, NULL, "pod not bound after its instances were there: planned elsewhere",
+	    "pod=%s node=%s waited_s=%lld", s->in.pods[i].name, node, secs);
 	snprintf(msg, sizeof(msg), "%s has had the MIG instances this pod asks for for %lld s, but kube-scheduler has not "
 		 "placed it there (CPU, memory or another constraint kerf does not plan with): planning it on another node",
 		 node, secs);
@@ -1479,19 +1533,21 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	rep->no_room = rs.no_room;
 	rep->crowded = rs.crowded;
 	if (rs.crowded > 0)
-		say(ctl, "%u pod(s) planned onto nodes without room for all of them together: planned elsewhere", rs.crowded);
+		say(ctl, KERF_LOG_INFO, NULL, "pods planned onto nodes without room for all of them together: planned elsewhere",
+		    "pods=%u", rs.crowded);
 	rep->planned = true;
 	if (out.n_changes > 0) /* a stage of its own in bench/cluster: planned, then written */
-		say(ctl, "planned: %u change(s) for %u pod(s) in %lld ms", out.n_changes, s.in.n_pods, kerf_mono_ms() - t0);
+		say(ctl, KERF_LOG_INFO, NULL, "planned", "changes=%u pods=%u duration_ms=%lld", out.n_changes, s.in.n_pods,
+		    kerf_mono_ms() - t0);
 	rep->placed = out.n_assignments;
 	if (write_specs(ctl, &s, &out, rep, err) == 0)
 		rc = 0;
 	rep->events += tell_unplaced(ctl, &s, &out);
 	if (!ctl->deposed)
 		watch_waits(ctl, &s, &out, rep, &s.due);
-	say(ctl, "round: %u pod(s) waiting on %u node(s) (%u left out: agent silent, no Node, cordoned or not Ready): %u placed, "
-		 "%u spec(s) written, %u event(s)",
-	    rep->pods, rep->nodes, rep->nodes_skipped, rep->placed, rep->specs_written, rep->events);
+	say(ctl, KERF_LOG_INFO, NULL, "round", "pods=%u nodes=%u nodes_left_out=%u placed=%u specs_written=%u events=%u "
+	    "duration_ms=%lld", rep->pods, rep->nodes, rep->nodes_skipped, rep->placed, rep->specs_written, rep->events,
+	    kerf_mono_ms() - start);
 	metrics_round(ctl, rep, &out, start, rc);
 	plan_output_free(&out);
 out:
@@ -1506,6 +1562,32 @@ out:
 	}
 	snapshot_free(&s);
 	return rc;
+}
+
+/*
+ * A plan made from a stale cache would re-cut nodes for pods that are gone and miss the layouts' changes (the
+ * RBAC that lets the controller watch them was revoked, say): while any cache it plans from is failing, the
+ * round is skipped. Said at warn once when it starts and once when it ends, not every step.
+ */
+static bool stale_refuses(struct controller *ctl, struct controller_report *rep)
+{
+	char why[sizeof(ctl->stale)];
+	struct kube_informer_health h;
+	const char *which;
+
+	if (caches_fresh(ctl, why, sizeof(why), &which, &h)) {
+		if (ctl->stale[0] != '\0')
+			say(ctl, KERF_LOG_INFO, NULL, "planning again: the caches follow the server", NULL);
+		ctl->stale[0] = '\0';
+		return false;
+	}
+	if (ctl->stale[0] == '\0')
+		say(ctl, KERF_LOG_WARN, &h.last, "not planning: a cache is stale", "resource=%s failures=%lu failing_ms=%lld",
+		    which, h.failures, kerf_mono_ms() - h.failing_since_ms);
+	snprintf(ctl->stale, sizeof(ctl->stale), "%s", why);
+	rep->stale = true;
+	ctl->last.valid = false; /* what it missed meanwhile is planned once the cache follows again */
+	return true;
 }
 
 int controller_step(struct controller *ctl, long wait_ms, struct controller_report *rep, struct kerf_err *err)
@@ -1523,7 +1605,8 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 	rc = kube_elector_step(ctl->elector, &leader, err);
 	if (leader != ctl->was_leader) {
 		metric_add(ctl->m.transitions, 1);
-		say(ctl, leader ? "took the Lease: leading" : "lost the Lease: watching");
+		say(ctl, KERF_LOG_INFO, NULL, leader ? "took the Lease: leading" : "lost the Lease: watching", "identity=%s",
+		    ctl->o.identity);
 		ctl->was_leader = leader;
 	}
 	metric_set(ctl->m.leader, leader);
@@ -1536,7 +1619,8 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 	}
 	ctl->led_ms = kerf_mono_ms();
 	ctl->deposed = false;
-	rc = round_(ctl, rep, err);
+	if (!stale_refuses(ctl, rep))
+		rc = round_(ctl, rep, err);
 	rep->deposed = ctl->deposed;
 	return rc;
 }

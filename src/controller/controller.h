@@ -51,6 +51,7 @@
 
 #include "err.h"
 #include "kube.h"
+#include "log.h"
 #include "metrics.h"
 
 struct controller_options {
@@ -76,7 +77,7 @@ struct controller_options {
 	/* Where the controller's series go (docs/operations.md lists them), or NULL: kerf_controller_* for rounds,
 	 * pods, nodes, writes, Events and the Lease, kerf_watch_* for its watches. */
 	struct metrics *metrics;
-	void (*log)(void *arg, const char *line); /* one line per decision, or NULL */
+	kerf_log_fn *log; /* one event per decision (log.h), or NULL; also called from the watches' threads */
 	void *log_arg;
 	/* Spec writes of a round under way at once, each over a connection of its own (writer.h). 0: 8; at most 64. */
 	unsigned write_concurrency;
@@ -87,6 +88,9 @@ struct controller_options {
 	 * NULL: a daemon keeps its liveness probe fed and says why it is not ready yet. */
 	void (*syncing)(void *arg, const char *progress);
 	void *syncing_arg;
+	/* 0: the informers' own (kube_informer_spec.watch_timeout_s). A test seam: short watches reconnect soon
+	 * after the RBAC that allowed them is revoked, and so see the 403. */
+	long watch_timeout_s;
 	/* A test seam, NULL in kerf: called after a round's plan, before its spec writes (tests change a
 	 * MigLayout there, as a new leader or an agent would between the two). */
 	void (*before_write)(void *arg);
@@ -101,7 +105,8 @@ struct controller_options {
 struct controller_report {
 	bool leader;           /* false: this process only watched */
 	bool deposed;          /* it led when the round began, and learnt mid-round that another holds the Lease */
-	bool planned;          /* a plan was made (leader, caches synced) */
+	bool planned;          /* a plan was made (leader, caches synced and following the server) */
+	bool stale;            /* no plan: a cache it reads is failing its list or watch (controller_caches_fresh) */
 	unsigned nodes, pods;  /* planned over */
 	unsigned nodes_skipped; /* MigLayouts left out: agent silent or failing, no Node, cordoned or not Ready */
 	unsigned reserved;      /* free instances held for bound pods their kubelet has not admitted yet */
@@ -133,6 +138,14 @@ struct controller *controller_start(struct kube_client *c, const struct controll
  * Returns 0, or -1 when the round could not finish (it is tried again next time). rep may be NULL.
  */
 int controller_step(struct controller *ctl, long wait_ms, struct controller_report *rep, struct kerf_err *err);
+
+/*
+ * 1 when every cache the plan reads follows the server, else 0 with why: an informer's list or watch has
+ * failed (kube_informer_health) and none has worked since, e.g. a 403 after the controller's RBAC was revoked.
+ * While so, controller_step() makes no plan and writes nothing (report.stale). Thread-safe: a /readyz check
+ * (cli_probe_also takes it as it is; ctl is a struct controller *).
+ */
+int controller_caches_fresh(void *ctl, char *why, size_t cap);
 
 /* Releases the Lease if held (the next contender takes over at once) and stops the watches. NULL: no-op. */
 void controller_stop(struct controller *ctl);

@@ -411,10 +411,7 @@ int kube_query_add(char **q, const char *key, const char *value)
 
 int kube_err_http_status(const struct kerf_err *err)
 {
-	const char *p;
-	if (!err || !(p = strstr(err->msg, ": HTTP ")))
-		return 0;
-	return atoi(p + 7);
+	return err ? err->http_status : 0;
 }
 
 static enum kerf_errcode code_for_status(long status)
@@ -451,6 +448,7 @@ int kube_http_error(const char *method, const char *path, long status, const cha
 
 	kerf_err_set(err, code_for_status(status), "%s %s: HTTP %ld %s: %s", method, path, status,
 		     reason ? reason : "", msg ? msg : "(no message)");
+	kerf_err_http(err, (int)status, reason);
 	json_decref(st);
 	return -1;
 }

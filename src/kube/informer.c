@@ -8,6 +8,13 @@
  *   server unreachable -> wait min..max, doubling, with "equal jitter" (a random wait between half
  *   the step and the whole step) so that many agents restarted by the
  *   same outage do not return in lock-step.
+ *
+ * Failures are not only counted: the informer keeps its health (kube_informer_health: failing since when,
+ * the last error with its HTTP status and reason) for callers that must not act on a stale cache, and tells
+ * spec.on_error, rate-limited by kind of failure, so that a daemon logs "forbidden" once a minute rather than once
+ * per retry. Any sign that the server serves this informer again ends the failing state: a completed list,
+ * a watch answered with 200 (kube_watch_opts.on_open: an idle watch may bring no event for minutes), an
+ * event, a watch the server closed.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +41,11 @@ struct kube_informer {
 	bool started, synced;
 	volatile int stop;
 	struct kube_informer_stats stats;
+	struct kube_informer_health health; /* guarded by lock */
+	/* What on_error was last told (the informer's thread only). */
+	char told[KERF_ERR_MSG_MAX + 16]; /* its key: see note_failure() */
+	long long told_ms;
+	bool told_any;
 	char rv[RV_MAX];
 	unsigned seed;
 };
@@ -88,6 +100,8 @@ struct kube_informer *kube_informer_new(struct kube_client *c, const struct kube
 		inf->spec.backoff_max_ms = 10000;
 	if (inf->spec.watch_timeout_s <= 0)
 		inf->spec.watch_timeout_s = 300;
+	if (inf->spec.error_report_ms <= 0)
+		inf->spec.error_report_ms = 60000;
 	inf->store = kube_store_new(&inf->spec);
 	inf->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)inf;
 	pthread_mutex_init(&inf->lock, NULL);
@@ -111,6 +125,74 @@ static bool nap(struct kube_informer *inf, long ms)
 			break;
 	pthread_mutex_unlock(&inf->lock);
 	return inf->stop;
+}
+
+/* A list or watch failed: the cache may be stale from now on. Tells on_error unless it was told the same
+ * message less than error_report_ms ago. */
+static void note_failure(struct kube_informer *inf, const struct kerf_err *err)
+{
+	long long now = kerf_mono_ms();
+	char key[KERF_ERR_MSG_MAX + 16];
+	unsigned long n;
+
+	pthread_mutex_lock(&inf->lock);
+	if (!inf->health.failing) {
+		inf->health.failing = true;
+		inf->health.failing_since_ms = now;
+	}
+	n = ++inf->health.failures;
+	inf->health.last = *err;
+	pthread_mutex_unlock(&inf->lock);
+	if (inf->spec.on_error == NULL || inf->stop)
+		return;
+	/* The same failure is told once per error_report_ms. An answer from the server is the same when its status
+	 * and reason are (a watch's path, and so its message, changes with each resourceVersion); any other failure
+	 * when its message is. */
+	if (err->http_status)
+		snprintf(key, sizeof(key), "%d %d %s", (int)err->code, err->http_status, err->reason);
+	else
+		snprintf(key, sizeof(key), "%d %s", (int)err->code, err->msg);
+	if (inf->told_any && strcmp(inf->told, key) == 0 && now - inf->told_ms < inf->spec.error_report_ms)
+		return;
+	inf->spec.on_error(inf->spec.resource, err, n, inf->spec.arg);
+	snprintf(inf->told, sizeof(inf->told), "%s", key);
+	inf->told_ms = now;
+	inf->told_any = true;
+}
+
+/* Ends the failing state; call with the lock held. Returns whether on_error should now be told (unlocked). */
+static bool recovered_locked(struct kube_informer *inf)
+{
+	if (!inf->health.failing)
+		return false;
+	inf->health.failing = false;
+	inf->health.failures = 0;
+	inf->health.failing_since_ms = 0;
+	return true;
+}
+
+/* The server serves this informer again: on_error hears it once, if it was told of the failure. */
+static void tell_recovered(struct kube_informer *inf)
+{
+	if (inf->told_any && inf->spec.on_error != NULL && !inf->stop)
+		inf->spec.on_error(inf->spec.resource, NULL, 0, inf->spec.arg);
+	inf->told_any = false;
+}
+
+static void note_ok(struct kube_informer *inf)
+{
+	bool back;
+
+	pthread_mutex_lock(&inf->lock);
+	back = recovered_locked(inf);
+	pthread_mutex_unlock(&inf->lock);
+	if (back)
+		tell_recovered(inf);
+}
+
+static void watch_opened(void *arg)
+{
+	note_ok(arg);
 }
 
 static int list_item(json_t *item, void *arg)
@@ -144,6 +226,7 @@ static int relist(struct kube_informer *inf, struct kerf_err *err)
 	inf->synced = true;
 	pthread_cond_broadcast(&inf->cond);
 	pthread_mutex_unlock(&inf->lock);
+	note_ok(inf);
 	return 0;
 }
 
@@ -151,10 +234,14 @@ static int watch_event(enum kube_event_type type, json_t *obj, void *arg)
 {
 	struct kube_informer *inf = arg;
 	struct kerf_err err;
+	bool back;
 	pthread_mutex_lock(&inf->lock);
 	inf->stats.events++;
 	kube_store_apply(inf->store, type, obj, &err);
+	back = recovered_locked(inf);
 	pthread_mutex_unlock(&inf->lock);
+	if (back)
+		tell_recovered(inf);
 	return 0;
 }
 
@@ -174,7 +261,8 @@ static void *run(void *arg)
 		struct kube_watch_opts wo = {.label_selector = inf->label_selector,
 					     .field_selector = inf->field_selector,
 					     .stop = &inf->stop,
-					     .fields = inf->fields};
+					     .fields = inf->fields,
+					     .on_open = watch_opened};
 		char rv[RV_MAX];
 		int r;
 
@@ -183,6 +271,7 @@ static void *run(void *arg)
 				pthread_mutex_lock(&inf->lock);
 				inf->stats.failures++;
 				pthread_mutex_unlock(&inf->lock);
+				note_failure(inf, &err);
 				nap(inf, jitter(inf, backoff));
 				backoff = backoff * 2 > inf->spec.backoff_max_ms ? inf->spec.backoff_max_ms : backoff * 2;
 				continue;
@@ -207,8 +296,10 @@ static void *run(void *arg)
 			need_list = true;
 			backoff = inf->spec.backoff_min_ms;
 		} else if (r == KUBE_WATCH_CLOSED) {
+			note_ok(inf);
 			backoff = inf->spec.backoff_min_ms;
 		} else if (r < 0) {
+			note_failure(inf, &err);
 			nap(inf, jitter(inf, backoff));
 			backoff = backoff * 2 > inf->spec.backoff_max_ms ? inf->spec.backoff_max_ms : backoff * 2;
 		}
@@ -297,6 +388,13 @@ bool kube_informer_with(struct kube_informer *inf, const char *key,
 	found = kube_store_with(inf->store, key, fn, arg);
 	pthread_mutex_unlock(&inf->lock);
 	return found;
+}
+
+void kube_informer_health(struct kube_informer *inf, struct kube_informer_health *out)
+{
+	pthread_mutex_lock(&inf->lock);
+	*out = inf->health;
+	pthread_mutex_unlock(&inf->lock);
 }
 
 void kube_informer_stats(struct kube_informer *inf, struct kube_informer_stats *out)

@@ -30,8 +30,10 @@
  * struct kerf_err. HTTP answers map to codes: 404 -> KERF_ENOTFOUND, 409 -> KERF_ECONFLICT (both
  * "Conflict" and "AlreadyExists"; the message names the reason), 401/403 -> KERF_EPERM, 422/400 ->
  * KERF_EINVAL, transport failures -> KERF_EIO, request timeout -> KERF_ETIMEOUT. The message starts with
- * the method and path and carries the server's own Status message. kube_err_http_status() recovers the
- * HTTP status of the last failure where a caller needs the exact number (410 among them).
+ * the method and path and carries the server's own Status message; the error's http_status and reason
+ * fields (err.h) hold the answer's status and the Status object's reason ("Forbidden", "Expired"), for
+ * callers that branch on them (410 among them) and for the daemons' logs. kube_err_http_status() reads the
+ * first.
  */
 #ifndef KERF_KUBE_H
 #define KERF_KUBE_H
@@ -146,7 +148,7 @@ struct kube_resource {
 extern const struct kube_resource KUBE_PODS, KUBE_NODES, KUBE_CONFIGMAPS, KUBE_EVENTS, KUBE_LEASES,
 	KUBE_MIGLAYOUTS, KUBE_RESOURCESLICES;
 
-/* The HTTP status behind the failure in err (0 when the failure was not an HTTP answer). */
+/* The HTTP status behind the failure in err (err->http_status: 0 when the failure was not an HTTP answer). */
 int kube_err_http_status(const struct kerf_err *err);
 
 /*
@@ -263,6 +265,9 @@ struct kube_watch_opts {
 	long timeout_s;               /* server ends the watch after this (0 = 300 s); curl gives up 30 s later */
 	const volatile int *stop;     /* when set non-zero, the watch ends within about a second */
 	const char *const *fields;    /* NULL, or what kube_decoder_keep() takes */
+	/* NULL, or called (with fn's arg) once the server has answered 200: the watch is open. It runs on the
+	 * watch's thread, within about a second of the answer, before any event. */
+	void (*on_open)(void *arg);
 };
 
 enum kube_watch_end {
@@ -304,6 +309,25 @@ struct kube_informer_spec {
 	 * The array and its strings must outlive the informer (a static table, as a projection's fields are). */
 	const char *const *fields;
 	long watch_timeout_s;                /* per watch connection (0 = 300 s, jittered) */
+	/*
+	 * NULL, or told on the informer's thread (store not locked) when a list or watch fails, with the error
+	 * (its http_status and reason set when the server answered) and the failures in a row so far; and once,
+	 * with err NULL, when a list or watch works again after failures were told. Rate-limited: a failure is
+	 * told when its message differs from the last one told, or error_report_ms after that one (0 = 60 s), so
+	 * an informer retrying every 10 s against a 403 tells it once a minute, not on every retry.
+	 */
+	void (*on_error)(const struct kube_resource *r, const struct kerf_err *err, unsigned long failures, void *arg);
+	long error_report_ms;
+};
+
+/* Whether an informer's cache follows the server: failing while its last list or watch failed and none has
+ * worked since (a list that completed, a watch the server answered with 200, an event, a watch the server
+ * closed normally). A cache that is failing still serves what it last had: stale. */
+struct kube_informer_health {
+	bool failing;
+	unsigned long failures;     /* in a row */
+	long long failing_since_ms; /* kerf_mono_ms() of the first of them; 0 when not failing */
+	struct kerf_err last;       /* the last failure (code KERF_OK when there has been none) */
 };
 
 struct kube_informer_stats {
@@ -334,6 +358,8 @@ void kube_informer_foreach(struct kube_informer *inf,
 bool kube_informer_with(struct kube_informer *inf, const char *key,
 			void (*fn)(const char *rv, const void *proj, void *arg), void *arg);
 void kube_informer_stats(struct kube_informer *inf, struct kube_informer_stats *out);
+/* Thread-safe: callable from any thread (a /readyz handler among them). */
+void kube_informer_health(struct kube_informer *inf, struct kube_informer_health *out);
 
 /* ---------------------------------------------------------------- store (the informer's, usable alone) */
 

@@ -237,6 +237,8 @@ struct watch_ctx {
 	size_t errlen;
 	bool gone;       /* an ERROR event with code 410 */
 	bool stopped;    /* the callback asked to stop */
+	void (*on_open)(void *arg); /* kube_watch_opts.on_open, called once (opened) */
+	bool opened;
 	struct kerf_err *err;
 	int failed;      /* decoder error: err holds it */
 };
@@ -255,6 +257,7 @@ static int watch_event(enum kube_event_type type, json_t *obj, void *arg)
 			const char *m = json_string_value(json_object_get(obj, "message"));
 			kerf_err_set(w->err, KERF_EIO, "watch: server sent an error event %lld: %s", (long long)code,
 				     m ? m : "");
+			kerf_err_http(w->err, (int)code, json_string_value(json_object_get(obj, "reason")));
 			w->failed = 1;
 		}
 		return 1;
@@ -266,6 +269,21 @@ static int watch_event(enum kube_event_type type, json_t *obj, void *arg)
 	return 0;
 }
 
+/* Tells the caller once that the server answered 200, as soon as either callback sees it. */
+static void note_open(struct watch_ctx *w)
+{
+	long status = w->status;
+
+	if (w->opened || w->on_open == NULL)
+		return;
+	if (status == 0)
+		curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 200) {
+		w->opened = true;
+		w->on_open(w->arg);
+	}
+}
+
 static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct watch_ctx *w = ud;
@@ -273,6 +291,7 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *ud)
 
 	if (!w->status)
 		curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &w->status);
+	note_open(w);
 	if (w->status != 200) {
 		char *nb = realloc(w->errbody, w->errlen + n + 1);
 		if (!nb)
@@ -297,6 +316,7 @@ static int watch_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 {
 	struct watch_ctx *w = ud;
 	(void)dt, (void)dn, (void)ut, (void)un;
+	note_open(w); /* the headers are in before any event, and an idle watch still gets a call a second */
 	return w->stop && *w->stop; /* non-zero aborts; curl calls this at least once a second */
 }
 
@@ -330,7 +350,8 @@ int kube_watch(struct kube_client *c, const struct kube_resource *r, const char 
 	       struct kerf_err *err)
 {
 	long timeout_s = opts && opts->timeout_s > 0 ? opts->timeout_s : 300;
-	struct watch_ctx w = {.fn = fn, .arg = arg, .stop = opts ? opts->stop : NULL, .err = err};
+	struct watch_ctx w = {.fn = fn, .arg = arg, .stop = opts ? opts->stop : NULL, .err = err,
+			      .on_open = opts ? opts->on_open : NULL};
 	struct curl_slist *headers = NULL;
 	struct kerf_err local;
 	unsigned long gen = 0;

@@ -351,34 +351,46 @@ static void spec_ids(const struct fixture *f, char *out)
 	sort_ids(out);
 }
 
-static void agent_log(void *arg, const char *line)
+/* The value of field key in ev, or "". */
+static const char *field(const struct kerf_log_event *ev, const char *key)
+{
+	for (unsigned i = 0; i < ev->n; i++)
+		if (strcmp(ev->f[i].key, key) == 0)
+			return ev->f[i].value;
+	return "";
+}
+
+static void agent_log(void *arg, const struct kerf_log_event *ev)
 {
 	struct fixture *f = arg;
-	const char *u;
+	const char *u = field(ev, "device");
 
-	if (getenv("KERF_TEST_VERBOSE") != NULL)
-		fprintf(stderr, "agent: %s\n", line);
-	if (strncmp(line, "CDI spec ", 9) == 0 && strstr(line, " lists ") != NULL && f->n_specs < 16) {
+	if (getenv("KERF_TEST_VERBOSE") != NULL) {
+		char *line = kerf_log_format_line(KERF_LOG_TEXT, "-", "agent", ev);
+		fprintf(stderr, "%s", line ? line : "(out of memory)\n");
+		free(line);
+	}
+	if (strcmp(ev->msg, "CDI spec written") == 0 && f->n_specs < 16) {
 		f->specs[f->n_specs].at = peer_mono_ns();
 		spec_ids(f, f->specs[f->n_specs++].ids);
-	} else if ((u = strstr(line, ": withdrawing ")) != NULL && f->n_stamps < 256) {
+	} else if (strcmp(ev->msg, "withdrawing device") == 0 && f->n_stamps < 256) {
 		struct stamp *s = &f->stamps[f->n_stamps++];
 
-		snprintf(s->uuid, sizeof(s->uuid), "%s", u + strlen(": withdrawing "));
+		snprintf(s->uuid, sizeof(s->uuid), "%s", u);
 		s->began = peer_mono_ns();
 		s->returned = s->reinstated = 0;
 		f->withdraws++;
-	} else if ((u = strstr(line, ": withdrew ")) != NULL) {
+	} else if (strcmp(ev->msg, "withdrew device") == 0) {
 		for (unsigned i = f->n_stamps; i-- > 0;)
-			if (strcmp(f->stamps[i].uuid, u + strlen(": withdrew ")) == 0) {
+			if (strcmp(f->stamps[i].uuid, u) == 0) {
 				f->stamps[i].returned = peer_mono_ns();
 				break;
 			}
-	} else if (strstr(line, ": destroy ") != NULL) {
+	} else if (strcmp(ev->msg, "destroy") == 0) {
 		atomic_fetch_add(&f->destroys, 1);
-	} else if (strncmp(line, "reinstating ", 12) == 0) {
+	} else if (strcmp(ev->msg, "reinstating device: it still exists") == 0) {
 		for (unsigned i = f->n_stamps; i-- > 0;)
-			if (strncmp(line + 12, f->stamps[i].uuid, strlen(f->stamps[i].uuid)) == 0) {
+			if (strcmp(u, f->stamps[i].uuid) == 0) {
 				f->stamps[i].reinstated = peer_mono_ns();
 				break;
 			}

@@ -89,6 +89,18 @@ render --set controller.enabled=false >"$tmp/out"
 check "controller.enabled=false leaves out the Deployment and its RBAC" \
 	sh -c "! grep -q 'kerf-controller' '$tmp/out' && grep -q '^kind: DaemonSet' '$tmp/out'"
 
+render >"$tmp/out"
+check "both daemons log at level info in logfmt by default" \
+	sh -c "[ \$(grep -A1 -- '- --log-level' '$tmp/out' | grep -c '\"info\"') = 2 ] &&
+	       [ \$(grep -A1 -- '- --log-format' '$tmp/out' | grep -c '\"text\"') = 2 ]"
+render --set agent.logLevel=debug --set controller.logFormat=json >"$tmp/out"
+check "agent.logLevel and controller.logFormat reach their daemon's arguments" \
+	sh -c "grep -A1 -- '- --log-level' '$tmp/out' | grep -q '\"debug\"' &&
+	       grep -A1 -- '- --log-format' '$tmp/out' | grep -q '\"json\"'"
+check "a bad log level is refused, naming the value" \
+	refused 'controller.logLevel: "verbose"' --set controller.logLevel=verbose
+check "a bad log format is refused, naming the value" \
+	refused 'agent.logFormat: "xml"' --set agent.logFormat=xml
 check "a bad agent.devicePlugin is refused, naming the value" \
 	refused 'agent.devicePlugin: "nvidia"' --set agent.devicePlugin=nvidia
 check "a listen address that is not HOST:PORT is refused, naming the value" \

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -1264,6 +1265,209 @@ static void test_kerf_controller_serves_probes_and_metrics(void **state)
 	stop_child(pid);
 }
 
+/* ---- a controller whose RBAC broke ---- */
+
+/* The controller's log events as logfmt lines (they come from the watches' threads too). */
+static pthread_mutex_t logs_lock = PTHREAD_MUTEX_INITIALIZER;
+static char logs[64][2048];
+static unsigned n_logs;
+
+static void keep_log(void *arg, const struct kerf_log_event *ev)
+{
+	char *line = kerf_log_format_line(KERF_LOG_TEXT, "-", "controller", ev);
+
+	(void)arg;
+	if (line == NULL)
+		return;
+	if (getenv("KERF_TEST_VERBOSE") != NULL)
+		fputs(line, stderr);
+	pthread_mutex_lock(&logs_lock);
+	if (n_logs < 64)
+		snprintf(logs[n_logs++], sizeof(logs[0]), "%s", line);
+	pthread_mutex_unlock(&logs_lock);
+	free(line);
+}
+
+/* How many kept lines hold every one of the NULL-terminated fragments. */
+static unsigned logged(const char *first, ...)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&logs_lock);
+	for (unsigned i = 0; i < n_logs; i++) {
+		bool all = true;
+		va_list ap;
+
+		va_start(ap, first);
+		for (const char *frag = first; frag != NULL && all; frag = va_arg(ap, const char *))
+			all = strstr(logs[i], frag) != NULL;
+		va_end(ap);
+		n += all;
+	}
+	pthread_mutex_unlock(&logs_lock);
+	return n;
+}
+
+/* POSTs obj (a JSON text) to path with the admin client. */
+static void post(struct fixture *f, const char *path, const char *text)
+{
+	struct kerf_err err;
+	json_t *body = json_loads(text, 0, NULL);
+
+	assert_non_null(body);
+	json_decref(must(kube_request(f->l->c, "POST", path, body, "application/json", &err), &err));
+	json_decref(body);
+}
+
+/* Binds ClusterRole role to the service account kerf-ctl of the test's namespace, as binding. */
+static void bind(struct fixture *f, const char *binding, const char *role)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "{\"metadata\":{\"name\":\"%s\"},\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":"
+		 "\"ClusterRole\",\"name\":\"%s\"},\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"kerf-ctl\","
+		 "\"namespace\":\"%s\"}]}",
+		 binding, role, f->l->ns);
+	post(f, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", text);
+}
+
+/*
+ * A client for the service account kerf-ctl of the test's namespace, allowed what the controller does except
+ * on pods (ClusterRole kerf-ctl-<ns>) and to read pods (kerf-ctl-pods-<ns>, bound as binding_pods).
+ */
+static struct kube_client *controller_account(struct fixture *f, char *binding_pods, size_t cap)
+{
+	char path[512], text[1024], role[128], role_pods[128];
+	struct kube_config cfg;
+	struct kube_client *c;
+	struct kerf_err err;
+	json_t *body, *out;
+
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts", f->l->ns);
+	post(f, path, "{\"metadata\":{\"name\":\"kerf-ctl\"}}");
+	snprintf(role, sizeof(role), "kerf-ctl-%s", f->l->ns);
+	snprintf(role_pods, sizeof(role_pods), "kerf-ctl-pods-%s", f->l->ns);
+	snprintf(text, sizeof(text),
+		 "{\"metadata\":{\"name\":\"%s\"},\"rules\":[{\"apiGroups\":[\"\",\"kerf.dev\",\"coordination.k8s.io\","
+		 "\"events.k8s.io\"],\"resources\":[\"nodes\",\"miglayouts\",\"leases\",\"events\"],\"verbs\":[\"*\"]}]}",
+		 role);
+	post(f, "/apis/rbac.authorization.k8s.io/v1/clusterroles", text);
+	snprintf(text, sizeof(text),
+		 "{\"metadata\":{\"name\":\"%s\"},\"rules\":[{\"apiGroups\":[\"\"],\"resources\":[\"pods\"],"
+		 "\"verbs\":[\"get\",\"list\",\"watch\"]}]}",
+		 role_pods);
+	post(f, "/apis/rbac.authorization.k8s.io/v1/clusterroles", text);
+	bind(f, role, role);
+	snprintf(binding_pods, cap, "%s", role_pods);
+	bind(f, binding_pods, role_pods);
+
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts/kerf-ctl/token", f->l->ns);
+	body = json_pack("{s:s,s:s,s:{s:i}}", "apiVersion", "authentication.k8s.io/v1", "kind", "TokenRequest", "spec",
+			 "expirationSeconds", 600);
+	out = must(kube_request(f->l->c, "POST", path, body, "application/json", &err), &err);
+	json_decref(body);
+	snprintf(path, sizeof(path), "%s/kubeconfig", live_dir());
+	if (kube_config_load(path, NULL, &cfg, &err) < 0)
+		fail_msg("%s", err.msg);
+	free(cfg.token);
+	free(cfg.cert_pem);
+	free(cfg.key_pem);
+	cfg.cert_pem = cfg.key_pem = NULL;
+	cfg.token = strdup(json_string_value(json_object_get(json_object_get(out, "status"), "token")));
+	json_decref(out);
+	c = kube_client_new(&cfg, 10000, &err);
+	kube_config_free(&cfg);
+	if (c == NULL)
+		fail_msg("%s", err.msg);
+	return c;
+}
+
+static void delete_rbac(struct fixture *f, const char *kind, const char *name)
+{
+	char path[256];
+	struct kerf_err err;
+
+	snprintf(path, sizeof(path), "/apis/rbac.authorization.k8s.io/v1/%s/%s", kind, name);
+	json_decref(kube_request(f->l->c, "DELETE", path, NULL, NULL, &err));
+}
+
+/* Waits (at most a minute) until the controller's caches are fresh (want 1) or not (want 0). */
+static void caches_become(struct controller *ctl, int want)
+{
+	char why[600] = "";
+
+	for (int i = 0; i < 600 && controller_caches_fresh(ctl, why, sizeof(why)) != want; i++)
+		live_sleep_ms(100);
+	if (controller_caches_fresh(ctl, why, sizeof(why)) != want)
+		fail_msg("the caches did not become %s: %s", want ? "fresh" : "stale", why);
+}
+
+/*
+ * The RBAC that lets the controller watch pods is revoked under it (its Lease, MigLayouts and Nodes still
+ * work): its pods watch gets 403 on reconnecting, which is logged with status=403 and reason=Forbidden, once
+ * however often the informer retries. A pod then deleted is still in its cache; planning from it would re-cut
+ * the node for a pod that is gone. The controller makes no plan and writes no spec (and /readyz would say why)
+ * until the watch works again.
+ */
+static void test_a_controller_whose_rbac_broke_does_not_plan_from_its_stale_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .log = keep_log, .watch_timeout_s = 1};
+	struct controller_report rep;
+	char binding[128], role[160], spec[256], why[600];
+	struct kube_client *c;
+	struct kerf_err err;
+
+	n_logs = 0;
+	c = controller_account(f, binding, sizeof(binding));
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	pod(f, "ghost", "nvidia.com/mig-2g.20gb", 1, 0);
+	f->ctl = controller_start(c, &o, &err);
+	if (f->ctl == NULL)
+		fail_msg("%s", err.msg);
+	assert_int_equal(controller_caches_fresh(f->ctl, why, sizeof(why)), 1);
+
+	delete_rbac(f, "clusterrolebindings", binding);
+	caches_become(f->ctl, 0);
+	assert_non_null(strstr(why, "pods"));
+	kube_delete(f->l->c, &KUBE_PODS, f->l->ns, "ghost", &err);
+	/* A few more retries against the 403: still one line for them. */
+	live_sleep_ms(3000);
+	step(f->ctl, 100, &rep);
+	assert_true(rep.leader);
+	assert_int_equal(rep.specs_written, 0);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_string_equal(spec, ""); /* planned from the stale cache, the ghost would have had its 2g.20gb cut */
+	assert_true(rep.stale);
+	assert_false(rep.planned);
+	assert_int_equal(logged("level=error", "msg=\"watch failing: its cache is stale\"", "resource=pods", "status=403",
+				"reason=Forbidden", "error=\"GET /api/v1/pods", NULL),
+			 1);
+	assert_int_equal(logged("level=warn", "msg=\"not planning: a cache is stale\"", "status=403", NULL), 1);
+	step(f->ctl, 100, &rep); /* still stale: not said again */
+	assert_true(rep.stale);
+	assert_int_equal(logged("msg=\"not planning: a cache is stale\"", NULL), 1);
+
+	bind(f, binding, binding); /* the pods role is named as its binding */
+	caches_become(f->ctl, 1);
+	assert_int_equal(logged("level=info", "msg=\"watch works again\"", "resource=pods", NULL), 1);
+	step(f->ctl, 100, &rep);
+	assert_false(rep.stale);
+	assert_true(rep.planned);
+	assert_int_equal(logged("msg=\"planning again: the caches follow the server\"", NULL), 1);
+
+	controller_stop(f->ctl);
+	f->ctl = NULL;
+	kube_client_free(c);
+	delete_rbac(f, "clusterrolebindings", binding);
+	delete_rbac(f, "clusterroles", binding);
+	snprintf(role, sizeof(role), "kerf-ctl-%s", f->l->ns);
+	delete_rbac(f, "clusterrolebindings", role);
+	delete_rbac(f, "clusterroles", role);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1293,6 +1497,7 @@ int main(void)
 		T(test_a_deposition_mid_batch_stops_the_remaining_writes),
 		T(test_an_idle_round_makes_no_plan_and_a_change_does),
 		T(test_start_gives_up_after_the_start_timeout),
+		T(test_a_controller_whose_rbac_broke_does_not_plan_from_its_stale_cache),
 	};
 	if (getenv("KERF_TEST_FILTER") != NULL) /* e.g. "*idle*": one test while working on it */
 		cmocka_set_test_filter(getenv("KERF_TEST_FILTER"));

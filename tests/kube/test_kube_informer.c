@@ -3,6 +3,7 @@
  * survive: kube-apiserver killed and restarted mid-watch, and etcd compacted so that resuming is impossible
  * (410 Gone) and a relist is needed. In every case the cache must end equal to a fresh list.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -299,6 +300,72 @@ static void test_field_selector_limits_list_and_watch(void **state)
 	assert_int_equal(cnt.deletes, 1);
 }
 
+/* What an informer's on_error heard. */
+struct told {
+	pthread_mutex_t lock;
+	unsigned failures, recoveries;
+	unsigned long last_in_a_row;
+	struct kerf_err last;
+};
+
+static void on_error(const struct kube_resource *r, const struct kerf_err *err, unsigned long in_a_row, void *arg)
+{
+	struct told *t = arg;
+
+	(void)r;
+	pthread_mutex_lock(&t->lock);
+	if (err != NULL) {
+		t->failures++;
+		t->last = *err;
+		t->last_in_a_row = in_a_row;
+	} else {
+		t->recoveries++;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/*
+ * An informer whose server is away keeps failing, every 10 to 20 ms here: its health says so (since when, how
+ * many in a row, the last error), and on_error hears the failure once, not once per retry.
+ */
+static void test_failing_informer_tells_its_error_once_and_reports_its_health(void **state)
+{
+	struct kube_config cfg = {.server = "https://127.0.0.1:1", .insecure = true};
+	struct told t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct kube_informer_spec spec = {.resource = &KUBE_CONFIGMAPS, .project = project, .free_proj = free,
+					  .backoff_min_ms = 10, .backoff_max_ms = 20, .on_error = on_error, .arg = &t};
+	struct kube_informer_health h;
+	struct kube_informer_stats st = {0};
+	struct kerf_err err;
+	struct kube_client *c = kube_client_new(&cfg, 2000, &err);
+	struct kube_informer *inf;
+	(void)state;
+
+	assert_non_null(c);
+	inf = kube_informer_new(c, &spec, &err);
+	assert_non_null(inf);
+	kube_informer_health(inf, &h);
+	assert_false(h.failing);
+	assert_int_equal(kube_informer_start(inf, &err), 0);
+	for (int i = 0; i < 3000 && st.failures < 20; i++) {
+		live_sleep_ms(10);
+		kube_informer_stats(inf, &st);
+	}
+	assert_true(st.failures >= 20);
+	kube_informer_health(inf, &h);
+	assert_true(h.failing);
+	assert_true(h.failures >= 20);
+	assert_true(h.failing_since_ms > 0);
+	assert_int_equal(h.last.code, KERF_EIO);
+	assert_int_equal(h.last.http_status, 0);
+	kube_informer_free(inf);
+	kube_client_free(c);
+	assert_int_equal(t.failures, 1);
+	assert_int_equal(t.last_in_a_row, 1);
+	assert_int_equal(t.last.code, KERF_EIO);
+	assert_int_equal(t.recoveries, 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, live_setup, live_teardown)
@@ -307,6 +374,7 @@ int main(void)
 		T(test_cache_recovers_from_apiserver_restart_and_compaction),
 		T(test_cache_recovers_from_apiserver_restart),
 		T(test_field_selector_limits_list_and_watch),
+		cmocka_unit_test(test_failing_informer_tells_its_error_once_and_reports_its_health),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

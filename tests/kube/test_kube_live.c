@@ -90,6 +90,53 @@ static void test_update_at_a_stale_version_conflicts(void **state)
 	json_decref(cm);
 }
 
+/*
+ * The server's answer reaches the error as fields, not only as text: the HTTP status and the reason of the
+ * Status object it sent, for the daemons' logs (status=, reason=) and for callers that branch on them. An
+ * error that is not an answer from the server leaves both empty, even in an error that held one before.
+ */
+static void test_api_errors_carry_the_status_and_reason_the_server_sent(void **state)
+{
+	struct live *l = L(state);
+	struct kerf_err err;
+	json_t *cm = live_configmap("reasons", "x", "1"), *a, *b, *bad = live_configmap("Not_A_Name", "x", "1");
+
+	assert_null(kube_get(l->c, &KUBE_CONFIGMAPS, l->ns, "absent", &err));
+	assert_int_equal(err.http_status, 404);
+	assert_string_equal(err.reason, "NotFound");
+	assert_int_equal(kube_err_http_status(&err), 404);
+
+	json_decref(must(kube_create(l->c, &KUBE_CONFIGMAPS, l->ns, cm, &err), &err));
+	assert_null(kube_create(l->c, &KUBE_CONFIGMAPS, l->ns, cm, &err));
+	assert_int_equal(err.http_status, 409);
+	assert_string_equal(err.reason, "AlreadyExists");
+
+	a = must(kube_get(l->c, &KUBE_CONFIGMAPS, l->ns, "reasons", &err), &err);
+	b = json_deep_copy(a);
+	json_object_set_new(json_object_get(a, "data"), "v", json_string("2")); /* an update that changes nothing keeps the version */
+	json_decref(must(kube_update(l->c, &KUBE_CONFIGMAPS, l->ns, a, &err), &err));
+	assert_null(kube_update(l->c, &KUBE_CONFIGMAPS, l->ns, b, &err));
+	assert_int_equal(err.http_status, 409);
+	assert_string_equal(err.reason, "Conflict");
+	kerf_err_prefix(&err, "ConfigMap reasons"); /* context added on the way up keeps them */
+	assert_int_equal(err.http_status, 409);
+	assert_string_equal(err.reason, "Conflict");
+
+	assert_null(kube_create(l->c, &KUBE_CONFIGMAPS, l->ns, bad, &err));
+	assert_int_equal(err.http_status, 422);
+	assert_string_equal(err.reason, "Invalid");
+
+	json_object_del(json_object_get(bad, "metadata"), "name"); /* refused before any request */
+	assert_null(kube_update(l->c, &KUBE_CONFIGMAPS, l->ns, bad, &err));
+	assert_int_equal(err.code, KERF_EINVAL);
+	assert_int_equal(err.http_status, 0);
+	assert_string_equal(err.reason, "");
+	json_decref(a);
+	json_decref(b);
+	json_decref(bad);
+	json_decref(cm);
+}
+
 struct racer {
 	struct live *l;
 	int calls, races;
@@ -571,6 +618,7 @@ int main(void)
 		T(test_create_get_update_delete_round_trip),
 		T(test_creating_an_existing_object_is_a_conflict_naming_the_reason),
 		T(test_update_at_a_stale_version_conflicts),
+		T(test_api_errors_carry_the_status_and_reason_the_server_sent),
 		T(test_retry_helper_rereads_after_a_conflict),
 		T(test_retry_helper_gives_up_after_its_attempts),
 		T(test_list_pages_through_2000_objects),
