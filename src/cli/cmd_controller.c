@@ -161,10 +161,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 }
 
 /* While the caches sync: /readyz says how far they got, and /healthz sees progress (a large cluster's first
- * lists can outlast the probe's stall limit). */
-static void syncing(void *probe, const char *progress)
+ * lists can outlast the probe's stall limit); a SIGTERM stops the wait. */
+static bool syncing(void *probe, const char *progress)
 {
 	cli_probe_not_ready(probe, progress);
+	return !cli_daemon_stopping();
 }
 
 static int controller_round(void *ctl, long wait_ms, struct kerf_err *err)

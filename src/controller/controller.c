@@ -521,7 +521,8 @@ static int wait_synced(struct controller *ctl, struct kerf_err *err)
 			 "syncing the caches for %lld s: %zu pending pods, %zu MigLayouts, %zu Nodes, %zu bound pods so far",
 			 (kerf_mono_ms() - start) / 1000, kube_informer_len(ctl->pods), kube_informer_len(ctl->layouts),
 			 kube_informer_len(ctl->nodes), headroom_len(ctl->room));
-		ctl->o.syncing(ctl->o.syncing_arg, progress);
+		if (!ctl->o.syncing(ctl->o.syncing_arg, progress))
+			return kerf_err_set(err, KERF_ETIMEOUT, "stopped while syncing the caches: %s", progress);
 	}
 	return kerf_err_set(err, KERF_ETIMEOUT,
 			    "the caches were not synced after %ld ms (--start-timeout): %zu pending pods, %zu MigLayouts, "

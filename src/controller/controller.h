@@ -85,8 +85,9 @@ struct controller_options {
 	 * 60,000 objects of bench/controller took 8-11 s). */
 	long start_timeout_ms;
 	/* Called about once a second while controller_start() waits for its caches, with what they hold so far, or
-	 * NULL: a daemon keeps its liveness probe fed and says why it is not ready yet. */
-	void (*syncing)(void *arg, const char *progress);
+	 * NULL: a daemon keeps its liveness probe fed and says why it is not ready yet. Returning false stops the
+	 * wait (a SIGTERM'd daemon): controller_start() then fails with KERF_ETIMEOUT, "stopped while syncing". */
+	bool (*syncing)(void *arg, const char *progress);
 	void *syncing_arg;
 	/* 0: the informers' own (kube_informer_spec.watch_timeout_s). A test seam: short watches reconnect soon
 	 * after the RBAC that allowed them is revoked, and so see the 403. */
