@@ -16,9 +16,11 @@
 
 static void header(FILE *f, const struct cli_sim_setup *su)
 {
-	fprintf(f, "cluster:  %s (%u GPUs)\nworkload: %s\nkerf and nos plan after a %g s debounce window; a new instance "
-		   "takes %g s to create\n\n",
-		su->cluster, su->gpus, su->workload, su->batch_s, su->reconfig_s);
+	fprintf(f, "cluster:  %s (%u GPUs)\nworkload: %s\nnos plans after a %g s window; kerf at once (a burst: "
+		   "after the window), pods waiting %g s first", su->cluster, su->gpus, su->workload, su->batch_s, su->age_after_s);
+	if (su->hold_s > 0)
+		fprintf(f, ", GPUs held for them up to %g s", su->hold_s);
+	fprintf(f, "; a new instance takes %g s to create\n\n", su->reconfig_s);
 }
 
 void cli_sim_table(FILE *f, const struct cli_sim_setup *su, const struct sim_result *r, unsigned n)
@@ -124,8 +126,9 @@ int cli_sim_json(const char *path, const struct cli_sim_setup *su, const struct 
 	json_str(f, su->cluster);
 	fprintf(f, ",\n  \"gpus\": %u,\n  \"workload\": ", su->gpus);
 	json_str(f, su->workload);
-	fprintf(f, ",\n  \"pods\": %u,\n  \"batch_s\": %.6g,\n  \"reconfig_s\": %.6g,\n  \"seed\": %llu,\n  \"results\": [\n",
-		su->pods, su->batch_s, su->reconfig_s, su->seed);
+	fprintf(f, ",\n  \"pods\": %u,\n  \"batch_s\": %.6g,\n  \"reconfig_s\": %.6g,\n  \"age_after_s\": %.6g,\n  \"hold_s\": %.6g,\n"
+		   "  \"seed\": %llu,\n  \"results\": [\n",
+		su->pods, su->batch_s, su->reconfig_s, su->age_after_s, su->hold_s, su->seed);
 	for (unsigned i = 0; i < n; i++) {
 		json_result(f, &r[i]);
 		fprintf(f, "%s\n", i + 1 < n ? "," : "");

@@ -16,7 +16,7 @@ struct cli_sim_setup {
 	const char *cluster;  /* as given */
 	const char *workload; /* "generated: balanced mix, load 0.90, ..." or "trace: FILE" */
 	unsigned gpus, pods;
-	double batch_s, reconfig_s;
+	double batch_s, reconfig_s, age_after_s, hold_s;
 	unsigned long long seed;
 };
 

@@ -32,10 +32,10 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kerf controller [--kubeconfig FILE [--context NAME]] [--identity ID] [--namespace NS]\n"
-		   "                       [--scheduler-name NAME]... [--debounce MS] [--interval MS]\n"
-		   "                       [--agent-timeout MS] [--replan-after MS] [--events-per-second N]\n"
-		   "                       [--write-concurrency N] [--start-timeout MS] [--listen ADDR]\n"
-		   "                       [--log-level LEVEL] [--log-format FORMAT] [--once]\n\n"
+		   "                       [--scheduler-name NAME]... [--debounce MS] [--age-after MS]\n"
+		   "                       [--interval MS] [--agent-timeout MS] [--replan-after MS]\n"
+		   "                       [--events-per-second N] [--write-concurrency N] [--start-timeout MS]\n"
+		   "                       [--listen ADDR] [--log-level LEVEL] [--log-format FORMAT] [--once]\n\n"
 		   "Runs kerf's cluster controller: for the pods that wait for nvidia.com/mig-* devices it plans new\n"
 		   "layouts of the nodes' free MIG slices and writes them into the nodes' MigLayout specs. Instances in\n"
 		   "use are never moved. Pods that cannot be placed get an Event saying why. Several replicas may run:\n"
@@ -47,7 +47,11 @@ static void usage(FILE *f)
 		   "  --namespace NS      where the Lease lives (default: $POD_NAMESPACE, else kerf-system)\n"
 		   "  --scheduler-name N  plan for pods whose spec.schedulerName is N; repeat for several (default:\n"
 		   "                      default-scheduler). Pods held by a scheduling gate are never planned for\n"
-		   "  --debounce MS       plan changes arriving this close together at once (default 500)\n"
+		   "  --debounce MS       the burst window: a change after this long without a round is planned at\n"
+		   "                      once; changes coming sooner are planned together once they stop for this\n"
+		   "                      long (default 500)\n"
+		   "  --age-after MS      a pod waiting this long goes before younger pods of its priority (never\n"
+		   "                      before a higher one) in the plan (default 300000; 0: no aging)\n"
 		   "  --interval MS       renew the Lease and re-plan at least this often (default 2000)\n"
 		   "  --agent-timeout MS  leave out a node whose agent's heartbeat has not changed for this long\n"
 		   "                      (default 90000: three missed heartbeats)\n"
@@ -113,6 +117,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		} else if (strcmp(a, "--debounce") == 0) {
 			if ((o->ctl.debounce_ms = cli_daemon_millis("controller", a, argv[++i], 1, 60000)) < 0)
 				return -1;
+		} else if (strcmp(a, "--age-after") == 0) {
+			if ((o->ctl.age_after_ms = cli_daemon_millis("controller", a, argv[++i], 0, 86400000)) < 0)
+				return -1;
+			if (o->ctl.age_after_ms == 0)
+				o->ctl.age_after_ms = -1; /* 0 on the command line: off (0 in the options: the default) */
 		} else if (strcmp(a, "--interval") == 0) {
 			if ((o->interval_ms = cli_daemon_millis("controller", a, argv[++i], 100, 60000)) < 0)
 				return -1;

@@ -48,7 +48,14 @@ static void usage(FILE *f)
 		"  --sigma X         log-normal sigma of durations   (default 1.0)\n"
 		"  --high-prio X     share of pods with priority 100 (default 0.1)\n"
 		"  --seed N          random seed                     (default 1)\n"
-		"  --batch S         kerf/nos debounce window, s     (default 2)\n"
+		"  --batch S         nos's window, kerf's burst window, s (default 2): kerf plans a\n"
+		"                    change at once unless two plans ran within it; nos always waits\n"
+		"  --age-after S     kerf: a pod waiting this long goes before younger pods of its\n"
+		"                    priority, never a higher one (default 300; 0: off)\n"
+		"  --hold S          kerf: keep a GPU back for a pod aged and still unplaced, at most\n"
+		"                    S seconds, then not again for S (default 0: off; the controller\n"
+		"                    does not hold yet)\n"
+
 		"  --reconfig S      instance creation time, s       (default 2)\n"
 		"  --json FILE       write the results as JSON\n"
 		"  --plots DIR       write PNG plots (gnuplot) and their data into DIR\n"
@@ -162,7 +169,8 @@ static int option(struct args *a, const char *o, const char *v, const char *base
 		double *p;
 	} nums[] = { { "--load", &a->gen.load },	    { "--median", &a->gen.median_s },
 		     { "--sigma", &a->gen.sigma },	    { "--high-prio", &a->gen.high_prio_share },
-		     { "--batch", &a->opt.batch_s },	    { "--reconfig", &a->opt.reconfig_s } };
+		     { "--batch", &a->opt.batch_s },	    { "--reconfig", &a->opt.reconfig_s },
+		     { "--age-after", &a->opt.age_after_s }, { "--hold", &a->opt.hold_s } };
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
 		if (strcmp(o, nums[i].name) == 0)
 			return set_double(o, v, nums[i].p) ? -1 : 1;
@@ -327,6 +335,7 @@ int cmd_simulate(int argc, char **argv)
 	}
 	su = (struct cli_sim_setup){ .cluster = a.cluster, .workload = desc, .gpus = sim_cluster_gpus(&c), .pods = w.n,
 				     .batch_s = a.opt.batch_s, .reconfig_s = a.opt.reconfig_s,
+				     .age_after_s = a.opt.age_after_s, .hold_s = a.opt.hold_s,
 				     .seed = (unsigned long long)a.opt.seed };
 	rc = KERF_EXIT_FAIL;
 	if (run_all(&a, &c, &w, res, &n, &err) != 0 || report(&a, &su, res, n, &err) != 0) {

@@ -19,12 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bell.h"
 #include "controller.h"
 #include "deadline.h"
 #include "fit.h"
 #include "headroom.h"
+#include "kube_exec.h"
 #include "kube_metrics.h"
 #include "room.h"
 #include "kube_pod.h"
@@ -34,6 +36,9 @@
 /* A pod's demands go into the planner's list as they are. */
 _Static_assert(KUBE_POD_MAX_DEMANDS <= PLAN_MAX_DEMANDS, "a pod's demands fit plan_pod.demands");
 _Static_assert(KUBE_POD_RESOURCE_MAX <= MIG_RESOURCE_MAX, "a demand's resource name fits plan_demand.resource");
+/* Rounds one debounce_ms window may hold at once; a change beyond them waits for the burst to settle. Two: a
+ * round's own writes come back as a change, and answering that echo at once must not make the next pod wait. */
+#define BURST_ROUNDS 2
 /* A node a pod waited on in vain is left out for it this many times replan_after_ms, then tried again. */
 #define FORGET_TIMES 10
 
@@ -87,6 +92,12 @@ struct controller {
 	long long led_ms;
 	bool deposed;
 	bool was_leader;
+	/* The planner's layout tables and per-GPU-shape options, kept from round to round (plan.h: bounded;
+	 * rounds run on one thread). NULL until the first plan, or if it could not be allocated. */
+	struct plan_cache *plan_cache;
+	/* When the last BURST_ROUNDS steps ended (monotonic ms, latest first; 0: none yet): a change that comes
+	 * while all are less than debounce_ms old is part of a burst. */
+	long long round_ms[BURST_ROUNDS];
 	struct ctl_metrics {
 		struct metric *rounds, *round_s, *plan_s, *pods, *unplaced, *nodes, *specs, *events, *replanned,
 			*leader, *transitions, *unchanged;
@@ -558,6 +569,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.lease_duration_s = o->lease_duration_s > 0 ? o->lease_duration_s : 15;
 	ctl->o.debounce_ms = o->debounce_ms > 0 ? o->debounce_ms : 500;
 	ctl->o.max_wait_ms = o->max_wait_ms > 0 ? o->max_wait_ms : 5000;
+	ctl->o.age_after_ms = o->age_after_ms != 0 ? o->age_after_ms : 300000;
 	ctl->o.agent_timeout_ms = o->agent_timeout_ms > 0 ? o->agent_timeout_ms : 90000;
 	ctl->o.failed_grace_ms = o->failed_grace_ms > 0 ? o->failed_grace_ms : 30000;
 	ctl->o.replan_after_ms = o->replan_after_ms > 0 ? o->replan_after_ms : 60000;
@@ -623,6 +635,7 @@ void controller_stop(struct controller *ctl)
 	json_decref(ctl->fails);
 	json_decref(ctl->waits);
 	json_decref(ctl->gave_up);
+	plan_cache_free(ctl->plan_cache);
 	free(ctl->identity);
 	free(ctl->lease_ns);
 	free(ctl);
@@ -986,6 +999,66 @@ static int oldest_first(struct snapshot *s)
 		rc = 0;
 	free(order);
 	return rc;
+}
+
+static int cmp_key_desc(const void *x, const void *y)
+{
+	long long a = *(const long long *)x, b = *(const long long *)y;
+
+	return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/*
+ * The planner's priorities, for no starvation: a pod created age_after_ms or more ago goes before every
+ * younger pod of its priority, and after every pod of a higher one. Each pod's key is its priority doubled,
+ * plus one if aged; the planner is given the rank of its key among those present (0 the lowest), so aging
+ * adds a level only where a priority has both aged and young pods (the planner's exact search takes a few
+ * levels), whatever the gaps between PriorityClass values. The planner serves higher values first and then
+ * input order (oldest first). Ages are this host's clock less the API server's creationTimestamp: a skew of
+ * seconds does not matter against minutes of age_after_ms. Returns how many pods aged.
+ */
+static unsigned age_pods(const struct controller *ctl, struct snapshot *s)
+{
+	unsigned n = s->in.n_pods, levels = 0, aged = 0;
+	long long *key = malloc((n + 1) * sizeof(*key)), *rank = malloc((n + 1) * sizeof(*rank));
+	time_t now = time(NULL);
+
+	if (key == NULL || rank == NULL) {
+		free(key);
+		free(rank);
+		return 0; /* out of memory: plain priorities this round, aging resumes next round */
+	}
+	for (unsigned i = 0; i < n; i++) {
+		time_t born;
+		bool known = ctl->o.age_after_ms > 0 && kube_rfc3339(s->created[i], &born) == 0;
+		bool old = known && (long long)(now - born) * 1000 >= ctl->o.age_after_ms;
+
+		if (known && !old) /* its aging is a timer of this plan (the round that finds nothing changed) */
+			due_at(&s->due, kerf_mono_ms() + ((long long)born - (long long)now) * 1000 + ctl->o.age_after_ms);
+		key[i] = (long long)s->in.pods[i].priority * 2 + old;
+		rank[i] = key[i];
+		aged += old;
+	}
+	qsort(rank, n, sizeof(*rank), cmp_key_desc);
+	for (unsigned i = 0; i < n; i++)
+		if (levels == 0 || rank[levels - 1] != rank[i])
+			rank[levels++] = rank[i];
+	for (unsigned i = 0; i < n; i++) {
+		unsigned lo = 0, hi = levels - 1;
+
+		while (lo < hi) { /* rank[] descending: find key[i] */
+			unsigned mid = (lo + hi) / 2;
+
+			if (rank[mid] > key[i])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		s->in.pods[i].priority = (int)(levels - 1 - lo);
+	}
+	free(key);
+	free(rank);
+	return aged;
 }
 
 /*
@@ -1500,7 +1573,10 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	int rc = -1;
 
 	if (unchanged(ctl)) {
+		bool at_once = rep->at_once;
+
 		*rep = ctl->last.rep;
+		rep->at_once = at_once;
 		rep->leader = true;
 		rep->planned = false;
 		rep->unchanged = true;
@@ -1518,6 +1594,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	rep->nodes_skipped = s.skipped;
 	rep->reserved = s.reserved;
 	rep->pods = s.in.n_pods;
+	rep->aged = age_pods(ctl, &s);
 	if (s.in.n_pods == 0) { /* nothing waits: nothing to change */
 		rep->planned = true;
 		rc = 0;
@@ -1525,7 +1602,9 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 		goto out;
 	}
 	t0 = kerf_mono_ms();
-	if (plan_run_room(NULL, &s.in, &out, &rs, err) < 0) {
+	if (ctl->plan_cache == NULL)
+		ctl->plan_cache = plan_cache_new(); /* NULL: plans without one */
+	if (plan_run_room(ctl->plan_cache, &s.in, &out, &rs, err) < 0) {
 		kerf_err_prefix(err, "plan");
 		metrics_round(ctl, rep, NULL, start, -1);
 		goto out;
@@ -1566,6 +1645,29 @@ out:
 }
 
 /*
+ * Waits for a change (or wait_ms). A change is answered at once (true) unless the last window of debounce_ms
+ * already holds BURST_ROUNDS rounds: then it is part of a burst, and the round waits until debounce_ms pass
+ * without another change (at most about max_wait_ms), so the burst is planned together.
+ */
+static bool wait_change(struct controller *ctl, long wait_ms)
+{
+	long long oldest = ctl->round_ms[BURST_ROUNDS - 1];
+
+	if (!kerf_bell_wait(&ctl->bell, wait_ms, 0, 0))
+		return false; /* the periodic round: nothing changed */
+	if (oldest == 0 || kerf_mono_ms() - oldest >= ctl->o.debounce_ms)
+		return true;
+	kerf_bell_wait(&ctl->bell, ctl->o.debounce_ms, ctl->o.debounce_ms, ctl->o.max_wait_ms);
+	return false;
+}
+
+static void round_done(struct controller *ctl)
+{
+	memmove(&ctl->round_ms[1], &ctl->round_ms[0], (BURST_ROUNDS - 1) * sizeof(ctl->round_ms[0]));
+	ctl->round_ms[0] = kerf_mono_ms();
+}
+
+/*
  * A plan made from a stale cache would re-cut nodes for pods that are gone and miss the layouts' changes (the
  * RBAC that lets the controller watch them was revoked, say): while any cache it plans from is failing, the
  * round is skipped. Said at warn once when it starts and once when it ends, not every step.
@@ -1600,7 +1702,7 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 	if (rep == NULL)
 		rep = &local;
 	memset(rep, 0, sizeof(*rep));
-	kerf_bell_wait(&ctl->bell, wait_ms, ctl->o.debounce_ms, ctl->o.max_wait_ms);
+	rep->at_once = wait_change(ctl, wait_ms);
 	for (unsigned i = 0; i < 3; i++)
 		kube_watch_metrics_update(&ctl->m.watch[i]);
 	rc = kube_elector_step(ctl->elector, &leader, err);
@@ -1611,6 +1713,8 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 		ctl->was_leader = leader;
 	}
 	metric_set(ctl->m.leader, leader);
+	if (!leader || rc < 0) /* a watcher's steps count too: it answers the bell the same way */
+		round_done(ctl);
 	if (rc < 0)
 		return kerf_err_prefix(err, "controller: lease");
 	rep->leader = leader;
@@ -1623,5 +1727,6 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 	if (!stale_refuses(ctl, rep))
 		rc = round_(ctl, rep, err);
 	rep->deposed = ctl->deposed;
+	round_done(ctl);
 	return rc;
 }

@@ -33,11 +33,20 @@
  * The controller never binds a pod: once the agent has cut the instances and its device plugin has
  * advertised them, kube-scheduler does.
  *
- * Rounds are debounced: changes that arrive within debounce_ms of each other are planned together (a job
- * that creates ten pods is planned once), and a round runs at most max_wait_ms after the first change.
+ * Rounds are planned at once, and batched only under a burst: a change is planned immediately (a lone pod on
+ * an idle cluster does not wait) unless two rounds already ended within the last debounce_ms (two: a round's
+ * own spec writes come back as a change, and answering that echo must not make the next pod wait). A change
+ * beyond that is part of a burst: the round waits until no change has come for debounce_ms, at most about
+ * max_wait_ms, so a job that creates a hundred pods costs about three rounds, not a hundred.
+ *
+ * No starvation: a pod that has waited age_after_ms (since its creationTimestamp) goes, in the plan, before
+ * every younger pod of its priority and never before a pod of a higher priority: the planner is given
+ * levels, not priorities (per priority, its aged pods one level above its young ones).
+ *
  * A round whose inputs have not changed since the last plan (no watch event the plan reads, no timer due:
- * agent_timeout_ms, failed_grace_ms, replan_after_ms, no Lease regained, nothing left to write or tell)
- * makes no plan: it renews the Lease and returns (report.unchanged).
+ * agent_timeout_ms, failed_grace_ms, replan_after_ms, a pod reaching age_after_ms, no Lease regained, nothing
+ * left to tell) makes no plan:
+ * it renews the Lease and returns (report.unchanged).
  *
  * Threads: call controller_* from one thread; the watches run in threads of their own and only signal. A
  * round's spec writes run on the writer's threads (writer.h) while controller_step() waits for them: log and
@@ -60,6 +69,7 @@ struct controller_options {
 	long lease_duration_s;       /* 0: 15 */
 	long debounce_ms;            /* 0: 500 */
 	long max_wait_ms;            /* 0: 5000 */
+	long age_after_ms;           /* 0: 300000 (5 min); < 0: no aging (a pod's standing is its priority and age order) */
 	/* The schedulers whose pods kerf plans for (spec.schedulerName), NULL-terminated; NULL or empty:
 	 * {"default-scheduler"}. Must outlive the controller. */
 	const char *const *scheduler_names;
@@ -108,6 +118,8 @@ struct controller_report {
 	bool deposed;          /* it led when the round began, and learnt mid-round that another holds the Lease */
 	bool planned;          /* a plan was made (leader, caches synced and following the server) */
 	bool stale;            /* no plan: a cache it reads is failing its list or watch (controller_caches_fresh) */
+	bool at_once;          /* the round answered a change at once, without debouncing (not in a burst) */
+	unsigned aged;         /* pods planned ahead of younger ones of their priority (waited age_after_ms) */
 	unsigned nodes, pods;  /* planned over */
 	unsigned nodes_skipped; /* MigLayouts left out: agent silent or failing, no Node, cordoned or not Ready */
 	unsigned reserved;      /* free instances held for bound pods their kubelet has not admitted yet */

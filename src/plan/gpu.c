@@ -1,31 +1,28 @@
 /*
  * gpu.c — one GPU: every valid layout of a model, and the layouts a GPU in a given state can reach.
  *
- * A model has few valid layouts (1,000-odd for the 8-slot family, a few dozen for A30), so they are all
- * enumerated once per model per plan_run(), as sets of placements. The rules applied while enumerating
- * are those of mig_layout_check() (layout.c); every rule there is monotone — adding an instance to an
- * invalid layout never makes it valid — which is what lets the enumeration prune a branch at the first
- * broken rule. The property tests check every output layout with mig_layout_check() itself.
+ * A model has few valid layouts (2,319 for the 8-slot family, 76 for A30), so they are all enumerated once
+ * per model geometry per plan_run() (or per plan_cache), as sets of placements. The rules applied while
+ * enumerating are those of mig_layout_check() (layout.c); every rule there is monotone — adding an instance
+ * to an invalid layout never makes it valid — which is what lets the enumeration prune a branch at the
+ * first broken rule. The property tests check every output layout with mig_layout_check() itself.
  *
  * A state's reachable layouts are the valid layouts that contain every used instance (used instances
  * are never moved or destroyed). Of those only the Pareto-optimal ones matter to the cluster search: a
  * layout that offers no more of any profile than another, at no lower cost in any of destroyed /
  * touched / created, can never be the better choice, and dropping it shrinks the lists tenfold.
+ *
+ * They depend only on the state's shape (table, current layout, used set), so they are computed once per
+ * shape (struct pl_shape): GPUs of different models with one geometry share them, and a plan_cache keeps
+ * them across calls, which is what makes a cluster of thousands of distinct GPU states cheap to plan
+ * again. Per shape the work is kept proportional to the reachable layouts, not to the table: per-placement
+ * layout bitmaps give the reachable set by ANDs, the Pareto filter's hash table is sized to it, and offers
+ * (16 counts of at most 16) are compared two 64-bit words at a time (docs/planner.md, "Speed and memory").
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-void pl_bits_set(struct pl_bits *b, unsigned id)
-{
-	b->w[id / 64] |= 1ull << (id % 64);
-}
-
-int pl_bits_has(const struct pl_bits *b, unsigned id)
-{
-	return (b->w[id / 64] >> (id % 64)) & 1u;
-}
 
 /* The running totals of a partial layout during enumeration, one per rule of mig_layout_check(). */
 struct walk {
@@ -89,6 +86,7 @@ static void emit(struct walk *w)
 	l = &pm->layouts[pm->n_layouts++];
 	l->bits = w->bits;
 	memcpy(l->count, w->count, sizeof(l->count));
+	l->n = (uint8_t)w->n;
 	l->grow = PL_GROW_UNKNOWN; /* computed when a state keeps this layout (layout_grow) */
 }
 
@@ -133,6 +131,29 @@ static void walk(struct walk *w, unsigned from)
 	}
 }
 
+/* pm->has: per placement id, the bitmap of the layouts that hold it. */
+static int index_layouts(struct pl_model *pm)
+{
+	size_t nw = pm->n_words = (pm->n_layouts + 63) / 64;
+
+	pm->has = calloc((size_t)PL_WORDS * 64 * nw + 1, sizeof(uint64_t));
+	pm->ge = calloc((size_t)MIG_MAX_PROFILES * (MIG_MAX_INSTANCES + 1) * nw + 1, sizeof(uint64_t));
+	if (pm->has == NULL || pm->ge == NULL)
+		return -1;
+	for (uint32_t li = 0; li < pm->n_layouts; li++) {
+		for (unsigned p = 0; p < MIG_MAX_PROFILES; p++)
+			for (unsigned v = 0; v <= pm->layouts[li].count[p] && v <= MIG_MAX_INSTANCES; v++)
+				pm->ge[(p * (MIG_MAX_INSTANCES + 1) + v) * nw + li / 64] |= 1ull << (li % 64);
+		for (unsigned i = 0; i < PL_WORDS; i++)
+			for (uint64_t b = pm->layouts[li].bits.w[i]; b != 0; b &= b - 1) {
+				unsigned id = i * 64 + (unsigned)__builtin_ctzll(b);
+
+				pm->has[(size_t)id * nw + li / 64] |= 1ull << (li % 64);
+			}
+	}
+	return 0;
+}
+
 int pl_model_build(struct pl_model *pm, const struct mig_model *m, struct kerf_err *err)
 {
 	struct walk *w = calloc(1, sizeof(*w));
@@ -149,7 +170,7 @@ int pl_model_build(struct pl_model *pm, const struct mig_model *m, struct kerf_e
 		for (unsigned s = 0; s < m->profiles[p].n_starts; s++)
 			w->pl[w->n_pl++] = (uint8_t)PL_ID(p, m->profiles[p].starts[s]);
 	walk(w, 0);
-	if (w->oom) {
+	if (w->oom || index_layouts(pm) != 0) {
 		free(w);
 		pl_model_free(pm);
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory enumerating the layouts of %s", m->name);
@@ -161,32 +182,18 @@ int pl_model_build(struct pl_model *pm, const struct mig_model *m, struct kerf_e
 void pl_model_free(struct pl_model *pm)
 {
 	free(pm->layouts);
+	free(pm->has);
+	free(pm->ge);
 	pm->layouts = NULL;
+	pm->has = NULL;
+	pm->ge = NULL;
 	pm->n_layouts = 0;
-}
-
-/* Bits set in x. Written out (the SWAR sum) because without -mpopcnt, which kerf does not assume of its
- * hosts, __builtin_popcountll is a call into libgcc: it was 12 % of the planner's instructions. */
-static unsigned popcount64(uint64_t x)
-{
-	x -= (x >> 1) & 0x5555555555555555ull;
-	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
-	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
-	return (unsigned)((x * 0x0101010101010101ull) >> 56);
-}
-
-static unsigned popcount_bits(const struct pl_bits *b)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < PL_WORDS; i++)
-		n += popcount64(b->w[i]);
-	return n;
 }
 
 struct sort_item {
 	struct pl_option opt;
-	uint64_t key; /* a hash of cap, to find equal offers */
+	uint64_t key;   /* a hash of cap, to find equal offers */
+	uint64_t slack; /* cost_slack() of opt.cost */
 	uint8_t grow;
 };
 
@@ -204,105 +211,277 @@ static int cmp_item(const void *a, const void *b)
 	return x->opt.layout < y->opt.layout ? -1 : x->opt.layout > y->opt.layout;
 }
 
-static int dominated(const struct sort_item *kept, unsigned n_kept, const struct pl_option *o, unsigned n_prof)
-{
-	for (unsigned k = 0; k < n_kept; k++) {
-		const struct pl_option *q = &kept[k].opt;
-		unsigned p;
+/* A cap vector as two words (MIG_MAX_PROFILES bytes; those past the model's profiles are 0). Counts are at
+ * most MIG_MAX_INSTANCES, so byte-wise arithmetic on the words never carries from one byte to the next. */
+struct capw {
+	uint64_t w[2];
+};
+_Static_assert(MIG_MAX_PROFILES == 2 * sizeof(uint64_t) && MIG_MAX_INSTANCES < 128, "cap vectors are two words");
 
-		if (PL_COST_D(q->cost) > PL_COST_D(o->cost) || PL_COST_T(q->cost) > PL_COST_T(o->cost) ||
-		    PL_COST_C(q->cost) > PL_COST_C(o->cost))
-			continue;
-		for (p = 0; p < n_prof && q->cap[p] >= o->cap[p]; p++)
-			;
-		if (p == n_prof)
+static struct capw cap_words(const uint8_t *cap)
+{
+	struct capw x;
+
+	memcpy(x.w, cap, sizeof(x.w));
+	return x;
+}
+
+#define HIGH_BITS 0x8080808080808080ull
+
+/* "Every byte of a >= the same byte of b" is ((a | HIGH_BITS) - b) & HIGH_BITS == HIGH_BITS: with bytes
+ * below 128, a + 128 - b keeps its high bit exactly when a >= b, and never borrows from the next byte. */
+
+/* A cost as bytes that grow as it shrinks (d, c <= MIG_MAX_INSTANCES), so that dominance is one test. */
+static uint64_t cost_slack(unsigned d, unsigned t, unsigned c)
+{
+	return (uint64_t)(MIG_MAX_INSTANCES - d) | (uint64_t)(MIG_MAX_INSTANCES - c) << 8 | (uint64_t)(1 - t) << 16;
+}
+
+/* Whether an offer already kept dominates it: offers at least as much of every profile at no higher
+ * destroyed, touched or created count (the cost is in slack, so "no higher" is "covers" too). */
+static int dominated(const struct sort_item *kept, unsigned n_kept, const struct sort_item *o)
+{
+	struct capw oc = cap_words(o->opt.cap);
+
+	for (unsigned k = 0; k < n_kept; k++) {
+		struct capw qc = cap_words(kept[k].opt.cap);
+		uint64_t all = ((qc.w[0] | HIGH_BITS) - oc.w[0]) & ((qc.w[1] | HIGH_BITS) - oc.w[1]) &
+			       ((kept[k].slack | HIGH_BITS) - o->slack);
+
+		if ((all & HIGH_BITS) == HIGH_BITS)
 			return 1;
 	}
 	return 0;
 }
 
-static uint64_t fnv(const uint8_t *b, unsigned n)
+/* A hash of a cap vector, to find equal offers. */
+static uint64_t cap_hash(struct capw c)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = (c.w[0] ^ (c.w[1] * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
 
-	for (unsigned i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 1099511628211ull;
+	return h ^ (h >> 31);
+}
+
+/* ---- shapes: a state's work, shared by every state of the same (table, cur, used) ------------------ */
+
+static uint64_t shape_hash(const struct pl_layout *table, const struct pl_bits *cur, const struct pl_bits *used)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)(uintptr_t)table;
+
+	for (unsigned i = 0; i < PL_WORDS; i++) {
+		h = (h ^ cur->w[i]) * 0x100000001b3ull;
+		h ^= h >> 29;
+		h = (h ^ used->w[i]) * 0x100000001b3ull;
+		h ^= h >> 29;
 	}
 	return h;
 }
 
-static int contains(const struct pl_bits *big, const struct pl_bits *small)
+/* Re-inserts every shape into a table of cap slots (a power of two). */
+static int shapes_rehash(struct pl_shapes *t, unsigned cap)
 {
+	struct pl_shape **slot = calloc(cap, sizeof(*slot));
+
+	if (slot == NULL)
+		return -1;
+	for (unsigned i = 0; t->slot != NULL && i <= t->mask; i++) {
+		struct pl_shape *e = t->slot[i];
+		unsigned h;
+
+		if (e == NULL)
+			continue;
+		for (h = (unsigned)e->hash & (cap - 1); slot[h] != NULL; h = (h + 1) & (cap - 1))
+			;
+		slot[h] = e;
+	}
+	free(t->slot);
+	t->slot = slot;
+	t->mask = cap - 1;
+	return 0;
+}
+
+static void shape_free(struct pl_shape *e)
+{
+	free(e->options);
+	free(e);
+}
+
+void pl_shapes_free(struct pl_shapes *t)
+{
+	for (unsigned i = 0; t->slot != NULL && i <= t->mask; i++)
+		if (t->slot[i] != NULL)
+			shape_free(t->slot[i]);
+	free(t->slot);
+	memset(t, 0, sizeof(*t));
+}
+
+void pl_shapes_trim(struct pl_shapes *t, uint32_t keep_since, size_t max_bytes)
+{
+	if (t->bytes <= max_bytes)
+		return;
+	for (unsigned i = 0; t->slot != NULL && i <= t->mask; i++) {
+		struct pl_shape *e = t->slot[i];
+
+		if (e == NULL || e->seen >= keep_since)
+			continue;
+		t->bytes -= e->bytes;
+		t->n--;
+		shape_free(e);
+		t->slot[i] = NULL;
+	}
+	/* Removing entries breaks linear probing's chains: put the rest back. If that fails for memory, the
+	 * shapes are dropped, which loses only work. */
+	if (t->slot != NULL && shapes_rehash(t, t->mask + 1) != 0) {
+		uint32_t call = t->call;
+
+		pl_shapes_free(t);
+		t->call = call;
+	}
+}
+
+/* s's shape, found or added (its work not done yet). NULL on ENOMEM. */
+static struct pl_shape *shape_of(struct pl_ctx *c, struct pl_state *s)
+{
+	struct pl_shapes *t = c->shapes;
+	const struct pl_layout *table = c->models[s->model].layouts;
+	struct pl_shape *e;
+	uint64_t hash;
+	unsigned h;
+
+	if (s->shape != NULL)
+		return s->shape;
+	if ((t->n + 1) * 2 > t->mask + 1 && shapes_rehash(t, t->slot == NULL ? 1024 : (t->mask + 1) * 2) != 0)
+		return NULL;
+	hash = shape_hash(table, &s->cur, &s->used);
+	for (h = (unsigned)hash & t->mask; (e = t->slot[h]) != NULL; h = (h + 1) & t->mask)
+		if (e->hash == hash && e->table == table && memcmp(&e->cur, &s->cur, sizeof(e->cur)) == 0 &&
+		    memcmp(&e->used, &s->used, sizeof(e->used)) == 0)
+			break;
+	if (e == NULL) {
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			return NULL;
+		e->table = table;
+		e->cur = s->cur;
+		e->used = s->used;
+		e->hash = hash;
+		e->bytes = sizeof(*e);
+		t->slot[h] = e;
+		t->n++;
+		t->bytes += e->bytes;
+	}
+	e->seen = t->call;
+	s->shape = e;
+	return e;
+}
+
+/* ---- reachable layouts ------------------------------------------------------------------------------- */
+
+/* The placement ids set in b, in order; a valid layout has at most MIG_MAX_INSTANCES. */
+static unsigned bits_ids(const struct pl_bits *b, unsigned ids[MIG_MAX_INSTANCES])
+{
+	unsigned n = 0;
+
 	for (unsigned i = 0; i < PL_WORDS; i++)
-		if ((big->w[i] & small->w[i]) != small->w[i])
-			return 0;
-	return 1;
+		for (uint64_t x = b->w[i]; x != 0 && n < MIG_MAX_INSTANCES; x &= x - 1)
+			ids[n++] = i * 64 + (unsigned)__builtin_ctzll(x);
+	return n;
+}
+
+/* Word w of the set of layouts that hold every one of the n_used placements used_ids. */
+static uint64_t reach_word(const struct pl_model *pm, const unsigned *used_ids, unsigned n_used, unsigned w)
+{
+	uint64_t x = w + 1 < pm->n_words || pm->n_layouts % 64 == 0 ? ~0ull : (1ull << (pm->n_layouts % 64)) - 1;
+
+	for (unsigned k = 0; k < n_used; k++)
+		x &= pm->has[(size_t)used_ids[k] * pm->n_words + w];
+	return x;
 }
 
 void pl_state_max(struct pl_ctx *c, struct pl_state *s)
 {
 	const struct pl_model *pm = &c->models[s->model];
+	struct pl_shape *sh;
+	unsigned used_ids[MIG_MAX_INSTANCES], n_used;
+	uint8_t top[MIG_MAX_PROFILES];
 
 	if (s->have_max)
 		return;
-	memset(s->max_count, 0, sizeof(s->max_count));
-	for (uint32_t li = 0; li < pm->n_layouts; li++) {
-		const struct pl_layout *l = &pm->layouts[li];
-
-		if (!contains(&l->bits, &s->used))
-			continue;
-		for (unsigned p = 0; p < pm->m->n_profiles; p++)
-			if (l->count[p] - s->used_count[p] > s->max_count[p])
-				s->max_count[p] = (uint8_t)(l->count[p] - s->used_count[p]);
+	sh = shape_of(c, s); /* NULL (out of memory): computed for s alone */
+	if (sh != NULL && sh->have_max) {
+		memcpy(s->max_count, sh->max_count, sizeof(s->max_count));
+		s->have_max = 1;
+		return;
 	}
+	/* top[p]: the most instances of p some reachable layout seen so far holds (every one holds the used) */
+	memcpy(top, s->used_count, sizeof(top));
+	n_used = bits_ids(&s->used, used_ids);
+	for (unsigned w = 0; w < pm->n_words; w++) {
+		uint64_t r = reach_word(pm, used_ids, n_used, w);
+
+		for (unsigned p = 0; p < pm->m->n_profiles && r != 0; p++)
+			while (top[p] < MIG_MAX_INSTANCES &&
+			       (r & pm->ge[(p * (MIG_MAX_INSTANCES + 1) + top[p] + 1u) * pm->n_words + w]) != 0)
+				top[p]++;
+	}
+	for (unsigned p = 0; p < MIG_MAX_PROFILES; p++)
+		s->max_count[p] = (uint8_t)(top[p] - s->used_count[p]);
 	s->have_max = 1;
+	if (sh != NULL) {
+		memcpy(sh->max_count, s->max_count, sizeof(sh->max_count));
+		sh->have_max = 1;
+	}
 }
 
 #define RANKS (17u * 17u) /* d, c <= 16 (MIG_MAX_INSTANCES) */
 
 /* The reachable layouts of s, bucketed by cost (a counting sort: stable, so enumeration order is kept
- * within a bucket). Returns how many; items is filled in cost order. */
+ * within a bucket). Returns how many; items is filled in cost order. A reachable layout holds every used
+ * instance, so of the current ones it keeps the used ones and some of the free ones: counting those
+ * (a handful of bit tests) gives both the free instances it destroys and the instances it creates. */
 static unsigned reachable_by_cost(const struct pl_model *pm, const struct pl_state *s, struct sort_item *items,
 				  uint32_t *tmp_idx, uint16_t *tmp_rank)
 {
-	unsigned n_prof = pm->m->n_profiles, n = 0;
+	unsigned used_ids[MIG_MAX_INSTANCES], free_ids[MIG_MAX_INSTANCES], n_used, n_free, n = 0;
 	unsigned start[RANKS + 1] = { 0 };
+	struct capw used = cap_words(s->used_count);
 	struct pl_bits freeb;
 
 	for (unsigned i = 0; i < PL_WORDS; i++)
 		freeb.w[i] = s->cur.w[i] & ~s->used.w[i];
-	for (uint32_t li = 0; li < pm->n_layouts; li++) {
-		const struct pl_layout *l = &pm->layouts[li];
-		struct pl_bits gone, fresh;
-		unsigned d, cr;
+	n_used = bits_ids(&s->used, used_ids);
+	n_free = bits_ids(&freeb, free_ids);
+	for (unsigned w = 0; w < pm->n_words; w++)
+		for (uint64_t b = reach_word(pm, used_ids, n_used, w); b != 0; b &= b - 1) {
+			uint32_t li = w * 64 + (unsigned)__builtin_ctzll(b);
+			const struct pl_layout *l = &pm->layouts[li];
+			unsigned kept = 0, d, cr;
 
-		if (!contains(&l->bits, &s->used))
-			continue; /* would move or destroy a used instance */
-		for (unsigned i = 0; i < PL_WORDS; i++) {
-			gone.w[i] = freeb.w[i] & ~l->bits.w[i];
-			fresh.w[i] = l->bits.w[i] & ~s->cur.w[i];
+			for (unsigned k = 0; k < n_free; k++)
+				kept += (unsigned)pl_bits_has(&l->bits, free_ids[k]);
+			d = n_free - kept;
+			cr = l->n - n_used - kept;
+			tmp_idx[n] = li;
+			tmp_rank[n] = (uint16_t)(d * 17u + cr);
+			start[tmp_rank[n] + 1]++;
+			n++;
 		}
-		d = popcount_bits(&gone);
-		cr = popcount_bits(&fresh);
-		tmp_idx[n] = li;
-		tmp_rank[n] = (uint16_t)(d * 17u + cr);
-		start[tmp_rank[n] + 1]++;
-		n++;
-	}
 	for (unsigned r = 0; r < RANKS; r++)
 		start[r + 1] += start[r];
 	for (unsigned i = 0; i < n; i++) {
 		const struct pl_layout *l = &pm->layouts[tmp_idx[i]];
 		struct sort_item *it = &items[start[tmp_rank[i]]++];
+		struct capw cnt = cap_words(l->count), cap;
 		unsigned d = tmp_rank[i] / 17u, cr = tmp_rank[i] % 17u;
 
-		memset(it, 0, sizeof(*it));
 		it->opt.layout = tmp_idx[i];
 		it->opt.cost = PL_COST(d, (d | cr) != 0, cr);
-		for (unsigned p = 0; p < n_prof; p++)
-			it->opt.cap[p] = (uint8_t)(l->count[p] - s->used_count[p]);
-		it->key = fnv(it->opt.cap, n_prof);
+		it->slack = cost_slack(d, (d | cr) != 0, cr);
+		/* count >= used_count byte by byte (l holds every used instance): no borrows */
+		cap.w[0] = cnt.w[0] - used.w[0];
+		cap.w[1] = cnt.w[1] - used.w[1];
+		memcpy(it->opt.cap, cap.w, sizeof(cap.w));
+		it->key = cap_hash(cap);
+		it->grow = 0;
 	}
 	return n;
 }
@@ -329,39 +508,35 @@ static const struct sort_item *offer_at(const struct offer_table *t, const struc
 
 /* The entry of the offer equal to items[i] at the same cost (stamp), or -1 with *slot where to add it. */
 static int64_t find_offer(const struct offer_table *t, const struct sort_item *items, unsigned i, uint32_t stamp,
-			  unsigned n_prof, unsigned *slot)
+			  unsigned *slot)
 {
 	unsigned h = (unsigned)items[i].key & t->mask;
 
 	for (; t->stamp[h] == stamp; h = (h + 1) & t->mask) {
 		const struct sort_item *o = offer_at(t, items, t->slot[h]);
 
-		if (o->key == items[i].key && memcmp(o->opt.cap, items[i].opt.cap, n_prof) == 0)
+		if (o->key == items[i].key && memcmp(o->opt.cap, items[i].opt.cap, sizeof(o->opt.cap)) == 0)
 			return t->slot[h];
 	}
 	*slot = h;
 	return -1;
 }
 
-int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err)
+static int shape_options(struct pl_ctx *c, const struct pl_state *s, struct pl_shape *sh, struct kerf_err *err)
 {
 	struct pl_model *pm = &c->models[s->model];
-	unsigned n_prof = pm->m->n_profiles;
 	size_t cap = pm->n_layouts ? pm->n_layouts : 1, need;
-	unsigned tsize = 16, n, kept = 0;
+	unsigned tcap = 16, tsize = 16, n, kept = 0;
 	struct sort_item *items;
 	struct offer_table t = {0};
 	uint32_t *tmp_idx;
 	uint16_t *tmp_rank;
 	char *at;
 
-	if (s->have_options)
-		return 0;
-	while (tsize < cap * 2)
-		tsize *= 2;
-	t.mask = tsize - 1;
+	while (tcap < cap * 2)
+		tcap *= 2;
 	/* items and dominated (sort_item), then slot, stamp and tmp_idx (uint32_t), then tmp_rank (uint16_t) */
-	need = 2 * cap * sizeof(struct sort_item) + (2 * (size_t)tsize + cap) * sizeof(uint32_t) + cap * sizeof(uint16_t);
+	need = 2 * cap * sizeof(struct sort_item) + (2 * (size_t)tcap + cap) * sizeof(uint32_t) + cap * sizeof(uint16_t);
 	if (need > c->opt_scratch_cap) {
 		free(c->opt_scratch);
 		c->opt_scratch_cap = 0;
@@ -373,18 +548,22 @@ int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err)
 	items = (struct sort_item *)(void *)at;
 	t.dominated = items + cap;
 	t.slot = (uint32_t *)(void *)(t.dominated + cap);
-	t.stamp = t.slot + tsize;
-	tmp_idx = t.stamp + tsize;
+	t.stamp = t.slot + tcap;
+	tmp_idx = t.stamp + tcap;
 	tmp_rank = (uint16_t *)(void *)(tmp_idx + cap);
-	memset(t.stamp, 0, tsize * sizeof(*t.stamp));
 	n = reachable_by_cost(pm, s, items, tmp_idx, tmp_rank);
+	/* The table holds at most the n reachable offers: sized to them, clearing it costs what they do. */
+	while (tsize < (size_t)n * 2)
+		tsize *= 2;
+	t.mask = tsize - 1;
+	memset(t.stamp, 0, tsize * sizeof(*t.stamp));
 	/* Pareto filter, in place. In cost order an offer can only be beaten by one already kept. Layouts with
 	 * the same offer at the same cost are interchangeable for objectives 1-3: of those, the one kept is
 	 * the one that leaves the largest profile placeable (objective 4), the first enumerated on a tie. */
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t bucket = PL_COST_D(items[i].opt.cost) * 17u + PL_COST_C(items[i].opt.cost) + 1u;
 		unsigned slot = 0;
-		int64_t same = find_offer(&t, items, i, bucket, n_prof, &slot);
+		int64_t same = find_offer(&t, items, i, bucket, &slot);
 
 		if (same >= 0) {
 			struct sort_item *k = &items[same];
@@ -400,7 +579,7 @@ int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err)
 			continue;
 		}
 		t.stamp[slot] = bucket;
-		if (dominated(items, kept, &items[i].opt, n_prof)) {
+		if (dominated(items, kept, &items[i])) {
 			t.dominated[t.n_dominated] = items[i];
 			t.slot[slot] = DOMINATED | t.n_dominated++;
 			continue;
@@ -411,12 +590,30 @@ int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err)
 		kept++;
 	}
 	qsort(items, kept, sizeof(*items), cmp_item);
-	s->options = malloc((kept ? kept : 1) * sizeof(*s->options));
-	if (s->options == NULL)
+	sh->options = malloc((kept ? kept : 1) * sizeof(*sh->options));
+	if (sh->options == NULL)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory listing reachable layouts");
-	s->n_options = kept;
+	sh->n_options = kept;
 	for (unsigned i = 0; i < kept; i++)
-		s->options[i] = items[i].opt;
+		sh->options[i] = items[i].opt;
+	sh->have_options = 1;
+	sh->bytes += kept * sizeof(*sh->options);
+	c->shapes->bytes += kept * sizeof(*sh->options);
+	return 0;
+}
+
+int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err)
+{
+	struct pl_shape *sh;
+
+	if (s->have_options)
+		return 0;
+	if ((sh = shape_of(c, s)) == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory listing reachable layouts");
+	if (!sh->have_options && shape_options(c, s, sh, err) != 0)
+		return -1;
+	s->options = sh->options;
+	s->n_options = sh->n_options;
 	s->have_options = 1;
 	return 0;
 }

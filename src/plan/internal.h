@@ -7,7 +7,10 @@
  *              instance" is four ANDs.
  *   layout     one valid layout of a model (mig_layout_check rules), enumerated once per model per run.
  *   state      a GPU's current layout with its used flags; GPUs in the same state share one struct
- *              pl_state, whose reachable layouts ("options") are computed at most once.
+ *              pl_state.
+ *   shape      a state up to the model's name: (layout table, current layout, used set). Models of one
+ *              geometry share a table, so an H100 and an A100 80GB cut alike have one shape, whose
+ *              reachable layouts ("options") are computed at most once (struct pl_shape, gpu.c).
  *   resource   a Kubernetes resource some pending pod asks for, numbered 0..n_res-1 for this run.
  *   cost       the planner's secondary objectives packed into one integer so that adding and comparing
  *              costs is integer arithmetic: destroyed << 40 | touched << 20 | created.
@@ -45,12 +48,21 @@ struct pl_layout {
 	struct pl_bits bits;
 	uint8_t count[MIG_MAX_PROFILES]; /* instances per profile */
 	uint8_t grow; /* memory slices of the largest profile that could still be added, or PL_GROW_UNKNOWN */
+	uint8_t n;    /* instances */
 };
 
 struct pl_model {
 	const struct mig_model *m;
 	unsigned n_layouts;
 	struct pl_layout *layouts;
+	/* Per placement id, the layouts holding it, as a bitmap of n_words words (has[id * n_words ...]): the
+	 * layouts a state can reach are the AND of its used instances' rows, so finding them costs a few
+	 * dozen words per used instance instead of a test of every layout. */
+	unsigned n_words;
+	uint64_t *has;
+	/* ge[(p * (MIG_MAX_INSTANCES + 1) + v) * n_words ...]: the layouts with at least v instances of profile
+	 * p, so that the most of p any reachable layout holds is found a word of layouts at a time. */
+	uint64_t *ge;
 	int res[MIG_MAX_PROFILES]; /* resource number of each profile, -1 when no pending pod asks for it */
 	int shared;                /* layouts belong to an earlier model of the same geometry */
 };
@@ -72,8 +84,30 @@ struct pl_projcache {
 	uint16_t *opt;
 };
 
+/* What a shape's options are, computed once per (table, cur, used) and shared by every state of that
+ * shape (gpu.c keeps them in a struct pl_shapes: per plan_run(), or in a plan_cache across calls). */
+struct pl_shape {
+	const struct pl_layout *table; /* pl_model.layouts: the geometry */
+	struct pl_bits cur, used;
+	uint64_t hash;
+	uint32_t seen;  /* the plan_cache call that last used it (eviction) */
+	int have_options, have_max;
+	unsigned n_options;
+	struct pl_option *options;
+	uint8_t max_count[MIG_MAX_PROFILES];
+	size_t bytes; /* what it holds, for the cache's bound */
+};
+
+struct pl_shapes {
+	struct pl_shape **slot; /* open addressing by hash; NULL = empty */
+	unsigned mask, n;
+	size_t bytes;  /* held by the shapes' options */
+	uint32_t call; /* bumped per plan_run_cached() */
+};
+
 struct pl_state {
 	unsigned model; /* index into pl_ctx.models */
+	struct pl_shape *shape; /* NULL until options or max_count are needed */
 	struct pl_bits cur, used;
 	uint8_t used_count[MIG_MAX_PROFILES];
 	uint8_t room_slices, room_compute;    /* memory and compute slices not held by used instances */
@@ -82,7 +116,7 @@ struct pl_state {
 	int have_options;                     /* 0 not yet, 1 computed */
 	int have_max;                         /* max_count computed (pl_state_max) */
 	unsigned n_options;
-	struct pl_option *options; /* sorted by cost, then usefulness; Pareto-filtered */
+	const struct pl_option *options; /* the shape's: sorted by cost, then usefulness; Pareto-filtered */
 	struct pl_projcache pc;
 };
 
@@ -97,6 +131,8 @@ struct pl_node {
 	unsigned *plan;    /* n_gpus: the option chosen for load per GPU, or PL_UNCHANGED (greedy only) */
 	uint64_t cost;     /* cost of serving load */
 	uint32_t version;  /* bumped whenever load changes */
+	const uint16_t *fixed; /* n_res: load of pods an exact search leaves where they are (repair.c), or NULL */
+	uint64_t fixed_cost;   /* cost of serving fixed */
 };
 
 struct pl_pod {
@@ -108,6 +144,8 @@ struct pl_pod {
 	uint16_t dem_cnt[PLAN_MAX_DEMANDS];
 	int missing; /* index into demands of a resource no node's model offers, else -1 */
 	unsigned group; /* plan_pod.group: 0 = every node */
+	unsigned n_cand; /* nodes whose best layouts could offer its demands (an upper bound; search.c) */
+	unsigned boost;  /* greedy passes it was left out of (search.c) */
 };
 
 struct pl_ctx {
@@ -147,6 +185,8 @@ struct pl_ctx {
 	void *opt_scratch;
 	size_t opt_scratch_cap;
 	uint64_t work; /* node_cost evaluations, for budgets */
+	struct pl_shapes *shapes; /* the cache's, or own_shapes */
+	struct pl_shapes own_shapes;
 };
 
 /* gpu.c */
@@ -155,8 +195,19 @@ void pl_model_free(struct pl_model *pm);
 int pl_state_options(struct pl_ctx *c, struct pl_state *s, struct kerf_err *err);
 /* Fills s->max_count only: one pass over the model's layouts, much cheaper than the options. */
 void pl_state_max(struct pl_ctx *c, struct pl_state *s);
-void pl_bits_set(struct pl_bits *b, unsigned id);
-int pl_bits_has(const struct pl_bits *b, unsigned id);
+/* Releases every shape (and what it holds) and zeroes the table. */
+void pl_shapes_free(struct pl_shapes *t);
+/* Drops the shapes no call since `keep_since` used, while t holds more than max_bytes. */
+void pl_shapes_trim(struct pl_shapes *t, uint32_t keep_since, size_t max_bytes);
+static inline void pl_bits_set(struct pl_bits *b, unsigned id)
+{
+	b->w[id / 64] |= 1ull << (id % 64);
+}
+
+static inline int pl_bits_has(const struct pl_bits *b, unsigned id)
+{
+	return (b->w[id / 64] >> (id % 64)) & 1u;
+}
 
 /* node.c */
 /* Cost of serving demand vector d (n_res entries) on node n, or PL_INFEASIBLE. When choice is not NULL
@@ -168,6 +219,13 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 /* search.c */
 int pl_greedy(struct pl_ctx *c, struct kerf_err *err);
 int pl_exact(struct pl_ctx *c, int *improved, struct kerf_err *err);
+/* pl_exact() with its two step budgets given (counts, then cost); *steps receives the steps taken. The
+ * search starts from c->assign and the loads; nodes with `fixed` set keep that load under the searched pods. */
+int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost, int *complete, uint64_t *steps,
+		 struct kerf_err *err);
+
+/* repair.c: after the greedy, re-solves small neighbourhoods of nodes exactly to place pods it left out. */
+int pl_repair(struct pl_ctx *c, struct kerf_err *err);
 
 /* May pod p run on node n (its node selector, affinity and tolerations: plan_input.groups)? */
 static inline int pl_allowed(const struct pl_ctx *c, const struct pl_pod *p, unsigned n)

@@ -119,21 +119,40 @@ static int same_geometry(const struct mig_model *a, const struct mig_model *b)
 
 /* ---- the optional cache of layout tables --------------------------------------------------------- */
 
+
 struct plan_cache {
 	unsigned n;
 	struct mig_model geom[MIG_MAX_MODELS]; /* copies: the caller's models need not outlive the cache */
 	struct pl_model tables[MIG_MAX_MODELS];
+	struct pl_shapes shapes; /* keyed by tables[i].layouts, which live as long as the cache */
+	size_t limit;            /* plan_cache_set_limit() */
 };
 
 struct plan_cache *plan_cache_new(void)
 {
-	return calloc(1, sizeof(struct plan_cache));
+	struct plan_cache *cache = calloc(1, sizeof(struct plan_cache));
+
+	if (cache != NULL)
+		cache->limit = PLAN_CACHE_LIMIT;
+	return cache;
+}
+
+void plan_cache_set_limit(struct plan_cache *cache, size_t bytes)
+{
+	cache->limit = bytes;
+}
+
+void plan_cache_usage(const struct plan_cache *cache, size_t *shapes, size_t *bytes)
+{
+	*shapes = cache->shapes.n;
+	*bytes = cache->shapes.bytes;
 }
 
 void plan_cache_free(struct plan_cache *cache)
 {
 	if (cache == NULL)
 		return;
+	pl_shapes_free(&cache->shapes);
 	for (unsigned i = 0; i < cache->n; i++)
 		pl_model_free(&cache->tables[i]);
 	free(cache);
@@ -432,10 +451,9 @@ static void ctx_free(struct pl_ctx *c)
 	for (unsigned i = 0; i < c->n_models; i++)
 		if (!c->models[i].shared)
 			pl_model_free(&c->models[i]);
-	for (unsigned i = 0; c->states != NULL && i < c->n_states; i++) {
-		free(c->states[i].options);
+	for (unsigned i = 0; c->states != NULL && i < c->n_states; i++)
 		free(c->states[i].pc.block);
-	}
+	pl_shapes_free(&c->own_shapes);
 	for (unsigned i = 0; c->nodes != NULL && i < c->in->n_nodes; i++) {
 		free(c->nodes[i].freecap);
 		free(c->nodes[i].load);
@@ -471,6 +489,7 @@ static int ctx_init(struct pl_ctx *c, struct plan_cache *cache, const struct pla
 	memset(c, 0, sizeof(*c));
 	c->in = in;
 	c->cache = cache;
+	c->shapes = cache != NULL ? &cache->shapes : &c->own_shapes;
 	for (unsigned i = 0; i < in->n_nodes; i++)
 		c->n_gpus += in->nodes[i].n_gpus;
 	for (unsigned i = 0; i < in->n_pods; i++)
@@ -846,6 +865,8 @@ int plan_run_cached(struct plan_cache *cache, const struct plan_input *in, struc
 	memset(out, 0, sizeof(*out));
 	if (check_input(in, err) != 0)
 		return -1;
+	if (cache != NULL)
+		cache->shapes.call++;
 	if (ctx_init(&c, cache, in, err) != 0)
 		goto out;
 	if (pl_greedy(&c, err) != 0)
@@ -857,12 +878,16 @@ int plan_run_cached(struct plan_cache *cache, const struct plan_input *in, struc
 		classify_nodes(&c);
 		if (pl_exact(&c, &complete, err) != 0)
 			goto out;
+	} else if (pl_repair(&c, err) != 0) {
+		goto out;
 	}
 	if (write_output(&c, out, err) != 0)
 		goto out;
 	rc = 0;
 out:
 	ctx_free(&c);
+	if (cache != NULL)
+		pl_shapes_trim(&cache->shapes, cache->shapes.call, cache->limit);
 	if (rc != 0)
 		plan_output_free(out);
 	return rc;

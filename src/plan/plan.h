@@ -24,6 +24,7 @@
 #define KERF_PLAN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "err.h"
 #include "mig.h"
@@ -127,15 +128,27 @@ int plan_run(const struct plan_input *in, struct plan_output *out, struct kerf_e
 void plan_output_free(struct plan_output *out);
 
 /*
- * Optional: what plan_run() computes afresh on every call and depends only on the GPU models (every
- * valid layout of each model geometry, ~60 us per geometry) can be kept between calls in a cache.
- * plan_run_cached(cache, ...) plans exactly as plan_run() (the same output, byte for byte); plan_run()
- * is plan_run_cached(NULL, ...). A cache holds copies of what it needs, so models may come and go; it
- * is not thread-safe (one per thread). plan_cache_new() returns NULL on ENOMEM.
+ * Optional: what plan_run() computes afresh on every call and depends only on the GPUs, not on the pods,
+ * can be kept between calls in a cache: every valid layout of each model geometry (~60 us per geometry),
+ * and per GPU shape (a geometry, a current layout and its used instances: H100 and A100 80GB GPUs cut alike
+ * share one) the layouts it can reach with their costs (~5 us each; a 1,000-node cluster of varied GPUs has
+ * thousands). A controller planning the same cluster round after round then redoes only the shapes that
+ * changed. plan_run_cached(cache, ...) plans exactly as plan_run() (the same output, byte for byte);
+ * plan_run() is plan_run_cached(NULL, ...). A cache holds copies of what it needs, so models may come and
+ * go; it is not thread-safe (one per thread). plan_cache_new() returns NULL on ENOMEM.
+ *
+ * Bounded: after each call, if the shapes take more than the limit (PLAN_CACHE_LIMIT unless set), those
+ * the call did not use are dropped; what one call needs is kept for it (the cache then holds about what a
+ * plan_run() of that cluster allocates anyway: 1,000 varied 8-GPU nodes, ~3,400 shapes, ~3 MiB).
  */
+#define PLAN_CACHE_LIMIT ((size_t)32 << 20)
+
 struct plan_cache;
 struct plan_cache *plan_cache_new(void);
 void plan_cache_free(struct plan_cache *cache);
+void plan_cache_set_limit(struct plan_cache *cache, size_t bytes);
+/* The shapes the cache holds and the bytes they take (for tests and metrics). */
+void plan_cache_usage(const struct plan_cache *cache, size_t *shapes, size_t *bytes);
 int plan_run_cached(struct plan_cache *cache, const struct plan_input *in, struct plan_output *out,
 		    struct kerf_err *err);
 

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "fit.h"
+#include "json_read.h"
 #include "kube_quantity.h"
 #include "plan.h"
 #include "room.h"
@@ -59,15 +60,17 @@ static int get_string(const json_t *obj, const char *key, char *out, size_t outs
 {
 	json_t *v = field(obj, key, JSON_STRING, 1, err);
 	const char *s;
+	size_t n;
 
 	if (v == NULL)
 		return -1;
 	s = json_string_value(v);
-	if (s[0] == '\0')
+	n = strlen(s);
+	if (n == 0)
 		return kerf_err_set(err, KERF_EINVAL, "%s: empty", key);
-	if (strlen(s) >= outsz)
+	if (n >= outsz)
 		return kerf_err_set(err, KERF_EINVAL, "%s: longer than %zu characters", key, outsz - 1);
-	snprintf(out, outsz, "%s", s);
+	memcpy(out, s, n + 1);
 	return 0;
 }
 
@@ -256,7 +259,9 @@ out:
 	return rc;
 }
 
-static int parse_node(const json_t *v, const struct mig_catalog *cat, struct plan_node *n, struct kerf_err *err)
+/* Node v (nodes[at]); its GPUs from fast when plan_json_read() read them there. */
+static int parse_node(const json_t *v, const struct mig_catalog *cat, struct plan_json_gpus *fast, size_t at,
+		      struct plan_node *n, struct kerf_err *err)
 {
 	json_t *gpus, *it;
 	size_t i;
@@ -265,6 +270,12 @@ static int parse_node(const json_t *v, const struct mig_catalog *cat, struct pla
 		return kerf_err_set(err, KERF_EINVAL, "expected an object, found %s", type_name(v));
 	if (get_string(v, "name", n->name, sizeof(n->name), err) != 0 || check_node_fit(v, err) != 0)
 		return -1;
+	if (fast != NULL && at < fast->n && fast->node[at].read) {
+		n->gpus = fast->node[at].gpus != NULL ? fast->node[at].gpus : calloc(1, sizeof(*n->gpus));
+		fast->node[at].gpus = NULL;
+		n->n_gpus = fast->node[at].n_gpus;
+		return n->gpus != NULL ? 0 : kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	}
 	gpus = field(v, "gpus", JSON_ARRAY, 1, err);
 	if (gpus == NULL)
 		return -1;
@@ -457,7 +468,8 @@ static const char *pod_name(const struct plan_input *in, size_t i)
 	return in->pods[i].name;
 }
 
-static int parse_root(const json_t *root, const struct mig_catalog *cat, struct plan_input *in, struct kerf_err *err)
+static int parse_root(const json_t *root, const struct mig_catalog *cat, struct plan_json_gpus *fast,
+		      struct plan_input *in, struct kerf_err *err)
 {
 	json_t *nodes, *pods, *it;
 	size_t i;
@@ -477,7 +489,7 @@ static int parse_root(const json_t *root, const struct mig_catalog *cat, struct 
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
 	json_array_foreach(nodes, i, it) {
 		in->n_nodes++;
-		if (parse_node(it, cat, &in->nodes[i], err) != 0)
+		if (parse_node(it, cat, fast, i, &in->nodes[i], err) != 0)
 			return kerf_err_path(err, "nodes[%zu]", i);
 	}
 	json_array_foreach(pods, i, it) {
@@ -496,6 +508,28 @@ static int parse_root(const json_t *root, const struct mig_catalog *cat, struct 
 int plan_input_parse(const char *text, size_t len, const struct mig_catalog *cat, struct plan_input *in,
 		     struct kerf_err *err)
 {
+	struct plan_json_gpus fast = {0};
+	json_t *root;
+	int rc;
+
+	memset(in, 0, sizeof(*in));
+	/* Plain input (all of it in practice) without jansson's lexer, GPUs straight into the input. On any
+	 * fault it is read again with jansson alone, whose reading names the fault: one message either way. */
+	if ((root = plan_json_read(text, len, cat, &fast)) != NULL) {
+		rc = parse_root(root, cat, &fast, in, err);
+		json_decref(root);
+		plan_json_gpus_free(&fast);
+		if (rc == 0)
+			return 0;
+		plan_input_free(in);
+	}
+	plan_json_gpus_free(&fast);
+	return plan_input_parse_jansson(text, len, cat, in, err);
+}
+
+int plan_input_parse_jansson(const char *text, size_t len, const struct mig_catalog *cat, struct plan_input *in,
+			     struct kerf_err *err)
+{
 	json_error_t jerr;
 	json_t *root;
 	int rc;
@@ -504,7 +538,7 @@ int plan_input_parse(const char *text, size_t len, const struct mig_catalog *cat
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
 		return kerf_err_set(err, KERF_EINVAL, "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
-	rc = parse_root(root, cat, in, err);
+	rc = parse_root(root, cat, NULL, in, err);
 	json_decref(root);
 	if (rc != 0)
 		plan_input_free(in);

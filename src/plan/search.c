@@ -289,39 +289,188 @@ static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigne
 
 /* ---- greedy -------------------------------------------------------------------------------------- */
 
+/*
+ * Scarcity. A pod's candidates are the nodes it may run on whose GPUs' best layouts could offer each
+ * resource it asks for (an upper bound: cheap, from each state's most instances per profile). Within a
+ * priority level the greedy takes pods with fewer candidates first (a whole-GPU or two-instance pod that
+ * fits on three nodes goes before a 1g pod that fits on all), and a pod with at most SCARCE_NODES
+ * candidates puts "pressure" on them until its turn: every other pod prefers, after free instances
+ * destroyed, the nodes that pods still to come depend on least. Without either, a flexible pod of a
+ * higher priority takes the one node a scarce pod needed, and reordering alone cannot prevent that.
+ *
+ * Passes. What one pass leaves out tells the next what mattered: a pod left out is "boosted" (taken
+ * first within its level, and it puts pressure on its candidates however many they are, more for each
+ * pass it was left out of), and the pass is run again, up to GREEDY_PASSES times while it places more
+ * (the "squeaky wheel"). The best pass (placed counts per level, then cost) is kept. Inputs larger than
+ * GREEDY_PASSES_WORK pods x nodes get one pass.
+ */
+#define SCARCE_NODES 8
+#define PRESSURE_UNIT (1u << 20)
+#define GREEDY_PASSES 8
+#define GREEDY_STALE 3 /* passes in a row without a better result before giving up */
+#define GREEDY_PASSES_WORK 2000000u
+
+struct scarcity {
+	uint64_t *pressure; /* per node */
+	uint16_t *offer;    /* per node and resource: an upper bound of what its GPUs can offer */
+	unsigned **cand;    /* per sig: its candidates, once it puts pressure; else NULL */
+	unsigned *n_cand;   /* per sig */
+	unsigned *first;    /* per sig: a pod of that sig (an index into pods in the current order) */
+};
+
+static int cmp_scarcity(const void *x, const void *y, void *arg)
+{
+	const struct pl_pod *a = x, *b = y;
+	const int *scarce_first = arg;
+
+	if (a->level != b->level)
+		return a->level < b->level ? -1 : 1;
+	if (a->boost != b->boost)
+		return a->boost > b->boost ? -1 : 1;
+	if (*scarce_first && a->n_cand != b->n_cand)
+		return a->n_cand < b->n_cand ? -1 : 1;
+	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static int fits_offer(const struct pl_ctx *c, const struct scarcity *sc, const struct pl_pod *p, unsigned n)
+{
+	unsigned j;
+
+	if (!pl_allowed(c, p, n))
+		return 0;
+	for (j = 0; j < p->n_dem && p->dem_cnt[j] <= sc->offer[(size_t)n * c->n_res + p->dem_res[j]]; j++)
+		;
+	return j == p->n_dem;
+}
+
+static int scarcity_init(struct pl_ctx *c, struct scarcity *sc, struct kerf_err *err)
+{
+	unsigned n_nodes = c->in->n_nodes, n_res = c->n_res;
+
+	sc->offer = calloc((size_t)n_nodes * n_res + 1, sizeof(uint16_t));
+	sc->first = calloc(c->n_sigs + 1, sizeof(unsigned));
+	sc->pressure = calloc(n_nodes + 1, sizeof(uint64_t));
+	sc->cand = calloc(c->n_sigs + 1, sizeof(unsigned *));
+	sc->n_cand = calloc(c->n_sigs + 1, sizeof(unsigned));
+	if (!sc->offer || !sc->first || !sc->pressure || !sc->cand || !sc->n_cand)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	for (unsigned s = 0; s < c->n_states; s++)
+		pl_state_max(c, &c->states[s]);
+	for (unsigned n = 0; n < n_nodes; n++) {
+		const struct pl_node *nd = &c->nodes[n];
+
+		for (unsigned g = 0; g < nd->n_gpus; g++) {
+			const struct pl_state *s = &c->states[c->gpu_state[nd->first + g]];
+			const struct pl_model *pm = &c->models[s->model];
+
+			for (unsigned q = 0; q < pm->m->n_profiles; q++)
+				if (pm->res[q] >= 0)
+					sc->offer[(size_t)n * n_res + pm->res[q]] += s->max_count[q];
+		}
+	}
+	for (unsigned i = c->n_pods; i-- > 0;)
+		sc->first[c->pods[i].sig] = i;
+	for (unsigned s = 0; s < c->n_sigs; s++)
+		for (unsigned n = 0; n < n_nodes && c->pods[sc->first[s]].missing < 0; n++)
+			sc->n_cand[s] += (unsigned)fits_offer(c, sc, &c->pods[sc->first[s]], n);
+	for (unsigned i = 0; i < c->n_pods; i++)
+		c->pods[i].n_cand = sc->n_cand[c->pods[i].sig];
+	return 0;
+}
+
+/* The pressure one pod puts on each of its candidates (0: none). */
+static uint64_t pod_weight(const struct pl_pod *p)
+{
+	if (p->n_cand == 0 || (p->n_cand > SCARCE_NODES && p->boost == 0))
+		return 0;
+	return (uint64_t)PRESSURE_UNIT * (1 + p->boost) / p->n_cand;
+}
+
+/* Orders the pods for a pass and puts every pod's pressure on its candidates. */
+static int scarcity_start(struct pl_ctx *c, struct scarcity *sc, int scarce_first, struct kerf_err *err)
+{
+	/* Levels are contiguous in decision order; this keeps them so and reorders within each. */
+	qsort_r(c->pods, c->n_pods, sizeof(*c->pods), cmp_scarcity, &scarce_first);
+	memset(sc->pressure, 0, c->in->n_nodes * sizeof(uint64_t));
+	for (unsigned i = 0; i < c->n_pods; i++) {
+		const struct pl_pod *p = &c->pods[i];
+		uint64_t w = pod_weight(p);
+
+		if (w == 0)
+			continue;
+		if (sc->cand[p->sig] == NULL) {
+			unsigned k = 0;
+
+			sc->cand[p->sig] = malloc((p->n_cand + 1) * sizeof(unsigned));
+			if (sc->cand[p->sig] == NULL)
+				return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+			for (unsigned n = 0; n < c->in->n_nodes && k < p->n_cand; n++)
+				if (fits_offer(c, sc, p, n))
+					sc->cand[p->sig][k++] = n;
+		}
+		for (unsigned k = 0; k < p->n_cand; k++)
+			sc->pressure[sc->cand[p->sig][k]] += w;
+	}
+	return 0;
+}
+
+/* Pod p's turn has come: the nodes it depended on are relieved of its pressure. */
+static void scarcity_release(struct scarcity *sc, const struct pl_pod *p)
+{
+	uint64_t w = pod_weight(p);
+
+	for (unsigned k = 0; w != 0 && k < p->n_cand; k++)
+		sc->pressure[sc->cand[p->sig][k]] -= w;
+}
+
+static void scarcity_free(struct pl_ctx *c, struct scarcity *sc)
+{
+	for (unsigned s = 0; sc->cand != NULL && s < c->n_sigs; s++)
+		free(sc->cand[s]);
+	free(sc->cand);
+	free(sc->n_cand);
+	free(sc->pressure);
+	free(sc->offer);
+	free(sc->first);
+}
+
 struct cache_entry {
 	uint32_t version; /* node version the cost was computed for, +1 (0 = empty) */
 	uint8_t exact;    /* cost is the DP's (or a feasible estimate), not "no cheap move" */
 	uint64_t cost;
 };
 
-int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
+struct greedy {
+	struct scarcity sc;
+	struct cache_entry *cache;
+	unsigned *choice, *cursor;
+};
+
+/* One pass over the pods, from empty loads. */
+static int greedy_pass(struct pl_ctx *c, struct greedy *gr, int scarce_first, struct kerf_err *err)
 {
 	size_t n_nodes = c->in->n_nodes;
-	struct cache_entry *cache = NULL;
-	unsigned *choice = NULL, *cursor = NULL, max_gpus = 1;
-	int rc = -1;
 
 	for (unsigned n = 0; n < n_nodes; n++) {
-		max_gpus = c->nodes[n].n_gpus > max_gpus ? c->nodes[n].n_gpus : max_gpus;
-		memcpy(c->nodes[n].spare, c->nodes[n].freecap, c->n_res * sizeof(uint16_t));
-		for (unsigned g = 0; g < c->nodes[n].n_gpus; g++)
-			c->nodes[n].plan[g] = PL_UNCHANGED;
+		struct pl_node *nd = &c->nodes[n];
+
+		memset(nd->load, 0, c->n_res * sizeof(uint16_t));
+		nd->cost = 0;
+		nd->version++;
+		memcpy(nd->spare, nd->freecap, c->n_res * sizeof(uint16_t));
+		for (unsigned g = 0; g < nd->n_gpus; g++)
+			nd->plan[g] = PL_UNCHANGED;
 	}
-	choice = malloc(max_gpus * sizeof(unsigned));
-	cursor = calloc(c->n_sigs + 1, sizeof(unsigned));
-	if (choice == NULL || cursor == NULL) {
-		kerf_err_set(err, KERF_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (n_nodes * c->n_sigs <= CACHE_MAX_ENTRIES)
-		cache = calloc(n_nodes * c->n_sigs + 1, sizeof(*cache));
+	memset(gr->cursor, 0, (c->n_sigs + 1) * sizeof(unsigned));
+	if (scarcity_start(c, &gr->sc, scarce_first, err) != 0)
+		return -1;
 	for (unsigned i = 0; i < c->n_pods; i++) {
 		const struct pl_pod *p = &c->pods[i];
-		uint64_t best_delta = PL_INFEASIBLE, best_cost = 0;
+		uint64_t best_delta = PL_INFEASIBLE, best_cost = 0, best_pressure = UINT64_MAX;
 		int best = -1;
 
 		c->assign[i] = -1;
+		scarcity_release(&gr->sc, p);
 		if (p->missing >= 0)
 			continue;
 		/* Next fit: the scan starts where the last pod of this shape went, so that the nodes filled
@@ -329,9 +478,9 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 		 * Pass 0 tries the cheap moves (spare instances, re-cutting one GPU); only if no node can take
 		 * the pod that way does pass 1 run the node DP, which can re-cut several GPUs at once. */
 		for (int exact = 0; exact < 2 && best < 0; exact++) {
-			for (unsigned step = 0, n = cursor[p->sig]; step < n_nodes; step++, n = n + 1 == n_nodes ? 0 : n + 1) {
-				struct cache_entry *ce = cache ? &cache[(size_t)n * c->n_sigs + p->sig] : NULL;
-				uint64_t cost, delta;
+			for (unsigned step = 0, n = gr->cursor[p->sig]; step < n_nodes; step++, n = n + 1 == n_nodes ? 0 : n + 1) {
+				struct cache_entry *ce = gr->cache ? &gr->cache[(size_t)n * c->n_sigs + p->sig] : NULL;
+				uint64_t cost, delta, pressure = gr->sc.pressure[n];
 
 				if (!pl_allowed(c, p, n))
 					continue;
@@ -339,7 +488,7 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 					cost = ce->cost;
 				} else {
 					if (cost_with(c, n, p, exact, &cost, err) != 0)
-						goto out;
+						return -1;
 					if (ce != NULL) {
 						ce->version = c->nodes[n].version + 1;
 						ce->cost = cost;
@@ -350,27 +499,131 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 					continue;
 				/* A node's cost after cheap moves is an upper bound; the DP may find less. */
 				delta = cost > c->nodes[n].cost ? cost - c->nodes[n].cost : 0;
-				if (delta < best_delta) {
+				if (PL_COST_D(delta) < PL_COST_D(best_delta) ||
+				    (PL_COST_D(delta) == PL_COST_D(best_delta) &&
+				     (pressure < best_pressure || (pressure == best_pressure && delta < best_delta)))) {
 					best_delta = delta;
+					best_pressure = pressure;
 					best_cost = cost;
 					best = (int)n;
 				}
-				/* Nothing destroyed and at most one more GPU touched: no node can do much better. */
-				if (PL_COST_D(delta) == 0 && PL_COST_T(delta) <= (delta != 0))
+				/* Nothing destroyed, at most one more GPU touched, and no pod to come depends on the node: no
+				 * node can do much better. */
+				if (PL_COST_D(delta) == 0 && PL_COST_T(delta) <= (delta != 0) && pressure == 0)
 					break;
 			}
 		}
 		if (best < 0)
 			continue;
-		cursor[p->sig] = (unsigned)best;
-		if (give(c, i, (unsigned)best, best_cost, choice, err) != 0)
+		gr->cursor[p->sig] = (unsigned)best;
+		if (give(c, i, (unsigned)best, best_cost, gr->choice, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Placed counts per level (into cnt) and total cost of the current assignment. */
+static uint64_t tally(const struct pl_ctx *c, unsigned *cnt)
+{
+	uint64_t cost = 0;
+
+	memset(cnt, 0, c->n_levels * sizeof(unsigned));
+	for (unsigned i = 0; i < c->n_pods; i++)
+		if (c->assign[i] >= 0)
+			cnt[c->pods[i].level]++;
+	for (unsigned n = 0; n < c->in->n_nodes; n++)
+		cost += c->nodes[n].cost;
+	return cost;
+}
+
+int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
+{
+	size_t n_nodes = c->in->n_nodes;
+	struct greedy gr;
+	struct pl_pod *best_pods = NULL;
+	int *best_assign = NULL;
+	unsigned *cnt = NULL, *best_cnt = NULL, max_gpus = 1, passes, stale = 0;
+	uint64_t best_cost = 0;
+	int rc = -1, best_is_last = 1;
+
+	memset(&gr, 0, sizeof(gr));
+	for (unsigned n = 0; n < n_nodes; n++)
+		max_gpus = c->nodes[n].n_gpus > max_gpus ? c->nodes[n].n_gpus : max_gpus;
+	gr.choice = malloc(max_gpus * sizeof(unsigned));
+	gr.cursor = calloc(c->n_sigs + 1, sizeof(unsigned));
+	cnt = calloc(c->n_levels + 1, sizeof(unsigned));
+	best_cnt = calloc(c->n_levels + 1, sizeof(unsigned));
+	if (gr.choice == NULL || gr.cursor == NULL || cnt == NULL || best_cnt == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (n_nodes * c->n_sigs <= CACHE_MAX_ENTRIES)
+		gr.cache = calloc(n_nodes * c->n_sigs + 1, sizeof(*gr.cache));
+	passes = (uint64_t)c->n_pods * n_nodes <= GREEDY_PASSES_WORK ? GREEDY_PASSES : 1;
+	if (scarcity_init(c, &gr.sc, err) != 0 || greedy_pass(c, &gr, passes > 1, err) != 0)
+		goto out;
+	best_cost = tally(c, best_cnt);
+	for (unsigned pass = 1; pass < passes && stale < GREEDY_STALE; pass++) {
+		unsigned left = 0;
+		uint64_t cost;
+		int cmp = 0;
+
+		for (unsigned i = 0; i < c->n_pods; i++)
+			if (c->assign[i] < 0 && c->pods[i].missing < 0 && c->pods[i].n_cand > 0) {
+				c->pods[i].boost++;
+				left++;
+			}
+		if (left == 0)
+			break;
+		if (best_pods == NULL) {
+			best_pods = malloc(c->n_pods * sizeof(*best_pods));
+			best_assign = malloc(c->n_pods * sizeof(int));
+			if (best_pods == NULL || best_assign == NULL) {
+				kerf_err_set(err, KERF_ENOMEM, "out of memory");
+				goto out;
+			}
+		}
+		if (best_is_last) {
+			memcpy(best_pods, c->pods, c->n_pods * sizeof(*best_pods));
+			memcpy(best_assign, c->assign, c->n_pods * sizeof(int));
+		}
+		if (greedy_pass(c, &gr, 1, err) != 0)
 			goto out;
+		cost = tally(c, cnt);
+		for (unsigned l = 0; l < c->n_levels && cmp == 0; l++)
+			cmp = cnt[l] > best_cnt[l] ? 1 : cnt[l] < best_cnt[l] ? -1 : 0;
+		best_is_last = cmp > 0 || (cmp == 0 && cost < best_cost);
+		if (best_is_last) {
+			memcpy(best_cnt, cnt, c->n_levels * sizeof(unsigned));
+			best_cost = cost;
+		}
+		stale = cmp > 0 ? 0 : stale + 1;
+	}
+	if (!best_is_last) {
+		/* Back to the best pass: its order, its assignment, and the loads and costs they give. */
+		memcpy(c->pods, best_pods, c->n_pods * sizeof(*best_pods));
+		memcpy(c->assign, best_assign, c->n_pods * sizeof(int));
+		for (unsigned n = 0; n < n_nodes; n++) {
+			memset(c->nodes[n].load, 0, c->n_res * sizeof(uint16_t));
+			c->nodes[n].version++;
+		}
+		for (unsigned i = 0; i < c->n_pods; i++)
+			if (c->assign[i] >= 0)
+				add_demand(c->nodes[c->assign[i]].load, &c->pods[i], 1);
+		for (unsigned n = 0; n < n_nodes; n++)
+			if (pl_node_cost(c, n, c->nodes[n].load, &c->nodes[n].cost, NULL, err) != 0)
+				goto out;
 	}
 	rc = 0;
 out:
-	free(cache);
-	free(choice);
-	free(cursor);
+	scarcity_free(c, &gr.sc);
+	free(gr.cache);
+	free(gr.choice);
+	free(gr.cursor);
+	free(best_pods);
+	free(best_assign);
+	free(cnt);
+	free(best_cnt);
 	return rc;
 }
 
@@ -394,6 +647,16 @@ struct bb {
 	uint16_t *load_before; /* per depth, to undo */
 	struct kerf_err *err;
 	int failed;
+	/* the room bound (room_init) */
+	unsigned n_grp;
+	int *res_grp;        /* per resource: its group (models linked by a resource they both offer) */
+	unsigned *res_w;     /* per resource: fewest compute slices an instance of it takes */
+	unsigned *room;      /* per node and group: compute slices not held by used instances */
+	int *pod_grp;        /* per pod: its group, or -1 when its demands span groups */
+	unsigned *pod_w;     /* per pod: fewest compute slices it takes */
+	unsigned *by_w;      /* pods sorted by level, then weight */
+	unsigned *lv_first;  /* per level: its first position in by_w */
+	unsigned *free_g, *used_g; /* scratch per group */
 };
 
 /* lexicographic comparison of count vectors */
@@ -458,15 +721,61 @@ static int same_load(const struct bb *b, unsigned x, unsigned y)
 	return memcmp(b->c->nodes[x].load, b->c->nodes[y].load, b->n_res * sizeof(uint16_t)) == 0;
 }
 
+/*
+ * How many of the pods at positions >= i of pod i's level can still be placed, at most: each takes at
+ * least its weight in compute slices of its group's GPUs, and a group has, over all nodes, the slices no
+ * used instance holds less those the loads take. So the lightest remaining pods of each group are counted
+ * while their weights fit. A relaxation (nodes and layouts pooled), hence sound; it bites when a family
+ * of GPUs is nearly full, where counting every remaining pod left the search nothing to prune.
+ */
+static unsigned room_fit(struct bb *b, unsigned i)
+{
+	const struct pl_ctx *c = b->c;
+	unsigned lv = c->pods[i].level, fit = 0;
+
+	memset(b->free_g, 0, b->n_grp * sizeof(unsigned));
+	for (unsigned n = 0; n < b->n_nodes; n++) {
+		const uint16_t *load = c->nodes[n].load;
+
+		memset(b->used_g, 0, b->n_grp * sizeof(unsigned));
+		for (unsigned r = 0; r < b->n_res; r++)
+			if (load[r] && b->res_grp[r] >= 0)
+				b->used_g[b->res_grp[r]] += load[r] * b->res_w[r];
+		for (unsigned g = 0; g < b->n_grp; g++) {
+			unsigned room = b->room[(size_t)n * b->n_grp + g];
+
+			b->free_g[g] += room > b->used_g[g] ? room - b->used_g[g] : 0;
+		}
+	}
+	for (unsigned k = b->lv_first[lv]; k < b->lv_first[lv + 1]; k++) {
+		unsigned j = b->by_w[k];
+
+		if (j < i || c->pods[j].missing >= 0)
+			continue;
+		if (b->pod_grp[j] < 0) {
+			fit++;
+		} else if (b->pod_w[j] <= b->free_g[b->pod_grp[j]]) {
+			b->free_g[b->pod_grp[j]] -= b->pod_w[j];
+			fit++;
+		}
+	}
+	return fit;
+}
+
 static int pruned(struct bb *b, unsigned i)
 {
 	unsigned lv = b->c->pods[i].level;
-	unsigned ub[64];
+	unsigned ub[64], left = b->left[i];
 
 	if (b->phase == 2 && b->cur_cost >= b->best_cost)
 		return 1;
+	if (b->room != NULL) {
+		unsigned fit = room_fit(b, i);
+
+		left = fit < left ? fit : left;
+	}
 	for (unsigned l = 0; l < b->n_levels; l++)
-		ub[l] = l < lv ? b->cnt[l] : l == lv ? b->cnt[l] + b->left[i] : b->total[l];
+		ub[l] = l < lv ? b->cnt[l] : l == lv ? b->cnt[l] + left : b->total[l];
 	if (b->phase == 1)
 		return cmp_counts(ub, b->best_cnt, b->n_levels) <= 0;
 	return cmp_counts(ub, b->best_cnt, b->n_levels) < 0;
@@ -546,6 +855,92 @@ static void dfs(struct bb *b, unsigned i)
 	dfs(b, i + 1);
 }
 
+static unsigned find_grp(unsigned *parent, unsigned m)
+{
+	while (parent[m] != m)
+		m = parent[m] = parent[parent[m]];
+	return m;
+}
+
+static int cmp_by_w(const void *x, const void *y, void *arg)
+{
+	const struct bb *b = arg;
+	unsigned i = *(const unsigned *)x, j = *(const unsigned *)y;
+
+	if (b->c->pods[i].level != b->c->pods[j].level)
+		return b->c->pods[i].level < b->c->pods[j].level ? -1 : 1;
+	if (b->pod_w[i] != b->pod_w[j])
+		return b->pod_w[i] < b->pod_w[j] ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+/* The tables of the room bound (room_fit). */
+static int room_init(struct bb *b)
+{
+	struct pl_ctx *c = b->c;
+	unsigned parent[MIG_MAX_MODELS], np = c->n_pods;
+
+	b->n_grp = c->n_models ? c->n_models : 1;
+	b->res_grp = malloc((b->n_res + 1) * sizeof(int));
+	b->res_w = calloc(b->n_res + 1, sizeof(unsigned));
+	b->room = calloc((size_t)b->n_nodes * b->n_grp + 1, sizeof(unsigned));
+	b->pod_grp = malloc((np + 1) * sizeof(int));
+	b->pod_w = calloc(np + 1, sizeof(unsigned));
+	b->by_w = malloc((np + 1) * sizeof(unsigned));
+	b->lv_first = calloc(b->n_levels + 2, sizeof(unsigned));
+	b->free_g = calloc(b->n_grp, sizeof(unsigned));
+	b->used_g = calloc(b->n_grp, sizeof(unsigned));
+	if (!b->res_grp || !b->res_w || !b->room || !b->pod_grp || !b->pod_w || !b->by_w || !b->lv_first || !b->free_g ||
+	    !b->used_g)
+		return -1;
+	for (unsigned m = 0; m < c->n_models; m++)
+		parent[m] = m;
+	for (unsigned r = 0; r < b->n_res; r++) {
+		b->res_grp[r] = -1;
+		for (unsigned m = 0; m < c->n_models; m++)
+			for (unsigned q = 0; q < c->models[m].m->n_profiles; q++) {
+				unsigned w = c->models[m].m->profiles[q].compute_slices;
+
+				if (c->models[m].res[q] != (int)r)
+					continue;
+				if (b->res_grp[r] < 0 || w < b->res_w[r])
+					b->res_w[r] = w;
+				if (b->res_grp[r] < 0)
+					b->res_grp[r] = (int)m;
+				else
+					parent[find_grp(parent, m)] = find_grp(parent, (unsigned)b->res_grp[r]);
+			}
+	}
+	for (unsigned r = 0; r < b->n_res; r++)
+		if (b->res_grp[r] >= 0)
+			b->res_grp[r] = (int)find_grp(parent, (unsigned)b->res_grp[r]);
+	for (unsigned n = 0; n < b->n_nodes; n++) {
+		const struct pl_node *nd = &c->nodes[n];
+
+		for (unsigned g = 0; g < nd->n_gpus; g++) {
+			const struct pl_state *s = &c->states[c->gpu_state[nd->first + g]];
+
+			b->room[(size_t)n * b->n_grp + find_grp(parent, s->model)] += s->room_compute;
+		}
+	}
+	for (unsigned i = 0; i < np; i++) {
+		const struct pl_pod *p = &c->pods[i];
+
+		b->pod_grp[i] = p->n_dem ? b->res_grp[p->dem_res[0]] : -1;
+		for (unsigned j = 0; j < p->n_dem; j++) {
+			if (b->res_grp[p->dem_res[j]] != b->pod_grp[i])
+				b->pod_grp[i] = -1;
+			b->pod_w[i] += p->dem_cnt[j] * b->res_w[p->dem_res[j]];
+		}
+		b->by_w[i] = i;
+		b->lv_first[p->level + 1]++;
+	}
+	for (unsigned l = 0; l < b->n_levels; l++)
+		b->lv_first[l + 1] += b->lv_first[l];
+	qsort_r(b->by_w, np, sizeof(unsigned), cmp_by_w, b);
+	return 0;
+}
+
 static int bb_init(struct bb *b, struct pl_ctx *c, struct kerf_err *err)
 {
 	unsigned np = c->n_pods;
@@ -566,6 +961,8 @@ static int bb_init(struct bb *b, struct pl_ctx *c, struct kerf_err *err)
 	b->key = calloc(2 + (size_t)b->n_nodes * b->n_res + b->n_res + np, sizeof(uint16_t));
 	if (!b->cur || !b->best || !b->cnt || !b->best_cnt || !b->total || !b->left || !b->twin || !b->key ||
 	    map_init(&b->costs, 1 + b->n_res, 1) != 0 || map_init(&b->seen, 1 + (size_t)b->n_nodes * b->n_res + np, 1) != 0)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory in the exact search");
+	if (room_init(b) != 0)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory in the exact search");
 	for (unsigned i = np; i-- > 0;) {
 		b->total[c->pods[i].level]++;
@@ -595,23 +992,47 @@ static void bb_free(struct bb *b)
 	free(b->key);
 	map_free(&b->costs);
 	map_free(&b->seen);
+	free(b->res_grp);
+	free(b->res_w);
+	free(b->room);
+	free(b->pod_grp);
+	free(b->pod_w);
+	free(b->by_w);
+	free(b->lv_first);
+	free(b->free_g);
+	free(b->used_g);
 }
 
+/* Back to the loads of the pods outside the search: none, or a node's fixed load (repair.c). */
 static void clear_loads(struct pl_ctx *c)
 {
 	for (unsigned n = 0; n < c->in->n_nodes; n++) {
-		memset(c->nodes[n].load, 0, c->n_res * sizeof(uint16_t));
-		c->nodes[n].cost = 0;
-		c->nodes[n].version++;
+		struct pl_node *nd = &c->nodes[n];
+
+		if (nd->fixed != NULL)
+			memcpy(nd->load, nd->fixed, c->n_res * sizeof(uint16_t));
+		else
+			memset(nd->load, 0, c->n_res * sizeof(uint16_t));
+		nd->cost = nd->fixed != NULL ? nd->fixed_cost : 0;
+		nd->version++;
 	}
 }
 
 int pl_exact(struct pl_ctx *c, int *complete, struct kerf_err *err)
 {
+	uint64_t steps;
+
+	return pl_exact_run(c, EXACT_BUDGET_COUNTS, EXACT_BUDGET_COST, complete, &steps, err);
+}
+
+int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost, int *complete, uint64_t *steps,
+		 struct kerf_err *err)
+{
 	struct bb b;
 	int rc = -1;
 
 	*complete = 0;
+	*steps = 0;
 	if (bb_init(&b, c, err) != 0)
 		goto out;
 	/* The greedy answer is the first incumbent. */
@@ -624,8 +1045,9 @@ int pl_exact(struct pl_ctx *c, int *complete, struct kerf_err *err)
 	clear_loads(c);
 
 	b.phase = 1;
-	b.budget = EXACT_BUDGET_COUNTS;
+	b.budget = budget_counts;
 	dfs(&b, 0);
+	*steps = b.steps;
 	if (b.failed)
 		goto out;
 	*complete = !b.exhausted;
@@ -649,8 +1071,9 @@ int pl_exact(struct pl_ctx *c, int *complete, struct kerf_err *err)
 	}
 	b.phase = 2;
 	b.steps = 0;
-	b.budget = EXACT_BUDGET_COST;
+	b.budget = budget_cost;
 	dfs(&b, 0);
+	*steps += b.steps;
 	if (b.failed)
 		goto out;
 adopt:

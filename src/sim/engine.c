@@ -395,13 +395,18 @@ int sim_replace_layout(struct sim *s, unsigned g, const struct mig_layout *l, st
 	return 0;
 }
 
-void sim_arm_timer(struct sim *s)
+void sim_arm_timer_in(struct sim *s, double delay)
 {
 	if (s->timer_armed)
 		return;
 	/* heap_push fails only on out-of-memory; the timer is then retried at the next step. */
-	if (heap_push(s, s->now + s->opt.batch_s, EV_TIMER, 0, NULL) == 0)
+	if (heap_push(s, s->now + delay, EV_TIMER, 0, NULL) == 0)
 		s->timer_armed = true;
+}
+
+void sim_arm_timer(struct sim *s)
+{
+	sim_arm_timer_in(s, s->opt.batch_s);
 }
 
 /* ---- the scheduler ------------------------------------------------------------------------------------- */
@@ -781,7 +786,7 @@ out:
 
 void sim_options_default(struct sim_options *o)
 {
-	*o = (struct sim_options){ .batch_s = 2.0, .reconfig_s = 2.0, .samples = 200, .seed = 1 };
+	*o = (struct sim_options){ .batch_s = 2.0, .reconfig_s = 2.0, .age_after_s = 300, .hold_s = 0, .samples = 200, .seed = 1 };
 }
 
 static const struct sim_policy_ops *ops_of(enum sim_policy_kind k)
@@ -813,8 +818,8 @@ int sim_run(const struct sim_cluster *c, const struct sim_workload *w, const str
 		return kerf_err_set(err, KERF_EUNSUPPORTED, "policy %s: not available in this build", p->name);
 	if (sim_cluster_gpus(c) == 0)
 		return kerf_err_set(err, KERF_EINVAL, "cluster: no GPUs");
-	if (!(o->batch_s >= 0) || !(o->reconfig_s >= 0))
-		return kerf_err_set(err, KERF_EINVAL, "options: batch and reconfiguration times must be >= 0");
+	if (!(o->batch_s >= 0) || !(o->reconfig_s >= 0) || !(o->age_after_s >= 0) || !(o->hold_s >= 0))
+		return kerf_err_set(err, KERF_EINVAL, "options: batch, reconfiguration and aging times must be >= 0");
 	sim_rng_seed(&s.rng, o->seed);
 	if (build_result(&s, err) != 0 || build_classes(&s, err) != 0 || build_gpus(&s, err) != 0 ||
 	    build_pods(&s, err) != 0)

@@ -157,6 +157,10 @@ int sim_schedule(struct sim *s, struct kerf_err *err);
 /* Arms the policy timer at now + batch_s unless armed. */
 void sim_arm_timer(struct sim *s);
 
+/* Arms the policy timer at now + delay unless armed. A delay of 0 fires after every arrival and departure of
+ * this instant: all that changed at once is acted on together. */
+void sim_arm_timer_in(struct sim *s, double delay);
+
 /* Pods waiting now (s->waiting may also hold stale entries). */
 static inline unsigned sim_waiting(const struct sim *s)
 {

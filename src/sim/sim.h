@@ -192,6 +192,11 @@ struct sim_step {
 struct sim_options {
 	double batch_s;    /* kerf and nos: debounce window before a plan (default 2 s) */
 	double reconfig_s; /* time from creating an instance to a pod running on it (default 2 s) */
+	/* kerf: a pod waiting this long goes before younger pods of its priority in the plan (0: no aging). */
+	double age_after_s;
+	/* kerf: the longest a GPU is held back for an aged pod the plan could not place (0: no holds). */
+	double hold_s;
+
 	unsigned samples;  /* points in the utilisation series (default 200) */
 	uint64_t seed;     /* policy randomness (nos's ties) */
 	/* Optional: called with the fraction done, at most ~100 times per run. */

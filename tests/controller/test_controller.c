@@ -200,6 +200,20 @@ static void step(struct controller *c, long wait_ms, struct controller_report *r
 		fail_msg("controller_step: %s", err.msg);
 }
 
+/*
+ * Steps until cond holds, at most five rounds. A round is answered at once when the bell has rung, and it may
+ * have rung for something older than the change the test just made (an informer's late event), so that round
+ * can miss the change; the next one, which the change's own ring starts, sees it.
+ */
+#define STEP_UNTIL(c, wait_ms, rep, cond)                   \
+	do {                                                 \
+		for (int try_ = 0; try_ < 5; try_++) {       \
+			step((c), (wait_ms), (rep));         \
+			if (cond)                            \
+				break;                       \
+		}                                            \
+	} while (0)
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -316,6 +330,118 @@ static void test_unplaceable_pod_is_told_why_once(void **state)
 	list = must(kube_list(f->l->c, &KUBE_EVENTS, f->l->ns, &lo, &err), &err);
 	assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
 	json_decref(list);
+}
+
+/*
+ * Plan at once when idle, batch only a burst. The burst window is 5 s here. A lone pod that comes after the
+ * cluster has been quiet longer than the window is planned by the round its arrival starts, without
+ * debouncing (at_once), and its spec is written. The echo of that write is answered at once too (the
+ * second round in the window). Two pods that come right after are a burst (a third change within the
+ * window): one round, debounced, plans both.
+ */
+static void test_a_lone_pod_on_an_idle_cluster_is_planned_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 5000, .max_wait_ms = 20000};
+	struct controller_report rep;
+	char spec[256];
+
+	agent_reports(f, "7g.80gb@0");
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 5000, &rep); /* the first round: nothing waits */
+	assert_true(rep.planned);
+	assert_int_equal(rep.pods, 0);
+	usleep(5500 * 1000); /* longer than the window without a round: the cluster is quiet */
+	pod(f, "lone-1", "nvidia.com/mig-3g.40gb", 1, 0);
+	STEP_UNTIL(f->ctl, 30000, &rep, rep.pods == 1);
+	assert_true(rep.at_once);
+	assert_int_equal(rep.pods, 1);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "3g.40gb"), 1);
+	step(f->ctl, 30000, &rep); /* the spec write's echo: the second round in the window, at once */
+	assert_true(rep.at_once);
+	assert_int_equal(rep.specs_written, 0);
+
+	pod(f, "burst-1", "nvidia.com/mig-1g.10gb", 1, 0);
+	pod(f, "burst-2", "nvidia.com/mig-1g.10gb", 1, 0);
+	step(f->ctl, 30000, &rep);
+	assert_false(rep.at_once);
+	assert_int_equal(rep.pods, 3); /* lone-1 is still unbound: no kube-scheduler runs here */
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "1g.10gb"), 2);
+}
+
+/*
+ * No starvation: a 7g pod created more than age_after_ms before two 3g pods of the same priority gets the
+ * GPU. Without aging the plan would place the most pods of that priority: the two 3g.
+ */
+static void test_an_aged_pod_goes_before_younger_ones_of_its_priority(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .age_after_ms = 8000};
+	struct controller_report rep;
+	char spec[256];
+
+	agent_reports(f, "7g.80gb@0");
+	pod(f, "old-7g", "nvidia.com/mig-7g.80gb", 1, 0);
+	/* older than age_after_ms by the first round; the 3g pods, younger by far (the controller starts in
+	 * well under 8 s), are not (creationTimestamp has one-second steps) */
+	usleep(9100 * 1000);
+	pod(f, "young-a", "nvidia.com/mig-3g.40gb", 1, 0);
+	pod(f, "young-b", "nvidia.com/mig-3g.40gb", 1, 0);
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 5000, &rep);
+	assert_int_equal(rep.pods, 3);
+	assert_int_equal(rep.aged, 1);
+	assert_int_equal(rep.placed, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	/* the agent has not applied anything: a 7g pod is served from the free 7g as it is, nothing written */
+	assert_int_equal(rep.specs_written, 0);
+	assert_int_equal(count_of(spec, "3g.40gb"), 0);
+}
+
+/* Aging never lifts a pod over a higher priority: the old 7g at priority 0 loses to two young 3g at 10 (a
+ * PriorityClass: the API server's admission sets spec.priority from it). */
+static void test_aging_stays_below_a_higher_priority(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .age_after_ms = 8000};
+	struct controller_report rep;
+	struct kerf_err err;
+	char spec[256], pc[128], path[256], text[512];
+
+	snprintf(pc, sizeof(pc), "prio10-%s", f->l->ns);
+	snprintf(text, sizeof(text), "{\"apiVersion\": \"scheduling.k8s.io/v1\", \"kind\": \"PriorityClass\", "
+				     "\"metadata\": {\"name\": \"%s\"}, \"value\": 10}", pc);
+	{
+		json_t *body = json_loads(text, 0, NULL);
+
+		json_decref(must(kube_request(f->l->c, "POST", "/apis/scheduling.k8s.io/v1/priorityclasses", body, NULL, &err), &err));
+		json_decref(body);
+	}
+	agent_reports(f, "7g.80gb@0");
+	pod(f, "old-7g", "nvidia.com/mig-7g.80gb", 1, 0);
+	usleep(9100 * 1000);
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(text, sizeof(text), "{\"metadata\": {\"name\": \"young-%u\"}, \"spec\": {\"priorityClassName\": \"%s\", "
+					     "\"containers\": [{\"name\": \"c\", \"image\": \"x\", \"resources\": {\"limits\": "
+					     "{\"nvidia.com/mig-3g.40gb\": \"1\"}}}]}}", i, pc);
+		pod_json(f, text);
+	}
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 5000, &rep);
+	snprintf(path, sizeof(path), "/apis/scheduling.k8s.io/v1/priorityclasses/%s", pc);
+	json_decref(kube_request(f->l->c, "DELETE", path, NULL, NULL, &err));
+	assert_int_equal(rep.aged, 1);
+	assert_int_equal(rep.placed, 2);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "3g.40gb"), 2);
 }
 
 /* Two controllers: only the Lease holder plans and writes; the other watches. */
@@ -494,9 +620,10 @@ static void test_a_long_round_renews_the_lease(void **state)
 
 	deposed = false;
 	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	/* before the controller starts: its first round, run at once, must see the pod */
+	pod(f, "train-12", "nvidia.com/mig-2g.20gb", 1, 0);
 	f->ctl = start_with(f, &o);
 	f->other = idle_contender(f);
-	pod(f, "train-12", "nvidia.com/mig-2g.20gb", 1, 0);
 	step(f->ctl, 3000, &rep);
 	assert_true(rep.leader);
 	assert_false(rep.deposed);
@@ -521,9 +648,10 @@ static void test_a_leader_deposed_mid_round_writes_nothing(void **state)
 
 	deposed = true;
 	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	/* before the controller starts: its first round, run at once, must see the pod */
+	pod(f, "train-13", "nvidia.com/mig-2g.20gb", 1, 0);
 	f->ctl = start_with(f, &o);
 	f->other = idle_contender(f);
-	pod(f, "train-13", "nvidia.com/mig-2g.20gb", 1, 0);
 	step(f->ctl, 3000, &rep);
 	assert_true(rep.leader);
 	spec_text(f, spec, sizeof(spec), NULL);
@@ -923,7 +1051,7 @@ static void test_node_selectors_and_taints_decide_where_to_recut(void **state)
 	pod_json(f, "{\"metadata\": {\"name\": \"fits\"}, \"spec\": {\"nodeSelector\": {\"zone\": \"z1\"},"
 		    "\"tolerations\": [{\"key\": \"dedicated\", \"value\": \"ml\", \"effect\": \"NoSchedule\"}],"
 		    "\"containers\": [{\"name\": \"c\", \"image\": \"x\", \"resources\": {\"limits\": {\"nvidia.com/mig-2g.20gb\": \"1\"}}}]}}");
-	step(f->ctl, 3000, &rep);
+	STEP_UNTIL(f->ctl, 3000, &rep, rep.pods == 3);
 	assert_int_equal(rep.pods, 3);
 	assert_int_equal(rep.placed, 1);
 	assert_int_equal(rep.specs_written, 1);
@@ -1082,7 +1210,7 @@ static void test_silent_agents_node_is_not_recut(void **state)
 	beat = json_pack("{s:{s:s}}", "status", "heartbeat", "2026-01-01T00:00:30Z"); /* the agent is back */
 	json_decref(must(kube_patch(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, KUBE_PATCH_MERGE, beat, true, &err), &err));
 	json_decref(beat);
-	step(f->ctl, 3000, &rep);
+	STEP_UNTIL(f->ctl, 3000, &rep, rep.nodes == 1);
 	assert_int_equal(rep.nodes, 1);
 	assert_int_equal(rep.specs_written, 1);
 }
@@ -1118,7 +1246,7 @@ static void test_bound_pods_devices_are_not_recut(void **state)
 
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/bound-1g?gracePeriodSeconds=0", f->l->ns);
 	json_decref(kube_request(f->l->c, "DELETE", path, NULL, NULL, &err));
-	step(f->ctl, 3000, &rep);
+	STEP_UNTIL(f->ctl, 3000, &rep, rep.reserved == 0);
 	assert_int_equal(rep.reserved, 0);
 	assert_int_equal(rep.specs_written, 1);
 	spec_text(f, spec, sizeof(spec), NULL);
@@ -1498,8 +1626,12 @@ int main(void)
 		T(test_an_idle_round_makes_no_plan_and_a_change_does),
 		T(test_start_gives_up_after_the_start_timeout),
 		T(test_a_controller_whose_rbac_broke_does_not_plan_from_its_stale_cache),
+		T(test_a_lone_pod_on_an_idle_cluster_is_planned_at_once),
+		T(test_an_aged_pod_goes_before_younger_ones_of_its_priority),
+		T(test_aging_stays_below_a_higher_priority),
 	};
-	if (getenv("KERF_TEST_FILTER") != NULL) /* e.g. "*idle*": one test while working on it */
+	/* KERF_TEST_FILTER=PATTERN runs only the tests whose names match (cmocka's wildcards). */
+	if (getenv("KERF_TEST_FILTER") != NULL)
 		cmocka_set_test_filter(getenv("KERF_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -242,6 +242,71 @@ static void test_search_places_more_pods_than_first_fit(void **state)
 	run_free(&r);
 }
 
+/*
+ * The next two clusters are too large for the exact search (FILLER adds eight A30 nodes no pod asks for, so
+ * ten nodes in all): they check the greedy and its repair. Before the scarcity-aware greedy (2026-12-01) the
+ * first pod took the first node where it fitted at the least cost, and both lost a pod.
+ */
+#define A30_NODE(n) "{\"name\": \"a30-" #n "\", \"gpus\": [{\"index\": 0, \"model\": \"A30-24GB\", \"instances\": []}]}"
+#define FILLER A30_NODE(1) "," A30_NODE(2) "," A30_NODE(3) "," A30_NODE(4) "," A30_NODE(5) "," A30_NODE(6) "," \
+	A30_NODE(7) "," A30_NODE(8)
+
+static void test_flexible_pod_leaves_the_only_node_of_a_scarce_one(void **state)
+{
+	struct run r;
+
+	(void)state;
+	/* "whole" fits only on the empty GPU; "any", of a higher priority, fits on both at the same cost. */
+	plan_json("{\"nodes\": [{\"name\": \"empty\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": []}]},"
+		  "{\"name\": \"half\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("3g.40gb", 4, true) "]}]}," FILLER "],"
+		  "\"pending\": [" POD("any", 1000, RES("1g.10gb", 1)) "," POD("whole", 0, RES("7g.80gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_assignments, 2);
+	assert_string_equal(r.in.nodes[assignment_of(&r, "whole")->node].name, "empty");
+	assert_string_equal(r.in.nodes[assignment_of(&r, "any")->node].name, "half");
+	run_free(&r);
+}
+
+static void test_chain_of_two_moves_places_the_scarce_pod(void **state)
+{
+	struct run r;
+
+	(void)state;
+	/* "whole" fits only on a; "wide" (4g) only on a and b; "mid" (3g) on a and c, not beside wide on b
+	 * (the 1g in use at 6 blocks 3g@4 there). All three are placed only as mid -> c, wide -> b, whole -> a. */
+	plan_json("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": []}]},"
+		  "{\"name\": \"b\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("1g.10gb", 6, true) "]}]},"
+		  "{\"name\": \"c\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("4g.40gb", 0, true) "]}]}," FILLER "],"
+		  "\"pending\": [" POD("mid", 1000, RES("3g.40gb", 1)) "," POD("wide", 1000, RES("4g.40gb", 1)) ","
+		  POD("whole", 0, RES("7g.80gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_assignments, 3);
+	assert_string_equal(r.in.nodes[assignment_of(&r, "whole")->node].name, "a");
+	assert_string_equal(r.in.nodes[assignment_of(&r, "wide")->node].name, "b");
+	assert_string_equal(r.in.nodes[assignment_of(&r, "mid")->node].name, "c");
+	run_free(&r);
+}
+
+static void test_repair_moves_a_pod_where_it_destroys_to_place_a_scarce_one(void **state)
+{
+	struct run r;
+
+	(void)state;
+	/* On "cut" the 1g pod costs a free 4g destroyed; on "empty" nothing: the greedy puts it on "empty", the
+	 * only node for the 7g pod. Placing both (objective 1) outweighs the instance destroyed (objective 2):
+	 * the repair's exact search over the two nodes moves the 1g pod. */
+	plan_json("{\"nodes\": [{\"name\": \"empty\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": []}]},"
+		  "{\"name\": \"cut\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		  INST("4g.40gb", 0, false) "," INST("3g.40gb", 4, true) "]}]}," FILLER "],"
+		  "\"pending\": [" POD("any", 1000, RES("1g.10gb", 1)) "," POD("whole", 0, RES("7g.80gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_assignments, 2);
+	assert_string_equal(r.in.nodes[assignment_of(&r, "whole")->node].name, "empty");
+	assert_string_equal(r.in.nodes[assignment_of(&r, "any")->node].name, "cut");
+	assert_int_equal(r.out.destroyed, 1);
+	run_free(&r);
+}
+
 static void test_pod_with_several_instances_spans_gpus_of_one_node(void **state)
 {
 	struct run r;
@@ -451,6 +516,9 @@ int main(void)
 		cmocka_unit_test(test_higher_priority_wins_the_last_slot_even_when_listed_later),
 		cmocka_unit_test(test_one_high_priority_pod_beats_two_lower_ones),
 		cmocka_unit_test(test_search_places_more_pods_than_first_fit),
+		cmocka_unit_test(test_flexible_pod_leaves_the_only_node_of_a_scarce_one),
+		cmocka_unit_test(test_chain_of_two_moves_places_the_scarce_pod),
+		cmocka_unit_test(test_repair_moves_a_pod_where_it_destroys_to_place_a_scarce_one),
 		cmocka_unit_test(test_pod_with_several_instances_spans_gpus_of_one_node),
 		cmocka_unit_test(test_pod_needing_more_than_any_node_says_how_much_is_possible),
 		cmocka_unit_test(test_pod_for_a_model_the_cluster_lacks_names_the_profile),

@@ -1,0 +1,540 @@
+/*
+ * repair.c — after the greedy pass, places pods it left out by re-solving small neighbourhoods of nodes
+ * with the exact search.
+ *
+ * The greedy never revisits a choice, and its losses have a few shapes (docs/planner.md, "How far from
+ * optimal"): a pod that fits on few nodes finds them taken by pods that fit on many; a chain, where the
+ * pod in the way is itself scarce and has to move to a node whose pod moves in turn; a congested family
+ * where only repacking several nodes together makes room. Each is local: a handful of nodes and the pods
+ * on them. So for each pod left out, highest priority first, the repair
+ *   1. places it directly if some node now has room (earlier repairs move pods around);
+ *   2. else builds a neighbourhood around one of the nodes it fits on alone (its "seeds", fewest pods of
+ *      its priority or higher first): the seed's pods are free to move (the lowest priorities first
+ *      when they are too many), each gets a node it would fit on as the loads stand (an "escape", whose
+ *      pods stay where they are), and when it has none, a node it fits on alone whose pods become free
+ *      in turn (one more link of a chain); other seeds fill the nodes left, and other pods left out
+ *      that may run there join. After REPAIR_SEEDS such neighbourhoods, one last takes its seeds
+ *      together, for room that only repacking several of them makes;
+ *   3. runs the branch and bound (search.c) on that neighbourhood alone: its nodes, its free pods, and
+ *      the pods that stay as fixed load underneath, within a step budget. The search starts from the
+ *      current assignment and keeps a new one only when it places lexicographically more (higher
+ *      priority first), so a repair never loses a pod at a higher priority for one at a lower. (Trying
+ *      each pod's current node first, and limiting how many pods may move, placed fewer on the quality
+ *      benchmark: the search's own order with the seen-state memo does better.)
+ * The sweep over the pods left out repeats while a repair succeeds (a success can open room for a pod
+ * tried before it). Limits keep the worst case bounded: at most REPAIR_NODES nodes and REPAIR_PODS pods
+ * per neighbourhood, a step budget per search and REPAIR_STEPS_TOTAL for the whole repair (node DPs
+ * count as steps too). A pod shape that could not be repaired, and a neighbourhood already searched, are
+ * not tried again until some repair succeeds. Everything runs in a fixed order: the plan is
+ * deterministic.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define REPAIR_NODES 12
+#define REPAIR_PODS 40
+#define REPAIR_SEEDS 4
+#define REPAIR_STEPS_COUNTS 20000u
+#define REPAIR_STEPS_COST 2000u
+#define REPAIR_STEPS_TOTAL 400000u
+
+struct repair {
+	struct pl_ctx *c;
+	unsigned **cand;       /* per sig: the nodes a pod of that shape fits on alone, or NULL until asked */
+	unsigned *n_cand;
+	unsigned char *failed; /* per sig: repair failed since the last success */
+	uint64_t steps;
+	/* the neighbourhood being built */
+	unsigned nodes[REPAIR_NODES], n_nodes;
+	unsigned pods[REPAIR_PODS], n_pods;
+	unsigned char *in_hood; /* per node */
+	unsigned char *free_pod; /* per pod */
+	unsigned *weight;        /* per node: scratch for order_seeds() */
+	unsigned n_groups;       /* groups some pod uses (plan_input.groups past those are not read) */
+	uint64_t *tried;         /* hashes of the neighbourhoods searched since the last success */
+	unsigned n_tried, cap_tried;
+};
+
+static void add_dem(uint16_t *v, const struct pl_pod *p, int sign)
+{
+	for (unsigned j = 0; j < p->n_dem; j++)
+		v[p->dem_res[j]] = (uint16_t)(v[p->dem_res[j]] + sign * p->dem_cnt[j]);
+}
+
+/* The nodes where pod i's shape fits on an otherwise empty node's free capacity (by the node DP). */
+static int candidates(struct repair *rp, unsigned i, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+	const struct pl_pod *p = &c->pods[i];
+	unsigned n_nodes = c->in->n_nodes;
+
+	if (rp->cand[p->sig] != NULL)
+		return 0;
+	rp->cand[p->sig] = malloc((n_nodes + 1) * sizeof(unsigned));
+	if (rp->cand[p->sig] == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	memset(c->tmp, 0, c->n_res * sizeof(uint16_t));
+	add_dem(c->tmp, p, 1);
+	for (unsigned n = 0; n < n_nodes; n++) {
+		uint64_t cost;
+		unsigned j;
+
+		if (!pl_allowed(c, p, n))
+			continue;
+		if (c->nodes[n].maxcap != NULL) {
+			for (j = 0; j < p->n_dem && p->dem_cnt[j] <= c->nodes[n].maxcap[p->dem_res[j]]; j++)
+				;
+			if (j < p->n_dem)
+				continue;
+		}
+		rp->steps++;
+		if (pl_node_cost(c, n, c->tmp, &cost, NULL, err) != 0)
+			return -1;
+		if (cost != PL_INFEASIBLE)
+			rp->cand[p->sig][rp->n_cand[p->sig]++] = n;
+	}
+	return 0;
+}
+
+/* Cost of node n with its load plus pod p (PL_INFEASIBLE when it does not fit). */
+static int cost_plus(struct pl_ctx *c, unsigned n, const struct pl_pod *p, uint64_t *cost, struct kerf_err *err)
+{
+	memcpy(c->tmp, c->nodes[n].load, c->n_res * sizeof(uint16_t));
+	add_dem(c->tmp, p, 1);
+	return pl_node_cost(c, n, c->tmp, cost, NULL, err);
+}
+
+static void move_pod(struct pl_ctx *c, unsigned i, int to, uint64_t to_cost)
+{
+	struct pl_node *nd;
+
+	if (c->assign[i] >= 0) {
+		nd = &c->nodes[c->assign[i]];
+		add_dem(nd->load, &c->pods[i], -1);
+		nd->version++;
+	}
+	c->assign[i] = to;
+	if (to >= 0) {
+		nd = &c->nodes[to];
+		add_dem(nd->load, &c->pods[i], 1);
+		nd->cost = to_cost;
+		nd->version++;
+	}
+}
+
+/* Step 1: the cheapest node with room for pod i as the loads stand. */
+static int place_direct(struct repair *rp, unsigned i, int *placed, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+	const struct pl_pod *p = &c->pods[i];
+	uint64_t best = PL_INFEASIBLE, best_cost = 0;
+	int where = -1;
+
+	*placed = 0;
+	for (unsigned k = 0; k < rp->n_cand[p->sig]; k++) {
+		unsigned n = rp->cand[p->sig][k];
+		uint64_t cost, cost_d;
+
+		rp->steps++;
+		if (cost_plus(c, n, p, &cost, err) != 0)
+			return -1;
+		if (cost == PL_INFEASIBLE)
+			continue;
+		/* (a node's cost after the greedy's cheap moves is an upper bound: the DP may find less) */
+		cost_d = cost > c->nodes[n].cost ? cost - c->nodes[n].cost : 0;
+		if (cost_d < best) {
+			best = cost_d;
+			best_cost = cost;
+			where = (int)n;
+		}
+	}
+	if (where >= 0) {
+		move_pod(c, i, where, best_cost);
+		*placed = 1;
+	}
+	return 0;
+}
+
+static int hood_add_node(struct repair *rp, unsigned n)
+{
+	if (rp->in_hood[n] || rp->n_nodes == REPAIR_NODES)
+		return 0;
+	rp->in_hood[n] = 1;
+	rp->nodes[rp->n_nodes++] = n;
+	return 1;
+}
+
+static int hood_add_pod(struct repair *rp, unsigned i)
+{
+	if (rp->free_pod[i] || rp->n_pods == REPAIR_PODS)
+		return 0;
+	rp->free_pod[i] = 1;
+	rp->pods[rp->n_pods++] = i;
+	return 1;
+}
+
+/* Frees the pods of node n, as many as the pod limit allows: the lowest priority (last in decision order)
+ * first, since those are the ones a pod left out may displace. */
+static void hood_free_node_pods(struct repair *rp, unsigned n)
+{
+	struct pl_ctx *c = rp->c;
+
+	for (unsigned i = c->n_pods; i-- > 0 && rp->n_pods < REPAIR_PODS;)
+		if (c->assign[i] == (int)n)
+			hood_add_pod(rp, i);
+}
+
+static void hood_clear(struct repair *rp)
+{
+	for (unsigned k = 0; k < rp->n_nodes; k++)
+		rp->in_hood[rp->nodes[k]] = 0;
+	for (unsigned k = 0; k < rp->n_pods; k++)
+		rp->free_pod[rp->pods[k]] = 0;
+	rp->n_nodes = rp->n_pods = 0;
+}
+
+/* Other pods left out that may run on the neighbourhood's nodes join: the search places whichever it can. */
+static void hood_add_unplaced(struct repair *rp)
+{
+	struct pl_ctx *c = rp->c;
+
+	for (unsigned i = 0; i < c->n_pods && rp->n_pods < REPAIR_PODS; i++) {
+		if (c->assign[i] >= 0 || rp->free_pod[i] || c->pods[i].missing >= 0 || rp->cand[c->pods[i].sig] == NULL)
+			continue;
+		for (unsigned k = 0; k < rp->n_cand[c->pods[i].sig]; k++)
+			if (rp->in_hood[rp->cand[c->pods[i].sig][k]]) {
+				hood_add_pod(rp, i);
+				break;
+			}
+	}
+}
+
+/* Step 2, second form: x's seeds together (up to REPAIR_NODES), their pods free; for room that only
+ * repacking several of them makes. */
+static void build_hood_seeds(struct repair *rp, unsigned x, const unsigned *seeds, unsigned n_seeds)
+{
+	hood_clear(rp);
+	hood_add_pod(rp, x);
+	for (unsigned k = 0; k < n_seeds; k++)
+		if (hood_add_node(rp, seeds[k]))
+			hood_free_node_pods(rp, seeds[k]);
+	hood_add_unplaced(rp);
+}
+
+/* Step 2: the neighbourhood around seed node `seed` for pod x. */
+static int build_hood(struct repair *rp, unsigned x, unsigned seed, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+	const struct pl_pod *px = &c->pods[x];
+
+	hood_clear(rp);
+	hood_add_pod(rp, x);
+	hood_add_node(rp, seed);
+	hood_free_node_pods(rp, seed);
+	/* Each free pod (the list grows as chains are followed) gets an escape, or a node to chain through. */
+	for (unsigned k = 1; k < rp->n_pods && rp->n_nodes < REPAIR_NODES; k++) {
+		unsigned i = rp->pods[k], chain = UINT32_MAX, j;
+		const struct pl_pod *p = &c->pods[i];
+		int escaped = 0;
+
+		if (candidates(rp, i, err) != 0)
+			return -1;
+		for (j = 0; j < rp->n_cand[p->sig] && !escaped; j++) {
+			unsigned n = rp->cand[p->sig][j];
+			uint64_t cost;
+
+			if (rp->in_hood[n])
+				continue;
+			rp->steps++;
+			if (cost_plus(c, n, p, &cost, err) != 0)
+				return -1;
+			if (cost != PL_INFEASIBLE)
+				escaped = hood_add_node(rp, n);
+			else if (chain == UINT32_MAX)
+				chain = n;
+		}
+		if (!escaped && chain != UINT32_MAX && hood_add_node(rp, chain))
+			hood_free_node_pods(rp, chain);
+	}
+	/* More of x's nodes, with their pods free when they fit in the limit: room made across several. */
+	for (unsigned k = 0; k < rp->n_cand[px->sig] && rp->n_nodes < REPAIR_NODES; k++)
+		if (hood_add_node(rp, rp->cand[px->sig][k]))
+			hood_free_node_pods(rp, rp->cand[px->sig][k]);
+	hood_add_unplaced(rp);
+	return 0;
+}
+
+static int cmp_unsigned(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Same GPU states in the same order and the same pods allowed: interchangeable in the search. */
+static int same_class(const struct repair *rp, unsigned a, unsigned b)
+{
+	const struct pl_ctx *c = rp->c;
+	const struct pl_node *x = &c->nodes[a], *y = &c->nodes[b];
+
+	if (x->n_gpus != y->n_gpus || memcmp(&c->gpu_state[x->first], &c->gpu_state[y->first], x->n_gpus * sizeof(unsigned)) != 0)
+		return 0;
+	for (unsigned g = 0; g < rp->n_groups; g++)
+		if (c->in->groups[g].allowed != NULL && c->in->groups[g].allowed[a] != c->in->groups[g].allowed[b])
+			return 0;
+	return 1;
+}
+
+/* Whether the searched pods now placed are lexicographically more than `before` (per level). */
+static int placed_more(const struct pl_ctx *c, const struct pl_pod *pods, const int *assign, unsigned np,
+		       const unsigned *before)
+{
+	unsigned after[64] = { 0 };
+
+	for (unsigned k = 0; k < np; k++)
+		if (assign[k] >= 0 && pods[k].level < 64)
+			after[pods[k].level]++;
+	for (unsigned l = 0; l < 64 && l < c->n_levels; l++)
+		if (after[l] != before[l])
+			return after[l] > before[l];
+	return 0;
+}
+
+/*
+ * Step 3: the exact search on the neighbourhood, in a context that shares the parent's tables and
+ * scratch but sees only the neighbourhood's nodes and free pods. *better is set when it placed more.
+ */
+static int solve_hood(struct repair *rp, int *better, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c, sub = *c;
+	unsigned ns = rp->n_nodes, np = rp->n_pods, ng = rp->n_groups, n_res = c->n_res;
+	struct plan_input in = *c->in;
+	struct plan_node *in_nodes = calloc(ns, sizeof(*in_nodes));
+	struct plan_group *groups = calloc(ng + 1, sizeof(*groups));
+	unsigned char *allowed = calloc((size_t)ng * ns + 1, 1);
+	struct pl_node *nodes = calloc(ns, sizeof(*nodes));
+	struct pl_pod *pods = calloc(np, sizeof(*pods));
+	int *assign = calloc(np, sizeof(int));
+	uint16_t *loads = calloc((size_t)2 * ns * n_res + 1, sizeof(uint16_t));
+	unsigned before[64] = { 0 };
+	int rc = -1, complete;
+	uint64_t steps = 0;
+
+	*better = 0;
+	if (!in_nodes || !groups || !allowed || !nodes || !pods || !assign || !loads) {
+		kerf_err_set(err, KERF_ENOMEM, "out of memory");
+		goto out;
+	}
+	qsort(rp->pods, np, sizeof(unsigned), cmp_unsigned); /* decision order */
+	{
+		/* The same neighbourhood, searched again with the same loads, gives the same answer. */
+		unsigned sorted[REPAIR_NODES];
+		uint64_t h = 1469598103934665603ull;
+
+		memcpy(sorted, rp->nodes, ns * sizeof(unsigned));
+		qsort(sorted, ns, sizeof(unsigned), cmp_unsigned);
+		for (unsigned k = 0; k < ns + np; k++) {
+			h ^= k < ns ? sorted[k] : 0x80000000u + rp->pods[k - ns];
+			h *= 1099511628211ull;
+		}
+		for (unsigned k = 0; k < rp->n_tried; k++)
+			if (rp->tried[k] == h) {
+				rc = 0;
+				goto out;
+			}
+		if (rp->n_tried == rp->cap_tried) {
+			uint64_t *t = realloc(rp->tried, (rp->cap_tried * 2 + 16) * sizeof(uint64_t));
+
+			if (t == NULL) {
+				kerf_err_set(err, KERF_ENOMEM, "out of memory");
+				goto out;
+			}
+			rp->tried = t;
+			rp->cap_tried = rp->cap_tried * 2 + 16;
+		}
+		rp->tried[rp->n_tried++] = h;
+	}
+	for (unsigned g = 0; g < ng; g++) {
+		if (c->in->groups[g].allowed == NULL)
+			continue; /* a group no pod uses may have no table (plan.h) */
+		groups[g].allowed = &allowed[(size_t)g * ns];
+		for (unsigned k = 0; k < ns; k++)
+			groups[g].allowed[k] = c->in->groups[g].allowed[rp->nodes[k]];
+	}
+	in.n_nodes = ns;
+	in.nodes = in_nodes;
+	in.groups = groups;
+	for (unsigned k = 0; k < ns; k++) {
+		uint16_t *fixed = &loads[(size_t)(ns + k) * n_res];
+
+		in_nodes[k] = c->in->nodes[rp->nodes[k]];
+		nodes[k] = c->nodes[rp->nodes[k]];
+		nodes[k].load = &loads[(size_t)k * n_res];
+		memcpy(nodes[k].load, c->nodes[rp->nodes[k]].load, n_res * sizeof(uint16_t));
+		memcpy(fixed, nodes[k].load, n_res * sizeof(uint16_t));
+		nodes[k].fixed = fixed;
+		nodes[k].cls = k;
+		for (unsigned j = 0; j < k; j++)
+			if (nodes[j].cls == j && same_class(rp, rp->nodes[j], rp->nodes[k])) {
+				nodes[k].cls = j;
+				break;
+			}
+	}
+	for (unsigned k = 0; k < np; k++) {
+		unsigned i = rp->pods[k];
+
+		pods[k] = c->pods[i];
+		assign[k] = -1;
+		for (unsigned m = 0; m < ns; m++)
+			if (c->assign[i] == (int)rp->nodes[m]) {
+				assign[k] = (int)m;
+				add_dem((uint16_t *)nodes[m].fixed, &pods[k], -1);
+			}
+		if (c->assign[i] >= 0 && c->pods[i].level < 64)
+			before[c->pods[i].level]++;
+	}
+	sub.in = &in;
+	sub.nodes = nodes;
+	sub.pods = pods;
+	sub.n_pods = np;
+	sub.assign = assign;
+	for (unsigned k = 0; k < ns; k++)
+		if (pl_node_cost(&sub, k, nodes[k].fixed, &nodes[k].fixed_cost, NULL, err) != 0)
+			goto back;
+	if (pl_exact_run(&sub, REPAIR_STEPS_COUNTS, REPAIR_STEPS_COST, &complete, &steps, err) != 0)
+		goto back;
+	*better = placed_more(c, pods, assign, np, before);
+	if (*better) {
+		for (unsigned k = 0; k < np; k++)
+			c->assign[rp->pods[k]] = assign[k] >= 0 ? (int)rp->nodes[assign[k]] : -1;
+		for (unsigned k = 0; k < ns; k++) {
+			struct pl_node *nd = &c->nodes[rp->nodes[k]];
+
+			memcpy(nd->load, nodes[k].load, n_res * sizeof(uint16_t));
+			nd->cost = nodes[k].cost;
+			nd->version++;
+		}
+	}
+	rc = 0;
+back:
+	/* The search may have grown the shared scratch (the DP arrays) and the nodes' capacity tables. */
+	rp->steps += steps;
+	{
+		struct pl_ctx keep = *c;
+
+		*c = sub;
+		c->in = keep.in;
+		c->nodes = keep.nodes;
+		c->pods = keep.pods;
+		c->n_pods = keep.n_pods;
+		c->assign = keep.assign;
+	}
+	for (unsigned k = 0; k < ns; k++)
+		c->nodes[rp->nodes[k]].maxcap = nodes[k].maxcap;
+out:
+	free(in_nodes);
+	free(groups);
+	free(allowed);
+	free(nodes);
+	free(pods);
+	free(assign);
+	free(loads);
+	return rc;
+}
+
+/* The seeds of pod x in the order tried: fewest pods of x's priority or higher on them, then node order. */
+static unsigned order_seeds(struct repair *rp, unsigned x, unsigned *seeds)
+{
+	struct pl_ctx *c = rp->c;
+	const struct pl_pod *px = &c->pods[x];
+	unsigned n = rp->n_cand[px->sig], weight[REPAIR_NODES], k_out = 0;
+
+	for (unsigned k = 0; k < n; k++)
+		rp->weight[rp->cand[px->sig][k]] = 0;
+	for (unsigned i = 0; i < c->n_pods && c->pods[i].level <= px->level; i++)
+		if (c->assign[i] >= 0)
+			rp->weight[c->assign[i]]++;
+	for (unsigned k = 0; k < n; k++) {
+		unsigned node = rp->cand[px->sig][k], w = rp->weight[node], pos;
+
+		/* insertion into the REPAIR_SEEDS lightest, stable */
+		for (pos = k_out; pos > 0 && weight[pos - 1] > w; pos--)
+			;
+		if (pos == REPAIR_NODES)
+			continue;
+		if (k_out < REPAIR_NODES)
+			k_out++;
+		memmove(&seeds[pos + 1], &seeds[pos], (k_out - 1 - pos) * sizeof(unsigned));
+		memmove(&weight[pos + 1], &weight[pos], (k_out - 1 - pos) * sizeof(unsigned));
+		seeds[pos] = node;
+		weight[pos] = w;
+	}
+	return k_out;
+}
+
+int pl_repair(struct pl_ctx *c, struct kerf_err *err)
+{
+	struct repair rp;
+	int rc = -1;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.c = c;
+	for (unsigned i = 0; i < c->n_pods; i++)
+		rp.n_groups = c->pods[i].group > rp.n_groups ? c->pods[i].group : rp.n_groups;
+	rp.cand = calloc(c->n_sigs + 1, sizeof(*rp.cand));
+	rp.n_cand = calloc(c->n_sigs + 1, sizeof(unsigned));
+	rp.failed = calloc(c->n_sigs + 1, 1);
+	rp.in_hood = calloc(c->in->n_nodes + 1, 1);
+	rp.free_pod = calloc(c->n_pods + 1, 1);
+	rp.weight = calloc(c->in->n_nodes + 1, sizeof(unsigned));
+	if (!rp.cand || !rp.n_cand || !rp.failed || !rp.in_hood || !rp.free_pod || !rp.weight) {
+		kerf_err_set(err, KERF_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* Sweeps over the pods left out, again while one places more: a success can open room for a pod
+	 * tried before it. Each success places lexicographically more, so the sweeps end even without the
+	 * budget. */
+	for (int progress = 1; progress && rp.steps < REPAIR_STEPS_TOTAL;) {
+		progress = 0;
+		for (unsigned x = 0; x < c->n_pods && rp.steps < REPAIR_STEPS_TOTAL; x++) {
+			const struct pl_pod *px = &c->pods[x];
+			unsigned seeds[REPAIR_NODES], n_seeds;
+			int done = 0;
+
+			if (c->assign[x] >= 0 || px->missing >= 0 || rp.failed[px->sig])
+				continue;
+			if (candidates(&rp, x, err) != 0 || place_direct(&rp, x, &done, err) != 0)
+				goto out;
+			n_seeds = order_seeds(&rp, x, seeds);
+			for (unsigned k = 0; k < n_seeds && k < REPAIR_SEEDS && !done && rp.steps < REPAIR_STEPS_TOTAL; k++)
+				if (build_hood(&rp, x, seeds[k], err) != 0 || solve_hood(&rp, &done, err) != 0)
+					goto out;
+			if (!done && n_seeds > 1 && rp.steps < REPAIR_STEPS_TOTAL) {
+				build_hood_seeds(&rp, x, seeds, n_seeds);
+				if (solve_hood(&rp, &done, err) != 0)
+					goto out;
+			}
+			if (!done) {
+				rp.failed[px->sig] = 1;
+				continue;
+			}
+			memset(rp.failed, 0, c->n_sigs + 1);
+			rp.n_tried = 0;
+			progress = 1;
+		}
+	}
+	rc = 0;
+out:
+	for (unsigned s = 0; rp.cand != NULL && s < c->n_sigs; s++)
+		free(rp.cand[s]);
+	free(rp.cand);
+	free(rp.n_cand);
+	free(rp.failed);
+	free(rp.in_hood);
+	free(rp.free_pod);
+	free(rp.weight);
+	free(rp.tried);
+	return rc;
+}
