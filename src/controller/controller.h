@@ -45,8 +45,7 @@
  *
  * A round whose inputs have not changed since the last plan (no watch event the plan reads, no timer due:
  * agent_timeout_ms, failed_grace_ms, replan_after_ms, a pod reaching age_after_ms, no Lease regained, nothing
- * left to tell) makes no plan:
- * it renews the Lease and returns (report.unchanged).
+ * left to tell) makes no plan: it renews the Lease and returns (report.unchanged).
  *
  * Threads: call controller_* from one thread; the watches run in threads of their own and only signal. A
  * round's spec writes run on the writer's threads (writer.h) while controller_step() waits for them: log and
