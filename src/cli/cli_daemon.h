@@ -52,20 +52,12 @@ void cli_daemon_log_init(struct kerf_log_sink *log, const char *who);
  * -1 with a line on stderr that names the command and the option. */
 int cli_daemon_log_set(void *log, const char *name, const char *value);
 
-/*
- * Takes --log-level LEVEL / --log-level=LEVEL and --log-format FORMAT / --log-format=FORMAT from argv[*i]
- * (advancing *i past a separate value). Returns 1 when argv[*i] is neither option (nothing taken), 0 when it
- * set log, -1 on a bad or missing value (said on stderr, naming the command and the option).
- */
-int cli_daemon_log_option(struct kerf_log_sink *log, int argc, char **argv, int *i);
-
-/* A whole number of milliseconds in [lo, hi] from the value of option opt, or -1 with a line on stderr that
- * names the command (who) and the option. */
-long cli_daemon_millis(const char *who, const char *opt, const char *text, long lo, long hi);
-
 /* SIGTERM and SIGINT end cli_daemon_run()'s loop; SIGPIPE is ignored (a peer that hung up is an error, not
  * a death). Call before starting anything. */
 void cli_daemon_signals(void);
+
+/* Whether SIGTERM or SIGINT has come. */
+bool cli_daemon_stopping(void);
 
 /*
  * Runs step(ctx, wait_ms) until SIGTERM or SIGINT, or once: each step waits up to interval_ms for work. A

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cli_daemon.h"
+#include "cli_opts.h"
 #include "controller.h"
 #include "kube.h"
 #include "kube_metrics.h"
@@ -34,8 +35,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: kerf controller [--kubeconfig FILE [--context NAME]] [--identity ID] [--namespace NS]\n"
 		   "                       [--scheduler-name NAME]... [--debounce MS] [--age-after MS]\n"
 		   "                       [--interval MS] [--agent-timeout MS] [--replan-after MS]\n"
-		   "                       [--events-per-second N] [--listen ADDR] [--log-level LEVEL]\n"
-		   "                       [--log-format FORMAT] [--once]\n\n"
+		   "                       [--events-per-second N] [--write-concurrency N] [--start-timeout MS]\n"
+		   "                       [--listen ADDR] [--log-level LEVEL] [--log-format FORMAT] [--once]\n\n"
 		   "Runs kerf's cluster controller: for the pods that wait for nvidia.com/mig-* devices it plans new\n"
 		   "layouts of the nodes' free MIG slices and writes them into the nodes' MigLayout specs. Instances in\n"
 		   "use are never moved. Pods that cannot be placed get an Event saying why. Several replicas may run:\n"
@@ -59,6 +60,10 @@ static void usage(FILE *f)
 		   "                      planned there for is planned on another node, and told why (default 60000)\n"
 		   "  --events-per-second N  at most N Events a second for pods that cannot be placed, bursts of\n"
 		   "                      5 x N (default 20)\n"
+		   "  --write-concurrency N  write up to N MigLayout specs at once, each over a connection of its\n"
+		   "                      own (default 8, at most 64)\n"
+		   "  --start-timeout MS  give up when the caches have not synced this long after the start\n"
+		   "                      (default 600000); /readyz says how far they got meanwhile\n"
 		   "  --listen ADDR       serve /healthz, /readyz and /metrics on ADDR, HOST:PORT or :PORT (default\n"
 		   "                      :8081; \"\" for none; never with --once)\n"
 		   "  --once              run one round and exit (0 if it succeeded)\n"
@@ -69,6 +74,31 @@ static void usage(FILE *f)
 /* 0, 1 (--help), or -1 (bad usage, said on stderr). */
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
+	long events = 0, write_concurrency = 0, age_after = -1; /* -1: not given */
+	const struct cli_opt opts[] = {
+		{ .name = "--once", .kind = CLI_FLAG, .dst = &o->once },
+		{ .name = "--log-level", .kind = CLI_FUNC, .dst = &o->log, .fn = cli_daemon_log_set },
+		{ .name = "--log-format", .kind = CLI_FUNC, .dst = &o->log, .fn = cli_daemon_log_set },
+		{ .name = "--kubeconfig", .kind = CLI_STRING, .dst = &o->kubeconfig },
+		{ .name = "--context", .kind = CLI_STRING, .dst = &o->context },
+		{ .name = "--listen", .kind = CLI_STRING, .dst = &o->listen },
+		{ .name = "--identity", .kind = CLI_STRING, .dst = &o->ctl.identity },
+		{ .name = "--namespace", .kind = CLI_STRING, .dst = &o->ctl.lease_namespace },
+		{ .name = "--scheduler-name", .kind = CLI_LIST, .dst = o->schedulers, .max = MAX_SCHEDULERS,
+		  .count = &o->n_schedulers },
+		{ .name = "--debounce", .kind = CLI_MILLIS, .dst = &o->ctl.debounce_ms, .min = 1, .max = 60000 },
+		{ .name = "--age-after", .kind = CLI_MILLIS, .dst = &age_after, .max = 86400000 },
+		{ .name = "--interval", .kind = CLI_MILLIS, .dst = &o->interval_ms, .min = 100, .max = 60000 },
+		{ .name = "--agent-timeout", .kind = CLI_MILLIS, .dst = &o->ctl.agent_timeout_ms, .min = 1000, .max = 3600000 },
+		{ .name = "--replan-after", .kind = CLI_MILLIS, .dst = &o->ctl.replan_after_ms, .min = 1000, .max = 3600000 },
+		{ .name = "--events-per-second", .kind = CLI_INT, .dst = &events, .min = 1, .max = 10000,
+		  .noun = "whole number of Events" },
+		{ .name = "--write-concurrency", .kind = CLI_INT, .dst = &write_concurrency, .min = 1, .max = 64 },
+		{ .name = "--start-timeout", .kind = CLI_MILLIS, .dst = &o->ctl.start_timeout_ms, .min = 1000, .max = 86400000 },
+		{ 0 },
+	};
+	int rc;
+
 	memset(o, 0, sizeof(*o));
 	o->interval_ms = 2000;
 	o->listen = ":8081";
@@ -77,72 +107,20 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	cli_daemon_log_init(&o->log, "controller");
 	o->ctl.log = kerf_log_write;
 	o->ctl.log_arg = &o->log;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		int lr;
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+	if ((rc = cli_opts_parse("controller", opts, argc, argv, NULL, 0, NULL)) != 0) {
+		if (rc > 0)
 			usage(stdout);
-			return 1;
-		} else if (strcmp(a, "--once") == 0) {
-			o->once = true;
-		} else if ((lr = cli_daemon_log_option(&o->log, argc, argv, &i)) <= 0) {
-			if (lr < 0)
-				return -1;
-		} else if (v == NULL) {
-			fprintf(stderr, "kerf controller: unknown or incomplete option \"%s\"\n", a);
-			return -1;
-		} else if (strcmp(a, "--kubeconfig") == 0) {
-			o->kubeconfig = argv[++i];
-		} else if (strcmp(a, "--context") == 0) {
-			o->context = argv[++i];
-		} else if (strcmp(a, "--listen") == 0) {
-			o->listen = argv[++i];
-		} else if (strcmp(a, "--identity") == 0) {
-			o->ctl.identity = argv[++i];
-		} else if (strcmp(a, "--namespace") == 0) {
-			o->ctl.lease_namespace = argv[++i];
-		} else if (strcmp(a, "--scheduler-name") == 0) {
-			if (o->n_schedulers == MAX_SCHEDULERS || argv[i + 1][0] == '\0') {
-				fprintf(stderr, "kerf controller: --scheduler-name: %s\n",
-					argv[i + 1][0] ? "at most 16 schedulers" : "empty name");
-				return -1;
-			}
-			o->schedulers[o->n_schedulers++] = argv[++i];
-			o->ctl.scheduler_names = o->schedulers;
-		} else if (strcmp(a, "--debounce") == 0) {
-			if ((o->ctl.debounce_ms = cli_daemon_millis("controller", a, argv[++i], 1, 60000)) < 0)
-				return -1;
-		} else if (strcmp(a, "--age-after") == 0) {
-			if ((o->ctl.age_after_ms = cli_daemon_millis("controller", a, argv[++i], 0, 86400000)) < 0)
-				return -1;
-			if (o->ctl.age_after_ms == 0)
-				o->ctl.age_after_ms = -1; /* 0 on the command line: off (0 in the options: the default) */
-		} else if (strcmp(a, "--interval") == 0) {
-			if ((o->interval_ms = cli_daemon_millis("controller", a, argv[++i], 100, 60000)) < 0)
-				return -1;
-		} else if (strcmp(a, "--agent-timeout") == 0) {
-			if ((o->ctl.agent_timeout_ms = cli_daemon_millis("controller", a, argv[++i], 1000, 3600000)) < 0)
-				return -1;
-		} else if (strcmp(a, "--replan-after") == 0) {
-			if ((o->ctl.replan_after_ms = cli_daemon_millis("controller", a, argv[++i], 1000, 3600000)) < 0)
-				return -1;
-		} else if (strcmp(a, "--events-per-second") == 0) {
-			char *end;
-			long n = strtol(argv[++i], &end, 10);
-
-			if (*end != '\0' || argv[i][0] == '\0' || n < 1 || n > 10000) {
-				fprintf(stderr, "kerf controller: %s: \"%s\" is not a whole number of Events from 1 to 10000\n", a,
-					argv[i]);
-				return -1;
-			}
-			o->ctl.events_per_s = (double)n;
-			o->ctl.event_burst = 5.0 * (double)n;
-		} else {
-			fprintf(stderr, "kerf controller: unknown option \"%s\"\n", a);
-			return -1;
-		}
+		return rc;
 	}
+	if (o->n_schedulers > 0)
+		o->ctl.scheduler_names = o->schedulers;
+	if (age_after >= 0) /* 0 on the command line: no aging (0 in the options: the default) */
+		o->ctl.age_after_ms = age_after == 0 ? -1 : age_after;
+	if (events > 0) {
+		o->ctl.events_per_s = (double)events;
+		o->ctl.event_burst = 5.0 * (double)events;
+	}
+	o->ctl.write_concurrency = (unsigned)write_concurrency;
 	if (o->ctl.identity == NULL || o->ctl.identity[0] == '\0') {
 		if (gethostname(o->host, sizeof(o->host) - 1) != 0 || o->host[0] == '\0') {
 			fprintf(stderr, "kerf controller: --identity: none given, and no host name to use\n");
@@ -153,6 +131,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* While the caches sync: /readyz says how far they got, and /healthz sees progress (a large cluster's first
+ * lists can outlast the probe's stall limit); a SIGTERM stops the wait. */
+static bool syncing(void *probe, const char *progress)
+{
+	cli_probe_not_ready(probe, progress);
+	return !cli_daemon_stopping();
+}
+
 static int controller_round(void *ctl, long wait_ms, struct kerf_err *err)
 {
 	return controller_step(ctl, wait_ms, NULL, err);
@@ -160,15 +146,13 @@ static int controller_round(void *ctl, long wait_ms, struct kerf_err *err)
 
 /*
  * controller_stop() hands the Lease over, so a SIGTERM'd leader is replaced at once. The listener starts
- * first: while the caches sync (a minute at most) the kubelet's probes see a live process that is not ready.
+ * first: while the caches sync (up to --start-timeout) the kubelet's probes see a live process that is not
+ * ready.
  */
 int cmd_controller(int argc, char **argv)
 {
-	struct kube_client *c = NULL;
+	struct cli_daemon d;
 	struct controller *ctl = NULL;
-	struct cli_probe *probe = NULL;
-	struct metrics *metrics = NULL;
-	struct httpd *http = NULL;
 	struct kerf_err err;
 	struct opts o;
 	int rc;
@@ -177,28 +161,21 @@ int cmd_controller(int argc, char **argv)
 		return rc > 0 ? KERF_EXIT_OK : KERF_EXIT_USAGE;
 	cli_daemon_signals();
 	rc = KERF_EXIT_FAIL;
-	if ((probe = cli_probe_new()) == NULL || (metrics = metrics_new()) == NULL) {
-		fprintf(stderr, "kerf controller: out of memory\n");
+	if (cli_daemon_start(&d, &o.log, o.listen, o.once, o.kubeconfig, o.context,
+			     "connecting to the API server and syncing the caches") < 0)
 		goto out;
-	}
-	if (cli_serve("controller", o.once ? NULL : o.listen, probe, metrics, &http) < 0)
-		goto out;
-	o.ctl.metrics = metrics;
-	cli_probe_not_ready(probe, "connecting to the API server and syncing the caches");
-	c = cli_daemon_connect(&o.log, o.kubeconfig, o.context, &err);
-	if (c != NULL)
-		kube_client_metrics(c, metrics);
-	if (c == NULL || (ctl = controller_start(c, &o.ctl, &err)) == NULL) {
+	o.ctl.metrics = d.metrics;
+	o.ctl.syncing = syncing;
+	o.ctl.syncing_arg = d.probe;
+	if ((ctl = controller_start(d.client, &o.ctl, &err)) == NULL) {
 		kerf_log_emit(kerf_log_write, &o.log, KERF_LOG_ERROR, &err, "start failed", NULL);
 		goto out;
 	}
-	cli_probe_also(probe, controller_caches_fresh, ctl); /* not ready while it refuses to plan from a stale cache */
-	rc = cli_daemon_run(&o.log, controller_round, ctl, o.interval_ms, o.once, probe);
+	cli_probe_also(d.probe, controller_caches_fresh, ctl); /* not ready while it refuses to plan from a stale cache */
+	rc = cli_daemon_run(&o.log, controller_round, ctl, o.interval_ms, o.once, d.probe);
 out:
-	httpd_stop(http);
+	cli_daemon_unlisten(&d);
 	controller_stop(ctl);
-	kube_client_free(c);
-	metrics_free(metrics);
-	cli_probe_free(probe);
+	cli_daemon_free(&d);
 	return rc;
 }

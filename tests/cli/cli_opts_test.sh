@@ -42,6 +42,12 @@ refused "bad GPU index" '--gpu: "1x" is not a GPU index' "$kerf" status --gpu 1x
 refused "negative GPU index" '--gpu: "-1" is not a GPU index' "$kerf" apply --gpu -1 --layout -
 refused "interval out of range" '--interval: "99" is not a number of milliseconds from 100 to 3600000' \
 	"$kerf" agent --node n1 --interval 99
+refused "events out of range" '--events-per-second: "0" is not a whole number of Events from 1 to 10000' \
+	"$kerf" controller --events-per-second 0
+refused "write concurrency out of range" '--write-concurrency: "65" is not a whole number from 1 to 64' \
+	"$kerf" controller --write-concurrency=65
+refused "empty scheduler name" '--scheduler-name: empty value' "$kerf" controller --scheduler-name ""
+refused "bad log level" '--log-level: "loud" is not a level' "$kerf" controller --log-level=loud
 refused "pods out of range" '--pods: "10000001" is not a whole number from 0 to 10000000' \
 	"$kerf" simulate --pods 10000001
 refused "empty pods" '--pods: "" is not a whole number' "$kerf" simulate --pods=
