@@ -1541,7 +1541,7 @@ static int kerf_apply(struct fixture *f, const char *layout, const char *more)
 	int status;
 
 	snprintf(cmd, sizeof(cmd),
-		 "KERF_NVML_LIBRARY='%s' KERF_FAKENVML_STATE='%s' '%s' apply --gpu 0 --layout '%s' --journal-dir '%s' "
+		 "KERF_NVML_LIBRARY='%s' KERF_FAKENVML_STATE='%s' '%s' apply --gpu 0 --layout '%s' --state-dir '%s' "
 		 "--plugin-dir '%s' %s >'%s/apply.out' 2>'%s/apply.err'",
 		 FAKENVML_LIB, f->state, KERF_BIN, layout, f->journals, f->dir, more, f->dir, f->dir);
 	status = system(cmd);

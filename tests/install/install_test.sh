@@ -66,7 +66,7 @@ n=$((n + 1))
 n=$((n + 1))
 KERF_FAKENVML_STATE="$tmp/state" "$tmp/all/usr/$libdir/fakenvml-ctl" init H100-80GB-SXM >"$tmp/init" 2>&1 ||
 	fail "installed fakenvml-ctl init: $(cat "$tmp/init")"
-KERF_FAKENVML_STATE="$tmp/state" "$kerf" status --library "$tmp/all/usr/$libdir/libnvidia-ml.so.1" >"$tmp/status" 2>&1 ||
+KERF_FAKENVML_STATE="$tmp/state" "$kerf" status --nvml-library "$tmp/all/usr/$libdir/libnvidia-ml.so.1" >"$tmp/status" 2>&1 ||
 	fail "installed kerf status on the installed simulated NVML: $(cat "$tmp/status")"
 grep -q 'H100' "$tmp/status" || fail "kerf status does not show the simulated H100: $(cat "$tmp/status")"
 
