@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "internal.h"
 
 /* The running totals of a partial layout during enumeration, one per rule of mig_layout_check(). */
@@ -266,14 +267,10 @@ static uint64_t cap_hash(struct capw c)
 
 static uint64_t shape_hash(const struct pl_layout *table, const struct pl_bits *cur, const struct pl_bits *used)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)(uintptr_t)table;
+	uint64_t h = KERF_FNV_OFFSET ^ (uint64_t)(uintptr_t)table;
 
-	for (unsigned i = 0; i < PL_WORDS; i++) {
-		h = (h ^ cur->w[i]) * 0x100000001b3ull;
-		h ^= h >> 29;
-		h = (h ^ used->w[i]) * 0x100000001b3ull;
-		h ^= h >> 29;
-	}
+	for (unsigned i = 0; i < PL_WORDS; i++)
+		h = kerf_hash_word(kerf_hash_word(h, cur->w[i]), used->w[i]);
 	return h;
 }
 
