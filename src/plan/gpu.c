@@ -19,9 +19,11 @@
  * layout bitmaps give the reachable set by ANDs, the Pareto filter's hash table is sized to it, and offers
  * (16 counts of at most 16) are compared two 64-bit words at a time (docs/planner.md, "Speed and memory").
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "hash.h"
 #include "internal.h"
 
@@ -73,16 +75,10 @@ static void emit(struct walk *w)
 	struct pl_model *pm = w->pm;
 	struct pl_layout *l;
 
-	if (pm->n_layouts == w->cap) {
-		size_t ncap = w->cap ? w->cap * 2 : 1024;
-		struct pl_layout *nl = realloc(pm->layouts, ncap * sizeof(*nl));
-
-		if (nl == NULL) {
-			w->oom = 1;
-			return;
-		}
-		pm->layouts = nl;
-		w->cap = ncap;
+	if (kerf_grow(&pm->layouts, &w->cap, (size_t)pm->n_layouts + 1, sizeof(*pm->layouts), UINT_MAX, "layouts",
+		      NULL) < 0) {
+		w->oom = 1;
+		return;
 	}
 	l = &pm->layouts[pm->n_layouts++];
 	l->bits = w->bits;
