@@ -2,7 +2,7 @@
  * bench_controller.c — one round of kerf's controller at cluster scale, against a real kube-apiserver.
  *
  *   bench_controller --kubeconfig FILE [--nodes N] [--pods P] [--namespaces K] [--used-pct U] [--threads T]
- *                    [--seed S] [--rounds R] [--no-load | --load-only] [--log FILE]
+ *                    [--seed S] [--rounds R] [--write-concurrency W] [--no-load | --load-only] [--log FILE]
  *
  * What it measures, and how:
  *   1. Load. N Nodes as a kubelet leaves them (Ready; the not-ready taint the API server puts on a new Node
@@ -59,7 +59,7 @@
 
 struct opts {
 	const char *kubeconfig, *log_file;
-	long nodes, pods, namespaces, threads, used_pct, rounds;
+	long nodes, pods, namespaces, threads, used_pct, rounds, write_concurrency;
 	uint64_t seed;
 	bool load, round;
 };
@@ -622,11 +622,19 @@ static void report_round(int k, const struct timed *t, const struct logs *lg)
 {
 	const struct controller_report *r = &t->rep;
 
+	if (r->unchanged) {
+		printf("round %d: leader %s, unchanged since the last plan: no plan made, nothing written, %u Events\n", k,
+		       r->leader ? "yes" : "NO", r->events);
+		printf("round %d: %.2f s wall; CPU %.2f s in the round's thread, %.2f s in the process (watch threads included)\n",
+		       k, t->wall, t->cpu_thread, t->cpu_process);
+		return;
+	}
 	printf("round %d: leader %s, %u pods planned over %u nodes (%u left out), %u placed (%.1f%%), %u specs written "
-	       "(%u stale), %u Events, %u reserved, %u kept off a node without room, %u re-planned as crowded%s\n",
+	       "(%u stale, at most %u at once), %u Events, %u reserved, %u kept off a node without room, %u re-planned as "
+	       "crowded%s\n",
 	       k, r->leader ? "yes" : "NO", r->pods, r->nodes, r->nodes_skipped, r->placed,
-	       r->pods ? 100.0 * r->placed / r->pods : 0.0, r->specs_written, r->specs_stale, r->events, r->reserved,
-	       r->no_room, r->crowded, r->deposed ? ", DEPOSED mid-round" : "");
+	       r->pods ? 100.0 * r->placed / r->pods : 0.0, r->specs_written, r->specs_stale, r->writes_at_once, r->events,
+	       r->reserved, r->no_room, r->crowded, r->deposed ? ", DEPOSED mid-round" : "");
 	printf("round %d: %.2f s wall; CPU %.2f s in the round's thread, %.2f s in the process (watch threads included)\n",
 	       k, t->wall, t->cpu_thread, t->cpu_process);
 	report_phases(k, lg, lg->t0 + t->wall);
@@ -637,7 +645,11 @@ static int rounds(const struct opts *o, struct kerf_err *err)
 {
 	struct logs lg = {0};
 	struct controller_options co = {.identity = "bench-controller", .lease_namespace = LEASE_NS, .debounce_ms = 1,
-					.max_wait_ms = 1, .log = on_log, .log_arg = &lg};
+					.max_wait_ms = 1, .log = on_log, .log_arg = &lg,
+					.write_concurrency = (unsigned)o->write_concurrency,
+					/* No agent renews a heartbeat here: with the default 90 s a slow first round left
+					 * every node out as silent in the next ones. */
+					.agent_timeout_ms = 3600000};
 	struct timed first;
 	struct kube_client *c;
 	struct controller *ctl;
@@ -709,7 +721,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_controller --kubeconfig FILE [--nodes N (5000)] [--pods P (50000)] [--namespaces K (4)]\n"
 		   "                        [--used-pct U (50)] [--threads T (8)] [--seed S (1)] [--rounds R (1)]\n"
-		   "                        [--no-load | --load-only] [--log FILE]\n");
+		   "                        [--write-concurrency W (the controller's 8)] [--no-load | --load-only]\n"
+		   "                        [--log FILE]\n");
 }
 
 static int parse_long(const char *opt, const char *v, long lo, long hi, long *out)
@@ -734,6 +747,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{"no-load", no_argument, NULL, 'r'},          {"load-only", no_argument, NULL, 'l'},
 		{"log", required_argument, NULL, 'L'},        {"used-pct", required_argument, NULL, 'u'},
 		{"rounds", required_argument, NULL, 'R'},     {"help", no_argument, NULL, 'h'},
+		{"write-concurrency", required_argument, NULL, 'W'},
 		{NULL, 0, NULL, 0}};
 	long seed = 1;
 	int ch;
@@ -753,6 +767,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 's': bad = parse_long("--seed", optarg, 0, 1L << 30, &seed); break;
 		case 'u': bad = parse_long("--used-pct", optarg, 0, 100, &o->used_pct); break;
 		case 'R': bad = parse_long("--rounds", optarg, 1, 100, &o->rounds); break;
+		case 'W': bad = parse_long("--write-concurrency", optarg, 1, 64, &o->write_concurrency); break;
 		case 'r': o->load = false; break;
 		case 'l': o->round = false; break;
 		case 'h': usage(stdout); exit(0);

@@ -23,6 +23,11 @@ void cli_daemon_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+bool cli_daemon_stopping(void)
+{
+	return stopping != 0;
+}
+
 int cli_daemon_run(struct kerf_log_sink *log, int (*step)(void *ctx, long wait_ms, struct kerf_err *err), void *ctx,
 		   long interval_ms, bool once, struct cli_probe *probe)
 {

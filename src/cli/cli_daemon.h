@@ -39,6 +39,9 @@ long cli_daemon_millis(const char *who, const char *opt, const char *text, long 
  * a death). Call before starting anything. */
 void cli_daemon_signals(void);
 
+/* Whether SIGTERM or SIGINT has come. */
+bool cli_daemon_stopping(void);
+
 /*
  * Runs step(ctx, wait_ms) until SIGTERM or SIGINT, or once: each step waits up to interval_ms for work. A
  * failed step is logged (level error, with the error's status and reason) and tried again a second later (the API server is away: do not spin). Each step's

@@ -34,8 +34,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: kerf controller [--kubeconfig FILE [--context NAME]] [--identity ID] [--namespace NS]\n"
 		   "                       [--scheduler-name NAME]... [--debounce MS] [--age-after MS]\n"
 		   "                       [--interval MS] [--agent-timeout MS] [--replan-after MS]\n"
-		   "                       [--events-per-second N] [--listen ADDR] [--log-level LEVEL]\n"
-		   "                       [--log-format FORMAT] [--once]\n\n"
+		   "                       [--events-per-second N] [--write-concurrency N] [--start-timeout MS]\n"
+		   "                       [--listen ADDR] [--log-level LEVEL] [--log-format FORMAT] [--once]\n\n"
 		   "Runs kerf's cluster controller: for the pods that wait for nvidia.com/mig-* devices it plans new\n"
 		   "layouts of the nodes' free MIG slices and writes them into the nodes' MigLayout specs. Instances in\n"
 		   "use are never moved. Pods that cannot be placed get an Event saying why. Several replicas may run:\n"
@@ -59,6 +59,10 @@ static void usage(FILE *f)
 		   "                      planned there for is planned on another node, and told why (default 60000)\n"
 		   "  --events-per-second N  at most N Events a second for pods that cannot be placed, bursts of\n"
 		   "                      5 x N (default 20)\n"
+		   "  --write-concurrency N  write up to N MigLayout specs at once, each over a connection of its\n"
+		   "                      own (default 8, at most 64)\n"
+		   "  --start-timeout MS  give up when the caches have not synced this long after the start\n"
+		   "                      (default 600000); /readyz says how far they got meanwhile\n"
 		   "  --listen ADDR       serve /healthz, /readyz and /metrics on ADDR, HOST:PORT or :PORT (default\n"
 		   "                      :8081; \"\" for none; never with --once)\n"
 		   "  --once              run one round and exit (0 if it succeeded)\n"
@@ -138,6 +142,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 			o->ctl.events_per_s = (double)n;
 			o->ctl.event_burst = 5.0 * (double)n;
+		} else if (strcmp(a, "--write-concurrency") == 0) {
+			char *end;
+			long n = strtol(argv[++i], &end, 10);
+
+			if (*end != '\0' || argv[i][0] == '\0' || n < 1 || n > 64) {
+				fprintf(stderr, "kerf controller: %s: \"%s\" is not a whole number from 1 to 64\n", a, argv[i]);
+				return -1;
+			}
+			o->ctl.write_concurrency = (unsigned)n;
+		} else if (strcmp(a, "--start-timeout") == 0) {
+			if ((o->ctl.start_timeout_ms = cli_daemon_millis("controller", a, argv[++i], 1000, 86400000)) < 0)
+				return -1;
 		} else {
 			fprintf(stderr, "kerf controller: unknown option \"%s\"\n", a);
 			return -1;
@@ -153,6 +169,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* While the caches sync: /readyz says how far they got, and /healthz sees progress (a large cluster's first
+ * lists can outlast the probe's stall limit); a SIGTERM stops the wait. */
+static bool syncing(void *probe, const char *progress)
+{
+	cli_probe_not_ready(probe, progress);
+	return !cli_daemon_stopping();
+}
+
 static int controller_round(void *ctl, long wait_ms, struct kerf_err *err)
 {
 	return controller_step(ctl, wait_ms, NULL, err);
@@ -160,7 +184,8 @@ static int controller_round(void *ctl, long wait_ms, struct kerf_err *err)
 
 /*
  * controller_stop() hands the Lease over, so a SIGTERM'd leader is replaced at once. The listener starts
- * first: while the caches sync (a minute at most) the kubelet's probes see a live process that is not ready.
+ * first: while the caches sync (up to --start-timeout) the kubelet's probes see a live process that is not
+ * ready.
  */
 int cmd_controller(int argc, char **argv)
 {
@@ -184,6 +209,8 @@ int cmd_controller(int argc, char **argv)
 	if (cli_serve("controller", o.once ? NULL : o.listen, probe, metrics, &http) < 0)
 		goto out;
 	o.ctl.metrics = metrics;
+	o.ctl.syncing = syncing;
+	o.ctl.syncing_arg = probe;
 	cli_probe_not_ready(probe, "connecting to the API server and syncing the caches");
 	c = cli_daemon_connect(&o.log, o.kubeconfig, o.context, &err);
 	if (c != NULL)

@@ -7,8 +7,15 @@
  * and other requests; a MigLayout is its generation, observedGeneration, spec.gpus, status.gpus (kept as JSON
  * subtrees, small) and heartbeat; a Node is why no pod can go there now, if anything, what fit.h reads, and
  * its allocatable.
+ *
+ * The watches also count changes (ctl->changes, bumped where they ring, and only for what a plan reads): a
+ * round that finds the count where the last plan left it, no timer of the last plan due and nothing owed
+ * from it, makes no plan (at 5,000 nodes a plan of nothing new cost 1 s of CPU every --interval). Heartbeats
+ * are counted apart (ctl->heartbeats): a new one changes the plan only for a node left out as silent.
  */
+#include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +31,7 @@
 #include "room.h"
 #include "kube_pod.h"
 #include "plan.h"
+#include "writer.h"
 
 /* A pod's demands go into the planner's list as they are. */
 _Static_assert(KUBE_POD_MAX_DEMANDS <= PLAN_MAX_DEMANDS, "a pod's demands fit plan_pod.demands");
@@ -44,7 +52,24 @@ struct controller {
 	char stale[KERF_ERR_MSG_MAX + 128]; /* why the last step did not plan (a cache is stale), or "" */
 	struct headroom *room; /* what pods bound to nodes request: room left for a pending pod */
 	struct kube_elector *elector;
+	struct writer *writer; /* the spec writes' connections (writer.h) */
 	struct kerf_bell bell;
+	/* Bumped by the watches (any thread) when something a plan reads changes; heartbeats alone go to heartbeats.
+	 * silent: nodes the last snapshot left out for a silent agent (a heartbeat from one of them is a change). */
+	atomic_ulong changes, heartbeats;
+	atomic_uint silent;
+	/* The last plan: the counts it was made from, the first moment one of its timers falls due (an agent's
+	 * timeout, a failure's grace, a replan_after_ms, a given-up node forgotten), and its report. valid: it
+	 * wrote and told all it had to as leader (nothing held back by the rate limit, failed, or deposed). */
+	struct {
+		bool valid;
+		unsigned long changes, heartbeats;
+		long long due_ms;
+		struct controller_report rep;
+	} last;
+	/* This round left a pod's MIGLayoutUnavailable untold (rate limit, API failure): the next one plans again
+	 * (the memo of what was told makes it tell the rest). A re-cut's Event is told once, with its write. */
+	bool owes;
 	/* (pod uid, reason) pairs announced and still true at the last round, as sorted hashes: an unchanged
 	 * reason is not announced again, and the memo holds no more than the pods that still wait. */
 	uint64_t *told;
@@ -75,7 +100,7 @@ struct controller {
 	long long round_ms[BURST_ROUNDS];
 	struct ctl_metrics {
 		struct metric *rounds, *round_s, *plan_s, *pods, *unplaced, *nodes, *specs, *events, *replanned,
-			*leader, *transitions;
+			*leader, *transitions, *unchanged;
 		struct kube_watch_metrics watch[3];
 	} m;
 };
@@ -98,6 +123,13 @@ static void say(struct controller *ctl, enum kerf_log_level level, const struct 
 	kerf_log_vfields(&ev, fields, ap);
 	va_end(ap);
 	ctl->o.log(ctl->o.log_arg, &ev);
+}
+
+/* Something a plan reads changed (any thread): counted, and the bell rung. */
+static void changed(struct controller *ctl)
+{
+	atomic_fetch_add(&ctl->changes, 1);
+	kerf_bell_ring(&ctl->bell);
 }
 
 /* s, or "" for a missing string. */
@@ -288,7 +320,7 @@ static void node_changed(const char *k, const void *o, const void *n, void *arg)
 	(void)k;
 	if (a->unusable != b->unusable || !json_equal(a->fit, b->fit) ||
 	    (a->alloc != b->alloc && (a->alloc == NULL || b->alloc == NULL || !json_equal(a->alloc, b->alloc))))
-		kerf_bell_ring(&((struct controller *)arg)->bell);
+		changed(arg);
 }
 
 /* The Node's fit and allocatable into arg, a json_t *[2] (references). */
@@ -320,13 +352,37 @@ static const char *node_unusable(struct controller *ctl, const char *name)
 static void rang_add(const char *k, const void *p, void *arg)
 {
 	(void)k, (void)p;
-	kerf_bell_ring(&((struct controller *)arg)->bell);
+	changed(arg);
 }
 
 static void rang_update(const char *k, const void *o, const void *n, void *arg)
 {
 	(void)k, (void)o, (void)n;
-	kerf_bell_ring(&((struct controller *)arg)->bell);
+	changed(arg);
+}
+
+/*
+ * A MigLayout update. Each agent renews status.heartbeat every 30 s: at 5,000 nodes one update every 6 ms, and
+ * each would make the next round plan again. A new heartbeat alone changes the plan only for a node the last
+ * round left out as silent, so it is counted apart, and rings only while there is such a node.
+ */
+static void layout_changed(const char *k, const void *o, const void *n, void *arg)
+{
+	static const char *const planned[] = {"generation", "observed", "spec", "status", "failed"};
+	struct controller *ctl = arg;
+
+	(void)k;
+	for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
+		const json_t *a = json_object_get(o, planned[i]), *b = json_object_get(n, planned[i]);
+
+		if (a != b && (a == NULL || b == NULL || !json_equal(a, b))) {
+			changed(ctl);
+			return;
+		}
+	}
+	atomic_fetch_add(&ctl->heartbeats, 1);
+	if (atomic_load(&ctl->silent) > 0)
+		kerf_bell_ring(&ctl->bell);
 }
 
 /* The controller's families (metrics.h); with no registry every update is a no-op. */
@@ -360,6 +416,8 @@ static void metrics_init(struct controller *ctl)
 	m->leader = metrics_gauge(r, "kerf_controller_leader", "1 while this process holds the Lease.", NULL);
 	m->transitions = metrics_counter(r, "kerf_controller_leader_transitions_total",
 					 "Times this process took or lost the Lease.", NULL);
+	m->unchanged = metrics_counter(r, "kerf_controller_unchanged_rounds_total",
+				       "Rounds that made no plan: nothing a plan reads had changed since the last one.", NULL);
 	kube_watch_metrics_init(&m->watch[0], r, ctl->pods, "pods");
 	kube_watch_metrics_init(&m->watch[1], r, ctl->layouts, "miglayouts");
 	kube_watch_metrics_init(&m->watch[2], r, ctl->nodes, "nodes");
@@ -406,7 +464,7 @@ static void metrics_round(struct controller *ctl, const struct controller_report
 
 static void ring(void *arg)
 {
-	kerf_bell_ring(&((struct controller *)arg)->bell);
+	changed(arg);
 }
 
 /* An informer's list or watch failed (err), or works again (err NULL): logged, rate-limited by the informer. */
@@ -416,7 +474,7 @@ static void watch_failed(const struct kube_resource *r, const struct kerf_err *e
 
 	if (err == NULL) {
 		say(ctl, KERF_LOG_INFO, NULL, "watch works again", "resource=%s", r->plural);
-		kerf_bell_ring(&ctl->bell); /* plan now from the fresh cache */
+		changed(ctl); /* plan now from the fresh cache */
 		return;
 	}
 	say(ctl, KERF_LOG_ERROR, err, "watch failing: its cache is stale", "resource=%s failures=%lu", r->plural, failures);
@@ -449,6 +507,40 @@ int controller_caches_fresh(void *ctl, char *why, size_t cap)
 }
 
 /* ---- start / stop ---- */
+
+/*
+ * Waits for the four caches' first lists, up to start_timeout_ms in all (one bound for the whole start, not
+ * one per cache: what a large cluster needs is the sum), telling o->syncing about once a second what they
+ * hold so far. The lists are applied as they come, so the counts grow while the wait goes on.
+ */
+static int wait_synced(struct controller *ctl, struct kerf_err *err)
+{
+	long long start = kerf_mono_ms(), left;
+	struct kube_informer *inf[] = {ctl->pods, ctl->layouts, ctl->nodes};
+	unsigned i = 0;
+
+	while ((left = ctl->o.start_timeout_ms - (kerf_mono_ms() - start)) > 0) {
+		long slice = left < 1000 ? (long)left : 1000;
+		char progress[256];
+		int rc = i < 3 ? kube_informer_wait_synced(inf[i], slice, err) : headroom_wait_synced(ctl->room, slice, err);
+
+		if (rc == 0 && ++i == 4)
+			return 0;
+		if (rc == 0 || ctl->o.syncing == NULL)
+			continue;
+		snprintf(progress, sizeof(progress),
+			 "syncing the caches for %lld s: %zu pending pods, %zu MigLayouts, %zu Nodes, %zu bound pods so far",
+			 (kerf_mono_ms() - start) / 1000, kube_informer_len(ctl->pods), kube_informer_len(ctl->layouts),
+			 kube_informer_len(ctl->nodes), headroom_len(ctl->room));
+		if (!ctl->o.syncing(ctl->o.syncing_arg, progress))
+			return kerf_err_set(err, KERF_ETIMEOUT, "stopped while syncing the caches: %s", progress);
+	}
+	return kerf_err_set(err, KERF_ETIMEOUT,
+			    "the caches were not synced after %ld ms (--start-timeout): %zu pending pods, %zu MigLayouts, "
+			    "%zu Nodes, %zu bound pods so far",
+			    ctl->o.start_timeout_ms, kube_informer_len(ctl->pods), kube_informer_len(ctl->layouts),
+			    kube_informer_len(ctl->nodes), headroom_len(ctl->room));
+}
 
 struct controller *controller_start(struct kube_client *c, const struct controller_options *o, struct kerf_err *err)
 {
@@ -483,6 +575,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.replan_after_ms = o->replan_after_ms > 0 ? o->replan_after_ms : 60000;
 	ctl->o.events_per_s = o->events_per_s > 0 ? o->events_per_s : 20;
 	ctl->o.event_burst = o->event_burst > 0 ? o->event_burst : 100;
+	ctl->o.start_timeout_ms = o->start_timeout_ms > 0 ? o->start_timeout_ms : 600000;
 	ctl->tokens = ctl->o.event_burst;
 	ctl->tokens_ms = kerf_mono_ms();
 	if ((ctl->waits = json_object()) == NULL || (ctl->gave_up = json_object()) == NULL) {
@@ -502,14 +595,14 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 					 .on_delete = rang_add, .arg = ctl, .on_error = watch_failed};
 	ls = (struct kube_informer_spec){.resource = &KUBE_MIGLAYOUTS, .fields = layout_fields,
 					 .project = project_layout, .free_proj = free_layout, .on_add = rang_add,
-					 .on_update = rang_update, .on_delete = rang_add, .arg = ctl, .on_error = watch_failed};
+					 .on_update = layout_changed, .on_delete = rang_add, .arg = ctl, .on_error = watch_failed};
 	ps.watch_timeout_s = ns.watch_timeout_s = ls.watch_timeout_s = o->watch_timeout_s;
 	ec = (struct kube_elector_config){ctl->lease_ns, "kerf-controller", ctl->identity, ctl->o.lease_duration_s};
 	if ((ctl->pods = kube_informer_new(c, &ps, err)) == NULL || kube_informer_start(ctl->pods, err) < 0 ||
 	    (ctl->layouts = kube_informer_new(c, &ls, err)) == NULL || kube_informer_start(ctl->layouts, err) < 0 ||
 	    (ctl->nodes = kube_informer_new(c, &ns, err)) == NULL || kube_informer_start(ctl->nodes, err) < 0 ||
-	    kube_informer_wait_synced(ctl->pods, 60000, err) < 0 || kube_informer_wait_synced(ctl->layouts, 60000, err) < 0 ||
-	    kube_informer_wait_synced(ctl->nodes, 60000, err) < 0 || (ctl->room = headroom_start(c, ring, ctl, err)) == NULL ||
+	    (ctl->room = headroom_start(c, ring, ctl, err)) == NULL || wait_synced(ctl, err) < 0 ||
+	    (ctl->writer = writer_new(c, o->write_concurrency, err)) == NULL ||
 	    (ctl->elector = kube_elector_new(c, &ec, err)) == NULL) {
 		kerf_err_prefix(err, "controller");
 		goto fail;
@@ -531,6 +624,7 @@ void controller_stop(struct controller *ctl)
 	if (ctl->elector != NULL && kube_elector_release(ctl->elector, &err) < 0)
 		say(ctl, KERF_LOG_ERROR, &err, "releasing the Lease failed", NULL);
 	kube_elector_free(ctl->elector);
+	writer_free(ctl->writer);
 	kube_informer_free(ctl->pods);
 	kube_informer_free(ctl->layouts);
 	kube_informer_free(ctl->nodes);
@@ -564,6 +658,8 @@ struct snapshot {
 	unsigned char *settled; /* per node: its agent has applied its spec (status is the spec's layout) */
 	unsigned skipped; /* MigLayouts left out: their Node is missing, cordoned or not Ready */
 	unsigned reserved; /* free instances held for bound pods the kubelet has not admitted yet */
+	unsigned silent;   /* of the skipped: left out for a silent agent */
+	long long due;     /* the first moment a timer read here falls due (agent timeout, grace, forgetting) */
 	struct plan_room room_view; /* in.room: room and pod_req, borrowed */
 };
 
@@ -646,8 +742,16 @@ struct collect {
 	struct snapshot *s;
 	json_t *beats; /* this round's ctl->beats: only nodes that still have a MigLayout */
 	json_t *fails; /* this round's ctl->fails */
+	long long due;   /* the first moment a node's agent times out or its failure's grace ends */
+	unsigned silent; /* nodes left out for a silent agent */
 	int oom;
 };
+
+static void due_at(long long *due, long long when)
+{
+	if (when < *due)
+		*due = when;
+}
 
 /*
  * Whether node key's agent has reported its current spec (generation gen) as failed for longer than the grace,
@@ -664,8 +768,10 @@ static bool failing_too_long(struct collect *cl, const char *key, bool failed, l
 	if (last != NULL && json_integer_value(json_array_get(last, 0)) == gen)
 		since = json_integer_value(json_array_get(last, 1));
 	json_object_set_new(cl->fails, key, json_pack("[I, I]", (json_int_t)gen, (json_int_t)since));
-	if (now - since <= cl->ctl->o.failed_grace_ms)
+	if (now - since <= cl->ctl->o.failed_grace_ms) {
+		due_at(&cl->due, since + cl->ctl->o.failed_grace_ms + 1);
 		return false;
+	}
 	say(cl->ctl, KERF_LOG_WARN, NULL, "node left out: its agent has failed to apply its spec",
 	    "node=%s generation=%lld failing_s=%lld", key, gen, (now - since) / 1000);
 	return true;
@@ -680,7 +786,12 @@ static bool agent_alive(struct collect *cl, const char *key, const char *beat)
 	if (last != NULL && strcmp(str(json_array_get(last, 0)), beat) == 0)
 		seen = json_integer_value(json_array_get(last, 1));
 	json_object_set_new(cl->beats, key, json_pack("[s, I]", beat, (json_int_t)seen));
-	return now - seen <= cl->ctl->o.agent_timeout_ms;
+	if (now - seen > cl->ctl->o.agent_timeout_ms) {
+		cl->silent++;
+		return false;
+	}
+	due_at(&cl->due, seen + cl->ctl->o.agent_timeout_ms + 1);
+	return true;
 }
 
 static int collect_node(const char *key, const char *rv, const void *proj, void *arg)
@@ -919,9 +1030,11 @@ static unsigned age_pods(const struct controller *ctl, struct snapshot *s)
 	}
 	for (unsigned i = 0; i < n; i++) {
 		time_t born;
-		bool old = ctl->o.age_after_ms > 0 && kube_rfc3339(s->created[i], &born) == 0 &&
-			   (long long)(now - born) * 1000 >= ctl->o.age_after_ms;
+		bool known = ctl->o.age_after_ms > 0 && kube_rfc3339(s->created[i], &born) == 0;
+		bool old = known && (long long)(now - born) * 1000 >= ctl->o.age_after_ms;
 
+		if (known && !old) /* its aging is a timer of this plan (the round that finds nothing changed) */
+			due_at(&s->due, kerf_mono_ms() + ((long long)born - (long long)now) * 1000 + ctl->o.age_after_ms);
 		key[i] = (long long)s->in.pods[i].priority * 2 + old;
 		rank[i] = key[i];
 		aged += old;
@@ -976,6 +1089,7 @@ static int deny_given_up(struct controller *ctl, struct snapshot *s, struct kerf
 			const json_t *since = json_object_get(nodes, s->in.nodes[n].name);
 
 			if (since != NULL && now - json_integer_value(since) < forget) {
+				due_at(&s->due, json_integer_value(since) + forget);
 				deny[n] = 1;
 				n_deny++;
 				json_object_set(still, s->in.nodes[n].name, (json_t *)since);
@@ -1003,7 +1117,7 @@ out:
 static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf_err *err)
 {
 	size_t nn = kube_informer_len(ctl->layouts) + 1, np = kube_informer_len(ctl->pods) + 1;
-	struct collect cl = {ctl, s, json_object(), json_object(), 0};
+	struct collect cl = {ctl, s, json_object(), json_object(), LLONG_MAX, 0, 0};
 
 	memset(s, 0, sizeof(*s));
 	/* The caches may grow between len() and foreach(): the visits stop at the capacity taken here. */
@@ -1027,6 +1141,8 @@ static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf
 	kube_informer_foreach(ctl->pods, collect_pod, &cl);
 	if (cl.oom || cl.beats == NULL || cl.fails == NULL || oldest_first(s) < 0)
 		goto oom;
+	s->due = cl.due;
+	s->silent = cl.silent;
 	/* Where each pod may run, as kube-scheduler's node filters decide (fit.h): the same code as `kerf plan`. */
 	if (plan_fit_groups(&s->in, (const json_t *const *)s->pod_fit, (const json_t *const *)s->node_fit, err) < 0 ||
 	    deny_given_up(ctl, s, err) < 0)
@@ -1186,57 +1302,109 @@ static void tell_recut(struct controller *ctl, const struct snapshot *s, const s
 	}
 }
 
+/* The round's spec writes as a batch for the writer (writer.h): item k patches node[k] with patch[k]. */
+struct spec_batch {
+	struct controller *ctl;
+	const struct snapshot *s;
+	unsigned *node;
+	json_t **patch;
+	long long *generation; /* set by write k: the MigLayout's generation after it */
+};
+
+/* The writer's gate, asked before each write starts (never two at once): the test seam, then the Lease. */
+static bool may_write(void *arg, size_t k)
+{
+	struct spec_batch *sb = arg;
+
+	if (sb->ctl->o.before_spec_write != NULL)
+		sb->ctl->o.before_spec_write(sb->ctl->o.before_spec_write_arg, (unsigned)k);
+	return still_leading(sb->ctl);
+}
+
+static int write_spec(struct kube_client *c, size_t k, void *arg, struct kerf_err *err)
+{
+	struct spec_batch *sb = arg;
+	json_t *res = kube_patch(c, &KUBE_MIGLAYOUTS, NULL, sb->s->in.nodes[sb->node[k]].name, KUBE_PATCH_MERGE,
+				 sb->patch[k], false, err);
+
+	sb->generation[k] = (long long)json_integer_value(json_object_get(json_object_get(res, "metadata"), "generation"));
+	json_decref(res);
+	return res != NULL ? 0 : -1;
+}
+
 /*
  * Writes the new spec of every node the plan changes; counts the writes. Each write is conditional on the
  * resourceVersion the plan was made from: a MigLayout that changed since (a new leader wrote it, an agent
  * reported a pod taking an instance) answers 409, is not written, and is planned again from the change, which
- * has rung the bell. A deposed leader's stale plan thus never lands.
+ * has rung the bell. A deposed leader's stale plan thus never lands. The specs are all made first, from the
+ * snapshot, then go out write_concurrency at a time (writer.h): still_leading() is asked before each starts,
+ * and the results are read (logged, counted) in the plan's node order.
  */
 static int write_specs(struct controller *ctl, const struct snapshot *s, const struct plan_output *out,
 		       struct controller_report *rep, struct kerf_err *err)
 {
 	bool *written = calloc(s->in.n_nodes + 1, sizeof(*written));
-	int rc = 0;
+	struct spec_batch sb = {ctl, s, calloc(s->in.n_nodes + 1, sizeof(*sb.node)),
+				calloc(s->in.n_nodes + 1, sizeof(*sb.patch)), calloc(s->in.n_nodes + 1, sizeof(*sb.generation))};
+	enum writer_result *res = calloc(s->in.n_nodes + 1, sizeof(*res));
+	unsigned *gpus = calloc(s->in.n_nodes + 1, sizeof(*gpus)); /* per item: GPUs the plan changes there */
+	struct writer_batch b = {.gate = may_write, .write = write_spec, .arg = &sb, .results = res};
+	int rc = -1;
 
-	if (written == NULL)
-		return kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
-	if (ctl->o.before_write != NULL)
-		ctl->o.before_write(ctl->o.before_write_arg);
-	for (unsigned k = 0; k < out->n_changes && still_leading(ctl);) {
+	if (written == NULL || sb.node == NULL || sb.patch == NULL || sb.generation == NULL || res == NULL ||
+	    gpus == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
+		goto out;
+	}
+	for (unsigned k = 0; k < out->n_changes;) {
 		unsigned node = out->changes[k].node, end = k;
-		json_t *gpus, *patch, *res;
+		json_t *spec;
 
 		while (end < out->n_changes && out->changes[end].node == node)
 			end++;
-		gpus = spec_of(s, out, k, end);
-		if (json_equal(gpus, s->spec[node])) { /* already asked for: the agent is on it */
-			json_decref(gpus);
-			k = end;
-			continue;
+		spec = spec_of(s, out, k, end);
+		if (!json_equal(spec, s->spec[node])) { /* else already asked for: the agent is on it */
+			sb.node[b.n] = node;
+			gpus[b.n] = end - k;
+			if ((sb.patch[b.n++] = json_pack("{s:{s:s}, s:{s:O}}", "metadata", "resourceVersion", s->rv[node],
+							 "spec", "gpus", spec)) == NULL) {
+				json_decref(spec);
+				kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
+				goto out;
+			}
 		}
-		patch = json_pack("{s:{s:s}, s:{s:o}}", "metadata", "resourceVersion", s->rv[node], "spec", "gpus", gpus);
-		res = kube_patch(ctl->c, &KUBE_MIGLAYOUTS, NULL, s->in.nodes[node].name, KUBE_PATCH_MERGE, patch, false, err);
-		json_decref(patch);
-		if (res == NULL && err->code == KERF_ECONFLICT) {
-			say(ctl, KERF_LOG_INFO, NULL, "spec not written: the MigLayout changed since this plan, planned again",
-			    "node=%s result=stale", s->in.nodes[node].name);
-			rep->specs_stale++;
-			k = end;
-			continue;
-		}
-		if (res == NULL) {
-			rc = kerf_err_prefix(err, "MigLayout %s: spec", s->in.nodes[node].name);
-			break;
-		}
-		say(ctl, KERF_LOG_INFO, NULL, "spec written", "node=%s gpus=%u generation=%lld result=written",
-		    s->in.nodes[node].name, end - k,
-		    (long long)json_integer_value(json_object_get(json_object_get(res, "metadata"), "generation")));
-		json_decref(res);
-		rep->specs_written++;
-		written[node] = true;
+		json_decref(spec);
 		k = end;
 	}
+	if (ctl->o.before_write != NULL)
+		ctl->o.before_write(ctl->o.before_write_arg);
+	rc = writer_run(ctl->writer, &b, err);
+	rep->writes_at_once = b.peak;
+	for (size_t k = 0; k < b.n; k++) {
+		const char *name = s->in.nodes[sb.node[k]].name;
+
+		if (res[k] == WRITER_CONFLICT) {
+			say(ctl, KERF_LOG_INFO, NULL, "spec not written: the MigLayout changed since this plan, planned again",
+			    "node=%s result=stale", name);
+			rep->specs_stale++;
+		} else if (res[k] == WRITER_DONE) {
+			say(ctl, KERF_LOG_INFO, NULL, "spec written", "node=%s gpus=%u generation=%lld result=written", name,
+			    gpus[k], sb.generation[k]);
+			rep->specs_written++;
+			written[sb.node[k]] = true;
+		}
+	}
+	if (rc < 0)
+		kerf_err_prefix(err, "MigLayout spec");
 	tell_recut(ctl, s, out, written, rep); /* the specs that did land, even when a later write failed */
+out:
+	for (size_t k = 0; sb.patch != NULL && k < b.n; k++)
+		json_decref(sb.patch[k]);
+	free(sb.patch);
+	free(sb.node);
+	free(sb.generation);
+	free(res);
+	free(gpus);
 	free(written);
 	return rc;
 }
@@ -1302,8 +1470,10 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 		}
 		if ((t = tell_pod(ctl, s, u->pod, "Warning", "MIGLayoutUnavailable", u->reason)) == TOLD_HELD)
 			held++;
-		if (t != TOLD_SENT)
+		if (t != TOLD_SENT) {
+			ctl->owes = true; /* told in a later round: that one must plan, to know what to tell */
 			continue;
+		}
 		memo[m++] = h;
 		n++;
 	}
@@ -1328,7 +1498,7 @@ static unsigned give_up(struct controller *ctl, const struct snapshot *s, unsign
 	if (nodes == NULL && json_object_set_new(ctl->gave_up, s->uid[i], nodes = json_object()) < 0)
 		return 0;
 	json_object_set_new(nodes, node, json_integer(kerf_mono_ms()));
-	kerf_bell_ring(&ctl->bell); /* plan it elsewhere now, not at the next change */
+	changed(ctl); /* plan it elsewhere now, not at the next change */
 	say(ctl, KERF_LOG_WARN, NULL, "pod not bound after its instances were there: planned elsewhere",
 	    "pod=%s node=%s waited_s=%lld", s->in.pods[i].name, node, secs);
 	snprintf(msg, sizeof(msg), "%s has had the MIG instances this pod asks for for %lld s, but kube-scheduler has not "
@@ -1345,7 +1515,7 @@ static unsigned give_up(struct controller *ctl, const struct snapshot *s, unsign
  * so the next round plans it elsewhere instead of waiting on the same node forever.
  */
 static void watch_waits(struct controller *ctl, const struct snapshot *s, const struct plan_output *out,
-			struct controller_report *rep)
+			struct controller_report *rep, long long *due)
 {
 	json_t *waits = json_object();
 	long long now = kerf_mono_ms();
@@ -1368,6 +1538,7 @@ static void watch_waits(struct controller *ctl, const struct snapshot *s, const 
 			since = json_integer_value(json_array_get(last, 1));
 		if (now - since <= ctl->o.replan_after_ms) {
 			json_object_set_new(waits, uid, json_pack("[s, I]", n->name, (json_int_t)since));
+			due_at(due, since + ctl->o.replan_after_ms + 1);
 			continue;
 		}
 		rep->events += give_up(ctl, s, a->pod, n->name, (now - since) / 1000);
@@ -1379,18 +1550,46 @@ static void watch_waits(struct controller *ctl, const struct snapshot *s, const 
 
 /* ---- one step ---- */
 
+/*
+ * Whether the last plan still stands: it was made as leader and left nothing owed, nothing it reads has
+ * changed since (the watches' count, and heartbeats where a node was left out as silent), and none of its
+ * timers is due. Then the round makes no plan.
+ */
+static bool unchanged(struct controller *ctl)
+{
+	return ctl->last.valid && atomic_load(&ctl->changes) == ctl->last.changes &&
+	       (atomic_load(&ctl->silent) == 0 || atomic_load(&ctl->heartbeats) == ctl->last.heartbeats) &&
+	       kerf_mono_ms() < ctl->last.due_ms;
+}
+
 static int round_(struct controller *ctl, struct controller_report *rep, struct kerf_err *err)
 {
 	struct plan_room_stats rs;
 	struct plan_output out;
 	struct snapshot s;
 	long long t0, start = kerf_mono_ms();
+	/* Read before the snapshot: a change during it moves the count, and the next round plans again. */
+	unsigned long changes = atomic_load(&ctl->changes), heartbeats = atomic_load(&ctl->heartbeats);
 	int rc = -1;
 
+	if (unchanged(ctl)) {
+		bool at_once = rep->at_once;
+
+		*rep = ctl->last.rep;
+		rep->at_once = at_once;
+		rep->leader = true;
+		rep->planned = false;
+		rep->unchanged = true;
+		metric_add(ctl->m.unchanged, 1);
+		return 0;
+	}
+	ctl->last.valid = false;
+	ctl->owes = false;
 	if (snapshot_take(ctl, &s, err) < 0) {
 		metrics_round(ctl, rep, NULL, start, -1);
 		return -1;
 	}
+	atomic_store(&ctl->silent, s.silent);
 	rep->nodes = s.in.n_nodes;
 	rep->nodes_skipped = s.skipped;
 	rep->reserved = s.reserved;
@@ -1398,9 +1597,9 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	rep->aged = age_pods(ctl, &s);
 	if (s.in.n_pods == 0) { /* nothing waits: nothing to change */
 		rep->planned = true;
-		snapshot_free(&s);
+		rc = 0;
 		metrics_round(ctl, rep, NULL, start, 0);
-		return 0;
+		goto out;
 	}
 	t0 = kerf_mono_ms();
 	if (ctl->plan_cache == NULL)
@@ -1425,13 +1624,22 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 		rc = 0;
 	rep->events += tell_unplaced(ctl, &s, &out);
 	if (!ctl->deposed)
-		watch_waits(ctl, &s, &out, rep);
+		watch_waits(ctl, &s, &out, rep, &s.due);
 	say(ctl, KERF_LOG_INFO, NULL, "round", "pods=%u nodes=%u nodes_left_out=%u placed=%u specs_written=%u events=%u "
 	    "duration_ms=%lld", rep->pods, rep->nodes, rep->nodes_skipped, rep->placed, rep->specs_written, rep->events,
 	    kerf_mono_ms() - start);
 	metrics_round(ctl, rep, &out, start, rc);
 	plan_output_free(&out);
 out:
+	if (rc == 0 && !ctl->deposed && !ctl->owes) {
+		ctl->last.valid = true;
+		ctl->last.changes = changes;
+		ctl->last.heartbeats = heartbeats;
+		ctl->last.due_ms = s.due;
+		ctl->last.rep = *rep;
+		ctl->last.rep.specs_written = ctl->last.rep.specs_stale = ctl->last.rep.replanned = 0;
+		ctl->last.rep.events = ctl->last.rep.writes_at_once = 0;
+	}
 	snapshot_free(&s);
 	return rc;
 }
@@ -1481,6 +1689,7 @@ static bool stale_refuses(struct controller *ctl, struct controller_report *rep)
 		    which, h.failures, kerf_mono_ms() - h.failing_since_ms);
 	snprintf(ctl->stale, sizeof(ctl->stale), "%s", why);
 	rep->stale = true;
+	ctl->last.valid = false; /* what it missed meanwhile is planned once the cache follows again */
 	return true;
 }
 
@@ -1509,8 +1718,10 @@ int controller_step(struct controller *ctl, long wait_ms, struct controller_repo
 	if (rc < 0)
 		return kerf_err_prefix(err, "controller: lease");
 	rep->leader = leader;
-	if (!leader)
+	if (!leader) {
+		ctl->last.valid = false; /* a leader again plans afresh */
 		return 0;
+	}
 	ctl->led_ms = kerf_mono_ms();
 	ctl->deposed = false;
 	if (!stale_refuses(ctl, rep))

@@ -43,7 +43,13 @@
  * every younger pod of its priority and never before a pod of a higher priority: the planner is given
  * levels, not priorities (per priority, its aged pods one level above its young ones).
  *
- * Threads: call controller_* from one thread; the watches run in threads of their own and only signal.
+ * A round whose inputs have not changed since the last plan (no watch event the plan reads, no timer due:
+ * agent_timeout_ms, failed_grace_ms, replan_after_ms, a pod reaching age_after_ms, no Lease regained, nothing
+ * left to tell) makes no plan: it renews the Lease and returns (report.unchanged).
+ *
+ * Threads: call controller_* from one thread; the watches run in threads of their own and only signal. A
+ * round's spec writes run on the writer's threads (writer.h) while controller_step() waits for them: log and
+ * before_spec_write may be called from those, never two at once and never beside the calling thread.
  * Errors follow err.h.
  */
 #ifndef KERF_CONTROLLER_H
@@ -82,6 +88,16 @@ struct controller_options {
 	struct metrics *metrics;
 	kerf_log_fn *log; /* one event per decision (log.h), or NULL; also called from the watches' threads */
 	void *log_arg;
+	/* Spec writes of a round under way at once, each over a connection of its own (writer.h). 0: 8; at most 64. */
+	unsigned write_concurrency;
+	/* How long controller_start() waits in all for its caches' first lists. 0: 600000 (10 minutes: the
+	 * 60,000 objects of bench/controller took 8-11 s). */
+	long start_timeout_ms;
+	/* Called about once a second while controller_start() waits for its caches, with what they hold so far, or
+	 * NULL: a daemon keeps its liveness probe fed and says why it is not ready yet. Returning false stops the
+	 * wait (a SIGTERM'd daemon): controller_start() then fails with KERF_ETIMEOUT, "stopped while syncing". */
+	bool (*syncing)(void *arg, const char *progress);
+	void *syncing_arg;
 	/* 0: the informers' own (kube_informer_spec.watch_timeout_s). A test seam: short watches reconnect soon
 	 * after the RBAC that allowed them is revoked, and so see the 403. */
 	long watch_timeout_s;
@@ -89,6 +105,10 @@ struct controller_options {
 	 * MigLayout there, as a new leader or an agent would between the two). */
 	void (*before_write)(void *arg);
 	void *before_write_arg;
+	/* A test seam, NULL in kerf: called just before the round's nth spec write (from 0) would start, while no
+	 * other write starts (a test takes the Lease away there, in the middle of the writes). */
+	void (*before_spec_write)(void *arg, unsigned nth);
+	void *before_spec_write_arg;
 };
 
 /* What one round did. */
@@ -109,11 +129,19 @@ struct controller_report {
 	unsigned specs_stale;  /* not written: the MigLayout changed since the plan was made (409) */
 	unsigned replanned;    /* pods left unbound on a node that had their instances: planned elsewhere next */
 	unsigned events;       /* Events emitted: Normal for pods re-cut for, Warning for pods that cannot be placed */
+	unsigned writes_at_once; /* the most spec writes under way at one moment (at most write_concurrency) */
+	/* No plan was made: nothing it reads (pods, MigLayouts, Nodes, bound pods, Lease, timers) changed since the
+	 * last round's plan, which wrote and told all it had to. nodes..placed are that plan's figures. */
+	bool unchanged;
 };
 
 struct controller;
 
-/* Starts the watches (pods, MigLayouts) and waits for them to sync. NULL on failure. c must outlive it. */
+/*
+ * Starts the watches (pending pods, MigLayouts, Nodes, bound pods) and waits up to start_timeout_ms in all
+ * for their first lists (KERF_ETIMEOUT past it). NULL on failure. c must outlive it; the spec writes go over
+ * write_concurrency copies of it (kube_client_dup).
+ */
 struct controller *controller_start(struct kube_client *c, const struct controller_options *o, struct kerf_err *err);
 
 /*

@@ -80,13 +80,24 @@ struct headroom *headroom_start(struct kube_client *c, void (*ring)(void *arg), 
 					.field_selector = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
 					.fields = bound_fields, .project = project_bound, .free_proj = free_bound,
 					.on_add = rang, .on_delete = rang, .arg = h};
-	if ((h->pods = kube_informer_new(c, &s, err)) == NULL || kube_informer_start(h->pods, err) < 0 ||
-	    kube_informer_wait_synced(h->pods, 60000, err) < 0) {
+	if ((h->pods = kube_informer_new(c, &s, err)) == NULL || kube_informer_start(h->pods, err) < 0) {
 		kerf_err_prefix(err, "watching the pods bound to nodes");
 		headroom_stop(h);
 		return NULL;
 	}
 	return h;
+}
+
+int headroom_wait_synced(struct headroom *h, long timeout_ms, struct kerf_err *err)
+{
+	if (kube_informer_wait_synced(h->pods, timeout_ms, err) < 0)
+		return kerf_err_prefix(err, "watching the pods bound to nodes");
+	return 0;
+}
+
+size_t headroom_len(struct headroom *h)
+{
+	return kube_informer_len(h->pods);
 }
 
 void headroom_stop(struct headroom *h)

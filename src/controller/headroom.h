@@ -25,9 +25,13 @@
 
 struct headroom;
 
-/* Starts the watch of bound pods and waits for its first list. ring(arg) is called when a pod is bound or goes
- * away (room changed). NULL on failure. */
+/* Starts the watch of bound pods (headroom_wait_synced() waits for its first list). ring(arg) is called when a
+ * pod is bound or goes away (room changed). NULL on failure. */
 struct headroom *headroom_start(struct kube_client *c, void (*ring)(void *arg), void *arg, struct kerf_err *err);
+/* Waits up to timeout_ms for the first list: 0, or -1 with KERF_ETIMEOUT. */
+int headroom_wait_synced(struct headroom *h, long timeout_ms, struct kerf_err *err);
+/* The bound pods cached so far. */
+size_t headroom_len(struct headroom *h);
 void headroom_stop(struct headroom *h);
 
 /* A node's allocatable, from its Node: {resource: amount}, or NULL when it has none (or on out-of-memory). */

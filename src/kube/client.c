@@ -183,6 +183,17 @@ struct kube_client *kube_client_new(const struct kube_config *cfg, long timeout_
 	return c;
 }
 
+struct kube_client *kube_client_dup(const struct kube_client *c, struct kerf_err *err)
+{
+	struct kube_client *d = kube_client_new(&c->cfg, c->timeout_ms, err);
+
+	if (d == NULL)
+		return NULL;
+	d->requests = c->requests; /* the same series: metrics.h serializes updates */
+	d->request_s = c->request_s;
+	return d;
+}
+
 void kube_client_free(struct kube_client *c)
 {
 	if (!c)

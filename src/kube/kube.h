@@ -132,6 +132,12 @@ struct kube_client;
 /* The client copies cfg. timeout_ms bounds every one-shot request (0 = 30 s). */
 struct kube_client *kube_client_new(const struct kube_config *cfg, long timeout_ms, struct kerf_err *err);
 void kube_client_free(struct kube_client *c);
+/*
+ * A second client with c's configuration, timeout and request metrics, and a connection of its own: requests
+ * on the two run at the same time (one client serializes them). A credential plugin's credential is cached per
+ * client, so it may run once more for the copy. Free it with kube_client_free().
+ */
+struct kube_client *kube_client_dup(const struct kube_client *c, struct kerf_err *err);
 
 /* Which collection: "api/v1" + "pods", or "apis/kerf.dev/v1alpha1" + "miglayouts". */
 struct kube_resource {

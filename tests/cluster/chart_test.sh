@@ -48,7 +48,8 @@ render --set apiServer=127.0.0.1:6443 --set hostNetwork=true --set agent.deviceP
 	--set agent.cdi=true --set agent.interval=1000 --set agent.kubeletDir=/var/lib/k0s/kubelet \
 	--set controller.replicas=3 --set controller.debounce=200 --set image.tag=dev \
 	--set 'controller.schedulerNames={default-scheduler,volcano}' --set controller.agentTimeout=60000 \
-	--set controller.eventsPerSecond=7 --set controller.ageAfter=120000 >"$tmp/out"
+	--set controller.eventsPerSecond=7 --set controller.ageAfter=120000 --set controller.writeConcurrency=3 \
+	--set controller.startTimeout=900000 >"$tmp/out"
 check "apiServer becomes the daemons' KUBERNETES_SERVICE_HOST and _PORT" \
 	sh -c "[ \$(grep -c 'KUBERNETES_SERVICE_HOST, value: \"127.0.0.1\"' '$tmp/out') = 2 ] &&
 	       [ \$(grep -c 'KUBERNETES_SERVICE_PORT, value: \"6443\"' '$tmp/out') = 2 ]"
@@ -68,6 +69,8 @@ check "replicas and debounce reach the controller" \
 check "agentTimeout and eventsPerSecond reach the controller" \
 	sh -c "grep -A1 -- '- --agent-timeout' '$tmp/out' | grep -q '\"60000\"' && grep -A1 -- '- --events-per-second' '$tmp/out' | grep -q '\"7\"'"
 check "ageAfter reaches the controller" sh -c "grep -A1 -- '- --age-after' '$tmp/out' | grep -q '\"120000\"'"
+check "writeConcurrency and startTimeout reach the controller" \
+	sh -c "grep -A1 -- '- --write-concurrency' '$tmp/out' | grep -q '\"3\"' && grep -A1 -- '- --start-timeout' '$tmp/out' | grep -q '\"900000\"'"
 check "each of schedulerNames becomes a --scheduler-name" \
 	sh -c "[ \$(grep -A1 -- '- --scheduler-name' '$tmp/out' | grep -cE '\"(default-scheduler|volcano)\"') = 2 ]"
 check "image.tag is used" has "image: kerf.local/kerf:dev"

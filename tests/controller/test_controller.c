@@ -27,6 +27,8 @@
 struct fixture {
 	struct live *l;
 	char node[96], node2[96]; /* node2: for the tests with a second node */
+	char many[16][96];        /* more nodes (many_nodes()), removed by teardown */
+	unsigned n_many;
 	struct controller *ctl, *other;
 };
 
@@ -237,6 +239,10 @@ static int teardown(void **state)
 	kube_delete(f->l->c, &KUBE_NODES, NULL, f->node, &err);
 	kube_delete(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node2, &err);
 	kube_delete(f->l->c, &KUBE_NODES, NULL, f->node2, &err);
+	for (unsigned i = 0; i < f->n_many; i++) {
+		kube_delete(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->many[i], &err);
+		kube_delete(f->l->c, &KUBE_NODES, NULL, f->many[i], &err);
+	}
 	/* No namespace controller runs here: the pods would stay Pending and be planned by later tests. */
 	{
 		char path[256];
@@ -707,6 +713,145 @@ static void test_a_pod_left_unbound_is_replanned_elsewhere(void **state)
 	assert_string_equal(spec, ""); /* the first node untouched */
 }
 
+/*
+ * n Ready nodes, each reporting GPU 0 as 4g.40gb (used) + three 1g.10gb (the last used), and n pods asking for a
+ * 2g.20gb: each node can give one by re-cutting its two free 1g.10gb, so the plan re-cuts every node.
+ */
+static void many_nodes(struct fixture *f, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		char name[32];
+
+		snprintf(f->many[i], sizeof(f->many[i]), "m%02u-%s", i, f->l->ns);
+		f->n_many = i + 1;
+		node_named(f, f->many[i], false);
+		agent_reports_on(f, f->many[i], "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+		snprintf(name, sizeof(name), "wide-%02u", i);
+		pod(f, name, "nvidia.com/mig-2g.20gb", 1, 0);
+	}
+}
+
+/* How many of the many nodes have the re-cut spec. */
+static unsigned recut_specs(struct fixture *f)
+{
+	unsigned n = 0;
+	char spec[256];
+
+	for (unsigned i = 0; i < f->n_many; i++) {
+		spec_text_of(f, f->many[i], spec, sizeof(spec), NULL);
+		n += strcmp(spec, "4g.40gb@0,2g.20gb@4,1g.10gb@6") == 0;
+	}
+	return n;
+}
+
+/*
+ * A round that re-cuts many nodes writes their specs over write_concurrency connections at once: every spec
+ * lands, as one after another would write it, and every pod is told. (Whether writes overlap is timing: the
+ * report's writes_at_once is printed, not asserted; test_writer.c proves the overlap.)
+ */
+static void test_many_specs_are_written_over_several_connections(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 15,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .write_concurrency = 4};
+	struct controller_report rep;
+
+	many_nodes(f, 12);
+	f->ctl = start_with(f, &o);
+	step(f->ctl, 3000, &rep);
+	assert_true(rep.leader);
+	assert_int_equal(rep.nodes, 12);
+	assert_int_equal(rep.specs_written, 12);
+	assert_int_equal(rep.specs_stale, 0);
+	assert_int_equal(rep.events, 12);
+	assert_true(rep.writes_at_once >= 1 && rep.writes_at_once <= 4);
+	print_message("12 spec writes, at most %u at once\n", rep.writes_at_once);
+	assert_int_equal(recut_specs(f), 12);
+}
+
+/* The seam before each spec write: before the sixth, c2 sees the Lease, 2.5 s pass (the Lease lasts 2 s), and
+ * c2 takes it over. No cmocka assertion here: this runs on one of the writer's threads. */
+static unsigned seam_calls;
+static bool seam_took;
+static void depose_at_sixth(void *arg, unsigned nth)
+{
+	struct fixture *f = arg;
+	struct controller_report rep;
+	struct kerf_err err;
+
+	seam_calls++;
+	if (nth != 5)
+		return;
+	controller_step(f->other, 0, &rep, &err);
+	usleep(2500 * 1000);
+	seam_took = controller_step(f->other, 0, &rep, &err) == 0 && rep.leader;
+}
+
+/*
+ * A leader deposed in the middle of its writes starts none after it learns so: the five writes started before
+ * land (the conditional write cannot stop them: no new leader has written), the seven after do not, and no pod
+ * is told. Without the gate before each write, all twelve land.
+ */
+static void test_a_deposition_mid_batch_stops_the_remaining_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .lease_duration_s = 2,
+				       .debounce_ms = 100, .max_wait_ms = 1000, .write_concurrency = 4,
+				       .before_spec_write = depose_at_sixth, .before_spec_write_arg = f};
+	struct controller_report rep;
+
+	seam_calls = 0;
+	seam_took = false;
+	many_nodes(f, 12);
+	f->ctl = start_with(f, &o);
+	f->other = idle_contender(f);
+	step(f->ctl, 3000, &rep);
+	assert_true(rep.leader);
+	assert_true(seam_took);
+	assert_true(rep.deposed);
+	assert_int_equal(seam_calls, 6); /* asked for the sixth, and no more */
+	assert_int_equal(rep.specs_written, 5);
+	assert_int_equal(recut_specs(f), 5);
+	assert_int_equal(rep.events, 0);
+}
+
+/*
+ * A round whose inputs have not changed since the last plan makes no plan (report.unchanged); a change (a new
+ * pod) makes the next one plan again. The first rounds plan: the pod, then the spec the first wrote coming
+ * back through the watch (and whatever kube-scheduler writes on the pod meanwhile). Without the change count
+ * every round plans.
+ */
+static void test_an_idle_round_makes_no_plan_and_a_change_does(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_report rep;
+	unsigned rounds = 0;
+
+	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
+	pod(f, "train-20", "nvidia.com/mig-2g.20gb", 1, 0);
+	f->ctl = start(f, "c1");
+	step(f->ctl, 3000, &rep);
+	assert_true(rep.planned);
+	assert_false(rep.unchanged);
+	assert_int_equal(rep.specs_written, 1);
+	do { /* the writes' echoes: at most a few rounds */
+		step(f->ctl, 500, &rep);
+	} while (!rep.unchanged && ++rounds < 10);
+	assert_true(rep.unchanged);
+	assert_false(rep.planned);
+	assert_true(rep.leader);
+	assert_int_equal(rep.pods, 1); /* the last plan's figures */
+	assert_int_equal(rep.specs_written, 0);
+	step(f->ctl, 300, &rep);
+	assert_true(rep.unchanged);
+
+	pod(f, "train-21", "nvidia.com/mig-1g.10gb", 1, 0);
+	step(f->ctl, 3000, &rep);
+	assert_false(rep.unchanged);
+	assert_true(rep.planned);
+	assert_int_equal(rep.pods, 2);
+}
+
 /* The kubelet's part: node's allocatable (and capacity) in its status. */
 static void node_allocatable(struct fixture *f, const char *node, const char *cpu, const char *memory, const char *pods)
 {
@@ -1117,7 +1262,9 @@ static void test_kerf_controller_command_runs_a_round(void **state)
 
 	agent_reports(f, "4g.40gb@0*,1g.10gb@4,1g.10gb@5,1g.10gb@6*");
 	pod(f, "train-9", "nvidia.com/mig-2g.20gb", 1, 0);
-	snprintf(cmd, sizeof(cmd), "'%s' controller --kubeconfig '%s/kubeconfig' --namespace '%s' --identity cmd --once 2>/dev/null",
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' controller --kubeconfig '%s/kubeconfig' --namespace '%s' --identity cmd --write-concurrency 2 "
+		 "--start-timeout 120000 --once 2>/dev/null",
 		 KERF_BIN, live_dir(), f->l->ns);
 	status = system(cmd);
 	assert_true(WIFEXITED(status));
@@ -1141,6 +1288,30 @@ static void test_kerf_controller_command_runs_a_round(void **state)
 	status = system(cmd);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 2);
+	snprintf(cmd, sizeof(cmd), "'%s' controller --write-concurrency 65 2>/dev/null", KERF_BIN);
+	status = system(cmd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+	snprintf(cmd, sizeof(cmd), "'%s' controller --start-timeout soon 2>/dev/null", KERF_BIN);
+	status = system(cmd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+}
+
+/*
+ * The start waits start_timeout_ms for all the caches together, then gives up saying how far they got: 1 ms is
+ * less than one request to the API server takes (the lists start over HTTPS in threads of their own).
+ */
+static void test_start_gives_up_after_the_start_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {.identity = "c1", .lease_namespace = f->l->ns, .start_timeout_ms = 1};
+	struct kerf_err err;
+
+	f->ctl = controller_start(f->l->c, &o, &err);
+	assert_null(f->ctl);
+	assert_int_equal(err.code, KERF_ETIMEOUT);
+	assert_non_null(strstr(err.msg, "not synced after 1 ms (--start-timeout)"));
 }
 
 static pid_t spawn_controller(const char *kubeconfig, int port, const char *ns)
@@ -1450,6 +1621,10 @@ int main(void)
 		T(test_pods_that_fit_a_node_only_one_at_a_time_are_spread),
 		T(test_kerf_controller_serves_probes_and_metrics),
 		T(test_a_new_spec_keeps_the_pending_layouts_of_other_gpus),
+		T(test_many_specs_are_written_over_several_connections),
+		T(test_a_deposition_mid_batch_stops_the_remaining_writes),
+		T(test_an_idle_round_makes_no_plan_and_a_change_does),
+		T(test_start_gives_up_after_the_start_timeout),
 		T(test_a_controller_whose_rbac_broke_does_not_plan_from_its_stale_cache),
 		T(test_a_lone_pod_on_an_idle_cluster_is_planned_at_once),
 		T(test_an_aged_pod_goes_before_younger_ones_of_its_priority),
