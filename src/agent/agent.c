@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "cdi.h"
+#include "hash.h"
 #include "kubelet.h"
 
 struct agent_node {
@@ -207,11 +208,7 @@ static uint64_t devices_signature(const struct kubelet_device *devs, size_t n)
 	uint64_t sum = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		uint64_t h = 0xcbf29ce484222325ull;
-
-		for (const char *c = devs[i].uuid; *c; c++)
-			h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
-		sum += h;
+		sum += kerf_hash_str(devs[i].uuid, KERF_FNV_OFFSET);
 	}
 	return sum;
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "cdi.h"
 
 #define NO_CI UINT_MAX
@@ -43,15 +45,8 @@ struct minors {
 
 static int minors_add(struct minors *m, struct cap_minor c)
 {
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 256;
-		struct cap_minor *v = realloc(m->v, cap * sizeof(*v));
-
-		if (v == NULL)
-			return -1;
-		m->v = v;
-		m->cap = cap;
-	}
+	if (kerf_grow(&m->v, &m->cap, m->n + 1, sizeof(*m->v), SIZE_MAX / sizeof(*m->v), "minors", NULL) < 0)
+		return -1;
 	m->v[m->n++] = c;
 	return 0;
 }

@@ -10,12 +10,14 @@
  * refusal, so a pod that starts or goes away lets it through within a retry); a pod that ends rings a round,
  * since its devices are free from then on.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "bell.h"
+#include "buf.h"
 #include "coexist.h"
 #include "deadline.h"
 #include "kube_metrics.h"
@@ -189,16 +191,10 @@ static int copy_pod(const char *key, const char *rv, const void *proj, void *arg
 	(void)key, (void)rv;
 	if (!((const struct bound_pod *)proj)->pending)
 		return 0; /* running or ended: pod-resources speaks for it */
-	if (pc->n == pc->cap) {
-		size_t cap = pc->cap ? pc->cap * 2 : 8;
-		struct bound_pod *more = realloc(pc->pods, cap * sizeof(*more));
-
-		if (more == NULL) {
-			pc->oom = true;
-			return 1;
-		}
-		pc->pods = more;
-		pc->cap = cap;
+	if (kerf_grow(&pc->pods, &pc->cap, pc->n + 1, sizeof(*pc->pods), SIZE_MAX / sizeof(*pc->pods), "pods",
+		      NULL) < 0) {
+		pc->oom = true;
+		return 1;
 	}
 	pc->pods[pc->n++] = *(const struct bound_pod *)proj;
 	return 0;

@@ -11,6 +11,7 @@
  * that a JSON line always parses. logfmt quotes a value when it is empty or holds a space, '=', '"', a
  * control character or anything not plain ASCII-printable (as go-logfmt does), and leaves it bare otherwise.
  */
+#include "buf.h"
 #include "log.h"
 
 #include <stdint.h>
@@ -281,31 +282,17 @@ void kerf_log_emit(kerf_log_fn *fn, void *arg, enum kerf_log_level level, const 
 
 /* ---- writing ---- */
 
+/* A line being written: no limit of its own (the caller's fields bound it); once out of memory, the rest
+ * of the line is dropped and the whole line with it. */
 struct line {
-	char *s;
-	size_t len, cap;
+	struct kerf_buf b;
 	bool oom;
 };
 
 static void add(struct line *l, const char *s, size_t n)
 {
-	if (l->oom)
-		return;
-	if (l->len + n + 1 > l->cap) {
-		size_t cap = l->cap ? l->cap : 256;
-		char *ns;
-		while (cap < l->len + n + 1)
-			cap *= 2;
-		if ((ns = realloc(l->s, cap)) == NULL) {
-			l->oom = true;
-			return;
-		}
-		l->s = ns;
-		l->cap = cap;
-	}
-	memcpy(l->s + l->len, s, n);
-	l->len += n;
-	l->s[l->len] = '\0';
+	if (!l->oom && kerf_buf_add(&l->b, s, n, NULL) < 0)
+		l->oom = true;
 }
 
 static void adds(struct line *l, const char *s)
@@ -426,9 +413,10 @@ static void add_pair(struct line *l, enum kerf_log_format format, bool first, co
 char *kerf_log_format_line(enum kerf_log_format format, const char *ts, const char *component,
 			   const struct kerf_log_event *ev)
 {
-	struct line l = {0};
+	struct line l = {.oom = false};
 	const struct kerf_err *e = ev->err;
 
+	kerf_buf_init(&l.b, SIZE_MAX / 4, "log line");
 	add_pair(&l, format, true, "ts", ts, false);
 	add_pair(&l, format, false, "level", kerf_log_level_name(ev->level), false);
 	if (component)
@@ -451,10 +439,10 @@ char *kerf_log_format_line(enum kerf_log_format format, const char *ts, const ch
 		add(&l, "}", 1);
 	add(&l, "\n", 1);
 	if (l.oom) {
-		free(l.s);
+		kerf_buf_reset(&l.b);
 		return NULL;
 	}
-	return l.s;
+	return kerf_buf_take(&l.b, NULL);
 }
 
 void kerf_log_write(void *arg, const struct kerf_log_event *ev)

@@ -11,10 +11,12 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "metrics.h"
 
 const double METRICS_LATENCY_BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -271,9 +273,10 @@ void metric_observe(struct metric *m, double v, ...)
 
 /* ---- rendering ---- */
 
+/* The page: no limit of its own (the registered series bound it); once out of memory, nothing more is
+ * written and the render fails. */
 struct buf {
-	char *p;
-	size_t len, cap;
+	struct kerf_buf b;
 	bool oom;
 };
 
@@ -281,34 +284,13 @@ static void put(struct buf *b, const char *fmt, ...) __attribute__((format(print
 static void put(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
 	if (b->oom)
 		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = true;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		{
-			size_t cap = (b->cap + (size_t)n + 1) * 2;
-			char *p = realloc(b->p, cap);
-
-			if (p == NULL) {
-				b->oom = true;
-				return;
-			}
-			b->p = p;
-			b->cap = cap;
-		}
-	}
+	va_start(ap, fmt);
+	if (kerf_buf_vaddf(&b->b, NULL, fmt, ap) < 0)
+		b->oom = true;
+	va_end(ap);
 }
 
 /* A label value or help text escaped as the format asks: backslash, newline, and (in values) the quote. */
@@ -391,8 +373,9 @@ static void put_family(struct buf *b, const struct metric *m)
 
 char *metrics_render(struct metrics *r)
 {
-	struct buf b = {NULL, 0, 0, false};
+	struct buf b = {.oom = false};
 
+	kerf_buf_init(&b.b, SIZE_MAX / 4, "metrics page");
 	pthread_mutex_lock(&r->mu);
 	for (const struct metric *m = r->families; m != NULL; m = m->next)
 		put_family(&b, m);
@@ -401,9 +384,9 @@ char *metrics_render(struct metrics *r)
 	put_number(&b, r->dropped);
 	put(&b, "\n");
 	pthread_mutex_unlock(&r->mu);
-	if (b.oom || b.p == NULL) {
-		free(b.p);
+	if (b.oom || b.b.p == NULL) {
+		kerf_buf_reset(&b.b);
 		return NULL;
 	}
-	return b.p;
+	return kerf_buf_take(&b.b, NULL);
 }

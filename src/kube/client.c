@@ -21,12 +21,14 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "buf.h"
 #include "deadline.h"
 #include "kube.h"
 #include "kube_exec.h"
@@ -455,30 +457,16 @@ int kube_http_error(const char *method, const char *path, long status, const cha
 
 /* ---------------------------------------------------------------- the general request */
 
-struct buf {
-	char *data;
-	size_t len, cap;
-};
+/* The answer is held whole in memory: jansson parses it in one piece. No limit of kerf's own (the server's
+ * own limits bound it); a failed add (out of memory) makes curl report a write error. */
+#define RESP_MAX (SIZE_MAX / 4)
 
 static size_t buf_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-	struct buf *b = ud;
+	struct kerf_buf *b = ud;
 	size_t n = size * nmemb;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 16384;
-		char *nd;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		nd = realloc(b->data, cap);
-		if (!nd)
-			return 0; /* curl reports a write error */
-		b->data = nd;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
+
+	return kerf_buf_add(b, ptr, n, NULL) < 0 ? 0 : n;
 }
 
 /*
@@ -500,7 +488,7 @@ json_t *kube_request(struct kube_client *c, const char *method, const char *path
 		     const char *content_type, struct kerf_err *err)
 {
 	struct curl_slist *headers = NULL;
-	struct buf resp = {0};
+	struct kerf_buf resp;
 	char *url = kube_url(c, path), *payload = NULL, *ct = NULL;
 	json_t *out = NULL;
 	long status = 0;
@@ -509,6 +497,7 @@ json_t *kube_request(struct kube_client *c, const char *method, const char *path
 	int throttled = 0;
 	CURLcode rc;
 
+	kerf_buf_init(&resp, RESP_MAX, "answer");
 	if (!url || (body && !(payload = json_dumps(body, JSON_COMPACT))) ||
 	    asprintf(&ct, "Content-Type: %s", content_type ? content_type : "application/json") < 0) {
 		ct = NULL;
@@ -522,7 +511,7 @@ json_t *kube_request(struct kube_client *c, const char *method, const char *path
 
 		curl_slist_free_all(headers);
 		headers = NULL;
-		resp.len = 0;
+		kerf_buf_reset(&resp);
 		pthread_mutex_lock(&c->lock);
 		curl_easy_reset(c->easy);
 		if (setup_easy(c, c->easy, url, &headers, &gen, err)) {
@@ -570,7 +559,7 @@ json_t *kube_request(struct kube_client *c, const char *method, const char *path
 		goto done;
 	}
 	if (status < 200 || status > 299) {
-		kube_http_error(method, path, status, resp.data, resp.len, err);
+		kube_http_error(method, path, status, resp.p, resp.len, err);
 		if (throttled)
 			kerf_err_prefix(err, "after %d waits as Retry-After told", throttled);
 		goto done;
@@ -581,7 +570,7 @@ json_t *kube_request(struct kube_client *c, const char *method, const char *path
 	}
 	{
 		json_error_t je;
-		out = json_loadb(resp.data, resp.len, 0, &je);
+		out = json_loadb(resp.p, resp.len, 0, &je);
 		if (!out)
 			kerf_err_set(err, KERF_EIO, "%s %s: answer is not JSON: %s", method, path, je.text);
 	}
@@ -589,7 +578,7 @@ done:
 	curl_slist_free_all(headers);
 	free(ct);
 	free(payload);
-	free(resp.data);
+	kerf_buf_reset(&resp);
 	free(url);
 	return out;
 }

@@ -35,6 +35,7 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "kube_exec.h"
 #include "kube_internal.h"
 
@@ -404,15 +405,16 @@ static long long wall_ms(void)
 	return kube_now_ms();
 }
 
+/* A pipe's output, kept up to the buffer's limit; over: the child wrote more (the rest is dropped). */
 struct pipe_buf {
-	char *data;
-	size_t len, cap, max;
+	struct kerf_buf b;
 	bool over;
 };
 
 /* Appends what fd has; returns 0 at end of file, 1 when more may come, -1 on a read error. */
-static int drain(int fd, struct pipe_buf *b)
+static int drain(int fd, struct pipe_buf *pb)
 {
+	struct kerf_buf *b = &pb->b;
 	char tmp[8192];
 	ssize_t got = read(fd, tmp, sizeof(tmp));
 
@@ -421,28 +423,15 @@ static int drain(int fd, struct pipe_buf *b)
 	if (got == 0)
 		return 0;
 	if (b->len + (size_t)got > b->max) {
-		b->over = true;
+		pb->over = true;
 		got = (ssize_t)(b->max - b->len);
 	}
-	if (b->len + (size_t)got + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 16384;
-		char *nd;
-		while (cap < b->len + (size_t)got + 1)
-			cap *= 2;
-		if (!(nd = realloc(b->data, cap)))
-			return -1;
-		b->data = nd;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, tmp, (size_t)got);
-	b->len += (size_t)got;
-	b->data[b->len] = '\0';
-	return 1;
+	return kerf_buf_add(b, tmp, (size_t)got, NULL) < 0 ? -1 : 1;
 }
 
 static void first_line(const struct pipe_buf *b, char *out, size_t size)
 {
-	const char *s = b->data ? b->data : "";
+	const char *s = kerf_buf_str(&b->b);
 	while (*s == '\n' || *s == '\r' || *s == ' ')
 		s++;
 	snprintf(out, size, "%.*s", (int)strcspn(s, "\r\n"), s);
@@ -454,7 +443,7 @@ int kube_exec_run(const struct kube_exec *x, const struct kube_config *cfg, long
 	const char *where = x->where ? x->where : "exec";
 	char *info = exec_info(x, cfg), *info_kv = NULL, **argv = NULL, **envp = NULL, line[256], *file = NULL;
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, rc = -1, wst = 0, sp;
-	struct pipe_buf out = {.max = PLUGIN_STDOUT_MAX}, errb = {.max = PLUGIN_STDERR_KEEP};
+	struct pipe_buf out = {.over = false}, errb = {.over = false};
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, deflt;
@@ -462,6 +451,8 @@ int kube_exec_run(const struct kube_exec *x, const struct kube_config *cfg, long
 	bool timed_out = false;
 	long long deadline = wall_ms() + (timeout_ms > 0 ? timeout_ms : 30000);
 
+	kerf_buf_init(&out.b, PLUGIN_STDOUT_MAX, "plugin output");
+	kerf_buf_init(&errb.b, PLUGIN_STDERR_KEEP, "plugin errors");
 	memset(cred, 0, sizeof(*cred));
 	if (info && asprintf(&info_kv, "KUBERNETES_EXEC_INFO=%s", info) < 0)
 		info_kv = NULL;
@@ -559,7 +550,7 @@ int kube_exec_run(const struct kube_exec *x, const struct kube_config *cfg, long
 		kerf_err_set(err, KERF_EIO, "%s: plugin \"%s\": exit status %d%s%s", where, x->command,
 			     WIFEXITED(wst) ? WEXITSTATUS(wst) : -1, line[0] ? ": " : " (nothing on stderr)", line);
 	} else {
-		rc = kube_exec_parse(x, out.data ? out.data : "", out.len, cred, err);
+		rc = kube_exec_parse(x, kerf_buf_str(&out.b), out.b.len, cred, err);
 	}
 close_all:
 	for (int i = 0; i < 2; i++) {
@@ -569,10 +560,10 @@ close_all:
 			close(errp[i]);
 	}
 free_all:
-	if (out.data)
-		memset(out.data, 0, out.len);
-	free(out.data);
-	free(errb.data);
+	if (out.b.p)
+		memset(out.b.p, 0, out.b.len);
+	kerf_buf_reset(&out.b);
+	kerf_buf_reset(&errb.b);
 	free(envp);
 	free(argv);
 	free(file);

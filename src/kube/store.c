@@ -8,10 +8,12 @@
  * Relisting (after a 410) marks every entry with the list's epoch as the list is applied, then sweeps the
  * entries the list did not mention as deletions, so callbacks see exactly the changes the gap hid.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "kube.h"
 #include "kube_store.h"
 
@@ -31,12 +33,13 @@ struct kube_store {
 	uint32_t epoch;
 };
 
+/* FNV-1a (hash.h): short keys, no adversary inside the cluster's own names. The table is a power of two,
+ * so its low bits index; the 64-bit hash folded to 32 keeps every byte's influence there. */
 static uint32_t hash_key(const char *s)
 {
-	uint32_t h = 2166136261u; /* FNV-1a: short keys, no adversary inside the cluster's own names */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
+	uint64_t h = kerf_hash_str(s, KERF_FNV_OFFSET);
+
+	return (uint32_t)(h ^ (h >> 32));
 }
 
 struct kube_store *kube_store_new(const struct kube_informer_spec *spec)

@@ -6,10 +6,12 @@
  * curl's buffer when the whole line is inside it (the common case: no copy), so a daemon sees a change as
  * soon as the server sends it and memory stays at one line, however long the watch runs.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "kube.h"
 #include "kube_filter.h"
 #include "kube_internal.h"
@@ -183,18 +185,8 @@ static int decode_line(struct kube_decoder *d, const char *line, size_t len, str
 
 static int keep_partial(struct kube_decoder *d, const char *p, size_t n, struct kerf_err *err)
 {
-	if (d->plen + n > d->pcap) {
-		size_t cap = d->pcap ? d->pcap : 8192;
-		char *np;
-		while (cap < d->plen + n)
-			cap *= 2;
-		np = realloc(d->partial, cap);
-		if (!np)
-			return kerf_err_set(err, KERF_ENOMEM, "watch stream: out of memory for a %zu-byte line",
-					    d->plen + n);
-		d->partial = np;
-		d->pcap = cap;
-	}
+	if (kerf_grow(&d->partial, &d->pcap, d->plen + n, 1, SIZE_MAX / 4, "watch line", NULL) < 0)
+		return kerf_err_set(err, KERF_ENOMEM, "watch stream: out of memory for a %zu-byte line", d->plen + n);
 	memcpy(d->partial + d->plen, p, n);
 	d->plen += n;
 	return 0;

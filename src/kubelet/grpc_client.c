@@ -16,15 +16,14 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "buf.h"
 #include "kgrpc.h"
 
 struct call {
 	int fd;
 	const uint8_t *req;
 	size_t req_len, req_off;
-	size_t max_body;
-	uint8_t *body;
-	size_t body_len, body_cap;
+	struct kerf_buf body; /* the answer's frame, at most max_resp + KGRPC_HDR_LEN */
 	int http_status;
 	int grpc_status; /* -1 until seen */
 	char grpc_message[256];
@@ -74,33 +73,17 @@ static ssize_t req_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t 
 static int data_cb(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *user)
 {
 	struct call *c = user;
-	uint8_t *nb;
-
 	(void)flags;
 	if (c->too_big)
 		return 0;
-	if (len > c->max_body - c->body_len) {
+	if (len > c->body.max - c->body.len) {
 		/* Stop reading at once: an oversized answer is refused, not buffered. */
 		c->too_big = true;
 		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
 		return 0;
 	}
-	if (c->body_len + len > c->body_cap) {
-		/* grows geometrically: DATA arrives in chunks of at most 16 KiB */
-		size_t cap = c->body_cap ? c->body_cap : 4096;
-
-		while (cap < c->body_len + len)
-			cap *= 2;
-		if (cap > c->max_body)
-			cap = c->max_body;
-		nb = realloc(c->body, cap);
-		if (nb == NULL)
-			return NGHTTP2_ERR_CALLBACK_FAILURE;
-		c->body = nb;
-		c->body_cap = cap;
-	}
-	memcpy(c->body + c->body_len, data, len);
-	c->body_len += len;
+	if (kerf_buf_add(&c->body, data, len, NULL) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	return 0;
 }
 
@@ -225,14 +208,14 @@ static int finish(struct call *c, const ProtobufCMessageDescriptor *resp_desc, s
 	if (c->grpc_status != KGRPC_OK)
 		return kerf_err_set(err, code_for(c->grpc_status), "grpc-status %d: %s", c->grpc_status,
 				    c->grpc_message);
-	return kgrpc_frame_decode(c->body, c->body_len, max_resp, resp_desc, resp, NULL, err);
+	return kgrpc_frame_decode((const uint8_t *)c->body.p, c->body.len, max_resp, resp_desc, resp, NULL, err);
 }
 
 int kgrpc_unary(const char *socket_path, const char *method, const ProtobufCMessage *req,
 		const ProtobufCMessageDescriptor *resp_desc, size_t max_resp, int timeout_ms, ProtobufCMessage **resp,
 		struct kerf_err *err)
 {
-	struct call c = {.fd = -1, .grpc_status = -1, .max_body = max_resp + KGRPC_HDR_LEN};
+	struct call c = {.fd = -1, .grpc_status = -1};
 	nghttp2_session_callbacks *cbs = NULL;
 	nghttp2_session *s = NULL;
 	uint8_t *frame = NULL;
@@ -240,6 +223,7 @@ int kgrpc_unary(const char *socket_path, const char *method, const ProtobufCMess
 	char tmo[32];
 	int rc = -1;
 
+	kerf_buf_init(&c.body, max_resp + KGRPC_HDR_LEN, "gRPC answer");
 	*resp = NULL;
 	snprintf(tmo, sizeof(tmo), "%dm", timeout_ms);
 	const nghttp2_nv hdrs[] = {
@@ -283,7 +267,7 @@ out:
 	nghttp2_session_callbacks_del(cbs);
 	if (c.fd >= 0)
 		close(c.fd);
-	free(c.body);
+	kerf_buf_reset(&c.body);
 	free(frame);
 	return rc;
 }

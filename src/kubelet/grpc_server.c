@@ -19,6 +19,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "buf.h"
 #include "kgrpc.h"
 
 #define MAX_LISTENERS 32
@@ -43,8 +44,7 @@ struct stream {
 	char path[128];
 	size_t header_bytes;
 	bool bad_method, bad_type, path_seen;
-	uint8_t *req;
-	size_t req_len, req_cap;
+	struct kerf_buf req; /* the request's frame, at most KGRPC_MAX_MSG + KGRPC_HDR_LEN */
 	bool req_too_big, dispatched;
 	int64_t opened_ms;
 	/* response: the bytes of the message being sent */
@@ -128,7 +128,7 @@ static struct conn *conn_of(void *user)
 
 static void stream_free(struct stream *st)
 {
-	free(st->req);
+	kerf_buf_reset(&st->req);
 	free(st->out);
 	free(st);
 }
@@ -254,7 +254,7 @@ static void dispatch(nghttp2_session *s, struct conn *c, struct stream *st)
 		respond_status(s, st, KGRPC_RESOURCE_EXHAUSTED, "request message exceeds the server's limit");
 		return;
 	}
-	if (kgrpc_frame_decode(st->req, st->req_len, KGRPC_MAX_MSG, st->method->req_desc, &req, &code, &err) < 0) {
+	if (kgrpc_frame_decode((const uint8_t *)st->req.p, st->req.len, KGRPC_MAX_MSG, st->method->req_desc, &req, &code, &err) < 0) {
 		respond_status(s, st, code, err.msg);
 		return;
 	}
@@ -290,6 +290,7 @@ static int begin_headers_cb(nghttp2_session *s, const nghttp2_frame *f, void *us
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	kerf_buf_init(&st->req, KGRPC_MAX_MSG + KGRPC_HDR_LEN, "gRPC request");
 	st->id = f->hd.stream_id;
 	st->opened_ms = kgrpc_now_ms();
 	st->bad_type = true; /* until a grpc content-type is seen */
@@ -330,34 +331,18 @@ static int header_cb(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 static int data_chunk_cb(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *user)
 {
 	struct stream *st = stream_find(conn_of(user), id);
-	uint8_t *nb;
 
 	(void)s;
 	(void)flags;
 	if (st == NULL || st->req_too_big)
 		return 0;
-	if (len > KGRPC_MAX_MSG + KGRPC_HDR_LEN - st->req_len) {
+	if (len > st->req.max - st->req.len) {
 		st->req_too_big = true; /* keep reading (flow control) but keep nothing */
-		free(st->req);
-		st->req = NULL;
-		st->req_len = st->req_cap = 0;
+		kerf_buf_reset(&st->req);
 		return 0;
 	}
-	if (st->req_len + len > st->req_cap) {
-		size_t cap = st->req_cap ? st->req_cap : 1024;
-
-		while (cap < st->req_len + len)
-			cap *= 2;
-		if (cap > KGRPC_MAX_MSG + KGRPC_HDR_LEN)
-			cap = KGRPC_MAX_MSG + KGRPC_HDR_LEN;
-		nb = realloc(st->req, cap);
-		if (nb == NULL)
-			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-		st->req = nb;
-		st->req_cap = cap;
-	}
-	memcpy(st->req + st->req_len, data, len);
-	st->req_len += len;
+	if (kerf_buf_add(&st->req, data, len, NULL) < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	return 0;
 }
 

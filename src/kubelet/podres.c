@@ -4,9 +4,11 @@
  * The answer is flattened into one entry per (container, device) because every caller asks the same
  * question: "who holds this device ID?".
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "kgrpc.h"
 #include "kubelet.h"
 #include "podresources_v1.pb-c.h"
@@ -26,15 +28,10 @@ static int push(struct kubelet_podres *p, size_t *cap, const char *ns, const cha
 {
 	struct kubelet_podres_device *e;
 
-	if (p->n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 16;
-		struct kubelet_podres_device *ni = realloc(p->items, nc * sizeof(*ni));
-
-		if (ni == NULL)
-			return kerf_err_set(err, KERF_ENOMEM, "out of memory for %zu pod-resources entries", nc);
-		p->items = ni;
-		*cap = nc;
-	}
+	if (kerf_grow(&p->items, cap, p->n + 1, sizeof(*p->items), SIZE_MAX / sizeof(*p->items), "entries",
+		      NULL) < 0)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory for %zu pod-resources entries",
+				    *cap ? *cap * 2 : 16);
 	e = &p->items[p->n];
 	*e = (struct kubelet_podres_device){
 		.pod_namespace = dup_or_empty(ns), .pod_name = dup_or_empty(pod), .container = dup_or_empty(ctr),

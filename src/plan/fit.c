@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fit.h"
+#include "hash.h"
 
 static const char *str(const json_t *v)
 {
@@ -239,15 +240,6 @@ int plan_group_deny(struct plan_input *in, unsigned base, const unsigned char *d
 	return (int)in->n_groups;
 }
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 /*
  * One verdict per distinct constraint, over every node: a new group when some node refuses it, group 0 when
  * none does. The distinct constraints are found with an open-addressing table of their canonical strings
@@ -282,7 +274,7 @@ int plan_fit_groups(struct plan_input *in, const json_t *const *pods, const json
 			unconstrained = (int)i;
 		if ((keys[i] = constraint_key(spec)) == NULL)
 			goto oom;
-		for (h = hash_str(keys[i]) & (cap - 1); slot[h] != UINT_MAX; h = (h + 1) & (cap - 1))
+		for (h = kerf_hash_str(keys[i], KERF_FNV_OFFSET) & (cap - 1); slot[h] != UINT_MAX; h = (h + 1) & (cap - 1))
 			if (strcmp(keys[slot[h]], keys[i]) == 0)
 				break;
 		if (slot[h] != UINT_MAX) {

@@ -19,9 +19,12 @@
  * layout bitmaps give the reachable set by ANDs, the Pareto filter's hash table is sized to it, and offers
  * (16 counts of at most 16) are compared two 64-bit words at a time (docs/planner.md, "Speed and memory").
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "hash.h"
 #include "internal.h"
 
 /* The running totals of a partial layout during enumeration, one per rule of mig_layout_check(). */
@@ -72,16 +75,10 @@ static void emit(struct walk *w)
 	struct pl_model *pm = w->pm;
 	struct pl_layout *l;
 
-	if (pm->n_layouts == w->cap) {
-		size_t ncap = w->cap ? w->cap * 2 : 1024;
-		struct pl_layout *nl = realloc(pm->layouts, ncap * sizeof(*nl));
-
-		if (nl == NULL) {
-			w->oom = 1;
-			return;
-		}
-		pm->layouts = nl;
-		w->cap = ncap;
+	if (kerf_grow(&pm->layouts, &w->cap, (size_t)pm->n_layouts + 1, sizeof(*pm->layouts), UINT_MAX, "layouts",
+		      NULL) < 0) {
+		w->oom = 1;
+		return;
 	}
 	l = &pm->layouts[pm->n_layouts++];
 	l->bits = w->bits;
@@ -266,14 +263,10 @@ static uint64_t cap_hash(struct capw c)
 
 static uint64_t shape_hash(const struct pl_layout *table, const struct pl_bits *cur, const struct pl_bits *used)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)(uintptr_t)table;
+	uint64_t h = KERF_FNV_OFFSET ^ (uint64_t)(uintptr_t)table;
 
-	for (unsigned i = 0; i < PL_WORDS; i++) {
-		h = (h ^ cur->w[i]) * 0x100000001b3ull;
-		h ^= h >> 29;
-		h = (h ^ used->w[i]) * 0x100000001b3ull;
-		h ^= h >> 29;
-	}
+	for (unsigned i = 0; i < PL_WORDS; i++)
+		h = kerf_hash_word(kerf_hash_word(h, cur->w[i]), used->w[i]);
 	return h;
 }
 

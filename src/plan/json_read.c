@@ -8,9 +8,12 @@
  * and the top level is an object or an array followed only by white space. Anything outside that subset
  * makes it give up rather than guess.
  */
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "json_read.h"
 
 #define MAX_DEPTH 512 /* jansson's limit is 2048; deeper documents go to jansson */
@@ -418,16 +421,12 @@ static int read_gpus(struct reader *r, size_t node)
 	size_t cap = 0;
 
 	if (node >= t->cap) {
-		size_t ncap = t->cap ? t->cap * 2 : 64;
-		struct plan_json_node *nn;
+		size_t old = t->cap;
 
-		while (ncap <= node)
-			ncap *= 2;
-		if ((nn = realloc(t->node, ncap * sizeof(*nn))) == NULL)
+		if (kerf_grow(&t->node, &t->cap, (size_t)node + 1, sizeof(*t->node), SIZE_MAX / sizeof(*t->node),
+			      "nodes", NULL) < 0)
 			return -1;
-		memset(nn + t->cap, 0, (ncap - t->cap) * sizeof(*nn));
-		t->node = nn;
-		t->cap = ncap;
+		memset(t->node + old, 0, (t->cap - old) * sizeof(*t->node));
 	}
 	if (node >= t->n)
 		t->n = node + 1;
@@ -443,14 +442,8 @@ static int read_gpus(struct reader *r, size_t node)
 	}
 	for (;;) {
 		blank(r);
-		if (nd->n_gpus == cap) {
-			struct plan_gpu *ng;
-
-			cap = cap ? cap * 2 : 8;
-			if ((ng = realloc(nd->gpus, cap * sizeof(*ng))) == NULL)
-				return -1;
-			nd->gpus = ng;
-		}
+		if (kerf_grow(&nd->gpus, &cap, (size_t)nd->n_gpus + 1, sizeof(*nd->gpus), UINT_MAX, "GPUs", NULL) < 0)
+			return -1;
 		if (read_gpu(r, &nd->gpus[nd->n_gpus]) != 0)
 			return -1;
 		for (unsigned j = 0; j < nd->n_gpus; j++)

@@ -15,28 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "internal.h"
 
 /* Demands whose DP would need more states than this are treated as not fitting: it takes a node asked
  * for hundreds of instances of many kinds at once, far beyond what 8 GPUs hold. */
 #define NODE_MAX_STATES (1u << 18)
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+/* kerf_grow() (buf.h), with the no-growth case inline: these scratch arrays are checked on every call of
+ * the DP, and almost always already fit. */
+static inline int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-	void *np;
-	size_t ncap;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap : 64;
-	while (ncap < need)
-		ncap *= 2;
-	np = realloc(*p, ncap * elem);
-	if (np == NULL)
-		return -1;
-	*p = np;
-	*cap = ncap;
-	return 0;
+	return need <= *cap ? 0 : kerf_grow(p, cap, need, elem, SIZE_MAX / elem, "planner scratch", NULL);
 }
 
 static int ensure_dp(struct pl_ctx *c, size_t states, size_t from_states)

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "hash.h"
 #include "internal.h"
 
 /* Inputs this small are searched exactly (the exhaustive comparison test stays well inside). A build with
@@ -210,16 +212,6 @@ static int model_index(struct pl_ctx *c, const struct mig_model *m, struct kerf_
 	return (int)c->n_models++;
 }
 
-static uint64_t hash_words(const uint64_t *w, size_t n, uint64_t h)
-{
-	for (size_t i = 0; i < n; i++) {
-		h ^= w[i];
-		h *= 0x100000001b3ull;
-		h ^= h >> 31;
-	}
-	return h;
-}
-
 /* Gives every GPU its state, sharing one struct pl_state between GPUs of equal model and layout. */
 static int build_states(struct pl_ctx *c, struct kerf_err *err)
 {
@@ -272,7 +264,8 @@ static int build_states(struct pl_ctx *c, struct kerf_err *err)
 							  (unsigned)__builtin_popcount(mig_layout_occupied(pg->model, &used)));
 				s.room_compute = (uint8_t)(pg->model->compute_slices - mig_layout_compute(pg->model, &used));
 			}
-			h = (size_t)hash_words(s.cur.w, PL_WORDS, hash_words(s.used.w, PL_WORDS, 0xcbf29ce484222325ull + s.model));
+			h = (size_t)kerf_hash_words(s.cur.w, PL_WORDS,
+						    kerf_hash_words(s.used.w, PL_WORDS, KERF_FNV_OFFSET + s.model));
 			for (h &= cap - 1; table[h] >= 0; h = (h + 1) & (cap - 1)) {
 				const struct pl_state *t = &c->states[table[h]];
 
@@ -516,15 +509,9 @@ struct out_build {
 
 static int push_change(struct plan_output *out, size_t *cap, const struct plan_change *ch)
 {
-	if (out->n_changes == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		struct plan_change *n = realloc(out->changes, ncap * sizeof(*n));
-
-		if (n == NULL)
-			return -1;
-		out->changes = n;
-		*cap = ncap;
-	}
+	if (kerf_grow(&out->changes, cap, out->n_changes + 1, sizeof(*out->changes),
+		      SIZE_MAX / sizeof(*out->changes), "changes", NULL) < 0)
+		return -1;
 	out->changes[out->n_changes++] = *ch;
 	return 0;
 }

@@ -28,9 +28,12 @@
  * not tried again until some repair succeeds. Everything runs in a fixed order: the plan is
  * deterministic.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "hash.h"
 #include "internal.h"
 
 #define REPAIR_NODES 12
@@ -54,7 +57,8 @@ struct repair {
 	unsigned *weight;        /* per node: scratch for order_seeds() */
 	unsigned n_groups;       /* groups some pod uses (plan_input.groups past those are not read) */
 	uint64_t *tried;         /* hashes of the neighbourhoods searched since the last success */
-	unsigned n_tried, cap_tried;
+	unsigned n_tried;
+	size_t cap_tried;
 };
 
 static void add_dem(uint16_t *v, const struct pl_pod *p, int sign)
@@ -331,28 +335,23 @@ static int solve_hood(struct repair *rp, int *better, struct kerf_err *err)
 	{
 		/* The same neighbourhood, searched again with the same loads, gives the same answer. */
 		unsigned sorted[REPAIR_NODES];
-		uint64_t h = 1469598103934665603ull;
+		uint64_t h = KERF_FNV_OFFSET; /* FNV-1a over 32-bit items (hash.h's constants) */
 
 		memcpy(sorted, rp->nodes, ns * sizeof(unsigned));
 		qsort(sorted, ns, sizeof(unsigned), cmp_unsigned);
 		for (unsigned k = 0; k < ns + np; k++) {
 			h ^= k < ns ? sorted[k] : 0x80000000u + rp->pods[k - ns];
-			h *= 1099511628211ull;
+			h *= KERF_FNV_PRIME;
 		}
 		for (unsigned k = 0; k < rp->n_tried; k++)
 			if (rp->tried[k] == h) {
 				rc = 0;
 				goto out;
 			}
-		if (rp->n_tried == rp->cap_tried) {
-			uint64_t *t = realloc(rp->tried, (rp->cap_tried * 2 + 16) * sizeof(uint64_t));
-
-			if (t == NULL) {
-				kerf_err_set(err, KERF_ENOMEM, "out of memory");
-				goto out;
-			}
-			rp->tried = t;
-			rp->cap_tried = rp->cap_tried * 2 + 16;
+		if (kerf_grow(&rp->tried, &rp->cap_tried, (size_t)rp->n_tried + 1, sizeof(*rp->tried), UINT_MAX,
+			      "neighbourhoods", NULL) < 0) {
+			kerf_err_set(err, KERF_ENOMEM, "out of memory");
+			goto out;
 		}
 		rp->tried[rp->n_tried++] = h;
 	}

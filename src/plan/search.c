@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "internal.h"
 
 #define EXACT_BUDGET_COUNTS 100000u
@@ -41,12 +42,10 @@ struct map {
 
 static uint64_t hash16(const uint16_t *k, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = KERF_FNV_OFFSET; /* FNV-1a over 16-bit items (hash.h's constants) */
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= k[i];
-		h *= 1099511628211ull;
-	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ k[i]) * KERF_FNV_PRIME;
 	return h ^ (h >> 29);
 }
 

@@ -8,9 +8,12 @@
  * check the layout it produces with mig_layout_check().
  */
 #include <math.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "internal.h"
 
 enum ev_kind { EV_DEPART = 0, EV_ARRIVE = 1, EV_TIMER = 2 };
@@ -31,15 +34,9 @@ static int heap_push(struct sim *s, double t, unsigned kind, unsigned pod, struc
 	struct sim_event e = { .t = t, .kind = kind, .seq = s->seq++, .pod = pod };
 	unsigned i;
 
-	if (s->heap_n == s->heap_cap) {
-		unsigned cap = s->heap_cap ? s->heap_cap * 2 : 1024;
-		struct sim_event *h = realloc(s->heap, cap * sizeof(*h));
-
-		if (h == NULL)
-			return kerf_err_set(err, KERF_ENOMEM, "out of memory growing the event queue to %u", cap);
-		s->heap = h;
-		s->heap_cap = cap;
-	}
+	if (kerf_grow(&s->heap, &s->heap_cap, s->heap_n + 1, sizeof(*s->heap), UINT_MAX, "event queue", NULL) < 0)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory growing the event queue to %zu",
+				    s->heap_cap ? s->heap_cap * 2 : 16);
 	i = s->heap_n++;
 	while (i > 0 && ev_before(&e, &s->heap[(i - 1) / 2])) {
 		s->heap[i] = s->heap[(i - 1) / 2];
@@ -143,15 +140,9 @@ static int wait_insert(struct sim *s, unsigned p, struct kerf_err *err)
 {
 	unsigned c = s->pods[p].cls, at;
 
-	if (s->cwait[c].n == s->cwait[c].cap) {
-		unsigned cap = s->cwait[c].cap ? s->cwait[c].cap * 2 : 64;
-		unsigned *v = realloc(s->cwait[c].v, cap * sizeof(*v));
-
-		if (v == NULL)
-			return kerf_err_set(err, KERF_ENOMEM, "out of memory queueing pods");
-		s->cwait[c].v = v;
-		s->cwait[c].cap = cap;
-	}
+	if (kerf_grow(&s->cwait[c].v, &s->cwait[c].cap, s->cwait[c].n + 1, sizeof(unsigned), UINT_MAX, "queue",
+		      NULL) < 0)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory queueing pods");
 	at = wait_pos(s, s->cwait[c].v, s->cwait[c].n, p);
 	memmove(&s->cwait[c].v[at + 1], &s->cwait[c].v[at], (s->cwait[c].n - at) * sizeof(unsigned));
 	s->cwait[c].v[at] = p;
@@ -198,15 +189,9 @@ static int uncounted_push(struct sim *s, unsigned p, struct kerf_err *err)
 
 	if (s->pods[p].blocked_counted)
 		return 0;
-	if (s->uncounted[c].n == s->uncounted[c].cap) {
-		unsigned cap = s->uncounted[c].cap ? s->uncounted[c].cap * 2 : 64;
-		unsigned *v = realloc(s->uncounted[c].v, cap * sizeof(*v));
-
-		if (v == NULL)
-			return kerf_err_set(err, KERF_ENOMEM, "out of memory tracking waiting pods");
-		s->uncounted[c].v = v;
-		s->uncounted[c].cap = cap;
-	}
+	if (kerf_grow(&s->uncounted[c].v, &s->uncounted[c].cap, s->uncounted[c].n + 1, sizeof(unsigned), UINT_MAX,
+		      "waiting pods", NULL) < 0)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory tracking waiting pods");
 	s->uncounted[c].v[s->uncounted[c].n++] = p;
 	return 0;
 }

@@ -79,19 +79,22 @@ struct sim {
 	unsigned n_waiting, stale;
 	unsigned *waiting;
 	struct {
-		unsigned n, cap, stale;
+		unsigned n, stale;
+		size_t cap;
 		unsigned *v;
 	} cwait[SIM_MAX_CLASSES];
 	unsigned waiting_of[SIM_MAX_CLASSES]; /* pods waiting, per class */
 	/* Per class, waiting pods not yet counted as blocked while free (may hold stale entries: pods placed
 	 * since); emptied whenever the class is judged, so each pod is looked at O(1) times. */
 	struct {
-		unsigned n, cap;
+		unsigned n;
+		size_t cap;
 		unsigned *v;
 	} uncounted[SIM_MAX_CLASSES];
 
 	struct sim_event *heap;
-	unsigned heap_n, heap_cap;
+	unsigned heap_n;
+	size_t heap_cap;
 	uint64_t seq;
 	bool timer_armed;
 

@@ -6,9 +6,12 @@
  * and is given every advantage that description allows: the same scheduler, the same reconfiguration
  * time, and (for nos) the same debounce window as kerf.
  */
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "internal.h"
 
 /* ---- names --------------------------------------------------------------------------------------------- */
@@ -222,7 +225,8 @@ struct geometry {
 
 struct nos_model {
 	const struct mig_model *model;
-	unsigned n, cap;
+	unsigned n;
+	size_t cap;
 	struct geometry *g;
 };
 
@@ -244,15 +248,8 @@ static int geom_add(struct nos_model *nm, const struct geometry *g)
 	for (unsigned i = 0; i < nm->n; i++)
 		if (memcmp(&nm->g[i], g, sizeof(*g)) == 0)
 			return 0;
-	if (nm->n == nm->cap) {
-		unsigned cap = nm->cap ? nm->cap * 2 : 64;
-		struct geometry *ng = realloc(nm->g, cap * sizeof(*ng));
-
-		if (ng == NULL)
-			return -1;
-		nm->g = ng;
-		nm->cap = cap;
-	}
+	if (kerf_grow(&nm->g, &nm->cap, (size_t)nm->n + 1, sizeof(*nm->g), UINT_MAX, "geometries", NULL) < 0)
+		return -1;
 	nm->g[nm->n++] = *g;
 	return 0;
 }

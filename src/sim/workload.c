@@ -4,10 +4,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
 #include "internal.h"
 
 /* ---- cluster ------------------------------------------------------------------------------------------- */
@@ -318,7 +320,8 @@ int sim_workload_read_csv(FILE *f, const char *name, const struct sim_cluster *c
 			  struct kerf_err *err)
 {
 	char buf[1024];
-	unsigned lineno = 0, cap = 0;
+	unsigned lineno = 0;
+	size_t cap = 0;
 	bool content = false; /* a line with data (or the header) was seen */
 
 	memset(w, 0, sizeof(*w));
@@ -338,16 +341,9 @@ int sim_workload_read_csv(FILE *f, const char *name, const struct sim_cluster *c
 			continue; /* the header */
 		}
 		content = true;
-		if (w->n == cap) {
-			unsigned ncap = cap ? cap * 2 : 256;
-			struct sim_pod_spec *np = realloc(w->pods, ncap * sizeof(*np));
-
-			if (np == NULL) {
-				sim_workload_free(w);
-				return kerf_err_set(err, KERF_ENOMEM, "%s:%u: out of memory", name, lineno);
-			}
-			w->pods = np;
-			cap = ncap;
+		if (kerf_grow(&w->pods, &cap, (size_t)w->n + 1, sizeof(*w->pods), UINT_MAX, "pods", NULL) < 0) {
+			sim_workload_free(w);
+			return kerf_err_set(err, KERF_ENOMEM, "%s:%u: out of memory", name, lineno);
 		}
 		if (parse_line(c->groups[0].model, line, &w->pods[w->n], err) != 0) {
 			sim_workload_free(w);
