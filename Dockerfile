@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # kerf's container image: the `kerf` binary for both daemons (`kerf agent`, `kerf controller`) on Debian 12 slim.
 # Build it with docker, podman or buildah from the checkout:
 #   docker build -t REGISTRY/kerf:TAG .

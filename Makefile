@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # kerf — the two commands of the README, and a few conveniences.
 #
 #   make demo          install dependencies, build, run kerf on its embedded example

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # version.cmake — writes kerf_version.h, the one place the `kerf --version` string comes from.
 #
 # Run at every build (cmake -P, from the kerf_version target in src/cli) so that a new commit changes the

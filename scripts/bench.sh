@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs every benchmark: each subsystem's bench/<subsystem>/run.sh, given the build folder as $1.
 # Figures go to stdout; each subsystem's page in docs/ records them with the command that produced them
 # (docs/testing.md, "Benchmarks", lists them all).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds kerf's container image from the project's Dockerfile with Debian's buildah, on a machine that reaches
 # no container registry: the Dockerfile's base, debian:bookworm-slim, is made here first with debootstrap from
 # Debian's packages (the same suite; minbase variant). The result is a docker-archive that containerd imports

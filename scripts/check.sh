@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite: build plain and sanitized (ASan + UBSan), run every CTest test in both.
 # `make check` and .ci/run call this. Exit status is non-zero if anything failed.
 set -uo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `make cluster-demo`: kerf on a real cluster on this machine. Brings up scripts/cluster.sh's default cluster
 # (four nodes: H100 cut as in the README, A100, A30, H200), submits a stream of MIG pods that each run for a
 # while and finish, and shows each node's GPUs as kerf re-cuts them. Ends with a summary: pods that ran, time

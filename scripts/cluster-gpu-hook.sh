@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # An OCI hook for the local cluster's containerd (scripts/cluster.sh): what the NVIDIA container toolkit's hook
 # does on a GPU node, done for the simulated GPUs. runc runs it with the container's state (JSON) on stdin:
 #   poststart: each MIG device in the container's NVIDIA_VISIBLE_DEVICES gets the container's PID as its

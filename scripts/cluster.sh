@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A real Kubernetes cluster on this one machine, for trying kerf and for its end-to-end tests: etcd,
 # kube-apiserver, kube-scheduler and kube-controller-manager (scripts/controlplane), and one real kubelet per
 # node, each node with its own simulated GPUs (tests/fakenvml: a libnvidia-ml.so.1 with the real MIG rules).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # helm, built from its Go module (helm.sh/helm/v3, the version below) through the Go module proxy on first use
 # and cached in .cache/helm/, then run with the arguments given. Its own folders (config, cache, data) are kept
 # under .cache/helm/home, so nothing is written to $HOME.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what kerf builds and tests with, from Debian's packages only.
 # Each subsystem lists its own packages in scripts/deps.d/<subsystem>.txt (one per line, '#' comments),
 # so that adding a dependency never means editing a shared line. Packages already present are skipped,

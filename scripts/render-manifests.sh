@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Prints deploy/kerf.yaml: the plain manifests for `kubectl apply`, rendered from the Helm chart with its
 # defaults (plus the namespace), so the chart is their one source. The chart test fails when the committed file
 # differs from this output. Usage: scripts/render-manifests.sh > deploy/kerf.yaml

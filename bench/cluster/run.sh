@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Pod created -> Running on a real cluster (scripts/cluster.sh), for pods that need a re-layout, split by stage.
 # A benchmark: it reports, it asserts nothing (docs/cluster.md has the figures and this command).
 #

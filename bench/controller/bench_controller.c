@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_controller.c — one round of kerf's controller at cluster scale, against a real kube-apiserver.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # controller/ benchmark: one round of the controller with 5,000 nodes (8 H100 GPUs each, MigLayouts reported by
 # their agents) and 50,000 pending MIG pods on a real kube-apiserver: load rate, informer sync, the round's
 # phases, specs written, Events, memory; then a second round, planned from the specs the first wrote (no agent

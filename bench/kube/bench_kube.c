@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_kube.c — watch-event throughput and cache memory of the kube/ informer path.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # kube/ benchmarks: watch-event decode+apply throughput (recorded stream, and live from kube-apiserver) and the
 # cache's resident memory with 5,000 nodes and 50,000 pods. Usage: bench/kube/run.sh BUILD_DIR
 # The live part needs the test control plane (scripts/controlplane; built on first use) and is skipped with

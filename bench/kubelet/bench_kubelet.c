@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_kubelet.c — how long the kubelet waits to hear about a device-list change.
  *

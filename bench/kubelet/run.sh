@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Latency from a device-list change in kerf's device plugin to the kubelet stand-in receiving it.
 # Usage: bench/kubelet/run.sh BUILD_DIR [ROUNDS]   (figures go to stdout; docs/kubelet.md records them)
 set -euo pipefail

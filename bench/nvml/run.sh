@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Re-layout cost through kerf's NVML backend and actuator, against the simulated library: NVML calls per
 # `kerf apply` and wall time per apply (process start, dlopen, reads, journal fsyncs, changes). The
 # simulator answers in microseconds, so this measures kerf's own overhead and call counts, not a driver's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_plan.c — how long plan_run() takes on large, realistic clusters, and how much memory it needs.
  *

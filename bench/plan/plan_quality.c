@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * plan_quality.c — how far `kerf plan` is from the optimum of objective 1 (the most pods placed, higher
  * priority first), on generated clusters the planner's tests do not use, against an exact reference

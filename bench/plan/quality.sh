@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # How far `kerf plan` is from the optimum of objective 1 (most pods placed, higher priority first), against an
 # exact integer program solved by GLPK (plan_quality.c says how), on seeded generated clusters of three sizes.
 # small clusters are inside the exact search's limits: there kerf and the ILP must agree (the ILP's own test).

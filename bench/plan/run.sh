@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The planner's benchmark: plan_run() on 100 x 8 and 1,000 x 8 GPU clusters with 100 / 1,000 pending
 # pods (the targets: <= 5 ms and <= 50 ms median on one core), then an overloaded 1,000 x 8 cluster with
 # 12,000 pending pods, a quarter of which cannot be placed; then 8 x 8 with 20 pods, the largest input the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Simulator throughput: wall time of `kerf simulate` per policy, on the default workload (10,000 pods on
 # 100 H100s, balanced mix, 90 % load) and on one ten times larger (100,000 pods on 1,000 GPUs).
 # Usage: bench/sim/run.sh BUILD_DIR. Figures only; nothing is asserted (shared machines vary).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Issue 13's target, on every bundled workload: kerf's overall p95 and p99 and every profile's p99 no worse
 # than the best of nos and first-fit, with churn no worse than before. Runs `kerf simulate --compare` on each
 # scenarios/*.scn (extra options, e.g. --hold 300, go to every run) and prints, per workload, kerf's, nos's and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the real control plane the kube integration tests run against: kube-apiserver and
 # kube-scheduler from the Kubernetes Go modules pinned in tools/controlplane/go.mod, fetched through
 # the Go module proxy. Binaries are cached under .cache/controlplane/k8s-<version>/ so that only the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Starts or stops one component of the control plane in STATE_DIR (written by start.sh). The watch
 # resilience tests use it to kill kube-apiserver mid-watch, compact etcd, and bring the apiserver back.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared by the controlplane scripts (sourced, not run).
 cp_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Starts a real, throw-away Kubernetes control plane on loopback for kerf's integration tests:
 # etcd, kube-apiserver (TLS with a CA generated here, RBAC on) and kube-scheduler, each on a free port.
 # Builds kube-apiserver/kube-scheduler first if the cache lacks them (build.sh).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Stops what start.sh started in STATE_DIR, and nothing else: each pid file names a process this harness
 # launched, and a pid is signalled only while its command line still names the binary it was started with
 # (a recycled pid belongs to someone else).

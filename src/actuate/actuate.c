@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * actuate.c — the safe re-layout of one GPU: plan, guarded execution, rollback, journal and recovery.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * actuate.h — turns (current MIG state, desired layout, allocated MIG devices) into safe, ordered NVML
  * operations on one GPU, executes them, and undoes them if anything fails.

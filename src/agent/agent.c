@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * agent.c — see agent.h. The order of operations and why each step is safe: docs/agent.md.
  */

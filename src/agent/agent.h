@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * agent.h — the node side of kerf-agent: one MIG node's GPUs, served to the kubelet, re-laid out safely.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cdi.c — see cdi.h. The spec is built with jansson (the project's JSON library) and written whole; the
  * minors table is read afresh on every update, since the driver's capability minors belong to the driver and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cdi.h — kerf's CDI spec of the node's MIG devices: the file a container runtime reads to turn the names kerf's
  * device plugin answers Allocate with ("kerf.dev/mig=<MIG UUID>", with `kerf agent --cdi`) into device nodes.

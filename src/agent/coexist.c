@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* coexist.c — see coexist.h. Each check is one read: the Node, the plugin folder, the node's ResourceSlices. */
 #include <stdio.h>
 #include <string.h>

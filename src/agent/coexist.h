@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * coexist.h — whether another MIG manager is at work on this node, so that kerf keeps its hands off.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * miglayout.c — see miglayout.h. One round: read the MigLayout, apply a new spec, write the status.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * miglayout.h — the agent's Kubernetes side: keeping one node's GPUs in step with its MigLayout.
  *

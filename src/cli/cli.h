@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli.h — the `kerf` command: one file per subcommand (cmd_<name>.c), each exporting
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_daemon.c — see cli_daemon.h. */
 #include <signal.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_daemon.h — what `kerf agent` and `kerf controller` share as long-running processes: connecting to the
  * cluster (--kubeconfig, $KUBECONFIG, the in-cluster service account, ~/.kube/config) and their log: one

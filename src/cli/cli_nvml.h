@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_nvml.h — what `kerf status` and `kerf apply` share: opening NVML with a person-readable failure,
  * the picture of a GPU's placement slots, and comma-separated option lists.

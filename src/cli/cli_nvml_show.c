@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_nvml_show.c — the picture of a GPU's MIG placement slots, shared by `kerf status` and `kerf apply`.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_opts.c — the table-driven option parser (cli_opts.h). One pass over argv: each argument is looked up
  * in the table by its name (the part before '=' when there is one), its value taken from after the '=' or

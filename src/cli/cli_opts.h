@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_opts.h — the one option parser of the `kerf` subcommands. A subcommand describes its options as a
  * table (name, kind, where the value goes, its range) and hands argv to cli_opts_parse(), so every command

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_plan_table.c — the plan as text for people; see cli_plan_table.h.
  *

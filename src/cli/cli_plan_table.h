@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_plan_table.h — a plan as a table a person reads: `kerf plan --output table` and `kerf demo`.
  */

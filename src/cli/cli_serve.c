@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cli_serve.c — see cli_serve.h. */
 #include <pthread.h>
 #include <stdio.h>

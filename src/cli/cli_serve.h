@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_serve.h — what the daemons tell their probes: whether they are alive and ready, served with their
  * metrics on a small HTTP listener (src/common/httpd.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_sim_report.c — `kerf simulate`'s outputs: the terminal table, the JSON file, the gnuplot plots and
  * the progress bar. Everything here only formats a struct sim_result; no number is computed twice.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_sim_report.h — the parts of `kerf simulate` that are not option parsing: the reports (terminal table, JSON,
  * gnuplot plots), the progress bar, and the `--show` walk-through. Shared by cmd_simulate.c and the

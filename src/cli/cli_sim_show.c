@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_sim_show.c — `kerf simulate --show`: a small embedded scenario, narrated step by step, so that a person
  * sees what a policy does to each GPU: which free slices it re-cuts and that the used ones stay put.

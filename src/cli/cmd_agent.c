@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_agent.c — `kerf agent`: the node agent as a process. It starts the node side (NVML, recovery of an
  * interrupted re-layout, kerf's device plugin or NVIDIA-plugin mode) and the Kubernetes side (the node's

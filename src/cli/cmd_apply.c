@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_apply.c — `kerf apply --gpu N --layout L [--dry-run]`: applies one GPU's layout by hand through the
  * actuator, with its safety rules: an instance that runs a process, is listed with --allocated, or (where a

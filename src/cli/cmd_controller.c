@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_controller.c — `kerf controller`: the cluster controller as a process. It contends for the
  * "kerf-controller" Lease and, while it holds it, plans a layout for the pods that wait for MIG devices and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_demo.c — `kerf demo`: kerf's main job on embedded defaults, in two parts.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_models.c — `kerf models [MODEL]`: the catalog, or one model with a picture of its placement slots.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_plan.c — `kerf plan [--input FILE|-] [--output table|json]`: planner input as JSON in, the plan out.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_simulate.c — `kerf simulate`: run a workload on a simulated cluster under one policy or all of them,
  * and report the table, a JSON file and plots. Options may also come from a scenario file (scenarios/),

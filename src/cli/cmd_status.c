@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_status.c — `kerf status`: each GPU's MIG layout as NVML reports it, as a picture of its placement
  * slots, and (with --compare-catalog) the profiles NVML reports checked against the built-in table.

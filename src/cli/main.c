@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c — `kerf <command> [options]`: dispatch to the subcommands compiled into this build.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bell.c — see bell.h. */
 #include "bell.h"
 #include "deadline.h"

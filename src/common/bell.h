@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bell.h — a doorbell between a watch thread and the thread that acts: the watch rings, the actor waits
  * for a ring (or a timeout), optionally lets a burst of rings settle, then reads the world afresh. Nothing

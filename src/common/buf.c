@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * buf.c — the growable byte buffer and array growth (buf.h says the contract).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * buf.h — the one growable byte buffer, and the one way to grow an array, that kerf uses.
  *

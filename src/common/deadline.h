@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * deadline.h — absolute deadlines for pthread_cond_timedwait(), which wants a time on the condition
  * variable's clock (CLOCK_REALTIME by default, CLOCK_MONOTONIC where the condvar was set up so) rather than

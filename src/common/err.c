@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * err.c — filling struct kerf_err. See err.h for the convention.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * file.c — see file.h. The buffer doubles from 4 KiB up to max + 1 bytes (the NUL), so a small file costs
  * one allocation and a file of n bytes at most log2(n / 4096) reallocations.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * file.h — reading a whole file into memory, the one way kerf does it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hash.h — the one hash kerf uses for its tables: FNV-1a, 64 bits.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * httpd.h — the daemons' small HTTP listener: /healthz and /readyz for the kubelet's probes, /metrics for
  * Prometheus (metrics.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log.c — building and writing log events. See log.h for the line formats and the contract.
  *

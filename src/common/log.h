@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log.h — kerf's log lines: one event per line, a level, a constant message and key=value fields, written as
  * logfmt text or as JSON lines.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.h — counters, gauges and histograms, served in Prometheus' text exposition format (version 0.0.4).
  *

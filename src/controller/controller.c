@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * controller.c — see controller.h. The watches fill four caches (pending MIG pods, MigLayouts, Nodes, and in
  * headroom.c the pods bound to nodes) and ring a bell; a round reads them into the planner's input, plans,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * controller.h — kerf's cluster controller: pending pods that ask for MIG devices, the nodes' MigLayouts,
  * one planner, new MigLayout specs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * headroom.h — the controller's side of room (src/plan/room.h): how much of each node's allocatable the pods
  * bound there already request.

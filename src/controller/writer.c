@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * writer.c — see writer.h. The workers share one cursor into the batch: each takes the next item under the
  * lock, asks the gate there, and runs the item outside it. Taking items in order from one cursor (rather

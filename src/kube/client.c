@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * client.c — one-shot requests: transport setup (TLS, credentials, proxy, timeouts), CRUD, patches, paging,
  * conflict retries and Events.

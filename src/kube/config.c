@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.c — kubeconfig files (libyaml's document API) and the in-cluster service account.
  *

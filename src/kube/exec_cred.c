@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * exec_cred.c — credential plugins (kubeconfig users[].user.exec), as kubectl runs them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * filter.c — cuts a watch event down to the fields a projection reads, at the byte level, before parsing.
  *

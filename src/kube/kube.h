@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kube.h — kerf's Kubernetes REST client: configuration, requests, watches, a projecting cache, leases.
  *

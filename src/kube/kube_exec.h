@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kube_exec.h — the credential-plugin side of the client (exec_cred.c), shared with client.c and config.c
  * and open to the unit tests: running a plugin, reading its ExecCredential, and a cache that runs it again

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kube_filter.h — the byte-level field filter the decoder applies before parsing (see filter.c). */
 #ifndef KERF_KUBE_FILTER_H
 #define KERF_KUBE_FILTER_H

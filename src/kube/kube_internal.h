@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kube_internal.h — what the kube/ source files share with each other and nobody else. */
 #ifndef KERF_KUBE_INTERNAL_H
 #define KERF_KUBE_INTERNAL_H

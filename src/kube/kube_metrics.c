@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kube_metrics.c — see kube_metrics.h. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kube_metrics.h — an informer's counters (kube_informer_stats) as Prometheus series, for the daemons'
  * /metrics: kerf_watch_lists_total (full lists: the first, and one per 410 Gone), kerf_watch_connections_total

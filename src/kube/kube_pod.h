@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kube_pod.h — how many MIG devices a Pod asks for, read from its spec the way Kubernetes reads it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kube_quantity.h — Kubernetes resource quantities ("500m", "1.5", "2Gi", "1e9") as whole numbers.
  *

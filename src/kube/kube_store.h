@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* kube_store.h — the store's operations that only the informer uses (relist marking, iteration). */
 #ifndef KERF_KUBE_STORE_H
 #define KERF_KUBE_STORE_H

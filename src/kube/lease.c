@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lease.c — leader election on a coordination.k8s.io/v1 Lease.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pod.c — see kube_pod.h. Moved here from the controller when the agent needed the same count; the two must
  * agree on what a bound pod will take from its node.

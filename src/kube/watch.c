@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * watch.c — the streaming watch: an incremental line decoder, and one watch connection on top of it.
  *

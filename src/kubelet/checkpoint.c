@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * checkpoint.c — the kubelet's device-manager checkpoint (<device-plugins>/kubelet_internal_checkpoint), read
  * as a second witness of which devices pods hold.

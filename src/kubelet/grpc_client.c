@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * grpc_client.c — one blocking unary gRPC call over a unix socket, with a deadline.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * grpc_server.c — a single-threaded gRPC server on unix sockets (unary and server-streaming methods).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * grpc_wire.c — gRPC message framing: the 5-byte prefix around one protobuf message.
  *

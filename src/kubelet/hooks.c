@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hooks.c — the two callbacks the actuator makes around a destroy, and who else serves the node's MIG
  * devices: a running kerf plugin (for tools that cannot withdraw a device from it) or NVIDIA's plugin.

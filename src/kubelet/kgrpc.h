@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kgrpc.h — the small part of gRPC that kerf needs, over unix sockets (private to src/kubelet/).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kubelet.h — kerf's side of the kubelet: the pod-resources client and kerf's MIG device plugin.
  *

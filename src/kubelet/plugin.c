@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * plugin.c — kerf's MIG device plugin: the kubelet's DevicePlugin service, one endpoint per resource.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * plugin_int.h — the device plugin's shared state, private to plugin.c and registrar.c.
  *

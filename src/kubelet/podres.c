@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * podres.c — the kubelet pod-resources client (podresources/v1).
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Runs protoc-c on one .proto (cmake -P, from src/kubelet/CMakeLists.txt).
 #
 # protoc-c 1.4 names a service's C function-pointer members after the RPCs, lower-cased, so the

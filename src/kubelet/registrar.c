@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * registrar.c — registers each resource's endpoint with the kubelet, and again after a kubelet restart.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * catalog.c — model tables: validation, lookup by name, and profile lookups.
  *

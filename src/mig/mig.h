@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mig.h — the model of MIG hardware: GPU models, their instance profiles, legal placements, and layouts.
  *

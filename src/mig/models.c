@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * models.c — the built-in catalog: every MIG-capable model whose placements are known or inferred.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * nvml.c — loading libnvidia-ml.so.1, reading MIG state, creating and destroying instances.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * nvml.h — kerf's NVML backend: reads the MIG state of every GPU and creates/destroys MIG instances.
  *

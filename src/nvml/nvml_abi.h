@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * nvml_abi.h — the part of NVML's C ABI that kerf uses, declared by kerf itself.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Writes a JSON file into a C source as a NUL-terminated char array, so that `kerf demo` carries its
 # example inside the binary. Run at build time: cmake -DIN=... -DOUT=... -DNAME=... -P embed.cmake
 file(READ "${IN}" hex HEX)

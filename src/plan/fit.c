@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fit.c — kube-scheduler's node filters that decide where a pod may run (fit.h), and the grouping of pods
  * with equal constraints that lets the planner ask "may pod p use node n" as one array read.

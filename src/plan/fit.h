@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fit.h — on which nodes a pending pod may run, as kube-scheduler's node filters decide it, so that kerf
  * re-cuts only GPUs the scheduler will then use for the pod.

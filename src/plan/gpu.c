@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gpu.c — one GPU: every valid layout of a model, and the layouts a GPU in a given state can reach.
  *

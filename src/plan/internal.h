@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * internal.h — what the planner's source files share; not part of the contract (plan.h is).
  *

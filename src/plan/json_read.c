@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * json_read.c — a recursive-descent reader for plain JSON into jansson's tree (json_read.h says when it
  * declines and why that is safe).

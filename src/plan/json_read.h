@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * json_read.h — the planner's JSON input read into jansson's tree without jansson's lexer.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * node.c — one node: the cheapest way to serve a demand vector with the node's GPUs.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * plan.c — plan_run(): check the input, build the per-run tables, search, then turn the node loads into
  * layouts, bindings and reasons.

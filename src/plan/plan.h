@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * plan.h — the planner: which pending pods go to which node, and which free MIG slices to re-cut so they fit.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * plan_example.h — the example cluster of examples/cluster.json, compiled into the binary (generated at
  * build time by embed.cmake, so the file stays the one source of truth) for `kerf demo`.

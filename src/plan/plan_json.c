@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * plan_json.c — the planner's input and output as JSON (jansson), for `kerf plan` and the controller.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * repair.c — after the greedy pass, places pods it left out by re-solving small neighbourhoods of nodes
  * with the exact search.

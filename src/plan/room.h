@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * room.h — room on each node for what a pending pod asks for besides MIG devices (CPU, memory, the pod
  * count, extended resources), so that the plan puts a pod only where kube-scheduler would bind it

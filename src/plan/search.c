@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * search.c — which pod goes to which node: a greedy pass, then (when the instance is small) an exact
  * branch and bound that starts from the greedy answer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * engine.c — the event loop, the primitives policies act through, and the metrics.
  *

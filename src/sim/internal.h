@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * internal.h — the simulator's state and the primitives policies act through (private to src/sim/).
  *

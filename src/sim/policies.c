@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policies.c — the baselines kerf is measured against: static layouts, first-fit at allocation time,
  * nos-like greedy geometries, and the drain-and-repack upper bound.

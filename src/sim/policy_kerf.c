@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * policy_kerf.c — kerf itself: the real planner, called the way the controller calls it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rng.c — the simulator's random numbers: splitmix64 (Steele, Lea, Flood 2014), chosen because it is a
  * few lines, passes BigCrush, and gives the same sequence on every platform, which libc's rand() does not.

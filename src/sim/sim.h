@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sim.h — a deterministic discrete-event simulator of a MIG cluster, to compare partitioning policies.
  *

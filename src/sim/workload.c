@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * workload.c — the cluster description, the workload generator and the CSV trace reader.
  */

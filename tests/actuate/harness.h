@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * harness.h — shared set-up for the actuator tests: a simulated GPU in a temporary state file, a scenario
  * (model, original layout, which instance runs a process, which is allocated, desired layout), and the

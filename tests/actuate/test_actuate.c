@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_actuate.c — the actuator's rules against the simulated GPU: what it keeps, destroys and creates,
  * what it refuses, the hooks, rollback, the journal and recovery after a kill.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_actuate_faults.c — the fault-injection matrix: for representative re-layouts, every NVML call the
  * actuator makes is made to fail (with each error code that call can plausibly return) and, separately,

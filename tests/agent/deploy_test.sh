@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # deploy/kerf.yaml (rendered from the Helm chart) against the real control plane (the kube_cp fixture,
 # $KERF_CP_DIR): the API server accepts every object, and each service account is allowed what its daemon does and refused what
 # it must not do. `kerf agent --once` runs as the agent's account (a TokenRequest token in a kubeconfig),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_agent.c — the node agent end to end: the simulated NVML library (tests/fakenvml), the real actuator,
  * kerf's real device plugin, and the Go kubelet stand-in (tools/kubelet-standin, path in argv[1]) acting

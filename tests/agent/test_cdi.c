@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_cdi.c — kerf's CDI spec writer (src/agent/cdi.h) on its own: what the file lists and names, and what it
  * does when it cannot name a device or cannot write. Every check reads the file back with jansson; with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_miglayout.c — the agent's Kubernetes side end to end: a real kube-apiserver with the MigLayout CRD
  * (the kube_cp fixture), the simulated NVML library, the real agent with kerf's device plugin, and the Go

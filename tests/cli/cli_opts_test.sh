@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The option parser as the `kerf` subcommands use it (src/cli/cli_opts.c): both value spellings, refusals
 # (exit 2, the option and the bad value named on stderr, nothing on stdout) and the deprecated spellings
 # --library and --journal-dir, which still work and say which name replaces them. No GPU needed: the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_cli_opts.c — the CLI's option parser (src/cli/cli_opts.h): both value spellings, every refusal
  * (unknown option, missing value, bad, empty, signed and out-of-range numbers, a value given to a flag),

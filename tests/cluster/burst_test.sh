@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A burst of 50 MIG pods of mixed profiles, created at once, on four nodes of different models (two GPUs each,
 # MIG on, nothing cut). The GPUs hold 50 compute slices and the pods ask for more, so not all can run: every
 # pod must end Running or be told why by kerf's Event, no running pod may be restarted or lose its device, and

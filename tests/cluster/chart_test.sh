@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # kerf's Helm chart (deploy/helm/kerf) with helm built from its Go module (scripts/helm.sh): `helm lint` passes,
 # deploy/kerf.yaml is exactly what `helm template` renders from the defaults (one source for the plain manifests),
 # every value reaches the objects it is for, and bad values are refused with the value named.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `helm install` of kerf's chart on a real cluster (scripts/cluster.sh --no-kerf): the release deploys, the
 # real kube-controller-manager makes one agent pod per node that opted in (kerf.dev/mig=true) and none on the
 # others, and the controller's two replicas; kube-scheduler places them and the kubelets run them. The

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # kerf's container image, built from the project's Dockerfile with Debian's buildah (scripts/build-image.sh; the
 # first run also makes the debian:bookworm-slim base with debootstrap): the archive is a docker-archive naming
 # kerf.local/kerf:VERSION, and the kerf inside it runs with the image's own libraries and is this checkout's.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared by the real-cluster tests (sourced): a cluster of their own in a fresh folder, checks that count,
 # pods, and what the container runtime and the simulated NVML library saw. Each test sources this, calls cl_up
 # with its node SPEC, and ends with cl_finish (which prints "N passed, M failed" and sets the exit status).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The README's example on a real cluster (scripts/cluster.sh: real kube-scheduler, kube-controller-manager and
 # kubelet; kerf's agent and controller as processes): an H100 cut 4g.40gb + 3 x 1g.10gb, a running pod on the
 # 4g.40gb, and a pod asking for 2g.20gb. The scheduler refuses it, kerf re-cuts two free 1g.10gb into a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # kerf's processes and the kubelet fail under a running pod, on a real cluster (scripts/cluster.sh):
 #   1. the agent is SIGKILLed in the middle of a re-cut (between its destroys and its create), restarted (by the
 #      kubelet where it is a pod, by the test where it is a process), and finishes the re-cut from its journal;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_buf.c — struct kerf_buf and kerf_grow(): limits exact to the byte, printf output that crosses a
  * growth, the empty state after a failure, handing the contents over; and the FNV-1a of hash.h against

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_file.c — kerf_read_file() and kerf_read_stream(): whole files at and around their limit, missing
  * and unreadable files named, standard input as a stream.

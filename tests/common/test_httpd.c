@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_httpd.c — the probe and metrics listener over a real TCP connection on 127.0.0.1: the answers to
  * /healthz, /readyz (200 or 503 with the reason, as the daemon's check says at that moment), /metrics, an

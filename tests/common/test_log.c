@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_log.c — log events: the level filter, fields from a printf format, logfmt quoting and JSON escaping of
  * untrusted text (every JSON line is parsed back with jansson and must give the original value), and the

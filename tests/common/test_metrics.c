@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_metrics.c — the registry's exposition text, byte for byte where Prometheus' format fixes it: HELP and
  * TYPE lines, label quoting and escaping, cumulative histogram buckets with +Inf, _sum and _count; and the

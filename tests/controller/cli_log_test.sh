@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # --log-level and --log-format of `kerf agent` and `kerf controller` from the outside: bad values exit 2 and
 # name the option; good ones change what the daemon writes on stderr (level filter, logfmt or JSON lines).
 # Usage: cli_log_test.sh KERF. No cluster and no GPU: the agent is started with an NVML library that does not

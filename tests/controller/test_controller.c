@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_controller.c — the cluster controller against a real kube-apiserver with the MigLayout CRD (the
  * kube_cp fixture of tests/kube). The test plays the agents (it writes MigLayout statuses) and the users

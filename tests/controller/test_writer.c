@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_writer.c — the controller's batch writer (src/controller/writer.h) without a server: the items' write
  * function only records what ran where, so the tests can say exactly which items started, on how many

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fakenvml.c — a libnvidia-ml.so.1 that simulates MIG GPUs, for kerf's tests and demo.
  *

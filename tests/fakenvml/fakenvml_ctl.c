@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fakenvml_ctl.c — `fakenvml-ctl`: sets up and inspects the simulated GPUs of tests/fakenvml, and arms its
  * faults. It edits the state file directly, as an operator or a CUDA process would act on a real GPU, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fakestate.c — the simulated GPUs' state file: locking, loading, saving, and the edits that the control
  * command and the tests make directly (bypassing NVML, as an operator or a CUDA process would).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fakestate.h — the state of the simulated MIG GPUs behind tests/fakenvml's libnvidia-ml.so.1.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `cmake --install` as a packager runs it: into a staging folder (DESTDIR), whole and per component.
 # Usage: install_test.sh BUILD_DIR SOURCE_DIR
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # exec-plugin.sh — a real client.authentication.k8s.io credential plugin for test_kube_live: kerf runs it as
 # a kubeconfig's users[].user.exec.command and reads the ExecCredential it prints.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * live.h — what the integration tests share: a client for the real control plane that
  * scripts/controlplane/start.sh started (CTest's kube_cp fixture passes its folder in KERF_CP_DIR), a fresh

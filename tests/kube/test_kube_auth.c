@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kube_auth.c — what a kubeconfig asks of the connection, against the real kube-apiserver: a real exec
  * credential plugin (tests/kube/exec-plugin.sh, a shell script printing an ExecCredential), run again

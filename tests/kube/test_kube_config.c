@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kube_config.c — kubeconfig and in-cluster configuration, as a specification (no server needed).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kube_informer.c — the informer against the real control plane, including the failures it exists to
  * survive: kube-apiserver killed and restarted mid-watch, and etcd compacted so that resuming is impossible

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kube_lease.c — leader election on a real Lease: two contenders, one wins; a clean hand-over passes
  * the lease at once; a holder that stops without a word is replaced once its lease runs out.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kube_live.c — requests against the real kube-apiserver: CRUD, paging, conflicts, patches, the status
  * subresource, selectors, events, credentials, and single watch connections.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kube_pod.c — what a Pod asks for, read as Kubernetes reads it (no server needed): resource quantities
  * (kube_quantity.h) and a pod's effective requests (kube_pod.h), with the cases Kubernetes' own tests pin

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kube_watch.c — the watch-stream decoder and the projecting store, without a server.
  *

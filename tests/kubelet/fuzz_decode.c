@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_decode.c — libFuzzer entry point for kerf's gRPC message decoder (built only with clang):
  *   cmake -DCMAKE_C_COMPILER=clang ... && ./fuzz_kubelet_decode -max_total_time=60

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_one.h — one fuzz input through kerf's gRPC message decoder, shared by the deterministic mutation
  * fuzzer (test_kubelet_fuzz.c, run by CTest) and the libFuzzer entry point (fuzz_decode.c, clang only).

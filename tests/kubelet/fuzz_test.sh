@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The libFuzzer target (fuzz_decode.c) for a bounded time: a clang build of the project with every object
 # instrumented (-DKERF_FUZZ=ON) in BUILD_DIR/fuzz, then KERF_FUZZ_SECONDS (30) of fuzzing from the corpus kept
 # in BUILD_DIR/fuzz/corpus, which grows from run to run. A crash, a leak or an ASan/UBSan report fails the test.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * peer.c — process and pipe handling for the Go kubelet stand-in (see peer.h).
  */

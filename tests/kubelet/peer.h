@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * peer.h — drives the Go kubelet stand-in (tools/kubelet-standin) from C tests.
  *

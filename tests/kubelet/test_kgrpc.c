@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kgrpc.c — kerf's gRPC transport and device plugin, C against C (no Go needed), and the parts of
  * src/kubelet/ that need no peer at all: framing, resource names, input checks, the NVIDIA-plugin mode.

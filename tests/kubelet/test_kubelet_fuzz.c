@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kubelet_fuzz.c — deterministic mutation fuzzing of the gRPC message decoder.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_kubelet_interop.c — kerf's device plugin and pod-resources client against a real gRPC peer.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `kerf models` from the outside: the catalog listing with every model's placements, one model's picture,
 # and the errors (exit 2, the reason on stderr, nothing on stdout).
 # Usage: cli_models_test.sh KERF

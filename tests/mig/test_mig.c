@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_mig.c — the MIG model catalog and the layout rules, as a specification.
  *

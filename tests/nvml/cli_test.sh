@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # `kerf status` and `kerf apply` against the simulated NVML library, as docs/nvml.md shows them.
 # usage: cli_test.sh KERF FAKENVML_CTL FAKE_LIBNVML OLD_FAKE_LIBNVML
 set -u

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_nvml.c — the NVML backend against the simulated library (tests/fakenvml): loading and its failures,
  * reading every built-in model back through NVML, creating and destroying instances, error mapping.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `kerf plan` and `kerf demo` from the outside: exit status, what goes to stdout and to stderr.
 # Usage: cli_plan_test.sh KERF EXAMPLES_DIR. Bad input must exit 2, name the field by path on stderr and
 # print nothing on stdout.

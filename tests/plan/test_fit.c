@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_fit.c — plan_fit() against kube-scheduler's node filters, case by case (each row a pod spec, a Node
  * and the verdict), and plan_fit_groups(): equal constraints share a group, a constraint every node allows

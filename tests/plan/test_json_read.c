@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_json_read.c — plan_json_read() reads plain JSON exactly as json_loadb(JSON_REJECT_DUPLICATES) does
  * (the same values, integers as integers, the same key order) and declines everything else, so that the

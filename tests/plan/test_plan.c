@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_plan.c — the planner and its JSON form, as a specification: hand-made clusters with known best
  * plans (the README's story among them), the reasons given for pods left out, and the errors for bad input.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_plan_cache.c — plan_cache across calls (plan.h): GPUs of models with one geometry share their
  * per-shape work, a cache plans exactly as no cache even when its bound makes it drop shapes between calls,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_plan_exhaustive.c — on thousands of random small clusters (up to 4 nodes, 8 GPUs, 12 pending
  * pods; mixed models, random used and free instances, random priorities, pods asking for several

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_plan_props.c — safety properties of plan_run() over 100,000 random cluster states, small ones
  * (searched exactly) and larger ones (greedy), with random used and free instances on mixed models:

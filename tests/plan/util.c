@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * util.c — random clusters, valid layouts and the plan checker for the planner's tests (see util.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * util.h — what the planner's randomized tests share: a seeded generator of valid random clusters, an
  * independent list of every valid layout of a model, and a checker of every safety property of a plan.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `kerf simulate` end to end: options, exit statuses, the table, JSON, plots, scenarios, --show, determinism.
 # Usage: cli_test.sh KERF_BINARY SOURCE_DIR
 set -uo pipefail

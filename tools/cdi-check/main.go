@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // cdi-check: what the CDI reference library (tags.cncf.io/container-device-interface, the code containerd and
 // CRI-O resolve CDI names with) makes of the spec files in one folder. kerf's tests run it on the spec the
 // agent writes, so that "valid CDI" is the library's verdict, not kerf's own reading of the specification.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // kubelet-standin is a stand-in for the kubelet in kerf's tests: it speaks the kubelet's side of the
 // device plugin API (Registration server, DevicePlugin client) and serves the pod-resources API, using the
 // official k8s.io/kubelet API packages and grpc-go, so kerf's C gRPC is tested against a real peer.

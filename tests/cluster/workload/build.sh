@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the real-cluster tests' workload image, kerf.local/workload:test: workload.c compiled static, the only
 # file of an image made from scratch with Debian's buildah (storage under .cache/image/, as scripts/build-image.sh
 # keeps it). The same image is the cluster's pod sandbox ("pause") image: no registry is reachable here.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The workload of the real-cluster tests, and the pod sandbox ("pause") image of their containerd: prints its
  * environment, one variable a line, so the container's log shows what the kubelet's Allocate gave it

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // fakecri is the container runtime of kerf's local test cluster (scripts/cluster.sh). It serves Kubernetes'
 // own fake CRI, k8s.io/cri-client/pkg/fake (the runtime kubemark's hollow nodes use), on a unix socket: a
 // real kubelet creates sandboxes and containers through it, but no image is pulled and no process runs.
