@@ -41,14 +41,7 @@ struct agent_node {
 static void agent_vlog(struct agent_node *a, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
 		       const char *fields, va_list ap)
 {
-	struct kerf_log_event ev;
-
-	if (a->opt.log == NULL)
-		return;
-	kerf_log_init(&ev, level, msg);
-	ev.err = err;
-	kerf_log_vfields(&ev, fields, ap);
-	a->opt.log(a->opt.log_arg, &ev);
+	kerf_log_vemit(a->opt.log, a->opt.log_arg, level, err, msg, fields, ap);
 }
 
 static void agent_log(struct agent_node *a, enum kerf_log_level level, const struct kerf_err *err, const char *msg,

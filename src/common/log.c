@@ -265,20 +265,27 @@ void kerf_log_add(struct kerf_log_event *ev, const char *key, const char *value)
 		ev->used = sizeof(ev->text);
 }
 
-void kerf_log_emit(kerf_log_fn *fn, void *arg, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
-		   const char *fields, ...)
+void kerf_log_vemit(kerf_log_fn *fn, void *arg, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		    const char *fields, va_list ap)
 {
 	struct kerf_log_event ev;
-	va_list ap;
 
 	if (fn == NULL)
 		return;
 	kerf_log_init(&ev, level, msg);
 	ev.err = err;
-	va_start(ap, fields);
 	kerf_log_vfields(&ev, fields, ap);
-	va_end(ap);
 	fn(arg, &ev);
+}
+
+void kerf_log_emit(kerf_log_fn *fn, void *arg, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		   const char *fields, ...)
+{
+	va_list ap;
+
+	va_start(ap, fields);
+	kerf_log_vemit(fn, arg, level, err, msg, fields, ap);
+	va_end(ap);
 }
 
 /* ---- writing ---- */

@@ -84,7 +84,10 @@ void kerf_log_fields(struct kerf_log_event *ev, const char *fmt, ...) __attribut
 /* Adds one string field, copying value into the event. */
 void kerf_log_add(struct kerf_log_event *ev, const char *key, const char *value);
 
-/* Builds an event (err may be NULL) and hands it to fn(arg), or does nothing when fn is NULL. */
+/* Builds an event (err may be NULL) and hands it to fn(arg), or does nothing when fn is NULL. The v form is
+ * for a module's own variadic log function. */
+void kerf_log_vemit(kerf_log_fn *fn, void *arg, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
+		    const char *fields, va_list ap);
 void kerf_log_emit(kerf_log_fn *fn, void *arg, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
 		   const char *fields, ...) __attribute__((format(printf, 6, 7)));
 

@@ -26,6 +26,7 @@
 #include "controller.h"
 #include "deadline.h"
 #include "fit.h"
+#include "hash.h"
 #include "headroom.h"
 #include "kube_exec.h"
 #include "kube_metrics.h"
@@ -113,17 +114,11 @@ static void say(struct controller *ctl, enum kerf_log_level level, const struct 
 static void say(struct controller *ctl, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
 		const char *fields, ...)
 {
-	struct kerf_log_event ev;
 	va_list ap;
 
-	if (ctl->o.log == NULL)
-		return;
-	kerf_log_init(&ev, level, msg);
-	ev.err = err;
 	va_start(ap, fields);
-	kerf_log_vfields(&ev, fields, ap);
+	kerf_log_vemit(ctl->o.log, ctl->o.log_arg, level, err, msg, fields, ap);
 	va_end(ap);
-	ctl->o.log(ctl->o.log_arg, &ev);
 }
 
 /* Something a plan reads changed (any thread): counted, and the bell rung. */
@@ -1412,13 +1407,8 @@ out:
 
 static uint64_t hash2(const char *a, const char *b)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = kerf_hash_str(b, kerf_hash_bytes("\xff", 1, kerf_hash_str(a, KERF_FNV_OFFSET)));
 
-	for (const char *c = a; *c; c++)
-		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
-	h = (h ^ 0xff) * 0x100000001b3ull;
-	for (const char *c = b; *c; c++)
-		h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
 	return h ? h : 1;
 }
 
