@@ -46,6 +46,13 @@ _Static_assert(KUBE_POD_RESOURCE_MAX <= MIG_RESOURCE_MAX, "a demand's resource n
 
 static const char *const default_schedulers[] = {"default-scheduler", NULL};
 
+/* A MIGLayoutUnavailable Event a plan owes: the pod (namespace/name, uid), the planner's sentence, and its
+ * (uid, reason) hash for the memo of what was told. */
+struct owed {
+	uint64_t memo;
+	char *pod, *uid, *reason;
+};
+
 struct controller {
 	struct kube_client *c;
 	struct controller_options o;
@@ -69,9 +76,11 @@ struct controller {
 		long long due_ms;
 		struct controller_report rep;
 	} last;
-	/* This round left a pod's MIGLayoutUnavailable untold (rate limit, API failure): the next one plans again
-	 * (the memo of what was told makes it tell the rest). A re-cut's Event is told once, with its write. */
-	bool owes;
+	/* The MIGLayoutUnavailable Events the last plan could not send (rate limit, API failure), with what they say:
+	 * while that plan stands, a round sends them (within the rate limit) without planning again. A re-cut's
+	 * Event is told once, with its write. */
+	struct owed *owed;
+	size_t n_owed;
 	/* (pod uid, reason) pairs announced and still true at the last round, as sorted hashes: an unchanged
 	 * reason is not announced again, and the memo holds no more than the pods that still wait. */
 	uint64_t *told;
@@ -106,6 +115,8 @@ struct controller {
 		struct kube_watch_metrics watch[3];
 	} m;
 };
+
+static void owed_free(struct controller *ctl);
 
 /* One log event (log.h): a level, the error it reports (or NULL), a constant message, key=value fields. */
 static void say(struct controller *ctl, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
@@ -627,6 +638,7 @@ void controller_stop(struct controller *ctl)
 	headroom_stop(ctl->room);
 	kerf_bell_destroy(&ctl->bell);
 	free(ctl->told);
+	owed_free(ctl);
 	json_decref(ctl->beats);
 	json_decref(ctl->fails);
 	json_decref(ctl->waits);
@@ -1240,28 +1252,35 @@ static bool has_now(const struct plan_node *n, unsigned g, unsigned profile, uns
 enum told { TOLD_SENT, TOLD_NOT, TOLD_HELD };
 
 /*
- * An Event on snapshot pod i, if this process still leads and the rate limit allows (the three kinds of
- * pod Event go through here, so leading and the limit are asked the same way for each).
+ * An Event on the pod named pod (namespace/name) with that uid, if this process still leads and the rate limit
+ * allows (every pod Event goes through here, so leading and the limit are asked the same way for each).
  */
-static enum told tell_pod(struct controller *ctl, const struct snapshot *s, unsigned i, const char *type,
-			  const char *reason, const char *msg)
+static enum told tell(struct controller *ctl, const char *pod, const char *uid, const char *type, const char *reason,
+		      const char *msg)
 {
 	char ns[PLAN_NAME_MAX], *name;
 	struct kube_object_ref ref;
 	struct kerf_err err;
 
-	snprintf(ns, sizeof(ns), "%s", s->in.pods[i].name);
+	snprintf(ns, sizeof(ns), "%s", pod);
 	if ((name = strchr(ns, '/')) == NULL || !still_leading(ctl))
 		return TOLD_NOT;
 	*name++ = '\0';
 	if (!event_token(ctl))
 		return TOLD_HELD;
-	ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[i]};
+	ref = (struct kube_object_ref){"v1", "Pod", ns, name, uid};
 	if (kube_event_emit(ctl->c, &ref, type, reason, msg, "kerf-controller", &err) < 0) {
-		say(ctl, KERF_LOG_ERROR, &err, "pod Event not sent", "pod=%s event_reason=%s", s->in.pods[i].name, reason);
+		say(ctl, KERF_LOG_ERROR, &err, "pod Event not sent", "pod=%s event_reason=%s", pod, reason);
 		return TOLD_NOT;
 	}
 	return TOLD_SENT;
+}
+
+/* tell() on snapshot pod i. */
+static enum told tell_pod(struct controller *ctl, const struct snapshot *s, unsigned i, const char *type,
+			  const char *reason, const char *msg)
+{
+	return tell(ctl, s->in.pods[i].name, s->uid[i], type, reason, msg);
 }
 
 /*
@@ -1434,20 +1453,57 @@ static bool event_token(struct controller *ctl)
 	return true;
 }
 
+static void owed_free(struct controller *ctl)
+{
+	for (size_t k = 0; k < ctl->n_owed; k++) {
+		free(ctl->owed[k].pod);
+		free(ctl->owed[k].uid);
+		free(ctl->owed[k].reason);
+	}
+	free(ctl->owed);
+	ctl->owed = NULL;
+	ctl->n_owed = 0;
+}
+
+/* Appends to the owed list (room for it was made); -1 when out of memory. */
+static int owe(struct controller *ctl, uint64_t memo, const char *pod, const char *uid, const char *reason)
+{
+	struct owed *o = &ctl->owed[ctl->n_owed];
+
+	o->memo = memo;
+	o->pod = strdup(pod);
+	o->uid = strdup(uid);
+	o->reason = strdup(reason);
+	ctl->n_owed++;
+	return o->pod && o->uid && o->reason ? 0 : -1;
+}
+
+static void say_held(struct controller *ctl, unsigned held)
+{
+	if (held)
+		say(ctl, KERF_LOG_INFO, NULL, "pod Events held back by the rate limit, sent in later rounds", "held=%u per_s=%.0f",
+		    held, ctl->o.events_per_s);
+}
+
 /*
  * An Event on each pod the plan cannot place, once per pod and reason while that stays its reason. A pod told
  * before is found in the last round's memo; the new memo keeps only this round's pairs (told before, or told
- * now), so it is as large as the set of waiting pods, never more. An Event the rate limit holds back is sent in
- * a later round. A failed Event is only logged (and tried again next round).
+ * now), so it is as large as the set of waiting pods, never more. An Event the rate limit holds back, or the
+ * API server refused (logged), is owed: kept with what it says, and sent by later rounds (tell_owed()), which
+ * need no plan for it while this one stands. Out of memory for the owed list, the plan is not kept (*keep):
+ * the next round plans again and finds what to tell, as a round did before the list.
  */
-static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, const struct plan_output *out)
+static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, const struct plan_output *out, bool *keep)
 {
 	uint64_t *memo = out->n_unplaced ? malloc(out->n_unplaced * sizeof(*memo)) : NULL;
 	unsigned n = 0, held = 0;
 	size_t m = 0;
 
-	if (out->n_unplaced && memo == NULL) {
+	owed_free(ctl);
+	if (out->n_unplaced && (memo == NULL || (ctl->owed = calloc(out->n_unplaced, sizeof(*ctl->owed))) == NULL)) {
 		say(ctl, KERF_LOG_ERROR, NULL, "pod Events not sent: out of memory", NULL);
+		free(memo);
+		*keep = false;
 		return 0;
 	}
 	for (unsigned k = 0; k < out->n_unplaced; k++) {
@@ -1462,20 +1518,59 @@ static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, 
 		if ((t = tell_pod(ctl, s, u->pod, "Warning", "MIGLayoutUnavailable", u->reason)) == TOLD_HELD)
 			held++;
 		if (t != TOLD_SENT) {
-			ctl->owes = true; /* told in a later round: that one must plan, to know what to tell */
+			if (owe(ctl, h, s->in.pods[u->pod].name, s->uid[u->pod], u->reason) < 0)
+				*keep = false;
 			continue;
 		}
 		memo[m++] = h;
 		n++;
 	}
-	if (held)
-		say(ctl, KERF_LOG_INFO, NULL, "pod Events held back by the rate limit, sent in later rounds", "held=%u per_s=%.0f",
-		    held, ctl->o.events_per_s);
+	say_held(ctl, held);
 	if (m > 0) /* memo is NULL when nothing is unplaced, and qsort takes no NULL */
 		qsort(memo, m, sizeof(*memo), cmp_u64);
 	free(ctl->told);
 	ctl->told = memo;
 	ctl->n_told = m;
+	return n;
+}
+
+/*
+ * The Events the standing plan still owes (tell_unplaced()), sent as far as the rate limit allows, in the plan's
+ * order; each one sent joins the memo of what was told. Its verdicts are still true: nothing the plan read has
+ * changed since (unchanged()). Returns the Events sent.
+ */
+static unsigned tell_owed(struct controller *ctl)
+{
+	uint64_t *memo = realloc(ctl->told, (ctl->n_told + ctl->n_owed + 1) * sizeof(*memo));
+	size_t left = 0, k;
+	unsigned n = 0;
+
+	if (memo == NULL)
+		return 0; /* out of memory: tried again next round */
+	ctl->told = memo;
+	for (k = 0; k < ctl->n_owed; k++) {
+		struct owed *o = &ctl->owed[k];
+		enum told t = tell(ctl, o->pod, o->uid, "Warning", "MIGLayoutUnavailable", o->reason);
+
+		if (t == TOLD_SENT) {
+			ctl->told[ctl->n_told++] = o->memo;
+			free(o->pod);
+			free(o->uid);
+			free(o->reason);
+			n++;
+		} else {
+			ctl->owed[left++] = *o;
+			if (t == TOLD_HELD || ctl->deposed)
+				break; /* no token left, or no longer leading: the rest waits too */
+		}
+	}
+	if (k < ctl->n_owed)
+		say_held(ctl, (unsigned)(ctl->n_owed - k));
+	for (k++; k < ctl->n_owed; k++) /* those not tried, kept in order */
+		ctl->owed[left++] = ctl->owed[k];
+	ctl->n_owed = left;
+	if (n > 0)
+		qsort(ctl->told, ctl->n_told, sizeof(*ctl->told), cmp_u64);
 	return n;
 }
 
@@ -1542,9 +1637,9 @@ static void watch_waits(struct controller *ctl, const struct snapshot *s, const 
 /* ---- one step ---- */
 
 /*
- * Whether the last plan still stands: it was made as leader and left nothing owed, nothing it reads has
- * changed since (the watches' count, and heartbeats where a node was left out as silent), and none of its
- * timers is due. Then the round makes no plan.
+ * Whether the last plan still stands: it was made as leader, nothing it reads has changed since (the watches'
+ * count, and heartbeats where a node was left out as silent), and none of its timers is due. Then the round
+ * makes no plan; it only sends the Events the plan still owes.
  */
 static bool unchanged(struct controller *ctl)
 {
@@ -1559,6 +1654,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	struct plan_output out;
 	struct snapshot s;
 	long long t0, start = kerf_mono_ms();
+	bool keep = true; /* the plan may stand for the next rounds (tell_unplaced) */
 	/* Read before the snapshot: a change during it moves the count, and the next round plans again. */
 	unsigned long changes = atomic_load(&ctl->changes), heartbeats = atomic_load(&ctl->heartbeats);
 	int rc = -1;
@@ -1571,11 +1667,15 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 		rep->leader = true;
 		rep->planned = false;
 		rep->unchanged = true;
+		rep->events = ctl->n_owed > 0 ? tell_owed(ctl) : 0;
+		if (ctl->deposed)
+			ctl->last.valid = false;
 		metric_add(ctl->m.unchanged, 1);
+		metric_add(ctl->m.events, rep->events);
 		return 0;
 	}
 	ctl->last.valid = false;
-	ctl->owes = false;
+	owed_free(ctl); /* what a new plan owes, tell_unplaced() finds */
 	if (snapshot_take(ctl, &s, err) < 0) {
 		metrics_round(ctl, rep, NULL, start, -1);
 		return -1;
@@ -1613,7 +1713,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	rep->placed = out.n_assignments;
 	if (write_specs(ctl, &s, &out, rep, err) == 0)
 		rc = 0;
-	rep->events += tell_unplaced(ctl, &s, &out);
+	rep->events += tell_unplaced(ctl, &s, &out, &keep);
 	if (!ctl->deposed)
 		watch_waits(ctl, &s, &out, rep, &s.due);
 	say(ctl, KERF_LOG_INFO, NULL, "round", "pods=%u nodes=%u nodes_left_out=%u placed=%u specs_written=%u events=%u "
@@ -1622,7 +1722,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	metrics_round(ctl, rep, &out, start, rc);
 	plan_output_free(&out);
 out:
-	if (rc == 0 && !ctl->deposed && !ctl->owes) {
+	if (rc == 0 && !ctl->deposed && keep) {
 		ctl->last.valid = true;
 		ctl->last.changes = changes;
 		ctl->last.heartbeats = heartbeats;
