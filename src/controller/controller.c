@@ -3,7 +3,7 @@
  * controller.c — see controller.h. The watches fill four caches (pending MIG pods, MigLayouts, Nodes, and in
  * headroom.c the pods bound to nodes) and ring a bell; a round reads them into the planner's input
  * (snapshot.c: which nodes and pods, aging, node filters, room), plans, writes what changed (writer.c runs
- * the writes), and tells the pods (Events, here).
+ * the writes), and tells the pods (events.c).
  *
  * The caches keep projections, not objects: a pod is its name, uid, priority, node (once bound), MIG demands
  * and other requests; a MigLayout is its generation, observedGeneration, spec.gpus, status.gpus (kept as JSON
@@ -11,8 +11,9 @@
  * its allocatable.
  *
  * The watches also count changes (ctl->changes, bumped where they ring, and only for what a plan reads): a
- * round that finds the count where the last plan left it, no timer of the last plan due and nothing owed
- * from it, makes no plan (at 5,000 nodes a plan of nothing new cost 1 s of CPU every --interval). Heartbeats
+ * round that finds the count where the last plan left it and no timer of the last plan due makes no plan (at
+ * 5,000 nodes a plan of nothing new cost 1 s of CPU every --interval); it only sends the Events that plan still
+ * owes (events.h). Heartbeats
  * are counted apart (ctl->heartbeats): a new one changes the plan only for a node left out as silent.
  */
 #include <stdarg.h>
@@ -24,7 +25,7 @@
 #include "bell.h"
 #include "controller.h"
 #include "deadline.h"
-#include "hash.h"
+#include "events.h"
 #include "headroom.h"
 #include "kube_metrics.h"
 #include "room.h"
@@ -42,13 +43,6 @@ _Static_assert(KUBE_POD_RESOURCE_MAX <= MIG_RESOURCE_MAX, "a demand's resource n
 
 static const char *const default_schedulers[] = {"default-scheduler", NULL};
 
-/* A MIGLayoutUnavailable Event a plan owes: the pod (namespace/name, uid), the planner's sentence, and its
- * (uid, reason) hash for the memo of what was told. */
-struct owed {
-	uint64_t memo;
-	char *pod, *uid, *reason;
-};
-
 struct controller {
 	struct kube_client *c;
 	struct controller_options o;
@@ -64,23 +58,16 @@ struct controller {
 	atomic_ulong changes, heartbeats;
 	atomic_uint silent;
 	/* The last plan: the counts it was made from, the first moment one of its timers falls due (an agent's
-	 * timeout, a failure's grace, a replan_after_ms, a given-up node forgotten), and its report. valid: it
-	 * wrote and told all it had to as leader (nothing held back by the rate limit, failed, or deposed). */
+	 * timeout, a failure's grace, a replan_after_ms, a given-up node forgotten), and its report. valid: it was
+	 * made as leader, finished and was not deposed (Events it could not send yet are owed, events.h). */
 	struct {
 		bool valid;
 		unsigned long changes, heartbeats;
 		long long due_ms;
 		struct controller_report rep;
 	} last;
-	/* The MIGLayoutUnavailable Events the last plan could not send (rate limit, API failure), with what they say:
-	 * while that plan stands, a round sends them (within the rate limit) without planning again. A re-cut's
-	 * Event is told once, with its write. */
-	struct owed *owed;
-	size_t n_owed;
-	/* (pod uid, reason) pairs announced and still true at the last round, as sorted hashes: an unchanged
-	 * reason is not announced again, and the memo holds no more than the pods that still wait. */
-	uint64_t *told;
-	size_t n_told;
+	/* Events on pods (events.h): the rate limit, the memo of what was told, and what the last plan owes. */
+	struct events *events;
 	/* What the snapshots remember (snapshot.h): per node the last heartbeat and failure with when this
 	 * process first saw them (agents' clocks are never compared with ours), and per pod the nodes it waited on
 	 * longer than replan_after_ms (give_up() adds them; the plan leaves them out for it for a while). */
@@ -88,10 +75,6 @@ struct controller {
 	/* Per pod the plan gives instances a settled node has now (the scheduler could bind it there): [that
 	 * node, when first seen so]. */
 	json_t *waits;
-	/* Events are also rate limited, so that thousands of unplaceable pods cannot flood the API server (or
-	 * make a round so long that the Lease lapses): a token bucket, rate events/s, up to burst at once. */
-	double tokens;
-	long long tokens_ms;
 	/* When this process last knew it held the Lease (monotonic ms), and whether it learnt mid-round that it
 	 * no longer does (reset by every step). */
 	long long led_ms;
@@ -110,7 +93,7 @@ struct controller {
 	} m;
 };
 
-static void owed_free(struct controller *ctl);
+static bool still_leading(struct controller *ctl);
 
 /* One log event (log.h): a level, the error it reports (or NULL), a constant message, key=value fields. */
 static void say(struct controller *ctl, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
@@ -501,6 +484,20 @@ static int wait_synced(struct controller *ctl, struct kerf_err *err)
 			    kube_informer_len(ctl->nodes), headroom_len(ctl->room));
 }
 
+static bool leading(void *ctl)
+{
+	return still_leading(ctl);
+}
+
+static int events_start(struct controller *ctl, struct kerf_err *err)
+{
+	struct events_config ec = {ctl->c, ctl->o.events_per_s, ctl->o.event_burst, leading, ctl, ctl->o.log, ctl->o.log_arg};
+
+	if ((ctl->events = events_new(&ec)) == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	return 0;
+}
+
 struct controller *controller_start(struct kube_client *c, const struct controller_options *o, struct kerf_err *err)
 {
 	struct controller *ctl = calloc(1, sizeof(*ctl));
@@ -535,8 +532,6 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.events_per_s = o->events_per_s > 0 ? o->events_per_s : 20;
 	ctl->o.event_burst = o->event_burst > 0 ? o->event_burst : 100;
 	ctl->o.start_timeout_ms = o->start_timeout_ms > 0 ? o->start_timeout_ms : 600000;
-	ctl->tokens = ctl->o.event_burst;
-	ctl->tokens_ms = kerf_mono_ms();
 	if ((ctl->waits = json_object()) == NULL || (ctl->mem.gave_up = json_object()) == NULL) {
 		kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
 		goto fail;
@@ -561,7 +556,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	    (ctl->layouts = kube_informer_new(c, &ls, err)) == NULL || kube_informer_start(ctl->layouts, err) < 0 ||
 	    (ctl->nodes = kube_informer_new(c, &ns, err)) == NULL || kube_informer_start(ctl->nodes, err) < 0 ||
 	    (ctl->room = headroom_start(c, ring, ctl, err)) == NULL || wait_synced(ctl, err) < 0 ||
-	    (ctl->writer = writer_new(c, o->write_concurrency, err)) == NULL ||
+	    (ctl->writer = writer_new(c, o->write_concurrency, err)) == NULL || events_start(ctl, err) < 0 ||
 	    (ctl->elector = kube_elector_new(c, &ec, err)) == NULL) {
 		kerf_err_prefix(err, "controller");
 		goto fail;
@@ -589,8 +584,7 @@ void controller_stop(struct controller *ctl)
 	kube_informer_free(ctl->nodes);
 	headroom_stop(ctl->room);
 	kerf_bell_destroy(&ctl->bell);
-	free(ctl->told);
-	owed_free(ctl);
+	events_free(ctl->events);
 	json_decref(ctl->mem.beats);
 	json_decref(ctl->mem.fails);
 	json_decref(ctl->waits);
@@ -629,78 +623,6 @@ static bool still_leading(struct controller *ctl)
 		say(ctl, KERF_LOG_WARN, NULL, "lost the Lease mid-round: the rest of this round's writes and Events are left to the new leader", NULL);
 	}
 	return leader;
-}
-
-static bool event_token(struct controller *ctl);
-
-/* tell_pod(): sent, not sent (no longer leading, a name without namespace, or the API refused: logged), or
- * held back by the rate limit (to be sent in a later round). */
-enum told { TOLD_SENT, TOLD_NOT, TOLD_HELD };
-
-/*
- * An Event on the pod named pod (namespace/name) with that uid, if this process still leads and the rate limit
- * allows (every pod Event goes through here, so leading and the limit are asked the same way for each).
- */
-static enum told tell(struct controller *ctl, const char *pod, const char *uid, const char *type, const char *reason,
-		      const char *msg)
-{
-	char ns[PLAN_NAME_MAX], *name;
-	struct kube_object_ref ref;
-	struct kerf_err err;
-
-	snprintf(ns, sizeof(ns), "%s", pod);
-	if ((name = strchr(ns, '/')) == NULL || !still_leading(ctl))
-		return TOLD_NOT;
-	*name++ = '\0';
-	if (!event_token(ctl))
-		return TOLD_HELD;
-	ref = (struct kube_object_ref){"v1", "Pod", ns, name, uid};
-	if (kube_event_emit(ctl->c, &ref, type, reason, msg, "kerf-controller", &err) < 0) {
-		say(ctl, KERF_LOG_ERROR, &err, "pod Event not sent", "pod=%s event_reason=%s", pod, reason);
-		return TOLD_NOT;
-	}
-	return TOLD_SENT;
-}
-
-/* tell() on snapshot pod i. */
-static enum told tell_pod(struct controller *ctl, const struct snapshot *s, unsigned i, const char *type,
-			  const char *reason, const char *msg)
-{
-	return tell(ctl, s->in.pods[i].name, s->pod[i].uid, type, reason, msg);
-}
-
-/*
- * A Normal Event on each pod whose instances a spec written this round (written[node]) creates: "re-cutting
- * node-3 GPU 1: 2g.20gb@4 for this pod", so `kubectl describe pod` says why it waits a moment and where it will
- * run. The spec is written once per change (an equal spec is not written again), so each pod is told once per
- * re-cut. One pass over the assignments for all nodes. Counted in rep->events; held back, like the Warnings,
- * by the rate limit.
- */
-static void tell_recut(struct controller *ctl, const struct snapshot *s, const struct plan_output *out,
-		       const bool *written, struct controller_report *rep)
-{
-	for (unsigned i = 0; i < out->n_assignments; i++) {
-		const struct plan_assignment *a = &out->assignments[i];
-		const struct plan_node *n = &s->in.nodes[a->node];
-		char what[384], msg[640];
-		size_t len = 0;
-
-		if (!written[a->node])
-			continue;
-		for (unsigned b = 0; b < a->n_bindings && len < sizeof(what); b++) {
-			const struct plan_binding *bd = &a->bindings[b];
-
-			if (snapshot_has_now(n, bd->gpu, bd->profile, bd->start))
-				continue; /* an instance that is there already: no re-cut for it */
-			len += (size_t)snprintf(what + len, sizeof(what) - len, "%sGPU %u: %s@%u", len ? ", " : "",
-						n->gpus[bd->gpu].index, n->gpus[bd->gpu].model->profiles[bd->profile].name,
-						(unsigned)bd->start);
-		}
-		if (len == 0 || len >= sizeof(what))
-			continue;
-		snprintf(msg, sizeof(msg), "re-cutting %s %s for this pod", n->name, what);
-		rep->events += tell_pod(ctl, s, a->pod, "Normal", "MIGLayoutRecut", msg) == TOLD_SENT;
-	}
 }
 
 /* The round's spec writes as a batch for the writer (writer.h): item k patches node[k] with patch[k]. */
@@ -797,7 +719,8 @@ static int write_specs(struct controller *ctl, const struct snapshot *s, const s
 	}
 	if (rc < 0)
 		kerf_err_prefix(err, "MigLayout spec");
-	tell_recut(ctl, s, out, written, rep); /* the specs that did land, even when a later write failed */
+	/* the specs that did land, even when a later write failed; held back, like the Warnings, by the rate limit */
+	rep->events += events_recut(ctl->events, s, out, written);
 out:
 	for (size_t k = 0; sb.patch != NULL && k < b.n; k++)
 		json_decref(sb.patch[k]);
@@ -808,156 +731,6 @@ out:
 	free(gpus);
 	free(written);
 	return rc;
-}
-
-static uint64_t hash2(const char *a, const char *b)
-{
-	uint64_t h = kerf_hash_str(b, kerf_hash_bytes("\xff", 1, kerf_hash_str(a, KERF_FNV_OFFSET)));
-
-	return h ? h : 1;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* One more Event allowed by the bucket (refilled at events_per_s since the last call), or false. */
-static bool event_token(struct controller *ctl)
-{
-	long long now = kerf_mono_ms();
-
-	ctl->tokens += (double)(now - ctl->tokens_ms) * ctl->o.events_per_s / 1000.0;
-	ctl->tokens_ms = now;
-	if (ctl->tokens > ctl->o.event_burst)
-		ctl->tokens = ctl->o.event_burst;
-	if (ctl->tokens < 1.0)
-		return false;
-	ctl->tokens -= 1.0;
-	return true;
-}
-
-static void owed_free(struct controller *ctl)
-{
-	for (size_t k = 0; k < ctl->n_owed; k++) {
-		free(ctl->owed[k].pod);
-		free(ctl->owed[k].uid);
-		free(ctl->owed[k].reason);
-	}
-	free(ctl->owed);
-	ctl->owed = NULL;
-	ctl->n_owed = 0;
-}
-
-/* Appends to the owed list (room for it was made); -1 when out of memory. */
-static int owe(struct controller *ctl, uint64_t memo, const char *pod, const char *uid, const char *reason)
-{
-	struct owed *o = &ctl->owed[ctl->n_owed];
-
-	o->memo = memo;
-	o->pod = strdup(pod);
-	o->uid = strdup(uid);
-	o->reason = strdup(reason);
-	ctl->n_owed++;
-	return o->pod && o->uid && o->reason ? 0 : -1;
-}
-
-static void say_held(struct controller *ctl, unsigned held)
-{
-	if (held)
-		say(ctl, KERF_LOG_INFO, NULL, "pod Events held back by the rate limit, sent in later rounds", "held=%u per_s=%.0f",
-		    held, ctl->o.events_per_s);
-}
-
-/*
- * An Event on each pod the plan cannot place, once per pod and reason while that stays its reason. A pod told
- * before is found in the last round's memo; the new memo keeps only this round's pairs (told before, or told
- * now), so it is as large as the set of waiting pods, never more. An Event the rate limit holds back, or the
- * API server refused (logged), is owed: kept with what it says, and sent by later rounds (tell_owed()), which
- * need no plan for it while this one stands. Out of memory for the owed list, the plan is not kept (*keep):
- * the next round plans again and finds what to tell, as a round did before the list.
- */
-static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, const struct plan_output *out, bool *keep)
-{
-	uint64_t *memo = out->n_unplaced ? malloc(out->n_unplaced * sizeof(*memo)) : NULL;
-	unsigned n = 0, held = 0;
-	size_t m = 0;
-
-	owed_free(ctl);
-	if (out->n_unplaced && (memo == NULL || (ctl->owed = calloc(out->n_unplaced, sizeof(*ctl->owed))) == NULL)) {
-		say(ctl, KERF_LOG_ERROR, NULL, "pod Events not sent: out of memory", NULL);
-		free(memo);
-		*keep = false;
-		return 0;
-	}
-	for (unsigned k = 0; k < out->n_unplaced; k++) {
-		const struct plan_unplaced *u = &out->unplaced[k];
-		uint64_t h = hash2(s->pod[u->pod].uid, u->reason);
-		enum told t;
-
-		if (ctl->n_told && bsearch(&h, ctl->told, ctl->n_told, sizeof(h), cmp_u64) != NULL) {
-			memo[m++] = h; /* told already */
-			continue;
-		}
-		if ((t = tell_pod(ctl, s, u->pod, "Warning", "MIGLayoutUnavailable", u->reason)) == TOLD_HELD)
-			held++;
-		if (t != TOLD_SENT) {
-			if (owe(ctl, h, s->in.pods[u->pod].name, s->pod[u->pod].uid, u->reason) < 0)
-				*keep = false;
-			continue;
-		}
-		memo[m++] = h;
-		n++;
-	}
-	say_held(ctl, held);
-	if (m > 0) /* memo is NULL when nothing is unplaced, and qsort takes no NULL */
-		qsort(memo, m, sizeof(*memo), cmp_u64);
-	free(ctl->told);
-	ctl->told = memo;
-	ctl->n_told = m;
-	return n;
-}
-
-/*
- * The Events the standing plan still owes (tell_unplaced()), sent as far as the rate limit allows, in the plan's
- * order; each one sent joins the memo of what was told. Its verdicts are still true: nothing the plan read has
- * changed since (unchanged()). Returns the Events sent.
- */
-static unsigned tell_owed(struct controller *ctl)
-{
-	uint64_t *memo = realloc(ctl->told, (ctl->n_told + ctl->n_owed + 1) * sizeof(*memo));
-	size_t left = 0, k;
-	unsigned n = 0;
-
-	if (memo == NULL)
-		return 0; /* out of memory: tried again next round */
-	ctl->told = memo;
-	for (k = 0; k < ctl->n_owed; k++) {
-		struct owed *o = &ctl->owed[k];
-		enum told t = tell(ctl, o->pod, o->uid, "Warning", "MIGLayoutUnavailable", o->reason);
-
-		if (t == TOLD_SENT) {
-			ctl->told[ctl->n_told++] = o->memo;
-			free(o->pod);
-			free(o->uid);
-			free(o->reason);
-			n++;
-		} else {
-			ctl->owed[left++] = *o;
-			if (t == TOLD_HELD || ctl->deposed)
-				break; /* no token left, or no longer leading: the rest waits too */
-		}
-	}
-	if (k < ctl->n_owed)
-		say_held(ctl, (unsigned)(ctl->n_owed - k));
-	for (k++; k < ctl->n_owed; k++) /* those not tried, kept in order */
-		ctl->owed[left++] = ctl->owed[k];
-	ctl->n_owed = left;
-	if (n > 0)
-		qsort(ctl->told, ctl->n_told, sizeof(*ctl->told), cmp_u64);
-	return n;
 }
 
 /* Leaves node out for pod i from the next round on, and tells the pod why (Warning MIGLayoutReplanned).
@@ -976,7 +749,8 @@ static unsigned give_up(struct controller *ctl, const struct snapshot *s, unsign
 	snprintf(msg, sizeof(msg), "%s has had the MIG instances this pod asks for for %lld s, but kube-scheduler has not "
 		 "placed it there (CPU, memory or another constraint kerf does not plan with): planning it on another node",
 		 node, secs);
-	return tell_pod(ctl, s, i, "Warning", "MIGLayoutReplanned", msg) == TOLD_SENT;
+	return events_tell(ctl->events, s->in.pods[i].name, s->pod[i].uid, "Warning", "MIGLayoutReplanned", msg) ==
+	       TOLD_SENT;
 }
 
 /*
@@ -1040,7 +814,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	struct plan_output out;
 	struct snapshot s;
 	long long t0, start = kerf_mono_ms();
-	bool keep = true; /* the plan may stand for the next rounds (tell_unplaced) */
+	bool keep = true; /* the plan may stand for the next rounds (events_unplaced) */
 	struct snapshot_source src = {ctl->pods, ctl->layouts, ctl->nodes, ctl->room, ctl->o.agent_timeout_ms,
 				      ctl->o.failed_grace_ms, ctl->o.replan_after_ms, ctl->o.age_after_ms, ctl->o.log,
 				      ctl->o.log_arg};
@@ -1056,7 +830,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 		rep->leader = true;
 		rep->planned = false;
 		rep->unchanged = true;
-		rep->events = ctl->n_owed > 0 ? tell_owed(ctl) : 0;
+		rep->events = events_n_owed(ctl->events) > 0 ? events_owed(ctl->events) : 0;
 		if (ctl->deposed)
 			ctl->last.valid = false;
 		metric_add(ctl->m.unchanged, 1);
@@ -1064,7 +838,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 		return 0;
 	}
 	ctl->last.valid = false;
-	owed_free(ctl); /* what a new plan owes, tell_unplaced() finds */
+	events_forget_owed(ctl->events); /* what a new plan owes, events_unplaced() finds */
 	if (snapshot_take(&src, &ctl->mem, &s, err) < 0) {
 		metrics_round(ctl, rep, NULL, start, -1);
 		return -1;
@@ -1102,7 +876,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	rep->placed = out.n_assignments;
 	if (write_specs(ctl, &s, &out, rep, err) == 0)
 		rc = 0;
-	rep->events += tell_unplaced(ctl, &s, &out, &keep);
+	rep->events += events_unplaced(ctl->events, &s, &out, &keep);
 	if (!ctl->deposed)
 		watch_waits(ctl, &s, &out, rep, &s.due);
 	say(ctl, KERF_LOG_INFO, NULL, "round", "pods=%u nodes=%u nodes_left_out=%u placed=%u specs_written=%u events=%u "
