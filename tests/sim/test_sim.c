@@ -3,9 +3,11 @@
  * test_sim.c — the simulator's accounting, as a specification.
  *
  * Most cases are hand-made workloads on one or two GPUs whose every metric can be worked out on paper; the
- * comment above each states the arithmetic. The property tests at the end run generated workloads (their
- * seeds are printed) and check what must hold for any workload: no policy but the repack bound ever
- * disturbs a running pod, every pod is either placed or counted as never placed, runs repeat exactly.
+ * comment above each states the arithmetic, and expect() checks the figures by name. A case that is only a
+ * workload and its figures is a row of cases[], run as a test of the row's name. The property tests at the
+ * end run generated workloads (their seeds are printed) and check what must hold for any workload: no policy
+ * but the repack bound ever disturbs a running pod, every pod is either placed or counted as never placed,
+ * runs repeat exactly.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -225,17 +227,6 @@ static void test_utilisation_is_time_weighted_until_the_last_arrival(void **stat
 	done(&x);
 }
 
-/* all-1g has no 2g: the 2g pod never runs, although 7 slices stood free: blocked while free, once. */
-static void test_static_layout_never_places_a_missing_profile_and_counts_it_blocked_while_free(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,10,2g.20gb\n0,10,1g.10gb\n", "static:all-1g", 2, 0);
-	expect(&x.r, "placed=1 never_placed=1 2g.20gb:placed=0 2g.20gb:pods=1 1g.10gb:placed=1 blocked_while_free=1");
-	done(&x);
-}
-
 /* A high-priority pod that arrives last runs first: 7g pods at 0 (prio 0), 1 (prio 0), 2 (prio 100), 10 s
  * each. Order: 0 at 0, the prio-100 one at 10 (waited 8), the other at 20 (waited 19). */
 static void test_higher_priority_pods_are_placed_first(void **state)
@@ -248,110 +239,89 @@ static void test_higher_priority_pods_are_placed_first(void **state)
 	done(&x);
 }
 
-/* First-fit puts the 1g at slice 0, where the only legal 4g start is: the 4g waits from 1 to 100 although 7
- * slices are free (blocked while free), then gets a new instance. Each pod's instance is created for it and
- * destroyed when it leaves: 2 created, 2 destroyed, 1.0 each per placed pod. */
-static void test_first_fit_creates_at_allocation_and_destroys_on_release(void **state)
+/* The cases whose every check is a figure of the result: one H100, a workload, a policy with its debounce window
+ * and reconfiguration time, and the figures worked out on paper (expect()). Each row is a test of its own name. */
+struct sim_case {
+	const char *name, *csv, *policy;
+	double batch, reconfig;
+	const char *expect;
+};
+
+static const struct sim_case cases[] = {
+	/* all-1g has no 2g: the 2g pod never runs, although 7 slices stood free: blocked while free, once. */
+	{ .name = "test_static_layout_never_places_a_missing_profile_and_counts_it_blocked_while_free",
+	  .csv = "0,10,2g.20gb\n0,10,1g.10gb\n",
+	  .policy = "static:all-1g", .batch = 2, .reconfig = 0,
+	  .expect = "placed=1 never_placed=1 2g.20gb:placed=0 2g.20gb:pods=1 1g.10gb:placed=1 blocked_while_free=1" },
+	/* First-fit puts the 1g at slice 0, where the only legal 4g start is: the 4g waits from 1 to 100 although 7
+	 * slices are free (blocked while free), then gets a new instance. Each pod's instance is created for it and
+	 * destroyed when it leaves: 2 created, 2 destroyed, 1.0 each per placed pod. */
+	{ .name = "test_first_fit_creates_at_allocation_and_destroys_on_release",
+	  .csv = "0,100,1g.10gb\n1,100,4g.40gb\n",
+	  .policy = "first-fit", .batch = 2, .reconfig = 0,
+	  .expect = "placed=2 4g.40gb:p50=99 created=2 destroyed=2 created_per_pod=1 destroyed_per_pod=1 "
+		     "blocked_while_free=1 disturbed=0" },
+	/* The reconfiguration time is part of the wait: with 2 s to create an instance, first-fit's first pod waits 2 s. */
+	{ .name = "test_instance_creation_time_counts_as_pending",
+	  .csv = "0,100,1g.10gb\n",
+	  .policy = "first-fit", .batch = 2, .reconfig = 2,
+	  .expect = "p50=2 end=102" },
+	/* The repack bound moves the running 1g off slice 0 to make room for the 4g at once: one running pod
+	 * disturbed, instances 1g@0, 1g@4, 4g@0 created and the old 1g@0 destroyed, nobody waits. */
+	{ .name = "test_repack_moves_running_pods_and_counts_them_disturbed",
+	  .csv = "0,100,1g.10gb\n1,100,4g.40gb\n",
+	  .policy = "repack", .batch = 2, .reconfig = 0,
+	  .expect = "placed=2 p99=0 disturbed=1 created=3 destroyed=1 blocked_while_free=0" },
+	/* nos acts when its debounce window ends: a lone 3g arriving at 0 runs at 5 with a 5 s window. */
+	{ .name = "test_nos_plans_when_the_batch_window_ends",
+	  .csv = "0,10,3g.40gb\n",
+	  .policy = "nos", .batch = 5, .reconfig = 0,
+	  .expect = "placed=1 p50=5 created>=1 failed_creates=0 disturbed=0" },
+	/* nos counts profiles, not placements. Seven 1g pods get 1g@6..0 (created from the top, bound in order);
+	 * the pods on slices 5, 3 and 1 leave at 11. A 2g arriving at 20 lacks an instance; the geometry nos picks
+	 * holds a 2g beside the four used 1g by count, but every 2g start (0, 2, 4) is under a used 1g, so the
+	 * creation fails and the 2g waits until the used 1g leave at 101. */
+	{ .name = "test_nos_geometry_blind_to_placements_fails_to_create",
+	  .csv = "0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n"
+		  "20,10,2g.20gb\n",
+	  .policy = "nos", .batch = 1, .reconfig = 0,
+	  .expect = "failed_creates>=1 placed=8 2g.20gb:p50>80 disturbed=0 blocked_while_free=1" },
+#ifdef KERF_SIM_HAVE_PLAN
+	/* kerf re-cuts a free instance: the 7g made for the first pod stands free when two 1g pods come; the plan
+	 * destroys it and makes two 1g. Both changes come after a quiet period, so each is planned at once: no pod
+	 * waits. Two plans, 3 created, 1 destroyed. */
+	{ .name = "test_kerf_recuts_free_slices_without_disturbing",
+	  .csv = "0,10,7g.80gb\n20,10,1g.10gb\n20,10,1g.10gb\n",
+	  .policy = "kerf", .batch = 1, .reconfig = 0,
+	  .expect = "placed=3 p99=0 plans=2 created=3 destroyed=1 disturbed=0" },
+	/* The used 3g stays where it is while kerf re-cuts the rest around it. */
+	{ .name = "test_kerf_keeps_used_instances_while_replanning",
+	  .csv = "0,100,3g.40gb\n0,10,4g.40gb\n20,50,2g.20gb\n20,50,1g.10gb\n20,50,1g.10gb\n",
+	  .policy = "kerf", .batch = 1, .reconfig = 0,
+	  .expect = "placed=5 disturbed=0 p99<=1" },
+	/* Plan at once when idle, batch only a burst (5 s window, instant creation). The 1g comes to an idle cluster
+	 * and is planned at once: it waits 0 s (waiting the window out, it would wait 5). The 2g, 1 s later, is the
+	 * second plan within 5 s: still at once. The 3g, at 2 s, finds two plans in the window: a burst, planned
+	 * when its window ends at 7, so it waits 5 s. Three plans. */
+	{ .name = "test_kerf_plans_at_once_when_idle_and_batches_a_burst",
+	  .csv = "0,100,1g.10gb\n1,100,2g.20gb\n2,100,3g.40gb\n",
+	  .policy = "kerf", .batch = 5, .reconfig = 0,
+	  .expect = "placed=3 1g.10gb:p99=0 2g.20gb:p99=0 3g.40gb:p99=5 plans=3" },
+#endif
+};
+#define N_CASES (sizeof(cases) / sizeof(cases[0]))
+
+static void test_case(void **state)
 {
+	const struct sim_case *k = *state;
 	struct run x;
 
-	(void)state;
-	run(&x, H100, "0,100,1g.10gb\n1,100,4g.40gb\n", "first-fit", 2, 0);
-	expect(&x.r, "placed=2 4g.40gb:p50=99 created=2 destroyed=2 created_per_pod=1 destroyed_per_pod=1 "
-		     "blocked_while_free=1 disturbed=0");
-	done(&x);
-}
-
-/* The reconfiguration time is part of the wait: with 2 s to create an instance, first-fit's first pod waits 2 s. */
-static void test_instance_creation_time_counts_as_pending(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,100,1g.10gb\n", "first-fit", 2, 2);
-	expect(&x.r, "p50=2 end=102");
-	done(&x);
-}
-
-/* The repack bound moves the running 1g off slice 0 to make room for the 4g at once: one running pod
- * disturbed, instances 1g@0, 1g@4, 4g@0 created and the old 1g@0 destroyed, nobody waits. */
-static void test_repack_moves_running_pods_and_counts_them_disturbed(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,100,1g.10gb\n1,100,4g.40gb\n", "repack", 2, 0);
-	expect(&x.r, "placed=2 p99=0 disturbed=1 created=3 destroyed=1 blocked_while_free=0");
-	done(&x);
-}
-
-/* nos acts when its debounce window ends: a lone 3g arriving at 0 runs at 5 with a 5 s window. */
-static void test_nos_plans_when_the_batch_window_ends(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,10,3g.40gb\n", "nos", 5, 0);
-	expect(&x.r, "placed=1 p50=5 created>=1 failed_creates=0 disturbed=0");
-	done(&x);
-}
-
-/* nos counts profiles, not placements. Seven 1g pods get 1g@6..0 (created from the top, bound in order);
- * the pods on slices 5, 3 and 1 leave at 11. A 2g arriving at 20 lacks an instance; the geometry nos picks
- * holds a 2g beside the four used 1g by count, but every 2g start (0, 2, 4) is under a used 1g, so the
- * creation fails and the 2g waits until the used 1g leave at 101. */
-static void test_nos_geometry_blind_to_placements_fails_to_create(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100,
-	    "0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n"
-	    "20,10,2g.20gb\n",
-	    "nos", 1, 0);
-	expect(&x.r, "failed_creates>=1 placed=8 2g.20gb:p50>80 disturbed=0 blocked_while_free=1");
+	run(&x, H100, k->csv, k->policy, k->batch, k->reconfig);
+	expect(&x.r, k->expect);
 	done(&x);
 }
 
 #ifdef KERF_SIM_HAVE_PLAN
-/* kerf re-cuts a free instance: the 7g made for the first pod stands free when two 1g pods come; the plan
- * destroys it and makes two 1g. Both changes come after a quiet period, so each is planned at once: no pod
- * waits. Two plans, 3 created, 1 destroyed. */
-static void test_kerf_recuts_free_slices_without_disturbing(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,10,7g.80gb\n20,10,1g.10gb\n20,10,1g.10gb\n", "kerf", 1, 0);
-	expect(&x.r, "placed=3 p99=0 plans=2 created=3 destroyed=1 disturbed=0");
-	done(&x);
-}
-
-/* The used 3g stays where it is while kerf re-cuts the rest around it. */
-static void test_kerf_keeps_used_instances_while_replanning(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,100,3g.40gb\n0,10,4g.40gb\n20,50,2g.20gb\n20,50,1g.10gb\n20,50,1g.10gb\n", "kerf", 1, 0);
-	expect(&x.r, "placed=5 disturbed=0 p99<=1");
-	done(&x);
-}
-
-/* Plan at once when idle, batch only a burst (5 s window, instant creation). The 1g comes to an idle cluster
- * and is planned at once: it waits 0 s (waiting the window out, it would wait 5). The 2g, 1 s later, is the
- * second plan within 5 s: still at once. The 3g, at 2 s, finds two plans in the window: a burst, planned
- * when its window ends at 7, so it waits 5 s. Three plans. */
-static void test_kerf_plans_at_once_when_idle_and_batches_a_burst(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,100,1g.10gb\n1,100,2g.20gb\n2,100,3g.40gb\n", "kerf", 5, 0);
-	expect(&x.r, "placed=3 1g.10gb:p99=0 2g.20gb:p99=0 3g.40gb:p99=5 plans=3");
-	done(&x);
-}
-
 /* Runs csv on cluster under kerf with aging after age_after seconds (0: none), holds of at most hold seconds
  * (0: none), a 1 s window and instant creation. */
 static void run_kerf(struct run *x, const char *cluster, const char *csv, double age_after, double hold)
@@ -700,20 +670,11 @@ static void test_no_policy_but_repack_disturbs_a_running_pod(void **state)
 
 int main(int argc, char **argv)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest named[] = {
 		cmocka_unit_test(test_pending_percentiles_are_nearest_rank_over_placed_pods),
 		cmocka_unit_test(test_utilisation_is_time_weighted_until_the_last_arrival),
-		cmocka_unit_test(test_static_layout_never_places_a_missing_profile_and_counts_it_blocked_while_free),
 		cmocka_unit_test(test_higher_priority_pods_are_placed_first),
-		cmocka_unit_test(test_first_fit_creates_at_allocation_and_destroys_on_release),
-		cmocka_unit_test(test_instance_creation_time_counts_as_pending),
-		cmocka_unit_test(test_repack_moves_running_pods_and_counts_them_disturbed),
-		cmocka_unit_test(test_nos_plans_when_the_batch_window_ends),
-		cmocka_unit_test(test_nos_geometry_blind_to_placements_fails_to_create),
 #ifdef KERF_SIM_HAVE_PLAN
-		cmocka_unit_test(test_kerf_recuts_free_slices_without_disturbing),
-		cmocka_unit_test(test_kerf_keeps_used_instances_while_replanning),
-		cmocka_unit_test(test_kerf_plans_at_once_when_idle_and_batches_a_burst),
 		cmocka_unit_test(test_kerf_aging_places_a_large_pod_behind_a_stream_of_small_ones),
 		cmocka_unit_test(test_kerf_aging_stays_within_a_priority),
 		cmocka_unit_test(test_kerf_hold_drains_a_gpu_for_a_large_pod_behind_a_stream),
@@ -729,7 +690,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_runs_are_deterministic),
 		cmocka_unit_test(test_no_policy_but_repack_disturbs_a_running_pod),
 	};
+	struct CMUnitTest tests[sizeof(named) / sizeof(named[0]) + N_CASES];
+	size_t n = 0;
 
+	for (size_t i = 0; i < N_CASES; i++)
+		tests[n++] = (struct CMUnitTest){ .name = cases[i].name, .test_func = test_case,
+						  .initial_state = (void *)&cases[i] };
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+		tests[n++] = named[i];
 	if (argc > 1 && strcmp(argv[1], "--quick") == 0)
 		n_seeds = 1;
 	return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
