@@ -116,12 +116,6 @@ static void changed(struct controller *ctl)
 	kerf_bell_ring(&ctl->bell);
 }
 
-/* s, or "" for a missing string. */
-static const char *str(const json_t *v)
-{
-	return json_is_string(v) ? json_string_value(v) : "";
-}
-
 /* ---- pods ---- */
 
 /* What the pod projection reads; the watch decodes nothing else (kube_decoder_keep). */
@@ -142,7 +136,7 @@ static const char *const pod_fields[] = {"metadata.uid",
 /* Whether kerf plans for the pod at all: one of the schedulers it serves places it, and no gate holds it. */
 static bool candidate(const struct controller *ctl, const json_t *md, const json_t *spec)
 {
-	const char *sched = str(json_object_get(spec, "schedulerName"));
+	const char *sched = snapshot_str(json_object_get(spec, "schedulerName"));
 	const json_t *gates = json_object_get(spec, "schedulingGates");
 
 	if (json_object_get(md, "deletionTimestamp") != NULL)
@@ -164,11 +158,11 @@ static void *project_pod(json_t *obj, void *arg)
 
 	if (p == NULL)
 		return NULL;
-	snprintf(p->name, sizeof(p->name), "%s/%s", str(json_object_get(md, "namespace")), str(json_object_get(md, "name")));
-	snprintf(p->uid, sizeof(p->uid), "%s", str(json_object_get(md, "uid")));
-	snprintf(p->created, sizeof(p->created), "%s", str(json_object_get(md, "creationTimestamp")));
+	snprintf(p->name, sizeof(p->name), "%s/%s", snapshot_str(json_object_get(md, "namespace")), snapshot_str(json_object_get(md, "name")));
+	snprintf(p->uid, sizeof(p->uid), "%s", snapshot_str(json_object_get(md, "uid")));
+	snprintf(p->created, sizeof(p->created), "%s", snapshot_str(json_object_get(md, "creationTimestamp")));
 	p->priority = (int)json_integer_value(json_object_get(spec, "priority"));
-	snprintf(p->node, sizeof(p->node), "%s", str(json_object_get(spec, "nodeName")));
+	snprintf(p->node, sizeof(p->node), "%s", snapshot_str(json_object_get(spec, "nodeName")));
 	/* A bound pod not yet running needs its devices on its node whoever bound it: they are reserved there. */
 	if (p->node[0] ? json_object_get(md, "deletionTimestamp") == NULL : candidate(arg, md, spec))
 		kube_pod_mig_demands(spec, &p->dem);
@@ -209,8 +203,8 @@ static bool spec_failed(const json_t *obj)
 	    json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation")))
 		return false;
 	json_array_foreach(json_object_get(st, "conditions"), i, c)
-		if (strcmp(str(json_object_get(c, "type")), "Failed") == 0)
-			return strcmp(str(json_object_get(c, "status")), "True") == 0;
+		if (strcmp(snapshot_str(json_object_get(c, "type")), "Failed") == 0)
+			return strcmp(snapshot_str(json_object_get(c, "status")), "True") == 0;
 	return false;
 }
 
@@ -223,7 +217,7 @@ static void *project_layout(json_t *obj, void *arg)
 			 json_integer_value(json_object_get(json_object_get(obj, "metadata"), "generation")), "observed",
 			 json_integer_value(json_object_get(st, "observedGeneration")), "spec",
 			 json_object_get(json_object_get(obj, "spec"), "gpus"), "status", json_object_get(st, "gpus"), "beat",
-			 str(json_object_get(st, "heartbeat")), "failed", spec_failed(obj));
+			 snapshot_str(json_object_get(st, "heartbeat")), "failed", spec_failed(obj));
 }
 
 static void free_layout(void *p)
@@ -247,8 +241,8 @@ static void *project_node(json_t *obj, void *arg)
 	if (p == NULL)
 		return NULL;
 	json_array_foreach(json_object_get(json_object_get(obj, "status"), "conditions"), i, c)
-		if (strcmp(str(json_object_get(c, "type")), "Ready") == 0)
-			ready = strcmp(str(json_object_get(c, "status")), "True") == 0;
+		if (strcmp(snapshot_str(json_object_get(c, "type")), "Ready") == 0)
+			ready = strcmp(snapshot_str(json_object_get(c, "status")), "True") == 0;
 	if (json_is_true(json_object_get(json_object_get(obj, "spec"), "unschedulable")))
 		p->unusable = "cordoned (spec.unschedulable)";
 	else if (!ready)
@@ -780,7 +774,7 @@ static void watch_waits(struct controller *ctl, const struct snapshot *s, const 
 			there = snapshot_has_now(n, a->bindings[b].gpu, a->bindings[b].profile, a->bindings[b].start);
 		if (!there)
 			continue;
-		if (last != NULL && strcmp(str(json_array_get(last, 0)), n->name) == 0)
+		if (last != NULL && strcmp(snapshot_str(json_array_get(last, 0)), n->name) == 0)
 			since = json_integer_value(json_array_get(last, 1));
 		if (now - since <= ctl->o.replan_after_ms) {
 			json_object_set_new(waits, uid, json_pack("[s, I]", n->name, (json_int_t)since));

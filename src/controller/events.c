@@ -1,35 +1,101 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * events.c — see events.h. The memo of what was told is a sorted array of 64-bit hashes of (pod uid, reason):
- * a round looks each unplaced pod up by bsearch, and the new memo is made of this plan's pairs only (a fixed
- * table that forgot everything when half full sent 13,813 Events in 60 s for thousands of pods). The owed list
- * keeps copies of the pod's name, uid and sentence, since the snapshot they came from is gone by the next round.
+ * events.c — see events.h. The memo of what was told is a dict (dict.h) of (pod uid, reason) pairs, each item
+ * holding copies of both: a round looks each unplaced pod up by the pair itself, not by its hash alone, so two
+ * pairs whose hashes collide cannot make one pod's Event stand for another's. The new memo is made of this
+ * plan's pairs only (a fixed table that forgot everything when half full sent 13,813 Events in 60 s for
+ * thousands of pods): a pair told before moves from the old memo to the new one, and what is left of the old is
+ * freed. The owed list keeps a copy of the pod's name and its pair, since the snapshot they came from is gone by
+ * the next round; an owed pair that is sent moves into the memo as it is.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "deadline.h"
+#include "dict.h"
 #include "events.h"
 #include "hash.h"
 
-/* A MIGLayoutUnavailable Event a plan owes: the pod (namespace/name, uid), the planner's sentence, and its
- * (uid, reason) hash for the memo. */
+/* A (pod uid, reason) pair, one allocation: the memo's item, and what an owed Event will say. */
+struct pair {
+	const char *uid, *reason; /* both point into text */
+	char text[];
+};
+
+/* What a lookup asks for. */
+struct pair_key {
+	const char *uid, *reason;
+};
+
+/* A MIGLayoutUnavailable Event a plan owes: the pod (namespace/name) and its pair. */
 struct owed {
-	uint64_t memo;
-	char *pod, *uid, *reason;
+	char *pod;
+	struct pair *p;
 };
 
 struct events {
 	struct events_config cfg;
-	uint64_t *told; /* (pod uid, reason) pairs told and still true at the last plan, sorted */
-	size_t n_told;
-	struct owed *owed; /* what the last plan could not tell yet, in its order */
+	struct kerf_dict told; /* struct pair: told and still true at the last plan */
+	struct owed *owed;     /* what the last plan could not tell yet, in its order */
 	size_t n_owed;
-	double tokens;      /* the bucket */
+	double tokens; /* the bucket */
 	long long tokens_ms;
 	bool lost; /* cfg.leading said no during this events_owed() */
 };
+
+static uint64_t pair_hash_fnv(const char *uid, const char *reason)
+{
+	return kerf_hash_str(reason, kerf_hash_bytes("\xff", 1, kerf_hash_str(uid, KERF_FNV_OFFSET)));
+}
+
+uint64_t (*events_pair_hash)(const char *uid, const char *reason) = pair_hash_fnv;
+
+static int pair_eq(const void *item, const void *key)
+{
+	const struct pair *p = item;
+	const struct pair_key *k = key;
+
+	return strcmp(p->uid, k->uid) == 0 && strcmp(p->reason, k->reason) == 0;
+}
+
+/* A new pair holding copies of uid and reason, or NULL when out of memory. */
+static struct pair *pair_new(const char *uid, const char *reason)
+{
+	size_t lu = strlen(uid) + 1, lr = strlen(reason) + 1;
+	struct pair *p = malloc(sizeof(*p) + lu + lr);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p->text, uid, lu);
+	memcpy(p->text + lu, reason, lr);
+	p->uid = p->text;
+	p->reason = p->text + lu;
+	return p;
+}
+
+/* Frees every pair d holds and empties it. */
+static void memo_clear(struct kerf_dict *d)
+{
+	struct kerf_dict_iter it;
+	void *p;
+
+	kerf_dict_iter_init(d, &it);
+	while ((p = kerf_dict_next(d, &it)) != NULL)
+		free(p);
+	kerf_dict_free(d);
+}
+
+/* Adds p to memo d (it then owns p); when out of memory frees p and returns -1: that pair may be told again. */
+static int memo_add(struct kerf_dict *d, struct pair *p)
+{
+	struct kerf_err err;
+
+	if (kerf_dict_add(d, events_pair_hash(p->uid, p->reason), p, &err) == 0)
+		return 0;
+	free(p);
+	return -1;
+}
 
 struct events *events_new(const struct events_config *cfg)
 {
@@ -38,6 +104,7 @@ struct events *events_new(const struct events_config *cfg)
 	if (ev == NULL)
 		return NULL;
 	ev->cfg = *cfg;
+	kerf_dict_init(&ev->told, SIZE_MAX, "told pod Events");
 	ev->tokens = cfg->burst;
 	ev->tokens_ms = kerf_mono_ms();
 	return ev;
@@ -47,8 +114,7 @@ void events_forget_owed(struct events *ev)
 {
 	for (size_t k = 0; k < ev->n_owed; k++) {
 		free(ev->owed[k].pod);
-		free(ev->owed[k].uid);
-		free(ev->owed[k].reason);
+		free(ev->owed[k].p);
 	}
 	free(ev->owed);
 	ev->owed = NULL;
@@ -60,7 +126,7 @@ void events_free(struct events *ev)
 	if (ev == NULL)
 		return;
 	events_forget_owed(ev);
-	free(ev->told);
+	memo_clear(&ev->told);
 	free(ev);
 }
 
@@ -145,31 +211,15 @@ unsigned events_recut(struct events *ev, const struct snapshot *s, const struct 
 	return sent;
 }
 
-static uint64_t hash2(const char *a, const char *b)
-{
-	uint64_t h = kerf_hash_str(b, kerf_hash_bytes("\xff", 1, kerf_hash_str(a, KERF_FNV_OFFSET)));
-
-	return h ? h : 1;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Appends to the owed list (room for it was made); -1 when out of memory. */
-static int owe(struct events *ev, uint64_t memo, const char *pod, const char *uid, const char *reason)
+/* Appends to the owed list (room for it was made), taking p; -1 when out of memory. */
+static int owe(struct events *ev, const char *pod, struct pair *p)
 {
 	struct owed *o = &ev->owed[ev->n_owed];
 
-	o->memo = memo;
 	o->pod = strdup(pod);
-	o->uid = strdup(uid);
-	o->reason = strdup(reason);
+	o->p = p;
 	ev->n_owed++;
-	return o->pod && o->uid && o->reason ? 0 : -1;
+	return o->pod && o->p ? 0 : -1;
 }
 
 static void say_held(struct events *ev, size_t held)
@@ -182,75 +232,69 @@ static void say_held(struct events *ev, size_t held)
 
 /*
  * A pod told before is found in the last plan's memo; the new memo keeps only this plan's pairs (told before,
- * or told now), so it is as large as the set of waiting pods, never more.
+ * or told now), so it is as large as the set of waiting pods, never more. A pair that cannot be remembered (out
+ * of memory) makes the plan not stand, as an owed Event that cannot be kept does.
  */
 unsigned events_unplaced(struct events *ev, const struct snapshot *s, const struct plan_output *out, bool *keep)
 {
-	uint64_t *memo = out->n_unplaced ? malloc(out->n_unplaced * sizeof(*memo)) : NULL;
+	struct kerf_dict memo;
 	unsigned n = 0, held = 0;
-	size_t m = 0;
 
 	events_forget_owed(ev);
-	if (out->n_unplaced && (memo == NULL || (ev->owed = calloc(out->n_unplaced, sizeof(*ev->owed))) == NULL)) {
+	kerf_dict_init(&memo, SIZE_MAX, "told pod Events");
+	if (out->n_unplaced && (ev->owed = calloc(out->n_unplaced, sizeof(*ev->owed))) == NULL) {
 		kerf_log_emit(ev->cfg.log, ev->cfg.log_arg, KERF_LOG_ERROR, NULL, "pod Events not sent: out of memory", NULL);
-		free(memo);
 		*keep = false;
 		return 0;
 	}
 	for (unsigned k = 0; k < out->n_unplaced; k++) {
 		const struct plan_unplaced *u = &out->unplaced[k];
 		const char *pod = s->in.pods[u->pod].name, *uid = s->pod[u->pod].uid;
-		uint64_t h = hash2(uid, u->reason);
+		struct pair_key key = {uid, u->reason};
+		struct pair *p = kerf_dict_remove(&ev->told, events_pair_hash(uid, u->reason), &key, pair_eq);
 		enum told t;
 
-		if (ev->n_told && bsearch(&h, ev->told, ev->n_told, sizeof(h), cmp_u64) != NULL) {
-			memo[m++] = h; /* told already */
+		if (p != NULL) { /* told already */
+			if (memo_add(&memo, p) < 0)
+				*keep = false;
 			continue;
 		}
 		if ((t = events_tell(ev, pod, uid, "Warning", "MIGLayoutUnavailable", u->reason)) == TOLD_HELD)
 			held++;
 		if (t != TOLD_SENT) {
-			if (owe(ev, h, pod, uid, u->reason) < 0)
+			if (owe(ev, pod, pair_new(uid, u->reason)) < 0)
 				*keep = false;
 			continue;
 		}
-		memo[m++] = h;
+		if ((p = pair_new(uid, u->reason)) == NULL || memo_add(&memo, p) < 0)
+			*keep = false;
 		n++;
 	}
 	say_held(ev, held);
-	if (m > 0) /* memo is NULL when nothing is unplaced, and qsort takes no NULL */
-		qsort(memo, m, sizeof(*memo), cmp_u64);
-	free(ev->told);
+	memo_clear(&ev->told);
 	ev->told = memo;
-	ev->n_told = m;
 	return n;
 }
 
 /* Each one sent joins the memo. The first held back, or the caller no longer leading, stops the rest. */
 unsigned events_owed(struct events *ev)
 {
-	uint64_t *memo = realloc(ev->told, (ev->n_told + ev->n_owed + 1) * sizeof(*memo));
 	size_t left = 0, k;
 	unsigned n = 0;
 	bool held = false;
 
-	if (memo == NULL)
-		return 0; /* out of memory: tried again next round */
-	ev->told = memo;
 	ev->lost = false;
 	for (k = 0; k < ev->n_owed && !held && !ev->lost; k++) {
 		struct owed *o = &ev->owed[k];
-		enum told t = events_tell(ev, o->pod, o->uid, "Warning", "MIGLayoutUnavailable", o->reason);
+		enum told t = events_tell(ev, o->pod, o->p->uid, "Warning", "MIGLayoutUnavailable", o->p->reason);
 
 		if (t != TOLD_SENT) {
 			held = t == TOLD_HELD;
 			ev->owed[left++] = *o;
 			continue;
 		}
-		ev->told[ev->n_told++] = o->memo;
+		memo_add(&ev->told, o->p); /* out of memory: this pair may be told again after a new plan */
 		free(o->pod);
-		free(o->uid);
-		free(o->reason);
 		n++;
 	}
 	if (held)
@@ -258,7 +302,5 @@ unsigned events_owed(struct events *ev)
 	for (; k < ev->n_owed; k++) /* those not tried, kept in order */
 		ev->owed[left++] = ev->owed[k];
 	ev->n_owed = left;
-	if (n > 0)
-		qsort(ev->told, ev->n_told, sizeof(*ev->told), cmp_u64);
 	return n;
 }

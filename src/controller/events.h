@@ -19,6 +19,7 @@
 #define KERF_CONTROLLER_EVENTS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "kube.h"
 #include "log.h"
@@ -65,6 +66,11 @@ unsigned events_owed(struct events *ev);
 
 /* How many Events the last plan still owes. */
 size_t events_n_owed(const struct events *ev);
+
+/* The hash the memo files a (pod uid, reason) pair under (FNV-1a of both, hash.h). A test hook: a test may
+ * point it at a function that makes different pairs collide, before any Event; the memo compares the pairs
+ * themselves, so a collision costs only time. Nothing else changes it. */
+extern uint64_t (*events_pair_hash)(const char *uid, const char *reason);
 
 /* Forgets the owed list (a new plan is about to be made: it finds its own). */
 void events_forget_owed(struct events *ev);

@@ -17,12 +17,6 @@
 #include "kube_exec.h"
 #include "snapshot.h"
 
-/* s, or "" for a missing string. */
-static const char *str(const json_t *v)
-{
-	return json_is_string(v) ? json_string_value(v) : "";
-}
-
 /* The Node's fit and allocatable into arg, a struct snapshot_node (references). */
 static void copy_node_fit(const char *rv, const void *proj, void *arg)
 {
@@ -57,7 +51,7 @@ static bool used_in(const json_t *g, const char *profile, json_int_t start)
 
 	json_array_foreach(json_object_get(g, "instances"), i, in)
 		if (json_integer_value(json_object_get(in, "start")) == start &&
-		    strcmp(str(json_object_get(in, "profile")), profile) == 0)
+		    strcmp(snapshot_str(json_object_get(in, "profile")), profile) == 0)
 			return json_is_true(json_object_get(in, "used"));
 	return false;
 }
@@ -166,7 +160,7 @@ static bool agent_alive(struct collect *cl, const char *key, const char *beat)
 	const json_t *last = json_object_get(cl->mem->beats, key);
 	long long now = kerf_mono_ms(), seen = now;
 
-	if (last != NULL && strcmp(str(json_array_get(last, 0)), beat) == 0)
+	if (last != NULL && strcmp(snapshot_str(json_array_get(last, 0)), beat) == 0)
 		seen = json_integer_value(json_array_get(last, 1));
 	json_object_set_new(cl->beats, key, json_pack("[s, I]", beat, (json_int_t)seen));
 	if (now - seen > cl->src->agent_timeout_ms) {
@@ -193,7 +187,7 @@ static int collect_node(const char *key, const char *rv, const void *proj, void 
 		return 1; /* the cache grew since its size was read: the rest waits for the next round */
 	if (!json_is_array(status) || json_array_size(status) == 0)
 		return 0; /* no agent has reported this node yet */
-	if (!agent_alive(cl, key, str(json_object_get(p, "beat"))) || node_unusable(cl->src, key) != NULL ||
+	if (!agent_alive(cl, key, snapshot_str(json_object_get(p, "beat"))) || node_unusable(cl->src, key) != NULL ||
 	    failing_too_long(cl, key, json_is_true(json_object_get(p, "failed")),
 			     json_integer_value(json_object_get(p, "generation")))) {
 		s->skipped++; /* an agent that cannot apply, or a node the scheduler would not use: no re-cut */

@@ -137,6 +137,12 @@ static inline void snapshot_due_at(long long *due, long long when)
 		*due = when;
 }
 
+/* v's text, or "" when v is missing or not a string (the caches' JSON, read by snapshot.c and controller.c). */
+static inline const char *snapshot_str(const json_t *v)
+{
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
 /* Whether GPU g (of the plan's node n) has an instance of profile at start now, before the plan. */
 bool snapshot_has_now(const struct plan_node *n, unsigned g, unsigned profile, unsigned start);
 

@@ -21,6 +21,7 @@
 
 #include "controller.h"
 #include "deadline.h"
+#include "events.h"
 #include "live.h"
 
 #define H100 "NVIDIA H100 80GB HBM3"
@@ -355,6 +356,62 @@ static void test_unplaceable_pod_is_told_why_once(void **state)
 	list = must(kube_list(f->l->c, &KUBE_EVENTS, f->l->ns, &lo, &err), &err);
 	assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
 	json_decref(list);
+}
+
+/* MIGLayoutUnavailable Events on pod name. */
+static size_t unavailable_events_on(struct fixture *f, const char *name)
+{
+	struct kube_list_opts lo = {0};
+	struct kerf_err err;
+	char sel[160];
+	json_t *list;
+	size_t n;
+
+	snprintf(sel, sizeof(sel), "involvedObject.name=%s,reason=MIGLayoutUnavailable", name);
+	lo.field_selector = sel;
+	list = must(kube_list(f->l->c, &KUBE_EVENTS, f->l->ns, &lo, &err), &err);
+	n = json_array_size(json_object_get(list, "items"));
+	json_decref(list);
+	return n;
+}
+
+/* Every (pod uid, reason) pair under one hash (events.h's test hook). */
+static uint64_t one_hash(const char *uid, const char *reason)
+{
+	(void)uid;
+	(void)reason;
+	return 42;
+}
+
+/*
+ * The memo of Events told compares pods, not hashes: with every pair forced onto one hash, a second unplaceable
+ * pod that comes after the first was told is told too (a memo of hashes alone took it for the first), and
+ * neither is told twice.
+ */
+static void test_a_hash_collision_does_not_silence_another_pods_event(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t (*saved)(const char *, const char *) = events_pair_hash;
+	struct controller_report rep;
+	unsigned rounds = 0;
+
+	events_pair_hash = one_hash;
+	agent_reports(f, README_LAYOUT);
+	pod(f, "big-6", "nvidia.com/mig-7g.80gb", 1, 0);
+	first_round(f, NULL, 5000, &rep);
+	assert_int_equal(unavailable_events_on(f, "big-6"), 1);
+
+	pod(f, "big-7", "nvidia.com/mig-7g.80gb", 1, 0);
+	do /* the new pod's round: a few at most (echoes of the first) */
+		step(f->ctl, 3000, &rep);
+	while (rep.pods < 2 && ++rounds < 10);
+	assert_int_equal(rep.pods, 2);
+	assert_int_equal(unavailable_events_on(f, "big-7"), 1);
+	step(f->ctl, 300, &rep); /* both remembered: nothing more */
+	assert_int_equal(rep.events, 0);
+	assert_int_equal(unavailable_events_on(f, "big-6"), 1);
+	assert_int_equal(unavailable_events_on(f, "big-7"), 1);
+	events_pair_hash = saved;
 }
 
 /*
@@ -1599,6 +1656,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_pending_pod_gets_a_new_layout_in_the_spec),
 		T(test_unplaceable_pod_is_told_why_once),
+		T(test_a_hash_collision_does_not_silence_another_pods_event),
 		T(test_only_the_leader_writes),
 		T(test_kerf_controller_command_runs_a_round),
 		T(test_gated_and_other_schedulers_pods_are_left_alone),
