@@ -34,6 +34,14 @@ void kerf_dict_free(struct kerf_dict *d)
 	d->n = 0;
 }
 
+void kerf_dict_free_items(struct kerf_dict *d, void (*free_item)(void *item))
+{
+	for (size_t i = 0; d->slot != NULL && i <= d->mask; i++)
+		if (d->slot[i].item != NULL)
+			free_item(d->slot[i].item);
+	kerf_dict_free(d);
+}
+
 /* Puts an item into a table known to have room and not to hold it. */
 static void place(struct kerf_dict *d, uint64_t hash, void *item)
 {

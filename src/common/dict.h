@@ -53,6 +53,9 @@ void kerf_dict_init(struct kerf_dict *d, size_t max, const char *what);
 /* Frees the slots (not the items); the dict is empty again, its limit and name kept. */
 void kerf_dict_free(struct kerf_dict *d);
 
+/* Calls free_item on every item, then kerf_dict_free(): for a dict that owns its items. */
+void kerf_dict_free_items(struct kerf_dict *d, void (*free_item)(void *item));
+
 /* The slot a hash starts probing at. The high bits are folded in, so any 64-bit hash.h value will do. */
 static inline size_t kerf_dict_home(const struct kerf_dict *d, uint64_t hash)
 {

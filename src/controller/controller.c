@@ -72,9 +72,9 @@ struct controller {
 	 * process first saw them (agents' clocks are never compared with ours), and per pod the nodes it waited on
 	 * longer than replan_after_ms (give_up() adds them; the plan leaves them out for it for a while). */
 	struct snapshot_memory mem;
-	/* Per pod the plan gives instances a settled node has now (the scheduler could bind it there): [that
-	 * node, when first seen so]. */
-	json_t *waits;
+	/* Per pod the plan gives instances a settled node has now (the scheduler could bind it there), by uid:
+	 * that node (text) and when first seen so (since). Zero until the first round fills it. */
+	struct kerf_dict waits;
 	/* When this process last knew it held the Lease (monotonic ms), and whether it learnt mid-round that it
 	 * no longer does (reset by every step). */
 	long long led_ms;
@@ -526,7 +526,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.events_per_s = o->events_per_s > 0 ? o->events_per_s : 20;
 	ctl->o.event_burst = o->event_burst > 0 ? o->event_burst : 100;
 	ctl->o.start_timeout_ms = o->start_timeout_ms > 0 ? o->start_timeout_ms : 600000;
-	if ((ctl->waits = json_object()) == NULL || (ctl->mem.gave_up = json_object()) == NULL) {
+	if ((ctl->mem.gave_up = json_object()) == NULL) {
 		kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
 		goto fail;
 	}
@@ -579,10 +579,8 @@ void controller_stop(struct controller *ctl)
 	headroom_stop(ctl->room);
 	kerf_bell_destroy(&ctl->bell);
 	events_free(ctl->events);
-	json_decref(ctl->mem.beats);
-	json_decref(ctl->mem.fails);
-	json_decref(ctl->waits);
-	json_decref(ctl->mem.gave_up);
+	kerf_dict_free_items(&ctl->waits, free);
+	snapshot_memory_free(&ctl->mem);
 	plan_cache_free(ctl->plan_cache);
 	free(ctl->identity);
 	free(ctl->lease_ns);
@@ -757,16 +755,15 @@ static unsigned give_up(struct controller *ctl, const struct snapshot *s, unsign
 static void watch_waits(struct controller *ctl, const struct snapshot *s, const struct plan_output *out,
 			struct controller_report *rep, long long *due)
 {
-	json_t *waits = json_object();
+	struct kerf_dict waits;
 	long long now = kerf_mono_ms();
 
-	if (waits == NULL)
-		return; /* out of memory: the waits start again next round */
+	kerf_dict_init(&waits, SIZE_MAX, "pods waiting on a node");
 	for (unsigned i = 0; i < out->n_assignments; i++) {
 		const struct plan_assignment *a = &out->assignments[i];
 		const struct plan_node *n = &s->in.nodes[a->node];
 		const char *uid = s->pod[a->pod].uid;
-		const json_t *last = json_object_get(ctl->waits, uid);
+		const struct snapshot_seen *last = snapshot_seen_find(&ctl->waits, uid);
 		long long since = now;
 		bool there = s->node[a->node].settled;
 
@@ -774,17 +771,17 @@ static void watch_waits(struct controller *ctl, const struct snapshot *s, const 
 			there = snapshot_has_now(n, a->bindings[b].gpu, a->bindings[b].profile, a->bindings[b].start);
 		if (!there)
 			continue;
-		if (last != NULL && strcmp(snapshot_str(json_array_get(last, 0)), n->name) == 0)
-			since = json_integer_value(json_array_get(last, 1));
+		if (last != NULL && strcmp(last->text, n->name) == 0)
+			since = last->since;
 		if (now - since <= ctl->o.replan_after_ms) {
-			json_object_set_new(waits, uid, json_pack("[s, I]", n->name, (json_int_t)since));
+			snapshot_seen_put(&waits, uid, 0, n->name, since);
 			snapshot_due_at(due, since + ctl->o.replan_after_ms + 1);
 			continue;
 		}
 		rep->events += give_up(ctl, s, a->pod, n->name, (now - since) / 1000);
 		rep->replanned++;
 	}
-	json_decref(ctl->waits);
+	kerf_dict_free_items(&ctl->waits, free);
 	ctl->waits = waits;
 }
 

@@ -74,18 +74,6 @@ static struct pair *pair_new(const char *uid, const char *reason)
 	return p;
 }
 
-/* Frees every pair d holds and empties it. */
-static void memo_clear(struct kerf_dict *d)
-{
-	struct kerf_dict_iter it;
-	void *p;
-
-	kerf_dict_iter_init(d, &it);
-	while ((p = kerf_dict_next(d, &it)) != NULL)
-		free(p);
-	kerf_dict_free(d);
-}
-
 /* Adds p to memo d (it then owns p); when out of memory frees p and returns -1: that pair may be told again. */
 static int memo_add(struct kerf_dict *d, struct pair *p)
 {
@@ -126,7 +114,7 @@ void events_free(struct events *ev)
 	if (ev == NULL)
 		return;
 	events_forget_owed(ev);
-	memo_clear(&ev->told);
+	kerf_dict_free_items(&ev->told, free);
 	free(ev);
 }
 
@@ -271,7 +259,7 @@ unsigned events_unplaced(struct events *ev, const struct snapshot *s, const stru
 		n++;
 	}
 	say_held(ev, held);
-	memo_clear(&ev->told);
+	kerf_dict_free_items(&ev->told, free);
 	ev->told = memo;
 	return n;
 }

@@ -14,6 +14,7 @@
 
 #include "deadline.h"
 #include "fit.h"
+#include "hash.h"
 #include "kube_exec.h"
 #include "snapshot.h"
 
@@ -123,12 +124,46 @@ struct collect {
 	const struct snapshot_memory *mem;
 	struct snapshot *s;
 	unsigned cap_nodes, cap_pods; /* the arrays' room: the caches may grow while they are read */
-	json_t *beats; /* this round's mem->beats: only nodes that still have a MigLayout */
-	json_t *fails; /* this round's mem->fails */
+	struct kerf_dict beats; /* this round's mem->beats: only nodes that still have a MigLayout */
+	struct kerf_dict fails; /* this round's mem->fails */
 	long long due;   /* the first moment a node's agent times out or its failure's grace ends */
 	unsigned silent; /* nodes left out for a silent agent */
 	int oom;
 };
+
+static int seen_eq(const void *item, const void *key)
+{
+	return strcmp(((const struct snapshot_seen *)item)->key, key) == 0;
+}
+
+const struct snapshot_seen *snapshot_seen_find(const struct kerf_dict *d, const char *key)
+{
+	return kerf_dict_find(d, kerf_hash_str(key, KERF_FNV_OFFSET), key, seen_eq);
+}
+
+void snapshot_seen_put(struct kerf_dict *d, const char *key, long long gen, const char *text, long long since)
+{
+	size_t lk = strlen(key) + 1, lt = text != NULL ? strlen(text) + 1 : 0;
+	struct snapshot_seen *e = malloc(sizeof(*e) + lk + lt);
+	struct kerf_err err;
+
+	if (e == NULL)
+		return;
+	e->gen = gen;
+	e->since = since;
+	memcpy(e->key, key, lk);
+	e->text = text != NULL ? memcpy(e->key + lk, text, lt) : NULL;
+	if (kerf_dict_add(d, kerf_hash_str(key, KERF_FNV_OFFSET), e, &err) < 0)
+		free(e);
+}
+
+void snapshot_memory_free(struct snapshot_memory *mem)
+{
+	kerf_dict_free_items(&mem->beats, free);
+	kerf_dict_free_items(&mem->fails, free);
+	json_decref(mem->gave_up);
+	memset(mem, 0, sizeof(*mem));
+}
 
 /*
  * Whether node key's agent has reported its current spec (generation gen) as failed for longer than the grace,
@@ -137,14 +172,14 @@ struct collect {
  */
 static bool failing_too_long(struct collect *cl, const char *key, bool failed, long long gen)
 {
-	const json_t *last = json_object_get(cl->mem->fails, key);
+	const struct snapshot_seen *last = snapshot_seen_find(&cl->mem->fails, key);
 	long long now = kerf_mono_ms(), since = now;
 
 	if (!failed)
 		return false;
-	if (last != NULL && json_integer_value(json_array_get(last, 0)) == gen)
-		since = json_integer_value(json_array_get(last, 1));
-	json_object_set_new(cl->fails, key, json_pack("[I, I]", (json_int_t)gen, (json_int_t)since));
+	if (last != NULL && last->gen == gen)
+		since = last->since;
+	snapshot_seen_put(&cl->fails, key, gen, NULL, since);
 	if (now - since <= cl->src->failed_grace_ms) {
 		snapshot_due_at(&cl->due, since + cl->src->failed_grace_ms + 1);
 		return false;
@@ -157,12 +192,12 @@ static bool failing_too_long(struct collect *cl, const char *key, bool failed, l
 /* Whether node key's agent renewed its heartbeat within the timeout (a first sighting counts as renewed). */
 static bool agent_alive(struct collect *cl, const char *key, const char *beat)
 {
-	const json_t *last = json_object_get(cl->mem->beats, key);
+	const struct snapshot_seen *last = snapshot_seen_find(&cl->mem->beats, key);
 	long long now = kerf_mono_ms(), seen = now;
 
-	if (last != NULL && strcmp(snapshot_str(json_array_get(last, 0)), beat) == 0)
-		seen = json_integer_value(json_array_get(last, 1));
-	json_object_set_new(cl->beats, key, json_pack("[s, I]", beat, (json_int_t)seen));
+	if (last != NULL && strcmp(last->text, beat) == 0)
+		seen = last->since;
+	snapshot_seen_put(&cl->beats, key, 0, beat, seen);
 	if (now - seen > cl->src->agent_timeout_ms) {
 		cl->silent++;
 		return false;
@@ -494,11 +529,13 @@ int snapshot_take(const struct snapshot_source *src, struct snapshot_memory *mem
 		  struct kerf_err *err)
 {
 	size_t nn = kube_informer_len(src->layouts) + 1, np = kube_informer_len(src->pods) + 1;
-	struct collect cl = {src, mem, s, (unsigned)nn, (unsigned)np, json_object(), json_object(), LLONG_MAX, 0, 0};
+	struct collect cl = {src, mem, s, (unsigned)nn, (unsigned)np, {0}, {0}, LLONG_MAX, 0, 0};
 	const json_t **pod_fit = calloc(np, sizeof(*pod_fit)), **node_fit = calloc(nn, sizeof(*node_fit));
 	json_t **node_alloc = calloc(nn, sizeof(*node_alloc));
 
 	/* The caches may grow between len() and foreach(): the visits stop at the capacity taken here. */
+	kerf_dict_init(&cl.beats, SIZE_MAX, "node heartbeats");
+	kerf_dict_init(&cl.fails, SIZE_MAX, "failed specs");
 	memset(s, 0, sizeof(*s));
 	s->in.nodes = calloc(nn, sizeof(*s->in.nodes));
 	s->node = calloc(nn, sizeof(*s->node));
@@ -509,7 +546,7 @@ int snapshot_take(const struct snapshot_source *src, struct snapshot_memory *mem
 		goto oom;
 	kube_informer_foreach(src->layouts, collect_node, &cl);
 	kube_informer_foreach(src->pods, collect_pod, &cl);
-	if (cl.oom || cl.beats == NULL || cl.fails == NULL || oldest_first(s) < 0)
+	if (cl.oom || oldest_first(s) < 0)
 		goto oom;
 	gather(s, pod_fit, node_fit, node_alloc);
 	s->due = cl.due;
@@ -523,17 +560,17 @@ int snapshot_take(const struct snapshot_source *src, struct snapshot_memory *mem
 	s->in.room = &s->room_view;
 	s->room_view = (struct plan_room){s->room, s->pod_req};
 	s->aged = age_pods(src, s);
-	json_decref(mem->beats);
+	kerf_dict_free_items(&mem->beats, free);
 	mem->beats = cl.beats;
-	json_decref(mem->fails);
+	kerf_dict_free_items(&mem->fails, free);
 	mem->fails = cl.fails;
 	free(pod_fit);
 	free(node_fit);
 	free(node_alloc);
 	return 0;
 oom:
-	json_decref(cl.beats);
-	json_decref(cl.fails);
+	kerf_dict_free_items(&cl.beats, free);
+	kerf_dict_free_items(&cl.fails, free);
 	free(pod_fit);
 	free(node_fit);
 	free(node_alloc);

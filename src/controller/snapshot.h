@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 
+#include "dict.h"
 #include "err.h"
 #include "headroom.h"
 #include "kube.h"
@@ -71,14 +72,39 @@ struct snapshot_source {
 #define SNAPSHOT_FORGET_TIMES 10
 
 /*
- * What the snapshot remembers from round to round, owned by the caller (JSON objects, NULL until the first
- * snapshot): per node [the last status.heartbeat, when first seen] and [the failed generation, when first seen],
- * both on this process's monotonic clock and replaced by each snapshot_take(); per pod uid {node: when} for the
+ * A memory kept from round to round: since when (this process's monotonic clock) key (a node, a pod uid) has
+ * shown text (a heartbeat, a node name) or generation gen. One allocation; key and text lie in it. Kept in a
+ * struct kerf_dict by key, each round's filled anew (snapshot_seen_put()) from the last's (snapshot_seen_find()),
+ * and freed with kerf_dict_free_items(d, free).
+ */
+struct snapshot_seen {
+	long long gen, since;
+	const char *text; /* or NULL */
+	char key[];
+};
+
+/* key's entry of d, or NULL. */
+const struct snapshot_seen *snapshot_seen_find(const struct kerf_dict *d, const char *key);
+
+/* Adds key's entry to d, which holds none for key. Out of memory forgets it, as the JSON objects these replaced
+ * did: the next round takes key for a first sighting. */
+void snapshot_seen_put(struct kerf_dict *d, const char *key, long long gen, const char *text, long long since);
+
+/*
+ * What the snapshot remembers from round to round, owned by the caller (all zero before the first snapshot;
+ * released with snapshot_memory_free()): per node (struct snapshot_seen, by node name) its heartbeat (beats: text)
+ * and its failed generation (fails: gen), both replaced by each snapshot_take(); per pod uid {node: when} for the
  * nodes it waited on in vain, which the caller adds to (controller.c's give_up) and snapshot_take() prunes.
+ * gave_up stays a JSON object: the caller creates it, and it holds one small object per pod that waited in vain,
+ * rare enough that a second map type buys nothing.
  */
 struct snapshot_memory {
-	json_t *beats, *fails, *gave_up;
+	struct kerf_dict beats, fails;
+	json_t *gave_up;
 };
+
+/* Releases what mem holds and zeroes it. */
+void snapshot_memory_free(struct snapshot_memory *mem);
 
 /* Per node of in.nodes, in the same order. */
 struct snapshot_node {
