@@ -358,62 +358,6 @@ static void test_unplaceable_pod_is_told_why_once(void **state)
 	json_decref(list);
 }
 
-/* MIGLayoutUnavailable Events on pod name. */
-static size_t unavailable_events_on(struct fixture *f, const char *name)
-{
-	struct kube_list_opts lo = {0};
-	struct kerf_err err;
-	char sel[160];
-	json_t *list;
-	size_t n;
-
-	snprintf(sel, sizeof(sel), "involvedObject.name=%s,reason=MIGLayoutUnavailable", name);
-	lo.field_selector = sel;
-	list = must(kube_list(f->l->c, &KUBE_EVENTS, f->l->ns, &lo, &err), &err);
-	n = json_array_size(json_object_get(list, "items"));
-	json_decref(list);
-	return n;
-}
-
-/* Every (pod uid, reason) pair under one hash (events.h's test hook). */
-static uint64_t one_hash(const char *uid, const char *reason)
-{
-	(void)uid;
-	(void)reason;
-	return 42;
-}
-
-/*
- * The memo of Events told compares pods, not hashes: with every pair forced onto one hash, a second unplaceable
- * pod that comes after the first was told is told too (a memo of hashes alone took it for the first), and
- * neither is told twice.
- */
-static void test_a_hash_collision_does_not_silence_another_pods_event(void **state)
-{
-	struct fixture *f = *state;
-	uint64_t (*saved)(const char *, const char *) = events_pair_hash;
-	struct controller_report rep;
-	unsigned rounds = 0;
-
-	events_pair_hash = one_hash;
-	agent_reports(f, README_LAYOUT);
-	pod(f, "big-6", "nvidia.com/mig-7g.80gb", 1, 0);
-	first_round(f, NULL, 5000, &rep);
-	assert_int_equal(unavailable_events_on(f, "big-6"), 1);
-
-	pod(f, "big-7", "nvidia.com/mig-7g.80gb", 1, 0);
-	do /* the new pod's round: a few at most (echoes of the first) */
-		step(f->ctl, 3000, &rep);
-	while (rep.pods < 2 && ++rounds < 10);
-	assert_int_equal(rep.pods, 2);
-	assert_int_equal(unavailable_events_on(f, "big-7"), 1);
-	step(f->ctl, 300, &rep); /* both remembered: nothing more */
-	assert_int_equal(rep.events, 0);
-	assert_int_equal(unavailable_events_on(f, "big-6"), 1);
-	assert_int_equal(unavailable_events_on(f, "big-7"), 1);
-	events_pair_hash = saved;
-}
-
 /*
  * Plan at once when idle, batch only a burst. The burst window is 5 s here. A lone pod that comes after the
  * cluster has been quiet longer than the window is planned by the round its arrival starts, without
@@ -1161,6 +1105,44 @@ static void test_equal_priority_ties_go_to_the_oldest_pod(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(list, "items"), 0),
 									       "involvedObject"), "name")), "z-first");
 	json_decref(list);
+}
+
+/* Every (pod uid, reason) pair under one hash (events.h's test hook). */
+static uint64_t one_hash(const char *uid, const char *reason)
+{
+	(void)uid;
+	(void)reason;
+	return 42;
+}
+
+/*
+ * The memo of Events told compares pods, not hashes: with every pair forced onto one hash, a second unplaceable
+ * pod that comes after the first was told is told too (a memo of hashes alone took it for the first), and
+ * neither is told twice.
+ */
+static void test_a_hash_collision_does_not_silence_another_pods_event(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t (*saved)(const char *, const char *) = events_pair_hash;
+	struct controller_report rep;
+	unsigned rounds = 0;
+
+	events_pair_hash = one_hash;
+	agent_reports(f, README_LAYOUT);
+	pod(f, "big-6", "nvidia.com/mig-7g.80gb", 1, 0);
+	first_round(f, NULL, 5000, &rep);
+	assert_int_equal(events_with_reason(f, "MIGLayoutUnavailable"), 1);
+
+	pod(f, "big-7", "nvidia.com/mig-7g.80gb", 1, 0);
+	do /* the new pod's round: a few at most (echoes of the first) */
+		step(f->ctl, 3000, &rep);
+	while (rep.pods < 2 && ++rounds < 10);
+	assert_int_equal(rep.pods, 2);
+	assert_int_equal(events_with_reason(f, "MIGLayoutUnavailable"), 2); /* big-7's own */
+	step(f->ctl, 300, &rep); /* both remembered: nothing more */
+	assert_int_equal(rep.events, 0);
+	assert_int_equal(events_with_reason(f, "MIGLayoutUnavailable"), 2);
+	events_pair_hash = saved;
 }
 
 /*
