@@ -155,12 +155,13 @@ int plan_run_cached(struct plan_cache *cache, const struct plan_input *in, struc
 
 /*
  * Keep whole GPUs whole (pack.c): plans as plan_run_cached(); if that plan changes a GPU that runs no pod
- * (opens an idle GPU), plans again with the free instances of the GPUs that run pods left out of the input,
- * so that re-cutting them costs nothing, and returns the second plan instead when it places as many pods at
- * every priority and opens fewer idle GPUs (its changes' destroyed and created then count against the real
- * layouts). Otherwise returns the first plan, byte for byte. So a small pod takes the leftover slices of a
- * busy GPU instead of an idle one, which stays whole for a pod that needs all of it. Deterministic; at most
- * two plans. Errors as plan_run().
+ * (opens an idle GPU), plans again in two stages: every pod on the busy GPUs alone, with their free
+ * instances left out of the input so that re-cutting them costs nothing, then the pods left out on the whole
+ * cluster as that leaves it. Returns the two stages as one plan when they place as many pods at every
+ * priority and open fewer idle GPUs (changes' destroyed and created then count against the real layouts);
+ * otherwise the first plan, byte for byte. So a small pod takes the leftover slices of a busy GPU instead of
+ * an idle one, which stays whole for a pod that needs all of it. Deterministic; at most three plans. Errors
+ * as plan_run().
  */
 int plan_run_packed(struct plan_cache *cache, const struct plan_input *in, struct plan_output *out,
 		    struct kerf_err *err);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_pack.c — plan_run_packed() (pack.c), keep whole GPUs whole: a hand-made case where the plain plan
- * opens an idle GPU and the packed one re-cuts a busy GPU's free slices instead, one where nothing is
- * opened and the plain plan is returned byte for byte, and a seeded property over random clusters: the
- * packed plan keeps every promise of plan.h, places as many pods at every priority and opens no more idle
- * GPUs than the plain one. Argument: a seed, to run that one random case (valgrind runs a few).
+ * test_pack.c — plan_run_packed() (pack.c), keep whole GPUs whole: hand-made cases where the plain plan
+ * opens an idle GPU (on another node, on the same node) and the packed one re-cuts a busy GPU's free slices
+ * instead; one where nothing is opened and the plain plan is returned byte for byte; and a seeded property
+ * over random clusters: the packed plan keeps every promise of plan.h, places as many pods at every
+ * priority and opens no more idle GPUs than the plain one. Argument: a seed, to run that one random case (valgrind runs a few).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,6 +78,31 @@ static void test_packed_plan_recuts_a_busy_gpu_before_it_opens_an_idle_one(void 
 	assert_int_equal(r.packed.destroyed, 1);
 	assert_int_equal(r.packed.created, 1);
 	assert_int_equal(r.packed.gpus_touched, 1);
+	run_free(&r);
+}
+
+/* The same two GPUs on one node. There the planner's objective 4 (the most capacity left on the changed
+ * GPUs) prefers the idle GPU even when the busy one's free instance is hidden; the staged plan (busy GPUs
+ * first) still re-cuts the busy one. */
+static void test_packed_plan_recuts_a_busy_gpu_before_an_idle_one_of_its_node(void **state)
+{
+	struct run r;
+	char got[256];
+
+	(void)state;
+	run_both("{\"nodes\": [{\"name\": \"a\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": ["
+		 INST("3g.40gb", 4, true) ", " INST("2g.20gb", 0, false) "]}, {\"index\": 1, \"model\": " H100
+		 ", \"instances\": []}]}], \"pending\": [{\"name\": \"p\", \"resources\": {\"nvidia.com/mig-3g.40gb\": 1}}]}",
+		 &r);
+	assert_int_equal(plan_opened_gpus(&r.in, &r.plain), 1);
+	assert_int_equal(r.packed.n_assignments, 1);
+	assert_int_equal(plan_opened_gpus(&r.in, &r.packed), 0);
+	assert_int_equal(r.packed.n_changes, 1);
+	assert_int_equal(r.packed.changes[0].gpu, 0);
+	assert_int_equal(r.packed.assignments[0].bindings[0].gpu, 0);
+	mig_layout_format(r.in.nodes[0].gpus[0].model, &r.packed.changes[0].layout, got, sizeof(got));
+	assert_string_equal(got, "3g.40gb@0,3g.40gb@4");
+	assert_int_equal(r.packed.destroyed, 1);
 	run_free(&r);
 }
 
@@ -185,6 +210,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_packed_plan_recuts_a_busy_gpu_before_it_opens_an_idle_one),
+		cmocka_unit_test(test_packed_plan_recuts_a_busy_gpu_before_an_idle_one_of_its_node),
 		cmocka_unit_test(test_packed_plan_is_the_plain_plan_when_no_idle_gpu_is_opened),
 		cmocka_unit_test(test_packed_plan_keeps_every_promise_and_places_as_many),
 	};
