@@ -112,6 +112,16 @@ static void jl_add(struct jlayout *l, unsigned id, unsigned start)
 		l->i[l->n++] = (struct jinst){ id, start };
 }
 
+/* How many instances of a are not in b. */
+static unsigned jl_missing(const struct jlayout *a, const struct jlayout *b)
+{
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < a->n; k++)
+		n += !jl_has(b, a->i[k].id, a->i[k].start);
+	return n;
+}
+
 static void jl_from_gpu(const struct nvml_gpu *gpu, struct jlayout *l)
 {
 	l->n = 0;
@@ -672,18 +682,33 @@ static int recover(struct run *r, struct actuate_result *res, struct kerf_err *e
 	return 0;
 }
 
+/* The result's `after` from the GPU as last read, and what changed since `before` (the GPU as it was then). */
+static void result_after(const struct run *r, const struct jlayout *before, struct actuate_result *res)
+{
+	struct jlayout after;
+
+	gpu_text(r->gpu, res->after, sizeof(res->after));
+	if (before == NULL)
+		return;
+	jl_from_gpu(r->gpu, &after);
+	res->created = jl_missing(&after, before);
+	res->destroyed = jl_missing(before, &after);
+}
+
 int actuate_recover(struct nvml *nv, unsigned gpu_index, const struct actuate_config *cfg,
 		    struct actuate_result *res, struct kerf_err *err)
 {
 	struct run *r = run_new(nv, gpu_index, cfg, err);
+	struct jlayout before;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
 	if (r == NULL)
 		return -1;
 	gpu_text(r->gpu, res->before, sizeof(res->before));
+	jl_from_gpu(r->gpu, &before);
 	rc = recover(r, res, err);
-	gpu_text(r->gpu, res->after, sizeof(res->after));
+	result_after(r, &before, res);
 	run_free(r);
 	return rc;
 }
@@ -724,6 +749,7 @@ int actuate_apply(struct nvml *nv, unsigned gpu_index, const struct mig_model *m
 	struct run *r = run_new(nv, gpu_index, cfg, err);
 	struct mig_layout carried, *desired = &carried;
 	struct actuate_plan plan;
+	struct jlayout before, *have_before = NULL;
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -733,6 +759,8 @@ int actuate_apply(struct nvml *nv, unsigned gpu_index, const struct mig_model *m
 	if (recover(r, res, err) != 0 || nvml_read_instances(nv, r->gpu, err) != 0)
 		goto out;
 	gpu_text(r->gpu, res->before, sizeof(res->before));
+	jl_from_gpu(r->gpu, &before);
+	have_before = &before;
 	if (carry_over(r->gpu, model, desired_in, &carried, err) != 0) {
 		res->outcome = ACTUATE_UNCHANGED;
 		goto out;
@@ -758,7 +786,7 @@ int actuate_apply(struct nvml *nv, unsigned gpu_index, const struct mig_model *m
 	rc = res->outcome == ACTUATE_APPLIED ? 0 : -1;
 out:
 	if (r->gpu != NULL)
-		gpu_text(r->gpu, res->after, sizeof(res->after));
+		result_after(r, have_before, res);
 	res->changes = r->changes;
 	run_free(r);
 	return rc;

@@ -817,6 +817,40 @@ static void test_random_relayouts_with_a_fault_keep_used_instances_and_converge(
 		random_case(&s, i);
 }
 
+/* ---- what the result counts ---- */
+
+static void test_the_result_counts_instances_created_and_destroyed_net_of_a_rollback(void **state)
+{
+	static const struct scenario h100 = { "h100", "H100-80GB-SXM", "3g.40gb@4,2g.20gb@0", -1, -1,
+					      "2g.20gb@0,2g.20gb@4,1g.10gb@6" };
+	struct actuate_result res;
+	struct kerf_err err;
+
+	(void)state;
+	/* applied: 3g@4 destroyed; 2g@4 and 1g@6 created; 2g@0 kept */
+	h_load(&H, &h100);
+	assert_int_equal(apply_text(h100.want, &res, &err), 0);
+	assert_int_equal(res.destroyed, 1);
+	assert_int_equal(res.created, 2);
+	/* the same layout again: nothing */
+	assert_int_equal(apply_text(h100.want, &res, &err), 0);
+	assert_int_equal(res.outcome, ACTUATE_UNCHANGED);
+	assert_int_equal(res.destroyed + res.created, 0);
+	/* only a create: a30 gains 1g@3 */
+	h_load(&H, &a30);
+	assert_int_equal(apply_text(a30.want, &res, &err), 0);
+	assert_int_equal(res.destroyed, 0);
+	assert_int_equal(res.created, 1);
+	/* rolled back: two destroys and their re-creation at the same places net to nothing */
+	h_load(&H, &two_destroys);
+	h_fault(&H, "nvmlDeviceCreateGpuInstanceWithPlacement", 1, FK_FAIL, 23);
+	assert_int_equal(apply_text(two_destroys.want, &res, &err), -1);
+	h_clear_faults(&H);
+	assert_int_equal(res.outcome, ACTUATE_ROLLED_BACK);
+	assert_true(res.changes >= 4);
+	assert_int_equal(res.destroyed + res.created, 0);
+}
+
 /* ---- log events ---- */
 
 #define LOG_MAX 16
@@ -923,6 +957,7 @@ int main(void)
 		cmocka_unit_test(test_an_invalid_layout_is_refused_with_the_broken_rule),
 		cmocka_unit_test(test_plan_lists_destroys_then_creates),
 		cmocka_unit_test(test_random_relayouts_with_a_fault_keep_used_instances_and_converge),
+		cmocka_unit_test(test_the_result_counts_instances_created_and_destroyed_net_of_a_rollback),
 		cmocka_unit_test(test_each_step_is_logged_with_the_gpu_as_its_first_field),
 		cmocka_unit_test(test_a_failed_step_is_logged_with_the_gpu_and_the_error),
 	};
