@@ -329,11 +329,6 @@ void agent_sync_heartbeat(struct agent_sync *s, long period_ms)
 	s->beat_at_ms = 0;
 }
 
-long long agent_sync_observed(const struct agent_sync *s)
-{
-	return s->observed;
-}
-
 /* ---- applying a spec ---- */
 
 /* What applying a spec came to, for the conditions. */
