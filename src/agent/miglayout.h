@@ -6,7 +6,7 @@
  * (kerf.dev/v1alpha1) per MIG node, named after the node. The controller writes spec: per GPU index, the
  * complete list of instances {profile, start} the GPU must end with. The agent writes status, through the
  * status subresource: observedGeneration, gpuCount, per GPU {index, model, instances [{profile, start,
- * uuid, used}]}, and the conditions Applied and Failed (reason, message).
+ * uuid, used}]}, and the conditions Ready, Applied and Failed (reason, message).
  *
  * What agent_sync does:
  *   - it watches only its node's object (field selector metadata.name=NODE) and keeps it in the watch's

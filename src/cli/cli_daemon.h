@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_daemon.h — what `kerf agent` and `kerf controller` share as long-running processes: connecting to the
- * cluster (--kubeconfig, $KUBECONFIG, the in-cluster service account, ~/.kube/config) and their log: one
- * event a line on stderr (log.h), logfmt or JSON (--log-format), filtered by --log-level.
+ * cluster (--kubeconfig, $KUBECONFIG, the in-cluster service account, ~/.kube/config); their log: one
+ * event a line on stderr (log.h), logfmt or JSON (--log-format), filtered by --log-level; what they start
+ * before their own parts (probe state, metrics, the --listen listener, the client: cli_daemon_start()); their
+ * signals and their step loop (cli_daemon_run()).
  */
 #ifndef KERF_CLI_DAEMON_H
 #define KERF_CLI_DAEMON_H

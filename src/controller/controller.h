@@ -17,8 +17,9 @@
  *      containers) and each ordinary init container's own plus the sidecars declared before it;
  *      A pod already bound to a node but still Pending (its kubelet has not admitted it) counts the free
  *      instances it needs there as used, so no plan destroys or re-gives what kube-scheduler promised it;
- *   3. plan_run() (src/plan/plan.h: the most pods by priority, then the fewest free instances destroyed, the
- *      fewest GPUs touched, the most room left);
+ *   3. plan_run_room() (src/plan/room.h: plan_run() within each node's CPU, memory and pod room, headroom.h;
+ *      src/plan/plan.h: the most pods by priority, then the fewest free instances destroyed, the fewest GPUs
+ *      touched, the most room left);
  *   4. for every node whose layout the plan changes: a merge patch of spec.gpus listing each changed GPU's
  *      complete layout (GPUs not listed are left as they are by the agent), conditional on the
  *      resourceVersion the plan was made from: a MigLayout that changed since is not written (409) and is
