@@ -11,7 +11,7 @@ kerf=$1 ctl=$2 lib=$3 standin=$4
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/controlplane/lib.sh"
 . "${KERF_CP_DIR:?run through CTest: the kube_cp fixture sets KERF_CP_DIR}/env"
-tmp=$(mktemp -d)
+. "$here/../lib.sh"
 node="deploy-test-$$"
 users="deploy-users-$$"
 standin_pid=
@@ -22,17 +22,8 @@ cleanup() {
 	admin DELETE "/api/v1/nodes/$node" >/dev/null
 	# no namespace controller runs here: a pod left Pending would be planned by later tests
 	admin DELETE "/api/v1/namespaces/$users/pods/wants-1g?gracePeriodSeconds=0" >/dev/null
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-fails=0 n=0
-
-check() { # check NAME COMMAND...: the command must succeed
-	local name=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+t_on_exit cleanup
 
 # admin METHOD PATH [BODY [CONTENT-TYPE]]: the answer's body on stdout, its HTTP status in $tmp/code
 admin() {
@@ -178,5 +169,4 @@ columns=$(tr -d ' \n' <"$tmp/table.json" | grep -o '{"name":"[A-Za-z]*","type"' 
 check "CRD: kubectl's columns are Name GPUs Generation Observed Ready Reason Age ($columns)" \
 	test "$columns" = "Name GPUs Generation Observed Ready Reason Age"
 
-echo "deploy_test: $n checks, $fails failed"
-[ $fails -eq 0 ]
+t_finish deploy_test
