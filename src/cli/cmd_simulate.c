@@ -60,9 +60,10 @@ static void usage(FILE *f)
 		"  --hold S          kerf: keep a GPU back for a pod aged and still unplaced, at most\n"
 		"                    S seconds, then not again for S (default 0: off; the controller\n"
 		"                    does not hold yet)\n"
-		"  --pack            kerf: when a plan opens an idle GPU, plan again with the free\n"
-		"                    instances of busy GPUs re-cuttable at no cost, and keep that plan\n"
-		"                    if it places as many and opens fewer (default: off)\n"
+		"  --pack            kerf: when a plan opens an idle GPU, plan again busy GPUs first\n"
+		"                    (their free instances re-cut at no cost), and keep that plan if it\n"
+		"                    places as many and opens fewer (default: off; the controller does\n"
+		"                    not pack yet)\n"
 
 		"  --reconfig S      instance creation time, s       (default 2)\n"
 		"  --json FILE       write the results as JSON\n"
