@@ -66,9 +66,6 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err);
 /* Renews status.heartbeat every period_ms (0: 30 s) instead; the next round writes one. For tests. */
 void agent_sync_heartbeat(struct agent_sync *s, long period_ms);
 
-/* The generation the last round applied (its observedGeneration), or 0 before any. */
-long long agent_sync_observed(const struct agent_sync *s);
-
 /* Stops the watch. NULL: no-op. */
 void agent_sync_stop(struct agent_sync *s);
 

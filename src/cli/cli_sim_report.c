@@ -21,6 +21,8 @@ static void header(FILE *f, const struct cli_sim_setup *su)
 		   "after the window), pods waiting %g s first", su->cluster, su->gpus, su->workload, su->batch_s, su->age_after_s);
 	if (su->hold_s > 0)
 		fprintf(f, ", GPUs held for them up to %g s", su->hold_s);
+	if (su->pack)
+		fprintf(f, ", idle GPUs kept whole (--pack)");
 	fprintf(f, "; a new instance takes %g s to create\n\n", su->reconfig_s);
 }
 
@@ -128,8 +130,8 @@ int cli_sim_json(const char *path, const struct cli_sim_setup *su, const struct 
 	fprintf(f, ",\n  \"gpus\": %u,\n  \"workload\": ", su->gpus);
 	json_str(f, su->workload);
 	fprintf(f, ",\n  \"pods\": %u,\n  \"batch_s\": %.6g,\n  \"reconfig_s\": %.6g,\n  \"age_after_s\": %.6g,\n  \"hold_s\": %.6g,\n"
-		   "  \"seed\": %llu,\n  \"results\": [\n",
-		su->pods, su->batch_s, su->reconfig_s, su->age_after_s, su->hold_s, su->seed);
+		   "  \"pack\": %s,\n  \"seed\": %llu,\n  \"results\": [\n",
+		su->pods, su->batch_s, su->reconfig_s, su->age_after_s, su->hold_s, su->pack ? "true" : "false", su->seed);
 	for (unsigned i = 0; i < n; i++) {
 		json_result(f, &r[i]);
 		fprintf(f, "%s\n", i + 1 < n ? "," : "");

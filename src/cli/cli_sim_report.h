@@ -18,6 +18,7 @@ struct cli_sim_setup {
 	const char *workload; /* "generated: balanced mix, load 0.90, ..." or "trace: FILE" */
 	unsigned gpus, pods;
 	double batch_s, reconfig_s, age_after_s, hold_s;
+	bool pack; /* kerf planned with plan_run_packed() */
 	unsigned long long seed;
 };
 

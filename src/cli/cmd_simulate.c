@@ -60,6 +60,10 @@ static void usage(FILE *f)
 		"  --hold S          kerf: keep a GPU back for a pod aged and still unplaced, at most\n"
 		"                    S seconds, then not again for S (default 0: off; the controller\n"
 		"                    does not hold yet)\n"
+		"  --pack            kerf: when a plan opens an idle GPU, plan again busy GPUs first\n"
+		"                    (their free instances re-cut at no cost), and keep that plan if it\n"
+		"                    places as many and opens fewer (default: off; the controller does\n"
+		"                    not pack yet)\n"
 
 		"  --reconfig S      instance creation time, s       (default 2)\n"
 		"  --json FILE       write the results as JSON\n"
@@ -180,6 +184,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ .name = "--compare", .kind = CLI_FLAG, .dst = &a->compare },
 		{ .name = "--show", .kind = CLI_FLAG, .dst = &a->show },
 		{ .name = "--quiet", .kind = CLI_FLAG, .dst = &a->quiet },
+		{ .name = "--pack", .kind = CLI_FLAG, .dst = &a->opt.pack },
 		{ .name = "--progress", .kind = CLI_SET, .dst = &a->progress, .min = 1 },
 		{ .name = "--no-progress", .kind = CLI_SET, .dst = &a->progress, .min = 0 },
 		{ .name = "--policy", .kind = CLI_FUNC, .dst = a, .fn = set_text },
@@ -315,7 +320,7 @@ int cmd_simulate(int argc, char **argv)
 	}
 	su = (struct cli_sim_setup){ .cluster = a.cluster, .workload = desc, .gpus = sim_cluster_gpus(&c), .pods = w.n,
 				     .batch_s = a.opt.batch_s, .reconfig_s = a.opt.reconfig_s,
-				     .age_after_s = a.opt.age_after_s, .hold_s = a.opt.hold_s,
+				     .age_after_s = a.opt.age_after_s, .hold_s = a.opt.hold_s, .pack = a.opt.pack,
 				     .seed = (unsigned long long)a.opt.seed };
 	rc = KERF_EXIT_FAIL;
 	if (run_all(&a, &c, &w, res, &n, &err) != 0 || report(&a, &su, res, n, &err) != 0) {

@@ -153,6 +153,22 @@ void plan_cache_usage(const struct plan_cache *cache, size_t *shapes, size_t *by
 int plan_run_cached(struct plan_cache *cache, const struct plan_input *in, struct plan_output *out,
 		    struct kerf_err *err);
 
+/*
+ * Keep whole GPUs whole (pack.c): plans as plan_run_cached(); if that plan changes a GPU that runs no pod
+ * (opens an idle GPU), plans again in two stages: every pod on the busy GPUs alone, with their free
+ * instances left out of the input so that re-cutting them costs nothing, then the pods left out on the whole
+ * cluster as that leaves it. Returns the two stages as one plan when they place as many pods at every
+ * priority and open fewer idle GPUs (changes' destroyed and created then count against the real layouts);
+ * otherwise the first plan, byte for byte. So a small pod takes the leftover slices of a busy GPU instead of
+ * an idle one, which stays whole for a pod that needs all of it. Deterministic; at most three plans. Errors
+ * as plan_run().
+ */
+int plan_run_packed(struct plan_cache *cache, const struct plan_input *in, struct plan_output *out,
+		    struct kerf_err *err);
+
+/* How many of out's changes are on a GPU of in that runs no pod (an idle GPU the plan opens). */
+unsigned plan_opened_gpus(const struct plan_input *in, const struct plan_output *out);
+
 /* ---- JSON form (plan_json.c; the formats are documented in docs/planner.md) -------------------------
  *
  * Input:  {"nodes": [{"name", "gpus": [{"index", "model", "instances": [{"profile", "start", "used"}]}]}],

@@ -21,6 +21,10 @@
  * before kerf plans, and the GPU would never drain). A hold ends when its pod runs or after hold_s; that
  * pod then gets none for another hold_s, so that a GPU is never kept idle for good.
  *
+ * Packing (pack, off by default): plan_run_packed() (src/plan/pack.c) instead of plan_run(), so that a
+ * plan re-cuts the free slices of busy GPUs before it opens an idle one, which stays whole for a large pod.
+ * It is planner code, so a controller can call it as it is.
+ *
  * Built only with the planner library (KERF_SIM_HAVE_PLAN); without it the policy reports itself
  * unavailable and `kerf simulate` leaves it out.
  */
@@ -266,7 +270,7 @@ static int plan_part(struct sim *s, struct kerf_state *st, const unsigned char *
 		return 0;
 	in = (struct plan_input){ .n_nodes = st->n_nodes, .nodes = st->nodes, .n_pods = n, .pods = st->pods };
 	s->res->plans++;
-	if (plan_run(&in, &out, err) != 0) {
+	if ((s->opt.pack ? plan_run_packed(NULL, &in, &out, err) : plan_run(&in, &out, err)) != 0) {
 		if (err)
 			err->code = KERF_EINTERNAL;
 		return kerf_err_prefix(err, "planner failed at t=%.3f s", s->now);

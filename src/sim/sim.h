@@ -198,6 +198,8 @@ struct sim_options {
 	double age_after_s;
 	/* kerf: the longest a GPU is held back for an aged pod the plan could not place (0: no holds). */
 	double hold_s;
+	/* kerf: keep whole GPUs whole, plan_run_packed() instead of plan_run() (plan.h; off by default). */
+	bool pack;
 
 	unsigned samples;  /* points in the utilisation series (default 200) */
 	uint64_t seed;     /* policy randomness (nos's ties) */

@@ -159,8 +159,8 @@ check "CRD: a profile not shaped like one is refused" \
 	refused "$(spec_of '[{"index":0,"instances":[{"profile":"2g.20gb; rm -rf /","start":0}]}]')" "spec.gpus[0].instances[0].profile"
 check "CRD: two entries for one GPU index are refused (a list-map keyed on index)" \
 	refused "$(spec_of '[{"index":0,"instances":[]},{"index":0,"instances":[]}]')" 'spec.gpus[1]: Duplicate value'
-check "CRD: a start past the 8 slots is refused" \
-	refused "$(spec_of '[{"index":0,"instances":[{"profile":"1g.10gb","start":8}]}]')" "spec.gpus[0].instances[0].start"
+check "CRD: a start past kerf's 16 slots is refused (the RTX PRO 6000's 12 fit)" \
+	refused "$(spec_of '[{"index":0,"instances":[{"profile":"1g.10gb","start":16}]}]')" "spec.gpus[0].instances[0].start"
 check "CRD: more than 8 instances on a GPU are refused" refused "$(spec_of "[{\"index\":0,\"instances\":[$(for i in 0 1 2 3 4 5 6 7 8; do
 	printf '%s{"profile":"1g.10gb","start":%d}' "$([ $i = 0 ] || echo ,)" $((i % 8)); done)]}]")" "spec.gpus[0].instances"
 curl -s --max-time 30 --cacert "$KERF_CP_DIR/pki/ca.crt" --cert "$KERF_CP_DIR/pki/admin.crt" --key "$KERF_CP_DIR/pki/admin.key" \

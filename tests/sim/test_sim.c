@@ -436,6 +436,47 @@ static void test_kerf_hold_expires_so_a_gpu_is_not_kept_idle(void **state)
 	expect(&x.r, "placed=33 3g.40gb:p99=0 7g.80gb:p99<10000 disturbed=0");
 	done(&x);
 }
+
+/* Keep whole GPUs whole (--pack, plan_run_packed()). Two nodes of one H100. At t=0 a 3g (1000 s) and a 4g
+ * (10 s) go on node 0's GPU together (one GPU touched); at t=10 the 4g leaves its instance free. A 1g pod
+ * comes at t=20: the plain plan destroys nothing and opens node 1's idle GPU for it, so the 7g pod of t=30
+ * finds no whole GPU and waits until the 3g leaves (970 s). Packed, the 1g takes the free 4g's slices on
+ * node 0 and the 7g runs at once. */
+static const char pack_csv[] = "0,1000,3g.40gb\n0,10,4g.40gb\n20,1000,1g.10gb\n30,100,7g.80gb\n";
+
+static void run_kerf_pack(struct run *x, bool pack)
+{
+	struct sim_policy p;
+	struct sim_options o;
+	struct kerf_err err;
+
+	load(x, "2x1xH100-80GB-SXM", pack_csv);
+	if (sim_policy_parse("kerf", &p, &err) != 0)
+		fail_msg("policy: %s", err.msg);
+	sim_options_default(&o);
+	o.reconfig_s = 0;
+	o.pack = pack;
+	if (sim_run(&x->c, &x->w, &p, &o, &x->r, &err) != 0)
+		fail_msg("sim_run: %s", err.msg);
+}
+
+static void test_kerf_pack_keeps_an_idle_gpu_whole_for_a_large_pod(void **state)
+{
+	struct run x;
+
+	(void)state;
+	run_kerf_pack(&x, false);
+	assert_int_equal(x.r.placed, 4);
+	assert_true(cls(&x.r, "7g.80gb")->p99 > 900);
+	done(&x);
+	run_kerf_pack(&x, true);
+	assert_int_equal(x.r.placed, 4);
+	assert_true(cls(&x.r, "7g.80gb")->p99 < 1);
+	assert_true(cls(&x.r, "1g.10gb")->p99 < 1);
+	assert_int_equal(x.r.disturbed, 0);
+	done(&x);
+}
+
 #endif
 
 /* ---- inputs -------------------------------------------------------------------------------------------- */
@@ -679,6 +720,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_kerf_aging_stays_within_a_priority),
 		cmocka_unit_test(test_kerf_hold_drains_a_gpu_for_a_large_pod_behind_a_stream),
 		cmocka_unit_test(test_kerf_hold_expires_so_a_gpu_is_not_kept_idle),
+		cmocka_unit_test(test_kerf_pack_keeps_an_idle_gpu_whole_for_a_large_pod),
 #endif
 		cmocka_unit_test(test_static_layouts_match_the_gpu_operator_configs),
 		cmocka_unit_test(test_memory_need_maps_to_the_smallest_profile_that_holds_it),
