@@ -164,29 +164,6 @@ static int place_direct(struct repair *rp, unsigned i, int except, int *placed, 
 	return 0;
 }
 
-/* A pod of pod x's level or higher priority, left out, that now fits on node n: placed there. */
-static int compensate(struct repair *rp, unsigned x, unsigned n, int *placed, struct kerf_err *err)
-{
-	struct pl_ctx *c = rp->c;
-
-	*placed = 0;
-	for (unsigned y = 0; y < c->n_pods && c->pods[y].level <= c->pods[x].level; y++) {
-		uint64_t cost;
-
-		if (y == x || c->assign[y] >= 0 || c->pods[y].missing >= 0 || !pl_allowed(c, &c->pods[y], n))
-			continue;
-		rp->steps++;
-		if (cost_plus(c, n, &c->pods[y], &cost, err) != 0)
-			return -1;
-		if (cost != PL_INFEASIBLE) {
-			move_pod(c, y, (int)n, cost);
-			*placed = 1;
-			return 0;
-		}
-	}
-	return 0;
-}
-
 /*
  * Step 1b, an evacuation: pods on node n, of any priority, move to other nodes with room (each where it
  * adds the least cost), one at a time, until pod x fits on n. Nobody is left out, so it is kept whenever
@@ -234,52 +211,15 @@ static int evacuate(struct repair *rp, unsigned x, unsigned n, int *placed, stru
 	return 0;
 }
 
-/*
- * Step 1c, a trade: pod x takes the place of one pod z on one of x's nodes (z of x's priority or lower).
- * Kept when z then finds room elsewhere (round 0), or, in round 1, when z is of a lower priority, or when
- * the room z leaves also takes another pod left out of x's priority or higher: a whole GPU that held one
- * 7g pod holds a 4g and a 3g one. Each kept trade places lexicographically more. Cheap (node DPs only),
- * so it runs before the neighbourhood searches.
- */
-static int trade(struct repair *rp, unsigned x, int *placed, struct kerf_err *err)
+/* Step 1b for each node pod x fits on alone, until one takes it. */
+static int evacuate_any(struct repair *rp, unsigned x, int *placed, struct kerf_err *err)
 {
-	struct pl_ctx *c = rp->c;
-	const struct pl_pod *px = &c->pods[x];
+	const struct pl_pod *px = &rp->c->pods[x];
 
 	*placed = 0;
 	for (unsigned k = 0; k < rp->n_cand[px->sig] && rp->steps < REPAIR_STEPS_TOTAL && !*placed; k++)
 		if (evacuate(rp, x, rp->cand[px->sig][k], placed, err) != 0)
 			return -1;
-	for (int round = 0; round < 2 && !*placed; round++)
-		for (unsigned k = 0; k < rp->n_cand[px->sig] && rp->steps < REPAIR_STEPS_TOTAL; k++) {
-			unsigned n = rp->cand[px->sig][k];
-
-			for (unsigned z = c->n_pods; z-- > 0 && c->pods[z].level >= px->level;) {
-				uint64_t old = c->nodes[n].cost, cost;
-
-				if (c->assign[z] != (int)n)
-					continue;
-				if (candidates(rp, z, err) != 0)
-					return -1;
-				move_pod(c, z, -1, 0);
-				rp->steps++;
-				if (cost_plus(c, n, px, &cost, err) != 0)
-					return -1;
-				if (cost != PL_INFEASIBLE) {
-					move_pod(c, x, (int)n, cost);
-					if (place_direct(rp, z, -1, placed, err) != 0)
-						return -1;
-					if (!*placed && round == 1 && c->pods[z].level > px->level)
-						*placed = 1;
-					if (!*placed && round == 1 && compensate(rp, x, n, placed, err) != 0)
-						return -1;
-					if (*placed)
-						return 0;
-					move_pod(c, x, -1, 0);
-				}
-				move_pod(c, z, (int)n, old);
-			}
-		}
 	return 0;
 }
 
@@ -617,7 +557,7 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 	/* Sweeps over the pods left out, again while one places more: a success can open room for a pod
 	 * tried before it. Each success places lexicographically more, so the sweeps end even without the
 	 * budget. */
-	/* The cheap moves (direct, trade) for every pod left out first, while they place more; then the
+	/* The cheap moves (direct, evacuation) for every pod left out first, while they place more; then the
 	 * neighbourhood searches too. */
 	for (int progress = 1, cheap = 1; (progress || cheap) && rp.steps < REPAIR_STEPS_TOTAL;) {
 		if (!progress && cheap) {
@@ -634,7 +574,7 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 				continue;
 			if (candidates(&rp, x, err) != 0 || place_direct(&rp, x, -1, &done, err) != 0)
 				goto out;
-			if (!done && trade(&rp, x, &done, err) != 0)
+			if (!done && evacuate_any(&rp, x, &done, err) != 0)
 				goto out;
 			n_seeds = cheap ? 0 : order_seeds(&rp, x, seeds);
 			for (unsigned k = 0; k < n_seeds && k < REPAIR_SEEDS && !done && rp.steps < REPAIR_STEPS_TOTAL; k++)
