@@ -8,8 +8,13 @@
  * pod in the way is itself scarce and has to move to a node whose pod moves in turn; a congested family
  * where only repacking several nodes together makes room. Each is local: a handful of nodes and the pods
  * on them. So for each pod left out, highest priority first, the repair
- *   1. places it directly if some node now has room (earlier repairs move pods around);
- *   2. else builds a neighbourhood around one of the nodes it fits on alone (its "seeds", fewest pods of
+ *   1. places it directly if some node now has room (earlier repairs move pods around), else tries an
+ *      evacuation of each node it fits on alone: that node's pods move one by one to other nodes with
+ *      room until it fits (undone when it never does). Nobody is left out, and it reaches any number of
+ *      nodes, where a neighbourhood holds REPAIR_NODES: the pods in the way of a pod that needs whole
+ *      GPUs are often many, each with room elsewhere. These cheap moves are swept over every pod left
+ *      out first, while they place more; only then
+ *   2. builds a neighbourhood around one of the nodes it fits on alone (its "seeds", fewest pods of
  *      its priority or higher first): the seed's pods are free to move (the lowest priorities first
  *      when they are too many), each gets a node it would fit on as the loads stand (an "escape", whose
  *      pods stay where they are), and when it has none, a node it fits on alone whose pods become free
@@ -165,10 +170,11 @@ static int place_direct(struct repair *rp, unsigned i, int except, int *placed, 
 }
 
 /*
- * Step 1b, an evacuation: pods on node n, of any priority, move to other nodes with room (each where it
- * adds the least cost), one at a time, until pod x fits on n. Nobody is left out, so it is kept whenever
- * x fits; else every move is undone. For a pod that needs a whole GPU where pods of a higher priority
- * took a piece of each, when other nodes had room for them.
+ * Step 1b, an evacuation: pods on node n, of any priority (the lowest first), move to other nodes with
+ * room (each where it adds the least cost), one at a time, until pod x fits on n. Nobody is left out, so
+ * it is kept whenever x fits; else every move is undone. At most REPAIR_PODS moves, each a scan of the
+ * pod's nodes: one call is bounded by REPAIR_PODS x nodes DPs. (Chains, where a pod that cannot move
+ * evacuates one of its own nodes, placed fewer on the quality benchmark and took longer.)
  */
 static int evacuate(struct repair *rp, unsigned x, unsigned n, int *placed, struct kerf_err *err)
 {
@@ -180,8 +186,10 @@ static int evacuate(struct repair *rp, unsigned x, unsigned n, int *placed, stru
 	for (unsigned z = c->n_pods; z-- > 0 && n_moved < REPAIR_PODS && cost == PL_INFEASIBLE;) {
 		int ok;
 
-		if (c->assign[z] != (int)n || candidates(rp, z, err) != 0)
+		if (c->assign[z] != (int)n)
 			continue;
+		if (candidates(rp, z, err) != 0)
+			return -1;
 		move_pod(c, z, -1, 0);
 		if (place_direct(rp, z, (int)n, &ok, err) != 0)
 			return -1;
@@ -556,12 +564,12 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 	}
 	/* Sweeps over the pods left out, again while one places more: a success can open room for a pod
 	 * tried before it. Each success places lexicographically more, so the sweeps end even without the
-	 * budget. */
-	/* The cheap moves (direct, evacuation) for every pod left out first, while they place more; then the
-	 * neighbourhood searches too. */
-	for (int progress = 1, cheap = 1; (progress || cheap) && rp.steps < REPAIR_STEPS_TOTAL;) {
+	 * budget. The first sweeps try the cheap moves alone (direct, evacuation); once they place nothing
+	 * more, the neighbourhood searches join, and the evacuations, which just failed on these loads, wait
+	 * for the next success. */
+	for (int progress = 1, cheap = 1, evac = 1; (progress || cheap) && rp.steps < REPAIR_STEPS_TOTAL;) {
 		if (!progress && cheap) {
-			cheap = 0;
+			cheap = evac = 0;
 			memset(rp.failed, 0, c->n_sigs + 1);
 		}
 		progress = 0;
@@ -574,7 +582,7 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 				continue;
 			if (candidates(&rp, x, err) != 0 || place_direct(&rp, x, -1, &done, err) != 0)
 				goto out;
-			if (!done && evacuate_any(&rp, x, &done, err) != 0)
+			if (!done && evac && evacuate_any(&rp, x, &done, err) != 0)
 				goto out;
 			n_seeds = cheap ? 0 : order_seeds(&rp, x, seeds);
 			for (unsigned k = 0; k < n_seeds && k < REPAIR_SEEDS && !done && rp.steps < REPAIR_STEPS_TOTAL; k++)
@@ -591,7 +599,7 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 			}
 			memset(rp.failed, 0, c->n_sigs + 1);
 			rp.n_tried = 0;
-			progress = 1;
+			progress = evac = 1;
 		}
 	}
 	rc = 0;
