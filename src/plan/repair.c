@@ -48,13 +48,19 @@
 #define REPAIR_STEPS_COUNTS 10000u
 #define REPAIR_STEPS_COST 2000u
 #define REPAIR_STEPS_TOTAL 400000u
+/* The evacuations' share: their steps are node DPs, not memoised lookups, so they cost more each. */
+#define EVAC_STEPS_TOTAL 100000u
 
 struct repair {
 	struct pl_ctx *c;
 	unsigned **cand;       /* per sig: the nodes a pod of that shape fits on alone, or NULL until asked */
 	unsigned *n_cand;
 	unsigned char *failed; /* per sig: repair failed since the last success */
+	unsigned char *no_room; /* per sig: an evacuation found it no other node since the last success */
+	unsigned *on_node;      /* the pods by node (evacuate_any()), lowest priority first within a node */
+	unsigned *node_first;   /* per node + 1: its first position in on_node */
 	uint64_t steps;
+	uint64_t evac_steps;   /* of which the evacuations' */
 	/* the neighbourhood being built */
 	unsigned nodes[REPAIR_NODES], n_nodes;
 	unsigned pods[REPAIR_PODS], n_pods;
@@ -183,10 +189,26 @@ static int evacuate(struct repair *rp, unsigned x, unsigned n, int *placed, stru
 	uint64_t cost = PL_INFEASIBLE, old = c->nodes[n].cost;
 
 	*placed = 0;
-	for (unsigned z = c->n_pods; z-- > 0 && n_moved < REPAIR_PODS && cost == PL_INFEASIBLE;) {
+	/* Not even with every pod that may move gone (up to REPAIR_PODS): not worth a DP per move. */
+	memcpy(c->tmp, c->nodes[n].load, c->n_res * sizeof(uint16_t));
+	for (unsigned k = rp->node_first[n], m = 0; k < rp->node_first[n + 1] && m < REPAIR_PODS; k++)
+		if (!rp->no_room[c->pods[rp->on_node[k]].sig]) {
+			add_dem(c->tmp, &c->pods[rp->on_node[k]], -1);
+			m++;
+		}
+	add_dem(c->tmp, &c->pods[x], 1);
+	rp->steps++;
+	if (pl_node_cost(c, n, c->tmp, &cost, NULL, err) != 0)
+		return -1;
+	if (cost == PL_INFEASIBLE)
+		return 0;
+	cost = PL_INFEASIBLE;
+	for (unsigned k = rp->node_first[n]; k < rp->node_first[n + 1] && n_moved < REPAIR_PODS && cost == PL_INFEASIBLE;
+	     k++) {
+		unsigned z = rp->on_node[k];
 		int ok;
 
-		if (c->assign[z] != (int)n)
+		if (rp->no_room[c->pods[z].sig])
 			continue;
 		if (candidates(rp, z, err) != 0)
 			return -1;
@@ -194,6 +216,8 @@ static int evacuate(struct repair *rp, unsigned x, unsigned n, int *placed, stru
 		if (place_direct(rp, z, (int)n, &ok, err) != 0)
 			return -1;
 		if (!ok) {
+			/* (loads elsewhere are as they were: a pod of its shape finds no room either) */
+			rp->no_room[c->pods[z].sig] = 1;
 			move_pod(c, z, (int)n, old);
 			continue;
 		}
@@ -219,15 +243,36 @@ static int evacuate(struct repair *rp, unsigned x, unsigned n, int *placed, stru
 	return 0;
 }
 
-/* Step 1b for each node pod x fits on alone, until one takes it. */
+/* Step 1b for each node pod x fits on alone, until one takes it. The pods are listed by node first (a
+ * failed evacuation undoes its moves, so the lists hold until one succeeds). */
 static int evacuate_any(struct repair *rp, unsigned x, int *placed, struct kerf_err *err)
 {
-	const struct pl_pod *px = &rp->c->pods[x];
+	const struct pl_ctx *c = rp->c;
+	const struct pl_pod *px = &c->pods[x];
+	unsigned n_nodes = c->in->n_nodes;
 
 	*placed = 0;
-	for (unsigned k = 0; k < rp->n_cand[px->sig] && rp->steps < REPAIR_STEPS_TOTAL && !*placed; k++)
+	if (rp->evac_steps >= EVAC_STEPS_TOTAL)
+		return 0;
+	memset(rp->node_first, 0, (n_nodes + 1) * sizeof(unsigned));
+	for (unsigned i = 0; i < c->n_pods; i++)
+		if (c->assign[i] >= 0)
+			rp->node_first[c->assign[i]]++;
+	for (unsigned n = 1; n <= n_nodes; n++)
+		rp->node_first[n] += rp->node_first[n - 1]; /* each node's end (node_first[n_nodes] stays the total) */
+	for (unsigned i = 0; i < c->n_pods; i++)
+		if (c->assign[i] >= 0)
+			rp->on_node[--rp->node_first[c->assign[i]]] = i; /* back to front: the lowest priority first */
+	*placed = 0;
+	for (unsigned k = 0; k < rp->n_cand[px->sig] && rp->steps < REPAIR_STEPS_TOTAL && rp->evac_steps < EVAC_STEPS_TOTAL &&
+			    !*placed;
+	     k++) {
+		uint64_t before = rp->steps;
+
 		if (evacuate(rp, x, rp->cand[px->sig][k], placed, err) != 0)
 			return -1;
+		rp->evac_steps += rp->steps - before;
+	}
 	return 0;
 }
 
@@ -558,7 +603,10 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 	rp.in_hood = calloc(c->in->n_nodes + 1, 1);
 	rp.free_pod = calloc(c->n_pods + 1, 1);
 	rp.weight = calloc(c->in->n_nodes + 1, sizeof(unsigned));
-	if (!rp.cand || !rp.n_cand || !rp.failed || !rp.in_hood || !rp.free_pod || !rp.weight) {
+	rp.no_room = calloc(c->n_sigs + 1, 1);
+	rp.on_node = calloc(c->n_pods + 1, sizeof(unsigned));
+	rp.node_first = calloc(c->in->n_nodes + 1, sizeof(unsigned));
+	if (!rp.no_room || !rp.on_node || !rp.node_first || !rp.cand || !rp.n_cand || !rp.failed || !rp.in_hood || !rp.free_pod || !rp.weight) {
 		kerf_err_set(err, KERF_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -598,6 +646,7 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 				continue;
 			}
 			memset(rp.failed, 0, c->n_sigs + 1);
+			memset(rp.no_room, 0, c->n_sigs + 1);
 			rp.n_tried = 0;
 			progress = evac = 1;
 		}
@@ -613,5 +662,8 @@ out:
 	free(rp.free_pod);
 	free(rp.weight);
 	free(rp.tried);
+	free(rp.no_room);
+	free(rp.on_node);
+	free(rp.node_first);
 	return rc;
 }
