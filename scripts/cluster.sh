@@ -5,12 +5,14 @@
 # node, each node with its own simulated GPUs (tests/fakenvml: a libnvidia-ml.so.1 with the real MIG rules).
 # Every Kubernetes binary is built from the pin in tools/controlplane/go.mod and cached in .cache/.
 #
-# The container runtime is Kubernetes' own fake CRI (tools/controlplane/fakecri): the kubelet, its device
-# manager, kerf's device plugin, Allocate, pod-resources and scheduling are all real, but containers run no
-# process. A started container's MIG devices get a "process" in the simulated NVML library, as a CUDA program
-# would show, and its environment (NVIDIA_VISIBLE_DEVICES) is logged to NODE_DIR/containers.jsonl.
-# kerf runs as processes beside each kubelet: one `kerf agent` per node and two `kerf controller` replicas,
-# each with its own service account from deploy/ (docs/cluster.md says why not yet as pods).
+# The container runtime is Debian's containerd (with runc), one per node, and kerf is installed by its Helm chart
+# from the image scripts/build-image.sh makes of the Dockerfile (imported into every node's containerd). Where
+# containerd, runc or buildah is missing, or with `--runtime fake`, it is Kubernetes' own fake CRI instead
+# (tools/controlplane/fakecri): the kubelet, its device manager, kerf's device plugin, Allocate, pod-resources
+# and scheduling are all real, but containers run no process, and kerf runs as processes beside each kubelet
+# (one `kerf agent` per node, two `kerf controller` replicas, each with its own service account from deploy/),
+# which is how the sanitized suite runs it. Either way a started container's MIG devices get a "process" in the
+# simulated NVML library, as a CUDA program would show (with containerd through scripts/cluster-gpu-hook.sh).
 #
 # The host is left as it was: each kubelet runs in its own mount namespace (unshare -m), where its node's
 # folders are bound over /var/lib/kubelet, /var/log/pods and /var/log/containers, and regular files over the
@@ -18,7 +20,7 @@
 # kube-proxy, no Service traffic). `down` stops only the processes whose pid files `up` wrote.
 #
 # Usage: scripts/cluster.sh COMMAND [ARGS]   (state in $KERF_CLUSTER_DIR, default /tmp/kerf-cluster)
-#   up [--nodes SPEC] [--no-kerf] [--status-every DURATION]
+#   up [--nodes SPEC] [--no-kerf] [--runtime containerd|fake] [--status-every DURATION]
 #                          start everything; the last line printed is the admin kubeconfig's path
 #   down                   stop everything and remove the state folder
 #   kubectl ARGS...        kubectl (same pin) with the admin kubeconfig

@@ -83,15 +83,20 @@ static const struct model_mix *pick_model(void)
 	return &mix[0];
 }
 
+/* A benchmark has no one to hand an error to: it says what failed and stops. */
+static void die(const char *what, const struct kerf_err *err)
+{
+	fprintf(stderr, "bench_plan: %s%s\n", what, err->msg);
+	exit(1);
+}
+
 static const struct mig_model *model(const char *name)
 {
 	struct kerf_err err;
 	const struct mig_model *m = mig_catalog_find(mig_catalog_builtin(), name, &err);
 
-	if (m == NULL) {
-		fprintf(stderr, "bench_plan: %s\n", err.msg);
-		exit(1);
-	}
+	if (m == NULL)
+		die("", &err);
 	return m;
 }
 
@@ -107,10 +112,8 @@ static void random_gpu(struct plan_gpu *g, const struct model_mix *mm, unsigned 
 	g->layout.n = 0;
 	if (rnd(10) == 0)
 		return;
-	if (mig_layout_parse(g->model, mm->layouts[rnd(n_layouts)], &g->layout, &err) != 0) {
-		fprintf(stderr, "bench_plan: %s\n", err.msg);
-		exit(1);
-	}
+	if (mig_layout_parse(g->model, mm->layouts[rnd(n_layouts)], &g->layout, &err) != 0)
+		die("", &err);
 	for (unsigned k = 0; k < g->layout.n; k++)
 		g->layout.inst[k].used = rnd(10) < 6;
 }
@@ -136,54 +139,6 @@ static const char *pick_resource(const struct mig_model *m)
 			return m->profiles[p].resource;
 	}
 	return m->profiles[0].resource;
-}
-
-static void random_pod(struct plan_pod *p, unsigned i, const struct plan_input *in)
-{
-	const struct plan_node *n = &in->nodes[rnd(in->n_nodes)];
-	const struct mig_model *m = n->gpus[0].model;
-	unsigned r = rnd(100);
-
-	snprintf(p->name, sizeof(p->name), "team-%u/job-%u", i % 17, i);
-	p->priority = r < 60 ? 0 : r < 90 ? 100 : 1000;
-	p->n_demands = 1;
-	snprintf(p->demands[0].resource, sizeof(p->demands[0].resource), "%s", pick_resource(m));
-	p->demands[0].count = rnd(10) == 0 ? 2 : 1;
-	if (rnd(20) == 0) {
-		const char *second = pick_resource(m);
-
-		if (strcmp(second, p->demands[0].resource) != 0) {
-			snprintf(p->demands[1].resource, sizeof(p->demands[1].resource), "%s", second);
-			p->demands[1].count = 1;
-			p->n_demands = 2;
-		}
-	}
-}
-
-static void build(struct plan_input *in, unsigned nodes, unsigned gpus, unsigned pods)
-{
-	/* Zeroed: no node groups, no room (main's build left them unset, and the exact search's node
-	 * classes read n_groups: the 8 x 8 run crashed there when the stack held garbage). */
-	memset(in, 0, sizeof(*in));
-	in->n_nodes = nodes;
-	in->nodes = calloc(nodes, sizeof(*in->nodes));
-	in->n_pods = pods;
-	in->pods = calloc(pods, sizeof(*in->pods));
-	if (in->nodes == NULL || in->pods == NULL)
-		exit(1);
-	for (unsigned i = 0; i < nodes; i++) {
-		const struct model_mix *mm = pick_model();
-
-		snprintf(in->nodes[i].name, sizeof(in->nodes[i].name), "node-%04u", i);
-		in->nodes[i].n_gpus = gpus;
-		in->nodes[i].gpus = calloc(gpus, sizeof(struct plan_gpu));
-		if (in->nodes[i].gpus == NULL)
-			exit(1);
-		for (unsigned g = 0; g < gpus; g++)
-			random_gpu(&in->nodes[i].gpus[g], mm, g);
-	}
-	for (unsigned i = 0; i < pods; i++)
-		random_pod(&in->pods[i], i, in);
 }
 
 /* ---- --diverse ------------------------------------------------------------------------------------- */
@@ -231,19 +186,25 @@ static const char *diverse_resource(const struct mig_model *m)
 	return m->profiles[plain[rnd(n)]].resource;
 }
 
-static void diverse_pod(struct plan_pod *p, unsigned i, const struct plan_input *in)
+/* ---- the cluster, either way -------------------------------------------------------------------------- */
+
+/* A pending pod on a random node: a model of one of its GPUs (the first; --diverse: a random one) and
+ * demands drawn by that kind's profile picker. Random numbers are drawn in the same order either way, so
+ * a seed gives the clusters it always gave. */
+static void random_pod(struct plan_pod *p, unsigned i, const struct plan_input *in, int diverse)
 {
+	const char *(*pick)(const struct mig_model *) = diverse ? diverse_resource : pick_resource;
 	const struct plan_node *n = &in->nodes[rnd(in->n_nodes)];
-	const struct mig_model *m = n->gpus[rnd(n->n_gpus)].model;
+	const struct mig_model *m = n->gpus[diverse ? rnd(n->n_gpus) : 0].model;
 	unsigned r = rnd(100);
 
 	snprintf(p->name, sizeof(p->name), "team-%u/job-%u", i % 17, i);
 	p->priority = r < 60 ? 0 : r < 90 ? 100 : 1000;
 	p->n_demands = 1;
-	snprintf(p->demands[0].resource, sizeof(p->demands[0].resource), "%s", diverse_resource(m));
+	snprintf(p->demands[0].resource, sizeof(p->demands[0].resource), "%s", pick(m));
 	p->demands[0].count = rnd(10) == 0 ? 2 : 1;
 	if (rnd(20) == 0) {
-		const char *second = diverse_resource(m);
+		const char *second = pick(m);
 
 		if (strcmp(second, p->demands[0].resource) != 0) {
 			snprintf(p->demands[1].resource, sizeof(p->demands[1].resource), "%s", second);
@@ -253,8 +214,12 @@ static void diverse_pod(struct plan_pod *p, unsigned i, const struct plan_input 
 	}
 }
 
-static void build_diverse(struct plan_input *in, unsigned nodes, unsigned gpus, unsigned pods)
+/* nodes x gpus GPUs and pods pending pods: one model per node from the mix, or (--diverse) any model per GPU. */
+static void build(struct plan_input *in, unsigned nodes, unsigned gpus, unsigned pods, int diverse)
 {
+	/* Zeroed: no node groups, no room (left unset, the exact search's node classes read n_groups: the
+	 * 8 x 8 run crashed there when the stack held garbage). */
+	memset(in, 0, sizeof(*in));
 	in->n_nodes = nodes;
 	in->nodes = calloc(nodes, sizeof(*in->nodes));
 	in->n_pods = pods;
@@ -262,16 +227,21 @@ static void build_diverse(struct plan_input *in, unsigned nodes, unsigned gpus, 
 	if (in->nodes == NULL || in->pods == NULL)
 		exit(1);
 	for (unsigned i = 0; i < nodes; i++) {
+		const struct model_mix *mm = diverse ? NULL : pick_model();
+
 		snprintf(in->nodes[i].name, sizeof(in->nodes[i].name), "node-%04u", i);
 		in->nodes[i].n_gpus = gpus;
 		in->nodes[i].gpus = calloc(gpus, sizeof(struct plan_gpu));
 		if (in->nodes[i].gpus == NULL)
 			exit(1);
 		for (unsigned g = 0; g < gpus; g++)
-			diverse_gpu(&in->nodes[i].gpus[g], g);
+			if (diverse)
+				diverse_gpu(&in->nodes[i].gpus[g], g);
+			else
+				random_gpu(&in->nodes[i].gpus[g], mm, g);
 	}
 	for (unsigned i = 0; i < pods; i++)
-		diverse_pod(&in->pods[i], i, in);
+		random_pod(&in->pods[i], i, in, diverse);
 }
 
 /* GPU states compare by model, then instances (sorted) with their used flags. */
@@ -356,12 +326,18 @@ static char *input_json(const struct plan_input *in, size_t *len)
 	return text;
 }
 
-static double cpu_ms(void)
+static double clock_ms(clockid_t clock)
 {
 	struct timespec t;
 
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	clock_gettime(clock, &t);
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* This thread's CPU time, which leaves out what other processes take of the core. */
+static double cpu_ms(void)
+{
+	return clock_ms(CLOCK_THREAD_CPUTIME_ID);
 }
 
 /* What `kerf plan --output json` does with text, each step timed (CPU ms): parse, plan, output. */
@@ -374,20 +350,14 @@ static void time_json_path(const char *text, size_t len, double *parse, double *
 	double t0, t1, t2, t3;
 
 	t0 = cpu_ms();
-	if (plan_input_parse(text, len, mig_catalog_builtin(), &in, &err) != 0) {
-		fprintf(stderr, "bench_plan: the cluster as JSON: %s\n", err.msg);
-		exit(1);
-	}
+	if (plan_input_parse(text, len, mig_catalog_builtin(), &in, &err) != 0)
+		die("the cluster as JSON: ", &err);
 	t1 = cpu_ms();
-	if (plan_run_room(NULL, &in, &out, NULL, &err) != 0) {
-		fprintf(stderr, "bench_plan: %s\n", err.msg);
-		exit(1);
-	}
+	if (plan_run_room(NULL, &in, &out, NULL, &err) != 0)
+		die("", &err);
 	t2 = cpu_ms();
-	if ((json = plan_output_json(&in, &out, &err)) == NULL) {
-		fprintf(stderr, "bench_plan: %s\n", err.msg);
-		exit(1);
-	}
+	if ((json = plan_output_json(&in, &out, &err)) == NULL)
+		die("", &err);
 	t3 = cpu_ms();
 	*parse = t1 - t0;
 	*plan = t2 - t1;
@@ -403,13 +373,6 @@ static void release(struct plan_input *in)
 		free(in->nodes[i].gpus);
 	free(in->nodes);
 	free(in->pods);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static size_t cache_shapes, cache_bytes; /* what the last cache held */
@@ -444,22 +407,27 @@ static double cached_twice(const struct plan_input *in, const struct plan_output
 	return t1 - t0;
 }
 
-static double median(double *v, unsigned n)
+/* What each run measures, in ms: one array of RUNS samples per figure, sorted once they are all in. */
+enum series { WALL, CPU, WARM, JPARSE, JPLAN, JOUT, JSUM, N_SERIES };
+
+static int cmp_double(const void *a, const void *b)
 {
-	qsort(v, n, sizeof(double), cmp_double);
-	return v[n / 2];
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
 }
 
-static double p90(const double *sorted, unsigned n)
+/* The sample at percentile pct (0-100) of n sorted samples, by index n * pct / 100 as the figures always took. */
+static double at(const double *sorted, unsigned n, unsigned pct)
 {
-	return sorted[(n * 9) / 10];
+	return sorted[pct == 100 ? n - 1 : (n * pct) / 100];
 }
 
 int main(int argc, char **argv)
 {
 	unsigned nodes, gpus, pods, runs, placed = 0, total = 0, changed = 0, destroyed = 0;
 	unsigned long long seed = 1, states = 0;
-	double *ms, *cpu, *jparse, *jplan, *jout, *jsum, *warm;
+	double *v[N_SERIES];
 	const char *json_file = NULL;
 	int diverse = 0, cached = 0, arg = 1;
 	struct rusage ru;
@@ -488,38 +456,25 @@ int main(int argc, char **argv)
 		seed = strtoull(argv[5], NULL, 10);
 	if (nodes == 0 || gpus == 0 || runs == 0)
 		return 2;
-	ms = calloc(runs, sizeof(double));
-	cpu = calloc(runs, sizeof(double));
-	jparse = calloc(runs, sizeof(double));
-	jplan = calloc(runs, sizeof(double));
-	jout = calloc(runs, sizeof(double));
-	jsum = calloc(runs, sizeof(double));
-	warm = calloc(runs, sizeof(double));
-	if (ms == NULL || cpu == NULL || jparse == NULL || jplan == NULL || jout == NULL || jsum == NULL || warm == NULL)
-		return 1;
+	for (unsigned k = 0; k < N_SERIES; k++)
+		if ((v[k] = calloc(runs, sizeof(double))) == NULL)
+			return 1;
 	for (unsigned r = 0; r < runs; r++) {
 		struct plan_input in;
 		struct plan_output out;
 		struct kerf_err err;
-		struct timespec a, b, ca, cb;
+		double cpu0, wall0;
 
 		rng_state = seed * 1000003ull + r;
-		if (diverse)
-			build_diverse(&in, nodes, gpus, pods);
-		else
-			build(&in, nodes, gpus, pods);
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ca);
-		clock_gettime(CLOCK_MONOTONIC, &a);
-		if (plan_run(&in, &out, &err) != 0) {
-			fprintf(stderr, "bench_plan: %s\n", err.msg);
-			return 1;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &b);
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cb);
-		cpu[r] = (double)(cb.tv_sec - ca.tv_sec) * 1e3 + (double)(cb.tv_nsec - ca.tv_nsec) / 1e6;
-		ms[r] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+		build(&in, nodes, gpus, pods, diverse);
+		cpu0 = cpu_ms();
+		wall0 = clock_ms(CLOCK_MONOTONIC);
+		if (plan_run(&in, &out, &err) != 0)
+			die("", &err);
+		v[WALL][r] = clock_ms(CLOCK_MONOTONIC) - wall0;
+		v[CPU][r] = cpu_ms() - cpu0;
 		if (cached)
-			warm[r] = cached_twice(&in, &out);
+			v[WARM][r] = cached_twice(&in, &out);
 		placed += out.n_assignments;
 		total += pods;
 		changed += out.gpus_touched;
@@ -539,44 +494,39 @@ int main(int argc, char **argv)
 			}
 			if (diverse) {
 				states += distinct_states(&in);
-				time_json_path(text, len, &jparse[r], &jplan[r], &jout[r]);
-				jsum[r] = jparse[r] + jplan[r] + jout[r];
+				time_json_path(text, len, &v[JPARSE][r], &v[JPLAN][r], &v[JOUT][r]);
+				v[JSUM][r] = v[JPARSE][r] + v[JPLAN][r] + v[JOUT][r];
 			}
 			free(text);
 		}
 		release(&in);
 	}
-	qsort(ms, runs, sizeof(double), cmp_double);
-	qsort(cpu, runs, sizeof(double), cmp_double);
+	for (unsigned k = 0; k < N_SERIES; k++)
+		qsort(v[k], runs, sizeof(double), cmp_double);
 	getrusage(RUSAGE_SELF, &ru);
 	printf("plan %s%u nodes x %u GPUs, %u pending pods, %u runs: cpu median %.2f ms, p90 %.2f ms, max %.2f ms; "
 	       "wall median %.2f ms, "
 	       "p90 %.2f ms; placed %.1f%% of pods, %.1f GPUs re-cut and %.1f free instances destroyed per plan; "
 	       "peak RSS %ld MiB\n",
-	       diverse ? "diverse " : "", nodes, gpus, pods, runs, cpu[runs / 2], cpu[(runs * 9) / 10], cpu[runs - 1],
-	       ms[runs / 2], ms[(runs * 9) / 10], total ? 100.0 * placed / total : 0.0, (double)changed / runs,
-	       (double)destroyed / runs, ru.ru_maxrss / 1024);
-	if (cached) {
-		double mw = median(warm, runs);
-
+	       diverse ? "diverse " : "", nodes, gpus, pods, runs, at(v[CPU], runs, 50), at(v[CPU], runs, 90),
+	       at(v[CPU], runs, 100), at(v[WALL], runs, 50), at(v[WALL], runs, 90), total ? 100.0 * placed / total : 0.0,
+	       (double)changed / runs, (double)destroyed / runs, ru.ru_maxrss / 1024);
+	if (cached)
 		printf("  with a plan_cache that planned the same cluster before: cpu median %.2f ms, p90 %.2f ms "
 		       "(the cache: %zu shapes, %.1f MiB)\n",
-		       mw, p90(warm, runs), cache_shapes, (double)cache_bytes / (1 << 20));
-	}
+		       at(v[WARM], runs, 50), at(v[WARM], runs, 90), cache_shapes, (double)cache_bytes / (1 << 20));
 	if (diverse) {
-		double mp = median(jparse, runs), mr = median(jplan, runs), mo = median(jout, runs), mt = median(jsum, runs);
+		printf("  %.0f distinct GPU states of %u per cluster; as `kerf plan --output json` (cpu median / p90):",
+		       (double)states / runs, nodes * gpus);
+		for (unsigned k = JPARSE; k <= JSUM; k++) {
+			static const char *const name[] = { [JPARSE] = "parse", [JPLAN] = "plan", [JOUT] = "output",
+							     [JSUM] = "total" };
 
-		printf("  %.0f distinct GPU states of %u per cluster; as `kerf plan --output json` (cpu median / p90): "
-		       "parse %.2f / %.2f ms, plan %.2f / %.2f ms, output %.2f / %.2f ms, total %.2f / %.2f ms\n",
-		       (double)states / runs, nodes * gpus, mp, p90(jparse, runs), mr, p90(jplan, runs), mo,
-		       p90(jout, runs), mt, p90(jsum, runs));
+			printf("%s %s %.2f / %.2f ms", k == JPARSE ? "" : ",", name[k], at(v[k], runs, 50), at(v[k], runs, 90));
+		}
+		printf("\n");
 	}
-	free(cpu);
-	free(ms);
-	free(jparse);
-	free(jplan);
-	free(jout);
-	free(jsum);
-	free(warm);
+	for (unsigned k = 0; k < N_SERIES; k++)
+		free(v[k]);
 	return 0;
 }

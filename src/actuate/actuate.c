@@ -82,25 +82,18 @@ const char *actuate_outcome_name(enum actuate_outcome o)
 	return "?";
 }
 
-/* One log event (log.h) for this run's GPU: gpu=N, then the fields given. */
+/* One log event (log.h) through the run's callback; every event names the GPU first (fields "gpu=%u ..."). */
 static void say(const struct run *r, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
 		const char *fields, ...) __attribute__((format(printf, 5, 6)));
 
 static void say(const struct run *r, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
 		const char *fields, ...)
 {
-	struct kerf_log_event ev;
 	va_list ap;
 
-	if (r->cfg->log == NULL)
-		return;
-	kerf_log_init(&ev, level, msg);
-	ev.err = err;
-	kerf_log_fields(&ev, "gpu=%u", r->gpu->index);
 	va_start(ap, fields);
-	kerf_log_vfields(&ev, fields, ap);
+	kerf_log_vemit(r->cfg->log, r->cfg->log_arg, level, err, msg, fields, ap);
 	va_end(ap);
-	r->cfg->log(r->cfg->log_arg, &ev);
 }
 
 /* ---- layouts by profile ID --------------------------------------------------------------------------- */
@@ -117,6 +110,16 @@ static void jl_add(struct jlayout *l, unsigned id, unsigned start)
 {
 	if (!jl_has(l, id, start) && l->n < JMAX)
 		l->i[l->n++] = (struct jinst){ id, start };
+}
+
+/* How many instances of a are not in b. */
+static unsigned jl_missing(const struct jlayout *a, const struct jlayout *b)
+{
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < a->n; k++)
+		n += !jl_has(b, a->i[k].id, a->i[k].start);
+	return n;
 }
 
 static void jl_from_gpu(const struct nvml_gpu *gpu, struct jlayout *l)
@@ -421,7 +424,8 @@ static int guarded_destroy(struct run *r, const struct nvml_instance *planned, s
 				    why);
 	if (MUTANT(8) && jline(r, err, "destroy %u@%u %u", in.profile_id, in.start, in.gi_id) != 0)
 		return -1;
-	say(r, KERF_LOG_INFO, NULL, "destroy", "profile=%s start=%u gpu_instance=%u", name, in.start, in.gi_id);
+	say(r, KERF_LOG_INFO, NULL, "destroy", "gpu=%u profile=%s start=%u gpu_instance=%u", r->gpu->index, name, in.start,
+	    in.gi_id);
 	if (nvml_destroy(r->nv, r->gpu, in.gi_id, err) != 0)
 		return -1;
 	r->changes++;
@@ -439,7 +443,8 @@ static int create_one(struct run *r, unsigned id, unsigned start, struct kerf_er
 	jl_add(&r->created, id, start);
 	if (jline(r, err, "create %u@%u", id, start) != 0)
 		return -1;
-	say(r, KERF_LOG_INFO, NULL, "create", "profile=%s start=%u", r->gpu->model.profiles[p].name, start);
+	say(r, KERF_LOG_INFO, NULL, "create", "gpu=%u profile=%s start=%u", r->gpu->index, r->gpu->model.profiles[p].name,
+	    start);
 	if (nvml_create(r->nv, r->gpu, (unsigned)p, start, err) != 0)
 		return -1;
 	r->changes++;
@@ -451,8 +456,8 @@ static int complete_one(struct run *r, const struct nvml_instance *in, struct ke
 	jl_add(&r->created, in->profile_id, in->start);
 	if (jline(r, err, "create %u@%u", in->profile_id, in->start) != 0)
 		return -1;
-	say(r, KERF_LOG_INFO, NULL, "complete: the GPU instance had no compute instance", "profile=%s start=%u gpu_instance=%u",
-	    pname(r->gpu, in->profile_id), in->start, in->gi_id);
+	say(r, KERF_LOG_INFO, NULL, "complete: the GPU instance had no compute instance",
+	    "gpu=%u profile=%s start=%u gpu_instance=%u", r->gpu->index, pname(r->gpu, in->profile_id), in->start, in->gi_id);
 	if (nvml_complete(r->nv, r->gpu, in->gi_id, err) != 0)
 		return -1;
 	r->changes++;
@@ -507,9 +512,9 @@ static enum actuate_outcome run_transaction(struct run *r, bool already_rolling_
 			return ACTUATE_APPLIED;
 		}
 		failure = *err;
-		say(r, KERF_LOG_ERROR, &failure, "step failed: rolling back", NULL);
+		say(r, KERF_LOG_ERROR, &failure, "step failed: rolling back", "gpu=%u", r->gpu->index);
 		if (jline(r, &rb, "rollback") != 0)
-			say(r, KERF_LOG_ERROR, &rb, "journal write failed", NULL);
+			say(r, KERF_LOG_ERROR, &rb, "journal write failed", "gpu=%u", r->gpu->index);
 	} else {
 		kerf_err_set(&failure, KERF_EIO, "gpu %u: an interrupted run was rolling back", r->gpu->index);
 	}
@@ -665,30 +670,45 @@ static int recover(struct run *r, struct actuate_result *res, struct kerf_err *e
 		return kerf_err_set(err, KERF_EIO, "%s: %s", r->jpath, strerror(errno));
 	jl_text(&r->orig, o, sizeof(o));
 	jl_text(&r->want, w, sizeof(w));
-	say(r, KERF_LOG_WARN, NULL, "recovering an interrupted run", "from=%s to=%s result=%s", o, w,
+	say(r, KERF_LOG_WARN, NULL, "recovering an interrupted run", "gpu=%u from=%s to=%s result=%s", r->gpu->index, o, w,
 	    rolling_back ? "rolling-back" : "finishing");
 	res->recovered = run_transaction(r, rolling_back, err);
 	r->changes = 0;
 	if (res->recovered == ACTUATE_FAILED)
 		return kerf_err_prefix(err, "recovering the interrupted run");
 	if (res->recovered == ACTUATE_ROLLED_BACK)
-		say(r, KERF_LOG_WARN, err, "recovery rolled back", "result=rolled-back");
+		say(r, KERF_LOG_WARN, err, "recovery rolled back", "gpu=%u result=rolled-back", r->gpu->index);
 	kerf_err_clear(err);
 	return 0;
+}
+
+/* The result's `after` from the GPU as last read, and what changed since `before` (the GPU as it was then). */
+static void result_after(const struct run *r, const struct jlayout *before, struct actuate_result *res)
+{
+	struct jlayout after;
+
+	gpu_text(r->gpu, res->after, sizeof(res->after));
+	if (before == NULL)
+		return;
+	jl_from_gpu(r->gpu, &after);
+	res->created = jl_missing(&after, before);
+	res->destroyed = jl_missing(before, &after);
 }
 
 int actuate_recover(struct nvml *nv, unsigned gpu_index, const struct actuate_config *cfg,
 		    struct actuate_result *res, struct kerf_err *err)
 {
 	struct run *r = run_new(nv, gpu_index, cfg, err);
+	struct jlayout before;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
 	if (r == NULL)
 		return -1;
 	gpu_text(r->gpu, res->before, sizeof(res->before));
+	jl_from_gpu(r->gpu, &before);
 	rc = recover(r, res, err);
-	gpu_text(r->gpu, res->after, sizeof(res->after));
+	result_after(r, &before, res);
 	run_free(r);
 	return rc;
 }
@@ -729,6 +749,7 @@ int actuate_apply(struct nvml *nv, unsigned gpu_index, const struct mig_model *m
 	struct run *r = run_new(nv, gpu_index, cfg, err);
 	struct mig_layout carried, *desired = &carried;
 	struct actuate_plan plan;
+	struct jlayout before, *have_before = NULL;
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -738,6 +759,8 @@ int actuate_apply(struct nvml *nv, unsigned gpu_index, const struct mig_model *m
 	if (recover(r, res, err) != 0 || nvml_read_instances(nv, r->gpu, err) != 0)
 		goto out;
 	gpu_text(r->gpu, res->before, sizeof(res->before));
+	jl_from_gpu(r->gpu, &before);
+	have_before = &before;
 	if (carry_over(r->gpu, model, desired_in, &carried, err) != 0) {
 		res->outcome = ACTUATE_UNCHANGED;
 		goto out;
@@ -763,7 +786,7 @@ int actuate_apply(struct nvml *nv, unsigned gpu_index, const struct mig_model *m
 	rc = res->outcome == ACTUATE_APPLIED ? 0 : -1;
 out:
 	if (r->gpu != NULL)
-		gpu_text(r->gpu, res->after, sizeof(res->after));
+		result_after(r, have_before, res);
 	res->changes = r->changes;
 	run_free(r);
 	return rc;

@@ -86,6 +86,9 @@ struct actuate_result {
 	enum actuate_outcome recovered; /* what recovering an interrupted earlier run did (UNCHANGED: none) */
 	unsigned changes;               /* NVML create/destroy operations that succeeded */
 	char before[256], after[256];   /* layouts as "2g.20gb@0,1g.10gb@2" */
+	/* Instances in `after` that were not in `before`, and the reverse, by NVML profile and placement: what the
+	 * run changed, net of a rollback (re-created at its place: not counted). 0 while `before` was not read. */
+	unsigned created, destroyed;
 };
 
 /*

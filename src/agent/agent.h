@@ -8,7 +8,7 @@
  *     done (the actuator's journal, actuate_recover()), then starts kerf's device plugin and publishes
  *     every MIG device it finds: one resource per profile ("nvidia.com/mig-1g.10gb"), device ID = MIG
  *     UUID, the GPU's NUMA node when the options give it. It adopts what it finds: it never destroys an
- *     instance to reach a clean state (design.md, safety rules).
+ *     instance to reach a clean state (docs/architecture.md, "Safety").
  *   - agent_node_apply() takes one GPU to a desired layout through the actuator, with the kubelet hooks:
  *     before each destroy the device is withdrawn from the plugin, pod-resources is asked afresh, and only
  *     a free instance is destroyed. Afterwards, whatever the outcome (applied, refused, rolled back,

@@ -223,27 +223,6 @@ void agent_sync_metrics(struct agent_sync *s, struct metrics *r)
 	kube_watch_metrics_init(&m->watch[1], r, s->pods, "pods");
 }
 
-/* How many "profile@start" items of layout a are not in layout b ("2g.20gb@0,1g.10gb@2" texts). */
-static unsigned missing_from(const char *a, const char *b)
-{
-	char copy[256], *save = NULL;
-	unsigned n = 0;
-
-	snprintf(copy, sizeof(copy), "%s", a);
-	for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
-		size_t len = strlen(t);
-		const char *at = b;
-		bool found = false;
-
-		while (!found && (at = strstr(at, t)) != NULL) {
-			found = (at == b || at[-1] == ',') && (at[len] == '\0' || at[len] == ',');
-			at += len;
-		}
-		n += !found;
-	}
-	return n;
-}
-
 /* One GPU's apply, counted: its result, its time, and the instances it made and removed (net). */
 static void count_apply(struct agent_sync *s, int rc, const struct actuate_result *res, const struct kerf_err *e,
 			long long t0)
@@ -257,8 +236,8 @@ static void count_apply(struct agent_sync *s, int rc, const struct actuate_resul
 
 	metric_add(s->m.applies, 1, result);
 	metric_observe(s->m.apply_s, (double)(kerf_mono_ms() - t0) / 1000.0);
-	metric_add(s->m.created, missing_from(res->after, res->before));
-	metric_add(s->m.destroyed, missing_from(res->before, res->after));
+	metric_add(s->m.created, res->created);
+	metric_add(s->m.destroyed, res->destroyed);
 }
 
 /* ---- start / stop ---- */
@@ -348,11 +327,6 @@ void agent_sync_heartbeat(struct agent_sync *s, long period_ms)
 {
 	s->heartbeat_ms = period_ms > 0 ? period_ms : HEARTBEAT_MS;
 	s->beat_at_ms = 0;
-}
-
-long long agent_sync_observed(const struct agent_sync *s)
-{
-	return s->observed;
 }
 
 /* ---- applying a spec ---- */

@@ -6,7 +6,7 @@
  * (kerf.dev/v1alpha1) per MIG node, named after the node. The controller writes spec: per GPU index, the
  * complete list of instances {profile, start} the GPU must end with. The agent writes status, through the
  * status subresource: observedGeneration, gpuCount, per GPU {index, model, instances [{profile, start,
- * uuid, used}]}, and the conditions Applied and Failed (reason, message).
+ * uuid, used}]}, and the conditions Ready, Applied and Failed (reason, message).
  *
  * What agent_sync does:
  *   - it watches only its node's object (field selector metadata.name=NODE) and keeps it in the watch's
@@ -65,9 +65,6 @@ int agent_sync_step(struct agent_sync *s, long wait_ms, struct kerf_err *err);
 
 /* Renews status.heartbeat every period_ms (0: 30 s) instead; the next round writes one. For tests. */
 void agent_sync_heartbeat(struct agent_sync *s, long period_ms);
-
-/* The generation the last round applied (its observedGeneration), or 0 before any. */
-long long agent_sync_observed(const struct agent_sync *s);
 
 /* Stops the watch. NULL: no-op. */
 void agent_sync_stop(struct agent_sync *s);

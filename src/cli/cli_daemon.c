@@ -18,7 +18,9 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
-void cli_daemon_signals(void)
+/* SIGTERM and SIGINT end cli_daemon_run()'s loop; SIGPIPE is ignored (a peer that hung up is an error, not
+ * a death). Call before starting anything. */
+static void cli_daemon_signals(void)
 {
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
@@ -30,8 +32,15 @@ bool cli_daemon_stopping(void)
 	return stopping != 0;
 }
 
-int cli_daemon_run(struct kerf_log_sink *log, int (*step)(void *ctx, long wait_ms, struct kerf_err *err), void *ctx,
-		   long interval_ms, bool once, struct cli_probe *probe)
+/*
+ * Runs step(ctx, wait_ms) until SIGTERM or SIGINT, or once: each step waits up to interval_ms for work. A
+ * failed step is logged (level error, with the error's status and reason) and tried again a second later
+ * (the API server is away: do not spin). Each step's outcome goes to probe (NULL: none): ready after a step
+ * that succeeded, not ready with its error. Returns KERF_EXIT_OK, or KERF_EXIT_FAIL when the single step of
+ * once failed.
+ */
+static int cli_daemon_run(struct kerf_log_sink *log, int (*step)(void *ctx, long wait_ms, struct kerf_err *err),
+			  void *ctx, long interval_ms, bool once, struct cli_probe *probe)
 {
 	struct kerf_err err;
 
@@ -55,7 +64,12 @@ int cli_daemon_run(struct kerf_log_sink *log, int (*step)(void *ctx, long wait_m
 	return KERF_EXIT_OK;
 }
 
-struct kube_client *cli_daemon_connect(struct kerf_log_sink *log, const char *kubeconfig, const char *context,
+/*
+ * A client for the cluster: kubeconfig (--kubeconfig) when given, else $KUBECONFIG, else the in-cluster
+ * service account, else ~/.kube/config (kube_config_default, KUBE_ORDER_DAEMON). Logs which one to log
+ * (NULL: no log line). NULL on failure.
+ */
+static struct kube_client *cli_daemon_connect(struct kerf_log_sink *log, const char *kubeconfig, const char *context,
 				       struct kerf_err *err)
 {
 	struct kube_config cfg;
@@ -73,7 +87,14 @@ struct kube_client *cli_daemon_connect(struct kerf_log_sink *log, const char *ku
 	return c;
 }
 
-int cli_daemon_start(struct cli_daemon *d, struct kerf_log_sink *log, const char *listen, bool once,
+/*
+ * Starts, in this order: the probe state and the metrics, the listener on listen (none with once), marked not
+ * ready with why, then the cluster client (cli_daemon_connect(), its series into the metrics). The listener
+ * comes first so that while the rest starts the kubelet's probes see a live process that is not ready.
+ * 0, or -1 said on stderr or in log; either way *d holds what started, for cli_daemon_unlisten() and
+ * cli_daemon_free().
+ */
+static int cli_daemon_start(struct cli_daemon *d, struct kerf_log_sink *log, const char *listen, bool once,
 		     const char *kubeconfig, const char *context, const char *why)
 {
 	const char *who = log->component ? log->component : "daemon";
@@ -95,13 +116,15 @@ int cli_daemon_start(struct cli_daemon *d, struct kerf_log_sink *log, const char
 	return 0;
 }
 
-void cli_daemon_unlisten(struct cli_daemon *d)
+/* Stops the listener. First, before the daemon's own parts stop: its /readyz asks them. */
+static void cli_daemon_unlisten(struct cli_daemon *d)
 {
 	httpd_stop(d->http);
 	d->http = NULL;
 }
 
-void cli_daemon_free(struct cli_daemon *d)
+/* Frees the client, the metrics and the probe state, once the daemon's own parts have stopped. */
+static void cli_daemon_free(struct cli_daemon *d)
 {
 	cli_daemon_unlisten(d);
 	kube_client_free(d->client);
@@ -130,4 +153,26 @@ int cli_daemon_log_set(void *log, const char *name, const char *value)
 		return 0;
 	fprintf(stderr, "kerf %s: --log-format: \"%s\" is not a format: text or json\n", who, value);
 	return -1;
+}
+
+int cli_daemon_main(struct kerf_log_sink *log, const char *listen, bool once, const char *kubeconfig,
+		    const char *context, long interval_ms, const struct cli_daemon_parts *p)
+{
+	struct cli_daemon d;
+	struct kerf_err err;
+	int rc = KERF_EXIT_FAIL;
+
+	cli_daemon_signals();
+	if (cli_daemon_start(&d, log, listen, once, kubeconfig, context, p->starting) < 0)
+		goto out;
+	if (p->start(p->arg, &d, &err) < 0) {
+		kerf_log_emit(kerf_log_write, log, KERF_LOG_ERROR, &err, "start failed", NULL);
+		goto out;
+	}
+	rc = cli_daemon_run(log, p->step, p->arg, interval_ms, once, d.probe);
+out:
+	cli_daemon_unlisten(&d); /* first: its /readyz asks the parts */
+	p->stop(p->arg);
+	cli_daemon_free(&d);
+	return rc;
 }

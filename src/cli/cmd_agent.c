@@ -104,38 +104,52 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-static int sync_step(void *s, long wait_ms, struct kerf_err *err)
+/* The agent's own parts: the node side, then its MigLayout's sync on the daemon's client. */
+struct agent_parts {
+	const struct opts *o;
+	struct agent_node *a;
+	struct agent_sync *s;
+};
+
+static int agent_parts_start(void *arg, struct cli_daemon *d, struct kerf_err *err)
 {
-	return agent_sync_step(s, wait_ms, err);
+	struct agent_parts *p = arg;
+
+	if ((p->a = agent_node_start(&p->o->agent, err)) == NULL ||
+	    (p->s = agent_sync_start(d->client, p->a, p->o->node, err)) == NULL)
+		return -1;
+	agent_sync_metrics(p->s, d->metrics);
+	cli_probe_also(d->probe, agent_node_serving, p->a);
+	return 0;
+}
+
+static int agent_parts_step(void *arg, long wait_ms, struct kerf_err *err)
+{
+	return agent_sync_step(((struct agent_parts *)arg)->s, wait_ms, err);
+}
+
+static void agent_parts_stop(void *arg)
+{
+	struct agent_parts *p = arg;
+
+	agent_sync_stop(p->s);
+	agent_node_stop(p->a);
 }
 
 int cmd_agent(int argc, char **argv)
 {
-	struct cli_daemon d;
-	struct agent_node *a = NULL;
-	struct agent_sync *s = NULL;
-	struct kerf_err err;
 	struct opts o;
+	struct agent_parts p = { .o = &o };
+	const struct cli_daemon_parts parts = {
+		.starting = "opening NVML, registering with the kubelet and syncing the caches",
+		.start = agent_parts_start,
+		.step = agent_parts_step,
+		.stop = agent_parts_stop,
+		.arg = &p,
+	};
 	int rc;
 
 	if ((rc = parse_opts(argc, argv, &o)) != 0)
 		return rc > 0 ? KERF_EXIT_OK : KERF_EXIT_USAGE;
-	cli_daemon_signals();
-	rc = KERF_EXIT_FAIL;
-	if (cli_daemon_start(&d, &o.log, o.listen, o.once, o.kubeconfig, o.context,
-			     "opening NVML, registering with the kubelet and syncing the caches") < 0)
-		goto out;
-	if ((a = agent_node_start(&o.agent, &err)) == NULL || (s = agent_sync_start(d.client, a, o.node, &err)) == NULL) {
-		kerf_log_emit(kerf_log_write, &o.log, KERF_LOG_ERROR, &err, "start failed", NULL);
-		goto out;
-	}
-	agent_sync_metrics(s, d.metrics);
-	cli_probe_also(d.probe, agent_node_serving, a);
-	rc = cli_daemon_run(&o.log, sync_step, s, o.interval_ms, o.once, d.probe);
-out:
-	cli_daemon_unlisten(&d); /* first: its /readyz asks the agent */
-	agent_sync_stop(s);
-	agent_node_stop(a);
-	cli_daemon_free(&d);
-	return rc;
+	return cli_daemon_main(&o.log, o.listen, o.once, o.kubeconfig, o.context, o.interval_ms, &parts);
 }

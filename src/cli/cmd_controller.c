@@ -140,43 +140,52 @@ static bool syncing(void *probe, const char *progress)
 	return !cli_daemon_stopping();
 }
 
-static int controller_round(void *ctl, long wait_ms, struct kerf_err *err)
+/* The controller as the daemon's own part: started on the daemon's client, metrics and probe. */
+struct controller_part {
+	struct opts *o;
+	struct controller *ctl;
+};
+
+static int controller_part_start(void *arg, struct cli_daemon *d, struct kerf_err *err)
 {
-	return controller_step(ctl, wait_ms, NULL, err);
+	struct controller_part *p = arg;
+
+	p->o->ctl.metrics = d->metrics;
+	p->o->ctl.syncing = syncing;
+	p->o->ctl.syncing_arg = d->probe;
+	if ((p->ctl = controller_start(d->client, &p->o->ctl, err)) == NULL)
+		return -1;
+	cli_probe_also(d->probe, controller_caches_fresh, p->ctl); /* not ready while it refuses to plan from a stale cache */
+	return 0;
 }
 
-/*
- * controller_stop() hands the Lease over, so a SIGTERM'd leader is replaced at once. The listener starts
- * first: while the caches sync (up to --start-timeout) the kubelet's probes see a live process that is not
- * ready.
- */
+static int controller_part_step(void *arg, long wait_ms, struct kerf_err *err)
+{
+	return controller_step(((struct controller_part *)arg)->ctl, wait_ms, NULL, err);
+}
+
+/* controller_stop() hands the Lease over, so a SIGTERM'd leader is replaced at once. */
+static void controller_part_stop(void *arg)
+{
+	controller_stop(((struct controller_part *)arg)->ctl);
+}
+
+/* The listener starts first: while the caches sync (up to --start-timeout) the kubelet's probes see a live
+ * process that is not ready. */
 int cmd_controller(int argc, char **argv)
 {
-	struct cli_daemon d;
-	struct controller *ctl = NULL;
-	struct kerf_err err;
 	struct opts o;
+	struct controller_part p = { .o = &o };
+	const struct cli_daemon_parts parts = {
+		.starting = "connecting to the API server and syncing the caches",
+		.start = controller_part_start,
+		.step = controller_part_step,
+		.stop = controller_part_stop,
+		.arg = &p,
+	};
 	int rc;
 
 	if ((rc = parse_opts(argc, argv, &o)) != 0)
 		return rc > 0 ? KERF_EXIT_OK : KERF_EXIT_USAGE;
-	cli_daemon_signals();
-	rc = KERF_EXIT_FAIL;
-	if (cli_daemon_start(&d, &o.log, o.listen, o.once, o.kubeconfig, o.context,
-			     "connecting to the API server and syncing the caches") < 0)
-		goto out;
-	o.ctl.metrics = d.metrics;
-	o.ctl.syncing = syncing;
-	o.ctl.syncing_arg = d.probe;
-	if ((ctl = controller_start(d.client, &o.ctl, &err)) == NULL) {
-		kerf_log_emit(kerf_log_write, &o.log, KERF_LOG_ERROR, &err, "start failed", NULL);
-		goto out;
-	}
-	cli_probe_also(d.probe, controller_caches_fresh, ctl); /* not ready while it refuses to plan from a stale cache */
-	rc = cli_daemon_run(&o.log, controller_round, ctl, o.interval_ms, o.once, d.probe);
-out:
-	cli_daemon_unlisten(&d);
-	controller_stop(ctl);
-	cli_daemon_free(&d);
-	return rc;
+	return cli_daemon_main(&o.log, o.listen, o.once, o.kubeconfig, o.context, o.interval_ms, &parts);
 }

@@ -81,24 +81,3 @@ void kerf_err_clear(struct kerf_err *err)
 	err->reason[0] = '\0';
 	err->msg[0] = '\0';
 }
-
-const char *kerf_errcode_name(enum kerf_errcode code)
-{
-	static const char *const names[] = {
-		[KERF_OK] = "ok",
-		[KERF_EINVAL] = "invalid",
-		[KERF_ENOTFOUND] = "not-found",
-		[KERF_EBUSY] = "busy",
-		[KERF_ECONFLICT] = "conflict",
-		[KERF_EUNSUPPORTED] = "unsupported",
-		[KERF_EPERM] = "permission",
-		[KERF_EIO] = "io",
-		[KERF_ENOMEM] = "no-memory",
-		[KERF_ETIMEOUT] = "timeout",
-		[KERF_EINTERNAL] = "internal",
-	};
-
-	if ((unsigned)code < sizeof(names) / sizeof(names[0]) && names[code] != NULL)
-		return names[code];
-	return "unknown";
-}

@@ -68,7 +68,4 @@ void kerf_err_http(struct kerf_err *err, int status, const char *reason);
 /* Resets err to KERF_OK with an empty message. */
 void kerf_err_clear(struct kerf_err *err);
 
-/* A short stable name for a code ("EINVAL" style words: "invalid", "not-found", ...), for logs. */
-const char *kerf_errcode_name(enum kerf_errcode code);
-
 #endif

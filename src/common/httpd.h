@@ -8,7 +8,8 @@
  * request; the request line is read from at most 8 KiB of headers; only GET and HEAD are answered (405
  * otherwise), unknown paths get 404, and every answer closes the connection.
  *
- *   /healthz  200 "ok" while healthz() says the process works (its loop turns), else 503 with the reason;
+ *   /healthz  200 "ok" while healthz() says the process works (its loop turns), else 503 with the reason
+ *             (/livez answers the same);
  *   /readyz   200 "ok" while readyz() says it is ready (caches synced, its parts up), else 503 with the reason;
  *   /metrics  200 with metrics_render(), Content-Type text/plain; version=0.0.4.
  * The checks run on the listener's thread: they must only read state the daemon publishes for them.

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * controller.c — see controller.h. The watches fill four caches (pending MIG pods, MigLayouts, Nodes, and in
- * headroom.c the pods bound to nodes) and ring a bell; a round reads them into the planner's input, plans,
- * and writes what changed.
+ * headroom.c the pods bound to nodes) and ring a bell; a round reads them into the planner's input
+ * (snapshot.c: which nodes and pods, aging, node filters, room), plans, writes what changed (writer.c runs
+ * the writes), and tells the pods (events.c).
  *
  * The caches keep projections, not objects: a pod is its name, uid, priority, node (once bound), MIG demands
  * and other requests; a MigLayout is its generation, observedGeneration, spec.gpus, status.gpus (kept as JSON
@@ -10,29 +11,27 @@
  * its allocatable.
  *
  * The watches also count changes (ctl->changes, bumped where they ring, and only for what a plan reads): a
- * round that finds the count where the last plan left it, no timer of the last plan due and nothing owed
- * from it, makes no plan (at 5,000 nodes a plan of nothing new cost 1 s of CPU every --interval). Heartbeats
+ * round that finds the count where the last plan left it and no timer of the last plan due makes no plan (at
+ * 5,000 nodes a plan of nothing new cost 1 s of CPU every --interval); it only sends the Events that plan still
+ * owes (events.h). Heartbeats
  * are counted apart (ctl->heartbeats): a new one changes the plan only for a node left out as silent.
  */
-#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bell.h"
 #include "controller.h"
 #include "deadline.h"
-#include "fit.h"
-#include "hash.h"
+#include "events.h"
 #include "headroom.h"
-#include "kube_exec.h"
 #include "kube_metrics.h"
 #include "room.h"
 #include "kube_pod.h"
 #include "plan.h"
+#include "snapshot.h"
 #include "writer.h"
 
 /* A pod's demands go into the planner's list as they are. */
@@ -41,8 +40,6 @@ _Static_assert(KUBE_POD_RESOURCE_MAX <= MIG_RESOURCE_MAX, "a demand's resource n
 /* Rounds one debounce_ms window may hold at once; a change beyond them waits for the burst to settle. Two: a
  * round's own writes come back as a change, and answering that echo at once must not make the next pod wait. */
 #define BURST_ROUNDS 2
-/* A node a pod waited on in vain is left out for it this many times replan_after_ms, then tried again. */
-#define FORGET_TIMES 10
 
 static const char *const default_schedulers[] = {"default-scheduler", NULL};
 
@@ -61,34 +58,23 @@ struct controller {
 	atomic_ulong changes, heartbeats;
 	atomic_uint silent;
 	/* The last plan: the counts it was made from, the first moment one of its timers falls due (an agent's
-	 * timeout, a failure's grace, a replan_after_ms, a given-up node forgotten), and its report. valid: it
-	 * wrote and told all it had to as leader (nothing held back by the rate limit, failed, or deposed). */
+	 * timeout, a failure's grace, a replan_after_ms, a given-up node forgotten), and its report. valid: it was
+	 * made as leader, finished and was not deposed (Events it could not send yet are owed, events.h). */
 	struct {
 		bool valid;
 		unsigned long changes, heartbeats;
 		long long due_ms;
 		struct controller_report rep;
 	} last;
-	/* This round left a pod's MIGLayoutUnavailable untold (rate limit, API failure): the next one plans again
-	 * (the memo of what was told makes it tell the rest). A re-cut's Event is told once, with its write. */
-	bool owes;
-	/* (pod uid, reason) pairs announced and still true at the last round, as sorted hashes: an unchanged
-	 * reason is not announced again, and the memo holds no more than the pods that still wait. */
-	uint64_t *told;
-	size_t n_told;
-	/* Per node: [the last status.heartbeat seen, when it was first seen on this process's monotonic clock].
-	 * Agents' clocks are not compared with ours: only whether the value changes within agent_timeout_ms. */
-	json_t *beats;
-	/* Per node whose agent reports its current spec failed: [that generation, when first seen so]. */
-	json_t *fails;
+	/* Events on pods (events.h): the rate limit, the memo of what was told, and what the last plan owes. */
+	struct events *events;
+	/* What the snapshots remember (snapshot.h): per node the last heartbeat and failure with when this
+	 * process first saw them (agents' clocks are never compared with ours), and per pod the nodes it waited on
+	 * longer than replan_after_ms (give_up() adds them; the plan leaves them out for it for a while). */
+	struct snapshot_memory mem;
 	/* Per pod the plan gives instances a settled node has now (the scheduler could bind it there): [that
-	 * node, when first seen so]. And per pod, {node: when} for the nodes it waited on longer than
-	 * replan_after_ms: the plan leaves those out for it (forgotten after FORGET_TIMES x replan_after_ms). */
-	json_t *waits, *gave_up;
-	/* Events are also rate limited, so that thousands of unplaceable pods cannot flood the API server (or
-	 * make a round so long that the Lease lapses): a token bucket, rate events/s, up to burst at once. */
-	double tokens;
-	long long tokens_ms;
+	 * node, when first seen so]. */
+	json_t *waits;
 	/* When this process last knew it held the Lease (monotonic ms), and whether it learnt mid-round that it
 	 * no longer does (reset by every step). */
 	long long led_ms;
@@ -106,6 +92,8 @@ struct controller {
 		struct kube_watch_metrics watch[3];
 	} m;
 };
+
+static bool still_leading(struct controller *ctl);
 
 /* One log event (log.h): a level, the error it reports (or NULL), a constant message, key=value fields. */
 static void say(struct controller *ctl, enum kerf_log_level level, const struct kerf_err *err, const char *msg,
@@ -135,17 +123,6 @@ static const char *str(const json_t *v)
 }
 
 /* ---- pods ---- */
-
-struct pod_proj {
-	char name[PLAN_NAME_MAX]; /* namespace/name */
-	char node[PLAN_NAME_MAX]; /* spec.nodeName: "" while the scheduler has not bound it */
-	char uid[64];
-	char created[32]; /* metadata.creationTimestamp (RFC 3339, UTC: text order is time order) */
-	int priority;
-	struct kube_pod_demands dem; /* its nvidia.com/mig-* demands (kube_pod.h) */
-	json_t *fit; /* a pending pod's nodeSelector, affinity and tolerations (fit.h), or NULL for none */
-	json_t *req; /* a pending pod's other requests (CPU, memory...: kube_pod_requests), or NULL */
-};
 
 /* What the pod projection reads; the watch decodes nothing else (kube_decoder_keep). */
 static const char *const pod_fields[] = {"metadata.uid",
@@ -256,13 +233,6 @@ static void free_layout(void *p)
 
 /* ---- Nodes: whether the scheduler may place a pod there at all ---- */
 
-/* What a Node's projection says: why no pod can be placed on it, or NULL when one can; and what fit.h reads. */
-struct node_proj {
-	const char *unusable; /* a static sentence, or NULL */
-	json_t *fit;          /* {metadata: {name, labels}, spec: {taints, unschedulable}} */
-	json_t *alloc;        /* status.allocatable as amounts (headroom.h), or NULL */
-};
-
 static const char *const node_fields[] = {"metadata.name",	"metadata.labels", "spec.unschedulable",
 					  "spec.taints", "status.conditions", "status.allocatable", NULL};
 
@@ -317,30 +287,6 @@ static void node_changed(const char *k, const void *o, const void *n, void *arg)
 	if (a->unusable != b->unusable || !json_equal(a->fit, b->fit) ||
 	    (a->alloc != b->alloc && (a->alloc == NULL || b->alloc == NULL || !json_equal(a->alloc, b->alloc))))
 		changed(arg);
-}
-
-/* The Node's fit and allocatable into arg, a json_t *[2] (references). */
-static void copy_node_fit(const char *rv, const void *proj, void *arg)
-{
-	(void)rv;
-	((json_t **)arg)[0] = json_incref(((const struct node_proj *)proj)->fit);
-	((json_t **)arg)[1] = json_incref(((const struct node_proj *)proj)->alloc);
-}
-
-static void copy_unusable(const char *rv, const void *proj, void *arg)
-{
-	(void)rv;
-	*(const char **)arg = ((const struct node_proj *)proj)->unusable;
-}
-
-/* Why the node named name cannot take a pod now ("no Node object", "cordoned ...", "not Ready"), or NULL. */
-static const char *node_unusable(struct controller *ctl, const char *name)
-{
-	const char *why = NULL;
-
-	if (!kube_informer_with(ctl->nodes, name, copy_unusable, &why))
-		return "no Node object (the MigLayout outlived its node)";
-	return why;
 }
 
 /* ---- bell ---- */
@@ -538,6 +484,20 @@ static int wait_synced(struct controller *ctl, struct kerf_err *err)
 			    kube_informer_len(ctl->nodes), headroom_len(ctl->room));
 }
 
+static bool leading(void *ctl)
+{
+	return still_leading(ctl);
+}
+
+static int events_start(struct controller *ctl, struct kerf_err *err)
+{
+	struct events_config ec = {ctl->c, ctl->o.events_per_s, ctl->o.event_burst, leading, ctl, ctl->o.log, ctl->o.log_arg};
+
+	if ((ctl->events = events_new(&ec)) == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	return 0;
+}
+
 struct controller *controller_start(struct kube_client *c, const struct controller_options *o, struct kerf_err *err)
 {
 	struct controller *ctl = calloc(1, sizeof(*ctl));
@@ -572,9 +532,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	ctl->o.events_per_s = o->events_per_s > 0 ? o->events_per_s : 20;
 	ctl->o.event_burst = o->event_burst > 0 ? o->event_burst : 100;
 	ctl->o.start_timeout_ms = o->start_timeout_ms > 0 ? o->start_timeout_ms : 600000;
-	ctl->tokens = ctl->o.event_burst;
-	ctl->tokens_ms = kerf_mono_ms();
-	if ((ctl->waits = json_object()) == NULL || (ctl->gave_up = json_object()) == NULL) {
+	if ((ctl->waits = json_object()) == NULL || (ctl->mem.gave_up = json_object()) == NULL) {
 		kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
 		goto fail;
 	}
@@ -598,7 +556,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	    (ctl->layouts = kube_informer_new(c, &ls, err)) == NULL || kube_informer_start(ctl->layouts, err) < 0 ||
 	    (ctl->nodes = kube_informer_new(c, &ns, err)) == NULL || kube_informer_start(ctl->nodes, err) < 0 ||
 	    (ctl->room = headroom_start(c, ring, ctl, err)) == NULL || wait_synced(ctl, err) < 0 ||
-	    (ctl->writer = writer_new(c, o->write_concurrency, err)) == NULL ||
+	    (ctl->writer = writer_new(c, o->write_concurrency, err)) == NULL || events_start(ctl, err) < 0 ||
 	    (ctl->elector = kube_elector_new(c, &ec, err)) == NULL) {
 		kerf_err_prefix(err, "controller");
 		goto fail;
@@ -626,538 +584,15 @@ void controller_stop(struct controller *ctl)
 	kube_informer_free(ctl->nodes);
 	headroom_stop(ctl->room);
 	kerf_bell_destroy(&ctl->bell);
-	free(ctl->told);
-	json_decref(ctl->beats);
-	json_decref(ctl->fails);
+	events_free(ctl->events);
+	json_decref(ctl->mem.beats);
+	json_decref(ctl->mem.fails);
 	json_decref(ctl->waits);
-	json_decref(ctl->gave_up);
+	json_decref(ctl->mem.gave_up);
 	plan_cache_free(ctl->plan_cache);
 	free(ctl->identity);
 	free(ctl->lease_ns);
 	free(ctl);
-}
-
-/* ---- the planner's input ---- */
-
-struct snapshot {
-	struct plan_input in;
-	unsigned cap_nodes, cap_pods;
-	json_t **spec;   /* per node: its spec.gpus as the cache had it (borrowed refs, incref'd) */
-	char **rv;       /* per node: the MigLayout's resourceVersion the plan is made from */
-	char **uid;      /* per pod */
-	json_t **pod_fit;  /* per pod: its constraints (fit.h), a reference, or NULL */
-	json_t **node_fit; /* per node: its Node as fit.h reads it, a reference, or NULL */
-	json_t **node_alloc; /* per node: its allocatable (headroom.h), a reference, or NULL */
-	json_t **pod_req;  /* per pod: its other requests (headroom.h), a reference, or NULL */
-	json_t **room;     /* per node: its room this round (headroom_room), or NULL */
-	char (*created)[32]; /* per pod: its creationTimestamp */
-	unsigned char *settled; /* per node: its agent has applied its spec (status is the spec's layout) */
-	unsigned skipped; /* MigLayouts left out: their Node is missing, cordoned or not Ready */
-	unsigned reserved; /* free instances held for bound pods the kubelet has not admitted yet */
-	unsigned silent;   /* of the skipped: left out for a silent agent */
-	long long due;     /* the first moment a timer read here falls due (agent timeout, grace, forgetting) */
-	struct plan_room room_view; /* in.room: room and pod_req, borrowed */
-};
-
-/* Whether the instance profile@start is used in status.gpus[] entry g. */
-static bool used_in(const json_t *g, const char *profile, json_int_t start)
-{
-	const json_t *in;
-	size_t i;
-
-	json_array_foreach(json_object_get(g, "instances"), i, in)
-		if (json_integer_value(json_object_get(in, "start")) == start &&
-		    strcmp(str(json_object_get(in, "profile")), profile) == 0)
-			return json_is_true(json_object_get(in, "used"));
-	return false;
-}
-
-/* The spec entry for GPU index, or NULL. */
-static const json_t *spec_gpu(const json_t *spec, json_int_t index)
-{
-	const json_t *g;
-	size_t i;
-
-	json_array_foreach(spec, i, g)
-		if (json_integer_value(json_object_get(g, "index")) == index)
-			return g;
-	return NULL;
-}
-
-/*
- * One GPU of a node: its model from status, its layout from src (status or spec entry), used flags from
- * status. -1 if the model is unknown or the layout breaks the rules (the node is then left out, and said so).
- */
-static int read_gpu(const json_t *st_gpu, const json_t *src, struct plan_gpu *pg, struct kerf_err *err)
-{
-	const char *model = json_string_value(json_object_get(st_gpu, "model"));
-	const json_t *in;
-	size_t i;
-
-	memset(pg, 0, sizeof(*pg));
-	pg->index = (unsigned)json_integer_value(json_object_get(st_gpu, "index"));
-	if ((pg->model = mig_catalog_find(mig_catalog_builtin(), model ? model : "", err)) == NULL)
-		return -1;
-	json_array_foreach(json_object_get(src, "instances"), i, in)
-	{
-		const char *profile = json_string_value(json_object_get(in, "profile"));
-		json_int_t start = json_integer_value(json_object_get(in, "start"));
-		int p = profile ? mig_profile_by_name(pg->model, profile) : -1;
-
-		if (p < 0 || start < 0 || start > 255 || pg->layout.n == MIG_MAX_INSTANCES)
-			return kerf_err_set(err, KERF_EINVAL, "gpu %u: instance %zu (%s@%lld) is not one kerf can plan with",
-					    pg->index, i, profile ? profile : "?", (long long)start);
-		pg->layout.inst[pg->layout.n].profile = (uint8_t)p;
-		pg->layout.inst[pg->layout.n].start = (uint8_t)start;
-		pg->layout.inst[pg->layout.n++].used = used_in(st_gpu, profile, start);
-	}
-	return mig_layout_check(pg->model, &pg->layout, err);
-}
-
-/* Every used instance of status GPU g appears in spec entry sg. */
-static bool spec_keeps_used(const json_t *g, const json_t *sg)
-{
-	const json_t *in, *s;
-	size_t i, k;
-
-	json_array_foreach(json_object_get(g, "instances"), i, in)
-	{
-		bool kept = !json_is_true(json_object_get(in, "used"));
-
-		json_array_foreach(json_object_get(sg, "instances"), k, s)
-			kept |= json_equal(json_object_get(s, "profile"), json_object_get(in, "profile")) &&
-				json_equal(json_object_get(s, "start"), json_object_get(in, "start"));
-		if (!kept)
-			return false;
-	}
-	return true;
-}
-
-struct collect {
-	struct controller *ctl;
-	struct snapshot *s;
-	json_t *beats; /* this round's ctl->beats: only nodes that still have a MigLayout */
-	json_t *fails; /* this round's ctl->fails */
-	long long due;   /* the first moment a node's agent times out or its failure's grace ends */
-	unsigned silent; /* nodes left out for a silent agent */
-	int oom;
-};
-
-static void due_at(long long *due, long long when)
-{
-	if (when < *due)
-		*due = when;
-}
-
-/*
- * Whether node key's agent has reported its current spec (generation gen) as failed for longer than the grace,
- * timed on our clock from when this process first saw that generation failed. The agent keeps retrying with
- * backoff; meanwhile the pods the spec was for are planned elsewhere, so none waits on one failing node.
- */
-static bool failing_too_long(struct collect *cl, const char *key, bool failed, long long gen)
-{
-	const json_t *last = json_object_get(cl->ctl->fails, key);
-	long long now = kerf_mono_ms(), since = now;
-
-	if (!failed)
-		return false;
-	if (last != NULL && json_integer_value(json_array_get(last, 0)) == gen)
-		since = json_integer_value(json_array_get(last, 1));
-	json_object_set_new(cl->fails, key, json_pack("[I, I]", (json_int_t)gen, (json_int_t)since));
-	if (now - since <= cl->ctl->o.failed_grace_ms) {
-		due_at(&cl->due, since + cl->ctl->o.failed_grace_ms + 1);
-		return false;
-	}
-	say(cl->ctl, KERF_LOG_WARN, NULL, "node left out: its agent has failed to apply its spec",
-	    "node=%s generation=%lld failing_s=%lld", key, gen, (now - since) / 1000);
-	return true;
-}
-
-/* Whether node key's agent renewed its heartbeat within the timeout (a first sighting counts as renewed). */
-static bool agent_alive(struct collect *cl, const char *key, const char *beat)
-{
-	const json_t *last = json_object_get(cl->ctl->beats, key);
-	long long now = kerf_mono_ms(), seen = now;
-
-	if (last != NULL && strcmp(str(json_array_get(last, 0)), beat) == 0)
-		seen = json_integer_value(json_array_get(last, 1));
-	json_object_set_new(cl->beats, key, json_pack("[s, I]", beat, (json_int_t)seen));
-	if (now - seen > cl->ctl->o.agent_timeout_ms) {
-		cl->silent++;
-		return false;
-	}
-	due_at(&cl->due, seen + cl->ctl->o.agent_timeout_ms + 1);
-	return true;
-}
-
-static int collect_node(const char *key, const char *rv, const void *proj, void *arg)
-{
-	struct collect *cl = arg;
-	struct snapshot *s = cl->s;
-	const json_t *p = proj, *status = json_object_get(p, "status"), *spec = json_object_get(p, "spec"), *g;
-	bool in_flux = json_integer_value(json_object_get(p, "generation")) !=
-		       json_integer_value(json_object_get(p, "observed"));
-	struct plan_node *n;
-	struct kerf_err err;
-	size_t i;
-
-	if (s->in.n_nodes == s->cap_nodes)
-		return 1; /* the cache grew since its size was read: the rest waits for the next round */
-	if (!json_is_array(status) || json_array_size(status) == 0)
-		return 0; /* no agent has reported this node yet */
-	if (!agent_alive(cl, key, str(json_object_get(p, "beat"))) || node_unusable(cl->ctl, key) != NULL ||
-	    failing_too_long(cl, key, json_is_true(json_object_get(p, "failed")),
-			     json_integer_value(json_object_get(p, "generation")))) {
-		s->skipped++; /* an agent that cannot apply, or a node the scheduler would not use: no re-cut */
-		return 0;
-	}
-	n = &s->in.nodes[s->in.n_nodes];
-	memset(n, 0, sizeof(*n));
-	snprintf(n->name, sizeof(n->name), "%s", key);
-	if ((n->gpus = calloc(json_array_size(status), sizeof(*n->gpus))) == NULL) {
-		cl->oom = 1;
-		return 1;
-	}
-	json_array_foreach(status, i, g)
-	{
-		const json_t *sg = in_flux ? spec_gpu(spec, json_integer_value(json_object_get(g, "index"))) : NULL;
-
-		/* A node still applying its spec is planned from it (its end state), unless a pod took an
-		 * instance meanwhile that the spec would destroy: then the agent will refuse, and status is truth. */
-		if (read_gpu(g, sg != NULL && spec_keeps_used(g, sg) ? sg : g, &n->gpus[n->n_gpus], &err) < 0) {
-			say(cl->ctl, KERF_LOG_WARN, &err, "node left out of this round", "node=%s", key);
-			free(n->gpus);
-			return 0;
-		}
-		n->n_gpus++;
-	}
-	if ((s->rv[s->in.n_nodes] = strdup(rv ? rv : "")) == NULL) {
-		free(n->gpus);
-		cl->oom = 1;
-		return 1;
-	}
-	s->spec[s->in.n_nodes] = json_incref((json_t *)spec);
-	s->settled[s->in.n_nodes] = !in_flux && !json_is_true(json_object_get(p, "failed"));
-	{
-		json_t *both[2] = {NULL, NULL};
-
-		kube_informer_with(cl->ctl->nodes, key, copy_node_fit, both);
-		s->node_fit[s->in.n_nodes] = both[0];
-		s->node_alloc[s->in.n_nodes] = both[1];
-	}
-	s->in.n_nodes++;
-	return 0;
-}
-
-/*
- * A pod kube-scheduler bound to a node counted that node's free instances of what it asks for; until its
- * kubelet admits it (and pod-resources, then the agent's status, shows them used) nothing else marks them. So
- * they are marked used here: the plan neither destroys them nor gives them to another pod. Instances the
- * kubelet already allocated to it are not told apart from the others (status does not name pods), so for that
- * short time a little more may be held back than needed: the safe side.
- */
-static void reserve(struct snapshot *s, const struct pod_proj *p)
-{
-	struct plan_node *n = NULL;
-
-	for (unsigned i = 0; i < s->in.n_nodes && n == NULL; i++)
-		if (strcmp(s->in.nodes[i].name, p->node) == 0)
-			n = &s->in.nodes[i];
-	for (unsigned d = 0; n != NULL && d < p->dem.n; d++) {
-		unsigned want = p->dem.d[d].count;
-
-		for (unsigned g = 0; g < n->n_gpus && want > 0; g++) {
-			struct plan_gpu *pg = &n->gpus[g];
-
-			for (unsigned k = 0; k < pg->layout.n && want > 0; k++) {
-				char res[MIG_RESOURCE_MAX];
-
-				if (pg->layout.inst[k].used ||
-				    mig_resource_name(pg->model->profiles[pg->layout.inst[k].profile].name, res, sizeof(res)) < 0 ||
-				    strcmp(res, p->dem.d[d].resource) != 0)
-					continue;
-				pg->layout.inst[k].used = true;
-				want--;
-				s->reserved++;
-			}
-		}
-	}
-}
-
-static int collect_pod(const char *key, const char *rv, const void *proj, void *arg)
-{
-	struct collect *cl = arg;
-	struct snapshot *s = cl->s;
-	const struct pod_proj *p = proj;
-	struct plan_pod *pp;
-
-	(void)key, (void)rv;
-	if (s->in.n_pods == s->cap_pods)
-		return 1;
-	if (p->dem.n == 0)
-		return 0;
-	if (p->node[0] != '\0') {
-		reserve(s, p);
-		return 0;
-	}
-	pp = &s->in.pods[s->in.n_pods];
-	memset(pp, 0, sizeof(*pp));
-	snprintf(pp->name, sizeof(pp->name), "%s", p->name);
-	pp->priority = p->priority;
-	pp->n_demands = p->dem.n;
-	for (unsigned d = 0; d < p->dem.n; d++) {
-		snprintf(pp->demands[d].resource, sizeof(pp->demands[d].resource), "%s", p->dem.d[d].resource);
-		pp->demands[d].count = p->dem.d[d].count;
-	}
-	if ((s->uid[s->in.n_pods] = strdup(p->uid)) == NULL) {
-		cl->oom = 1;
-		return 1;
-	}
-	s->pod_fit[s->in.n_pods] = json_incref(p->fit);
-	s->pod_req[s->in.n_pods] = json_incref(p->req);
-	memcpy(s->created[s->in.n_pods], p->created, sizeof(p->created));
-	s->in.n_pods++;
-	return 0;
-}
-
-static void snapshot_free(struct snapshot *s)
-{
-	plan_groups_free(&s->in);
-	for (unsigned i = 0; i < s->in.n_nodes; i++) {
-		free(s->in.nodes[i].gpus);
-		json_decref(s->spec[i]);
-		json_decref(s->node_fit[i]);
-		json_decref(s->node_alloc[i]);
-		free(s->rv[i]);
-	}
-	for (unsigned i = 0; i < s->in.n_pods; i++) {
-		free(s->uid[i]);
-		json_decref(s->pod_fit[i]);
-		json_decref(s->pod_req[i]);
-	}
-	headroom_room_free(s->room, s->in.n_nodes);
-	free(s->pod_fit);
-	free(s->pod_req);
-	free(s->node_fit);
-	free(s->node_alloc);
-	free(s->created);
-	free(s->settled);
-	free(s->in.nodes);
-	free(s->in.pods);
-	free(s->spec);
-	free(s->rv);
-	free(s->uid);
-	memset(s, 0, sizeof(*s));
-}
-
-static int cmp_age(const void *x, const void *y, void *arg)
-{
-	const struct snapshot *s = arg;
-	unsigned a = *(const unsigned *)x, b = *(const unsigned *)y;
-	int c = strcmp(s->created[a], s->created[b]);
-
-	return c != 0 ? c : strcmp(s->in.pods[a].name, s->in.pods[b].name);
-}
-
-/* Puts the n elements of size bytes at base in the order order[] gives (order[i]: the element to put at i). */
-static int permute(void *base, size_t size, const unsigned *order, unsigned n)
-{
-	unsigned char *copy = malloc((size_t)n * size + 1), *b = base;
-
-	if (copy == NULL)
-		return -1;
-	for (unsigned i = 0; i < n; i++)
-		memcpy(copy + (size_t)i * size, b + (size_t)order[i] * size, size);
-	memcpy(b, copy, (size_t)n * size);
-	free(copy);
-	return 0;
-}
-
-/*
- * The pods oldest first (then by name: creation times have one-second steps). The planner serves higher
- * priorities first and, at equal priority, the input's order: so among equals the pod that waited longest gets
- * the free capacity, whatever order the cache happens to hold them in. The per-pod arrays move with them.
- */
-static int oldest_first(struct snapshot *s)
-{
-	unsigned n = s->in.n_pods, *order = malloc((n + 1) * sizeof(*order));
-	int rc = -1;
-
-	if (order == NULL)
-		return -1;
-	for (unsigned i = 0; i < n; i++)
-		order[i] = i;
-	qsort_r(order, n, sizeof(*order), cmp_age, s); /* cmp_age reads created[]: permuted last */
-	if (permute(s->in.pods, sizeof(*s->in.pods), order, n) == 0 && permute(s->uid, sizeof(*s->uid), order, n) == 0 &&
-	    permute(s->pod_fit, sizeof(*s->pod_fit), order, n) == 0 &&
-	    permute(s->pod_req, sizeof(*s->pod_req), order, n) == 0 &&
-	    permute(s->created, sizeof(*s->created), order, n) == 0)
-		rc = 0;
-	free(order);
-	return rc;
-}
-
-static int cmp_key_desc(const void *x, const void *y)
-{
-	long long a = *(const long long *)x, b = *(const long long *)y;
-
-	return a < b ? 1 : a > b ? -1 : 0;
-}
-
-/*
- * The planner's priorities, for no starvation: a pod created age_after_ms or more ago goes before every
- * younger pod of its priority, and after every pod of a higher one. Each pod's key is its priority doubled,
- * plus one if aged; the planner is given the rank of its key among those present (0 the lowest), so aging
- * adds a level only where a priority has both aged and young pods (the planner's exact search takes a few
- * levels), whatever the gaps between PriorityClass values. The planner serves higher values first and then
- * input order (oldest first). Ages are this host's clock less the API server's creationTimestamp: a skew of
- * seconds does not matter against minutes of age_after_ms. Returns how many pods aged.
- */
-static unsigned age_pods(const struct controller *ctl, struct snapshot *s)
-{
-	unsigned n = s->in.n_pods, levels = 0, aged = 0;
-	long long *key = malloc((n + 1) * sizeof(*key)), *rank = malloc((n + 1) * sizeof(*rank));
-	time_t now = time(NULL);
-
-	if (key == NULL || rank == NULL) {
-		free(key);
-		free(rank);
-		return 0; /* out of memory: plain priorities this round, aging resumes next round */
-	}
-	for (unsigned i = 0; i < n; i++) {
-		time_t born;
-		bool known = ctl->o.age_after_ms > 0 && kube_rfc3339(s->created[i], &born) == 0;
-		bool old = known && (long long)(now - born) * 1000 >= ctl->o.age_after_ms;
-
-		if (known && !old) /* its aging is a timer of this plan (the round that finds nothing changed) */
-			due_at(&s->due, kerf_mono_ms() + ((long long)born - (long long)now) * 1000 + ctl->o.age_after_ms);
-		key[i] = (long long)s->in.pods[i].priority * 2 + old;
-		rank[i] = key[i];
-		aged += old;
-	}
-	qsort(rank, n, sizeof(*rank), cmp_key_desc);
-	for (unsigned i = 0; i < n; i++)
-		if (levels == 0 || rank[levels - 1] != rank[i])
-			rank[levels++] = rank[i];
-	for (unsigned i = 0; i < n; i++) {
-		unsigned lo = 0, hi = levels - 1;
-
-		while (lo < hi) { /* rank[] descending: find key[i] */
-			unsigned mid = (lo + hi) / 2;
-
-			if (rank[mid] > key[i])
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		s->in.pods[i].priority = (int)(levels - 1 - lo);
-	}
-	free(key);
-	free(rank);
-	return aged;
-}
-
-/*
- * Leaves out, for each pod, the nodes it has waited on in vain (watch_waits() below), and forgets the pods
- * that no longer wait and the nodes given up on long ago (what kept the scheduler away may have passed).
- */
-static int deny_given_up(struct controller *ctl, struct snapshot *s, struct kerf_err *err)
-{
-	json_t *kept = json_object();
-	unsigned char *deny = calloc(s->in.n_nodes + 1, 1);
-	long long now = kerf_mono_ms(), forget = FORGET_TIMES * ctl->o.replan_after_ms;
-	int rc = -1;
-
-	if (kept == NULL || deny == NULL)
-		goto out;
-	for (unsigned i = 0; i < s->in.n_pods; i++) {
-		const json_t *nodes = json_object_get(ctl->gave_up, s->uid[i]);
-		json_t *still;
-		unsigned n_deny = 0;
-		int g;
-
-		if (nodes == NULL)
-			continue;
-		if ((still = json_object()) == NULL)
-			goto out;
-		memset(deny, 0, s->in.n_nodes);
-		for (unsigned n = 0; n < s->in.n_nodes; n++) {
-			const json_t *since = json_object_get(nodes, s->in.nodes[n].name);
-
-			if (since != NULL && now - json_integer_value(since) < forget) {
-				due_at(&s->due, json_integer_value(since) + forget);
-				deny[n] = 1;
-				n_deny++;
-				json_object_set(still, s->in.nodes[n].name, (json_t *)since);
-			}
-		}
-		if (n_deny == 0 || (g = plan_group_deny(&s->in, s->in.pods[i].group, deny, err)) < 0) {
-			json_decref(still);
-			if (n_deny == 0)
-				continue;
-			goto out;
-		}
-		s->in.pods[i].group = (unsigned)g;
-		json_object_set_new(kept, s->uid[i], still);
-	}
-	json_decref(ctl->gave_up);
-	ctl->gave_up = kept;
-	kept = NULL;
-	rc = 0;
-out:
-	json_decref(kept);
-	free(deny);
-	return rc;
-}
-
-static int snapshot_take(struct controller *ctl, struct snapshot *s, struct kerf_err *err)
-{
-	size_t nn = kube_informer_len(ctl->layouts) + 1, np = kube_informer_len(ctl->pods) + 1;
-	struct collect cl = {ctl, s, json_object(), json_object(), LLONG_MAX, 0, 0};
-
-	memset(s, 0, sizeof(*s));
-	/* The caches may grow between len() and foreach(): the visits stop at the capacity taken here. */
-	s->cap_nodes = (unsigned)nn;
-	s->cap_pods = (unsigned)np;
-	s->in.nodes = calloc(nn, sizeof(*s->in.nodes));
-	s->spec = calloc(nn, sizeof(*s->spec));
-	s->rv = calloc(nn, sizeof(*s->rv));
-	s->in.pods = calloc(np, sizeof(*s->in.pods));
-	s->uid = calloc(np, sizeof(*s->uid));
-	s->pod_fit = calloc(np, sizeof(*s->pod_fit));
-	s->node_fit = calloc(nn, sizeof(*s->node_fit));
-	s->node_alloc = calloc(nn, sizeof(*s->node_alloc));
-	s->pod_req = calloc(np, sizeof(*s->pod_req));
-	s->created = calloc(np, sizeof(*s->created));
-	s->settled = calloc(nn, sizeof(*s->settled));
-	if (!s->in.nodes || !s->spec || !s->rv || !s->in.pods || !s->uid || !s->pod_fit || !s->node_fit || !s->created ||
-	    !s->settled || !s->node_alloc || !s->pod_req)
-		goto oom;
-	kube_informer_foreach(ctl->layouts, collect_node, &cl);
-	kube_informer_foreach(ctl->pods, collect_pod, &cl);
-	if (cl.oom || cl.beats == NULL || cl.fails == NULL || oldest_first(s) < 0)
-		goto oom;
-	s->due = cl.due;
-	s->silent = cl.silent;
-	/* Where each pod may run, as kube-scheduler's node filters decide (fit.h): the same code as `kerf plan`. */
-	if (plan_fit_groups(&s->in, (const json_t *const *)s->pod_fit, (const json_t *const *)s->node_fit, err) < 0 ||
-	    deny_given_up(ctl, s, err) < 0)
-		goto oom;
-	/* And where it has room for its CPU, memory and other requests, as NodeResourcesFit decides (room.h). */
-	if ((s->room = headroom_room(ctl->room, &s->in, s->node_alloc, err)) == NULL)
-		goto oom;
-	s->in.room = &s->room_view;
-	s->room_view = (struct plan_room){s->room, s->pod_req};
-	json_decref(ctl->beats);
-	ctl->beats = cl.beats;
-	json_decref(ctl->fails);
-	ctl->fails = cl.fails;
-	return 0;
-oom:
-	json_decref(cl.beats);
-	json_decref(cl.fails);
-	snapshot_free(s);
-	return kerf_err_set(err, KERF_ENOMEM, "controller: out of memory reading the caches");
 }
 
 /* ---- writing what the plan changes ---- */
@@ -1188,114 +623,6 @@ static bool still_leading(struct controller *ctl)
 		say(ctl, KERF_LOG_WARN, NULL, "lost the Lease mid-round: the rest of this round's writes and Events are left to the new leader", NULL);
 	}
 	return leader;
-}
-
-/*
- * spec.gpus for a node the plan changes (changes[from..to), all of that node): every GPU of the node, in
- * order, that the plan changes (its complete new layout) or the current spec already lists (as it lists it:
- * a node still applying an earlier spec keeps what it was asked for). The patch replaces spec.gpus whole, so
- * a GPU the plan leaves alone must be carried over, or its pending re-cut would be dropped (bench/controller
- * found 65 nodes rewritten every round so).
- */
-static json_t *spec_of(const struct snapshot *s, const struct plan_output *out, unsigned from, unsigned to)
-{
-	const struct plan_node *n = &s->in.nodes[out->changes[from].node];
-	const json_t *current = s->spec[out->changes[from].node];
-	json_t *gpus = json_array();
-
-	for (unsigned g = 0, k = from; g < n->n_gpus; g++) {
-		const struct plan_gpu *pg = &n->gpus[g];
-		const struct plan_change *ch = k < to && out->changes[k].gpu == g ? &out->changes[k++] : NULL;
-		const json_t *kept;
-		json_t *insts;
-
-		if (ch == NULL) {
-			if ((kept = spec_gpu(current, (json_int_t)pg->index)) != NULL)
-				json_array_append(gpus, (json_t *)kept);
-			continue;
-		}
-		insts = json_array();
-		for (unsigned i = 0; i < ch->layout.n; i++)
-			json_array_append_new(insts, json_pack("{s:s, s:i}", "profile",
-							       pg->model->profiles[ch->layout.inst[i].profile].name, "start",
-							       (int)ch->layout.inst[i].start));
-		json_array_append_new(gpus, json_pack("{s:i, s:o}", "index", (int)pg->index, "instances", insts));
-	}
-	return gpus;
-}
-
-static bool event_token(struct controller *ctl);
-
-/* Whether GPU g of node n has an instance of profile at start now (before the plan). */
-static bool has_now(const struct plan_node *n, unsigned g, unsigned profile, unsigned start)
-{
-	for (unsigned k = 0; k < n->gpus[g].layout.n; k++)
-		if (n->gpus[g].layout.inst[k].profile == profile && n->gpus[g].layout.inst[k].start == start)
-			return true;
-	return false;
-}
-
-/* tell_pod(): sent, not sent (no longer leading, a name without namespace, or the API refused: logged), or
- * held back by the rate limit (to be sent in a later round). */
-enum told { TOLD_SENT, TOLD_NOT, TOLD_HELD };
-
-/*
- * An Event on snapshot pod i, if this process still leads and the rate limit allows (the three kinds of
- * pod Event go through here, so leading and the limit are asked the same way for each).
- */
-static enum told tell_pod(struct controller *ctl, const struct snapshot *s, unsigned i, const char *type,
-			  const char *reason, const char *msg)
-{
-	char ns[PLAN_NAME_MAX], *name;
-	struct kube_object_ref ref;
-	struct kerf_err err;
-
-	snprintf(ns, sizeof(ns), "%s", s->in.pods[i].name);
-	if ((name = strchr(ns, '/')) == NULL || !still_leading(ctl))
-		return TOLD_NOT;
-	*name++ = '\0';
-	if (!event_token(ctl))
-		return TOLD_HELD;
-	ref = (struct kube_object_ref){"v1", "Pod", ns, name, s->uid[i]};
-	if (kube_event_emit(ctl->c, &ref, type, reason, msg, "kerf-controller", &err) < 0) {
-		say(ctl, KERF_LOG_ERROR, &err, "pod Event not sent", "pod=%s event_reason=%s", s->in.pods[i].name, reason);
-		return TOLD_NOT;
-	}
-	return TOLD_SENT;
-}
-
-/*
- * A Normal Event on each pod whose instances a spec written this round (written[node]) creates: "re-cutting
- * node-3 GPU 1: 2g.20gb@4 for this pod", so `kubectl describe pod` says why it waits a moment and where it will
- * run. The spec is written once per change (an equal spec is not written again), so each pod is told once per
- * re-cut. One pass over the assignments for all nodes. Counted in rep->events; held back, like the Warnings,
- * by the rate limit.
- */
-static void tell_recut(struct controller *ctl, const struct snapshot *s, const struct plan_output *out,
-		       const bool *written, struct controller_report *rep)
-{
-	for (unsigned i = 0; i < out->n_assignments; i++) {
-		const struct plan_assignment *a = &out->assignments[i];
-		const struct plan_node *n = &s->in.nodes[a->node];
-		char what[384], msg[640];
-		size_t len = 0;
-
-		if (!written[a->node])
-			continue;
-		for (unsigned b = 0; b < a->n_bindings && len < sizeof(what); b++) {
-			const struct plan_binding *bd = &a->bindings[b];
-
-			if (has_now(n, bd->gpu, bd->profile, bd->start))
-				continue; /* an instance that is there already: no re-cut for it */
-			len += (size_t)snprintf(what + len, sizeof(what) - len, "%sGPU %u: %s@%u", len ? ", " : "",
-						n->gpus[bd->gpu].index, n->gpus[bd->gpu].model->profiles[bd->profile].name,
-						(unsigned)bd->start);
-		}
-		if (len == 0 || len >= sizeof(what))
-			continue;
-		snprintf(msg, sizeof(msg), "re-cutting %s %s for this pod", n->name, what);
-		rep->events += tell_pod(ctl, s, a->pod, "Normal", "MIGLayoutRecut", msg) == TOLD_SENT;
-	}
 }
 
 /* The round's spec writes as a batch for the writer (writer.h): item k patches node[k] with patch[k]. */
@@ -1358,11 +685,11 @@ static int write_specs(struct controller *ctl, const struct snapshot *s, const s
 
 		while (end < out->n_changes && out->changes[end].node == node)
 			end++;
-		spec = spec_of(s, out, k, end);
-		if (!json_equal(spec, s->spec[node])) { /* else already asked for: the agent is on it */
+		spec = snapshot_spec_of(s, out, k, end);
+		if (!json_equal(spec, s->node[node].spec)) { /* else already asked for: the agent is on it */
 			sb.node[b.n] = node;
 			gpus[b.n] = end - k;
-			if ((sb.patch[b.n++] = json_pack("{s:{s:s}, s:{s:O}}", "metadata", "resourceVersion", s->rv[node],
+			if ((sb.patch[b.n++] = json_pack("{s:{s:s}, s:{s:O}}", "metadata", "resourceVersion", s->node[node].rv,
 							 "spec", "gpus", spec)) == NULL) {
 				json_decref(spec);
 				kerf_err_set(err, KERF_ENOMEM, "controller: out of memory");
@@ -1392,7 +719,8 @@ static int write_specs(struct controller *ctl, const struct snapshot *s, const s
 	}
 	if (rc < 0)
 		kerf_err_prefix(err, "MigLayout spec");
-	tell_recut(ctl, s, out, written, rep); /* the specs that did land, even when a later write failed */
+	/* the specs that did land, even when a later write failed; held back, like the Warnings, by the rate limit */
+	rep->events += events_recut(ctl->events, s, out, written);
 out:
 	for (size_t k = 0; sb.patch != NULL && k < b.n; k++)
 		json_decref(sb.patch[k]);
@@ -1405,88 +733,14 @@ out:
 	return rc;
 }
 
-static uint64_t hash2(const char *a, const char *b)
-{
-	uint64_t h = kerf_hash_str(b, kerf_hash_bytes("\xff", 1, kerf_hash_str(a, KERF_FNV_OFFSET)));
-
-	return h ? h : 1;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* One more Event allowed by the bucket (refilled at events_per_s since the last call), or false. */
-static bool event_token(struct controller *ctl)
-{
-	long long now = kerf_mono_ms();
-
-	ctl->tokens += (double)(now - ctl->tokens_ms) * ctl->o.events_per_s / 1000.0;
-	ctl->tokens_ms = now;
-	if (ctl->tokens > ctl->o.event_burst)
-		ctl->tokens = ctl->o.event_burst;
-	if (ctl->tokens < 1.0)
-		return false;
-	ctl->tokens -= 1.0;
-	return true;
-}
-
-/*
- * An Event on each pod the plan cannot place, once per pod and reason while that stays its reason. A pod told
- * before is found in the last round's memo; the new memo keeps only this round's pairs (told before, or told
- * now), so it is as large as the set of waiting pods, never more. An Event the rate limit holds back is sent in
- * a later round. A failed Event is only logged (and tried again next round).
- */
-static unsigned tell_unplaced(struct controller *ctl, const struct snapshot *s, const struct plan_output *out)
-{
-	uint64_t *memo = out->n_unplaced ? malloc(out->n_unplaced * sizeof(*memo)) : NULL;
-	unsigned n = 0, held = 0;
-	size_t m = 0;
-
-	if (out->n_unplaced && memo == NULL) {
-		say(ctl, KERF_LOG_ERROR, NULL, "pod Events not sent: out of memory", NULL);
-		return 0;
-	}
-	for (unsigned k = 0; k < out->n_unplaced; k++) {
-		const struct plan_unplaced *u = &out->unplaced[k];
-		uint64_t h = hash2(s->uid[u->pod], u->reason);
-		enum told t;
-
-		if (ctl->n_told && bsearch(&h, ctl->told, ctl->n_told, sizeof(h), cmp_u64) != NULL) {
-			memo[m++] = h; /* told already */
-			continue;
-		}
-		if ((t = tell_pod(ctl, s, u->pod, "Warning", "MIGLayoutUnavailable", u->reason)) == TOLD_HELD)
-			held++;
-		if (t != TOLD_SENT) {
-			ctl->owes = true; /* told in a later round: that one must plan, to know what to tell */
-			continue;
-		}
-		memo[m++] = h;
-		n++;
-	}
-	if (held)
-		say(ctl, KERF_LOG_INFO, NULL, "pod Events held back by the rate limit, sent in later rounds", "held=%u per_s=%.0f",
-		    held, ctl->o.events_per_s);
-	if (m > 0) /* memo is NULL when nothing is unplaced, and qsort takes no NULL */
-		qsort(memo, m, sizeof(*memo), cmp_u64);
-	free(ctl->told);
-	ctl->told = memo;
-	ctl->n_told = m;
-	return n;
-}
-
 /* Leaves node out for pod i from the next round on, and tells the pod why (Warning MIGLayoutReplanned).
  * Returns the Events sent (0 or 1). */
 static unsigned give_up(struct controller *ctl, const struct snapshot *s, unsigned i, const char *node, long long secs)
 {
-	json_t *nodes = json_object_get(ctl->gave_up, s->uid[i]);
+	json_t *nodes = json_object_get(ctl->mem.gave_up, s->pod[i].uid);
 	char msg[640];
 
-	if (nodes == NULL && json_object_set_new(ctl->gave_up, s->uid[i], nodes = json_object()) < 0)
+	if (nodes == NULL && json_object_set_new(ctl->mem.gave_up, s->pod[i].uid, nodes = json_object()) < 0)
 		return 0;
 	json_object_set_new(nodes, node, json_integer(kerf_mono_ms()));
 	changed(ctl); /* plan it elsewhere now, not at the next change */
@@ -1495,7 +749,8 @@ static unsigned give_up(struct controller *ctl, const struct snapshot *s, unsign
 	snprintf(msg, sizeof(msg), "%s has had the MIG instances this pod asks for for %lld s, but kube-scheduler has not "
 		 "placed it there (CPU, memory or another constraint kerf does not plan with): planning it on another node",
 		 node, secs);
-	return tell_pod(ctl, s, i, "Warning", "MIGLayoutReplanned", msg) == TOLD_SENT;
+	return events_tell(ctl->events, s->in.pods[i].name, s->pod[i].uid, "Warning", "MIGLayoutReplanned", msg) ==
+	       TOLD_SENT;
 }
 
 /*
@@ -1516,20 +771,20 @@ static void watch_waits(struct controller *ctl, const struct snapshot *s, const 
 	for (unsigned i = 0; i < out->n_assignments; i++) {
 		const struct plan_assignment *a = &out->assignments[i];
 		const struct plan_node *n = &s->in.nodes[a->node];
-		const char *uid = s->uid[a->pod];
+		const char *uid = s->pod[a->pod].uid;
 		const json_t *last = json_object_get(ctl->waits, uid);
 		long long since = now;
-		bool there = s->settled[a->node];
+		bool there = s->node[a->node].settled;
 
 		for (unsigned b = 0; b < a->n_bindings && there; b++)
-			there = has_now(n, a->bindings[b].gpu, a->bindings[b].profile, a->bindings[b].start);
+			there = snapshot_has_now(n, a->bindings[b].gpu, a->bindings[b].profile, a->bindings[b].start);
 		if (!there)
 			continue;
 		if (last != NULL && strcmp(str(json_array_get(last, 0)), n->name) == 0)
 			since = json_integer_value(json_array_get(last, 1));
 		if (now - since <= ctl->o.replan_after_ms) {
 			json_object_set_new(waits, uid, json_pack("[s, I]", n->name, (json_int_t)since));
-			due_at(due, since + ctl->o.replan_after_ms + 1);
+			snapshot_due_at(due, since + ctl->o.replan_after_ms + 1);
 			continue;
 		}
 		rep->events += give_up(ctl, s, a->pod, n->name, (now - since) / 1000);
@@ -1542,9 +797,9 @@ static void watch_waits(struct controller *ctl, const struct snapshot *s, const 
 /* ---- one step ---- */
 
 /*
- * Whether the last plan still stands: it was made as leader and left nothing owed, nothing it reads has
- * changed since (the watches' count, and heartbeats where a node was left out as silent), and none of its
- * timers is due. Then the round makes no plan.
+ * Whether the last plan still stands: it was made as leader, nothing it reads has changed since (the watches'
+ * count, and heartbeats where a node was left out as silent), and none of its timers is due. Then the round
+ * makes no plan; it only sends the Events the plan still owes.
  */
 static bool unchanged(struct controller *ctl)
 {
@@ -1559,6 +814,10 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	struct plan_output out;
 	struct snapshot s;
 	long long t0, start = kerf_mono_ms();
+	bool keep = true; /* the plan may stand for the next rounds (events_unplaced) */
+	struct snapshot_source src = {ctl->pods, ctl->layouts, ctl->nodes, ctl->room, ctl->o.agent_timeout_ms,
+				      ctl->o.failed_grace_ms, ctl->o.replan_after_ms, ctl->o.age_after_ms, ctl->o.log,
+				      ctl->o.log_arg};
 	/* Read before the snapshot: a change during it moves the count, and the next round plans again. */
 	unsigned long changes = atomic_load(&ctl->changes), heartbeats = atomic_load(&ctl->heartbeats);
 	int rc = -1;
@@ -1571,12 +830,16 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 		rep->leader = true;
 		rep->planned = false;
 		rep->unchanged = true;
+		rep->events = events_n_owed(ctl->events) > 0 ? events_owed(ctl->events) : 0;
+		if (ctl->deposed)
+			ctl->last.valid = false;
 		metric_add(ctl->m.unchanged, 1);
+		metric_add(ctl->m.events, rep->events);
 		return 0;
 	}
 	ctl->last.valid = false;
-	ctl->owes = false;
-	if (snapshot_take(ctl, &s, err) < 0) {
+	events_forget_owed(ctl->events); /* what a new plan owes, events_unplaced() finds */
+	if (snapshot_take(&src, &ctl->mem, &s, err) < 0) {
 		metrics_round(ctl, rep, NULL, start, -1);
 		return -1;
 	}
@@ -1585,7 +848,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	rep->nodes_skipped = s.skipped;
 	rep->reserved = s.reserved;
 	rep->pods = s.in.n_pods;
-	rep->aged = age_pods(ctl, &s);
+	rep->aged = s.aged;
 	if (s.in.n_pods == 0) { /* nothing waits: nothing to change */
 		rep->planned = true;
 		rc = 0;
@@ -1613,7 +876,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	rep->placed = out.n_assignments;
 	if (write_specs(ctl, &s, &out, rep, err) == 0)
 		rc = 0;
-	rep->events += tell_unplaced(ctl, &s, &out);
+	rep->events += events_unplaced(ctl->events, &s, &out, &keep);
 	if (!ctl->deposed)
 		watch_waits(ctl, &s, &out, rep, &s.due);
 	say(ctl, KERF_LOG_INFO, NULL, "round", "pods=%u nodes=%u nodes_left_out=%u placed=%u specs_written=%u events=%u "
@@ -1622,7 +885,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	metrics_round(ctl, rep, &out, start, rc);
 	plan_output_free(&out);
 out:
-	if (rc == 0 && !ctl->deposed && !ctl->owes) {
+	if (rc == 0 && !ctl->deposed && keep) {
 		ctl->last.valid = true;
 		ctl->last.changes = changes;
 		ctl->last.heartbeats = heartbeats;

@@ -17,8 +17,9 @@
  *      containers) and each ordinary init container's own plus the sidecars declared before it;
  *      A pod already bound to a node but still Pending (its kubelet has not admitted it) counts the free
  *      instances it needs there as used, so no plan destroys or re-gives what kube-scheduler promised it;
- *   3. plan_run() (src/plan/plan.h: the most pods by priority, then the fewest free instances destroyed, the
- *      fewest GPUs touched, the most room left);
+ *   3. plan_run_room() (src/plan/room.h: plan_run() within each node's CPU, memory and pod room, headroom.h;
+ *      src/plan/plan.h: the most pods by priority, then the fewest free instances destroyed, the fewest GPUs
+ *      touched, the most room left);
  *   4. for every node whose layout the plan changes: a merge patch of spec.gpus listing each changed GPU's
  *      complete layout (GPUs not listed are left as they are by the agent), conditional on the
  *      resourceVersion the plan was made from: a MigLayout that changed since is not written (409) and is
@@ -45,8 +46,9 @@
  * levels, not priorities (per priority, its aged pods one level above its young ones).
  *
  * A round whose inputs have not changed since the last plan (no watch event the plan reads, no timer due:
- * agent_timeout_ms, failed_grace_ms, replan_after_ms, a pod reaching age_after_ms, no Lease regained, nothing
- * left to tell) makes no plan: it renews the Lease and returns (report.unchanged).
+ * agent_timeout_ms, failed_grace_ms, replan_after_ms, a pod reaching age_after_ms, no Lease regained) makes no
+ * plan: it renews the Lease, sends the MIGLayoutUnavailable Events that plan could not send yet (rate limit,
+ * API failure; kept with what they say), within the rate limit, and returns (report.unchanged).
  *
  * Threads: call controller_* from one thread; the watches run in threads of their own and only signal. A
  * round's spec writes run on the writer's threads (writer.h) while controller_step() waits for them: log and
@@ -132,7 +134,8 @@ struct controller_report {
 	unsigned events;       /* Events emitted: Normal for pods re-cut for, Warning for pods that cannot be placed */
 	unsigned writes_at_once; /* the most spec writes under way at one moment (at most write_concurrency) */
 	/* No plan was made: nothing it reads (pods, MigLayouts, Nodes, bound pods, Lease, timers) changed since the
-	 * last round's plan, which wrote and told all it had to. nodes..placed are that plan's figures. */
+	 * last round's plan, which wrote all it had to. nodes..placed are that plan's figures; events are the
+	 * Events that plan owed and this round sent. */
 	bool unchanged;
 };
 

@@ -20,7 +20,9 @@
  *   - Lease-based leader election (coordination.k8s.io/v1), one step at a time, with a clean hand-over.
  *
  * What it does not do: protobuf, HTTP/2 multiplexing, typed objects (callers read the jansson tree),
- * server-side apply, or any retry the caller did not ask for (only the informer and kube_update_retry retry).
+ * server-side apply, or any retry the caller did not ask for (only the informer and kube_update_retry retry; a
+ * request is repeated only when the answer says it was not served: a 401 to a plugin's credential, a 429 with
+ * Retry-After, client.c).
  *
  * Ownership: json_t values passed in are borrowed; json_t values returned are new references the caller
  * json_decref()s. Strings in option structs are borrowed for the duration of the call (kube_informer_new

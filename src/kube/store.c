@@ -2,7 +2,7 @@
 /*
  * store.c — the informer's keyed store of projections.
  *
- * A chained hash table keyed "namespace/name" (or "name" for cluster-scoped objects). Each entry is one
+ * A dict (dict.h) keyed "namespace/name" (or "name" for cluster-scoped objects). Each entry is one
  * allocation holding the key, plus the caller's projection and the object's resourceVersion: with 55,000
  * objects the table itself stays a few MiB, and the projections are what the caller chose to keep.
  *
@@ -14,33 +14,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dict.h"
 #include "hash.h"
 #include "kube.h"
 #include "kube_store.h"
 
 struct entry {
-	struct entry *next;
 	void *proj;
 	char *rv;
-	uint32_t hash;
 	uint32_t epoch;
 	char key[];
 };
 
 struct kube_store {
 	struct kube_informer_spec spec; /* only the callbacks and arg are used */
-	struct entry **buckets;
-	size_t nbuckets, len;
+	struct kerf_dict d;             /* of struct entry, by hash_key(key) */
 	uint32_t epoch;
 };
 
-/* FNV-1a (hash.h): short keys, no adversary inside the cluster's own names. The table is a power of two,
- * so its low bits index; the 64-bit hash folded to 32 keeps every byte's influence there. */
-static uint32_t hash_key(const char *s)
+/* FNV-1a (hash.h): short keys, no adversary inside the cluster's own names. */
+static uint64_t hash_key(const char *s)
 {
-	uint64_t h = kerf_hash_str(s, KERF_FNV_OFFSET);
+	return kerf_hash_str(s, KERF_FNV_OFFSET);
+}
 
-	return (uint32_t)(h ^ (h >> 32));
+static int entry_eq(const void *item, const void *key)
+{
+	return strcmp(((const struct entry *)item)->key, key) == 0;
 }
 
 struct kube_store *kube_store_new(const struct kube_informer_spec *spec)
@@ -49,12 +49,7 @@ struct kube_store *kube_store_new(const struct kube_informer_spec *spec)
 	if (!s)
 		return NULL;
 	s->spec = *spec;
-	s->nbuckets = 1024;
-	s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
-	if (!s->buckets) {
-		free(s);
-		return NULL;
-	}
+	kerf_dict_init(&s->d, SIZE_MAX, "store");
 	return s;
 }
 
@@ -68,63 +63,48 @@ static void entry_free(struct kube_store *s, struct entry *e)
 
 void kube_store_free(struct kube_store *s)
 {
+	struct kerf_dict_iter it;
+	struct entry *e;
+
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->nbuckets; i++)
-		for (struct entry *e = s->buckets[i], *n; e; e = n) {
-			n = e->next;
-			entry_free(s, e);
-		}
-	free(s->buckets);
+	kerf_dict_iter_init(&s->d, &it);
+	while ((e = kerf_dict_next(&s->d, &it)) != NULL)
+		entry_free(s, e);
+	kerf_dict_free(&s->d);
 	free(s);
 }
 
 size_t kube_store_len(const struct kube_store *s)
 {
-	return s->len;
+	return s->d.n;
 }
 
-static struct entry **find(struct kube_store *s, const char *key, uint32_t h)
+static struct entry *find(struct kube_store *s, const char *key)
 {
-	struct entry **pp = &s->buckets[h & (s->nbuckets - 1)];
-	for (; *pp; pp = &(*pp)->next)
-		if ((*pp)->hash == h && strcmp((*pp)->key, key) == 0)
-			return pp;
-	return pp;
+	return kerf_dict_find(&s->d, hash_key(key), key, entry_eq);
 }
 
-static void grow(struct kube_store *s)
+/* Tells the caller e is gone (it is out of the table already) and frees it. */
+static void removed(struct kube_store *s, struct entry *e)
 {
-	size_t n = s->nbuckets * 2;
-	struct entry **b = calloc(n, sizeof(*b));
-	if (!b)
-		return; /* a fuller table is slower, not wrong */
-	for (size_t i = 0; i < s->nbuckets; i++)
-		for (struct entry *e = s->buckets[i], *next; e; e = next) {
-			next = e->next;
-			e->next = b[e->hash & (n - 1)];
-			b[e->hash & (n - 1)] = e;
-		}
-	free(s->buckets);
-	s->buckets = b;
-	s->nbuckets = n;
-}
-
-static void remove_at(struct kube_store *s, struct entry **pp)
-{
-	struct entry *e = *pp;
-	*pp = e->next;
-	s->len--;
 	if (s->spec.on_delete)
 		s->spec.on_delete(e->key, e->proj, s->spec.arg);
 	entry_free(s, e);
 }
 
+static void remove_key(struct kube_store *s, const char *key)
+{
+	struct entry *e = kerf_dict_remove(&s->d, hash_key(key), key, entry_eq);
+
+	if (e)
+		removed(s, e);
+}
+
 /* Inserts or replaces; proj is owned by the store from here on (even on failure). */
 static int upsert(struct kube_store *s, const char *key, const char *rv, void *proj, struct kerf_err *err)
 {
-	uint32_t h = hash_key(key);
-	struct entry **pp = find(s, key, h), *e = *pp;
+	struct entry *e = find(s, key);
 	char *nrv = strdup(rv ? rv : "");
 
 	if (!nrv) {
@@ -144,26 +124,25 @@ static int upsert(struct kube_store *s, const char *key, const char *rv, void *p
 			s->spec.free_proj(old);
 		return 0;
 	}
-	e = malloc(sizeof(*e) + strlen(key) + 1);
-	if (!e) {
-		free(nrv);
-		if (s->spec.free_proj)
-			s->spec.free_proj(proj);
-		return kerf_err_set(err, KERF_ENOMEM, "store: out of memory");
+	if ((e = malloc(sizeof(*e) + strlen(key) + 1)) == NULL) {
+		kerf_err_set(err, KERF_ENOMEM, "store: out of memory");
+		goto err;
 	}
+	if (kerf_dict_add(&s->d, hash_key(key), e, err) != 0) /* "store: out of memory" */
+		goto err;
 	strcpy(e->key, key);
-	e->hash = h;
 	e->proj = proj;
 	e->rv = nrv;
 	e->epoch = s->epoch;
-	e->next = NULL;
-	*pp = e;
-	s->len++;
 	if (s->spec.on_add)
 		s->spec.on_add(e->key, proj, s->spec.arg);
-	if (s->len > s->nbuckets)
-		grow(s);
 	return 0;
+err:
+	free(e);
+	free(nrv);
+	if (s->spec.free_proj)
+		s->spec.free_proj(proj);
+	return -1;
 }
 
 int kube_store_key(const json_t *obj, char *key, size_t size)
@@ -184,29 +163,28 @@ static int apply(struct kube_store *s, enum kube_event_type type, json_t *obj, b
 {
 	char key[512];
 	const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
-	struct entry **pp;
+	struct entry *e;
 	void *proj;
 
 	if (type != KUBE_ADDED && type != KUBE_MODIFIED && type != KUBE_DELETED)
 		return 0;
 	if (kube_store_key(obj, key, sizeof(key)))
 		return kerf_err_set(err, KERF_EINVAL, "store: object without metadata.name");
-	pp = find(s, key, hash_key(key));
 	if (type == KUBE_DELETED) {
-		if (*pp)
-			remove_at(s, pp);
+		remove_key(s, key);
 		return 0;
 	}
+	e = find(s, key);
 	/* On a relist, an object whose version we already hold is unchanged: mark it, fire nothing. */
-	if (from_list && *pp && rv && strcmp((*pp)->rv, rv) == 0) {
-		(*pp)->epoch = s->epoch;
+	if (from_list && e && rv && strcmp(e->rv, rv) == 0) {
+		e->epoch = s->epoch;
 		return 0;
 	}
 	proj = s->spec.project ? s->spec.project(obj, s->spec.arg) : NULL;
 	if (!proj) {
 		/* Not (or no longer) of interest to the caller: an update that makes it so is a deletion. */
-		if (*pp)
-			remove_at(s, pp);
+		if (e)
+			remove_key(s, key);
 		return 0;
 	}
 	return upsert(s, key, rv, proj, err);
@@ -229,30 +207,33 @@ int kube_store_relist_item(struct kube_store *s, json_t *obj, struct kerf_err *e
 
 void kube_store_relist_end(struct kube_store *s)
 {
-	for (size_t i = 0; i < s->nbuckets; i++) {
-		struct entry **pp = &s->buckets[i];
-		while (*pp) {
-			if ((*pp)->epoch != s->epoch)
-				remove_at(s, pp);
-			else
-				pp = &(*pp)->next;
+	struct kerf_dict_iter it;
+	struct entry *e;
+
+	kerf_dict_iter_init(&s->d, &it);
+	while ((e = kerf_dict_next(&s->d, &it)) != NULL)
+		if (e->epoch != s->epoch) {
+			kerf_dict_remove_current(&s->d, &it);
+			removed(s, e);
 		}
-	}
 }
 
 void kube_store_foreach(struct kube_store *s, int (*fn)(const char *key, const char *rv, const void *proj, void *arg),
 			void *arg)
 {
-	for (size_t i = 0; i < s->nbuckets; i++)
-		for (struct entry *e = s->buckets[i]; e; e = e->next)
-			if (fn(e->key, e->rv, e->proj, arg))
-				return;
+	struct kerf_dict_iter it;
+	struct entry *e;
+
+	kerf_dict_iter_init(&s->d, &it);
+	while ((e = kerf_dict_next(&s->d, &it)) != NULL)
+		if (fn(e->key, e->rv, e->proj, arg))
+			return;
 }
 
 bool kube_store_with(struct kube_store *s, const char *key, void (*fn)(const char *rv, const void *proj, void *arg),
 		     void *arg)
 {
-	struct entry *e = *find(s, key, hash_key(key));
+	struct entry *e = find(s, key);
 	if (!e)
 		return false;
 	fn(e->rv, e->proj, arg);

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "kgrpc.h"
+#include "kgrpc_sock.h"
 
 struct call {
 	int fd;
@@ -120,16 +121,11 @@ static int close_cb(nghttp2_session *s, int32_t id, uint32_t code, void *user)
 
 static int connect_unix(const char *path, int *out, struct kerf_err *err)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa;
 	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return kerf_err_set(err, KERF_EINVAL, "%s: socket path is longer than %zu bytes", path,
-				    sizeof(sa.sun_path) - 1);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return kerf_err_set(err, KERF_EIO, "socket: %s", strerror(errno));
+	if (kgrpc_sock_open(path, 0, &sa, &fd, err) < 0)
+		return -1;
 	/* A local connect either succeeds or fails at once (or EAGAIN on a full backlog), so it is done
 	 * blocking; everything after it is non-blocking and bounded by the deadline. */
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {

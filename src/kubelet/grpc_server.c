@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "kgrpc.h"
+#include "kgrpc_sock.h"
 
 #define MAX_LISTENERS 32
 #define PATH_MAX_LEN 108
@@ -88,16 +89,11 @@ struct kgrpc_server {
 
 static int listen_unix(const char *path, int *out, struct kerf_err *err)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa;
 	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return kerf_err_set(err, KERF_EINVAL, "%s: socket path is longer than %zu bytes", path,
-				    sizeof(sa.sun_path) - 1);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return kerf_err_set(err, KERF_EIO, "socket: %s", strerror(errno));
+	if (kgrpc_sock_open(path, SOCK_NONBLOCK, &sa, &fd, err) < 0)
+		return -1;
 	if (unlink(path) < 0 && errno != ENOENT) {
 		close(fd);
 		return kerf_err_set(err, KERF_EIO, "%s: unlink: %s", path, strerror(errno));

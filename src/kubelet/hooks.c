@@ -3,7 +3,7 @@
  * hooks.c — the two callbacks the actuator makes around a destroy, and who else serves the node's MIG
  * devices: a running kerf plugin (for tools that cannot withdraw a device from it) or NVIDIA's plugin.
  *
- * Order the actuator follows (design.md, safety rules): pre_destroy (withdraw: no new pod can be given
+ * Order the actuator follows (docs/architecture.md, "Safety"): pre_destroy (withdraw: no new pod can be given
  * the device), then is_allocated (a fresh List: no pod already holds it), then destroy. The List must be
  * fresh for every call: an allocation can land at any moment before the withdraw took effect. And since
  * the kubelet records an allocation only after Allocate answered, a device the plugin handed out within

@@ -11,7 +11,8 @@
  *     on every change. Withdraw-before-destroy lives here: kubelet_plugin_withdraw() removes a device from
  *     the list, makes Allocate refuse it, and returns only once the new list has been written to every
  *     kubelet connection.
- *   - The actuator's hooks (kubelet_hook_*): adapters with the exact shape the actuator calls.
+ *   - The actuator's hooks (kubelet_hook_*): adapters with the exact shape the actuator calls; while the
+ *     kubelet is new they also ask its device-manager checkpoint (kubelet_checkpoint_holds(), checkpoint.c).
  *   - The other mode (kubelet_nvidia_*): NVIDIA's device plugin keeps serving, and kerf makes it re-read
  *     the devices after a change (SIGHUP), at the cost described in docs/kubelet.md.
  *

@@ -401,13 +401,17 @@ static int ci_profiles(struct nvml *nv, unsigned gpu, nvmlGpuInstance_t gi, unsi
 
 /* ---- instances --------------------------------------------------------------------------------------- */
 
-static int read_cis(struct nvml *nv, unsigned gpu, nvmlGpuInstance_t gi, struct nvml_instance *in,
-		    struct kerf_err *err)
+/*
+ * Calls fn for every compute instance of GPU instance gi (GPU-instance profile gi_profile_id), profile by
+ * profile: the one walk both reading and destroying make. Stops at the first failure, of NVML or of fn.
+ */
+static int each_ci(struct nvml *nv, unsigned gpu, nvmlGpuInstance_t gi, unsigned gi_profile_id,
+		   int (*fn)(struct nvml *nv, unsigned gpu, nvmlComputeInstance_t ci, void *arg, struct kerf_err *err),
+		   void *arg, struct kerf_err *err)
 {
 	const struct ci_cache *cp;
 
-	in->n_ci = 0;
-	if (ci_profiles(nv, gpu, gi, in->profile_id, &cp, err) != 0)
+	if (ci_profiles(nv, gpu, gi, gi_profile_id, &cp, err) != 0)
 		return -1;
 	for (unsigned k = 0; k < cp->n; k++) {
 		nvmlComputeInstance_t cis[NVML_MAX_CI];
@@ -416,21 +420,38 @@ static int read_cis(struct nvml *nv, unsigned gpu, nvmlGpuInstance_t gi, struct 
 
 		if (rc != NVML_SUCCESS)
 			return nverr(nv, err, rc, gpu, "nvmlGpuInstanceGetComputeInstances", "");
-		for (unsigned i = 0; i < count && in->n_ci < NVML_MAX_CI; i++) {
-			nvmlComputeInstanceInfo_t info;
-			struct nvml_ci *ci = &in->ci[in->n_ci];
-
-			rc = nv->nvmlComputeInstanceGetInfo_v2(cis[i], &info);
-			if (rc != NVML_SUCCESS)
-				return nverr(nv, err, rc, gpu, "nvmlComputeInstanceGetInfo_v2", "");
-			memset(ci, 0, sizeof(*ci));
-			ci->id = info.id;
-			ci->profile_id = info.profileId;
-			ci->slices = info.placement.size;
-			in->n_ci++;
-		}
+		for (unsigned i = 0; i < count; i++)
+			if (fn(nv, gpu, cis[i], arg, err) != 0)
+				return -1;
 	}
 	return 0;
+}
+
+/* each_ci's fn for reading: appends ci to the instance (arg), up to NVML_MAX_CI; those beyond are not read. */
+static int read_ci(struct nvml *nv, unsigned gpu, nvmlComputeInstance_t handle, void *arg, struct kerf_err *err)
+{
+	struct nvml_instance *in = arg;
+	nvmlComputeInstanceInfo_t info;
+	struct nvml_ci *ci;
+	nvmlReturn_t rc;
+
+	if (in->n_ci >= NVML_MAX_CI)
+		return 0;
+	if ((rc = nv->nvmlComputeInstanceGetInfo_v2(handle, &info)) != NVML_SUCCESS)
+		return nverr(nv, err, rc, gpu, "nvmlComputeInstanceGetInfo_v2", "");
+	ci = &in->ci[in->n_ci++];
+	memset(ci, 0, sizeof(*ci));
+	ci->id = info.id;
+	ci->profile_id = info.profileId;
+	ci->slices = info.placement.size;
+	return 0;
+}
+
+static int read_cis(struct nvml *nv, unsigned gpu, nvmlGpuInstance_t gi, struct nvml_instance *in,
+		    struct kerf_err *err)
+{
+	in->n_ci = 0;
+	return each_ci(nv, gpu, gi, in->profile_id, read_ci, in, err);
 }
 
 static int cmp_instance(const void *a, const void *b)
@@ -822,25 +843,18 @@ int nvml_complete(struct nvml *nv, struct nvml_gpu *gpu, unsigned gi_id, struct 
 	return reread(nv, gpu, make_ci(nv, gpu, gi, &gpu->model.profiles[p], 0, err), err);
 }
 
+static int destroy_ci(struct nvml *nv, unsigned gpu, nvmlComputeInstance_t ci, void *arg, struct kerf_err *err)
+{
+	nvmlReturn_t rc = nv->nvmlComputeInstanceDestroy(ci);
+
+	(void)arg;
+	return rc == NVML_SUCCESS ? 0 : nverr(nv, err, rc, gpu, "nvmlComputeInstanceDestroy", "");
+}
+
 static int destroy_cis(struct nvml *nv, const struct nvml_gpu *gpu, nvmlGpuInstance_t gi, unsigned gi_profile_id,
 		       struct kerf_err *err)
 {
-	const struct ci_cache *cp;
-
-	if (ci_profiles(nv, gpu->index, gi, gi_profile_id, &cp, err) != 0)
-		return -1;
-	for (unsigned k = 0; k < cp->n; k++) {
-		nvmlComputeInstance_t cis[NVML_MAX_CI];
-		unsigned count = NVML_MAX_CI;
-		nvmlReturn_t rc = nv->nvmlGpuInstanceGetComputeInstances(gi, cp->p[k].id, cis, &count);
-
-		if (rc != NVML_SUCCESS)
-			return nverr(nv, err, rc, gpu->index, "nvmlGpuInstanceGetComputeInstances", "");
-		for (unsigned i = 0; i < count; i++)
-			if ((rc = nv->nvmlComputeInstanceDestroy(cis[i])) != NVML_SUCCESS)
-				return nverr(nv, err, rc, gpu->index, "nvmlComputeInstanceDestroy", "");
-	}
-	return 0;
+	return each_ci(nv, gpu->index, gi, gi_profile_id, destroy_ci, NULL, err);
 }
 
 int nvml_destroy(struct nvml *nv, struct nvml_gpu *gpu, unsigned gi_id, struct kerf_err *err)

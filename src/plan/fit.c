@@ -9,13 +9,13 @@
  * the scheduler might refuse.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fit.h"
+#include "dict.h"
 #include "hash.h"
 
 static const char *str(const json_t *v)
@@ -241,31 +241,35 @@ int plan_group_deny(struct plan_input *in, unsigned base, const unsigned char *d
 	return (int)in->n_groups;
 }
 
+/* Whether a dict item (&keys[i], a pod's canonical constraint) holds the constraint key. */
+static int key_eq(const void *item, const void *key)
+{
+	return strcmp(*(char *const *)item, key) == 0;
+}
+
 /*
  * One verdict per distinct constraint, over every node: a new group when some node refuses it, group 0 when
- * none does. The distinct constraints are found with an open-addressing table of their canonical strings
- * (slots hold the index of a pod with that constraint), so 50,000 pods with a handful of constraints cost
- * 50,000 lookups and a handful of passes over the nodes.
+ * none does. The distinct constraints are found with a dict (dict.h) of their canonical strings (its items
+ * point into keys[], so an item's index is the first pod with that constraint), so 50,000 pods with a handful
+ * of constraints cost 50,000 lookups and a handful of passes over the nodes.
  */
 int plan_fit_groups(struct plan_input *in, const json_t *const *pods, const json_t *const *nodes, struct kerf_err *err)
 {
-	size_t cap = 16;
+	struct kerf_dict seen;
 	json_t *empty = json_object();
 	char **keys = calloc(in->n_pods + 1, sizeof(*keys)), why[128];
-	unsigned *slot, *pod_group = calloc(in->n_pods + 1, sizeof(*pod_group)), n_groups = 0;
+	unsigned *pod_group = calloc(in->n_pods + 1, sizeof(*pod_group)), n_groups = 0;
 	int unconstrained = -1; /* a pod without a spec (most pods): the first one's index, whose group all share */
 	struct plan_group *groups = calloc(in->n_pods + 1, sizeof(*groups));
 	int rc = -1;
 
-	while (cap < 2 * (size_t)in->n_pods)
-		cap *= 2;
-	slot = malloc(cap * sizeof(*slot));
-	if (empty == NULL || keys == NULL || pod_group == NULL || groups == NULL || slot == NULL)
+	kerf_dict_init(&seen, in->n_pods, "pod constraints");
+	if (empty == NULL || keys == NULL || pod_group == NULL || groups == NULL)
 		goto oom;
-	memset(slot, 0xFF, cap * sizeof(*slot)); /* UINT_MAX: empty */
 	for (unsigned i = 0; i < in->n_pods; i++) {
 		const json_t *spec = pods != NULL && pods[i] != NULL ? pods[i] : empty;
-		size_t h;
+		char **same;
+		uint64_t h;
 
 		if (spec == empty && unconstrained >= 0) { /* no key to make and look up: the group is known */
 			pod_group[i] = pod_group[unconstrained];
@@ -275,14 +279,13 @@ int plan_fit_groups(struct plan_input *in, const json_t *const *pods, const json
 			unconstrained = (int)i;
 		if ((keys[i] = constraint_key(spec)) == NULL)
 			goto oom;
-		for (h = kerf_hash_str(keys[i], KERF_FNV_OFFSET) & (cap - 1); slot[h] != UINT_MAX; h = (h + 1) & (cap - 1))
-			if (strcmp(keys[slot[h]], keys[i]) == 0)
-				break;
-		if (slot[h] != UINT_MAX) {
-			pod_group[i] = pod_group[slot[h]];
+		h = kerf_hash_str(keys[i], KERF_FNV_OFFSET);
+		if ((same = kerf_dict_find(&seen, h, keys[i], key_eq)) != NULL) {
+			pod_group[i] = pod_group[same - keys];
 			continue;
 		}
-		slot[h] = i;
+		if (kerf_dict_add(&seen, h, &keys[i], err) != 0)
+			goto out;
 		groups[n_groups].allowed = malloc(in->n_nodes + 1);
 		if (groups[n_groups].allowed == NULL)
 			goto oom;
@@ -320,7 +323,7 @@ out:
 	for (unsigned i = 0; keys != NULL && i < in->n_pods; i++)
 		free(keys[i]);
 	free(keys);
-	free(slot);
+	kerf_dict_free(&seen);
 	free(groups);
 	free(pod_group);
 	json_decref(empty);

@@ -10,9 +10,10 @@
  * disturbed a running pod.
  *
  * Policies (docs/simulator.md says what each models and what it leaves out):
- *   kerf          the real planner (plan_run), called like the controller: a debounce window collects
- *                 pending pods, then one plan over the whole cluster. Present only when the planner
- *                 library is built (sim_policy_available()).
+ *   kerf          the real planner (plan_run), called like the controller: a change that leaves pods
+ *                 waiting is planned at once, a burst is collected for a window first (policy_kerf.c),
+ *                 and each plan covers the whole cluster. Present only when the planner library is built
+ *                 (sim_policy_available()).
  *   static:NAME   a fixed layout on every GPU, as the GPU Operator's stock configurations (all-1g,
  *                 all-2g, all-3g, all-4g, all-7g, all-balanced) or an explicit layout text.
  *   nos           nos-like greedy: per node in name order, per GPU the maximal geometry that covers the

@@ -817,6 +817,121 @@ static void test_random_relayouts_with_a_fault_keep_used_instances_and_converge(
 		random_case(&s, i);
 }
 
+/* ---- what the result counts ---- */
+
+static void test_the_result_counts_instances_created_and_destroyed_net_of_a_rollback(void **state)
+{
+	static const struct scenario h100 = { "h100", "H100-80GB-SXM", "3g.40gb@4,2g.20gb@0", -1, -1,
+					      "2g.20gb@0,2g.20gb@4,1g.10gb@6" };
+	struct actuate_result res;
+	struct kerf_err err;
+
+	(void)state;
+	/* applied: 3g@4 destroyed; 2g@4 and 1g@6 created; 2g@0 kept */
+	h_load(&H, &h100);
+	assert_int_equal(apply_text(h100.want, &res, &err), 0);
+	assert_int_equal(res.destroyed, 1);
+	assert_int_equal(res.created, 2);
+	/* the same layout again: nothing */
+	assert_int_equal(apply_text(h100.want, &res, &err), 0);
+	assert_int_equal(res.outcome, ACTUATE_UNCHANGED);
+	assert_int_equal(res.destroyed + res.created, 0);
+	/* only a create: a30 gains 1g@3 */
+	h_load(&H, &a30);
+	assert_int_equal(apply_text(a30.want, &res, &err), 0);
+	assert_int_equal(res.destroyed, 0);
+	assert_int_equal(res.created, 1);
+	/* rolled back: two destroys and their re-creation at the same places net to nothing */
+	h_load(&H, &two_destroys);
+	h_fault(&H, "nvmlDeviceCreateGpuInstanceWithPlacement", 1, FK_FAIL, 23);
+	assert_int_equal(apply_text(two_destroys.want, &res, &err), -1);
+	h_clear_faults(&H);
+	assert_int_equal(res.outcome, ACTUATE_ROLLED_BACK);
+	assert_true(res.changes >= 4);
+	assert_int_equal(res.destroyed + res.created, 0);
+}
+
+/* ---- log events ---- */
+
+#define LOG_MAX 16
+
+struct log_lines {
+	unsigned n;
+	char *line[LOG_MAX]; /* each event as the daemons write it (logfmt, ts "-", no component) */
+};
+
+static void collect(void *arg, const struct kerf_log_event *ev)
+{
+	struct log_lines *l = arg;
+
+	if (l->n < LOG_MAX)
+		assert_non_null(l->line[l->n++] = kerf_log_format_line(KERF_LOG_TEXT, "-", NULL, ev));
+}
+
+static void log_lines_free(struct log_lines *l)
+{
+	for (unsigned k = 0; k < l->n; k++)
+		free(l->line[k]);
+	l->n = 0;
+}
+
+/* The GI ID the scenario's original state gave the instance at start. */
+static unsigned snap_gi(unsigned start)
+{
+	for (unsigned id = 1; id < FK_MAX_GI; id++)
+		if (H.snap.gpu[0].gi[id].live && H.snap.gpu[0].gi[id].start == start)
+			return id;
+	fail_msg("no instance at %u in the scenario", start);
+	return 0;
+}
+
+static void test_each_step_is_logged_with_the_gpu_as_its_first_field(void **state)
+{
+	static const struct scenario s = { "h100", "H100-80GB-SXM", "3g.40gb@4,2g.20gb@0", -1, -1, "2g.20gb@0,2g.20gb@4,1g.10gb@6" };
+	struct log_lines l = { 0 };
+	struct actuate_result res;
+	struct kerf_err err;
+	char want[128];
+
+	(void)state;
+	h_load(&H, &s);
+	H.cfg.log = collect;
+	H.cfg.log_arg = &l;
+	assert_int_equal(apply_text(s.want, &res, &err), 0);
+	H.cfg.log = NULL;
+	assert_int_equal(l.n, 3);
+	snprintf(want, sizeof(want), "ts=- level=info msg=destroy gpu=0 profile=3g.40gb start=4 gpu_instance=%u\n", snap_gi(4));
+	assert_string_equal(l.line[0], want);
+	assert_string_equal(l.line[1], "ts=- level=info msg=create gpu=0 profile=2g.20gb start=4\n");
+	assert_string_equal(l.line[2], "ts=- level=info msg=create gpu=0 profile=1g.10gb start=6\n");
+	log_lines_free(&l);
+}
+
+static void test_a_failed_step_is_logged_with_the_gpu_and_the_error(void **state)
+{
+	struct log_lines l = { 0 };
+	struct actuate_result res;
+	struct kerf_err err;
+
+	(void)state;
+	h_load(&H, &two_destroys);
+	h_fault(&H, "nvmlDeviceCreateGpuInstanceWithPlacement", 1, FK_FAIL, 23);
+	H.cfg.log = collect;
+	H.cfg.log_arg = &l;
+	assert_int_equal(apply_text(two_destroys.want, &res, &err), -1);
+	H.cfg.log = NULL;
+	h_clear_faults(&H);
+	assert_int_equal(res.outcome, ACTUATE_ROLLED_BACK);
+	/* destroy, destroy, create (fails), the failure, then the rollback's destroy-free re-creates */
+	assert_true(l.n >= 4);
+	assert_string_equal(l.line[2], "ts=- level=info msg=create gpu=0 profile=2g.20gb start=0\n");
+	assert_non_null(strstr(l.line[3], "ts=- level=error msg=\"step failed: rolling back\" gpu=0 error=\""));
+	assert_non_null(strstr(l.line[3], "placement occupied"));
+	for (unsigned k = 4; k < l.n; k++)
+		assert_non_null(strstr(l.line[k], "msg=create gpu=0 profile=1g.10gb start="));
+	log_lines_free(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -842,6 +957,9 @@ int main(void)
 		cmocka_unit_test(test_an_invalid_layout_is_refused_with_the_broken_rule),
 		cmocka_unit_test(test_plan_lists_destroys_then_creates),
 		cmocka_unit_test(test_random_relayouts_with_a_fault_keep_used_instances_and_converge),
+		cmocka_unit_test(test_the_result_counts_instances_created_and_destroyed_net_of_a_rollback),
+		cmocka_unit_test(test_each_step_is_logged_with_the_gpu_as_its_first_field),
+		cmocka_unit_test(test_a_failed_step_is_logged_with_the_gpu_and_the_error),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -11,7 +11,7 @@ kerf=$1 ctl=$2 lib=$3 standin=$4
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/controlplane/lib.sh"
 . "${KERF_CP_DIR:?run through CTest: the kube_cp fixture sets KERF_CP_DIR}/env"
-tmp=$(mktemp -d)
+. "$here/../lib.sh"
 node="deploy-test-$$"
 users="deploy-users-$$"
 standin_pid=
@@ -22,17 +22,8 @@ cleanup() {
 	admin DELETE "/api/v1/nodes/$node" >/dev/null
 	# no namespace controller runs here: a pod left Pending would be planned by later tests
 	admin DELETE "/api/v1/namespaces/$users/pods/wants-1g?gracePeriodSeconds=0" >/dev/null
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-fails=0 n=0
-
-check() { # check NAME COMMAND...: the command must succeed
-	local name=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+t_on_exit cleanup
 
 # admin METHOD PATH [BODY [CONTENT-TYPE]]: the answer's body on stdout, its HTTP status in $tmp/code
 admin() {
@@ -168,8 +159,8 @@ check "CRD: a profile not shaped like one is refused" \
 	refused "$(spec_of '[{"index":0,"instances":[{"profile":"2g.20gb; rm -rf /","start":0}]}]')" "spec.gpus[0].instances[0].profile"
 check "CRD: two entries for one GPU index are refused (a list-map keyed on index)" \
 	refused "$(spec_of '[{"index":0,"instances":[]},{"index":0,"instances":[]}]')" 'spec.gpus[1]: Duplicate value'
-check "CRD: a start past the 8 slots is refused" \
-	refused "$(spec_of '[{"index":0,"instances":[{"profile":"1g.10gb","start":8}]}]')" "spec.gpus[0].instances[0].start"
+check "CRD: a start past kerf's 16 slots is refused (the RTX PRO 6000's 12 fit)" \
+	refused "$(spec_of '[{"index":0,"instances":[{"profile":"1g.10gb","start":16}]}]')" "spec.gpus[0].instances[0].start"
 check "CRD: more than 8 instances on a GPU are refused" refused "$(spec_of "[{\"index\":0,\"instances\":[$(for i in 0 1 2 3 4 5 6 7 8; do
 	printf '%s{"profile":"1g.10gb","start":%d}' "$([ $i = 0 ] || echo ,)" $((i % 8)); done)]}]")" "spec.gpus[0].instances"
 curl -s --max-time 30 --cacert "$KERF_CP_DIR/pki/ca.crt" --cert "$KERF_CP_DIR/pki/admin.crt" --key "$KERF_CP_DIR/pki/admin.key" \
@@ -178,5 +169,4 @@ columns=$(tr -d ' \n' <"$tmp/table.json" | grep -o '{"name":"[A-Za-z]*","type"' 
 check "CRD: kubectl's columns are Name GPUs Generation Observed Ready Reason Age ($columns)" \
 	test "$columns" = "Name GPUs Generation Observed Ready Reason Age"
 
-echo "deploy_test: $n checks, $fails failed"
-[ $fails -eq 0 ]
+t_finish deploy_test

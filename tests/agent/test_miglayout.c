@@ -29,6 +29,7 @@
 #include "controller.h"
 #include "fakestate.h"
 #include "live.h"
+#include "mig.h"
 #include "miglayout.h"
 #include "peer.h"
 
@@ -909,6 +910,63 @@ static void test_invalid_spec_names_the_field_and_changes_nothing(void **state)
 	assert_gpu_layout(f, ORIG);
 }
 
+/* The spec of one model: for each profile, one GPU entry that places it at every legal start (8 at most an
+ * entry: the schema's maxItems), so that one patch carries every (profile, start) the model has. */
+static json_t *every_placement_of(const struct mig_model *m)
+{
+	json_t *gpus = json_array();
+	int index = 0;
+
+	for (unsigned p = 0; p < m->n_profiles; p++)
+		for (unsigned s = 0; s < m->profiles[p].n_starts; s += 8) {
+			json_t *insts = json_array();
+
+			for (unsigned k = s; k < m->profiles[p].n_starts && k < s + 8; k++)
+				json_array_append_new(insts, json_pack("{s:s, s:i}", "profile", m->profiles[p].name,
+								       "start", (int)m->profiles[p].starts[k]));
+			json_array_append_new(gpus, json_pack("{s:i, s:o}", "index", index++, "instances", insts));
+		}
+	return json_pack("{s:{s:o}}", "spec", "gpus", gpus);
+}
+
+/*
+ * The CRD's schema admits every placement of every model kerf knows: the RTX PRO 6000's starts run to 9 and
+ * its profiles include "1g.24gb-me"; a schema written for 8-slice GPUs refused both, so the controller could
+ * not have written such a spec at all. Its bounds still hold: a start past MIG_MAX_SLOTS and a name that is
+ * not a profile's shape are refused by the API server (422).
+ */
+static void test_the_crd_admits_every_placement_of_every_model(void **state)
+{
+	struct fixture *f = *state;
+	const struct mig_catalog *cat = mig_catalog_builtin();
+	struct kerf_err err;
+	json_t *ml = json_pack("{s:s, s:s, s:{s:s}, s:{s:[]}}", "apiVersion", "kerf.dev/v1alpha1", "kind", "MigLayout",
+			       "metadata", "name", f->node, "spec", "gpus"), *out, *p;
+
+	if ((out = kube_create(f->l->c, &KUBE_MIGLAYOUTS, NULL, ml, &err)) == NULL)
+		fail_msg("MigLayout %s: %s", f->node, err.msg);
+	json_decref(out);
+	for (unsigned i = 0; i < cat->n_models; i++) {
+		p = every_placement_of(&cat->models[i]);
+		out = kube_patch(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, KUBE_PATCH_MERGE, p, false, &err);
+		if (out == NULL)
+			fail_msg("%s: the API server refused a legal placement: %s", cat->models[i].name, err.msg);
+		json_decref(out);
+		json_decref(p);
+	}
+	p = json_pack("{s:{s:[{s:i, s:[{s:s, s:i}]}]}}", "spec", "gpus", "index", 0, "instances", "profile", "1g.10gb",
+		      "start", MIG_MAX_SLOTS);
+	assert_null(kube_patch(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, KUBE_PATCH_MERGE, p, false, &err));
+	assert_int_equal(err.http_status, 422);
+	json_decref(p);
+	p = json_pack("{s:{s:[{s:i, s:[{s:s, s:i}]}]}}", "spec", "gpus", "index", 0, "instances", "profile", "1g.10gb;x",
+		      "start", 0);
+	assert_null(kube_patch(f->l->c, &KUBE_MIGLAYOUTS, NULL, f->node, KUBE_PATCH_MERGE, p, false, &err));
+	assert_int_equal(err.http_status, 422);
+	json_decref(p);
+	json_decref(ml);
+}
+
 /* With no spec change, a round still refreshes the status when what is used changed (here, a CUDA process
  * started on an instance), so the controller plans with the node as it is. */
 static void test_status_follows_what_is_used(void **state)
@@ -1113,6 +1171,7 @@ int main(int argc, char **argv)
 		T(test_rounds_read_the_watch_cache_not_the_server),
 		T(test_heartbeat_is_renewed_while_idle),
 		T(test_invalid_spec_names_the_field_and_changes_nothing),
+		T(test_the_crd_admits_every_placement_of_every_model),
 		T(test_status_follows_what_is_used),
 		T(test_kerf_agent_command_runs_a_round),
 		T(test_kerf_agent_follows_specs_until_sigterm),

@@ -7,32 +7,21 @@
 # Usage: cli_opts_test.sh KERF CLUSTER_JSON
 set -uo pipefail
 kerf=$1 cluster=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
+. "${0%/*}/../lib.sh"
 
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-run() {
-	local name=$1 want=$2; shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-	local rc=$?
-	[ $rc -eq "$want" ] || fail "$name: exit $rc, want $want ($(head -c 300 "$tmp/err"))"
-}
-has() { grep -qF -- "$2" "$tmp/$1" || fail "$3: $1 lacks \"$2\" ($(head -c 300 "$tmp/$1"))"; }
-lacks() { ! grep -qF -- "$2" "$tmp/$1" || fail "$3: $1 has \"$2\""; }
 refused() { # NAME TEXT COMMAND...: exit 2, TEXT on stderr, stdout empty
 	local name=$1 text=$2; shift 2
 	run "$name" 2 "$@"
 	has err "$text" "$name"
-	[ ! -s "$tmp/out" ] || fail "$name: stdout not empty"
+	check "$name: stdout empty" test ! -s "$tmp/out"
 }
 
 # --x=v and --x v read the same.
 run "plan --input FILE" 0 "$kerf" plan --input "$cluster" --output json
 cp "$tmp/out" "$tmp/separate"
 run "plan --input=FILE" 0 "$kerf" plan --input="$cluster" --output=json
-cmp -s "$tmp/out" "$tmp/separate" || fail "--input=FILE --output=json differs from --input FILE --output json"
-[ -s "$tmp/out" ] || fail "plan printed nothing"
+check "--input=FILE --output=json prints what --input FILE --output json does" cmp -s "$tmp/out" "$tmp/separate"
+check "plan printed something" test -s "$tmp/out"
 
 refused "unknown option" 'unknown option "--inptu"' "$kerf" plan --inptu "$cluster"
 refused "missing value" '--output: a value is missing' "$kerf" plan --input "$cluster" --output
@@ -67,10 +56,6 @@ run "apply --journal-dir --library" 1 "$kerf" apply --gpu 0 --layout - --dry-run
 has err "kerf apply: --journal-dir is deprecated, use --state-dir" "apply --journal-dir note"
 has err "kerf apply: --library is deprecated, use --nvml-library" "apply --library note"
 has err "$tmp/no-such-libnvidia-ml.so" "apply --library is used"
-[ "$(grep -c deprecated "$tmp/err")" -eq 2 ] || fail "apply: one note per old spelling"
+check "apply: one note per old spelling" test "$(grep -c deprecated "$tmp/err")" -eq 2
 
-if [ $fails -ne 0 ]; then
-	echo "$fails check(s) failed"
-	exit 1
-fi
-echo "cli options: all checks passed"
+t_finish "cli options"

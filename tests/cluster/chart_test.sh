@@ -7,16 +7,9 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 helm() { "$root/scripts/helm.sh" "$@"; }
 chart=$root/deploy/helm/kerf
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-check() {
-	local name=$1
-	shift
-	if "$@"; then echo "ok   $name"; passed=$((passed + 1)); else echo "FAIL $name"; failed=$((failed + 1)); fi
-}
+. "$root/tests/lib.sh"
 render() { helm template kerf "$chart" --namespace kerf-system "$@" 2>"$tmp/err"; }
-has() { grep -qF -- "$1" "$tmp/out"; }
+rendered() { grep -qF -- "$1" "$tmp/out"; } # the last rendering holds TEXT
 refused() { # MESSAGE-PART ARGS...: rendering with ARGS fails and says MESSAGE-PART
 	local want=$1
 	shift
@@ -31,9 +24,9 @@ check "deploy/kerf.yaml is what the chart renders (run scripts/render-manifests.
 render >"$tmp/out"
 check "the defaults render the DaemonSet and the two-replica Deployment" \
 	sh -c "grep -q '^kind: DaemonSet' '$tmp/out' && grep -q 'replicas: 2' '$tmp/out'"
-check "the agent runs only on nodes labelled kerf.dev/mig=true" has 'kerf.dev/mig: "true"'
-check "the agent shares the host's PID namespace (NVML sees every pod's processes)" has 'hostPID: true'
-check "the image defaults to the chart's appVersion" has "image: kerf.local/kerf:0.1.0"
+check "the agent runs only on nodes labelled kerf.dev/mig=true" rendered 'kerf.dev/mig: "true"'
+check "the agent shares the host's PID namespace (NVML sees every pod's processes)" rendered 'hostPID: true'
+check "the image defaults to the chart's appVersion" rendered "image: kerf.local/kerf:0.1.0"
 check "no Namespace object unless asked (helm install --create-namespace makes it)" \
 	sh -c "! grep -q '^kind: Namespace' '$tmp/out'"
 check "both daemons listen (:8082, :8081) with liveness and readiness probes on /healthz and /readyz" \
@@ -74,7 +67,7 @@ check "writeConcurrency and startTimeout reach the controller" \
 	sh -c "grep -A1 -- '- --write-concurrency' '$tmp/out' | grep -q '\"3\"' && grep -A1 -- '- --start-timeout' '$tmp/out' | grep -q '\"900000\"'"
 check "each of schedulerNames becomes a --scheduler-name" \
 	sh -c "[ \$(grep -A1 -- '- --scheduler-name' '$tmp/out' | grep -cE '\"(default-scheduler|volcano)\"') = 2 ]"
-check "image.tag is used" has "image: kerf.local/kerf:dev"
+check "image.tag is used" rendered "image: kerf.local/kerf:dev"
 
 render --set agent.cdi=true --set agent.cdiSpecDir=/etc/cdi --set agent.migMinors=/host/mig-minors >"$tmp/out"
 check "cdiSpecDir moves the spec folder and its mount; migMinors becomes --mig-minors" \
@@ -112,5 +105,4 @@ check "a relative agent.cdiSpecDir is refused with cdi on, naming the value" \
 check "an apiServer that is not HOST:PORT is refused, naming the value" \
 	refused 'apiServer: "https://x"' --set apiServer=https://x
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+t_finish chart

@@ -6,16 +6,8 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 version=$(sed -n 's/^project(kerf VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
-passed=0 failed=0
-check() {
-	local name=$1
-	shift
-	if "$@"; then echo "ok   $name"; passed=$((passed + 1)); else echo "FAIL $name"; failed=$((failed + 1)); fi
-}
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: building the image needs root here (debootstrap, buildah's storage)"
-	exit 77
-fi
+. "$root/tests/lib.sh"
+[ "$(id -u)" = 0 ] || t_skip "building the image needs root here (debootstrap, buildah's storage)"
 store=(--root "$root/.cache/image/storage" --runroot "$root/.cache/image/run" --storage-driver vfs)
 bah() { unshare -m --propagation private buildah "${store[@]}" "$@"; }
 
@@ -35,5 +27,4 @@ check "its commands work with the image's libraries (kerf models lists the H100)
 check "the image holds no libnvidia-ml (the agent loads the host driver's)" no_nvml
 check "the image is slim: no build tools (no cc)" no_compiler
 bah rm "$c" >/dev/null
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+t_finish image

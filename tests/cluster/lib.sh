@@ -1,20 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shared by the real-cluster tests (sourced): a cluster of their own in a fresh folder, checks that count,
 # pods, and what the container runtime and the simulated NVML library saw. Each test sources this, calls cl_up
-# with its node SPEC, and ends with cl_finish (which prints "N passed, M failed" and sets the exit status).
+# with its node SPEC, and ends with cl_finish (which prints "NAME: N checks, M failed" and sets the exit status).
+# The checks, skips and the summary are tests/lib.sh's, as in every shell test.
 #
 # The runtime is containerd, with kerf installed by its Helm chart from the image the Dockerfile builds, unless
 # KERF_TEST_RUNTIME=fake: then the fake CRI runs the containers and kerf's daemons run as processes, which is
 # how the sanitized suite runs them (its ASan+UBSan binaries cannot go in the image).
 cl_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$cl_root/tests/lib.sh"
 cluster=$cl_root/scripts/cluster.sh
 # Socket paths must stay short (108 bytes), so the state lives under /tmp, not in the build folder.
 KERF_CLUSTER_DIR=$(mktemp -d /tmp/kerf-clt.XXXXXX)
 export KERF_CLUSTER_DIR
-cl_passed=0 cl_failed=0
 
 cl_cleanup() {
-	if [ "$cl_failed" -gt 0 ] || [ "${KERF_KEEP_LOGS:-}" = 1 ]; then
+	if [ "$t_fails" -gt 0 ] || [ "${KERF_KEEP_LOGS:-}" = 1 ]; then
 		echo "--- logs of the failed run (last lines):"
 		for f in "$KERF_CLUSTER_DIR"/logs/*.log "$KERF_CLUSTER_DIR"/nodes/*/logs/*.log \
 			"$KERF_CLUSTER_DIR"/nodes/*/pods-logs/kerf-system_*/*/*.log; do
@@ -29,19 +30,7 @@ cl_cleanup() {
 	fi
 	"$cluster" down
 }
-trap cl_cleanup EXIT
-
-check() { # NAME COMMAND...: passes when the command succeeds
-	local name=$1
-	shift
-	if "$@"; then
-		echo "ok   $name"
-		cl_passed=$((cl_passed + 1))
-	else
-		echo "FAIL $name"
-		cl_failed=$((cl_failed + 1))
-	fi
-}
+t_on_exit cl_cleanup
 
 eventually() { # SECONDS COMMAND...: the command succeeds within SECONDS (tried every quarter second)
 	local end=$(($(date +%s) + $1))
@@ -62,28 +51,18 @@ cl_finish() {
 		"$cluster" stop kerf
 		check "kerf's daemons stopped with no sanitizer report in their logs" sanitizer_silent
 	fi
-	echo "$cl_passed passed, $cl_failed failed"
-	[ "$cl_failed" = 0 ]
+	t_finish "${0##*/}"
 }
 
 cl_up() { # SPEC [more up options]
 	local spec=$1
 	shift
 	# Where no kubelet can run, say so and skip (CTest's SKIP_RETURN_CODE), never pass silently.
-	if [ "$(id -u)" != 0 ]; then
-		echo "SKIP: a kubelet needs root (mount namespaces and bind mounts); this is $(id -un)"
-		exit 77
-	fi
-	if ! unshare -m --propagation private true 2>/dev/null; then
-		echo "SKIP: this machine refuses mount namespaces (unshare -m), which keep the kubelet off the host"
-		exit 77
-	fi
-	if ! "$cluster" up --nodes "$spec" ${KERF_TEST_RUNTIME:+--runtime "$KERF_TEST_RUNTIME"} "$@"; then
-		echo "FAIL the cluster came up"
-		cl_failed=$((cl_failed + 1))
-		echo "$cl_passed passed, $cl_failed failed"
-		exit 1
-	fi
+	[ "$(id -u)" = 0 ] || t_skip "a kubelet needs root (mount namespaces and bind mounts); this is $(id -un)"
+	unshare -m --propagation private true 2>/dev/null ||
+		t_skip "this machine refuses mount namespaces (unshare -m), which keep the kubelet off the host"
+	check "the cluster came up" "$cluster" up --nodes "$spec" ${KERF_TEST_RUNTIME:+--runtime "$KERF_TEST_RUNTIME"} "$@" ||
+		t_finish "${0##*/}"
 	# shellcheck disable=SC1091
 	. "$KERF_CLUSTER_DIR/env"
 }

@@ -6,10 +6,8 @@
 # Usage: spdx_test.sh SOURCE_DIR. Outside a git checkout there is no list of tracked files: skipped (77).
 set -uo pipefail
 src=$1
-if ! git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
-	echo "not a git checkout: no list of the project's files"
-	exit 77
-fi
+. "${0%/*}/../lib.sh"
+git -C "$src" rev-parse --git-dir >/dev/null 2>&1 || t_skip "not a git checkout: no list of the project's files"
 n=0
 missing=()
 while IFS= read -r f; do

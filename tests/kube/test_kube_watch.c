@@ -18,6 +18,7 @@
 
 #include "kube.h"
 #include "kube_filter.h"
+#include "kube_store.h"
 
 struct seen {
 	int n;
@@ -542,6 +543,66 @@ static void test_store_grows_and_keeps_every_key(void **state)
 	kube_store_free(s);
 }
 
+/* kube_store_foreach: counts the records, and those whose name's number is a multiple of 3. */
+static int count_thirds(const char *key, const char *rv, const void *proj, void *arg)
+{
+	unsigned *n = arg;
+	(void)rv, (void)proj;
+	n[0]++;
+	n[1] += atoi(key + strlen("ns/p")) % 3 == 0;
+	return 0;
+}
+
+static void phase_of(const char *rv, const void *proj, void *arg)
+{
+	(void)rv;
+	snprintf(arg, 16, "%s", ((const struct proj *)proj)->phase);
+}
+
+/* A relist keeps what it lists (firing nothing for an unchanged version, an update for a new one) and
+ * deletes, once each, exactly what it left out: the sweep removes records while it walks the table. */
+static void test_store_relist_deletes_exactly_what_the_list_left_out(void **state)
+{
+	struct log l = {0};
+	struct kube_informer_spec spec = {.project = project, .free_proj = free, .on_add = on_add,
+					  .on_update = on_update, .on_delete = on_delete, .arg = &l};
+	struct kube_store *s = kube_store_new(&spec);
+	struct kerf_err err;
+	unsigned seen[2] = {0, 0};
+	char name[32], key[40], phase[16];
+	(void)state;
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "p%d", i);
+		apply(s, KUBE_ADDED, pod("ns", name, "1", "Pending"));
+	}
+	kube_store_relist_begin(s);
+	for (int i = 0; i < 3000; i++) {
+		json_t *o;
+
+		if (i % 3 == 0)
+			continue; /* deleted while the watch was down */
+		snprintf(name, sizeof(name), "p%d", i);
+		o = i % 3 == 1 ? pod("ns", name, "1", "Pending") : pod("ns", name, "2", "Running");
+		assert_int_equal(kube_store_relist_item(s, o, &err), 0);
+		json_decref(o);
+	}
+	kube_store_relist_end(s);
+	assert_int_equal(l.adds, 3000);
+	assert_int_equal(l.updates, 1000);
+	assert_int_equal(l.deletes, 1000);
+	assert_int_equal(kube_store_len(s), 2000);
+	kube_store_foreach(s, count_thirds, seen);
+	assert_int_equal(seen[0], 2000);
+	assert_int_equal(seen[1], 0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(key, sizeof(key), "ns/p%d", i);
+		phase[0] = '\0';
+		assert_int_equal(kube_store_with(s, key, phase_of, phase), i % 3 != 0);
+		assert_string_equal(phase, i % 3 == 0 ? "" : i % 3 == 1 ? "Pending" : "Running");
+	}
+	kube_store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -557,6 +618,7 @@ int main(void)
 		cmocka_unit_test(test_field_filter_never_writes_past_its_buffer),
 		cmocka_unit_test(test_store_fires_one_callback_per_change_and_keys_by_namespace),
 		cmocka_unit_test(test_store_grows_and_keeps_every_key),
+		cmocka_unit_test(test_store_relist_deletes_exactly_what_the_list_left_out),
 		cmocka_unit_test(test_informer_backs_off_while_the_server_is_unreachable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

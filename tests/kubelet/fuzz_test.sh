@@ -9,12 +9,10 @@ set -euo pipefail
 src=$1
 out=$2/fuzz
 seconds=${KERF_FUZZ_SECONDS:-30}
+. "${0%/*}/../lib.sh"
 
 clang=$(command -v clang || true)
-if [ -z "$clang" ]; then
-	echo "clang not found: the libFuzzer target cannot be built (scripts/deps.d/kubelet.txt installs it)"
-	exit 77
-fi
+[ -n "$clang" ] || t_skip "clang not found: the libFuzzer target cannot be built (scripts/deps.d/kubelet.txt installs it)"
 cmake -S "$src" -B "$out" -DCMAKE_C_COMPILER="$clang" -DCMAKE_BUILD_TYPE=Debug -DKERF_FUZZ=ON >"$out.configure.log" 2>&1 ||
 	{ tail -20 "$out.configure.log"; exit 1; }
 cmake --build "$out" --target fuzz_kubelet_decode >"$out.build.log" 2>&1 || { tail -30 "$out.build.log"; exit 1; }

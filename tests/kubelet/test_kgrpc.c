@@ -346,6 +346,31 @@ static void test_a_server_that_never_answers_times_out(void **state)
 	assert_int_equal(err.code, KERF_ENOTFOUND);
 }
 
+/* Both ends refuse a socket path that struct sockaddr_un cannot hold, naming it, before opening anything. */
+static void test_a_socket_path_too_long_for_sun_path_is_refused_by_both_ends(void **state)
+{
+	struct sockaddr_un sa;
+	V1beta1__Empty e = V1BETA1__EMPTY__INIT;
+	ProtobufCMessage *resp;
+	struct kgrpc_server *srv;
+	struct kerf_err err;
+	char path[sizeof(sa.sun_path) + 8], want[64];
+
+	(void)state;
+	memset(path, 'x', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	snprintf(want, sizeof(want), ": socket path is longer than %zu bytes", sizeof(sa.sun_path) - 1);
+	assert_int_equal(kgrpc_unary(path, "/x.Y/Z", &e.base, &v1beta1__empty__descriptor, 100, 200, &resp, &err), -1);
+	assert_int_equal(err.code, KERF_EINVAL);
+	assert_non_null(strstr(err.msg, want));
+	assert_int_equal(kgrpc_server_start(&srv, &err), 0);
+	assert_int_equal(kgrpc_server_listen(srv, path, NULL, 0, NULL, NULL, &err), -1);
+	kgrpc_server_stop(srv);
+	assert_int_equal(err.code, KERF_EINVAL);
+	assert_non_null(strstr(err.msg, ": socket path is"));
+}
+
 static void test_frame_decode_rejects_each_kind_of_bad_frame(void **state)
 {
 	static const struct {
@@ -449,6 +474,7 @@ static void test_nvidia_mode_finds_the_plugin_and_sends_it_sighup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_a_socket_path_too_long_for_sun_path_is_refused_by_both_ends),
 		cmocka_unit_test_setup_teardown(test_plugin_registers_with_a_c_registration_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_client_allocates_through_the_c_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_method_is_unimplemented, setup, teardown),

@@ -6,52 +6,41 @@
 set -uo pipefail
 kerf=$1
 examples=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-n=0
+. "${0%/*}/../lib.sh"
 
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# ok NAME COMMAND... : exit 0 and stdout contains $want
+# ok NAME WANT COMMAND... : exit 0 and stdout contains WANT
 ok() {
-	local name=$1; shift
-	n=$((n + 1))
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	local rc=$?
-	[ $rc -eq 0 ] || { fail "$name: exit $rc: $(cat "$tmp/err")"; return; }
-	grep -qF -- "$want" "$tmp/out" || fail "$name: stdout lacks \"$want\""
+	local name=$1 want=$2
+	shift 2
+	run "$name" 0 "$@"
+	has out "$want" "$name"
 }
 
 # bad NAME JSON FRAGMENT : kerf plan on JSON exits 2, stdout empty, stderr contains FRAGMENT
 bad() {
 	local name=$1 json=$2 frag=$3
-	n=$((n + 1))
 	printf '%s' "$json" >"$tmp/in.json"
-	"$kerf" plan --input "$tmp/in.json" --output json >"$tmp/out" 2>"$tmp/err"
-	local rc=$?
-	[ $rc -eq 2 ] || fail "$name: exit $rc, want 2"
-	[ ! -s "$tmp/out" ] || fail "$name: stdout not empty"
-	grep -qF -- "$frag" "$tmp/err" || fail "$name: stderr \"$(cat "$tmp/err")\" lacks \"$frag\""
+	run "$name" 2 "$kerf" plan --input "$tmp/in.json" --output json
+	check "$name: stdout empty" test ! -s "$tmp/out"
+	has err "$frag" "$name"
 }
 
 for f in "$examples"/*.json; do
-	want='"assignments"' ok "json $(basename "$f")" "$kerf" plan --input "$f" --output json
-	want='Placed:' ok "table $(basename "$f")" "$kerf" plan --input "$f"
+	ok "json $(basename "$f")" '"assignments"' "$kerf" plan --input "$f" --output json
+	ok "table $(basename "$f")" 'Placed:' "$kerf" plan --input "$f"
 done
-want='Layout changes' ok "stdin" sh -c "\"$kerf\" plan < \"$examples/cluster.json\""
-want='What happened' ok "demo" "$kerf" demo
-want='0 running pods disturbed' ok "demo timeline" "$kerf" demo
-want='"pending"' ok "demo --json" "$kerf" demo --json
-want='usage: kerf plan' ok "help" "$kerf" plan --help
+ok "stdin" 'Layout changes' sh -c "\"$kerf\" plan < \"$examples/cluster.json\""
+ok "demo" 'What happened' "$kerf" demo
+ok "demo timeline" '0 running pods disturbed' "$kerf" demo
+ok "demo --json" '"pending"' "$kerf" demo --json
+ok "help" 'usage: kerf plan' "$kerf" plan --help
 # The embedded example is examples/cluster.json itself, byte for byte.
-n=$((n + 1))
-"$kerf" demo --json | cmp -s - "$examples/cluster.json" || fail "kerf demo --json differs from examples/cluster.json"
+embedded() { "$kerf" demo --json | cmp -s - "$examples/cluster.json"; }
+check "kerf demo --json is examples/cluster.json" embedded
 # The same input gives the same bytes.
-n=$((n + 1))
 a=$("$kerf" plan --input "$examples/cluster.json" --output json)
 b=$("$kerf" plan --input "$examples/cluster.json" --output json)
-[ "$a" = "$b" ] || fail "two runs differ"
+check "two runs print the same" test "$a" = "$b"
 
 H100='"model": "NVIDIA H100 80GB HBM3"'
 node() { printf '{"nodes": [{"name": "a", "gpus": [{"index": 0, %s, "instances": [%s]}]}], "pending": []}' "$H100" "$1"; }
@@ -76,12 +65,10 @@ bad "zero count" "$(pod '"nvidia.com/mig-2g.20gb": 0')" 'pending[0].resources["n
 bad "non-MIG resource" "$(pod '"nvidia.com/gpu": 1')" 'pending[0].resources["nvidia.com/gpu"]: not a MIG resource'
 bad "unknown resource profile" "$(pod '"nvidia.com/mig-9g.99gb": 1')" 'no GPU model kerf knows has profile 9g.99gb'
 
-n=$((n + 1))
-"$kerf" plan --output yaml </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
-[ $rc -eq 2 ] && [ ! -s "$tmp/out" ] || fail "--output yaml: exit $rc"
-n=$((n + 1))
-"$kerf" plan --input "$tmp/does-not-exist.json" >"$tmp/out" 2>"$tmp/err"; rc=$?
-[ $rc -eq 2 ] && [ ! -s "$tmp/out" ] && grep -q "does-not-exist" "$tmp/err" || fail "missing file: exit $rc"
+run "--output yaml" 2 "$kerf" plan --output yaml
+check "--output yaml: stdout empty" test ! -s "$tmp/out"
+run "missing file" 2 "$kerf" plan --input "$tmp/does-not-exist.json"
+check "missing file: stdout empty" test ! -s "$tmp/out"
+has err "does-not-exist" "missing file"
 
-echo "cli: $n checks, $fails failed"
-[ $fails -eq 0 ]
+t_finish cli

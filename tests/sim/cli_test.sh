@@ -5,14 +5,7 @@
 set -uo pipefail
 kerf=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-check() { # check DESCRIPTION COMMAND...: the command must succeed
-	local what=$1
-	shift
-	if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
-}
+. "${0%/*}/../lib.sh"
 small=(--pods 300 --cluster 2x2xH100-80GB-SXM --no-progress)
 
 "$kerf" simulate --help >"$tmp/help" 2>&1
@@ -65,4 +58,4 @@ check "--show exits 0 and draws GPUs" grep -q "node0/gpu1 |" "$tmp/show"
 check "--show fits about two screens" test "$(wc -l <"$tmp/show")" -le 60
 check "--show ends with a summary" grep -q "running pods disturbed" "$tmp/show"
 
-exit $((fails > 0))
+t_finish sim-cli

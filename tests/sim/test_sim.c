@@ -3,15 +3,18 @@
  * test_sim.c — the simulator's accounting, as a specification.
  *
  * Most cases are hand-made workloads on one or two GPUs whose every metric can be worked out on paper; the
- * comment above each states the arithmetic. The property tests at the end run generated workloads (their
- * seeds are printed) and check what must hold for any workload: no policy but the repack bound ever
- * disturbs a running pod, every pod is either placed or counted as never placed, runs repeat exactly.
+ * comment above each states the arithmetic, and expect() checks the figures by name. A case that is only a
+ * workload and its figures is a row of cases[], run as a test of the row's name. The property tests at the
+ * end run generated workloads (their seeds are printed) and check what must hold for any workload: no policy
+ * but the repack bound ever disturbs a running pod, every pod is either placed or counted as never placed,
+ * runs repeat exactly.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -39,21 +42,29 @@ static void load(struct run *x, const char *cluster, const char *csv)
 	fclose(f);
 }
 
-/* Runs csv on cluster under policy with the given debounce window and reconfiguration time. */
-static void run(struct run *x, const char *cluster, const char *csv, const char *policy, double batch, double reconfig)
+/* Runs csv on cluster under policy with options o. */
+static void simulate(struct run *x, const char *cluster, const char *csv, const char *policy,
+		     const struct sim_options *o)
 {
 	struct sim_policy p;
-	struct sim_options o;
 	struct kerf_err err;
 
 	load(x, cluster, csv);
 	if (sim_policy_parse(policy, &p, &err) != 0)
 		fail_msg("policy: %s", err.msg);
+	if (sim_run(&x->c, &x->w, &p, o, &x->r, &err) != 0)
+		fail_msg("sim_run: %s", err.msg);
+}
+
+/* Runs csv on cluster under policy with the given debounce window and reconfiguration time. */
+static void run(struct run *x, const char *cluster, const char *csv, const char *policy, double batch, double reconfig)
+{
+	struct sim_options o;
+
 	sim_options_default(&o);
 	o.batch_s = batch;
 	o.reconfig_s = reconfig;
-	if (sim_run(&x->c, &x->w, &p, &o, &x->r, &err) != 0)
-		fail_msg("sim_run: %s", err.msg);
+	simulate(x, cluster, csv, policy, &o);
 }
 
 static void done(struct run *x)
@@ -69,6 +80,113 @@ static const struct sim_class *cls(const struct sim_result *r, const char *profi
 			return &r->classes[i];
 	fail_msg("no class %s", profile);
 	return NULL;
+}
+
+/*
+ * expect(): the figures a case works out on paper, checked by name, as "placed=2 p99=0 created>=1" or, for
+ * one profile's class, "2g.20gb:p50>80". Each term is FIELD OP NUMBER with OP one of = < <= > >=, compared
+ * exactly (the figures are whole seconds and counts); a field not in the tables below fails the test, so
+ * a misspelt term cannot pass unchecked. A failing term is printed with the value the run gave.
+ */
+enum kind { UINT, ULONG, DOUBLE };
+
+struct field {
+	const char *name;
+	size_t offset;
+	enum kind kind;
+};
+
+#define RESULT(f, k) { #f, offsetof(struct sim_result, f), k }
+static const struct field result_fields[] = {
+	RESULT(pods, UINT),
+	RESULT(placed, UINT),
+	RESULT(never_placed, UINT),
+	RESULT(p50, DOUBLE),
+	RESULT(p95, DOUBLE),
+	RESULT(p99, DOUBLE),
+	RESULT(mean, DOUBLE),
+	RESULT(n_waits, UINT),
+	RESULT(blocked_while_free, UINT),
+	RESULT(created, ULONG),
+	RESULT(destroyed, ULONG),
+	RESULT(created_per_pod, DOUBLE),
+	RESULT(destroyed_per_pod, DOUBLE),
+	RESULT(disturbed, ULONG),
+	RESULT(failed_creates, ULONG),
+	RESULT(plans, ULONG),
+	RESULT(last_arrival, DOUBLE),
+	RESULT(end, DOUBLE),
+};
+#define CLASS(f, k) { #f, offsetof(struct sim_class, f), k }
+static const struct field class_fields[] = {
+	CLASS(pods, UINT), CLASS(placed, UINT), CLASS(p50, DOUBLE),
+	CLASS(p95, DOUBLE), CLASS(p99, DOUBLE), CLASS(mean, DOUBLE),
+};
+
+static double field_value(const void *base, const struct field *f, size_t n, const char *name, size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *at = (const char *)base + f[i].offset;
+
+		if (strlen(f[i].name) != len || strncmp(f[i].name, name, len) != 0)
+			continue;
+		return f[i].kind == UINT ? *(const unsigned *)(const void *)at
+		       : f[i].kind == ULONG ? (double)*(const unsigned long *)(const void *)at
+					    : *(const double *)(const void *)at;
+	}
+	fail_msg("expect: no figure \"%.*s\"", (int)len, name);
+	return 0;
+}
+
+static void expect_term(const struct sim_result *r, const char *term, size_t len)
+{
+	char buf[128], *end;
+	const char *name = buf, *colon, *op;
+	size_t name_len, op_len;
+	double got, want;
+	int ok;
+
+	if (len >= sizeof(buf))
+		fail_msg("expect: term too long: %.*s", (int)len, term);
+	memcpy(buf, term, len);
+	buf[len] = '\0';
+	name_len = strcspn(buf, "<>=");
+	if (name_len == len)
+		fail_msg("expect: \"%s\" has no = < <= > >=", buf);
+	op = buf + name_len;
+	op_len = op[1] == '=' ? 2 : 1;
+	want = strtod(op + op_len, &end);
+	if (end == op + op_len || *end != '\0')
+		fail_msg("expect: \"%s\": not a number after the operator", buf);
+	if ((colon = memchr(buf, ':', name_len)) != NULL) {
+		char profile[MIG_NAME_MAX];
+
+		snprintf(profile, sizeof(profile), "%.*s", (int)(colon - buf), buf);
+		name = colon + 1;
+		got = field_value(cls(r, profile), class_fields, sizeof(class_fields) / sizeof(class_fields[0]), name,
+				  (size_t)(op - name));
+	} else {
+		got = field_value(r, result_fields, sizeof(result_fields) / sizeof(result_fields[0]), name, name_len);
+	}
+	if (op[0] == '=')
+		ok = got == want;
+	else if (op[0] == '<')
+		ok = op_len == 2 ? got <= want : got < want;
+	else
+		ok = op_len == 2 ? got >= want : got > want;
+	if (!ok)
+		fail_msg("expect %s: got %.17g", buf, got);
+}
+
+static void expect(const struct sim_result *r, const char *spec)
+{
+	while (*spec != '\0') {
+		size_t len = strcspn(spec, " ");
+
+		if (len > 0)
+			expect_term(r, spec, len);
+		spec += len + (spec[len] == ' ');
+	}
 }
 
 #define H100 "1x1xH100-80GB-SXM"
@@ -87,16 +205,11 @@ static void test_pending_percentiles_are_nearest_rank_over_placed_pods(void **st
 
 	(void)state;
 	run(&x, H100, "0,10,7g.80gb\n0,10,7g.80gb\n0,10,7g.80gb\n0,10,7g.80gb\n", "static:all-7g", 2, 0);
-	assert_int_equal(x.r.placed, 4);
-	assert_int_equal(x.r.never_placed, 0);
-	assert_true(x.r.p50 == 10 && x.r.p95 == 30 && x.r.p99 == 30 && x.r.mean == 15);
-	assert_int_equal(x.r.n_waits, 4);
+	/* created=0: the static layout is there from the start; blocked_while_free=0: while they wait, every
+	 * slice is held. */
+	expect(&x.r, "placed=4 never_placed=0 p50=10 p95=30 p99=30 mean=15 n_waits=4 created=0 destroyed=0 disturbed=0 "
+		     "blocked_while_free=0 end=40");
 	assert_true(x.r.waits[0] == 0 && x.r.waits[1] == 10 && x.r.waits[2] == 20 && x.r.waits[3] == 30);
-	assert_int_equal(x.r.created, 0); /* the static layout is there from the start */
-	assert_int_equal(x.r.destroyed, 0);
-	assert_int_equal(x.r.disturbed, 0);
-	assert_int_equal(x.r.blocked_while_free, 0); /* while they wait, every slice is held */
-	assert_true(x.r.end == 40);
 	done(&x);
 }
 
@@ -110,23 +223,7 @@ static void test_utilisation_is_time_weighted_until_the_last_arrival(void **stat
 	run(&x, H100, "0,10,1g.10gb\n0,5,1g.10gb\n10,1,1g.10gb\n", "static:all-1g", 2, 0);
 	assert_float_equal(x.r.util_compute, 15.0 / 70.0, 1e-12);
 	assert_float_equal(x.r.util_memory, 15.0 / 80.0, 1e-12);
-	assert_true(x.r.last_arrival == 10);
-	done(&x);
-}
-
-/* all-1g has no 2g: the 2g pod never runs, although 7 slices stood free: blocked while free, once. */
-static void test_static_layout_never_places_a_missing_profile_and_counts_it_blocked_while_free(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,10,2g.20gb\n0,10,1g.10gb\n", "static:all-1g", 2, 0);
-	assert_int_equal(x.r.placed, 1);
-	assert_int_equal(x.r.never_placed, 1);
-	assert_int_equal(cls(&x.r, "2g.20gb")->placed, 0);
-	assert_int_equal(cls(&x.r, "2g.20gb")->pods, 1);
-	assert_int_equal(cls(&x.r, "1g.10gb")->placed, 1);
-	assert_int_equal(x.r.blocked_while_free, 1);
+	expect(&x.r, "last_arrival=10");
 	done(&x);
 }
 
@@ -142,159 +239,112 @@ static void test_higher_priority_pods_are_placed_first(void **state)
 	done(&x);
 }
 
-/* First-fit puts the 1g at slice 0, where the only legal 4g start is: the 4g waits from 1 to 100 although 7
- * slices are free (blocked while free), then gets a new instance. Each pod's instance is created for it and
- * destroyed when it leaves: 2 created, 2 destroyed, 1.0 each per placed pod. */
-static void test_first_fit_creates_at_allocation_and_destroys_on_release(void **state)
+/* The cases whose every check is a figure of the result: one H100, a workload, a policy with its debounce window
+ * and reconfiguration time, and the figures worked out on paper (expect()). Each row is a test of its own name. */
+struct sim_case {
+	const char *name, *csv, *policy;
+	double batch, reconfig;
+	const char *expect;
+};
+
+static const struct sim_case cases[] = {
+	/* all-1g has no 2g: the 2g pod never runs, although 7 slices stood free: blocked while free, once. */
+	{ .name = "test_static_layout_never_places_a_missing_profile_and_counts_it_blocked_while_free",
+	  .csv = "0,10,2g.20gb\n0,10,1g.10gb\n",
+	  .policy = "static:all-1g", .batch = 2, .reconfig = 0,
+	  .expect = "placed=1 never_placed=1 2g.20gb:placed=0 2g.20gb:pods=1 1g.10gb:placed=1 blocked_while_free=1" },
+	/* First-fit puts the 1g at slice 0, where the only legal 4g start is: the 4g waits from 1 to 100 although 7
+	 * slices are free (blocked while free), then gets a new instance. Each pod's instance is created for it and
+	 * destroyed when it leaves: 2 created, 2 destroyed, 1.0 each per placed pod. */
+	{ .name = "test_first_fit_creates_at_allocation_and_destroys_on_release",
+	  .csv = "0,100,1g.10gb\n1,100,4g.40gb\n",
+	  .policy = "first-fit", .batch = 2, .reconfig = 0,
+	  .expect = "placed=2 4g.40gb:p50=99 created=2 destroyed=2 created_per_pod=1 destroyed_per_pod=1 "
+		     "blocked_while_free=1 disturbed=0" },
+	/* The reconfiguration time is part of the wait: with 2 s to create an instance, first-fit's first pod waits 2 s. */
+	{ .name = "test_instance_creation_time_counts_as_pending",
+	  .csv = "0,100,1g.10gb\n",
+	  .policy = "first-fit", .batch = 2, .reconfig = 2,
+	  .expect = "p50=2 end=102" },
+	/* The repack bound moves the running 1g off slice 0 to make room for the 4g at once: one running pod
+	 * disturbed, instances 1g@0, 1g@4, 4g@0 created and the old 1g@0 destroyed, nobody waits. */
+	{ .name = "test_repack_moves_running_pods_and_counts_them_disturbed",
+	  .csv = "0,100,1g.10gb\n1,100,4g.40gb\n",
+	  .policy = "repack", .batch = 2, .reconfig = 0,
+	  .expect = "placed=2 p99=0 disturbed=1 created=3 destroyed=1 blocked_while_free=0" },
+	/* nos acts when its debounce window ends: a lone 3g arriving at 0 runs at 5 with a 5 s window. */
+	{ .name = "test_nos_plans_when_the_batch_window_ends",
+	  .csv = "0,10,3g.40gb\n",
+	  .policy = "nos", .batch = 5, .reconfig = 0,
+	  .expect = "placed=1 p50=5 created>=1 failed_creates=0 disturbed=0" },
+	/* nos counts profiles, not placements. Seven 1g pods get 1g@6..0 (created from the top, bound in order);
+	 * the pods on slices 5, 3 and 1 leave at 11. A 2g arriving at 20 lacks an instance; the geometry nos picks
+	 * holds a 2g beside the four used 1g by count, but every 2g start (0, 2, 4) is under a used 1g, so the
+	 * creation fails and the 2g waits until the used 1g leave at 101. */
+	{ .name = "test_nos_geometry_blind_to_placements_fails_to_create",
+	  .csv = "0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n"
+		  "20,10,2g.20gb\n",
+	  .policy = "nos", .batch = 1, .reconfig = 0,
+	  .expect = "failed_creates>=1 placed=8 2g.20gb:p50>80 disturbed=0 blocked_while_free=1" },
+#ifdef KERF_SIM_HAVE_PLAN
+	/* kerf re-cuts a free instance: the 7g made for the first pod stands free when two 1g pods come; the plan
+	 * destroys it and makes two 1g. Both changes come after a quiet period, so each is planned at once: no pod
+	 * waits. Two plans, 3 created, 1 destroyed. */
+	{ .name = "test_kerf_recuts_free_slices_without_disturbing",
+	  .csv = "0,10,7g.80gb\n20,10,1g.10gb\n20,10,1g.10gb\n",
+	  .policy = "kerf", .batch = 1, .reconfig = 0,
+	  .expect = "placed=3 p99=0 plans=2 created=3 destroyed=1 disturbed=0" },
+	/* The used 3g stays where it is while kerf re-cuts the rest around it. */
+	{ .name = "test_kerf_keeps_used_instances_while_replanning",
+	  .csv = "0,100,3g.40gb\n0,10,4g.40gb\n20,50,2g.20gb\n20,50,1g.10gb\n20,50,1g.10gb\n",
+	  .policy = "kerf", .batch = 1, .reconfig = 0,
+	  .expect = "placed=5 disturbed=0 p99<=1" },
+	/* Plan at once when idle, batch only a burst (5 s window, instant creation). The 1g comes to an idle cluster
+	 * and is planned at once: it waits 0 s (waiting the window out, it would wait 5). The 2g, 1 s later, is the
+	 * second plan within 5 s: still at once. The 3g, at 2 s, finds two plans in the window: a burst, planned
+	 * when its window ends at 7, so it waits 5 s. Three plans. */
+	{ .name = "test_kerf_plans_at_once_when_idle_and_batches_a_burst",
+	  .csv = "0,100,1g.10gb\n1,100,2g.20gb\n2,100,3g.40gb\n",
+	  .policy = "kerf", .batch = 5, .reconfig = 0,
+	  .expect = "placed=3 1g.10gb:p99=0 2g.20gb:p99=0 3g.40gb:p99=5 plans=3" },
+#endif
+};
+#define N_CASES (sizeof(cases) / sizeof(cases[0]))
+
+static void test_case(void **state)
 {
+	const struct sim_case *k = *state;
 	struct run x;
 
-	(void)state;
-	run(&x, H100, "0,100,1g.10gb\n1,100,4g.40gb\n", "first-fit", 2, 0);
-	assert_int_equal(x.r.placed, 2);
-	assert_true(cls(&x.r, "4g.40gb")->p50 == 99);
-	assert_int_equal(x.r.created, 2);
-	assert_int_equal(x.r.destroyed, 2);
-	assert_float_equal(x.r.created_per_pod, 1.0, 0);
-	assert_float_equal(x.r.destroyed_per_pod, 1.0, 0);
-	assert_int_equal(x.r.blocked_while_free, 1);
-	assert_int_equal(x.r.disturbed, 0);
-	done(&x);
-}
-
-/* The reconfiguration time is part of the wait: with 2 s to create an instance, first-fit's first pod waits 2 s. */
-static void test_instance_creation_time_counts_as_pending(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,100,1g.10gb\n", "first-fit", 2, 2);
-	assert_true(x.r.p50 == 2);
-	assert_true(x.r.end == 102);
-	done(&x);
-}
-
-/* The repack bound moves the running 1g off slice 0 to make room for the 4g at once: one running pod
- * disturbed, instances 1g@0, 1g@4, 4g@0 created and the old 1g@0 destroyed, nobody waits. */
-static void test_repack_moves_running_pods_and_counts_them_disturbed(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,100,1g.10gb\n1,100,4g.40gb\n", "repack", 2, 0);
-	assert_int_equal(x.r.placed, 2);
-	assert_true(x.r.p99 == 0);
-	assert_int_equal(x.r.disturbed, 1);
-	assert_int_equal(x.r.created, 3);
-	assert_int_equal(x.r.destroyed, 1);
-	assert_int_equal(x.r.blocked_while_free, 0);
-	done(&x);
-}
-
-/* nos acts when its debounce window ends: a lone 3g arriving at 0 runs at 5 with a 5 s window. */
-static void test_nos_plans_when_the_batch_window_ends(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,10,3g.40gb\n", "nos", 5, 0);
-	assert_int_equal(x.r.placed, 1);
-	assert_true(x.r.p50 == 5);
-	assert_true(x.r.created >= 1);
-	assert_int_equal(x.r.failed_creates, 0);
-	assert_int_equal(x.r.disturbed, 0);
-	done(&x);
-}
-
-/* nos counts profiles, not placements. Seven 1g pods get 1g@6..0 (created from the top, bound in order);
- * the pods on slices 5, 3 and 1 leave at 11. A 2g arriving at 20 lacks an instance; the geometry nos picks
- * holds a 2g beside the four used 1g by count, but every 2g start (0, 2, 4) is under a used 1g, so the
- * creation fails and the 2g waits until the used 1g leave at 101. */
-static void test_nos_geometry_blind_to_placements_fails_to_create(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100,
-	    "0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n0,10,1g.10gb\n0,100,1g.10gb\n"
-	    "20,10,2g.20gb\n",
-	    "nos", 1, 0);
-	assert_true(x.r.failed_creates >= 1);
-	assert_int_equal(x.r.placed, 8);
-	assert_true(cls(&x.r, "2g.20gb")->p50 > 80);
-	assert_int_equal(x.r.disturbed, 0);
-	assert_int_equal(x.r.blocked_while_free, 1);
+	run(&x, H100, k->csv, k->policy, k->batch, k->reconfig);
+	expect(&x.r, k->expect);
 	done(&x);
 }
 
 #ifdef KERF_SIM_HAVE_PLAN
-/* kerf re-cuts a free instance: the 7g made for the first pod stands free when two 1g pods come; the plan
- * destroys it and makes two 1g. Both changes come after a quiet period, so each is planned at once: no pod
- * waits. Two plans, 3 created, 1 destroyed. */
-static void test_kerf_recuts_free_slices_without_disturbing(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,10,7g.80gb\n20,10,1g.10gb\n20,10,1g.10gb\n", "kerf", 1, 0);
-	assert_int_equal(x.r.placed, 3);
-	assert_true(x.r.p99 == 0);
-	assert_int_equal(x.r.plans, 2);
-	assert_int_equal(x.r.created, 3);
-	assert_int_equal(x.r.destroyed, 1);
-	assert_int_equal(x.r.disturbed, 0);
-	done(&x);
-}
-
-/* The used 3g stays where it is while kerf re-cuts the rest around it. */
-static void test_kerf_keeps_used_instances_while_replanning(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,100,3g.40gb\n0,10,4g.40gb\n20,50,2g.20gb\n20,50,1g.10gb\n20,50,1g.10gb\n", "kerf", 1, 0);
-	assert_int_equal(x.r.placed, 5);
-	assert_int_equal(x.r.disturbed, 0);
-	assert_true(x.r.p99 <= 1);
-	done(&x);
-}
-
-/* Plan at once when idle, batch only a burst (5 s window, instant creation). The 1g comes to an idle cluster
- * and is planned at once: it waits 0 s (waiting the window out, it would wait 5). The 2g, 1 s later, is the
- * second plan within 5 s: still at once. The 3g, at 2 s, finds two plans in the window: a burst, planned
- * when its window ends at 7, so it waits 5 s. Three plans. */
-static void test_kerf_plans_at_once_when_idle_and_batches_a_burst(void **state)
-{
-	struct run x;
-
-	(void)state;
-	run(&x, H100, "0,100,1g.10gb\n1,100,2g.20gb\n2,100,3g.40gb\n", "kerf", 5, 0);
-	assert_int_equal(x.r.placed, 3);
-	assert_true(cls(&x.r, "1g.10gb")->p99 == 0);
-	assert_true(cls(&x.r, "2g.20gb")->p99 == 0);
-	assert_true(cls(&x.r, "3g.40gb")->p99 == 5);
-	assert_int_equal(x.r.plans, 3);
-	done(&x);
-}
-
 /* Runs csv on cluster under kerf with aging after age_after seconds (0: none), holds of at most hold seconds
  * (0: none), a 1 s window and instant creation. */
 static void run_kerf(struct run *x, const char *cluster, const char *csv, double age_after, double hold)
 {
-	struct sim_policy p;
 	struct sim_options o;
-	struct kerf_err err;
 
-	load(x, cluster, csv);
-	if (sim_policy_parse("kerf", &p, &err) != 0)
-		fail_msg("policy: %s", err.msg);
 	sim_options_default(&o);
 	o.batch_s = 1;
 	o.reconfig_s = 0;
 	o.age_after_s = age_after;
 	o.hold_s = hold;
-	if (sim_run(&x->c, &x->w, &p, &o, &x->r, &err) != 0)
-		fail_msg("sim_run: %s", err.msg);
+	simulate(x, cluster, csv, "kerf", &o);
+}
+
+/* A stream in csv: head's lines, then "T,rest" for T = from, from + every, ... below to. */
+static void stream(char *csv, size_t size, const char *head, unsigned from, unsigned to, unsigned every,
+		   const char *rest)
+{
+	size_t n = (size_t)snprintf(csv, size, "%s", head);
+
+	for (unsigned t = from; t < to && n < size; t += every)
+		n += (size_t)snprintf(csv + n, size - n, "%u,%s\n", t, rest);
+	assert_true(n < size);
 }
 
 /* A stream of 3g pods (one every 50 s from t=50, 100 s each, to t=1950) on one H100 that three 2g pods hold
@@ -305,21 +355,15 @@ static void run_kerf(struct run *x, const char *cluster, const char *csv, double
 static void test_kerf_aging_places_a_large_pod_behind_a_stream_of_small_ones(void **state)
 {
 	char csv[4096];
-	size_t n = 0;
 	struct run x;
 
 	(void)state;
-	n += (size_t)snprintf(csv + n, sizeof(csv) - n, "0,100,2g.20gb\n0,100,2g.20gb\n0,100,2g.20gb\n1,50,7g.80gb\n");
-	for (unsigned t = 50; t < 2000; t += 50)
-		n += (size_t)snprintf(csv + n, sizeof(csv) - n, "%u,100,3g.40gb\n", t);
+	stream(csv, sizeof(csv), "0,100,2g.20gb\n0,100,2g.20gb\n0,100,2g.20gb\n1,50,7g.80gb\n", 50, 2000, 50, "100,3g.40gb");
 	run_kerf(&x, H100, csv, 60, 0);
-	assert_int_equal(x.r.placed, 43);
-	assert_true(cls(&x.r, "7g.80gb")->p99 <= 100);
-	assert_true(cls(&x.r, "3g.40gb")->p99 <= 100);
-	assert_int_equal(x.r.disturbed, 0);
+	expect(&x.r, "placed=43 7g.80gb:p99<=100 3g.40gb:p99<=100 disturbed=0");
 	done(&x);
 	run_kerf(&x, H100, csv, 0, 0); /* the same without aging: the 7g starves until the stream ends */
-	assert_true(cls(&x.r, "7g.80gb")->p99 > 2000);
+	expect(&x.r, "7g.80gb:p99>2000");
 	done(&x);
 }
 
@@ -328,17 +372,13 @@ static void test_kerf_aging_places_a_large_pod_behind_a_stream_of_small_ones(voi
 static void test_kerf_aging_stays_within_a_priority(void **state)
 {
 	char csv[4096];
-	size_t n = 0;
 	struct run x;
 
 	(void)state;
-	n += (size_t)snprintf(csv + n, sizeof(csv) - n,
-			      "0,100,2g.20gb,100\n0,100,2g.20gb,100\n0,100,2g.20gb,100\n1,50,7g.80gb,0\n");
-	for (unsigned t = 50; t < 2000; t += 50)
-		n += (size_t)snprintf(csv + n, sizeof(csv) - n, "%u,100,3g.40gb,100\n", t);
+	stream(csv, sizeof(csv), "0,100,2g.20gb,100\n0,100,2g.20gb,100\n0,100,2g.20gb,100\n1,50,7g.80gb,0\n", 50, 2000, 50,
+	       "100,3g.40gb,100");
 	run_kerf(&x, H100, csv, 60, 0);
-	assert_int_equal(x.r.placed, 43);
-	assert_true(cls(&x.r, "7g.80gb")->p99 > 2000);
+	expect(&x.r, "placed=43 7g.80gb:p99>2000");
 	done(&x);
 }
 
@@ -367,17 +407,14 @@ static void test_kerf_hold_drains_a_gpu_for_a_large_pod_behind_a_stream(void **s
 
 	(void)state;
 	run_kerf(&x, H100x2, stream_csv, 30, 0);
-	assert_int_equal(x.r.placed, 41);
-	assert_true(cls(&x.r, "7g.80gb")->p99 > 500);
+	expect(&x.r, "placed=41 7g.80gb:p99>500");
 	for (unsigned i = 0; i < 3; i++)
 		small[i] = cls(&x.r, profiles[i])->p99;
 	done(&x);
 	run_kerf(&x, H100x2, stream_csv, 30, 300);
-	assert_int_equal(x.r.placed, 41);
-	assert_true(cls(&x.r, "7g.80gb")->p99 <= 100);
+	expect(&x.r, "placed=41 7g.80gb:p99<=100 disturbed=0");
 	for (unsigned i = 0; i < 3; i++)
 		assert_true(cls(&x.r, profiles[i])->p99 <= small[i] + 15);
-	assert_int_equal(x.r.disturbed, 0);
 	done(&x);
 }
 
@@ -388,21 +425,15 @@ static void test_kerf_hold_drains_a_gpu_for_a_large_pod_behind_a_stream(void **s
 static void test_kerf_hold_expires_so_a_gpu_is_not_kept_idle(void **state)
 {
 	char csv[4096];
-	size_t n = 0;
 	struct run x;
 
 	(void)state;
-	n += (size_t)snprintf(csv + n, sizeof(csv) - n, "0,10000,4g.40gb\n0,10000,4g.40gb\n1,30,7g.80gb\n");
-	for (unsigned t = 10; t < 3000; t += 100)
-		n += (size_t)snprintf(csv + n, sizeof(csv) - n, "%u,150,3g.40gb\n", t);
+	stream(csv, sizeof(csv), "0,10000,4g.40gb\n0,10000,4g.40gb\n1,30,7g.80gb\n", 10, 3000, 100, "150,3g.40gb");
 	run_kerf(&x, H100x2, csv, 30, 1e9);
-	assert_true(cls(&x.r, "3g.40gb")->p99 > 1000);
+	expect(&x.r, "3g.40gb:p99>1000");
 	done(&x);
 	run_kerf(&x, H100x2, csv, 30, 200);
-	assert_int_equal(x.r.placed, 33);
-	assert_true(cls(&x.r, "3g.40gb")->p99 == 0);
-	assert_true(cls(&x.r, "7g.80gb")->p99 < 10000);
-	assert_int_equal(x.r.disturbed, 0);
+	expect(&x.r, "placed=33 3g.40gb:p99=0 7g.80gb:p99<10000 disturbed=0");
 	done(&x);
 }
 #endif
@@ -639,20 +670,11 @@ static void test_no_policy_but_repack_disturbs_a_running_pod(void **state)
 
 int main(int argc, char **argv)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest named[] = {
 		cmocka_unit_test(test_pending_percentiles_are_nearest_rank_over_placed_pods),
 		cmocka_unit_test(test_utilisation_is_time_weighted_until_the_last_arrival),
-		cmocka_unit_test(test_static_layout_never_places_a_missing_profile_and_counts_it_blocked_while_free),
 		cmocka_unit_test(test_higher_priority_pods_are_placed_first),
-		cmocka_unit_test(test_first_fit_creates_at_allocation_and_destroys_on_release),
-		cmocka_unit_test(test_instance_creation_time_counts_as_pending),
-		cmocka_unit_test(test_repack_moves_running_pods_and_counts_them_disturbed),
-		cmocka_unit_test(test_nos_plans_when_the_batch_window_ends),
-		cmocka_unit_test(test_nos_geometry_blind_to_placements_fails_to_create),
 #ifdef KERF_SIM_HAVE_PLAN
-		cmocka_unit_test(test_kerf_recuts_free_slices_without_disturbing),
-		cmocka_unit_test(test_kerf_keeps_used_instances_while_replanning),
-		cmocka_unit_test(test_kerf_plans_at_once_when_idle_and_batches_a_burst),
 		cmocka_unit_test(test_kerf_aging_places_a_large_pod_behind_a_stream_of_small_ones),
 		cmocka_unit_test(test_kerf_aging_stays_within_a_priority),
 		cmocka_unit_test(test_kerf_hold_drains_a_gpu_for_a_large_pod_behind_a_stream),
@@ -668,7 +690,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_runs_are_deterministic),
 		cmocka_unit_test(test_no_policy_but_repack_disturbs_a_running_pod),
 	};
+	struct CMUnitTest tests[sizeof(named) / sizeof(named[0]) + N_CASES];
+	size_t n = 0;
 
+	for (size_t i = 0; i < N_CASES; i++)
+		tests[n++] = (struct CMUnitTest){ .name = cases[i].name, .test_func = test_case,
+						  .initial_state = (void *)&cases[i] };
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+		tests[n++] = named[i];
 	if (argc > 1 && strcmp(argv[1], "--quick") == 0)
 		n_seeds = 1;
 	return cmocka_run_group_tests_name("sim", tests, NULL, NULL);

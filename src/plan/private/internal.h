@@ -21,6 +21,7 @@
 
 #include <stdint.h>
 
+#include "dict.h"
 #include "plan.h"
 
 /* More GPUs than any server holds (16 today); checked by plan_run(). */
@@ -90,7 +91,6 @@ struct pl_projcache {
 struct pl_shape {
 	const struct pl_layout *table; /* pl_model.layouts: the geometry */
 	struct pl_bits cur, used;
-	uint64_t hash;
 	uint32_t seen;  /* the plan_cache call that last used it (eviction) */
 	int have_options, have_max;
 	unsigned n_options;
@@ -100,8 +100,8 @@ struct pl_shape {
 };
 
 struct pl_shapes {
-	struct pl_shape **slot; /* open addressing by hash; NULL = empty */
-	unsigned mask, n;
+	struct kerf_dict d; /* of struct pl_shape, by shape_hash(); set up on first use (plan.c callocs this) */
+	unsigned n;         /* d.n, which plan_cache_usage() reads under this name */
 	size_t bytes;  /* held by the shapes' options */
 	uint32_t call; /* bumped per plan_run_cached() */
 };
