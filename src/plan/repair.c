@@ -8,8 +8,13 @@
  * pod in the way is itself scarce and has to move to a node whose pod moves in turn; a congested family
  * where only repacking several nodes together makes room. Each is local: a handful of nodes and the pods
  * on them. So for each pod left out, highest priority first, the repair
- *   1. places it directly if some node now has room (earlier repairs move pods around);
- *   2. else builds a neighbourhood around one of the nodes it fits on alone (its "seeds", fewest pods of
+ *   1. places it directly if some node now has room (earlier repairs move pods around), else tries an
+ *      evacuation of each node it fits on alone: that node's pods move one by one to other nodes with
+ *      room until it fits (undone when it never does). Nobody is left out, and it reaches any number of
+ *      nodes, where a neighbourhood holds REPAIR_NODES: the pods in the way of a pod that needs whole
+ *      GPUs are often many, each with room elsewhere. These cheap moves are swept over every pod left
+ *      out first, while they place more; only then
+ *   2. builds a neighbourhood around one of the nodes it fits on alone (its "seeds", fewest pods of
  *      its priority or higher first): the seed's pods are free to move (the lowest priorities first
  *      when they are too many), each gets a node it would fit on as the loads stand (an "escape", whose
  *      pods stay where they are), and when it has none, a node it fits on alone whose pods become free
@@ -40,16 +45,22 @@
 #define REPAIR_NODES 12
 #define REPAIR_PODS 40
 #define REPAIR_SEEDS 4
-#define REPAIR_STEPS_COUNTS 20000u
+#define REPAIR_STEPS_COUNTS 10000u
 #define REPAIR_STEPS_COST 2000u
 #define REPAIR_STEPS_TOTAL 400000u
+/* The evacuations' share: their steps are node DPs, not memoised lookups, so they cost more each. */
+#define EVAC_STEPS_TOTAL 100000u
 
 struct repair {
 	struct pl_ctx *c;
 	unsigned **cand;       /* per sig: the nodes a pod of that shape fits on alone, or NULL until asked */
 	unsigned *n_cand;
 	unsigned char *failed; /* per sig: repair failed since the last success */
+	unsigned char *no_room; /* per sig: an evacuation found it no other node since the last success */
+	unsigned *on_node;      /* the pods by node (evacuate_any()), lowest priority first within a node */
+	unsigned *node_first;   /* per node + 1: its first position in on_node */
 	uint64_t steps;
+	uint64_t evac_steps;   /* of which the evacuations' */
 	/* the neighbourhood being built */
 	unsigned nodes[REPAIR_NODES], n_nodes;
 	unsigned pods[REPAIR_PODS], n_pods;
@@ -130,7 +141,7 @@ static void move_pod(struct pl_ctx *c, unsigned i, int to, uint64_t to_cost)
 }
 
 /* Step 1: the cheapest node with room for pod i as the loads stand. */
-static int place_direct(struct repair *rp, unsigned i, int *placed, struct kerf_err *err)
+static int place_direct(struct repair *rp, unsigned i, int except, int *placed, struct kerf_err *err)
 {
 	struct pl_ctx *c = rp->c;
 	const struct pl_pod *p = &c->pods[i];
@@ -142,6 +153,8 @@ static int place_direct(struct repair *rp, unsigned i, int *placed, struct kerf_
 		unsigned n = rp->cand[p->sig][k];
 		uint64_t cost, cost_d;
 
+		if ((int)n == except)
+			continue;
 		rp->steps++;
 		if (cost_plus(c, n, p, &cost, err) != 0)
 			return -1;
@@ -158,6 +171,107 @@ static int place_direct(struct repair *rp, unsigned i, int *placed, struct kerf_
 	if (where >= 0) {
 		move_pod(c, i, where, best_cost);
 		*placed = 1;
+	}
+	return 0;
+}
+
+/*
+ * Step 1b, an evacuation: pods on node n, of any priority (the lowest first), move to other nodes with
+ * room (each where it adds the least cost), one at a time, until pod x fits on n. Nobody is left out, so
+ * it is kept whenever x fits; else every move is undone. At most REPAIR_PODS moves, each a scan of the
+ * pod's nodes: one call is bounded by REPAIR_PODS x nodes DPs. (Chains, where a pod that cannot move
+ * evacuates one of its own nodes, placed fewer on the quality benchmark and took longer.)
+ */
+static int evacuate(struct repair *rp, unsigned x, unsigned n, int *placed, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+	unsigned moved[REPAIR_PODS], n_moved = 0;
+	uint64_t cost = PL_INFEASIBLE, old = c->nodes[n].cost;
+
+	*placed = 0;
+	/* Not even with every pod that may move gone (up to REPAIR_PODS): not worth a DP per move. */
+	memcpy(c->tmp, c->nodes[n].load, c->n_res * sizeof(uint16_t));
+	for (unsigned k = rp->node_first[n], m = 0; k < rp->node_first[n + 1] && m < REPAIR_PODS; k++)
+		if (!rp->no_room[c->pods[rp->on_node[k]].sig]) {
+			add_dem(c->tmp, &c->pods[rp->on_node[k]], -1);
+			m++;
+		}
+	add_dem(c->tmp, &c->pods[x], 1);
+	rp->steps++;
+	if (pl_node_cost(c, n, c->tmp, &cost, NULL, err) != 0)
+		return -1;
+	if (cost == PL_INFEASIBLE)
+		return 0;
+	cost = PL_INFEASIBLE;
+	for (unsigned k = rp->node_first[n]; k < rp->node_first[n + 1] && n_moved < REPAIR_PODS && cost == PL_INFEASIBLE;
+	     k++) {
+		unsigned z = rp->on_node[k];
+		int ok;
+
+		if (rp->no_room[c->pods[z].sig])
+			continue;
+		if (candidates(rp, z, err) != 0)
+			return -1;
+		move_pod(c, z, -1, 0);
+		if (place_direct(rp, z, (int)n, &ok, err) != 0)
+			return -1;
+		if (!ok) {
+			/* (loads elsewhere are as they were: a pod of its shape finds no room either) */
+			rp->no_room[c->pods[z].sig] = 1;
+			move_pod(c, z, (int)n, old);
+			continue;
+		}
+		moved[n_moved++] = z;
+		rp->steps++;
+		if (cost_plus(c, n, &c->pods[x], &cost, err) != 0)
+			return -1;
+	}
+	if (cost != PL_INFEASIBLE) {
+		move_pod(c, x, (int)n, cost);
+		*placed = 1;
+		return 0;
+	}
+	/* undo: back to n, the other nodes' costs recomputed */
+	while (n_moved-- > 0) {
+		unsigned z = moved[n_moved], from = (unsigned)c->assign[z];
+
+		move_pod(c, z, (int)n, old);
+		rp->steps++;
+		if (pl_node_cost(c, from, c->nodes[from].load, &c->nodes[from].cost, NULL, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Step 1b for each node pod x fits on alone, until one takes it. The pods are listed by node first (a
+ * failed evacuation undoes its moves, so the lists hold until one succeeds). */
+static int evacuate_any(struct repair *rp, unsigned x, int *placed, struct kerf_err *err)
+{
+	const struct pl_ctx *c = rp->c;
+	const struct pl_pod *px = &c->pods[x];
+	unsigned n_nodes = c->in->n_nodes;
+
+	*placed = 0;
+	if (rp->evac_steps >= EVAC_STEPS_TOTAL)
+		return 0;
+	memset(rp->node_first, 0, (n_nodes + 1) * sizeof(unsigned));
+	for (unsigned i = 0; i < c->n_pods; i++)
+		if (c->assign[i] >= 0)
+			rp->node_first[c->assign[i]]++;
+	for (unsigned n = 1; n <= n_nodes; n++)
+		rp->node_first[n] += rp->node_first[n - 1]; /* each node's end (node_first[n_nodes] stays the total) */
+	for (unsigned i = 0; i < c->n_pods; i++)
+		if (c->assign[i] >= 0)
+			rp->on_node[--rp->node_first[c->assign[i]]] = i; /* back to front: the lowest priority first */
+	*placed = 0;
+	for (unsigned k = 0; k < rp->n_cand[px->sig] && rp->steps < REPAIR_STEPS_TOTAL && rp->evac_steps < EVAC_STEPS_TOTAL &&
+			    !*placed;
+	     k++) {
+		uint64_t before = rp->steps;
+
+		if (evacuate(rp, x, rp->cand[px->sig][k], placed, err) != 0)
+			return -1;
+		rp->evac_steps += rp->steps - before;
 	}
 	return 0;
 }
@@ -489,14 +603,23 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 	rp.in_hood = calloc(c->in->n_nodes + 1, 1);
 	rp.free_pod = calloc(c->n_pods + 1, 1);
 	rp.weight = calloc(c->in->n_nodes + 1, sizeof(unsigned));
-	if (!rp.cand || !rp.n_cand || !rp.failed || !rp.in_hood || !rp.free_pod || !rp.weight) {
+	rp.no_room = calloc(c->n_sigs + 1, 1);
+	rp.on_node = calloc(c->n_pods + 1, sizeof(unsigned));
+	rp.node_first = calloc(c->in->n_nodes + 1, sizeof(unsigned));
+	if (!rp.no_room || !rp.on_node || !rp.node_first || !rp.cand || !rp.n_cand || !rp.failed || !rp.in_hood || !rp.free_pod || !rp.weight) {
 		kerf_err_set(err, KERF_ENOMEM, "out of memory");
 		goto out;
 	}
 	/* Sweeps over the pods left out, again while one places more: a success can open room for a pod
 	 * tried before it. Each success places lexicographically more, so the sweeps end even without the
-	 * budget. */
-	for (int progress = 1; progress && rp.steps < REPAIR_STEPS_TOTAL;) {
+	 * budget. The first sweeps try the cheap moves alone (direct, evacuation); once they place nothing
+	 * more, the neighbourhood searches join, and the evacuations, which just failed on these loads, wait
+	 * for the next success. */
+	for (int progress = 1, cheap = 1, evac = 1; (progress || cheap) && rp.steps < REPAIR_STEPS_TOTAL;) {
+		if (!progress && cheap) {
+			cheap = evac = 0;
+			memset(rp.failed, 0, c->n_sigs + 1);
+		}
 		progress = 0;
 		for (unsigned x = 0; x < c->n_pods && rp.steps < REPAIR_STEPS_TOTAL; x++) {
 			const struct pl_pod *px = &c->pods[x];
@@ -505,9 +628,11 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 
 			if (c->assign[x] >= 0 || px->missing >= 0 || rp.failed[px->sig])
 				continue;
-			if (candidates(&rp, x, err) != 0 || place_direct(&rp, x, &done, err) != 0)
+			if (candidates(&rp, x, err) != 0 || place_direct(&rp, x, -1, &done, err) != 0)
 				goto out;
-			n_seeds = order_seeds(&rp, x, seeds);
+			if (!done && evac && evacuate_any(&rp, x, &done, err) != 0)
+				goto out;
+			n_seeds = cheap ? 0 : order_seeds(&rp, x, seeds);
 			for (unsigned k = 0; k < n_seeds && k < REPAIR_SEEDS && !done && rp.steps < REPAIR_STEPS_TOTAL; k++)
 				if (build_hood(&rp, x, seeds[k], err) != 0 || solve_hood(&rp, &done, err) != 0)
 					goto out;
@@ -521,8 +646,9 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 				continue;
 			}
 			memset(rp.failed, 0, c->n_sigs + 1);
+			memset(rp.no_room, 0, c->n_sigs + 1);
 			rp.n_tried = 0;
-			progress = 1;
+			progress = evac = 1;
 		}
 	}
 	rc = 0;
@@ -536,5 +662,8 @@ out:
 	free(rp.free_pod);
 	free(rp.weight);
 	free(rp.tried);
+	free(rp.no_room);
+	free(rp.on_node);
+	free(rp.node_first);
 	return rc;
 }

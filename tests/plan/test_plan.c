@@ -308,6 +308,35 @@ static void test_repair_moves_a_pod_where_it_destroys_to_place_a_scarce_one(void
 	run_free(&r);
 }
 
+#define CUT_2G "{\"index\": %d, \"model\": " H100 ", \"instances\": [" INST("2g.20gb", 0, false) "," \
+	INST("2g.20gb", 2, false) "," INST("2g.20gb", 4, false) "," INST("1g.10gb", 6, false) "]}"
+#define ESCAPE(i) "{\"name\": \"e" #i "\", \"gpus\": [{\"index\": 0, \"model\": " H100 ", \"instances\": [" \
+	INST("4g.40gb", 0, true) "," INST("3g.40gb", 4, false) "]}]}"
+#define POD_2G(i) POD("s" #i, 1000, RES("2g.20gb", 1))
+
+static void test_evacuation_moves_more_pods_than_a_neighbourhood_holds(void **state)
+{
+	char json[8192], gpus[2048];
+	struct run r;
+
+	(void)state;
+	/* On "t" the twelve 2g pods use free instances; anywhere else each destroys a free 3g (one 2g fits
+	 * there), so the greedy puts them all on "t", the only node of the pod that needs its four whole GPUs.
+	 * Each must move to a node of its own: thirteen nodes, more than a repair neighbourhood holds
+	 * (REPAIR_NODES), so only the evacuation places "whole". */
+	snprintf(gpus, sizeof(gpus), CUT_2G "," CUT_2G "," CUT_2G "," CUT_2G, 0, 1, 2, 3);
+	snprintf(json, sizeof(json),
+		 "{\"nodes\": [{\"name\": \"t\", \"gpus\": [%s]}," ESCAPE(1) "," ESCAPE(2) "," ESCAPE(3) "," ESCAPE(4) ","
+		 ESCAPE(5) "," ESCAPE(6) "," ESCAPE(7) "," ESCAPE(8) "," ESCAPE(9) "," ESCAPE(10) "," ESCAPE(11) ","
+		 ESCAPE(12) "], \"pending\": [" POD_2G(1) "," POD_2G(2) "," POD_2G(3) "," POD_2G(4) "," POD_2G(5) ","
+		 POD_2G(6) "," POD_2G(7) "," POD_2G(8) "," POD_2G(9) "," POD_2G(10) "," POD_2G(11) "," POD_2G(12) ","
+		 POD("whole", 0, RES("7g.80gb", 4)) "]}", gpus);
+	plan_json(json, &r);
+	assert_int_equal(r.out.n_assignments, 13);
+	assert_string_equal(r.in.nodes[assignment_of(&r, "whole")->node].name, "t");
+	run_free(&r);
+}
+
 static void test_pod_with_several_instances_spans_gpus_of_one_node(void **state)
 {
 	struct run r;
@@ -520,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_flexible_pod_leaves_the_only_node_of_a_scarce_one),
 		cmocka_unit_test(test_chain_of_two_moves_places_the_scarce_pod),
 		cmocka_unit_test(test_repair_moves_a_pod_where_it_destroys_to_place_a_scarce_one),
+		cmocka_unit_test(test_evacuation_moves_more_pods_than_a_neighbourhood_holds),
 		cmocka_unit_test(test_pod_with_several_instances_spans_gpus_of_one_node),
 		cmocka_unit_test(test_pod_needing_more_than_any_node_says_how_much_is_possible),
 		cmocka_unit_test(test_pod_for_a_model_the_cluster_lacks_names_the_profile),
