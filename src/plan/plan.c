@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "dict.h"
 #include "hash.h"
 #include "internal.h"
 
@@ -213,35 +214,37 @@ static int model_index(struct pl_ctx *c, const struct mig_model *m, struct kerf_
 	return (int)c->n_models++;
 }
 
-/* Gives every GPU its state, sharing one struct pl_state between GPUs of equal model and layout. */
+/* Whether state item has key's model, layout and used set (what build_states() shares a state by). */
+static int same_state(const void *item, const void *key)
+{
+	const struct pl_state *t = item, *s = key;
+
+	return t->model == s->model && memcmp(&t->cur, &s->cur, sizeof(s->cur)) == 0 &&
+	       memcmp(&t->used, &s->used, sizeof(s->used)) == 0;
+}
+
+/* Gives every GPU its state, sharing one struct pl_state between GPUs of equal model and layout. The dict
+ * holds pointers into c->states, which is sized for one state a GPU up front and so never moves. */
 static int build_states(struct pl_ctx *c, struct kerf_err *err)
 {
-	size_t cap = 16;
-	int *table;
+	struct kerf_dict seen;
 	unsigned g = 0;
 
-	while (cap < (size_t)c->n_gpus * 2)
-		cap *= 2;
-	table = malloc(cap * sizeof(int));
+	kerf_dict_init(&seen, (size_t)c->n_gpus + 1, "GPU states");
 	c->states = calloc(c->n_gpus + 1, sizeof(*c->states));
 	c->gpu_state = malloc((c->n_gpus + 1) * sizeof(unsigned));
-	if (table == NULL || c->states == NULL || c->gpu_state == NULL) {
-		free(table);
+	if (c->states == NULL || c->gpu_state == NULL)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < cap; i++)
-		table[i] = -1;
 	for (unsigned i = 0; i < c->in->n_nodes; i++) {
 		for (unsigned j = 0; j < c->in->nodes[i].n_gpus; j++, g++) {
 			const struct plan_gpu *pg = &c->in->nodes[i].gpus[j];
 			struct pl_state s;
+			const struct pl_state *t;
 			int mi = model_index(c, pg->model, err);
-			size_t h;
+			uint64_t h;
 
-			if (mi < 0) {
-				free(table);
-				return -1;
-			}
+			if (mi < 0)
+				goto err;
 			memset(&s, 0, sizeof(s));
 			s.model = (unsigned)mi;
 			for (unsigned k = 0; k < pg->layout.n; k++) {
@@ -265,24 +268,22 @@ static int build_states(struct pl_ctx *c, struct kerf_err *err)
 							  (unsigned)__builtin_popcount(mig_layout_occupied(pg->model, &used)));
 				s.room_compute = (uint8_t)(pg->model->compute_slices - mig_layout_compute(pg->model, &used));
 			}
-			h = (size_t)kerf_hash_words(s.cur.w, PL_WORDS,
-						    kerf_hash_words(s.used.w, PL_WORDS, KERF_FNV_OFFSET + s.model));
-			for (h &= cap - 1; table[h] >= 0; h = (h + 1) & (cap - 1)) {
-				const struct pl_state *t = &c->states[table[h]];
-
-				if (t->model == s.model && memcmp(&t->cur, &s.cur, sizeof(s.cur)) == 0 &&
-				    memcmp(&t->used, &s.used, sizeof(s.used)) == 0)
-					break;
+			h = kerf_hash_words(s.cur.w, PL_WORDS, kerf_hash_words(s.used.w, PL_WORDS, KERF_FNV_OFFSET + s.model));
+			if ((t = kerf_dict_find(&seen, h, &s, same_state)) == NULL) {
+				c->states[c->n_states] = s;
+				t = &c->states[c->n_states];
+				if (kerf_dict_add(&seen, h, &c->states[c->n_states], err) < 0)
+					goto err;
+				c->n_states++;
 			}
-			if (table[h] < 0) {
-				table[h] = (int)c->n_states;
-				c->states[c->n_states++] = s;
-			}
-			c->gpu_state[g] = (unsigned)table[h];
+			c->gpu_state[g] = (unsigned)(t - c->states);
 		}
 	}
-	free(table);
+	kerf_dict_free(&seen);
 	return 0;
+err:
+	kerf_dict_free(&seen);
+	return -1;
 }
 
 static int build_nodes(struct pl_ctx *c, struct kerf_err *err)
