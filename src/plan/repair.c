@@ -448,7 +448,10 @@ static int solve_hood(struct repair *rp, int *better, struct kerf_err *err)
 	}
 	qsort(rp->pods, np, sizeof(unsigned), cmp_unsigned); /* decision order */
 	{
-		/* The same neighbourhood, searched again with the same loads, gives the same answer. */
+		/* The same neighbourhood, searched again with the same loads, gives the same answer. Kept as a
+		 * list of 64-bit fingerprints scanned in order, not in a dict (dict.h): it is emptied at each
+		 * success and holds only the neighbourhoods built since, and a collision only skips one search
+		 * (no promise of plan.h rests on it). */
 		unsigned sorted[REPAIR_NODES];
 		uint64_t h = KERF_FNV_OFFSET; /* FNV-1a over 32-bit items (hash.h's constants) */
 

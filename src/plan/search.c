@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "dict.h"
 #include "hash.h"
 #include "internal.h"
 
@@ -31,14 +33,33 @@
 #define EXACT_BUDGET_COST 30000u
 #define CACHE_MAX_ENTRIES (1u << 22)
 
-/* ---- a small open-addressing map from fixed-length uint16 keys to fixed-length values ---------------- */
+/* ---- the exact search's memo: fixed-length uint16 keys to one uint64, on the one dict (dict.h) --------- */
 
-struct map {
-	size_t klen, vlen; /* in uint16 / uint64 units */
-	size_t cap, n;
-	uint16_t *keys;
-	uint64_t *vals;
-	uint8_t *live;
+/*
+ * Entries live in blocks of MEMO_BLOCK that are never moved or freed before the memo is, so the dict can
+ * point at them; one allocation per block instead of one per entry keeps the search's allocations few.
+ * The value comes first, the key follows it in the same entry.
+ */
+#define MEMO_BLOCK 1024u
+#define MEMO_MAX_BLOCKS (1u << 22) /* 4 G entries: memory runs out first; the step budgets end far sooner */
+
+struct memo_entry {
+	uint64_t val;
+	uint16_t key[];
+};
+
+struct memo {
+	struct kerf_dict d;
+	size_t klen;         /* uint16s a key */
+	size_t entry;        /* bytes an entry, a multiple of 8 */
+	char **blocks;
+	size_t n_blocks, cap_blocks;
+	unsigned used;       /* entries handed out of the last block */
+};
+
+struct memo_key {
+	const uint16_t *key;
+	size_t klen;
 };
 
 static uint64_t hash16(const uint16_t *k, size_t n)
@@ -47,80 +68,69 @@ static uint64_t hash16(const uint16_t *k, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ k[i]) * KERF_FNV_PRIME;
-	return h ^ (h >> 29);
+	return h;
 }
 
-static int map_init(struct map *m, size_t klen, size_t vlen)
+static int memo_eq(const void *item, const void *key)
+{
+	const struct memo_entry *e = item;
+	const struct memo_key *k = key;
+
+	return memcmp(e->key, k->key, k->klen * sizeof(uint16_t)) == 0;
+}
+
+static void memo_init(struct memo *m, size_t klen, const char *what)
 {
 	memset(m, 0, sizeof(*m));
+	kerf_dict_init(&m->d, (size_t)MEMO_MAX_BLOCKS * MEMO_BLOCK, what);
 	m->klen = klen;
-	m->vlen = vlen;
-	m->cap = 1024;
-	m->keys = malloc(m->cap * klen * sizeof(uint16_t));
-	m->vals = malloc(m->cap * vlen * sizeof(uint64_t));
-	m->live = calloc(m->cap, 1);
-	return m->keys && m->vals && m->live ? 0 : -1;
+	m->entry = (sizeof(struct memo_entry) + klen * sizeof(uint16_t) + 7) & ~(size_t)7;
+	m->used = MEMO_BLOCK;
 }
 
-static void map_free(struct map *m)
+static void memo_free(struct memo *m)
 {
-	free(m->keys);
-	free(m->vals);
-	free(m->live);
+	for (size_t i = 0; i < m->n_blocks; i++)
+		free(m->blocks[i]);
+	free(m->blocks);
+	kerf_dict_free(&m->d);
 	memset(m, 0, sizeof(*m));
 }
 
-/* Finds key; returns its value slot, creating it (with *fresh = 1) if absent; NULL on ENOMEM. */
-static uint64_t *map_get(struct map *m, const uint16_t *key, int *fresh);
-
-static int map_grow(struct map *m)
+/* A fresh entry holding key, from the last block or a new one; NULL with err set when out of memory. */
+static struct memo_entry *memo_new(struct memo *m, const uint16_t *key, struct kerf_err *err)
 {
-	struct map big = *m;
+	struct memo_entry *e;
 
-	big.cap = m->cap * 2;
-	big.n = 0;
-	big.keys = malloc(big.cap * m->klen * sizeof(uint16_t));
-	big.vals = malloc(big.cap * m->vlen * sizeof(uint64_t));
-	big.live = calloc(big.cap, 1);
-	if (!big.keys || !big.vals || !big.live) {
-		free(big.keys);
-		free(big.vals);
-		free(big.live);
-		return -1;
-	}
-	for (size_t i = 0; i < m->cap; i++) {
-		int fresh;
-		uint64_t *v;
+	if (m->used == MEMO_BLOCK) {
+		char *b;
 
-		if (!m->live[i])
-			continue;
-		v = map_get(&big, &m->keys[i * m->klen], &fresh);
-		memcpy(v, &m->vals[i * m->vlen], m->vlen * sizeof(uint64_t));
+		if (kerf_grow(&m->blocks, &m->cap_blocks, m->n_blocks + 1, sizeof(*m->blocks), MEMO_MAX_BLOCKS, m->d.what,
+			      err) != 0)
+			return NULL;
+		if ((b = malloc(MEMO_BLOCK * m->entry)) == NULL) {
+			kerf_err_set(err, KERF_ENOMEM, "%s: out of memory", m->d.what);
+			return NULL;
+		}
+		m->blocks[m->n_blocks++] = b;
+		m->used = 0;
 	}
-	map_free(m);
-	*m = big;
-	return 0;
+	e = (struct memo_entry *)(m->blocks[m->n_blocks - 1] + (size_t)m->used++ * m->entry);
+	memcpy(e->key, key, m->klen * sizeof(uint16_t));
+	return e;
 }
 
-static uint64_t *map_get(struct map *m, const uint16_t *key, int *fresh)
+/* Finds key; returns its value, creating it (with *fresh = 1) if absent; NULL with err set (KERF_ENOMEM). */
+static uint64_t *memo_get(struct memo *m, const uint16_t *key, int *fresh, struct kerf_err *err)
 {
-	size_t i;
+	struct memo_key k = { key, m->klen };
+	uint64_t h = hash16(key, m->klen);
+	struct memo_entry *e = kerf_dict_find(&m->d, h, &k, memo_eq);
 
-	if (m->n * 2 >= m->cap && map_grow(m) != 0)
-		return NULL;
-	i = (size_t)(hash16(key, m->klen) & (m->cap - 1));
-	while (m->live[i]) {
-		if (memcmp(&m->keys[i * m->klen], key, m->klen * sizeof(uint16_t)) == 0) {
-			*fresh = 0;
-			return &m->vals[i * m->vlen];
-		}
-		i = (i + 1) & (m->cap - 1);
-	}
-	m->live[i] = 1;
-	memcpy(&m->keys[i * m->klen], key, m->klen * sizeof(uint16_t));
-	m->n++;
-	*fresh = 1;
-	return &m->vals[i * m->vlen];
+	*fresh = e == NULL;
+	if (e == NULL && ((e = memo_new(m, key, err)) == NULL || kerf_dict_add(&m->d, h, e, err) != 0))
+		return NULL; /* an entry handed out but not added is only unused space in its block */
+	return &e->val;
 }
 
 /* ---- shared helpers ------------------------------------------------------------------------------ */
@@ -641,8 +651,8 @@ struct bb {
 	uint64_t steps, budget;
 	int phase;
 	int exhausted;
-	struct map costs;  /* (node, load) -> cost */
-	struct map seen;   /* (pod, every load) -> best counts prefix, packed */
+	struct memo costs; /* (node, load) -> cost */
+	struct memo seen;  /* (pod, every load) -> best counts prefix, packed */
 	uint16_t *key;
 	uint16_t *load_before; /* per depth, to undo */
 	struct kerf_err *err;
@@ -677,9 +687,8 @@ static int node_cost_memo(struct bb *b, unsigned n, const struct pl_pod *p, uint
 	b->key[0] = (uint16_t)n;
 	memcpy(&b->key[1], nd->load, b->n_res * sizeof(uint16_t));
 	add_demand(&b->key[1], p, 1);
-	slot = map_get(&b->costs, b->key, &fresh);
-	if (slot == NULL)
-		return kerf_err_set(b->err, KERF_ENOMEM, "out of memory in the exact search");
+	if ((slot = memo_get(&b->costs, b->key, &fresh, b->err)) == NULL)
+		return -1;
 	if (fresh && pl_node_cost(b->c, n, &b->key[1], slot, NULL, b->err) != 0)
 		return -1;
 	*cost = *slot;
@@ -705,9 +714,8 @@ static int seen_before(struct bb *b, unsigned i)
 		b->key[klen + j] = (uint16_t)(j >= i && b->twin[j] >= 0 && (unsigned)b->twin[j] < i ? b->cur[b->twin[j]] + 2 : 0);
 	for (unsigned l = 0; l < b->n_levels; l++)
 		packed = (packed << 16) | b->cnt[l];
-	slot = map_get(&b->seen, b->key, &fresh);
-	if (slot == NULL) {
-		b->failed = kerf_err_set(b->err, KERF_ENOMEM, "out of memory in the exact search");
+	if ((slot = memo_get(&b->seen, b->key, &fresh, b->err)) == NULL) {
+		b->failed = -1;
 		return 1;
 	}
 	if (!fresh && *slot >= packed)
@@ -959,8 +967,9 @@ static int bb_init(struct bb *b, struct pl_ctx *c, struct kerf_err *err)
 	b->left = calloc(np + 1, sizeof(unsigned));
 	b->twin = malloc((np + 1) * sizeof(int));
 	b->key = calloc(2 + (size_t)b->n_nodes * b->n_res + b->n_res + np, sizeof(uint16_t));
-	if (!b->cur || !b->best || !b->cnt || !b->best_cnt || !b->total || !b->left || !b->twin || !b->key ||
-	    map_init(&b->costs, 1 + b->n_res, 1) != 0 || map_init(&b->seen, 1 + (size_t)b->n_nodes * b->n_res + np, 1) != 0)
+	memo_init(&b->costs, 1 + b->n_res, "the exact search's node costs");
+	memo_init(&b->seen, 1 + (size_t)b->n_nodes * b->n_res + np, "the exact search's visited states");
+	if (!b->cur || !b->best || !b->cnt || !b->best_cnt || !b->total || !b->left || !b->twin || !b->key)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory in the exact search");
 	if (room_init(b) != 0)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory in the exact search");
@@ -990,8 +999,8 @@ static void bb_free(struct bb *b)
 	free(b->left);
 	free(b->twin);
 	free(b->key);
-	map_free(&b->costs);
-	map_free(&b->seen);
+	memo_free(&b->costs);
+	memo_free(&b->seen);
 	free(b->res_grp);
 	free(b->res_w);
 	free(b->room);
