@@ -222,7 +222,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return -1;
 	a->gen.pods = (unsigned)a->pods;
 	if (a->policy[0] == '\0')
-		snprintf(a->policy, sizeof(a->policy), "%s", sim_policy_available(SIM_POLICY_KERF) ? "kerf" : "first-fit");
+		snprintf(a->policy, sizeof(a->policy), "%s", "kerf");
 	return 0;
 }
 

@@ -800,8 +800,8 @@ int sim_run(const struct sim_cluster *c, const struct sim_workload *w, const str
 
 	memset(r, 0, sizeof(*r));
 	s.ops = ops_of(p->kind);
-	if (!sim_policy_available(p->kind) || s.ops == NULL)
-		return kerf_err_set(err, KERF_EUNSUPPORTED, "policy %s: not available in this build", p->name);
+	if (s.ops == NULL)
+		return kerf_err_set(err, KERF_EINVAL, "policy %s: no such policy", p->name);
 	if (sim_cluster_gpus(c) == 0)
 		return kerf_err_set(err, KERF_EINVAL, "cluster: no GPUs");
 	if (!(o->batch_s >= 0) || !(o->reconfig_s >= 0) || !(o->age_after_s >= 0) || !(o->hold_s >= 0))

@@ -48,16 +48,6 @@ int sim_policy_parse(const char *text, struct sim_policy *p, struct kerf_err *er
 			    text);
 }
 
-bool sim_policy_available(enum sim_policy_kind kind)
-{
-#ifdef KERF_SIM_HAVE_PLAN
-	(void)kind;
-	return true;
-#else
-	return kind != SIM_POLICY_KERF;
-#endif
-}
-
 unsigned sim_policy_compare_set(struct sim_policy *out, unsigned max)
 {
 	static const char *const names[] = { "kerf",	  "nos",	  "first-fit",		 "static:all-1g",
@@ -65,7 +55,7 @@ unsigned sim_policy_compare_set(struct sim_policy *out, unsigned max)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]) && n < max; i++)
-		if (sim_policy_parse(names[i], &out[n], NULL) == 0 && sim_policy_available(out[n].kind))
+		if (sim_policy_parse(names[i], &out[n], NULL) == 0)
 			n++;
 	return n;
 }

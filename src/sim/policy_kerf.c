@@ -24,18 +24,12 @@
  * Packing (pack, off by default): plan_run_packed() (src/plan/pack.c) instead of plan_run(), so that a
  * plan re-cuts the free slices of busy GPUs before it opens an idle one, which stays whole for a large pod.
  * It is planner code, so a controller can call it as it is.
- *
- * Built only with the planner library (KERF_SIM_HAVE_PLAN); without it the policy reports itself
- * unavailable and `kerf simulate` leaves it out.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-#ifdef KERF_SIM_HAVE_PLAN
-
 #include "plan.h"
 
 /* No hold on a GPU: hold_pod[g]. */
@@ -447,15 +441,3 @@ static int kerf_batch(struct sim *s, struct kerf_err *err)
 const struct sim_policy_ops sim_ops_kerf = {
 	.init = kerf_init, .step = kerf_step, .batch = kerf_batch, .fini = kerf_fini, .batching = true,
 };
-
-#else
-
-static int kerf_unavailable(struct sim *s, struct kerf_err *err)
-{
-	(void)s;
-	return kerf_err_set(err, KERF_EUNSUPPORTED, "policy kerf: this build has no planner library (src/plan)");
-}
-
-const struct sim_policy_ops sim_ops_kerf = { .init = kerf_unavailable };
-
-#endif

@@ -12,8 +12,7 @@
  * Policies (docs/simulator.md says what each models and what it leaves out):
  *   kerf          the real planner (plan_run), called like the controller: a change that leaves pods
  *                 waiting is planned at once, a burst is collected for a window first (policy_kerf.c),
- *                 and each plan covers the whole cluster. Present only when the planner library is built
- *                 (sim_policy_available()).
+ *                 and each plan covers the whole cluster.
  *   static:NAME   a fixed layout on every GPU, as the GPU Operator's stock configurations (all-1g,
  *                 all-2g, all-3g, all-4g, all-7g, all-balanced) or an explicit layout text.
  *   nos           nos-like greedy: per node in name order, per GPU the maximal geometry that covers the
@@ -147,9 +146,6 @@ struct sim_policy {
 
 /* Parses "kerf", "nos", "first-fit", "repack" or "static:LAYOUT". */
 int sim_policy_parse(const char *text, struct sim_policy *p, struct kerf_err *err);
-
-/* False for kerf when this build has no planner library. */
-bool sim_policy_available(enum sim_policy_kind kind);
 
 /* The policies `kerf simulate --compare` runs, in order: every available one. Returns how many. */
 unsigned sim_policy_compare_set(struct sim_policy *out, unsigned max);

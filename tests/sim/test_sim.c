@@ -286,7 +286,6 @@ static const struct sim_case cases[] = {
 		  "20,10,2g.20gb\n",
 	  .policy = "nos", .batch = 1, .reconfig = 0,
 	  .expect = "failed_creates>=1 placed=8 2g.20gb:p50>80 disturbed=0 blocked_while_free=1" },
-#ifdef KERF_SIM_HAVE_PLAN
 	/* kerf re-cuts a free instance: the 7g made for the first pod stands free when two 1g pods come; the plan
 	 * destroys it and makes two 1g. Both changes come after a quiet period, so each is planned at once: no pod
 	 * waits. Two plans, 3 created, 1 destroyed. */
@@ -307,7 +306,6 @@ static const struct sim_case cases[] = {
 	  .csv = "0,100,1g.10gb\n1,100,2g.20gb\n2,100,3g.40gb\n",
 	  .policy = "kerf", .batch = 5, .reconfig = 0,
 	  .expect = "placed=3 1g.10gb:p99=0 2g.20gb:p99=0 3g.40gb:p99=5 plans=3" },
-#endif
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -321,7 +319,6 @@ static void test_case(void **state)
 	done(&x);
 }
 
-#ifdef KERF_SIM_HAVE_PLAN
 /* Runs csv on cluster under kerf with aging after age_after seconds (0: none), holds of at most hold seconds
  * (0: none), a 1 s window and instant creation. */
 static void run_kerf(struct run *x, const char *cluster, const char *csv, double age_after, double hold)
@@ -477,7 +474,6 @@ static void test_kerf_pack_keeps_an_idle_gpu_whole_for_a_large_pod(void **state)
 	done(&x);
 }
 
-#endif
 
 /* ---- inputs -------------------------------------------------------------------------------------------- */
 
@@ -715,13 +711,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pending_percentiles_are_nearest_rank_over_placed_pods),
 		cmocka_unit_test(test_utilisation_is_time_weighted_until_the_last_arrival),
 		cmocka_unit_test(test_higher_priority_pods_are_placed_first),
-#ifdef KERF_SIM_HAVE_PLAN
 		cmocka_unit_test(test_kerf_aging_places_a_large_pod_behind_a_stream_of_small_ones),
 		cmocka_unit_test(test_kerf_aging_stays_within_a_priority),
 		cmocka_unit_test(test_kerf_hold_drains_a_gpu_for_a_large_pod_behind_a_stream),
 		cmocka_unit_test(test_kerf_hold_expires_so_a_gpu_is_not_kept_idle),
 		cmocka_unit_test(test_kerf_pack_keeps_an_idle_gpu_whole_for_a_large_pod),
-#endif
 		cmocka_unit_test(test_static_layouts_match_the_gpu_operator_configs),
 		cmocka_unit_test(test_memory_need_maps_to_the_smallest_profile_that_holds_it),
 		cmocka_unit_test(test_trace_maps_memory_skips_comments_and_sorts_stably),
