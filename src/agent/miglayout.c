@@ -90,21 +90,9 @@ static void ring(struct agent_sync *s)
 	kerf_bell_ring(&s->bell);
 }
 
-static void on_add(const char *key, const void *proj, void *arg)
+/* Any change to the node's MigLayout (the informer's on_change). */
+static void layout_changed(void *arg)
 {
-	(void)key, (void)proj;
-	ring(arg);
-}
-
-static void on_update(const char *key, const void *old, const void *new, void *arg)
-{
-	(void)key, (void)old, (void)new;
-	ring(arg);
-}
-
-static void on_delete(const char *key, const void *old, void *arg)
-{
-	(void)key, (void)old;
 	ring(arg);
 }
 
@@ -278,8 +266,8 @@ struct agent_sync *agent_sync_start(struct kube_client *c, struct agent_node *a,
 	}
 	snprintf(s->selector, n, "metadata.name=%s", node);
 	spec = (struct kube_informer_spec){.resource = &KUBE_MIGLAYOUTS, .field_selector = s->selector,
-					   .project = project, .free_proj = free_proj, .on_add = on_add,
-					   .on_update = on_update, .on_delete = on_delete, .arg = s, .on_error = watch_failed};
+					   .project = project, .free_proj = free_proj, .on_change = layout_changed,
+					   .arg = s, .on_error = watch_failed};
 	if ((s->inf = kube_informer_new(c, &spec, err)) == NULL || kube_informer_start(s->inf, err) < 0) {
 		kerf_err_prefix(err, "agent sync: watch MigLayout %s", node);
 		goto fail;

@@ -291,9 +291,9 @@ static void rang_add(const char *k, const void *p, void *arg)
 	changed(arg);
 }
 
-static void rang_update(const char *k, const void *o, const void *n, void *arg)
+/* Any change at all (the informer's on_change): what the pods' informer rings for. */
+static void rang(void *arg)
 {
-	(void)k, (void)o, (void)n;
 	changed(arg);
 }
 
@@ -536,8 +536,7 @@ struct controller *controller_start(struct kube_client *c, const struct controll
 	 * kubelet has not admitted them yet, whose devices must not be re-cut under them. */
 	ps = (struct kube_informer_spec){.resource = &KUBE_PODS, .field_selector = "status.phase=Pending",
 					 .fields = pod_fields, .project = project_pod, .free_proj = free_pod,
-					 .on_add = rang_add, .on_update = rang_update, .on_delete = rang_add, .arg = ctl,
-					 .on_error = watch_failed};
+					 .on_change = rang, .arg = ctl, .on_error = watch_failed};
 	ns = (struct kube_informer_spec){.resource = &KUBE_NODES, .fields = node_fields, .project = project_node,
 					 .free_proj = free_node, .on_add = rang_add, .on_update = node_changed,
 					 .on_delete = rang_add, .arg = ctl, .on_error = watch_failed};

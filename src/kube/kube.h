@@ -305,6 +305,9 @@ struct kube_informer_spec {
 	void (*on_add)(const char *key, const void *proj, void *arg);
 	void (*on_update)(const char *key, const void *old_proj, const void *new_proj, void *arg);
 	void (*on_delete)(const char *key, const void *old_proj, void *arg);
+	/* NULL, or called after each add, update and delete above (after its own callback, if any), for a
+	 * caller that needs to know only that something changed: ring a bell, count. */
+	void (*on_change)(void *arg);
 	void *arg;
 	long backoff_min_ms, backoff_max_ms; /* unreachable server: 0 = 250 ms .. 10 s, doubled, with jitter */
 	/* NULL, or the fields project() reads (see kube_decoder_keep); watch events are cut down to them, plus

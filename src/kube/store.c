@@ -90,6 +90,8 @@ static void removed(struct kube_store *s, struct entry *e)
 {
 	if (s->spec.on_delete)
 		s->spec.on_delete(e->key, e->proj, s->spec.arg);
+	if (s->spec.on_change)
+		s->spec.on_change(s->spec.arg);
 	entry_free(s, e);
 }
 
@@ -120,6 +122,8 @@ static int upsert(struct kube_store *s, const char *key, const char *rv, void *p
 		e->epoch = s->epoch;
 		if (s->spec.on_update)
 			s->spec.on_update(e->key, old, proj, s->spec.arg);
+		if (s->spec.on_change)
+			s->spec.on_change(s->spec.arg);
 		if (s->spec.free_proj)
 			s->spec.free_proj(old);
 		return 0;
@@ -136,6 +140,8 @@ static int upsert(struct kube_store *s, const char *key, const char *rv, void *p
 	e->epoch = s->epoch;
 	if (s->spec.on_add)
 		s->spec.on_add(e->key, proj, s->spec.arg);
+	if (s->spec.on_change)
+		s->spec.on_change(s->spec.arg);
 	return 0;
 err:
 	free(e);

@@ -39,18 +39,12 @@ struct call {
 static ssize_t send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *user)
 {
 	struct call *c = user;
-	ssize_t n;
+	ssize_t n = kgrpc_sock_send(c->fd, data, len, &c->io_err);
 
 	(void)s;
 	(void)flags;
-	n = send(c->fd, data, len, MSG_NOSIGNAL);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return NGHTTP2_ERR_WOULDBLOCK;
+	if (n == NGHTTP2_ERR_CALLBACK_FAILURE)
 		c->io_failed = true;
-		kerf_err_set(&c->io_err, KERF_EIO, "send: %s", strerror(errno));
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	}
 	return n;
 }
 

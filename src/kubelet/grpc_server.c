@@ -396,18 +396,11 @@ static int stream_close_cb(nghttp2_session *s, int32_t id, uint32_t code, void *
 
 static ssize_t send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *user)
 {
-	struct conn *c = conn_of(user);
-	ssize_t n;
+	struct kerf_err ignored; /* a connection that fails is closed; nothing asks why */
 
 	(void)s;
 	(void)flags;
-	n = send(c->fd, data, len, MSG_NOSIGNAL);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return NGHTTP2_ERR_WOULDBLOCK;
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	}
-	return n;
+	return kgrpc_sock_send(conn_of(user)->fd, data, len, &ignored);
 }
 
 /* ---- connections ---- */

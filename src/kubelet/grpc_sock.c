@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <nghttp2/nghttp2.h>
+
 #include "kgrpc_sock.h"
 
 int kgrpc_sock_open(const char *path, int flags, struct sockaddr_un *sa, int *fd, struct kerf_err *err)
@@ -20,4 +22,16 @@ int kgrpc_sock_open(const char *path, int flags, struct sockaddr_un *sa, int *fd
 	if (*fd < 0)
 		return kerf_err_set(err, KERF_EIO, "socket: %s", strerror(errno));
 	return 0;
+}
+
+ssize_t kgrpc_sock_send(int fd, const uint8_t *data, size_t len, struct kerf_err *err)
+{
+	ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	kerf_err_set(err, KERF_EIO, "send: %s", strerror(errno));
+	return NGHTTP2_ERR_CALLBACK_FAILURE;
 }

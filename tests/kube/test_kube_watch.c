@@ -396,6 +396,7 @@ struct proj {
 struct log {
 	int adds, updates, deletes;
 	char last[64];
+	int changes; /* on_change */
 };
 
 static void *project(json_t *obj, void *arg)
@@ -434,6 +435,11 @@ static void on_delete(const char *key, const void *p, void *arg)
 	snprintf(l->last, sizeof(l->last), "delete %s", key);
 }
 
+static void on_change(void *arg)
+{
+	((struct log *)arg)->changes++;
+}
+
 static json_t *pod(const char *ns, const char *name, const char *rv, const char *phase)
 {
 	json_t *o = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "namespace", ns, "name", name, "resourceVersion", rv);
@@ -453,7 +459,8 @@ static void test_store_fires_one_callback_per_change_and_keys_by_namespace(void 
 {
 	struct log l = {0};
 	struct kube_informer_spec spec = {.project = project, .free_proj = free, .on_add = on_add,
-					  .on_update = on_update, .on_delete = on_delete, .arg = &l};
+					  .on_update = on_update, .on_delete = on_delete, .on_change = on_change,
+					  .arg = &l};
 	struct kube_store *s = kube_store_new(&spec);
 	(void)state;
 	apply(s, KUBE_ADDED, pod("a", "p", "1", "Pending"));
@@ -470,6 +477,7 @@ static void test_store_fires_one_callback_per_change_and_keys_by_namespace(void 
 	assert_int_equal(l.adds, 2);
 	assert_int_equal(l.updates, 1);
 	assert_int_equal(l.deletes, 2);
+	assert_int_equal(l.changes, 5); /* once after each of them; a bookmark or an unknown delete is none */
 	assert_int_equal(kube_store_len(s), 0);
 	kube_store_free(s);
 }
@@ -559,6 +567,33 @@ static void phase_of(const char *rv, const void *proj, void *arg)
 	snprintf(arg, 16, "%s", ((const struct proj *)proj)->phase);
 }
 
+/* on_change alone, for a caller that only needs to know that something changed: once a change, relists
+ * included (here 2 adds, then a relist that updates one, deletes one and keeps one unchanged). */
+static void test_store_on_change_alone_fires_once_per_change(void **state)
+{
+	struct log l = {0};
+	struct kube_informer_spec spec = {.project = project, .free_proj = free, .on_change = on_change, .arg = &l};
+	struct kube_store *s = kube_store_new(&spec);
+	struct kerf_err err;
+	json_t *o;
+	(void)state;
+	apply(s, KUBE_ADDED, pod("ns", "a", "1", "Pending"));
+	apply(s, KUBE_ADDED, pod("ns", "b", "1", "Pending"));
+	apply(s, KUBE_ADDED, pod("ns", "c", "1", "Pending"));
+	assert_int_equal(l.changes, 3);
+	kube_store_relist_begin(s);
+	o = pod("ns", "a", "2", "Running");
+	assert_int_equal(kube_store_relist_item(s, o, &err), 0);
+	json_decref(o);
+	o = pod("ns", "c", "1", "Pending");
+	assert_int_equal(kube_store_relist_item(s, o, &err), 0);
+	json_decref(o);
+	kube_store_relist_end(s);
+	assert_int_equal(l.changes, 5);
+	assert_int_equal(l.adds + l.updates + l.deletes, 0);
+	kube_store_free(s);
+}
+
 /* A relist keeps what it lists (firing nothing for an unchanged version, an update for a new one) and
  * deletes, once each, exactly what it left out: the sweep removes records while it walks the table. */
 static void test_store_relist_deletes_exactly_what_the_list_left_out(void **state)
@@ -619,6 +654,7 @@ int main(void)
 		cmocka_unit_test(test_store_fires_one_callback_per_change_and_keys_by_namespace),
 		cmocka_unit_test(test_store_grows_and_keeps_every_key),
 		cmocka_unit_test(test_store_relist_deletes_exactly_what_the_list_left_out),
+		cmocka_unit_test(test_store_on_change_alone_fires_once_per_change),
 		cmocka_unit_test(test_informer_backs_off_while_the_server_is_unreachable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
