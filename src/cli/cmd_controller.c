@@ -54,6 +54,9 @@ static void usage(FILE *f)
 		   "                      long (default 500)\n"
 		   "  --age-after MS      a pod waiting this long goes before younger pods of its priority (never\n"
 		   "                      before a higher one) in the plan (default 300000; 0: no aging)\n"
+		   "  --pack              keep whole GPUs whole: re-cut a busy GPU's free slices for a pod before\n"
+		   "                      opening an idle GPU (as kerf simulate --pack; off by default, docs/simulator.md\n"
+		   "                      says where it helps and what it costs)\n"
 		   "  --interval MS       renew the Lease and re-plan at least this often (default 2000)\n"
 		   "  --agent-timeout MS  leave out a node whose agent's heartbeat has not changed for this long\n"
 		   "                      (default 90000: three missed heartbeats)\n"
@@ -78,6 +81,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	long events = 0, write_concurrency = 0, age_after = -1; /* -1: not given */
 	const struct cli_opt opts[] = {
 		{ .name = "--once", .kind = CLI_FLAG, .dst = &o->once },
+		{ .name = "--pack", .kind = CLI_FLAG, .dst = &o->ctl.pack },
 		{ .name = "--log-level", .kind = CLI_FUNC, .dst = &o->log, .fn = cli_daemon_log_set },
 		{ .name = "--log-format", .kind = CLI_FUNC, .dst = &o->log, .fn = cli_daemon_log_set },
 		{ .name = "--kubeconfig", .kind = CLI_STRING, .dst = &o->kubeconfig },

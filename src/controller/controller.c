@@ -848,6 +848,7 @@ static int round_(struct controller *ctl, struct controller_report *rep, struct 
 	t0 = kerf_mono_ms();
 	if (ctl->plan_cache == NULL)
 		ctl->plan_cache = plan_cache_new(); /* NULL: plans without one */
+	s.in.pack = ctl->o.pack;
 	if (plan_run_room(ctl->plan_cache, &s.in, &out, &rs, err) < 0) {
 		kerf_err_prefix(err, "plan");
 		metrics_round(ctl, rep, NULL, start, -1);

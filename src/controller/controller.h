@@ -72,6 +72,7 @@ struct controller_options {
 	long debounce_ms;            /* 0: 500 */
 	long max_wait_ms;            /* 0: 5000 */
 	long age_after_ms;           /* 0: 300000 (5 min); < 0: no aging (a pod's standing is its priority and age order) */
+	bool pack;                   /* plan with plan_run_packed(): a busy GPU's free slices before an idle GPU */
 	/* The schedulers whose pods kerf plans for (spec.schedulerName), NULL-terminated; NULL or empty:
 	 * {"default-scheduler"}. Must outlive the controller. */
 	const char *const *scheduler_names;

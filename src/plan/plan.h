@@ -74,6 +74,9 @@ struct plan_input {
 	/* Room on each node for the pods' CPU, memory and other requests (room.h): plan_run_room() reads it,
 	 * plan_run() does not. NULL: not considered. */
 	struct plan_room *room;
+	/* plan_run_room() plans with plan_run_packed() (keep whole GPUs whole) instead of plan_run_cached().
+	 * plan_run() and plan_run_packed() do not read it. */
+	bool pack;
 };
 
 /* One instance a pod will get: on GPU gpus[gpu] of its node, the instance of `profile` at `start`. */

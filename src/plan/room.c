@@ -204,18 +204,20 @@ int plan_run_room(struct plan_cache *cache, struct plan_input *in, struct plan_o
 		  struct plan_room_stats *stats, struct kerf_err *err)
 {
 	struct plan_room_stats local = {0, 0};
+	int (*run)(struct plan_cache *, const struct plan_input *, struct plan_output *, struct kerf_err *) =
+		in->pack ? plan_run_packed : plan_run_cached;
 	int moved;
 
 	if (stats == NULL)
 		stats = &local;
 	memset(stats, 0, sizeof(*stats));
 	if (in->room == NULL)
-		return plan_run_cached(cache, in, out, err);
+		return run(cache, in, out, err);
 	if ((moved = narrow(in, in->room->node, in->room->pod, NULL, MAX_VERDICTS, err)) < 0) /* step 1 */
 		return -1;
 	stats->no_room = (unsigned)moved;
 	for (int pass = 1;; pass++) {
-		if (plan_run_cached(cache, in, out, err) < 0)
+		if (run(cache, in, out, err) < 0)
 			return -1;
 		if (pass == PLAN_ROOM_PASSES || (moved = overflow(in, out, in->room, err)) == 0)
 			return 0;

@@ -40,7 +40,8 @@ struct plan_room_stats {
 };
 
 /*
- * Plans with in->room (NULL: exactly plan_run_cached()). Narrows pods' groups in in (step 1 and 2), so run it
+ * Plans with in->room (NULL: exactly plan_run_cached(), or plan_run_packed() when in->pack; every pass plans
+ * the same way). Narrows pods' groups in in (step 1 and 2), so run it
  * once per input. stats may be NULL. Fails as plan_run() does.
  */
 int plan_run_room(struct plan_cache *cache, struct plan_input *in, struct plan_output *out,

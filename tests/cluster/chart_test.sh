@@ -27,6 +27,7 @@ check "the defaults render the DaemonSet and the two-replica Deployment" \
 check "the agent runs only on nodes labelled kerf.dev/mig=true" rendered 'kerf.dev/mig: "true"'
 check "the agent shares the host's PID namespace (NVML sees every pod's processes)" rendered 'hostPID: true'
 check "the image defaults to the chart's appVersion" rendered "image: kerf.local/kerf:0.1.0"
+check "the controller does not pack unless asked" sh -c "! grep -q -- '- --pack' '$tmp/out'"
 check "no Namespace object unless asked (helm install --create-namespace makes it)" \
 	sh -c "! grep -q '^kind: Namespace' '$tmp/out'"
 check "both daemons listen (:8082, :8081) with liveness and readiness probes on /healthz and /readyz" \
@@ -43,7 +44,7 @@ render --set apiServer=127.0.0.1:6443 --set hostNetwork=true --set agent.deviceP
 	--set controller.replicas=3 --set controller.debounce=200 --set image.tag=dev \
 	--set 'controller.schedulerNames={default-scheduler,volcano}' --set controller.agentTimeout=60000 \
 	--set controller.eventsPerSecond=7 --set controller.ageAfter=120000 --set controller.writeConcurrency=3 \
-	--set controller.startTimeout=900000 >"$tmp/out"
+	--set controller.startTimeout=900000 --set controller.pack=true >"$tmp/out"
 check "apiServer becomes the daemons' KUBERNETES_SERVICE_HOST and _PORT" \
 	sh -c "[ \$(grep -c 'KUBERNETES_SERVICE_HOST, value: \"127.0.0.1\"' '$tmp/out') = 2 ] &&
 	       [ \$(grep -c 'KUBERNETES_SERVICE_PORT, value: \"6443\"' '$tmp/out') = 2 ]"
@@ -63,6 +64,7 @@ check "replicas and debounce reach the controller" \
 check "agentTimeout and eventsPerSecond reach the controller" \
 	sh -c "grep -A1 -- '- --agent-timeout' '$tmp/out' | grep -q '\"60000\"' && grep -A1 -- '- --events-per-second' '$tmp/out' | grep -q '\"7\"'"
 check "ageAfter reaches the controller" sh -c "grep -A1 -- '- --age-after' '$tmp/out' | grep -q '\"120000\"'"
+check "pack reaches the controller" sh -c "grep -q -- '- --pack' '$tmp/out'"
 check "writeConcurrency and startTimeout reach the controller" \
 	sh -c "grep -A1 -- '- --write-concurrency' '$tmp/out' | grep -q '\"3\"' && grep -A1 -- '- --start-timeout' '$tmp/out' | grep -q '\"900000\"'"
 check "each of schedulerNames becomes a --scheduler-name" \

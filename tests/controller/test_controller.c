@@ -711,6 +711,31 @@ static void test_a_pod_left_unbound_is_replanned_elsewhere(void **state)
 }
 
 /*
+ * --pack (options.pack): a 3g pod fits node 1's busy GPU only by re-cutting its free 2g, or node 2's idle GPU
+ * as it is cut (nothing). The plain plan destroys nothing and opens the idle GPU; packed, the controller
+ * re-cuts the busy one and leaves the idle GPU whole (test_pack.c has the same case for the planner alone).
+ */
+static void test_pack_recuts_a_busy_gpu_before_it_opens_an_idle_one(void **state)
+{
+	struct fixture *f = *state;
+	struct controller_options o = {TEST_OPTIONS(f, "c1", 15), .pack = true};
+	struct controller_report rep;
+	char spec[256];
+
+	agent_reports(f, "3g.40gb@4*,2g.20gb@0");
+	node_named(f, f->node2, false);
+	agent_reports_on(f, f->node2, "");
+	pod(f, "pack-3g", "nvidia.com/mig-3g.40gb", 1, 0);
+	first_round(f, &o, 3000, &rep);
+	assert_int_equal(rep.placed, 1);
+	assert_int_equal(rep.specs_written, 1);
+	spec_text(f, spec, sizeof(spec), NULL);
+	assert_int_equal(count_of(spec, "3g.40gb"), 2); /* the free 2g re-cut beside the used 3g */
+	assert_int_equal(count_of(spec, "2g.20gb"), 0);
+	spec_is(f, f->node2, ""); /* the idle GPU left whole */
+}
+
+/*
  * n Ready nodes, each reporting GPU 0 as 4g.40gb (used) + three 1g.10gb (the last used), and n pods asking for a
  * 2g.20gb: each node can give one by re-cutting its two free 1g.10gb, so the plan re-cuts every node.
  */
@@ -1655,6 +1680,7 @@ int main(void)
 		T(test_a_long_round_renews_the_lease),
 		T(test_a_leader_deposed_mid_round_writes_nothing),
 		T(test_a_pod_left_unbound_is_replanned_elsewhere),
+		T(test_pack_recuts_a_busy_gpu_before_it_opens_an_idle_one),
 		T(test_a_node_without_cpu_room_is_not_planned_on),
 		T(test_pods_that_fit_a_node_only_one_at_a_time_are_spread),
 		T(test_kerf_controller_serves_probes_and_metrics),

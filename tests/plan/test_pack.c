@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "room.h"
 #include "util.h"
 
 #define H100 "\"NVIDIA H100 80GB HBM3\""
@@ -103,6 +104,37 @@ static void test_packed_plan_recuts_a_busy_gpu_before_an_idle_one_of_its_node(vo
 	mig_layout_format(r.in.nodes[0].gpus[0].model, &r.packed.changes[0].layout, got, sizeof(got));
 	assert_string_equal(got, "3g.40gb@0,3g.40gb@4");
 	assert_int_equal(r.packed.destroyed, 1);
+	run_free(&r);
+}
+
+/*
+ * The controller plans through plan_run_room(): in.pack makes it plan as plan_run_packed(), without room
+ * (NULL) and with it (every node's room unknown, so no pass narrows anything); unset, as plan_run().
+ */
+static void test_plan_run_room_packs_when_the_input_says_so(void **state)
+{
+	json_t *node_room[3] = { NULL, NULL, NULL }, *pod_room[2] = { NULL, NULL };
+	struct plan_room room = { node_room, pod_room };
+	struct kerf_err err = { 0 };
+	struct run r;
+
+	(void)state;
+	run_both(BUSY_AND_IDLE "\"pending\": [{\"name\": \"p\", \"resources\": {\"nvidia.com/mig-3g.40gb\": 1}}]}", &r);
+	for (int with_room = 0; with_room < 2; with_room++)
+		for (int pack = 0; pack < 2; pack++) {
+			struct plan_output o;
+
+			r.in.room = with_room ? &room : NULL;
+			r.in.pack = pack;
+			if (plan_run_room(NULL, &r.in, &o, NULL, &err) != 0)
+				fail_msg("plan_run_room: %s", err.msg);
+			assert_int_equal(o.n_assignments, 1);
+			/* packed: node a's busy GPU re-cut; plain: node b's idle GPU opened */
+			assert_int_equal(o.assignments[0].node, pack ? 0 : 1);
+			assert_int_equal(plan_opened_gpus(&r.in, &o), pack ? 0 : 1);
+			plan_output_free(&o);
+		}
+	r.in.room = NULL;
 	run_free(&r);
 }
 
@@ -211,6 +243,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_packed_plan_recuts_a_busy_gpu_before_it_opens_an_idle_one),
 		cmocka_unit_test(test_packed_plan_recuts_a_busy_gpu_before_an_idle_one_of_its_node),
+		cmocka_unit_test(test_plan_run_room_packs_when_the_input_says_so),
 		cmocka_unit_test(test_packed_plan_is_the_plain_plan_when_no_idle_gpu_is_opened),
 		cmocka_unit_test(test_packed_plan_keeps_every_promise_and_places_as_many),
 	};
