@@ -59,6 +59,7 @@ struct repair {
 	unsigned char *no_room; /* per sig: an evacuation found it no other node since the last success */
 	unsigned *on_node;      /* the pods by node (evacuate_any()), lowest priority first within a node */
 	unsigned *node_first;   /* per node + 1: its first position in on_node */
+	int by_node_ok;         /* on_node holds the assignments as they are (cleared by every success) */
 	uint64_t steps;
 	uint64_t evac_steps;   /* of which the evacuations' */
 	/* the neighbourhood being built */
@@ -243,17 +244,12 @@ static int evacuate(struct repair *rp, unsigned x, unsigned n, int *placed, stru
 	return 0;
 }
 
-/* Step 1b for each node pod x fits on alone, until one takes it. The pods are listed by node first (a
- * failed evacuation undoes its moves, so the lists hold until one succeeds). */
-static int evacuate_any(struct repair *rp, unsigned x, int *placed, struct kerf_err *err)
+/* The pods by node into on_node / node_first, the lowest priority first within a node. */
+static void list_by_node(struct repair *rp)
 {
 	const struct pl_ctx *c = rp->c;
-	const struct pl_pod *px = &c->pods[x];
 	unsigned n_nodes = c->in->n_nodes;
 
-	*placed = 0;
-	if (rp->evac_steps >= EVAC_STEPS_TOTAL)
-		return 0;
 	memset(rp->node_first, 0, (n_nodes + 1) * sizeof(unsigned));
 	for (unsigned i = 0; i < c->n_pods; i++)
 		if (c->assign[i] >= 0)
@@ -263,7 +259,21 @@ static int evacuate_any(struct repair *rp, unsigned x, int *placed, struct kerf_
 	for (unsigned i = 0; i < c->n_pods; i++)
 		if (c->assign[i] >= 0)
 			rp->on_node[--rp->node_first[c->assign[i]]] = i; /* back to front: the lowest priority first */
+	rp->by_node_ok = 1;
+}
+
+/* Step 1b for each node pod x fits on alone, until one takes it. The pods are listed by node once per
+ * success: assignments change only when a repair succeeds (a failed evacuation undoes its moves, a
+ * neighbourhood that places no more is not applied), so the lists hold until then. */
+static int evacuate_any(struct repair *rp, unsigned x, int *placed, struct kerf_err *err)
+{
+	const struct pl_pod *px = &rp->c->pods[x];
+
 	*placed = 0;
+	if (rp->evac_steps >= EVAC_STEPS_TOTAL)
+		return 0;
+	if (!rp->by_node_ok)
+		list_by_node(rp);
 	for (unsigned k = 0; k < rp->n_cand[px->sig] && rp->steps < REPAIR_STEPS_TOTAL && rp->evac_steps < EVAC_STEPS_TOTAL &&
 			    !*placed;
 	     k++) {
@@ -467,10 +477,8 @@ static int solve_hood(struct repair *rp, int *better, struct kerf_err *err)
 				goto out;
 			}
 		if (kerf_grow(&rp->tried, &rp->cap_tried, (size_t)rp->n_tried + 1, sizeof(*rp->tried), UINT_MAX,
-			      "neighbourhoods", NULL) < 0) {
-			kerf_err_set(err, KERF_ENOMEM, "out of memory");
+			      "repair: neighbourhoods tried", err) < 0)
 			goto out;
-		}
 		rp->tried[rp->n_tried++] = h;
 	}
 	for (unsigned g = 0; g < ng; g++) {
@@ -650,6 +658,7 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 			}
 			memset(rp.failed, 0, c->n_sigs + 1);
 			memset(rp.no_room, 0, c->n_sigs + 1);
+			rp.by_node_ok = 0;
 			rp.n_tried = 0;
 			progress = evac = 1;
 		}
