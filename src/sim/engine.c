@@ -35,9 +35,8 @@ static int heap_push(struct sim *s, double t, unsigned kind, unsigned pod, struc
 	struct sim_event e = { .t = t, .kind = kind, .seq = s->seq++, .pod = pod };
 	unsigned i;
 
-	if (kerf_grow(&s->heap, &s->heap_cap, s->heap_n + 1, sizeof(*s->heap), UINT_MAX, "event queue", NULL) < 0)
-		return kerf_err_set(err, KERF_ENOMEM, "out of memory growing the event queue to %zu",
-				    s->heap_cap ? s->heap_cap * 2 : 16);
+	if (kerf_grow(&s->heap, &s->heap_cap, s->heap_n + 1, sizeof(*s->heap), UINT_MAX, "event queue", err) < 0)
+		return -1;
 	i = s->heap_n++;
 	while (i > 0 && ev_before(&e, &s->heap[(i - 1) / 2])) {
 		s->heap[i] = s->heap[(i - 1) / 2];
