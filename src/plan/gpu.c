@@ -318,7 +318,6 @@ void pl_shapes_trim(struct pl_shapes *t, uint32_t keep_since, size_t max_bytes)
 		t->bytes -= e->bytes;
 		shape_free(e);
 	}
-	t->n = (unsigned)t->d.n;
 }
 
 /* s's shape, found or added (its work not done yet). NULL on ENOMEM. */
@@ -345,7 +344,6 @@ static struct pl_shape *shape_of(struct pl_ctx *c, struct pl_state *s)
 		e->cur = s->cur;
 		e->used = s->used;
 		e->bytes = sizeof(*e);
-		t->n = (unsigned)t->d.n;
 		t->bytes += e->bytes;
 	}
 	e->seen = t->call;

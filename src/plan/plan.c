@@ -148,7 +148,7 @@ void plan_cache_set_limit(struct plan_cache *cache, size_t bytes)
 
 void plan_cache_usage(const struct plan_cache *cache, size_t *shapes, size_t *bytes)
 {
-	*shapes = cache->shapes.n;
+	*shapes = cache->shapes.d.n;
 	*bytes = cache->shapes.bytes;
 }
 

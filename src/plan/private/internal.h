@@ -101,7 +101,6 @@ struct pl_shape {
 
 struct pl_shapes {
 	struct kerf_dict d; /* of struct pl_shape, by shape_hash(); set up on first use (plan.c callocs this) */
-	unsigned n;         /* d.n, which plan_cache_usage() reads under this name */
 	size_t bytes;  /* held by the shapes' options */
 	uint32_t call; /* bumped per plan_run_cached() */
 };
