@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * lns.c — after the repair, places pods still left out by ruin and recreate (large neighbourhood search).
+ *
+ * The repair's neighbourhood search is exact, so it proves little where its room bound (compute slices
+ * pooled over a GPU family) cannot see fragmentation: a congested family where the pod left out needs a
+ * long chain of moves, or pods of a higher priority that cut the whole GPUs a lower priority's 7g and
+ * 4g pods need (docs/planner.md, "How far from optimal"). Ruin and recreate trades proof for many cheap
+ * tries. Each iteration
+ *   - ruins a few nodes (LNS_NODES_MIN..LNS_NODES_MAX): one to three that a pod left out fits on alone,
+ *     the rest drawn from the nodes sharing a GPU model with them; it takes off them the pods of some
+ *     level or lower priority (at most LNS_POOL pods);
+ *   - recreates: those pods and the pods left out that fit on a ruined node alone go back, higher
+ *     priority first, within a level the largest (compute slices) first with noise, each onto the
+ *     ruined node with the least compute room left where it fits (best fit, which keeps emptier GPUs
+ *     whole for the pods that need them), then the least added cost;
+ *   - keeps the result when the pods it handled are placed lexicographically more (per level, higher
+ *     priority first), or as many at no higher cost (objectives 2 and 3, summed exactly over the ruined
+ *     nodes); else every move is undone. Equal moves are kept so that the search drifts across plateaus.
+ * Only the ruined nodes change, so a kept iteration never places fewer pods at any priority than before
+ * it at a higher one, and never costs more at equal counts. The random draws come from a generator
+ * seeded by the input's size: the same input gives the same plan. A budget of node DPs (LNS_WORK_TOTAL,
+ * counted by c->work) bounds the worst case; LNS_STALL iterations in a row without a pod placed more end
+ * it sooner.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define LNS_NODES_MIN 3u
+#define LNS_NODES_MAX 16u
+#define LNS_POOL 64u
+#define LNS_WORK_TOTAL 200000u
+#define LNS_STALL 300u
+
+struct lns {
+	struct pl_ctx *c;
+	uint64_t rng;
+	unsigned n_nodes;
+	unsigned **cand; /* per sig: the nodes a pod of that shape fits on alone, or NULL until asked */
+	unsigned *n_cand;
+	uint64_t *models;      /* per node: bit per model of its GPUs (modulo 64) */
+	unsigned *comp;        /* per resource: most compute slices of a profile offering it */
+	unsigned *room;        /* per node: compute slices not held by used instances */
+	unsigned char *ruined; /* per node */
+	unsigned *scratch;     /* n_nodes */
+	/* one iteration */
+	unsigned nodes[LNS_NODES_MAX], n_ruin;
+	unsigned pool[LNS_POOL], n_pool;
+	int old_assign[LNS_POOL];
+	uint64_t key[LNS_POOL];
+	uint16_t *old_load; /* LNS_NODES_MAX x n_res */
+	uint64_t old_cost[LNS_NODES_MAX];
+	unsigned *before, *after; /* per level */
+};
+
+static uint64_t lns_rand(struct lns *l)
+{
+	/* xorshift64*: enough for choices, fixed by the seed */
+	l->rng ^= l->rng >> 12;
+	l->rng ^= l->rng << 25;
+	l->rng ^= l->rng >> 27;
+	return l->rng * 0x2545F4914F6CDD1Dull;
+}
+
+static unsigned lns_below(struct lns *l, unsigned n)
+{
+	return n == 0 ? 0 : (unsigned)(lns_rand(l) % n);
+}
+
+static void add_dem(uint16_t *v, const struct pl_pod *p, int sign)
+{
+	for (unsigned j = 0; j < p->n_dem; j++)
+		v[p->dem_res[j]] = (uint16_t)(v[p->dem_res[j]] + sign * p->dem_cnt[j]);
+}
+
+static unsigned pod_compute(const struct lns *l, const struct pl_pod *p)
+{
+	unsigned s = 0;
+
+	for (unsigned j = 0; j < p->n_dem; j++)
+		s += l->comp[p->dem_res[j]] * p->dem_cnt[j];
+	return s;
+}
+
+/* Compute slices node n has left when its load is served (a best-fit measure, not a feasibility test). */
+static unsigned room_left(const struct lns *l, unsigned n)
+{
+	const struct pl_ctx *c = l->c;
+	unsigned used = 0;
+
+	for (unsigned r = 0; r < c->n_res; r++)
+		used += l->comp[r] * c->nodes[n].load[r];
+	return used < l->room[n] ? l->room[n] - used : 0;
+}
+
+/* The nodes where pod i's shape fits on the node's free capacity alone (by the node DP). */
+static int fits_alone(struct lns *l, unsigned i, struct kerf_err *err)
+{
+	struct pl_ctx *c = l->c;
+	const struct pl_pod *p = &c->pods[i];
+
+	if (l->cand[p->sig] != NULL)
+		return 0;
+	l->cand[p->sig] = malloc((l->n_nodes + 1) * sizeof(unsigned));
+	if (l->cand[p->sig] == NULL)
+		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
+	memset(c->tmp, 0, c->n_res * sizeof(uint16_t));
+	add_dem(c->tmp, p, 1);
+	for (unsigned n = 0; n < l->n_nodes; n++) {
+		uint64_t cost;
+
+		if (!pl_allowed(c, p, n))
+			continue;
+		if (pl_node_cost(c, n, c->tmp, &cost, NULL, err) != 0)
+			return -1;
+		if (cost != PL_INFEASIBLE)
+			l->cand[p->sig][l->n_cand[p->sig]++] = n;
+	}
+	return 0;
+}
+
+static int ruin_add_node(struct lns *l, unsigned n)
+{
+	if (l->ruined[n] || l->n_ruin == LNS_NODES_MAX)
+		return 0;
+	l->ruined[n] = 1;
+	l->nodes[l->n_ruin++] = n;
+	return 1;
+}
+
+static void pool_add(struct lns *l, unsigned i)
+{
+	l->old_assign[l->n_pool] = l->c->assign[i];
+	l->pool[l->n_pool++] = i;
+}
+
+/* Chooses the nodes to ruin around pod x, left out: some it fits on alone, then related ones. */
+static void choose_nodes(struct lns *l, unsigned x)
+{
+	const struct pl_pod *px = &l->c->pods[x];
+	unsigned want = LNS_NODES_MIN + lns_below(l, LNS_NODES_MAX - LNS_NODES_MIN + 1);
+	unsigned seeds = 1 + lns_below(l, 3), n_rel = 0;
+	uint64_t mask = 0;
+
+	l->n_ruin = 0;
+	for (unsigned k = 0; k < seeds && k < l->n_cand[px->sig]; k++)
+		ruin_add_node(l, l->cand[px->sig][lns_below(l, l->n_cand[px->sig])]);
+	for (unsigned k = 0; k < l->n_ruin; k++)
+		mask |= l->models[l->nodes[k]];
+	for (unsigned n = 0; n < l->n_nodes; n++)
+		if (!l->ruined[n] && (l->models[n] & mask) != 0)
+			l->scratch[n_rel++] = n;
+	while (l->n_ruin < want && n_rel > 0) {
+		unsigned k = lns_below(l, n_rel);
+
+		ruin_add_node(l, l->scratch[k]);
+		l->scratch[k] = l->scratch[--n_rel];
+	}
+}
+
+/* Takes off the ruined nodes their pods of level `from` or lower priority, the lowest first, while the
+ * pool has room (one place kept for the pod left out). */
+static void ruin(struct lns *l, unsigned from)
+{
+	struct pl_ctx *c = l->c;
+
+	l->n_pool = 0;
+	for (unsigned i = c->n_pods; i-- > 0 && l->n_pool < LNS_POOL - 1;) {
+		if (c->assign[i] < 0 || !l->ruined[c->assign[i]] || c->pods[i].level < from)
+			continue;
+		pool_add(l, i);
+		add_dem(c->nodes[c->assign[i]].load, &c->pods[i], -1);
+		c->assign[i] = -1;
+	}
+}
+
+/* The pods left out that fit on a ruined node alone join the pool (x first). */
+static int add_left_out(struct lns *l, unsigned x, struct kerf_err *err)
+{
+	struct pl_ctx *c = l->c;
+
+	pool_add(l, x);
+	for (unsigned i = 0; i < c->n_pods && l->n_pool < LNS_POOL; i++) {
+		const struct pl_pod *p = &c->pods[i];
+		int in = 0;
+
+		if (i == x || c->assign[i] >= 0 || p->missing >= 0)
+			continue;
+		for (unsigned k = 0; k < l->n_pool && !in; k++)
+			in = l->pool[k] == i;
+		if (in)
+			continue;
+		if (fits_alone(l, i, err) != 0)
+			return -1;
+		for (unsigned k = 0; k < l->n_cand[p->sig]; k++)
+			if (l->ruined[l->cand[p->sig][k]]) {
+				pool_add(l, i);
+				break;
+			}
+	}
+	return 0;
+}
+
+/* The pool in recreate order: higher priority first; within a level the largest (compute slices, times a
+ * random 0.75..1.25) first, then the fewest candidate nodes, then decision order. An insertion sort of
+ * at most LNS_POOL pods, carrying each pod's node from before the ruin along. */
+static void order_pool(struct lns *l)
+{
+	const struct pl_ctx *c = l->c;
+
+	for (unsigned k = 0; k < l->n_pool; k++) {
+		const struct pl_pod *p = &c->pods[l->pool[k]];
+
+		l->key[k] = ((uint64_t)pod_compute(l, p) * (75 + lns_below(l, 51)) << 8) +
+			    (255 - (p->n_cand < 255 ? p->n_cand : 255));
+	}
+	for (unsigned a = 1; a < l->n_pool; a++) {
+		unsigned i = l->pool[a], b = a;
+		int old = l->old_assign[a];
+		uint64_t key = l->key[a];
+
+		for (; b > 0; b--) {
+			const struct pl_pod *p = &c->pods[l->pool[b - 1]], *q = &c->pods[i];
+
+			if (p->level < q->level ||
+			    (p->level == q->level && (l->key[b - 1] > key || (l->key[b - 1] == key && l->pool[b - 1] < i))))
+				break;
+			l->pool[b] = l->pool[b - 1];
+			l->old_assign[b] = l->old_assign[b - 1];
+			l->key[b] = l->key[b - 1];
+		}
+		l->pool[b] = i;
+		l->old_assign[b] = old;
+		l->key[b] = key;
+	}
+}
+
+/* Puts pod i on the ruined node with the least room left where it fits, then the least added cost. */
+static int insert(struct lns *l, unsigned i, struct kerf_err *err)
+{
+	struct pl_ctx *c = l->c;
+	const struct pl_pod *p = &c->pods[i];
+	unsigned best_room = ~0u;
+	uint64_t best_add = PL_INFEASIBLE, best_cost = 0;
+	int where = -1;
+
+	for (unsigned k = 0; k < l->n_ruin; k++) {
+		unsigned n = l->nodes[k], room, j;
+		uint64_t cost, add;
+
+		if (!pl_allowed(c, p, n))
+			continue;
+		if (c->nodes[n].maxcap != NULL) {
+			for (j = 0; j < p->n_dem && p->dem_cnt[j] + c->nodes[n].load[p->dem_res[j]] <= c->nodes[n].maxcap[p->dem_res[j]]; j++)
+				;
+			if (j < p->n_dem)
+				continue;
+		}
+		memcpy(c->tmp, c->nodes[n].load, c->n_res * sizeof(uint16_t));
+		add_dem(c->tmp, p, 1);
+		if (pl_node_cost(c, n, c->tmp, &cost, NULL, err) != 0)
+			return -1;
+		if (cost == PL_INFEASIBLE)
+			continue;
+		room = room_left(l, n);
+		add = cost > c->nodes[n].cost ? cost - c->nodes[n].cost : 0;
+		if (room < best_room || (room == best_room && add < best_add)) {
+			best_room = room;
+			best_add = add;
+			best_cost = cost;
+			where = (int)n;
+		}
+	}
+	if (where >= 0) {
+		c->assign[i] = where;
+		add_dem(c->nodes[where].load, p, 1);
+		c->nodes[where].cost = best_cost;
+	}
+	return 0;
+}
+
+/* Lexicographic comparison of the pool's placed counts per level now against before the ruin. */
+static int compare_counts(struct lns *l)
+{
+	struct pl_ctx *c = l->c;
+
+	memset(l->before, 0, c->n_levels * sizeof(unsigned));
+	memset(l->after, 0, c->n_levels * sizeof(unsigned));
+	for (unsigned k = 0; k < l->n_pool; k++) {
+		unsigned lv = c->pods[l->pool[k]].level;
+
+		l->before[lv] += l->old_assign[k] >= 0;
+		l->after[lv] += c->assign[l->pool[k]] >= 0;
+	}
+	for (unsigned lv = 0; lv < c->n_levels; lv++)
+		if (l->after[lv] != l->before[lv])
+			return l->after[lv] > l->before[lv] ? 1 : -1;
+	return 0;
+}
+
+/* One ruin and recreate around pod x, kept or undone; *gain is set when it placed more. */
+static int iterate(struct lns *l, unsigned x, int *gain, struct kerf_err *err)
+{
+	struct pl_ctx *c = l->c;
+	unsigned n_res = c->n_res, from;
+	uint64_t old_total = 0, new_total = 0;
+	int cmp;
+
+	*gain = 0;
+	choose_nodes(l, x);
+	for (unsigned k = 0; k < l->n_ruin; k++) {
+		unsigned n = l->nodes[k];
+
+		memcpy(&l->old_load[(size_t)k * n_res], c->nodes[n].load, n_res * sizeof(uint16_t));
+		/* the greedy's cost of a node is an upper bound (its cheap moves): the DP's, to compare */
+		if (pl_node_cost(c, n, c->nodes[n].load, &l->old_cost[k], NULL, err) != 0)
+			return -1;
+		old_total += l->old_cost[k];
+	}
+	from = lns_below(l, 2) ? 0 : c->pods[x].level;
+	ruin(l, from);
+	for (unsigned k = 0; k < l->n_ruin; k++) {
+		unsigned n = l->nodes[k];
+
+		if (pl_node_cost(c, n, c->nodes[n].load, &c->nodes[n].cost, NULL, err) != 0)
+			return -1;
+	}
+	if (add_left_out(l, x, err) != 0)
+		return -1;
+	order_pool(l);
+	for (unsigned k = 0; k < l->n_pool; k++)
+		if (insert(l, l->pool[k], err) != 0)
+			return -1;
+	cmp = compare_counts(l);
+	if (cmp == 0)
+		for (unsigned k = 0; k < l->n_ruin; k++)
+			new_total += c->nodes[l->nodes[k]].cost;
+	if (cmp > 0 || (cmp == 0 && new_total <= old_total)) {
+		for (unsigned k = 0; k < l->n_ruin; k++)
+			c->nodes[l->nodes[k]].version++;
+		*gain = cmp > 0;
+	} else {
+		for (unsigned k = 0; k < l->n_pool; k++)
+			c->assign[l->pool[k]] = l->old_assign[k];
+		for (unsigned k = 0; k < l->n_ruin; k++) {
+			struct pl_node *nd = &c->nodes[l->nodes[k]];
+
+			memcpy(nd->load, &l->old_load[(size_t)k * n_res], n_res * sizeof(uint16_t));
+			nd->cost = l->old_cost[k];
+		}
+	}
+	for (unsigned k = 0; k < l->n_ruin; k++)
+		l->ruined[l->nodes[k]] = 0;
+	return 0;
+}
+
+/* A pod left out, the highest priority left out more often than not; -1 when none is. */
+static int pick_left_out(struct lns *l)
+{
+	struct pl_ctx *c = l->c;
+	unsigned n = 0, top = ~0u;
+
+	for (unsigned i = 0; i < c->n_pods; i++)
+		if (c->assign[i] < 0 && c->pods[i].missing < 0 && l->n_cand[c->pods[i].sig] > 0) {
+			if (top == ~0u)
+				top = c->pods[i].level;
+			if (c->pods[i].level == top || lns_below(l, 3) == 0)
+				l->scratch[n++] = i;
+		}
+	return n == 0 ? -1 : (int)l->scratch[lns_below(l, n)];
+}
+
+int pl_lns(struct pl_ctx *c, struct kerf_err *err)
+{
+	struct lns l;
+	uint64_t start = c->work;
+	unsigned stall = 0;
+	int rc = -1;
+
+	memset(&l, 0, sizeof(l));
+	l.c = c;
+	l.n_nodes = c->in->n_nodes;
+	l.rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)c->n_pods << 32 | l.n_nodes);
+	l.cand = calloc(c->n_sigs + 1, sizeof(*l.cand));
+	l.n_cand = calloc(c->n_sigs + 1, sizeof(unsigned));
+	l.models = calloc(l.n_nodes + 1, sizeof(uint64_t));
+	l.room = calloc(l.n_nodes + 1, sizeof(unsigned));
+	l.comp = calloc(c->n_res + 1, sizeof(unsigned));
+	l.ruined = calloc(l.n_nodes + 1, 1);
+	l.scratch = calloc(l.n_nodes + c->n_pods + 1, sizeof(unsigned));
+	l.old_load = calloc((size_t)LNS_NODES_MAX * c->n_res + 1, sizeof(uint16_t));
+	l.before = calloc(c->n_levels + 1, sizeof(unsigned));
+	l.after = calloc(c->n_levels + 1, sizeof(unsigned));
+	if (!l.cand || !l.n_cand || !l.models || !l.room || !l.comp || !l.ruined || !l.scratch || !l.old_load ||
+	    !l.before || !l.after) {
+		kerf_err_set(err, KERF_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned m = 0; m < c->n_models; m++)
+		for (unsigned p = 0; p < c->models[m].m->n_profiles; p++) {
+			int r = c->models[m].res[p];
+
+			if (r >= 0 && c->models[m].m->profiles[p].compute_slices > l.comp[r])
+				l.comp[r] = c->models[m].m->profiles[p].compute_slices;
+		}
+	for (unsigned n = 0; n < l.n_nodes; n++)
+		for (unsigned g = 0; g < c->nodes[n].n_gpus; g++) {
+			const struct pl_state *s = &c->states[c->gpu_state[c->nodes[n].first + g]];
+
+			l.models[n] |= 1ull << (s->model % 64);
+			l.room[n] += s->room_compute;
+		}
+	for (unsigned i = 0; i < c->n_pods; i++)
+		if (c->assign[i] < 0 && c->pods[i].missing < 0 && fits_alone(&l, i, err) != 0)
+			goto out;
+	while (c->work - start < LNS_WORK_TOTAL && stall < LNS_STALL) {
+		int x = pick_left_out(&l), gain;
+
+		if (x < 0)
+			break;
+		if (iterate(&l, (unsigned)x, &gain, err) != 0)
+			goto out;
+		stall = gain ? 0 : stall + 1;
+	}
+	rc = 0;
+out:
+	for (unsigned s = 0; l.cand != NULL && s < c->n_sigs; s++)
+		free(l.cand[s]);
+	free(l.cand);
+	free(l.n_cand);
+	free(l.models);
+	free(l.room);
+	free(l.comp);
+	free(l.ruined);
+	free(l.scratch);
+	free(l.old_load);
+	free(l.before);
+	free(l.after);
+	return rc;
+}
