@@ -8,12 +8,12 @@
  * 4g pods need (docs/planner.md, "How far from optimal"). Ruin and recreate trades proof for many cheap
  * tries. Each iteration
  *   - ruins a few nodes (LNS_NODES_MIN..LNS_NODES_MAX): one to three that a pod left out fits on alone,
- *     the rest drawn from the nodes sharing a GPU model with them; it takes off them the pods of some
- *     level or lower priority (at most LNS_POOL pods);
+ *     the rest drawn from the nodes sharing a GPU model with them; it takes their pods off them, of
+ *     every priority (at most LNS_POOL pods);
  *   - recreates: those pods and the pods left out that fit on a ruined node alone go back, higher
- *     priority first, within a level the largest (compute slices) first with noise, each onto the
+ *     priority first, within a level the largest (compute slices, with noise) first, each onto the
  *     ruined node with the least compute room left where it fits (best fit, which keeps emptier GPUs
- *     whole for the pods that need them), then the least added cost;
+ *     whole for the pods that need them), then the least added cost; a pod that fits on none stays out;
  *   - keeps the result when the pods it handled are placed lexicographically more (per level, higher
  *     priority first), or as many at no higher cost (objectives 2 and 3, summed exactly over the ruined
  *     nodes); else every move is undone. Equal moves are kept so that the search drifts across plateaus.
@@ -21,7 +21,8 @@
  * it at a higher one, and never costs more at equal counts. The random draws come from a generator
  * seeded by the input's size: the same input gives the same plan. A budget of node DPs (LNS_WORK_TOTAL,
  * counted by c->work) bounds the worst case; LNS_STALL iterations in a row without a pod placed more end
- * it sooner.
+ * it sooner. The figures (nodes, noise, stall) are the best of the variants measured (docs/planner.md);
+ * best fit by the least added cost instead of the least room placed fewer.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,10 @@
 #include "internal.h"
 
 #define LNS_NODES_MIN 3u
-#define LNS_NODES_MAX 16u
+#define LNS_NODES_MAX 24u
 #define LNS_POOL 64u
 #define LNS_WORK_TOTAL 200000u
-#define LNS_STALL 300u
+#define LNS_STALL 150u
 
 struct lns {
 	struct pl_ctx *c;
@@ -40,6 +41,8 @@ struct lns {
 	unsigned n_nodes;
 	unsigned **cand; /* per sig: the nodes a pod of that shape fits on alone, or NULL until asked */
 	unsigned *n_cand;
+	unsigned char **fits;  /* per sig, per node: on cand (when cand is not NULL) */
+	unsigned char *in_pool; /* per pod */
 	uint64_t *models;      /* per node: bit per model of its GPUs (modulo 64) */
 	unsigned *comp;        /* per resource: most compute slices of a profile offering it */
 	unsigned *room;        /* per node: compute slices not held by used instances */
@@ -104,7 +107,8 @@ static int fits_alone(struct lns *l, unsigned i, struct kerf_err *err)
 	if (l->cand[p->sig] != NULL)
 		return 0;
 	l->cand[p->sig] = malloc((l->n_nodes + 1) * sizeof(unsigned));
-	if (l->cand[p->sig] == NULL)
+	l->fits[p->sig] = calloc(l->n_nodes + 1, 1);
+	if (l->cand[p->sig] == NULL || l->fits[p->sig] == NULL)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
 	memset(c->tmp, 0, c->n_res * sizeof(uint16_t));
 	add_dem(c->tmp, p, 1);
@@ -115,8 +119,10 @@ static int fits_alone(struct lns *l, unsigned i, struct kerf_err *err)
 			continue;
 		if (pl_node_cost(c, n, c->tmp, &cost, NULL, err) != 0)
 			return -1;
-		if (cost != PL_INFEASIBLE)
+		if (cost != PL_INFEASIBLE) {
 			l->cand[p->sig][l->n_cand[p->sig]++] = n;
+			l->fits[p->sig][n] = 1;
+		}
 	}
 	return 0;
 }
@@ -132,6 +138,7 @@ static int ruin_add_node(struct lns *l, unsigned n)
 
 static void pool_add(struct lns *l, unsigned i)
 {
+	l->in_pool[i] = 1;
 	l->old_assign[l->n_pool] = l->c->assign[i];
 	l->pool[l->n_pool++] = i;
 }
@@ -160,15 +167,16 @@ static void choose_nodes(struct lns *l, unsigned x)
 	}
 }
 
-/* Takes off the ruined nodes their pods of level `from` or lower priority, the lowest first, while the
- * pool has room (one place kept for the pod left out). */
-static void ruin(struct lns *l, unsigned from)
+/* Takes their pods off the ruined nodes, the lowest priority first, while the pool has room (one place
+ * kept for the pod left out). Pods of every level go: taking only the left-out pod's level and below
+ * placed no more on the quality benchmark, since the pods in the way are often of a higher level. */
+static void ruin(struct lns *l)
 {
 	struct pl_ctx *c = l->c;
 
 	l->n_pool = 0;
 	for (unsigned i = c->n_pods; i-- > 0 && l->n_pool < LNS_POOL - 1;) {
-		if (c->assign[i] < 0 || !l->ruined[c->assign[i]] || c->pods[i].level < from)
+		if (c->assign[i] < 0 || !l->ruined[c->assign[i]])
 			continue;
 		pool_add(l, i);
 		add_dem(c->nodes[c->assign[i]].load, &c->pods[i], -1);
@@ -184,18 +192,13 @@ static int add_left_out(struct lns *l, unsigned x, struct kerf_err *err)
 	pool_add(l, x);
 	for (unsigned i = 0; i < c->n_pods && l->n_pool < LNS_POOL; i++) {
 		const struct pl_pod *p = &c->pods[i];
-		int in = 0;
 
-		if (i == x || c->assign[i] >= 0 || p->missing >= 0)
-			continue;
-		for (unsigned k = 0; k < l->n_pool && !in; k++)
-			in = l->pool[k] == i;
-		if (in)
+		if (l->in_pool[i] || c->assign[i] >= 0 || p->missing >= 0)
 			continue;
 		if (fits_alone(l, i, err) != 0)
 			return -1;
-		for (unsigned k = 0; k < l->n_cand[p->sig]; k++)
-			if (l->ruined[l->cand[p->sig][k]]) {
+		for (unsigned k = 0; k < l->n_ruin; k++)
+			if (l->fits[p->sig][l->nodes[k]]) {
 				pool_add(l, i);
 				break;
 			}
@@ -204,7 +207,7 @@ static int add_left_out(struct lns *l, unsigned x, struct kerf_err *err)
 }
 
 /* The pool in recreate order: higher priority first; within a level the largest (compute slices, times a
- * random 0.75..1.25) first, then the fewest candidate nodes, then decision order. An insertion sort of
+ * random 0.5..1.5) first, then the fewest candidate nodes, then decision order. An insertion sort of
  * at most LNS_POOL pods, carrying each pod's node from before the ruin along. */
 static void order_pool(struct lns *l)
 {
@@ -213,7 +216,7 @@ static void order_pool(struct lns *l)
 	for (unsigned k = 0; k < l->n_pool; k++) {
 		const struct pl_pod *p = &c->pods[l->pool[k]];
 
-		l->key[k] = ((uint64_t)pod_compute(l, p) * (75 + lns_below(l, 51)) << 8) +
+		l->key[k] = ((uint64_t)pod_compute(l, p) * (50 + lns_below(l, 101)) << 8) +
 			    (255 - (p->n_cand < 255 ? p->n_cand : 255));
 	}
 	for (unsigned a = 1; a < l->n_pool; a++) {
@@ -237,17 +240,32 @@ static void order_pool(struct lns *l)
 	}
 }
 
-/* Puts pod i on the ruined node with the least room left where it fits, then the least added cost. */
-static int insert(struct lns *l, unsigned i, struct kerf_err *err)
+/* Saves the k-th ruined node's load and exact cost, for the comparison and the undo. */
+static int save_node(struct lns *l, unsigned k, struct kerf_err *err)
+{
+	struct pl_ctx *c = l->c;
+	unsigned n = l->nodes[k];
+
+	memcpy(&l->old_load[(size_t)k * c->n_res], c->nodes[n].load, c->n_res * sizeof(uint16_t));
+	/* the greedy's cost of a node is an upper bound (its cheap moves): the DP's, to compare */
+	if (pl_node_cost(c, n, c->nodes[n].load, &l->old_cost[k], NULL, err) != 0)
+		return -1;
+	c->nodes[n].cost = l->old_cost[k];
+	return 0;
+}
+
+/* The best of `nodes` for pod i: least room left where it fits, then least added cost. */
+static int best_node(struct lns *l, unsigned i, const unsigned *nodes, unsigned n_nodes, int *where, uint64_t *where_cost,
+		     struct kerf_err *err)
 {
 	struct pl_ctx *c = l->c;
 	const struct pl_pod *p = &c->pods[i];
 	unsigned best_room = ~0u;
-	uint64_t best_add = PL_INFEASIBLE, best_cost = 0;
-	int where = -1;
+	uint64_t best_add = PL_INFEASIBLE;
 
-	for (unsigned k = 0; k < l->n_ruin; k++) {
-		unsigned n = l->nodes[k], room, j;
+	*where = -1;
+	for (unsigned k = 0; k < n_nodes; k++) {
+		unsigned n = nodes[k], room, j;
 		uint64_t cost, add;
 
 		if (!pl_allowed(c, p, n))
@@ -269,14 +287,27 @@ static int insert(struct lns *l, unsigned i, struct kerf_err *err)
 		if (room < best_room || (room == best_room && add < best_add)) {
 			best_room = room;
 			best_add = add;
-			best_cost = cost;
-			where = (int)n;
+			*where_cost = cost;
+			*where = (int)n;
 		}
 	}
+	return 0;
+}
+
+/* Puts pod i on the best ruined node, or leaves it out. */
+static int insert(struct lns *l, unsigned i, struct kerf_err *err)
+{
+	struct pl_ctx *c = l->c;
+	const struct pl_pod *p = &c->pods[i];
+	uint64_t cost = 0;
+	int where;
+
+	if (best_node(l, i, l->nodes, l->n_ruin, &where, &cost, err) != 0)
+		return -1;
 	if (where >= 0) {
 		c->assign[i] = where;
 		add_dem(c->nodes[where].load, p, 1);
-		c->nodes[where].cost = best_cost;
+		c->nodes[where].cost = cost;
 	}
 	return 0;
 }
@@ -304,23 +335,16 @@ static int compare_counts(struct lns *l)
 static int iterate(struct lns *l, unsigned x, int *gain, struct kerf_err *err)
 {
 	struct pl_ctx *c = l->c;
-	unsigned n_res = c->n_res, from;
+	unsigned n_res = c->n_res;
 	uint64_t old_total = 0, new_total = 0;
 	int cmp;
 
 	*gain = 0;
 	choose_nodes(l, x);
-	for (unsigned k = 0; k < l->n_ruin; k++) {
-		unsigned n = l->nodes[k];
-
-		memcpy(&l->old_load[(size_t)k * n_res], c->nodes[n].load, n_res * sizeof(uint16_t));
-		/* the greedy's cost of a node is an upper bound (its cheap moves): the DP's, to compare */
-		if (pl_node_cost(c, n, c->nodes[n].load, &l->old_cost[k], NULL, err) != 0)
+	for (unsigned k = 0; k < l->n_ruin; k++)
+		if (save_node(l, k, err) != 0)
 			return -1;
-		old_total += l->old_cost[k];
-	}
-	from = lns_below(l, 2) ? 0 : c->pods[x].level;
-	ruin(l, from);
+	ruin(l);
 	for (unsigned k = 0; k < l->n_ruin; k++) {
 		unsigned n = l->nodes[k];
 
@@ -334,9 +358,10 @@ static int iterate(struct lns *l, unsigned x, int *gain, struct kerf_err *err)
 		if (insert(l, l->pool[k], err) != 0)
 			return -1;
 	cmp = compare_counts(l);
-	if (cmp == 0)
-		for (unsigned k = 0; k < l->n_ruin; k++)
-			new_total += c->nodes[l->nodes[k]].cost;
+	for (unsigned k = 0; cmp == 0 && k < l->n_ruin; k++) {
+		old_total += l->old_cost[k];
+		new_total += c->nodes[l->nodes[k]].cost;
+	}
 	if (cmp > 0 || (cmp == 0 && new_total <= old_total)) {
 		for (unsigned k = 0; k < l->n_ruin; k++)
 			c->nodes[l->nodes[k]].version++;
@@ -353,6 +378,8 @@ static int iterate(struct lns *l, unsigned x, int *gain, struct kerf_err *err)
 	}
 	for (unsigned k = 0; k < l->n_ruin; k++)
 		l->ruined[l->nodes[k]] = 0;
+	for (unsigned k = 0; k < l->n_pool; k++)
+		l->in_pool[l->pool[k]] = 0;
 	return 0;
 }
 
@@ -385,6 +412,8 @@ int pl_lns(struct pl_ctx *c, struct kerf_err *err)
 	l.rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)c->n_pods << 32 | l.n_nodes);
 	l.cand = calloc(c->n_sigs + 1, sizeof(*l.cand));
 	l.n_cand = calloc(c->n_sigs + 1, sizeof(unsigned));
+	l.fits = calloc(c->n_sigs + 1, sizeof(*l.fits));
+	l.in_pool = calloc(c->n_pods + 1, 1);
 	l.models = calloc(l.n_nodes + 1, sizeof(uint64_t));
 	l.room = calloc(l.n_nodes + 1, sizeof(unsigned));
 	l.comp = calloc(c->n_res + 1, sizeof(unsigned));
@@ -393,7 +422,7 @@ int pl_lns(struct pl_ctx *c, struct kerf_err *err)
 	l.old_load = calloc((size_t)LNS_NODES_MAX * c->n_res + 1, sizeof(uint16_t));
 	l.before = calloc(c->n_levels + 1, sizeof(unsigned));
 	l.after = calloc(c->n_levels + 1, sizeof(unsigned));
-	if (!l.cand || !l.n_cand || !l.models || !l.room || !l.comp || !l.ruined || !l.scratch || !l.old_load ||
+	if (!l.cand || !l.n_cand || !l.fits || !l.in_pool || !l.models || !l.room || !l.comp || !l.ruined || !l.scratch || !l.old_load ||
 	    !l.before || !l.after) {
 		kerf_err_set(err, KERF_ENOMEM, "out of memory");
 		goto out;
@@ -426,9 +455,13 @@ int pl_lns(struct pl_ctx *c, struct kerf_err *err)
 	}
 	rc = 0;
 out:
-	for (unsigned s = 0; l.cand != NULL && s < c->n_sigs; s++)
+	for (unsigned s = 0; l.cand != NULL && l.fits != NULL && s < c->n_sigs; s++) {
 		free(l.cand[s]);
+		free(l.fits[s]);
+	}
 	free(l.cand);
+	free(l.fits);
+	free(l.in_pool);
 	free(l.n_cand);
 	free(l.models);
 	free(l.room);

@@ -337,6 +337,58 @@ static void test_evacuation_moves_more_pods_than_a_neighbourhood_holds(void **st
 	run_free(&r);
 }
 
+#define PRO "\"RTX-PRO-6000-Blackwell\""
+#define PRO_GPU(i, inst) "{\"index\": " #i ", \"model\": " PRO ", \"instances\": [" inst "]}"
+#define NODE(name, gpus) "{\"name\": \"" name "\", \"gpus\": [" gpus "]}"
+
+static void test_ruin_and_recreate_repacks_a_family_with_exactly_the_room(void **state)
+{
+	struct run r;
+
+	(void)state;
+	/* Fourteen RTX PRO 6000 GPUs on eleven nodes (a 4g is the whole GPU), nine of them whole and five with
+	 * a 1g in use, and pods that need almost exactly that room: the seven 4g (two of them one pod, which
+	 * only n0's two whole GPUs take) need seven whole GPUs, so the nine 2g must go two to each of the two
+	 * whole GPUs left and one to each GPU in part used, with the 1g pods beside them. The greedy puts a
+	 * small pod on a whole GPU; neither the evacuation (one pod moved at a time) nor the repair's exact
+	 * search (its room bound counts slices, not whole GPUs) undoes it, and a 4g pod of the lowest priority
+	 * was left out until the ruin and recreate (lns.c) repacked the family. Found by reducing
+	 * plan_quality's medium cluster 15. */
+	plan_json("{\"nodes\": [" NODE("n0", PRO_GPU(0, "") "," PRO_GPU(1, "")) ","
+		  NODE("n3", PRO_GPU(1, "")) ","
+		  NODE("n4", PRO_GPU(0, "") "," PRO_GPU(1, INST("1g.24gb-me", 0, true))) ","
+		  NODE("n13", PRO_GPU(0, INST("1g.24gb-me", 3, true))) ","
+		  NODE("n16", PRO_GPU(0, "")) ","
+		  NODE("n17", PRO_GPU(0, "")) ","
+		  NODE("n19", PRO_GPU(1, "")) ","
+		  NODE("n20", PRO_GPU(0, INST("1g.24gb+gfx", 3, true)) "," PRO_GPU(1, "")) ","
+		  NODE("n24", PRO_GPU(1, INST("1g.24gb", 6, false) "," INST("1g.24gb-me", 0, true))) ","
+		  NODE("n25", PRO_GPU(0, INST("1g.24gb+me", 6, true))) ","
+		  NODE("n27", PRO_GPU(0, "")) "],"
+		  "\"pending\": ["
+		  POD("ns/p0", 10, RES("4g.96gb", 1)) ","
+		  POD("ns/p4", 10, RES("2g.48gb", 2)) ","
+		  POD("ns/p8", 100, RES("2g.48gb", 1)) ","
+		  POD("ns/p9", 0, RES("4g.96gb", 1)) ","
+		  POD("ns/p10", 0, RES("2g.48gb", 1)) ","
+		  POD("ns/p24", 10, RES("4g.96gb", 1)) ","
+		  POD("ns/p29", 10, RES("2g.48gb", 1)) ","
+		  POD("ns/p30", 1000, RES("4g.96gb", 1)) ","
+		  POD("ns/p33", 10, RES("2g.48gb", 1)) ","
+		  POD("ns/p34", 10, RES("1g.24gb", 1)) ","
+		  POD("ns/p35", 1000, RES("1g.24gb", 1)) ","
+		  POD("ns/p43", 10, RES("1g.24gb", 1)) ","
+		  POD("ns/p46", 10, RES("2g.48gb", 1)) ","
+		  POD("ns/p50", 100, RES("4g.96gb", 2)) ","
+		  POD("ns/p52", 0, RES("2g.48gb", 1)) ","
+		  POD("ns/p53", 100, RES("1g.24gb", 1)) ","
+		  POD("ns/p55", 0, RES("4g.96gb", 1)) ","
+		  POD("ns/p56", 10, RES("2g.48gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_assignments, 18);
+	assert_int_equal(r.out.n_unplaced, 0);
+	run_free(&r);
+}
+
 static void test_pod_with_several_instances_spans_gpus_of_one_node(void **state)
 {
 	struct run r;
@@ -550,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_chain_of_two_moves_places_the_scarce_pod),
 		cmocka_unit_test(test_repair_moves_a_pod_where_it_destroys_to_place_a_scarce_one),
 		cmocka_unit_test(test_evacuation_moves_more_pods_than_a_neighbourhood_holds),
+		cmocka_unit_test(test_ruin_and_recreate_repacks_a_family_with_exactly_the_room),
 		cmocka_unit_test(test_pod_with_several_instances_spans_gpus_of_one_node),
 		cmocka_unit_test(test_pod_needing_more_than_any_node_says_how_much_is_possible),
 		cmocka_unit_test(test_pod_for_a_model_the_cluster_lacks_names_the_profile),
