@@ -6,8 +6,8 @@
  * pooled over a GPU family) cannot see fragmentation: a congested family where the pod left out needs a
  * long chain of moves, or pods of a higher priority that cut the whole GPUs a lower priority's 7g and
  * 4g pods need (docs/planner.md, "How far from optimal"). Ruin and recreate trades proof for many cheap
- * tries. Each iteration
- *   - ruins a few nodes (LNS_NODES_MIN..LNS_NODES_MAX): one to three that a pod left out fits on alone,
+ * tries. Each iteration draws a level that has pods left out, and a pod of it; then it
+ *   - ruins a few nodes (LNS_NODES_MIN..LNS_NODES_MAX): one to three that the pod fits on alone,
  *     the rest drawn from the nodes sharing a GPU model with them; it takes their pods off them, of
  *     every priority (at most LNS_POOL pods);
  *   - recreates: those pods and the pods left out that fit on a ruined node alone go back, higher
@@ -17,11 +17,11 @@
  *   - keeps the result when the pods it handled are placed lexicographically more (per level, higher
  *     priority first), or as many at no higher cost (objectives 2 and 3, summed exactly over the ruined
  *     nodes); else every move is undone. Equal moves are kept so that the search drifts across plateaus.
- * Only the ruined nodes change, so a kept iteration never places fewer pods at any priority than before
- * it at a higher one, and never costs more at equal counts. The random draws come from a generator
+ * Nothing but the ruined nodes and those pods changes, so a kept iteration never gives up a pod for
+ * pods of a lower priority, and never costs more at equal counts. The random draws come from a generator
  * seeded by the input's size: the same input gives the same plan. A budget of node DPs (LNS_WORK_TOTAL,
- * counted by c->work) bounds the worst case; LNS_STALL iterations in a row without a pod placed more end
- * it sooner. The figures (nodes, noise, stall) are the best of the variants measured (docs/planner.md);
+ * counted by c->work) bounds the worst case; LNS_STALL iterations in a row without a pod placed more (fewer
+ * on small clusters) end it sooner. The figures (nodes, noise, stall) are the best of the variants measured (docs/planner.md);
  * best fit by the least added cost instead of the least room placed fewer.
  */
 #include <stdlib.h>
@@ -33,7 +33,10 @@
 #define LNS_NODES_MAX 24u
 #define LNS_POOL 64u
 #define LNS_WORK_TOTAL 200000u
-#define LNS_STALL 150u
+#define LNS_STALL 300u
+/* A small cluster offers few distinct ruins: there the stall is 4 tries per node (the same counts on the
+ * quality benchmark as 300 everywhere, and what keeps test_plan_props's 16-node states quick). */
+#define LNS_STALL_PER_NODE 4u
 
 struct lns {
 	struct pl_ctx *c;
@@ -383,20 +386,35 @@ static int iterate(struct lns *l, unsigned x, int *gain, struct kerf_err *err)
 	return 0;
 }
 
-/* A pod left out, the highest priority left out more often than not; -1 when none is. */
+/* Whether pod i is left out and fits some node alone (a ruin has somewhere to start). */
+static int waiting(const struct lns *l, unsigned i)
+{
+	const struct pl_ctx *c = l->c;
+
+	return c->assign[i] < 0 && c->pods[i].missing < 0 && l->n_cand[c->pods[i].sig] > 0;
+}
+
+/* A pod left out: a level drawn among those with pods left out, then a pod of it; -1 when none is. Every
+ * level gets its turns: drawing the highest level left out most of the time placed as many at the
+ * higher levels but fewer at the lowest on the quality benchmark. */
 static int pick_left_out(struct lns *l)
 {
-	struct pl_ctx *c = l->c;
-	unsigned n = 0, top = ~0u;
+	const struct pl_ctx *c = l->c;
+	unsigned n = 0, level = ~0u;
 
-	for (unsigned i = 0; i < c->n_pods; i++)
-		if (c->assign[i] < 0 && c->pods[i].missing < 0 && l->n_cand[c->pods[i].sig] > 0) {
-			if (top == ~0u)
-				top = c->pods[i].level;
-			if (c->pods[i].level == top || lns_below(l, 3) == 0)
-				l->scratch[n++] = i;
+	for (unsigned i = 0; i < c->n_pods; i++) /* decision order: a level's pods are consecutive */
+		if (waiting(l, i) && c->pods[i].level != level) {
+			level = c->pods[i].level;
+			l->scratch[n++] = level;
 		}
-	return n == 0 ? -1 : (int)l->scratch[lns_below(l, n)];
+	if (n == 0)
+		return -1;
+	level = l->scratch[lns_below(l, n)];
+	n = 0;
+	for (unsigned i = 0; i < c->n_pods; i++)
+		if (waiting(l, i) && c->pods[i].level == level)
+			l->scratch[n++] = i;
+	return (int)l->scratch[lns_below(l, n)];
 }
 
 int pl_lns(struct pl_ctx *c, struct kerf_err *err)
@@ -443,8 +461,8 @@ int pl_lns(struct pl_ctx *c, struct kerf_err *err)
 		}
 	for (unsigned i = 0; i < c->n_pods; i++)
 		if (c->assign[i] < 0 && c->pods[i].missing < 0 && fits_alone(&l, i, err) != 0)
-			goto out;
-	while (c->work - start < LNS_WORK_TOTAL && stall < LNS_STALL) {
+			goto out; /* (pods left out later are asked when they join a pool) */
+	while (c->work - start < LNS_WORK_TOTAL && stall < LNS_STALL && stall < LNS_STALL_PER_NODE * l.n_nodes) {
 		int x = pick_left_out(&l), gain;
 
 		if (x < 0)
