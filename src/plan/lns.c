@@ -130,13 +130,12 @@ static int fits_alone(struct lns *l, unsigned i, struct kerf_err *err)
 	return 0;
 }
 
-static int ruin_add_node(struct lns *l, unsigned n)
+static void ruin_add_node(struct lns *l, unsigned n)
 {
-	if (l->ruined[n] || l->n_ruin == LNS_NODES_MAX)
-		return 0;
-	l->ruined[n] = 1;
-	l->nodes[l->n_ruin++] = n;
-	return 1;
+	if (!l->ruined[n] && l->n_ruin < LNS_NODES_MAX) {
+		l->ruined[n] = 1;
+		l->nodes[l->n_ruin++] = n;
+	}
 }
 
 static void pool_add(struct lns *l, unsigned i)
