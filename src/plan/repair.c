@@ -50,6 +50,9 @@
 #define REPAIR_STEPS_TOTAL 400000u
 /* The evacuations' share: their steps are node DPs, not memoised lookups, so they cost more each. */
 #define EVAC_STEPS_TOTAL 100000u
+/* A repack's family and its node DPs (past them it is undone). */
+#define REPACK_NODES 64
+#define REPACK_STEPS 40000u
 
 struct repair {
 	struct pl_ctx *c;
@@ -69,9 +72,16 @@ struct repair {
 	unsigned char *free_pod; /* per pod */
 	unsigned *weight;        /* per node: scratch for order_seeds() */
 	unsigned n_groups;       /* groups some pod uses (plan_input.groups past those are not read) */
-	uint64_t *tried;         /* hashes of the neighbourhoods searched since the last success */
+	uint64_t *tried;         /* hashes of the neighbourhoods searched and families repacked since the last success */
 	unsigned n_tried;
 	size_t cap_tried;
+	/* the repack (repack()) */
+	unsigned *res_w;         /* per resource: fewest compute slices an instance of it takes */
+	unsigned char *in_fam;   /* per node: in the family being repacked */
+	unsigned *rk_fam;        /* the family's nodes */
+	uint64_t *rk_cost;       /* per family node: its cost before the repack */
+	unsigned *rk_pods;       /* the pods it re-inserts, in insertion order */
+	int *rk_old;             /* per pod: its node before the repack */
 };
 
 static void add_dem(uint16_t *v, const struct pl_pod *p, int sign)
@@ -599,6 +609,242 @@ static unsigned order_seeds(struct repair *rp, unsigned x, unsigned *seeds)
 	return k_out;
 }
 
+/* The fewest compute slices pod p takes: each demanded instance at its smallest profile's. */
+static unsigned pod_slices(const struct repair *rp, const struct pl_pod *p)
+{
+	unsigned w = 0;
+
+	for (unsigned j = 0; j < p->n_dem; j++)
+		w += p->dem_cnt[j] * rp->res_w[p->dem_res[j]];
+	return w;
+}
+
+/* The compute slices node n's GPUs have that no used instance holds, less those its load takes. */
+static long node_room(const struct repair *rp, unsigned n)
+{
+	const struct pl_ctx *c = rp->c;
+	const struct pl_node *nd = &c->nodes[n];
+	long room = 0;
+
+	for (unsigned g = 0; g < nd->n_gpus; g++)
+		room += c->states[c->gpu_state[nd->first + g]].room_compute;
+	for (unsigned r = 0; r < c->n_res; r++)
+		room -= (long)nd->load[r] * rp->res_w[r];
+	return room;
+}
+
+/* The repack's insertion order: priority, then the most compute slices, then the fewest nodes it fits on,
+ * then decision order. */
+static int cmp_repack(const void *a, const void *b, void *arg)
+{
+	const struct repair *rp = arg;
+	unsigned i = *(const unsigned *)a, j = *(const unsigned *)b;
+	const struct pl_pod *p = &rp->c->pods[i], *q = &rp->c->pods[j];
+	unsigned wp = pod_slices(rp, p), wq = pod_slices(rp, q);
+
+	if (p->level != q->level)
+		return p->level < q->level ? -1 : 1;
+	if (wp != wq)
+		return wp > wq ? -1 : 1;
+	if (rp->n_cand[p->sig] != rp->n_cand[q->sig])
+		return rp->n_cand[p->sig] < rp->n_cand[q->sig] ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+/* Best fit of pod i in the family: the node it leaves with the fewest compute slices, then the one where
+ * it adds the least cost, then node order. A node that would be left with more than the best so far is
+ * not asked (no DP). */
+static int repack_fit(struct repair *rp, unsigned i, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+	const struct pl_pod *p = &c->pods[i];
+	long best_left = LONG_MAX, w = (long)pod_slices(rp, p);
+	uint64_t best_d = PL_INFEASIBLE, best_cost = 0;
+	int where = -1;
+
+	for (unsigned k = 0; k < rp->n_cand[p->sig]; k++) {
+		unsigned n = rp->cand[p->sig][k];
+		uint64_t cost, cost_d;
+		long left;
+
+		if (!rp->in_fam[n] || (left = node_room(rp, n) - w) > best_left)
+			continue;
+		rp->steps++;
+		if (cost_plus(c, n, p, &cost, err) != 0)
+			return -1;
+		if (cost == PL_INFEASIBLE)
+			continue;
+		cost_d = cost > c->nodes[n].cost ? cost - c->nodes[n].cost : 0;
+		if (left < best_left || cost_d < best_d) {
+			best_left = left;
+			best_d = cost_d;
+			best_cost = cost;
+			where = (int)n;
+		}
+	}
+	if (where >= 0)
+		move_pod(c, i, where, best_cost);
+	return 0;
+}
+
+/* The placed counts per level (the first 64) of the repack's pods. */
+static void repack_counts(const struct repair *rp, unsigned n, unsigned *cnt)
+{
+	const struct pl_ctx *c = rp->c;
+
+	memset(cnt, 0, 64 * sizeof(unsigned));
+	for (unsigned k = 0; k < n; k++)
+		if (c->assign[rp->rk_pods[k]] >= 0 && c->pods[rp->rk_pods[k]].level < 64)
+			cnt[c->pods[rp->rk_pods[k]].level]++;
+}
+
+/* Pod x's family, into rp->rk_fam: the nodes it fits on alone, then the other nodes with a GPU of a model
+ * those have (where the pods in the way can go), in node order, at most REPACK_NODES. */
+static unsigned repack_family(struct repair *rp, unsigned x)
+{
+	const struct pl_ctx *c = rp->c;
+	const struct pl_pod *px = &c->pods[x];
+	unsigned char want[MIG_MAX_MODELS] = { 0 };
+	unsigned n_fam = 0;
+
+	for (unsigned k = 0; k < rp->n_cand[px->sig] && n_fam < REPACK_NODES; k++) {
+		const struct pl_node *nd = &c->nodes[rp->cand[px->sig][k]];
+
+		for (unsigned g = 0; g < nd->n_gpus; g++)
+			want[c->states[c->gpu_state[nd->first + g]].model] = 1;
+		rp->in_fam[rp->cand[px->sig][k]] = 1;
+		rp->rk_fam[n_fam++] = rp->cand[px->sig][k];
+	}
+	for (unsigned n = 0; n < c->in->n_nodes && n_fam < REPACK_NODES; n++) {
+		const struct pl_node *nd = &c->nodes[n];
+		unsigned g = 0;
+
+		while (g < nd->n_gpus && !want[c->states[c->gpu_state[nd->first + g]].model])
+			g++;
+		if (g < nd->n_gpus && !rp->in_fam[n]) {
+			rp->in_fam[n] = 1;
+			rp->rk_fam[n_fam++] = n;
+		}
+	}
+	return n_fam;
+}
+
+/* Whether this family was repacked, with the same loads, since the last success; else notes it. */
+static int repack_tried(struct repair *rp, unsigned n_fam, int *seen, struct kerf_err *err)
+{
+	uint64_t h = KERF_FNV_OFFSET ^ 0xC0000000u; /* apart from the neighbourhoods' fingerprints */
+
+	*seen = 0;
+	for (unsigned k = 0; k < n_fam; k++) {
+		h ^= rp->rk_fam[k];
+		h *= KERF_FNV_PRIME;
+	}
+	for (unsigned k = 0; k < rp->n_tried; k++)
+		if (rp->tried[k] == h) {
+			*seen = 1;
+			return 0;
+		}
+	if (kerf_grow(&rp->tried, &rp->cap_tried, (size_t)rp->n_tried + 1, sizeof(*rp->tried), UINT_MAX,
+		      "repair: neighbourhoods tried", err) < 0)
+		return -1;
+	rp->tried[rp->n_tried++] = h;
+	return 0;
+}
+
+/* Every pod of the family's nodes, and every pod left out that fits on one of them alone, into rk_pods
+ * with its node in rk_old; returns how many. */
+static int repack_collect(struct repair *rp, unsigned *n_out, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->n_pods; i++) {
+		const struct pl_pod *p = &c->pods[i];
+		int join = c->assign[i] >= 0 && rp->in_fam[c->assign[i]];
+
+		if (c->assign[i] < 0 && p->missing < 0) {
+			if (candidates(rp, i, err) != 0)
+				return -1;
+			for (unsigned k = 0; k < rp->n_cand[p->sig] && !join; k++)
+				join = rp->in_fam[rp->cand[p->sig][k]];
+		}
+		if (!join)
+			continue;
+		if (candidates(rp, i, err) != 0)
+			return -1;
+		rp->rk_pods[n++] = i;
+		rp->rk_old[i] = c->assign[i];
+	}
+	*n_out = n;
+	return 0;
+}
+
+/*
+ * Step 4, a repack of pod x's family (repack_family()): every pod on those nodes, of any priority,
+ * leaves, and they, x and the other pods left out that fit there re-enter by priority, then largest
+ * first, each on the family node it fits best (first fit decreasing with best fit: the search's room
+ * bound pools the slices and cannot see fragmentation, this packs against it). Kept only when no
+ * priority places fewer of these pods and one places more; else every pod goes back where it was, with
+ * the nodes' costs as they were. At most REPACK_STEPS node DPs: past them it is undone.
+ */
+static int repack(struct repair *rp, unsigned x, int *placed, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+	unsigned n_fam, n = 0, before[64], after[64];
+	uint64_t start = rp->steps;
+	int seen, better = 0, rc = -1;
+
+	*placed = 0;
+	n_fam = repack_family(rp, x);
+	if (repack_tried(rp, n_fam, &seen, err) != 0)
+		goto out;
+	if (seen) {
+		rc = 0;
+		goto out;
+	}
+	if (repack_collect(rp, &n, err) != 0)
+		goto out;
+	for (unsigned k = 0; k < n_fam; k++)
+		rp->rk_cost[k] = c->nodes[rp->rk_fam[k]].cost;
+	repack_counts(rp, n, before);
+	for (unsigned k = 0; k < n; k++)
+		move_pod(c, rp->rk_pods[k], -1, 0);
+	for (unsigned k = 0; k < n_fam; k++) {
+		struct pl_node *nd = &c->nodes[rp->rk_fam[k]];
+
+		rp->steps++;
+		if (pl_node_cost(c, rp->rk_fam[k], nd->load, &nd->cost, NULL, err) != 0)
+			goto out;
+	}
+	qsort_r(rp->rk_pods, n, sizeof(unsigned), cmp_repack, rp);
+	for (unsigned k = 0; k < n && rp->steps - start <= REPACK_STEPS; k++)
+		if (repack_fit(rp, rp->rk_pods[k], err) != 0)
+			goto out;
+	repack_counts(rp, n, after);
+	for (unsigned l = 0; l < 64 && l < c->n_levels && rp->steps - start <= REPACK_STEPS; l++) {
+		if (after[l] < before[l]) {
+			better = 0;
+			break;
+		}
+		better |= after[l] > before[l];
+	}
+	if (!better) {
+		for (unsigned k = 0; k < n; k++)
+			move_pod(c, rp->rk_pods[k], -1, 0);
+		for (unsigned k = 0; k < n; k++)
+			if (rp->rk_old[rp->rk_pods[k]] >= 0)
+				move_pod(c, rp->rk_pods[k], rp->rk_old[rp->rk_pods[k]], 0);
+		for (unsigned k = 0; k < n_fam; k++)
+			c->nodes[rp->rk_fam[k]].cost = rp->rk_cost[k];
+	}
+	*placed = better;
+	rc = 0;
+out:
+	for (unsigned k = 0; k < n_fam; k++)
+		rp->in_fam[rp->rk_fam[k]] = 0;
+	return rc;
+}
+
 int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 {
 	struct repair rp;
@@ -617,10 +863,25 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 	rp.no_room = calloc(c->n_sigs + 1, 1);
 	rp.on_node = calloc(c->n_pods + 1, sizeof(unsigned));
 	rp.node_first = calloc(c->in->n_nodes + 1, sizeof(unsigned));
-	if (!rp.no_room || !rp.on_node || !rp.node_first || !rp.cand || !rp.n_cand || !rp.failed || !rp.in_hood || !rp.free_pod || !rp.weight) {
+	rp.res_w = calloc(c->n_res + 1, sizeof(unsigned));
+	rp.in_fam = calloc(c->in->n_nodes + 1, 1);
+	rp.rk_fam = calloc(REPACK_NODES, sizeof(unsigned));
+	rp.rk_cost = calloc(REPACK_NODES, sizeof(uint64_t));
+	rp.rk_pods = calloc(c->n_pods + 1, sizeof(unsigned));
+	rp.rk_old = calloc(c->n_pods + 1, sizeof(int));
+	if (!rp.no_room || !rp.on_node || !rp.node_first || !rp.cand || !rp.n_cand || !rp.failed || !rp.in_hood || !rp.free_pod || !rp.weight ||
+	    !rp.res_w || !rp.in_fam || !rp.rk_fam || !rp.rk_cost || !rp.rk_pods || !rp.rk_old) {
 		kerf_err_set(err, KERF_ENOMEM, "out of memory");
 		goto out;
 	}
+	for (unsigned m = 0; m < c->n_models; m++)
+		for (unsigned q = 0; q < c->models[m].m->n_profiles; q++) {
+			int r = c->models[m].res[q];
+			unsigned w = c->models[m].m->profiles[q].compute_slices;
+
+			if (r >= 0 && (rp.res_w[r] == 0 || w < rp.res_w[r]))
+				rp.res_w[r] = w;
+		}
 	/* Sweeps over the pods left out, again while one places more: a success can open room for a pod
 	 * tried before it. Each success places lexicographically more, so the sweeps end even without the
 	 * budget. The first sweeps try the cheap moves alone (direct, evacuation); once they place nothing
@@ -652,6 +913,8 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 				if (solve_hood(&rp, &done, err) != 0)
 					goto out;
 			}
+			if (!done && !cheap && rp.steps < REPAIR_STEPS_TOTAL && repack(&rp, x, &done, err) != 0)
+				goto out;
 			if (!done) {
 				rp.failed[px->sig] = 1;
 				continue;
@@ -677,5 +940,11 @@ out:
 	free(rp.no_room);
 	free(rp.on_node);
 	free(rp.node_first);
+	free(rp.res_w);
+	free(rp.in_fam);
+	free(rp.rk_fam);
+	free(rp.rk_cost);
+	free(rp.rk_pods);
+	free(rp.rk_old);
 	return rc;
 }
