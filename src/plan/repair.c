@@ -82,6 +82,7 @@ struct repair {
 	uint64_t *rk_cost;       /* per family node: its cost before the repack */
 	unsigned *rk_pods;       /* the pods it re-inserts, in insertion order */
 	int *rk_old;             /* per pod: its node before the repack */
+	int by_size;             /* the repack's order: the most compute slices first, not priority first */
 };
 
 static void add_dem(uint16_t *v, const struct pl_pod *p, int sign)
@@ -633,8 +634,8 @@ static long node_room(const struct repair *rp, unsigned n)
 	return room;
 }
 
-/* The repack's insertion order: priority, then the most compute slices, then the fewest nodes it fits on,
- * then decision order. */
+/* The repack's insertion order: priority, then the most compute slices (or, with by_size, the most compute
+ * slices, then priority), then the fewest nodes it fits on, then decision order. */
 static int cmp_repack(const void *a, const void *b, void *arg)
 {
 	const struct repair *rp = arg;
@@ -642,10 +643,12 @@ static int cmp_repack(const void *a, const void *b, void *arg)
 	const struct pl_pod *p = &rp->c->pods[i], *q = &rp->c->pods[j];
 	unsigned wp = pod_slices(rp, p), wq = pod_slices(rp, q);
 
-	if (p->level != q->level)
+	if (p->level != q->level && !rp->by_size)
 		return p->level < q->level ? -1 : 1;
 	if (wp != wq)
 		return wp > wq ? -1 : 1;
+	if (p->level != q->level)
+		return p->level < q->level ? -1 : 1;
 	if (rp->n_cand[p->sig] != rp->n_cand[q->sig])
 		return rp->n_cand[p->sig] < rp->n_cand[q->sig] ? -1 : 1;
 	return i < j ? -1 : i > j;
@@ -732,7 +735,7 @@ static unsigned repack_family(struct repair *rp, unsigned x)
 /* Whether this family was repacked, with the same loads, since the last success; else notes it. */
 static int repack_tried(struct repair *rp, unsigned n_fam, int *seen, struct kerf_err *err)
 {
-	uint64_t h = KERF_FNV_OFFSET ^ 0xC0000000u; /* apart from the neighbourhoods' fingerprints */
+	uint64_t h = KERF_FNV_OFFSET ^ (0xC0000000u + (unsigned)rp->by_size); /* apart from the neighbourhoods' */
 
 	*seen = 0;
 	for (unsigned k = 0; k < n_fam; k++) {
@@ -781,11 +784,13 @@ static int repack_collect(struct repair *rp, unsigned *n_out, struct kerf_err *e
 
 /*
  * Step 4, a repack of pod x's family (repack_family()): every pod on those nodes, of any priority,
- * leaves, and they, x and the other pods left out that fit there re-enter by priority, then largest
- * first, each on the family node it fits best (first fit decreasing with best fit: the search's room
- * bound pools the slices and cannot see fragmentation, this packs against it). Kept only when no
- * priority places fewer of these pods and one places more; else every pod goes back where it was, with
- * the nodes' costs as they were. At most REPACK_STEPS node DPs: past them it is undone.
+ * leaves, and they, x and the other pods left out that fit there re-enter in cmp_repack()'s order, each
+ * on the family node it fits best (first fit decreasing with best fit: the search's room bound pools the
+ * slices and cannot see fragmentation, this packs against it). Kept only when no priority places fewer
+ * of these pods and one places more (stricter than lexicographically more: a repack rebuilds a whole
+ * family, and trading pods of a lower priority for one of a higher placed fewer at the lower levels on
+ * the quality benchmark); else every pod goes back where it was, with the nodes' costs as they were.
+ * At most REPACK_STEPS node DPs: past them it is undone.
  */
 static int repack(struct repair *rp, unsigned x, int *placed, struct kerf_err *err)
 {
@@ -913,8 +918,9 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 				if (solve_hood(&rp, &done, err) != 0)
 					goto out;
 			}
-			if (!done && !cheap && rp.steps < REPAIR_STEPS_TOTAL && repack(&rp, x, &done, err) != 0)
-				goto out;
+			for (rp.by_size = 0; rp.by_size < 2 && !done && !cheap && rp.steps < REPAIR_STEPS_TOTAL; rp.by_size++)
+				if (repack(&rp, x, &done, err) != 0)
+					goto out;
 			if (!done) {
 				rp.failed[px->sig] = 1;
 				continue;
