@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * repair.c — after the greedy pass, places pods it left out by re-solving small neighbourhoods of nodes
- * with the exact search.
+ * with the exact search, and by repacking a GPU family largest first.
  *
  * The greedy never revisits a choice, and its losses have a few shapes (docs/planner.md, "How far from
  * optimal"): a pod that fits on few nodes finds them taken by pods that fit on many; a chain, where the
@@ -27,12 +27,20 @@
  *      priority first), so a repair never loses a pod at a higher priority for one at a lower. (Trying
  *      each pod's current node first, and limiting how many pods may move, placed fewer on the quality
  *      benchmark: the search's own order with the seen-state memo does better.)
+ *   4. when no neighbourhood places it either, repacks its family: every node with a GPU of a model one of
+ *      its nodes has (its own nodes first, at most REPACK_NODES), every pod on them of any priority
+ *      taken off, then put back with the pod and the other pods left out that fit there, by priority and
+ *      largest first (then, if that places no more, largest first across priorities), each on the node
+ *      of the family it leaves with the fewest compute slices (best fit). The search's room bound pools
+ *      a family's slices and cannot see fragmentation; first fit decreasing is what packs sizes like
+ *      7g, 2x7g and 4g well, and the losses left were pods of a higher priority cutting the GPUs that
+ *      such pods of a lower one needed. Kept only when no priority places fewer and one places more.
  * The sweep over the pods left out repeats while a repair succeeds (a success can open room for a pod
  * tried before it). Limits keep the worst case bounded: at most REPAIR_NODES nodes and REPAIR_PODS pods
- * per neighbourhood, a step budget per search and REPAIR_STEPS_TOTAL for the whole repair (node DPs
- * count as steps too). A pod shape that could not be repaired, and a neighbourhood already searched, are
- * not tried again until some repair succeeds. Everything runs in a fixed order: the plan is
- * deterministic.
+ * per neighbourhood, a step budget per search, REPACK_STEPS node DPs per repack and REPAIR_STEPS_TOTAL
+ * for the whole repair (node DPs count as steps too). A pod shape that could not be repaired, and a
+ * neighbourhood or family already tried, are not tried again until some repair succeeds. Everything
+ * runs in a fixed order: the plan is deterministic.
  */
 #include <limits.h>
 #include <stdlib.h>
