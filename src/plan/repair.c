@@ -61,6 +61,7 @@
 /* A repack's family and its node DPs (past them it is undone). */
 #define REPACK_NODES 64
 #define REPACK_STEPS 40000u
+#define REPACK_STEPS_TOTAL 100000u
 
 struct repair {
 	struct pl_ctx *c;
@@ -90,6 +91,7 @@ struct repair {
 	uint64_t *rk_cost;       /* per family node: its cost before the repack */
 	unsigned *rk_pods;       /* the pods it re-inserts, in insertion order */
 	int *rk_old;             /* per pod: its node before the repack */
+	uint64_t repack_steps;   /* the repacks' steps, against REPACK_STEPS_TOTAL (they count in steps too) */
 	int by_size;             /* the repack's order: the most compute slices first, not priority first */
 };
 
@@ -858,6 +860,88 @@ out:
 	return rc;
 }
 
+/* What a success changes: the shapes, evacuations, neighbourhoods and families that failed may not now. */
+static void succeeded(struct repair *rp)
+{
+	memset(rp->failed, 0, rp->c->n_sigs + 1);
+	memset(rp->no_room, 0, rp->c->n_sigs + 1);
+	rp->by_node_ok = 0;
+	rp->n_tried = 0;
+}
+
+/* Steps 1 to 3 over the pods left out, starting with the cheap moves alone when `cheap` is set. */
+static int sweeps(struct repair *rp, int cheap, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+
+	/* Sweeps over the pods left out, again while one places more: a success can open room for a pod
+	 * tried before it. Each success places lexicographically more, so the sweeps end even without the
+	 * budget. The first sweeps try the cheap moves alone (direct, evacuation); once they place nothing
+	 * more, the neighbourhood searches join, and the evacuations, which just failed on these loads, wait
+	 * for the next success. */
+	for (int progress = 1, evac = 1; (progress || cheap) && rp->steps < REPAIR_STEPS_TOTAL;) {
+		if (!progress && cheap) {
+			cheap = evac = 0;
+			memset(rp->failed, 0, c->n_sigs + 1);
+		}
+		progress = 0;
+		for (unsigned x = 0; x < c->n_pods && rp->steps < REPAIR_STEPS_TOTAL; x++) {
+			const struct pl_pod *px = &c->pods[x];
+			unsigned seeds[REPAIR_NODES], n_seeds;
+			int done = 0;
+
+			if (c->assign[x] >= 0 || px->missing >= 0 || rp->failed[px->sig])
+				continue;
+			if (candidates(rp, x, err) != 0 || place_direct(rp, x, -1, &done, err) != 0)
+				return -1;
+			if (!done && evac && evacuate_any(rp, x, &done, err) != 0)
+				return -1;
+			n_seeds = cheap ? 0 : order_seeds(rp, x, seeds);
+			for (unsigned k = 0; k < n_seeds && k < REPAIR_SEEDS && !done && rp->steps < REPAIR_STEPS_TOTAL; k++)
+				if (build_hood(rp, x, seeds[k], err) != 0 || solve_hood(rp, &done, err) != 0)
+					return -1;
+			if (!done && n_seeds > 1 && rp->steps < REPAIR_STEPS_TOTAL) {
+				build_hood_seeds(rp, x, seeds, n_seeds);
+				if (solve_hood(rp, &done, err) != 0)
+					return -1;
+			}
+			if (!done) {
+				rp->failed[px->sig] = 1;
+				continue;
+			}
+			succeeded(rp);
+			progress = evac = 1;
+		}
+	}
+	return 0;
+}
+
+/* Step 4 over the pods left out, highest priority first, until one repack places more. */
+static int repack_sweep(struct repair *rp, int *placed, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+
+	*placed = 0;
+	for (unsigned x = 0; x < c->n_pods && !*placed && rp->repack_steps < REPACK_STEPS_TOTAL; x++) {
+		uint64_t before = rp->steps;
+
+		if (c->assign[x] >= 0 || c->pods[x].missing >= 0)
+			continue;
+		if (candidates(rp, x, err) != 0)
+			return -1;
+		rp->repack_steps += rp->steps - before;
+		for (rp->by_size = 0; rp->by_size < 2 && !*placed && rp->repack_steps < REPACK_STEPS_TOTAL; rp->by_size++) {
+			before = rp->steps;
+			if (repack(rp, x, placed, err) != 0)
+				return -1;
+			rp->repack_steps += rp->steps - before;
+		}
+	}
+	if (*placed)
+		succeeded(rp);
+	return 0;
+}
+
 int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 {
 	struct repair rp;
@@ -895,50 +979,17 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 			if (r >= 0 && (rp.res_w[r] == 0 || w < rp.res_w[r]))
 				rp.res_w[r] = w;
 		}
-	/* Sweeps over the pods left out, again while one places more: a success can open room for a pod
-	 * tried before it. Each success places lexicographically more, so the sweeps end even without the
-	 * budget. The first sweeps try the cheap moves alone (direct, evacuation); once they place nothing
-	 * more, the neighbourhood searches join, and the evacuations, which just failed on these loads, wait
-	 * for the next success. */
-	for (int progress = 1, cheap = 1, evac = 1; (progress || cheap) && rp.steps < REPAIR_STEPS_TOTAL;) {
-		if (!progress && cheap) {
-			cheap = evac = 0;
-			memset(rp.failed, 0, c->n_sigs + 1);
-		}
-		progress = 0;
-		for (unsigned x = 0; x < c->n_pods && rp.steps < REPAIR_STEPS_TOTAL; x++) {
-			const struct pl_pod *px = &c->pods[x];
-			unsigned seeds[REPAIR_NODES], n_seeds;
-			int done = 0;
-
-			if (c->assign[x] >= 0 || px->missing >= 0 || rp.failed[px->sig])
-				continue;
-			if (candidates(&rp, x, err) != 0 || place_direct(&rp, x, -1, &done, err) != 0)
-				goto out;
-			if (!done && evac && evacuate_any(&rp, x, &done, err) != 0)
-				goto out;
-			n_seeds = cheap ? 0 : order_seeds(&rp, x, seeds);
-			for (unsigned k = 0; k < n_seeds && k < REPAIR_SEEDS && !done && rp.steps < REPAIR_STEPS_TOTAL; k++)
-				if (build_hood(&rp, x, seeds[k], err) != 0 || solve_hood(&rp, &done, err) != 0)
-					goto out;
-			if (!done && n_seeds > 1 && rp.steps < REPAIR_STEPS_TOTAL) {
-				build_hood_seeds(&rp, x, seeds, n_seeds);
-				if (solve_hood(&rp, &done, err) != 0)
-					goto out;
-			}
-			for (rp.by_size = 0; rp.by_size < 2 && !done && !cheap && rp.steps < REPAIR_STEPS_TOTAL; rp.by_size++)
-				if (repack(&rp, x, &done, err) != 0)
-					goto out;
-			if (!done) {
-				rp.failed[px->sig] = 1;
-				continue;
-			}
-			memset(rp.failed, 0, c->n_sigs + 1);
-			memset(rp.no_room, 0, c->n_sigs + 1);
-			rp.by_node_ok = 0;
-			rp.n_tried = 0;
-			progress = evac = 1;
-		}
+	/* Steps 1 to 3 run as before the repack existed, until they place no more: what they reach is
+	 * the plan without it, and each repack after that, and each sweep after a repack, places more
+	 * (no priority fewer, by the repack's rule; lexicographically more, by the sweeps'), so the plan is
+	 * never worse than without. The repacks have a budget of their own. */
+	if (sweeps(&rp, 1, err) != 0)
+		goto out;
+	for (int placed = 1; placed;) {
+		if (repack_sweep(&rp, &placed, err) != 0)
+			goto out;
+		if (placed && sweeps(&rp, 0, err) != 0)
+			goto out;
 	}
 	rc = 0;
 out:
