@@ -58,10 +58,12 @@
 #define REPAIR_STEPS_TOTAL 400000u
 /* The evacuations' share: their steps are node DPs, not memoised lookups, so they cost more each. */
 #define EVAC_STEPS_TOTAL 100000u
-/* A repack's family and its node DPs (past them it is undone). */
+/* A repack's family, the most pods it re-inserts (else it is not tried), its node DPs (past them it is
+ * undone), and all the repacks' node DPs. */
 #define REPACK_NODES 64
-#define REPACK_STEPS 40000u
-#define REPACK_STEPS_TOTAL 100000u
+#define REPACK_PODS 256
+#define REPACK_STEPS 20000u
+#define REPACK_STEPS_TOTAL 50000u
 
 struct repair {
 	struct pl_ctx *c;
@@ -819,6 +821,10 @@ static int repack(struct repair *rp, unsigned x, int *placed, struct kerf_err *e
 	}
 	if (repack_collect(rp, &n, err) != 0)
 		goto out;
+	if (n > REPACK_PODS) { /* (an overloaded cluster: each insertion asks most of the family) */
+		rc = 0;
+		goto out;
+	}
 	for (unsigned k = 0; k < n_fam; k++)
 		rp->rk_cost[k] = c->nodes[rp->rk_fam[k]].cost;
 	repack_counts(rp, n, before);
