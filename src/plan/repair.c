@@ -164,20 +164,51 @@ static void move_pod(struct pl_ctx *c, unsigned i, int to, uint64_t to_cost)
 	}
 }
 
-/* Step 1: the cheapest node with room for pod i as the loads stand. */
-static int place_direct(struct repair *rp, unsigned i, int except, int *placed, struct kerf_err *err)
+/* The fewest compute slices pod p takes: each demanded instance at its smallest profile's. */
+static unsigned pod_slices(const struct repair *rp, const struct pl_pod *p)
+{
+	unsigned w = 0;
+
+	for (unsigned j = 0; j < p->n_dem; j++)
+		w += p->dem_cnt[j] * rp->res_w[p->dem_res[j]];
+	return w;
+}
+
+/* The compute slices node n's GPUs have that no used instance holds, less those its load takes. */
+static long node_room(const struct repair *rp, unsigned n)
+{
+	const struct pl_ctx *c = rp->c;
+	const struct pl_node *nd = &c->nodes[n];
+	long room = 0;
+
+	for (unsigned g = 0; g < nd->n_gpus; g++)
+		room += c->states[c->gpu_state[nd->first + g]].room_compute;
+	for (unsigned r = 0; r < c->n_res; r++)
+		room -= (long)nd->load[r] * rp->res_w[r];
+	return room;
+}
+
+/*
+ * The node of pod i's (not `except`) where it adds the least cost as the loads stand, it then placed
+ * there; *placed says whether one had room. With best_fit (the repack), only the family's nodes count,
+ * and first the one it leaves with the fewest compute slices: a node that would be left with more than
+ * the best so far is not asked (no DP).
+ */
+static int place_best(struct repair *rp, unsigned i, int except, int best_fit, int *placed, struct kerf_err *err)
 {
 	struct pl_ctx *c = rp->c;
 	const struct pl_pod *p = &c->pods[i];
-	uint64_t best = PL_INFEASIBLE, best_cost = 0;
+	long best_left = LONG_MAX, w = best_fit ? (long)pod_slices(rp, p) : 0;
+	uint64_t best_d = PL_INFEASIBLE, best_cost = 0;
 	int where = -1;
 
 	*placed = 0;
 	for (unsigned k = 0; k < rp->n_cand[p->sig]; k++) {
 		unsigned n = rp->cand[p->sig][k];
 		uint64_t cost, cost_d;
+		long left = 0;
 
-		if ((int)n == except)
+		if ((int)n == except || (best_fit && (!rp->in_fam[n] || (left = node_room(rp, n) - w) > best_left)))
 			continue;
 		rp->steps++;
 		if (cost_plus(c, n, p, &cost, err) != 0)
@@ -186,8 +217,9 @@ static int place_direct(struct repair *rp, unsigned i, int except, int *placed, 
 			continue;
 		/* (a node's cost after the greedy's cheap moves is an upper bound: the DP may find less) */
 		cost_d = cost > c->nodes[n].cost ? cost - c->nodes[n].cost : 0;
-		if (cost_d < best) {
-			best = cost_d;
+		if (left < best_left || cost_d < best_d) {
+			best_left = left;
+			best_d = cost_d;
 			best_cost = cost;
 			where = (int)n;
 		}
@@ -197,6 +229,12 @@ static int place_direct(struct repair *rp, unsigned i, int except, int *placed, 
 		*placed = 1;
 	}
 	return 0;
+}
+
+/* Step 1: the cheapest node with room for pod i as the loads stand. */
+static int place_direct(struct repair *rp, unsigned i, int except, int *placed, struct kerf_err *err)
+{
+	return place_best(rp, i, except, 0, placed, err);
 }
 
 /*
@@ -622,30 +660,6 @@ static unsigned order_seeds(struct repair *rp, unsigned x, unsigned *seeds)
 	return k_out;
 }
 
-/* The fewest compute slices pod p takes: each demanded instance at its smallest profile's. */
-static unsigned pod_slices(const struct repair *rp, const struct pl_pod *p)
-{
-	unsigned w = 0;
-
-	for (unsigned j = 0; j < p->n_dem; j++)
-		w += p->dem_cnt[j] * rp->res_w[p->dem_res[j]];
-	return w;
-}
-
-/* The compute slices node n's GPUs have that no used instance holds, less those its load takes. */
-static long node_room(const struct repair *rp, unsigned n)
-{
-	const struct pl_ctx *c = rp->c;
-	const struct pl_node *nd = &c->nodes[n];
-	long room = 0;
-
-	for (unsigned g = 0; g < nd->n_gpus; g++)
-		room += c->states[c->gpu_state[nd->first + g]].room_compute;
-	for (unsigned r = 0; r < c->n_res; r++)
-		room -= (long)nd->load[r] * rp->res_w[r];
-	return room;
-}
-
 /* The repack's insertion order: priority, then the most compute slices (or, with by_size, the most compute
  * slices, then priority), then the fewest nodes it fits on, then decision order. */
 static int cmp_repack(const void *a, const void *b, void *arg)
@@ -664,42 +678,6 @@ static int cmp_repack(const void *a, const void *b, void *arg)
 	if (rp->n_cand[p->sig] != rp->n_cand[q->sig])
 		return rp->n_cand[p->sig] < rp->n_cand[q->sig] ? -1 : 1;
 	return i < j ? -1 : i > j;
-}
-
-/* Best fit of pod i in the family: the node it leaves with the fewest compute slices, then the one where
- * it adds the least cost, then node order. A node that would be left with more than the best so far is
- * not asked (no DP). */
-static int repack_fit(struct repair *rp, unsigned i, struct kerf_err *err)
-{
-	struct pl_ctx *c = rp->c;
-	const struct pl_pod *p = &c->pods[i];
-	long best_left = LONG_MAX, w = (long)pod_slices(rp, p);
-	uint64_t best_d = PL_INFEASIBLE, best_cost = 0;
-	int where = -1;
-
-	for (unsigned k = 0; k < rp->n_cand[p->sig]; k++) {
-		unsigned n = rp->cand[p->sig][k];
-		uint64_t cost, cost_d;
-		long left;
-
-		if (!rp->in_fam[n] || (left = node_room(rp, n) - w) > best_left)
-			continue;
-		rp->steps++;
-		if (cost_plus(c, n, p, &cost, err) != 0)
-			return -1;
-		if (cost == PL_INFEASIBLE)
-			continue;
-		cost_d = cost > c->nodes[n].cost ? cost - c->nodes[n].cost : 0;
-		if (left < best_left || cost_d < best_d) {
-			best_left = left;
-			best_d = cost_d;
-			best_cost = cost;
-			where = (int)n;
-		}
-	}
-	if (where >= 0)
-		move_pod(c, i, where, best_cost);
-	return 0;
 }
 
 /* The placed counts per level (the first 64) of the repack's pods. */
@@ -809,7 +787,7 @@ static int repack(struct repair *rp, unsigned x, int *placed, struct kerf_err *e
 	struct pl_ctx *c = rp->c;
 	unsigned n_fam, n = 0, before[64], after[64];
 	uint64_t start = rp->steps;
-	int seen, better = 0, rc = -1;
+	int seen, ok, better = 0, rc = -1;
 
 	*placed = 0;
 	n_fam = repack_family(rp, x);
@@ -839,7 +817,7 @@ static int repack(struct repair *rp, unsigned x, int *placed, struct kerf_err *e
 	}
 	qsort_r(rp->rk_pods, n, sizeof(unsigned), cmp_repack, rp);
 	for (unsigned k = 0; k < n && rp->steps - start <= REPACK_STEPS; k++)
-		if (repack_fit(rp, rp->rk_pods[k], err) != 0)
+		if (place_best(rp, rp->rk_pods[k], -1, 1, &ok, err) != 0)
 			goto out;
 	repack_counts(rp, n, after);
 	for (unsigned l = 0; l < 64 && l < c->n_levels && rp->steps - start <= REPACK_STEPS; l++) {
