@@ -27,18 +27,21 @@
  *      priority first), so a repair never loses a pod at a higher priority for one at a lower. (Trying
  *      each pod's current node first, and limiting how many pods may move, placed fewer on the quality
  *      benchmark: the search's own order with the seen-state memo does better.)
- *   4. when no neighbourhood places it either, repacks its family: every node with a GPU of a model one of
- *      its nodes has (its own nodes first, at most REPACK_NODES), every pod on them of any priority
- *      taken off, then put back with the pod and the other pods left out that fit there, by priority and
- *      largest first (then, if that places no more, largest first across priorities), each on the node
- *      of the family it leaves with the fewest compute slices (best fit). The search's room bound pools
- *      a family's slices and cannot see fragmentation; first fit decreasing is what packs sizes like
- *      7g, 2x7g and 4g well, and the losses left were pods of a higher priority cutting the GPUs that
- *      such pods of a lower one needed. Kept only when no priority places fewer and one places more.
  * The sweep over the pods left out repeats while a repair succeeds (a success can open room for a pod
- * tried before it). Limits keep the worst case bounded: at most REPAIR_NODES nodes and REPAIR_PODS pods
- * per neighbourhood, a step budget per search, REPACK_STEPS node DPs per repack and REPAIR_STEPS_TOTAL
- * for the whole repair (node DPs count as steps too). A pod shape that could not be repaired, and a
+ * tried before it). When it places no more,
+ *   4. each pod still left out, highest priority first, has its family repacked: every node with a GPU
+ *      of a model one of its nodes has (its own nodes first, at most REPACK_NODES), every pod on them of
+ *      any priority taken off, then put back with the pod and the other pods left out that fit there,
+ *      by priority and largest first (then, if that places no more, largest first across priorities),
+ *      each on the node of the family it leaves with the fewest compute slices (best fit). The search's
+ *      room bound pools a family's slices and cannot see fragmentation; first fit decreasing is what
+ *      packs sizes like 7g, 2x7g and 4g well, and the losses left were pods of a higher priority cutting
+ *      the GPUs that such pods of a lower one needed. Kept only when no priority places fewer and one
+ *      places more; after one is kept, the sweeps run again. Run only once the sweeps end, not inside
+ *      them, the repacks start from the plan the repair reached without them and only add to it (inside,
+ *      they changed the path of later repairs, and two quality clusters ended with fewer). Limits keep the worst case bounded: at most REPAIR_NODES nodes and REPAIR_PODS pods
+ * per neighbourhood, a step budget per search and REPAIR_STEPS_TOTAL for steps 1-3 (node DPs count as
+ * steps too); at most REPACK_PODS pods, REPACK_STEPS node DPs per repack and REPACK_STEPS_TOTAL for all. A pod shape that could not be repaired, and a
  * neighbourhood or family already tried, are not tried again until some repair succeeds. Everything
  * runs in a fixed order: the plan is deterministic.
  */
