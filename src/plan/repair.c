@@ -39,11 +39,12 @@
  *      the GPUs that such pods of a lower one needed. Kept only when no priority places fewer and one
  *      places more; after one is kept, the sweeps run again. Run only once the sweeps end, not inside
  *      them, the repacks start from the plan the repair reached without them and only add to it (inside,
- *      they changed the path of later repairs, and two quality clusters ended with fewer). Limits keep the worst case bounded: at most REPAIR_NODES nodes and REPAIR_PODS pods
- * per neighbourhood, a step budget per search and REPAIR_STEPS_TOTAL for steps 1-3 (node DPs count as
- * steps too); at most REPACK_PODS pods, REPACK_STEPS node DPs per repack and REPACK_STEPS_TOTAL for all. A pod shape that could not be repaired, and a
- * neighbourhood or family already tried, are not tried again until some repair succeeds. Everything
- * runs in a fixed order: the plan is deterministic.
+ *      they changed the path of later repairs, and two quality clusters ended with fewer).
+ * Limits keep the worst case bounded: at most REPAIR_NODES nodes and REPAIR_PODS pods per
+ * neighbourhood, a step budget per search and REPAIR_STEPS_TOTAL for steps 1-3 (node DPs count as steps
+ * too); at most REPACK_PODS pods and REPACK_STEPS node DPs per repack, REPACK_STEPS_TOTAL for all. A pod
+ * shape that could not be repaired, and a neighbourhood or family already tried, are not tried again
+ * until some repair succeeds. Everything runs in a fixed order: the plan is deterministic.
  */
 #include <limits.h>
 #include <stdlib.h>
