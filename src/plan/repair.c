@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * repair.c — after the greedy pass, places pods it left out by re-solving small neighbourhoods of nodes
- * with the exact search.
+ * with the exact search, and by repacking a GPU family largest first.
  *
  * The greedy never revisits a choice, and its losses have a few shapes (docs/planner.md, "How far from
  * optimal"): a pod that fits on few nodes finds them taken by pods that fit on many; a chain, where the
@@ -28,11 +28,23 @@
  *      each pod's current node first, and limiting how many pods may move, placed fewer on the quality
  *      benchmark: the search's own order with the seen-state memo does better.)
  * The sweep over the pods left out repeats while a repair succeeds (a success can open room for a pod
- * tried before it). Limits keep the worst case bounded: at most REPAIR_NODES nodes and REPAIR_PODS pods
- * per neighbourhood, a step budget per search and REPAIR_STEPS_TOTAL for the whole repair (node DPs
- * count as steps too). A pod shape that could not be repaired, and a neighbourhood already searched, are
- * not tried again until some repair succeeds. Everything runs in a fixed order: the plan is
- * deterministic.
+ * tried before it). When it places no more,
+ *   4. each pod still left out, highest priority first, has its family repacked: every node with a GPU
+ *      of a model one of its nodes has (its own nodes first, at most REPACK_NODES), every pod on them of
+ *      any priority taken off, then put back with the pod and the other pods left out that fit there,
+ *      by priority and largest first (then, if that places no more, largest first across priorities),
+ *      each on the node of the family it leaves with the fewest compute slices (best fit). The search's
+ *      room bound pools a family's slices and cannot see fragmentation; first fit decreasing is what
+ *      packs sizes like 7g, 2x7g and 4g well, and the losses left were pods of a higher priority cutting
+ *      the GPUs that such pods of a lower one needed. Kept only when no priority places fewer and one
+ *      places more; after one is kept, the sweeps run again. Run only once the sweeps end, not inside
+ *      them, the repacks start from the plan the repair reached without them and only add to it (inside,
+ *      they changed the path of later repairs, and two quality clusters ended with fewer).
+ * Limits keep the worst case bounded: at most REPAIR_NODES nodes and REPAIR_PODS pods per
+ * neighbourhood, a step budget per search and REPAIR_STEPS_TOTAL for steps 1-3 (node DPs count as steps
+ * too); at most REPACK_PODS pods and REPACK_STEPS node DPs per repack, REPACK_STEPS_TOTAL for all. A pod
+ * shape that could not be repaired, and a neighbourhood or family already tried, are not tried again
+ * until some repair succeeds. Everything runs in a fixed order: the plan is deterministic.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -50,6 +62,12 @@
 #define REPAIR_STEPS_TOTAL 400000u
 /* The evacuations' share: their steps are node DPs, not memoised lookups, so they cost more each. */
 #define EVAC_STEPS_TOTAL 100000u
+/* A repack's family, the most pods it re-inserts (else it is not tried), its node DPs (past them it is
+ * undone), and all the repacks' node DPs. */
+#define REPACK_NODES 64
+#define REPACK_PODS 256
+#define REPACK_STEPS 20000u
+#define REPACK_STEPS_TOTAL 50000u
 
 struct repair {
 	struct pl_ctx *c;
@@ -69,9 +87,18 @@ struct repair {
 	unsigned char *free_pod; /* per pod */
 	unsigned *weight;        /* per node: scratch for order_seeds() */
 	unsigned n_groups;       /* groups some pod uses (plan_input.groups past those are not read) */
-	uint64_t *tried;         /* hashes of the neighbourhoods searched since the last success */
+	uint64_t *tried;         /* hashes of the neighbourhoods searched and families repacked since the last success */
 	unsigned n_tried;
 	size_t cap_tried;
+	/* the repack (repack()) */
+	unsigned *res_w;         /* per resource: fewest compute slices an instance of it takes */
+	unsigned char *in_fam;   /* per node: in the family being repacked */
+	unsigned *rk_fam;        /* the family's nodes */
+	uint64_t *rk_cost;       /* per family node: its cost before the repack */
+	unsigned *rk_pods;       /* the pods it re-inserts, in insertion order */
+	int *rk_old;             /* per pod: its node before the repack */
+	uint64_t repack_steps;   /* the repacks' steps, against REPACK_STEPS_TOTAL (they count in steps too) */
+	int by_size;             /* the repack's order: the most compute slices first, not priority first */
 };
 
 static void add_dem(uint16_t *v, const struct pl_pod *p, int sign)
@@ -141,20 +168,51 @@ static void move_pod(struct pl_ctx *c, unsigned i, int to, uint64_t to_cost)
 	}
 }
 
-/* Step 1: the cheapest node with room for pod i as the loads stand. */
-static int place_direct(struct repair *rp, unsigned i, int except, int *placed, struct kerf_err *err)
+/* The fewest compute slices pod p takes: each demanded instance at its smallest profile's. */
+static unsigned pod_slices(const struct repair *rp, const struct pl_pod *p)
+{
+	unsigned w = 0;
+
+	for (unsigned j = 0; j < p->n_dem; j++)
+		w += p->dem_cnt[j] * rp->res_w[p->dem_res[j]];
+	return w;
+}
+
+/* The compute slices node n's GPUs have that no used instance holds, less those its load takes. */
+static long node_room(const struct repair *rp, unsigned n)
+{
+	const struct pl_ctx *c = rp->c;
+	const struct pl_node *nd = &c->nodes[n];
+	long room = 0;
+
+	for (unsigned g = 0; g < nd->n_gpus; g++)
+		room += c->states[c->gpu_state[nd->first + g]].room_compute;
+	for (unsigned r = 0; r < c->n_res; r++)
+		room -= (long)nd->load[r] * rp->res_w[r];
+	return room;
+}
+
+/*
+ * The node of pod i's (not `except`) where it adds the least cost as the loads stand, it then placed
+ * there; *placed says whether one had room. With best_fit (the repack), only the family's nodes count,
+ * and first the one it leaves with the fewest compute slices: a node that would be left with more than
+ * the best so far is not asked (no DP).
+ */
+static int place_best(struct repair *rp, unsigned i, int except, int best_fit, int *placed, struct kerf_err *err)
 {
 	struct pl_ctx *c = rp->c;
 	const struct pl_pod *p = &c->pods[i];
-	uint64_t best = PL_INFEASIBLE, best_cost = 0;
+	long best_left = LONG_MAX, w = best_fit ? (long)pod_slices(rp, p) : 0;
+	uint64_t best_d = PL_INFEASIBLE, best_cost = 0;
 	int where = -1;
 
 	*placed = 0;
 	for (unsigned k = 0; k < rp->n_cand[p->sig]; k++) {
 		unsigned n = rp->cand[p->sig][k];
 		uint64_t cost, cost_d;
+		long left = 0;
 
-		if ((int)n == except)
+		if ((int)n == except || (best_fit && (!rp->in_fam[n] || (left = node_room(rp, n) - w) > best_left)))
 			continue;
 		rp->steps++;
 		if (cost_plus(c, n, p, &cost, err) != 0)
@@ -163,8 +221,9 @@ static int place_direct(struct repair *rp, unsigned i, int except, int *placed, 
 			continue;
 		/* (a node's cost after the greedy's cheap moves is an upper bound: the DP may find less) */
 		cost_d = cost > c->nodes[n].cost ? cost - c->nodes[n].cost : 0;
-		if (cost_d < best) {
-			best = cost_d;
+		if (left < best_left || cost_d < best_d) {
+			best_left = left;
+			best_d = cost_d;
 			best_cost = cost;
 			where = (int)n;
 		}
@@ -174,6 +233,12 @@ static int place_direct(struct repair *rp, unsigned i, int except, int *placed, 
 		*placed = 1;
 	}
 	return 0;
+}
+
+/* Step 1: the cheapest node with room for pod i as the loads stand. */
+static int place_direct(struct repair *rp, unsigned i, int except, int *placed, struct kerf_err *err)
+{
+	return place_best(rp, i, except, 0, placed, err);
 }
 
 /*
@@ -599,6 +664,272 @@ static unsigned order_seeds(struct repair *rp, unsigned x, unsigned *seeds)
 	return k_out;
 }
 
+/* The repack's insertion order: priority, then the most compute slices (or, with by_size, the most compute
+ * slices, then priority), then the fewest nodes it fits on, then decision order. */
+static int cmp_repack(const void *a, const void *b, void *arg)
+{
+	const struct repair *rp = arg;
+	unsigned i = *(const unsigned *)a, j = *(const unsigned *)b;
+	const struct pl_pod *p = &rp->c->pods[i], *q = &rp->c->pods[j];
+	unsigned wp = pod_slices(rp, p), wq = pod_slices(rp, q);
+
+	if (p->level != q->level && !rp->by_size)
+		return p->level < q->level ? -1 : 1;
+	if (wp != wq)
+		return wp > wq ? -1 : 1;
+	if (p->level != q->level)
+		return p->level < q->level ? -1 : 1;
+	if (rp->n_cand[p->sig] != rp->n_cand[q->sig])
+		return rp->n_cand[p->sig] < rp->n_cand[q->sig] ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+/* The placed counts per level (the first 64) of the repack's pods. */
+static void repack_counts(const struct repair *rp, unsigned n, unsigned *cnt)
+{
+	const struct pl_ctx *c = rp->c;
+
+	memset(cnt, 0, 64 * sizeof(unsigned));
+	for (unsigned k = 0; k < n; k++)
+		if (c->assign[rp->rk_pods[k]] >= 0 && c->pods[rp->rk_pods[k]].level < 64)
+			cnt[c->pods[rp->rk_pods[k]].level]++;
+}
+
+/* Pod x's family, into rp->rk_fam: the nodes it fits on alone, then the other nodes with a GPU of a model
+ * those have (where the pods in the way can go), in node order, at most REPACK_NODES. */
+static unsigned repack_family(struct repair *rp, unsigned x)
+{
+	const struct pl_ctx *c = rp->c;
+	const struct pl_pod *px = &c->pods[x];
+	unsigned char want[MIG_MAX_MODELS] = { 0 };
+	unsigned n_fam = 0;
+
+	for (unsigned k = 0; k < rp->n_cand[px->sig] && n_fam < REPACK_NODES; k++) {
+		const struct pl_node *nd = &c->nodes[rp->cand[px->sig][k]];
+
+		for (unsigned g = 0; g < nd->n_gpus; g++)
+			want[c->states[c->gpu_state[nd->first + g]].model] = 1;
+		rp->in_fam[rp->cand[px->sig][k]] = 1;
+		rp->rk_fam[n_fam++] = rp->cand[px->sig][k];
+	}
+	for (unsigned n = 0; n < c->in->n_nodes && n_fam < REPACK_NODES; n++) {
+		const struct pl_node *nd = &c->nodes[n];
+		unsigned g = 0;
+
+		while (g < nd->n_gpus && !want[c->states[c->gpu_state[nd->first + g]].model])
+			g++;
+		if (g < nd->n_gpus && !rp->in_fam[n]) {
+			rp->in_fam[n] = 1;
+			rp->rk_fam[n_fam++] = n;
+		}
+	}
+	return n_fam;
+}
+
+/* Whether this family was repacked, with the same loads, since the last success; else notes it. */
+static int repack_tried(struct repair *rp, unsigned n_fam, int *seen, struct kerf_err *err)
+{
+	uint64_t h = KERF_FNV_OFFSET ^ (0xC0000000u + (unsigned)rp->by_size); /* apart from the neighbourhoods' */
+
+	*seen = 0;
+	for (unsigned k = 0; k < n_fam; k++) {
+		h ^= rp->rk_fam[k];
+		h *= KERF_FNV_PRIME;
+	}
+	for (unsigned k = 0; k < rp->n_tried; k++)
+		if (rp->tried[k] == h) {
+			*seen = 1;
+			return 0;
+		}
+	if (kerf_grow(&rp->tried, &rp->cap_tried, (size_t)rp->n_tried + 1, sizeof(*rp->tried), UINT_MAX,
+		      "repair: neighbourhoods tried", err) < 0)
+		return -1;
+	rp->tried[rp->n_tried++] = h;
+	return 0;
+}
+
+/* Every pod of the family's nodes, and every pod left out that fits on one of them alone, into rk_pods
+ * with its node in rk_old; returns how many. */
+static int repack_collect(struct repair *rp, unsigned *n_out, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->n_pods; i++) {
+		const struct pl_pod *p = &c->pods[i];
+		int join = c->assign[i] >= 0 && rp->in_fam[c->assign[i]];
+
+		if (c->assign[i] < 0 && p->missing < 0) {
+			if (candidates(rp, i, err) != 0)
+				return -1;
+			for (unsigned k = 0; k < rp->n_cand[p->sig] && !join; k++)
+				join = rp->in_fam[rp->cand[p->sig][k]];
+		}
+		if (!join)
+			continue;
+		if (candidates(rp, i, err) != 0)
+			return -1;
+		rp->rk_pods[n++] = i;
+		rp->rk_old[i] = c->assign[i];
+	}
+	*n_out = n;
+	return 0;
+}
+
+/*
+ * Step 4, a repack of pod x's family (repack_family()): every pod on those nodes, of any priority,
+ * leaves, and they, x and the other pods left out that fit there re-enter in cmp_repack()'s order, each
+ * on the family node it fits best (first fit decreasing with best fit: the search's room bound pools the
+ * slices and cannot see fragmentation, this packs against it). Kept only when no priority places fewer
+ * of these pods and one places more (stricter than lexicographically more: a repack rebuilds a whole
+ * family, and trading pods of a lower priority for one of a higher placed fewer at the lower levels on
+ * the quality benchmark); else every pod goes back where it was, with the nodes' costs as they were.
+ * At most REPACK_STEPS node DPs: past them it is undone.
+ */
+static int repack(struct repair *rp, unsigned x, int *placed, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+	unsigned n_fam, n = 0, before[64], after[64];
+	uint64_t start = rp->steps;
+	int seen, ok, better = 0, rc = -1;
+
+	*placed = 0;
+	n_fam = repack_family(rp, x);
+	if (repack_tried(rp, n_fam, &seen, err) != 0)
+		goto out;
+	if (seen) {
+		rc = 0;
+		goto out;
+	}
+	if (repack_collect(rp, &n, err) != 0)
+		goto out;
+	if (n > REPACK_PODS) { /* (an overloaded cluster: each insertion asks most of the family) */
+		rc = 0;
+		goto out;
+	}
+	for (unsigned k = 0; k < n_fam; k++)
+		rp->rk_cost[k] = c->nodes[rp->rk_fam[k]].cost;
+	repack_counts(rp, n, before);
+	for (unsigned k = 0; k < n; k++)
+		move_pod(c, rp->rk_pods[k], -1, 0);
+	for (unsigned k = 0; k < n_fam; k++) {
+		struct pl_node *nd = &c->nodes[rp->rk_fam[k]];
+
+		rp->steps++;
+		if (pl_node_cost(c, rp->rk_fam[k], nd->load, &nd->cost, NULL, err) != 0)
+			goto out;
+	}
+	qsort_r(rp->rk_pods, n, sizeof(unsigned), cmp_repack, rp);
+	for (unsigned k = 0; k < n && rp->steps - start <= REPACK_STEPS; k++)
+		if (place_best(rp, rp->rk_pods[k], -1, 1, &ok, err) != 0)
+			goto out;
+	repack_counts(rp, n, after);
+	for (unsigned l = 0; l < 64 && l < c->n_levels && rp->steps - start <= REPACK_STEPS; l++) {
+		if (after[l] < before[l]) {
+			better = 0;
+			break;
+		}
+		better |= after[l] > before[l];
+	}
+	if (!better) {
+		for (unsigned k = 0; k < n; k++)
+			move_pod(c, rp->rk_pods[k], -1, 0);
+		for (unsigned k = 0; k < n; k++)
+			if (rp->rk_old[rp->rk_pods[k]] >= 0)
+				move_pod(c, rp->rk_pods[k], rp->rk_old[rp->rk_pods[k]], 0);
+		for (unsigned k = 0; k < n_fam; k++)
+			c->nodes[rp->rk_fam[k]].cost = rp->rk_cost[k];
+	}
+	*placed = better;
+	rc = 0;
+out:
+	for (unsigned k = 0; k < n_fam; k++)
+		rp->in_fam[rp->rk_fam[k]] = 0;
+	return rc;
+}
+
+/* What a success changes: the shapes, evacuations, neighbourhoods and families that failed may not now. */
+static void succeeded(struct repair *rp)
+{
+	memset(rp->failed, 0, rp->c->n_sigs + 1);
+	memset(rp->no_room, 0, rp->c->n_sigs + 1);
+	rp->by_node_ok = 0;
+	rp->n_tried = 0;
+}
+
+/* Steps 1 to 3 over the pods left out, starting with the cheap moves alone when `cheap` is set. */
+static int sweeps(struct repair *rp, int cheap, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+
+	/* Sweeps over the pods left out, again while one places more: a success can open room for a pod
+	 * tried before it. Each success places lexicographically more, so the sweeps end even without the
+	 * budget. The first sweeps try the cheap moves alone (direct, evacuation); once they place nothing
+	 * more, the neighbourhood searches join, and the evacuations, which just failed on these loads, wait
+	 * for the next success. */
+	for (int progress = 1, evac = 1; (progress || cheap) && rp->steps < REPAIR_STEPS_TOTAL;) {
+		if (!progress && cheap) {
+			cheap = evac = 0;
+			memset(rp->failed, 0, c->n_sigs + 1);
+		}
+		progress = 0;
+		for (unsigned x = 0; x < c->n_pods && rp->steps < REPAIR_STEPS_TOTAL; x++) {
+			const struct pl_pod *px = &c->pods[x];
+			unsigned seeds[REPAIR_NODES], n_seeds;
+			int done = 0;
+
+			if (c->assign[x] >= 0 || px->missing >= 0 || rp->failed[px->sig])
+				continue;
+			if (candidates(rp, x, err) != 0 || place_direct(rp, x, -1, &done, err) != 0)
+				return -1;
+			if (!done && evac && evacuate_any(rp, x, &done, err) != 0)
+				return -1;
+			n_seeds = cheap ? 0 : order_seeds(rp, x, seeds);
+			for (unsigned k = 0; k < n_seeds && k < REPAIR_SEEDS && !done && rp->steps < REPAIR_STEPS_TOTAL; k++)
+				if (build_hood(rp, x, seeds[k], err) != 0 || solve_hood(rp, &done, err) != 0)
+					return -1;
+			if (!done && n_seeds > 1 && rp->steps < REPAIR_STEPS_TOTAL) {
+				build_hood_seeds(rp, x, seeds, n_seeds);
+				if (solve_hood(rp, &done, err) != 0)
+					return -1;
+			}
+			if (!done) {
+				rp->failed[px->sig] = 1;
+				continue;
+			}
+			succeeded(rp);
+			progress = evac = 1;
+		}
+	}
+	return 0;
+}
+
+/* Step 4 over the pods left out, highest priority first, until one repack places more. */
+static int repack_sweep(struct repair *rp, int *placed, struct kerf_err *err)
+{
+	struct pl_ctx *c = rp->c;
+
+	*placed = 0;
+	for (unsigned x = 0; x < c->n_pods && !*placed && rp->repack_steps < REPACK_STEPS_TOTAL; x++) {
+		uint64_t before = rp->steps;
+
+		if (c->assign[x] >= 0 || c->pods[x].missing >= 0)
+			continue;
+		if (candidates(rp, x, err) != 0)
+			return -1;
+		rp->repack_steps += rp->steps - before;
+		for (rp->by_size = 0; rp->by_size < 2 && !*placed && rp->repack_steps < REPACK_STEPS_TOTAL; rp->by_size++) {
+			before = rp->steps;
+			if (repack(rp, x, placed, err) != 0)
+				return -1;
+			rp->repack_steps += rp->steps - before;
+		}
+	}
+	if (*placed)
+		succeeded(rp);
+	return 0;
+}
+
 int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 {
 	struct repair rp;
@@ -617,51 +948,36 @@ int pl_repair(struct pl_ctx *c, struct kerf_err *err)
 	rp.no_room = calloc(c->n_sigs + 1, 1);
 	rp.on_node = calloc(c->n_pods + 1, sizeof(unsigned));
 	rp.node_first = calloc(c->in->n_nodes + 1, sizeof(unsigned));
-	if (!rp.no_room || !rp.on_node || !rp.node_first || !rp.cand || !rp.n_cand || !rp.failed || !rp.in_hood || !rp.free_pod || !rp.weight) {
+	rp.res_w = calloc(c->n_res + 1, sizeof(unsigned));
+	rp.in_fam = calloc(c->in->n_nodes + 1, 1);
+	rp.rk_fam = calloc(REPACK_NODES, sizeof(unsigned));
+	rp.rk_cost = calloc(REPACK_NODES, sizeof(uint64_t));
+	rp.rk_pods = calloc(c->n_pods + 1, sizeof(unsigned));
+	rp.rk_old = calloc(c->n_pods + 1, sizeof(int));
+	if (!rp.no_room || !rp.on_node || !rp.node_first || !rp.cand || !rp.n_cand || !rp.failed || !rp.in_hood || !rp.free_pod || !rp.weight ||
+	    !rp.res_w || !rp.in_fam || !rp.rk_fam || !rp.rk_cost || !rp.rk_pods || !rp.rk_old) {
 		kerf_err_set(err, KERF_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* Sweeps over the pods left out, again while one places more: a success can open room for a pod
-	 * tried before it. Each success places lexicographically more, so the sweeps end even without the
-	 * budget. The first sweeps try the cheap moves alone (direct, evacuation); once they place nothing
-	 * more, the neighbourhood searches join, and the evacuations, which just failed on these loads, wait
-	 * for the next success. */
-	for (int progress = 1, cheap = 1, evac = 1; (progress || cheap) && rp.steps < REPAIR_STEPS_TOTAL;) {
-		if (!progress && cheap) {
-			cheap = evac = 0;
-			memset(rp.failed, 0, c->n_sigs + 1);
-		}
-		progress = 0;
-		for (unsigned x = 0; x < c->n_pods && rp.steps < REPAIR_STEPS_TOTAL; x++) {
-			const struct pl_pod *px = &c->pods[x];
-			unsigned seeds[REPAIR_NODES], n_seeds;
-			int done = 0;
+	for (unsigned m = 0; m < c->n_models; m++)
+		for (unsigned q = 0; q < c->models[m].m->n_profiles; q++) {
+			int r = c->models[m].res[q];
+			unsigned w = c->models[m].m->profiles[q].compute_slices;
 
-			if (c->assign[x] >= 0 || px->missing >= 0 || rp.failed[px->sig])
-				continue;
-			if (candidates(&rp, x, err) != 0 || place_direct(&rp, x, -1, &done, err) != 0)
-				goto out;
-			if (!done && evac && evacuate_any(&rp, x, &done, err) != 0)
-				goto out;
-			n_seeds = cheap ? 0 : order_seeds(&rp, x, seeds);
-			for (unsigned k = 0; k < n_seeds && k < REPAIR_SEEDS && !done && rp.steps < REPAIR_STEPS_TOTAL; k++)
-				if (build_hood(&rp, x, seeds[k], err) != 0 || solve_hood(&rp, &done, err) != 0)
-					goto out;
-			if (!done && n_seeds > 1 && rp.steps < REPAIR_STEPS_TOTAL) {
-				build_hood_seeds(&rp, x, seeds, n_seeds);
-				if (solve_hood(&rp, &done, err) != 0)
-					goto out;
-			}
-			if (!done) {
-				rp.failed[px->sig] = 1;
-				continue;
-			}
-			memset(rp.failed, 0, c->n_sigs + 1);
-			memset(rp.no_room, 0, c->n_sigs + 1);
-			rp.by_node_ok = 0;
-			rp.n_tried = 0;
-			progress = evac = 1;
+			if (r >= 0 && (rp.res_w[r] == 0 || w < rp.res_w[r]))
+				rp.res_w[r] = w;
 		}
+	/* Steps 1 to 3 run as before the repack existed, until they place no more: what they reach is
+	 * the plan without it, and each repack after that, and each sweep after a repack, places more
+	 * (no priority fewer, by the repack's rule; lexicographically more, by the sweeps'), so the plan is
+	 * never worse than without. The repacks have a budget of their own. */
+	if (sweeps(&rp, 1, err) != 0)
+		goto out;
+	for (int placed = 1; placed;) {
+		if (repack_sweep(&rp, &placed, err) != 0)
+			goto out;
+		if (placed && sweeps(&rp, 0, err) != 0)
+			goto out;
 	}
 	rc = 0;
 out:
@@ -677,5 +993,11 @@ out:
 	free(rp.no_room);
 	free(rp.on_node);
 	free(rp.node_first);
+	free(rp.res_w);
+	free(rp.in_fam);
+	free(rp.rk_fam);
+	free(rp.rk_cost);
+	free(rp.rk_pods);
+	free(rp.rk_old);
 	return rc;
 }

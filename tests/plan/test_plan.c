@@ -337,9 +337,40 @@ static void test_evacuation_moves_more_pods_than_a_neighbourhood_holds(void **st
 	run_free(&r);
 }
 
-#define PRO "\"RTX-PRO-6000-Blackwell\""
-#define PRO_GPU(i, inst) "{\"index\": " #i ", \"model\": " PRO ", \"instances\": [" inst "]}"
-#define NODE(name, gpus) "{\"name\": \"" name "\", \"gpus\": [" gpus "]}"
+#define RTX "\"RTX-PRO-6000-Blackwell\""
+#define RTX_GPU(i, inst) "{\"index\": " #i ", \"model\": " RTX ", \"instances\": [" inst "]}"
+#define RTX_NODE(name, gpus) "{\"name\": \"" name "\", \"gpus\": [" gpus "]}"
+
+static void test_repack_moves_higher_priorities_off_the_whole_gpus_a_lower_one_needs(void **state)
+{
+	struct run r;
+
+	(void)state;
+	/* RTX PRO 6000s (4 slices, 4g.96gb the whole GPU): eight empty GPUs, two of them on "pair", and five
+	 * GPUs with a 1g in use, each with room for a 2g and a 1g. Everything fits only when the 2g and 1g
+	 * pods take the cut GPUs and the seven 4g pods the empty ones, "two" (two 4g, the lowest priority)
+	 * both of pair's. The greedy puts both 1g pods on "h", so two 2g pods cut the empty "e5" and a 4g
+	 * pod takes one of pair's GPUs; no evacuation or neighbourhood undoes that, since it takes pods of
+	 * three priorities moving at once. The repack of the family (every node here) places all fourteen. */
+	plan_json("{\"nodes\": [" RTX_NODE("pair", RTX_GPU(0, "") "," RTX_GPU(1, "")) "," RTX_NODE("e1", RTX_GPU(0, "")) ","
+		  RTX_NODE("e2", RTX_GPU(0, "")) ","
+		  RTX_NODE("h2", RTX_GPU(0, INST("1g.24gb", 3, true)) "," RTX_GPU(1, INST("1g.24gb", 3, true))) ","
+		  RTX_NODE("h", RTX_GPU(0, INST("2g.48gb", 6, true))) "," RTX_NODE("e3", RTX_GPU(0, "")) ","
+		  RTX_NODE("e4", RTX_GPU(0, "")) "," RTX_NODE("e5", RTX_GPU(0, "")) ","
+		  RTX_NODE("cut1", RTX_GPU(0, INST("1g.24gb", 0, true)) "," RTX_GPU(1, "")) ","
+		  RTX_NODE("cut2", RTX_GPU(0, INST("1g.24gb", 0, true))) "],"
+		  "\"pending\": [" POD("w10a", 10, RES("4g.96gb", 1)) "," POD("two", 0, RES("4g.96gb", 2)) ","
+		  POD("m100a", 100, RES("2g.48gb", 1)) "," POD("m10x2", 10, RES("2g.48gb", 2)) ","
+		  POD("m100b", 100, RES("2g.48gb", 1)) "," POD("w0a", 0, RES("4g.96gb", 1)) ","
+		  POD("s10", 10, RES("1g.24gb", 1)) "," POD("s1000", 1000, RES("1g.24gb", 1)) ","
+		  POD("w10b", 10, RES("4g.96gb", 1)) "," POD("m10a", 10, RES("2g.48gb", 1)) ","
+		  POD("w1000", 1000, RES("4g.96gb", 1)) "," POD("m10b", 10, RES("2g.48gb", 1)) ","
+		  POD("m10c", 10, RES("2g.48gb", 1)) "," POD("w0b", 0, RES("4g.96gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_unplaced, 0);
+	assert_int_equal(r.out.n_assignments, 14);
+	assert_string_equal(r.in.nodes[assignment_of(&r, "two")->node].name, "pair");
+	run_free(&r);
+}
 
 static void test_ruin_and_recreate_repacks_a_family_with_exactly_the_room(void **state)
 {
@@ -354,17 +385,17 @@ static void test_ruin_and_recreate_repacks_a_family_with_exactly_the_room(void *
 	 * search (its room bound counts slices, not whole GPUs) undoes it, and a 4g pod of the lowest priority
 	 * was left out until the ruin and recreate (lns.c) repacked the family. Found by reducing
 	 * plan_quality's medium cluster 15. */
-	plan_json("{\"nodes\": [" NODE("n0", PRO_GPU(0, "") "," PRO_GPU(1, "")) ","
-		  NODE("n3", PRO_GPU(1, "")) ","
-		  NODE("n4", PRO_GPU(0, "") "," PRO_GPU(1, INST("1g.24gb-me", 0, true))) ","
-		  NODE("n13", PRO_GPU(0, INST("1g.24gb-me", 3, true))) ","
-		  NODE("n16", PRO_GPU(0, "")) ","
-		  NODE("n17", PRO_GPU(0, "")) ","
-		  NODE("n19", PRO_GPU(1, "")) ","
-		  NODE("n20", PRO_GPU(0, INST("1g.24gb+gfx", 3, true)) "," PRO_GPU(1, "")) ","
-		  NODE("n24", PRO_GPU(1, INST("1g.24gb", 6, false) "," INST("1g.24gb-me", 0, true))) ","
-		  NODE("n25", PRO_GPU(0, INST("1g.24gb+me", 6, true))) ","
-		  NODE("n27", PRO_GPU(0, "")) "],"
+	plan_json("{\"nodes\": [" RTX_NODE("n0", RTX_GPU(0, "") "," RTX_GPU(1, "")) ","
+		  RTX_NODE("n3", RTX_GPU(1, "")) ","
+		  RTX_NODE("n4", RTX_GPU(0, "") "," RTX_GPU(1, INST("1g.24gb-me", 0, true))) ","
+		  RTX_NODE("n13", RTX_GPU(0, INST("1g.24gb-me", 3, true))) ","
+		  RTX_NODE("n16", RTX_GPU(0, "")) ","
+		  RTX_NODE("n17", RTX_GPU(0, "")) ","
+		  RTX_NODE("n19", RTX_GPU(1, "")) ","
+		  RTX_NODE("n20", RTX_GPU(0, INST("1g.24gb+gfx", 3, true)) "," RTX_GPU(1, "")) ","
+		  RTX_NODE("n24", RTX_GPU(1, INST("1g.24gb", 6, false) "," INST("1g.24gb-me", 0, true))) ","
+		  RTX_NODE("n25", RTX_GPU(0, INST("1g.24gb+me", 6, true))) ","
+		  RTX_NODE("n27", RTX_GPU(0, "")) "],"
 		  "\"pending\": ["
 		  POD("ns/p0", 10, RES("4g.96gb", 1)) ","
 		  POD("ns/p4", 10, RES("2g.48gb", 2)) ","
@@ -602,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_chain_of_two_moves_places_the_scarce_pod),
 		cmocka_unit_test(test_repair_moves_a_pod_where_it_destroys_to_place_a_scarce_one),
 		cmocka_unit_test(test_evacuation_moves_more_pods_than_a_neighbourhood_holds),
+		cmocka_unit_test(test_repack_moves_higher_priorities_off_the_whole_gpus_a_lower_one_needs),
 		cmocka_unit_test(test_ruin_and_recreate_repacks_a_family_with_exactly_the_room),
 		cmocka_unit_test(test_pod_with_several_instances_spans_gpus_of_one_node),
 		cmocka_unit_test(test_pod_needing_more_than_any_node_says_how_much_is_possible),
