@@ -867,7 +867,7 @@ int plan_run_cached(struct plan_cache *cache, const struct plan_input *in, struc
 		classify_nodes(&c);
 		if (pl_exact(&c, &complete, err) != 0)
 			goto out;
-	} else if (pl_repair(&c, err) != 0) {
+	} else if (pl_repair(&c, err) != 0 || pl_lns(&c, err) != 0) {
 		goto out;
 	}
 	if (write_output(&c, out, err) != 0)

@@ -372,6 +372,55 @@ static void test_repack_moves_higher_priorities_off_the_whole_gpus_a_lower_one_n
 	run_free(&r);
 }
 
+#define M_A100 "\"A100-80GB\""
+#define M_H100 "\"H100-80GB-SXM\""
+#define M_A30 "\"A30-24GB\""
+#define GPU_OF(model, i, inst) "{\"index\": " #i ", \"model\": " model ", \"instances\": [" inst "]}"
+
+static void test_ruin_and_recreate_pairs_half_gpus_across_two_models(void **state)
+{
+	struct run r;
+
+	(void)state;
+	/* Eighteen A100 80GB and H100 GPUs (one geometry: 7g the whole GPU) on nine nodes, and an A30 no pod
+	 * asks for. The pods need nearly all of that room: seven 7g (two pods of two, each on one node), eight
+	 * 4g and eight 3g in pairs, one 1g; every pod is placed only when most GPUs take a 4g and a 3g of pods
+	 * that must also share a node with their twin, and the 7g pairs keep two whole GPUs of one node. The
+	 * greedy, the repair and its repack (one deterministic order over the family) leave a pod of priority
+	 * 100 out; the ruin and recreate's randomised tries (lns.c) place all fifteen. Found by reducing
+	 * plan_quality's medium cluster 87. */
+	plan_json("{\"nodes\": ["
+		  RTX_NODE("n1", GPU_OF(M_A100, 1, "") "," GPU_OF(M_A100, 2, "") "," GPU_OF(M_A100, 3, "")) ","
+		  RTX_NODE("n2", GPU_OF(M_A100, 0, "") "," GPU_OF(M_A100, 2, "")) ","
+		  RTX_NODE("n3", GPU_OF(M_H100, 0, "") "," GPU_OF(M_H100, 1, INST("3g.40gb", 4, true)) "," GPU_OF(M_H100, 2, "")) ","
+		  RTX_NODE("n4", GPU_OF(M_H100, 0, "") "," GPU_OF(M_H100, 2, INST("1g.10gb", 3, true) "," INST("1g.10gb", 4, true))) ","
+		  RTX_NODE("n6", GPU_OF(M_H100, 0, "") "," GPU_OF(M_H100, 1, "")) ","
+		  RTX_NODE("n7", GPU_OF(M_A100, 0, "") "," GPU_OF(M_A100, 1, INST("2g.20gb", 0, true))) ","
+		  RTX_NODE("n9", GPU_OF(M_H100, 0, "")) ","
+		  RTX_NODE("n13", GPU_OF(M_A100, 0, "")) ","
+		  RTX_NODE("n16", GPU_OF(M_A30, 1, "")) ","
+		  RTX_NODE("n17", GPU_OF(M_A100, 0, INST("1g.20gb", 4, true) "," INST("2g.20gb", 2, false)) "," GPU_OF(M_A100, 1, "")) "],"
+		  "\"pending\": ["
+		  POD("ns/p0", 1000, RES("7g.80gb", 1)) ","
+		  POD("ns/p2", 100, RES("4g.40gb", 2)) ","
+		  POD("ns/p6", 1000, RES("3g.40gb", 2)) ","
+		  POD("ns/p7", 1000, RES("3g.40gb", 2)) ","
+		  POD("ns/p10", 1000, RES("4g.40gb", 2)) ","
+		  POD("ns/p11", 100, RES("3g.40gb", 2)) ","
+		  POD("ns/p14", 100, RES("7g.80gb", 2)) ","
+		  POD("ns/p16", 1000, RES("4g.40gb", 1)) ","
+		  POD("ns/p18", 1000, RES("7g.80gb", 1)) ","
+		  POD("ns/p19", 1000, RES("7g.80gb", 1)) ","
+		  POD("ns/p23", 1000, RES("4g.40gb", 1)) ","
+		  POD("ns/p26", 1000, RES("3g.40gb", 2)) ","
+		  POD("ns/p32", 1000, RES("4g.40gb", 2)) ","
+		  POD("ns/p34", 100, RES("7g.80gb", 2)) ","
+		  POD("ns/p36", 1000, RES("1g.10gb", 1)) "]}", &r);
+	assert_int_equal(r.out.n_unplaced, 0);
+	assert_int_equal(r.out.n_assignments, 15);
+	run_free(&r);
+}
+
 static void test_pod_with_several_instances_spans_gpus_of_one_node(void **state)
 {
 	struct run r;
@@ -586,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_repair_moves_a_pod_where_it_destroys_to_place_a_scarce_one),
 		cmocka_unit_test(test_evacuation_moves_more_pods_than_a_neighbourhood_holds),
 		cmocka_unit_test(test_repack_moves_higher_priorities_off_the_whole_gpus_a_lower_one_needs),
+		cmocka_unit_test(test_ruin_and_recreate_pairs_half_gpus_across_two_models),
 		cmocka_unit_test(test_pod_with_several_instances_spans_gpus_of_one_node),
 		cmocka_unit_test(test_pod_needing_more_than_any_node_says_how_much_is_possible),
 		cmocka_unit_test(test_pod_for_a_model_the_cluster_lacks_names_the_profile),

@@ -227,6 +227,11 @@ int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost,
 /* repair.c: after the greedy, re-solves small neighbourhoods of nodes exactly to place pods it left out. */
 int pl_repair(struct pl_ctx *c, struct kerf_err *err);
 
+/* lns.c: after the repair, when pods are still left out, ruin and recreate of a few nodes at a time, kept
+ * when it places lexicographically more or as many at no higher cost. Deterministic; bounded by a budget
+ * of node DPs. Does nothing when every pod is placed. */
+int pl_lns(struct pl_ctx *c, struct kerf_err *err);
+
 /* May pod p run on node n (its node selector, affinity and tolerations: plan_input.groups)? */
 static inline int pl_allowed(const struct pl_ctx *c, const struct pl_pod *p, unsigned n)
 {
