@@ -377,19 +377,17 @@ static void test_repack_moves_higher_priorities_off_the_whole_gpus_a_lower_one_n
 #define M_A30 "\"A30-24GB\""
 #define GPU_OF(model, i, inst) "{\"index\": " #i ", \"model\": " model ", \"instances\": [" inst "]}"
 
-static void test_ruin_and_recreate_pairs_half_gpus_across_two_models(void **state)
+/* Eighteen A100 80GB and H100 GPUs (one geometry: 7g the whole GPU) on nine nodes, and an A30 no pod asks
+ * for. The pods need nearly all of that room: seven 7g (two pods of two, each on one node), eight 4g and
+ * eight 3g in pairs, one 1g; every pod is placed only when most GPUs take a 4g and a 3g of pods that must
+ * also share a node with their twin, and the 7g pairs keep two whole GPUs of one node. The greedy, the
+ * repair and its repack (one deterministic order over the family) leave a pod of priority 100 out; the
+ * ruin and recreate's randomised tries (lns.c) place all fifteen. Found by reducing plan_quality's medium
+ * cluster 87. With `extra`, as many nodes of one A30 in use follow, and as many pods of priority 0 for a
+ * 1g.6gb of an A30: pods left out that fit nowhere, and nodes no ruin of the others draws. */
+static void plan_half_gpu_pairs(unsigned extra, struct run *r)
 {
-	struct run r;
-
-	(void)state;
-	/* Eighteen A100 80GB and H100 GPUs (one geometry: 7g the whole GPU) on nine nodes, and an A30 no pod
-	 * asks for. The pods need nearly all of that room: seven 7g (two pods of two, each on one node), eight
-	 * 4g and eight 3g in pairs, one 1g; every pod is placed only when most GPUs take a 4g and a 3g of pods
-	 * that must also share a node with their twin, and the 7g pairs keep two whole GPUs of one node. The
-	 * greedy, the repair and its repack (one deterministic order over the family) leave a pod of priority
-	 * 100 out; the ruin and recreate's randomised tries (lns.c) place all fifteen. Found by reducing
-	 * plan_quality's medium cluster 87. */
-	plan_json("{\"nodes\": ["
+	static const char nodes[] = "{\"nodes\": ["
 		  RTX_NODE("n1", GPU_OF(M_A100, 1, "") "," GPU_OF(M_A100, 2, "") "," GPU_OF(M_A100, 3, "")) ","
 		  RTX_NODE("n2", GPU_OF(M_A100, 0, "") "," GPU_OF(M_A100, 2, "")) ","
 		  RTX_NODE("n3", GPU_OF(M_H100, 0, "") "," GPU_OF(M_H100, 1, INST("3g.40gb", 4, true)) "," GPU_OF(M_H100, 2, "")) ","
@@ -399,8 +397,8 @@ static void test_ruin_and_recreate_pairs_half_gpus_across_two_models(void **stat
 		  RTX_NODE("n9", GPU_OF(M_H100, 0, "")) ","
 		  RTX_NODE("n13", GPU_OF(M_A100, 0, "")) ","
 		  RTX_NODE("n16", GPU_OF(M_A30, 1, "")) ","
-		  RTX_NODE("n17", GPU_OF(M_A100, 0, INST("1g.20gb", 4, true) "," INST("2g.20gb", 2, false)) "," GPU_OF(M_A100, 1, "")) "],"
-		  "\"pending\": ["
+		  RTX_NODE("n17", GPU_OF(M_A100, 0, INST("1g.20gb", 4, true) "," INST("2g.20gb", 2, false)) "," GPU_OF(M_A100, 1, ""));
+	static const char pods[] = "], \"pending\": ["
 		  POD("ns/p0", 1000, RES("7g.80gb", 1)) ","
 		  POD("ns/p2", 100, RES("4g.40gb", 2)) ","
 		  POD("ns/p6", 1000, RES("3g.40gb", 2)) ","
@@ -415,9 +413,49 @@ static void test_ruin_and_recreate_pairs_half_gpus_across_two_models(void **stat
 		  POD("ns/p26", 1000, RES("3g.40gb", 2)) ","
 		  POD("ns/p32", 1000, RES("4g.40gb", 2)) ","
 		  POD("ns/p34", 100, RES("7g.80gb", 2)) ","
-		  POD("ns/p36", 1000, RES("1g.10gb", 1)) "]}", &r);
+		  POD("ns/p36", 1000, RES("1g.10gb", 1));
+	size_t cap = sizeof(nodes) + sizeof(pods) + (size_t)extra * 256 + 8, len;
+	char *json = malloc(cap);
+
+	assert_non_null(json);
+	len = (size_t)snprintf(json, cap, "%s", nodes);
+	for (unsigned i = 0; i < extra; i++)
+		len += (size_t)snprintf(json + len, cap - len, ", " RTX_NODE("full%u", GPU_OF(M_A30, 0, INST("4g.24gb", 0, true))), i);
+	len += (size_t)snprintf(json + len, cap - len, "%s", pods);
+	for (unsigned i = 0; i < extra; i++)
+		len += (size_t)snprintf(json + len, cap - len, ", " POD("ns/small%u", 0, RES("1g.6gb", 1)), i);
+	snprintf(json + len, cap - len, "]}");
+	plan_json(json, r);
+	free(json);
+}
+
+static void test_ruin_and_recreate_pairs_half_gpus_across_two_models(void **state)
+{
+	struct run r;
+
+	(void)state;
+	plan_half_gpu_pairs(0, &r);
 	assert_int_equal(r.out.n_unplaced, 0);
 	assert_int_equal(r.out.n_assignments, 15);
+	run_free(&r);
+}
+
+/* On an overloaded cluster (more than LNS_LEFT_MAX pods left out) the ruin and recreate does not run: there
+ * it would spend its whole budget on the dearest nodes for a fraction of a percent more pods. The cluster
+ * above with 300 pods that fit nowhere leaves out the pod the search placed there. (Without the limit the
+ * search places it here too: the A30 nodes raise the stall, LNS_STALL_PER_NODE per node, so it tries
+ * long enough though half its tries draw the A30 pods' level.) */
+static void test_ruin_and_recreate_skips_an_overloaded_cluster(void **state)
+{
+	struct run r;
+	unsigned ours = 0;
+
+	(void)state;
+	plan_half_gpu_pairs(300, &r);
+	for (unsigned i = 0; i < r.out.n_unplaced; i++)
+		ours += strncmp(r.in.pods[r.out.unplaced[i].pod].name, "ns/p", 4) == 0;
+	assert_true(r.out.n_unplaced > 256);
+	assert_int_equal(ours, 1);
 	run_free(&r);
 }
 
@@ -636,6 +674,7 @@ int main(void)
 		cmocka_unit_test(test_evacuation_moves_more_pods_than_a_neighbourhood_holds),
 		cmocka_unit_test(test_repack_moves_higher_priorities_off_the_whole_gpus_a_lower_one_needs),
 		cmocka_unit_test(test_ruin_and_recreate_pairs_half_gpus_across_two_models),
+		cmocka_unit_test(test_ruin_and_recreate_skips_an_overloaded_cluster),
 		cmocka_unit_test(test_pod_with_several_instances_spans_gpus_of_one_node),
 		cmocka_unit_test(test_pod_needing_more_than_any_node_says_how_much_is_possible),
 		cmocka_unit_test(test_pod_for_a_model_the_cluster_lacks_names_the_profile),
