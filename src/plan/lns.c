@@ -82,12 +82,6 @@ static unsigned lns_below(struct lns *l, unsigned n)
 	return n == 0 ? 0 : (unsigned)(lns_rand(l) % n);
 }
 
-static void add_dem(uint16_t *v, const struct pl_pod *p, int sign)
-{
-	for (unsigned j = 0; j < p->n_dem; j++)
-		v[p->dem_res[j]] = (uint16_t)(v[p->dem_res[j]] + sign * p->dem_cnt[j]);
-}
-
 static unsigned pod_compute(const struct lns *l, const struct pl_pod *p)
 {
 	unsigned s = 0;
@@ -121,7 +115,7 @@ static int fits_alone(struct lns *l, unsigned i, struct kerf_err *err)
 	if (l->cand[p->sig] == NULL || l->fits[p->sig] == NULL)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
 	memset(c->tmp, 0, c->n_res * sizeof(uint16_t));
-	add_dem(c->tmp, p, 1);
+	pl_add_demand(c->tmp, p, 1);
 	for (unsigned n = 0; n < l->n_nodes; n++) {
 		uint64_t cost;
 
@@ -188,7 +182,7 @@ static void ruin(struct lns *l)
 		if (c->assign[i] < 0 || !l->ruined[c->assign[i]])
 			continue;
 		pool_add(l, i);
-		add_dem(c->nodes[c->assign[i]].load, &c->pods[i], -1);
+		pl_add_demand(c->nodes[c->assign[i]].load, &c->pods[i], -1);
 		c->assign[i] = -1;
 	}
 }
@@ -285,9 +279,7 @@ static int best_node(struct lns *l, unsigned i, const unsigned *nodes, unsigned 
 			if (j < p->n_dem)
 				continue;
 		}
-		memcpy(c->tmp, c->nodes[n].load, c->n_res * sizeof(uint16_t));
-		add_dem(c->tmp, p, 1);
-		if (pl_node_cost(c, n, c->tmp, &cost, NULL, err) != 0)
+		if (pl_node_cost_plus(c, n, p, &cost, err) != 0)
 			return -1;
 		if (cost == PL_INFEASIBLE)
 			continue;
@@ -315,7 +307,7 @@ static int insert(struct lns *l, unsigned i, struct kerf_err *err)
 		return -1;
 	if (where >= 0) {
 		c->assign[i] = where;
-		add_dem(c->nodes[where].load, p, 1);
+		pl_add_demand(c->nodes[where].load, p, 1);
 		c->nodes[where].cost = cost;
 	}
 	return 0;

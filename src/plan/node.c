@@ -448,3 +448,10 @@ int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost
 	*cost = total;
 	return 0;
 }
+
+int pl_node_cost_plus(struct pl_ctx *c, unsigned n, const struct pl_pod *p, uint64_t *cost, struct kerf_err *err)
+{
+	memcpy(c->tmp, c->nodes[n].load, c->n_res * sizeof(uint16_t));
+	pl_add_demand(c->tmp, p, 1);
+	return pl_node_cost(c, n, c->tmp, cost, NULL, err);
+}

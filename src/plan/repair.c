@@ -101,12 +101,6 @@ struct repair {
 	int by_size;             /* the repack's order: the most compute slices first, not priority first */
 };
 
-static void add_dem(uint16_t *v, const struct pl_pod *p, int sign)
-{
-	for (unsigned j = 0; j < p->n_dem; j++)
-		v[p->dem_res[j]] = (uint16_t)(v[p->dem_res[j]] + sign * p->dem_cnt[j]);
-}
-
 /* The nodes where pod i's shape fits on an otherwise empty node's free capacity (by the node DP). */
 static int candidates(struct repair *rp, unsigned i, struct kerf_err *err)
 {
@@ -120,7 +114,7 @@ static int candidates(struct repair *rp, unsigned i, struct kerf_err *err)
 	if (rp->cand[p->sig] == NULL)
 		return kerf_err_set(err, KERF_ENOMEM, "out of memory");
 	memset(c->tmp, 0, c->n_res * sizeof(uint16_t));
-	add_dem(c->tmp, p, 1);
+	pl_add_demand(c->tmp, p, 1);
 	for (unsigned n = 0; n < n_nodes; n++) {
 		uint64_t cost;
 		unsigned j;
@@ -142,27 +136,19 @@ static int candidates(struct repair *rp, unsigned i, struct kerf_err *err)
 	return 0;
 }
 
-/* Cost of node n with its load plus pod p (PL_INFEASIBLE when it does not fit). */
-static int cost_plus(struct pl_ctx *c, unsigned n, const struct pl_pod *p, uint64_t *cost, struct kerf_err *err)
-{
-	memcpy(c->tmp, c->nodes[n].load, c->n_res * sizeof(uint16_t));
-	add_dem(c->tmp, p, 1);
-	return pl_node_cost(c, n, c->tmp, cost, NULL, err);
-}
-
 static void move_pod(struct pl_ctx *c, unsigned i, int to, uint64_t to_cost)
 {
 	struct pl_node *nd;
 
 	if (c->assign[i] >= 0) {
 		nd = &c->nodes[c->assign[i]];
-		add_dem(nd->load, &c->pods[i], -1);
+		pl_add_demand(nd->load, &c->pods[i], -1);
 		nd->version++;
 	}
 	c->assign[i] = to;
 	if (to >= 0) {
 		nd = &c->nodes[to];
-		add_dem(nd->load, &c->pods[i], 1);
+		pl_add_demand(nd->load, &c->pods[i], 1);
 		nd->cost = to_cost;
 		nd->version++;
 	}
@@ -215,7 +201,7 @@ static int place_best(struct repair *rp, unsigned i, int except, int best_fit, i
 		if ((int)n == except || (best_fit && (!rp->in_fam[n] || (left = node_room(rp, n) - w) > best_left)))
 			continue;
 		rp->steps++;
-		if (cost_plus(c, n, p, &cost, err) != 0)
+		if (pl_node_cost_plus(c, n, p, &cost, err) != 0)
 			return -1;
 		if (cost == PL_INFEASIBLE)
 			continue;
@@ -259,10 +245,10 @@ static int evacuate(struct repair *rp, unsigned x, unsigned n, int *placed, stru
 	memcpy(c->tmp, c->nodes[n].load, c->n_res * sizeof(uint16_t));
 	for (unsigned k = rp->node_first[n], m = 0; k < rp->node_first[n + 1] && m < REPAIR_PODS; k++)
 		if (!rp->no_room[c->pods[rp->on_node[k]].sig]) {
-			add_dem(c->tmp, &c->pods[rp->on_node[k]], -1);
+			pl_add_demand(c->tmp, &c->pods[rp->on_node[k]], -1);
 			m++;
 		}
-	add_dem(c->tmp, &c->pods[x], 1);
+	pl_add_demand(c->tmp, &c->pods[x], 1);
 	rp->steps++;
 	if (pl_node_cost(c, n, c->tmp, &cost, NULL, err) != 0)
 		return -1;
@@ -289,7 +275,7 @@ static int evacuate(struct repair *rp, unsigned x, unsigned n, int *placed, stru
 		}
 		moved[n_moved++] = z;
 		rp->steps++;
-		if (cost_plus(c, n, &c->pods[x], &cost, err) != 0)
+		if (pl_node_cost_plus(c, n, &c->pods[x], &cost, err) != 0)
 			return -1;
 	}
 	if (cost != PL_INFEASIBLE) {
@@ -442,7 +428,7 @@ static int build_hood(struct repair *rp, unsigned x, unsigned seed, struct kerf_
 			if (rp->in_hood[n])
 				continue;
 			rp->steps++;
-			if (cost_plus(c, n, p, &cost, err) != 0)
+			if (pl_node_cost_plus(c, n, p, &cost, err) != 0)
 				return -1;
 			if (cost != PL_INFEASIBLE)
 				escaped = hood_add_node(rp, n);
@@ -580,7 +566,7 @@ static int solve_hood(struct repair *rp, int *better, struct kerf_err *err)
 		for (unsigned m = 0; m < ns; m++)
 			if (c->assign[i] == (int)rp->nodes[m]) {
 				assign[k] = (int)m;
-				add_dem((uint16_t *)nodes[m].fixed, &pods[k], -1);
+				pl_add_demand((uint16_t *)nodes[m].fixed, &pods[k], -1);
 			}
 		if (c->assign[i] >= 0 && c->pods[i].level < 64)
 			before[c->pods[i].level]++;

@@ -135,12 +135,6 @@ static uint64_t *memo_get(struct memo *m, const uint16_t *key, int *fresh, struc
 
 /* ---- shared helpers ------------------------------------------------------------------------------ */
 
-static void add_demand(uint16_t *v, const struct pl_pod *p, int sign)
-{
-	for (unsigned j = 0; j < p->n_dem; j++)
-		v[p->dem_res[j]] = (uint16_t)(v[p->dem_res[j]] + sign * p->dem_cnt[j]);
-}
-
 /*
  * The cheapest way to make room for pod p on node n by changing the layout chosen for one GPU only,
  * keeping the others as chosen: GPU g must then offer what the others leave uncovered, i.e.
@@ -229,7 +223,7 @@ static int cost_with(struct pl_ctx *c, unsigned n, const struct pl_pod *p, int e
 	if (*cost != PL_INFEASIBLE || !exact)
 		return 0;
 	memcpy(c->tmp, nd->load, c->n_res * sizeof(uint16_t));
-	add_demand(c->tmp, p, 1);
+	pl_add_demand(c->tmp, p, 1);
 	return pl_node_cost(c, n, c->tmp, cost, NULL, err);
 }
 
@@ -268,7 +262,7 @@ static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigne
 		;
 	if (j < p->n_dem && one_gpu_recut(c, n, p, &check, &move_gpu, &move_opt, err) != 0)
 		return -1;
-	add_demand(nd->load, p, 1);
+	pl_add_demand(nd->load, p, 1);
 	nd->version++;
 	c->assign[i] = (int)n;
 	if (j == p->n_dem) {
@@ -287,7 +281,7 @@ static int give(struct pl_ctx *c, unsigned i, unsigned n, uint64_t cost, unsigne
 	if (check == PL_INFEASIBLE) {
 		/* Only when the load outgrows the DP's state limit (node.c): leave the pod out rather than
 		 * plan what cannot be checked. */
-		add_demand(nd->load, p, -1);
+		pl_add_demand(nd->load, p, -1);
 		c->assign[i] = -1;
 		return 0;
 	}
@@ -619,7 +613,7 @@ int pl_greedy(struct pl_ctx *c, struct kerf_err *err)
 		}
 		for (unsigned i = 0; i < c->n_pods; i++)
 			if (c->assign[i] >= 0)
-				add_demand(c->nodes[c->assign[i]].load, &c->pods[i], 1);
+				pl_add_demand(c->nodes[c->assign[i]].load, &c->pods[i], 1);
 		for (unsigned n = 0; n < n_nodes; n++)
 			if (pl_node_cost(c, n, c->nodes[n].load, &c->nodes[n].cost, NULL, err) != 0)
 				goto out;
@@ -686,7 +680,7 @@ static int node_cost_memo(struct bb *b, unsigned n, const struct pl_pod *p, uint
 
 	b->key[0] = (uint16_t)n;
 	memcpy(&b->key[1], nd->load, b->n_res * sizeof(uint16_t));
-	add_demand(&b->key[1], p, 1);
+	pl_add_demand(&b->key[1], p, 1);
 	if ((slot = memo_get(&b->costs, b->key, &fresh, b->err)) == NULL)
 		return -1;
 	if (fresh && pl_node_cost(b->c, n, &b->key[1], slot, NULL, b->err) != 0)
@@ -846,7 +840,7 @@ static void dfs(struct bb *b, unsigned i)
 			}
 			if (cost == PL_INFEASIBLE)
 				continue;
-			add_demand(nd->load, p, 1);
+			pl_add_demand(nd->load, p, 1);
 			nd->cost = cost;
 			b->cur_cost += cost - old;
 			b->cur[i] = (int)n;
@@ -856,7 +850,7 @@ static void dfs(struct bb *b, unsigned i)
 			b->cur[i] = -1;
 			b->cur_cost -= cost - old;
 			nd->cost = old;
-			add_demand(nd->load, p, -1);
+			pl_add_demand(nd->load, p, -1);
 		}
 	}
 	b->cur[i] = -1;
@@ -1068,7 +1062,7 @@ int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost,
 		/* recompute the cost of b.best */
 		for (unsigned i = 0; i < c->n_pods; i++)
 			if (b.best[i] >= 0)
-				add_demand(c->nodes[b.best[i]].load, &c->pods[i], 1);
+				pl_add_demand(c->nodes[b.best[i]].load, &c->pods[i], 1);
 		for (unsigned n = 0; n < c->in->n_nodes; n++) {
 			uint64_t cost;
 
@@ -1090,7 +1084,7 @@ adopt:
 	for (unsigned i = 0; i < c->n_pods; i++) {
 		c->assign[i] = b.best[i];
 		if (b.best[i] >= 0)
-			add_demand(c->nodes[b.best[i]].load, &c->pods[i], 1);
+			pl_add_demand(c->nodes[b.best[i]].load, &c->pods[i], 1);
 	}
 	for (unsigned n = 0; n < c->in->n_nodes; n++)
 		if (pl_node_cost(c, n, c->nodes[n].load, &c->nodes[n].cost, NULL, err) != 0)

@@ -209,12 +209,21 @@ static inline int pl_bits_has(const struct pl_bits *b, unsigned id)
 	return (b->w[id / 64] >> (id % 64)) & 1u;
 }
 
+/* Adds pod p's demands to demand vector v (sign 1), or takes them off (sign -1). */
+static inline void pl_add_demand(uint16_t *v, const struct pl_pod *p, int sign)
+{
+	for (unsigned j = 0; j < p->n_dem; j++)
+		v[p->dem_res[j]] = (uint16_t)(v[p->dem_res[j]] + sign * p->dem_cnt[j]);
+}
+
 /* node.c */
 /* Cost of serving demand vector d (n_res entries) on node n, or PL_INFEASIBLE. When choice is not NULL
  * it receives, per GPU of the node, the chosen option (index into its state's options, or PL_UNCHANGED
  * when the current free instances cover d). -1 on ENOMEM. */
 int pl_node_cost(struct pl_ctx *c, unsigned n, const uint16_t *d, uint64_t *cost, unsigned *choice,
 		 struct kerf_err *err);
+/* pl_node_cost() of node n's load plus pod p (c->tmp is the scratch). */
+int pl_node_cost_plus(struct pl_ctx *c, unsigned n, const struct pl_pod *p, uint64_t *cost, struct kerf_err *err);
 
 /* search.c */
 int pl_greedy(struct pl_ctx *c, struct kerf_err *err);
@@ -228,8 +237,8 @@ int pl_exact_run(struct pl_ctx *c, uint64_t budget_counts, uint64_t budget_cost,
 int pl_repair(struct pl_ctx *c, struct kerf_err *err);
 
 /* lns.c: after the repair, when pods are still left out, ruin and recreate of a few nodes at a time, kept
- * when it places lexicographically more or as many at no higher cost. Deterministic; bounded by a budget
- * of node DPs. Does nothing when every pod is placed. */
+ * when no priority places fewer and one more, or every priority as many at no higher cost. Deterministic;
+ * bounded by a budget of node DPs. Does nothing when every pod is placed or more than 256 are left out. */
 int pl_lns(struct pl_ctx *c, struct kerf_err *err);
 
 /* May pod p run on node n (its node selector, affinity and tolerations: plan_input.groups)? */
